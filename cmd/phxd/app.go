@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+)
+
+// The example app of EXAMPLE_APP.md: token-based connect, room:* with chat
+// and test events, bench:* for load tests.
+
+var userIDPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// connect authenticates the `token` param.
+func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
+	token := info.Params.Get("token")
+	if id, ok := strings.CutPrefix(token, "user:"); ok && userIDPattern.MatchString(id) {
+		return phx.Assigns{"user_id": id}, nil
+	}
+	switch token {
+	case "expired":
+		return nil, &phx.ConnectError{Code: 4401, Reason: "token_expired",
+			Payload: phx.Reason("token_expired")}
+	case "overloaded":
+		return nil, &phx.ConnectError{Code: 4503, Reason: "try_later",
+			Payload: map[string]any{"reason": "try_later", "retry_after_ms": 5000}}
+	default:
+		return nil, &phx.ConnectError{Code: 4401, Reason: "unauthorized",
+			Payload: phx.Reason("unauthorized")}
+	}
+}
+
+// socketID names a user's sockets so kick_me can disconnect them all.
+func socketID(s *phx.Socket) string {
+	return "users_socket:" + s.Assigns.String("user_id")
+}
+
+// maxSlow bounds the `slow` event's delay.
+const maxSlow = 5000
+
+// roomChannel serves room:*.
+type roomChannel struct{}
+
+func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
+	if c.Topic() == "room:private" && c.Assigns.String("user_id") != "admin" {
+		return nil, phx.ErrorReply(phx.Reason("forbidden"))
+	}
+	return nil, nil
+}
+
+func (roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
+	switch msg.Event {
+	case "new_msg", "echo":
+		return handleCommon(c, msg)
+	case "reply_error":
+		return nil, phx.ErrorReply(phx.Reason("requested"))
+	case "noreply":
+		return nil, nil
+	case "crash":
+		panic("crash requested by client")
+	case "leave_me":
+		return nil, phx.ErrStop
+	case "set_status":
+		return setStatus(c, msg)
+	case "kick_me":
+		_ = c.Reply(msg, "ok", phx.Empty)
+		return nil, c.Socket().Server().Broadcast(socketIDOf(c), "disconnect", phx.Empty)
+	case "broadcast_binary":
+		_ = c.Reply(msg, "ok", phx.Empty)
+		return nil, c.Broadcast("bin_all", phx.Binary{4, 5, 6})
+	case "push_binary":
+		_ = c.Reply(msg, "ok", phx.Empty)
+		return nil, c.Push("bin", phx.Binary{1, 2, 3})
+	case "binary":
+		return msg.Payload, nil
+	case "slow":
+		return slow(c, msg)
+	}
+	return nil, phx.ErrorReply(phx.Reason("unhandled event"))
+}
+
+func socketIDOf(c *phx.Channel) string { return c.Socket().ID() }
+
+// setStatus acknowledges a status change.
+func setStatus(_ *phx.Channel, msg *phx.InMessage) (any, error) {
+	var in struct {
+		Status *string `json:"status"`
+	}
+	if err := msg.Payload.Decode(&in); err != nil || in.Status == nil {
+		return nil, phx.ErrorReply(phx.Reason("bad_request"))
+	}
+	return phx.Empty, nil
+}
+
+// slow replies after the requested delay without blocking the channel.
+func slow(c *phx.Channel, msg *phx.InMessage) (any, error) {
+	var in struct {
+		MS *int `json:"ms"`
+	}
+	if err := msg.Payload.Decode(&in); err != nil || in.MS == nil || *in.MS < 0 || *in.MS > maxSlow {
+		return nil, phx.ErrorReply(phx.Reason("bad_request"))
+	}
+	time.AfterFunc(time.Duration(*in.MS)*time.Millisecond, func() {
+		_ = c.Reply(msg, "ok", phx.Empty)
+	})
+	return nil, nil
+}
+
+// handleCommon serves the events room:* and bench:* share.
+func handleCommon(c *phx.Channel, msg *phx.InMessage) (any, error) {
+	switch msg.Event {
+	case "echo":
+		return msg.Payload, nil
+	case "new_msg":
+		var in struct {
+			Body *string `json:"body"`
+		}
+		if err := msg.Payload.Decode(&in); err != nil || in.Body == nil {
+			return nil, phx.ErrorReply(phx.Reason("bad_request"))
+		}
+		err := c.Broadcast("new_msg", map[string]string{"user": c.Assigns.String("user_id"), "body": *in.Body})
+		return phx.Empty, err
+	}
+	return nil, phx.ErrorReply(phx.Reason("unhandled event"))
+}
+
+// benchChannel serves bench:*: nothing but the channel itself.
+type benchChannel struct{}
+
+func (benchChannel) Join(*phx.Channel, phx.Payload) (any, error) { return nil, nil }
+
+func (benchChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
+	return handleCommon(c, msg)
+}

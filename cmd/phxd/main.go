@@ -1,0 +1,155 @@
+// Command phxd serves the phxgo example app (see EXAMPLE_APP.md): a Phoenix
+// Channels socket at /socket that unmodified phoenix.js clients use as they
+// would an Elixir Phoenix backend.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/phx"
+)
+
+type options struct {
+	addr         string
+	joinDeadline time.Duration
+	rejectBrake  time.Duration
+	rejectMode   string
+	idleTimeout  time.Duration
+	maxFrame     int64
+	maxConns     int
+	writeQueue   int
+	drainTimeout time.Duration
+	logFormat    string
+	logLevel     string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("phxd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
+	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (0 disables)")
+	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "refuse a rejected client's retries before the upgrade for this long (0 disables)")
+	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
+	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
+	fs.IntVar(&o.maxConns, "max-conns", 100_000, "most open WebSocket connections")
+	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.rejectMode != "frame" && o.rejectMode != "http" {
+		return nil, fmt.Errorf("-reject-mode must be frame or http, got %q", o.rejectMode)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return o, nil
+}
+
+func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
+}
+
+// disabled maps the flags' "0 disables" to the config's "negative disables".
+func disabled(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func newServer(o *options, log *slog.Logger) *phx.Server {
+	mode := phx.RejectFrame
+	if o.rejectMode == "http" {
+		mode = phx.RejectHTTP
+	}
+	srv := phx.NewServer(phx.Config{
+		Connect:      connect,
+		ID:           socketID,
+		RejectMode:   mode,
+		RejectBrake:  disabled(o.rejectBrake),
+		JoinDeadline: disabled(o.joinDeadline),
+		Logger:       log,
+		Net: netpoll.Config{
+			IdleTimeout:     o.idleTimeout,
+			MaxFrameSize:    o.maxFrame,
+			MaxConns:        o.maxConns,
+			WriteQueueBytes: o.writeQueue,
+			Logger:          log,
+		},
+	})
+	srv.Channel("room:*", roomChannel{})
+	srv.Channel("bench:*", benchChannel{})
+	return srv
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "phxd:", err)
+		return 2
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxd:", err)
+		return 2
+	}
+	srv := newServer(o, log)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		log.Error("listen failed", "addr", o.addr, "err", err)
+		return 1
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln, newMux(srv, log)) }()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-served:
+		log.Error("serve failed", "err", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }

@@ -1,0 +1,305 @@
+package phx
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// ChannelHandler is the app code behind a channel route. One value serves
+// every channel instance of its route; per-instance state belongs in
+// Channel.Assigns. Calls for one channel instance never overlap: they run
+// in that instance's mailbox, in arrival order, on a goroutine that exists
+// only while the mailbox has work, so a slow handler holds up neither the
+// socket's other channels nor the server's workers.
+type ChannelHandler interface {
+	// Join authorizes a join of c.Topic(). A nil error accepts it and reply
+	// becomes the ok response (nil means {}). A *ReplyError refuses it with
+	// that response; any other error refuses it with {"reason":"internal"}
+	// and is logged. A panic refuses it with {"reason":"join crashed"}.
+	Join(c *Channel, payload Payload) (reply any, err error)
+
+	// HandleIn handles one client event on a joined channel:
+	//   - (nil, nil): no reply (the client's push may time out);
+	//   - (v, nil): ok reply with response v (Empty for {});
+	//   - (_, *ReplyError): a reply with that status and response;
+	//   - (v, ErrStop): optional ok reply v, then the channel stops
+	//     normally and the client gets phx_close;
+	//   - any other error: error reply {"reason":"internal"}, logged;
+	//   - a panic: the channel crashes, the client gets phx_error and
+	//     rejoins; the socket and its other channels go on.
+	// Use Channel.Reply with msg to answer later from another goroutine.
+	HandleIn(c *Channel, msg *InMessage) (reply any, err error)
+}
+
+// AfterJoiner is implemented by handlers that want to act right after the
+// join reply has been written (Phoenix's send(self(), :after_join)), for
+// example to push presence_state.
+type AfterJoiner interface {
+	AfterJoin(c *Channel)
+}
+
+// Terminator is implemented by handlers that clean up when a channel
+// instance ends, whatever the reason: ErrLeft, ErrStop,
+// ErrTransportClosed, ErrDuplicateJoin, or a *CrashError.
+type Terminator interface {
+	Terminate(c *Channel, reason error)
+}
+
+// Interceptor is implemented by handlers that rewrite some broadcasts per
+// channel instance (Phoenix's intercept + handle_out). Broadcasts whose
+// event is listed by Intercepts go through HandleOut in the mailbox instead
+// of being written straight to the client; HandleOut typically calls Push.
+type Interceptor interface {
+	Intercepts() []string
+	HandleOut(c *Channel, b *Broadcast) error
+}
+
+// Termination reasons passed to Terminator.
+var (
+	ErrLeft            = errors.New("phx: channel left by client")
+	ErrTransportClosed = errors.New("phx: socket closed")
+	ErrDuplicateJoin   = errors.New("phx: duplicate join")
+)
+
+// CrashError is the termination reason of a channel whose handler panicked.
+type CrashError struct {
+	Value any
+	Stack []byte
+}
+
+// Error implements error.
+func (e *CrashError) Error() string { return fmt.Sprintf("phx: channel crashed: %v", e.Value) }
+
+// InMessage is one client event delivered to HandleIn.
+type InMessage struct {
+	Event   string
+	Payload Payload
+	// Ref is the request ref as raw JSON (nil when the client sent null).
+	Ref []byte
+}
+
+type chanState int32
+
+const (
+	stateJoining chanState = iota
+	stateJoined
+	stateClosed
+)
+
+// duplicateJoinWait bounds how long a new join waits for the instance it
+// replaces to terminate, as Phoenix does.
+const duplicateJoinWait = 5 * time.Second
+
+// Channel is one joined (or joining) topic on one socket.
+type Channel struct {
+	// Assigns starts as a copy of the socket's assigns; handlers may change
+	// it freely from the mailbox (it is not shared).
+	Assigns Assigns
+
+	socket   *Socket
+	route    *route
+	topic    string
+	joinRef  []byte
+	closeRef []byte // the ref of phx_close/phx_error frames
+	id       uint64
+	state    atomic.Int32
+
+	mu      sync.Mutex
+	pending []func() // writes held back until the join reply is out
+	queue   []func()
+	running bool
+	done    chan struct{}
+}
+
+// Topic returns the channel's topic.
+func (c *Channel) Topic() string { return c.topic }
+
+// JoinRef returns the join_ref of this instance as raw JSON.
+func (c *Channel) JoinRef() []byte { return c.joinRef }
+
+// Socket returns the socket the channel lives on.
+func (c *Channel) Socket() *Socket { return c.socket }
+
+// SubscriberID implements Subscriber.
+func (c *Channel) SubscriberID() uint64 { return c.id }
+
+// Done is closed once the instance has terminated.
+func (c *Channel) Done() <-chan struct{} { return c.done }
+
+// Joined reports whether the join succeeded and the instance is still up.
+func (c *Channel) Joined() bool { return chanState(c.state.Load()) == stateJoined }
+
+// Send runs f in the channel's mailbox, after everything queued before it
+// (Phoenix's handle_info): use it to act on the channel from other
+// goroutines without racing its handlers.
+func (c *Channel) Send(f func()) {
+	c.enqueue(func() {
+		if chanState(c.state.Load()) == stateJoined {
+			c.protect(f)
+		}
+	})
+}
+
+// Stop stops the channel normally from any goroutine: the client gets
+// phx_close.
+func (c *Channel) Stop() {
+	c.enqueue(func() {
+		if chanState(c.state.Load()) == stateJoined {
+			c.stop(ErrStop, true)
+		}
+	})
+}
+
+// Push sends event with payload to this client only:
+// [join_ref, null, topic, event, payload]. JSON payloads must be objects;
+// use Binary for a binary push (V2 WebSocket only).
+func (c *Channel) Push(event string, payload any) error {
+	data, binary, err := encodeObject(payload)
+	if err != nil {
+		return err
+	}
+	m := &serializer.Message{Kind: serializer.KindPush, JoinRef: c.joinRef,
+		Topic: c.topic, Event: event, Payload: data, Binary: binary}
+	return c.write(m)
+}
+
+// Reply answers msg (possibly later, from any goroutine) with status and
+// response.
+func (c *Channel) Reply(msg *InMessage, status string, response any) error {
+	return c.reply(msg.Ref, status, response)
+}
+
+// Broadcast publishes event to every subscriber of the channel's topic,
+// this client included.
+func (c *Channel) Broadcast(event string, payload any) error {
+	return c.socket.srv.Broadcast(c.topic, event, payload)
+}
+
+// BroadcastFrom publishes event to every subscriber of the topic except
+// this channel instance.
+func (c *Channel) BroadcastFrom(event string, payload any) error {
+	b, err := NewBroadcast(c.topic, event, payload)
+	if err != nil {
+		return err
+	}
+	b.From = c.id
+	return c.socket.srv.pubsub.Broadcast(b)
+}
+
+// Deliver implements Subscriber: a broadcast on the channel's topic.
+func (c *Channel) Deliver(b *Broadcast) {
+	if c.route.intercepts[b.Event] {
+		c.enqueue(func() { c.handleOut(b) })
+		return
+	}
+	c.writeOrHold(func() { c.socket.writeBroadcast(b) })
+}
+
+func (c *Channel) handleOut(b *Broadcast) {
+	if chanState(c.state.Load()) != stateJoined {
+		return
+	}
+	ic := c.route.handler.(Interceptor)
+	c.protect(func() {
+		if err := ic.HandleOut(c, b); err != nil {
+			c.socket.srv.log.Warn("handle_out failed", "topic", c.topic, "event", b.Event, "err", err)
+		}
+	})
+}
+
+// write sends m now, or after the join reply while the join is in flight.
+func (c *Channel) write(m *serializer.Message) error {
+	if chanState(c.state.Load()) == stateClosed {
+		return ErrChannelClosed
+	}
+	var err error
+	c.writeOrHold(func() { err = c.socket.write(m) })
+	return err
+}
+
+// writeOrHold runs w at once when joined, holds it while joining, and
+// drops it once closed.
+func (c *Channel) writeOrHold(w func()) {
+	if chanState(c.state.Load()) == stateJoined {
+		w()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch chanState(c.state.Load()) {
+	case stateJoining:
+		c.pending = append(c.pending, w)
+	case stateJoined:
+		w()
+	}
+}
+
+// markJoined releases held writes, in order, and flips the state.
+func (c *Channel) markJoined() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.pending {
+		w()
+	}
+	c.pending = nil
+	c.state.Store(int32(stateJoined))
+}
+
+func (c *Channel) reply(ref []byte, status string, response any) error {
+	if chanState(c.state.Load()) == stateClosed {
+		return ErrChannelClosed
+	}
+	data, binary, err := encodeValue(response)
+	if err != nil {
+		return err
+	}
+	return c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+		Ref: ref, Topic: c.topic, Status: status, Payload: data, Binary: binary})
+}
+
+// enqueue appends f to the mailbox and starts its goroutine if idle.
+func (c *Channel) enqueue(f func()) {
+	c.mu.Lock()
+	c.queue = append(c.queue, f)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go c.run()
+	}
+}
+
+func (c *Channel) run() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.running = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		f := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		f()
+	}
+}
+
+// protect runs app code; a panic crashes the channel.
+func (c *Channel) protect(f func()) (crashed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			crashed = true
+			c.crash(&CrashError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	f()
+	return false
+}

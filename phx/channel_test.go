@@ -1,0 +1,320 @@
+package phx
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// testChannel is a handler exercising every result kind.
+type testChannel struct {
+	mu         sync.Mutex
+	terminated []error
+}
+
+func (tc *testChannel) Join(c *Channel, p Payload) (any, error) {
+	var in struct {
+		Deny  bool `json:"deny"`
+		Crash bool `json:"crash"`
+		Fail  bool `json:"fail"`
+	}
+	_ = p.Decode(&in)
+	switch {
+	case in.Deny:
+		return nil, ErrorReply(Reason("denied"))
+	case in.Crash:
+		panic("boom in join")
+	case in.Fail:
+		return nil, errors.New("db down")
+	}
+	return map[string]int{"n": 1}, nil
+}
+
+func (tc *testChannel) HandleIn(c *Channel, msg *InMessage) (any, error) {
+	switch msg.Event {
+	case "echo":
+		return msg.Payload, nil
+	case "err":
+		return nil, ErrorReply(Reason("nope"))
+	case "custom":
+		return nil, &ReplyError{Status: "invalid", Response: Reason("x")}
+	case "fail":
+		return nil, errors.New("secret cause")
+	case "none":
+		return nil, nil
+	case "crash":
+		panic("boom")
+	case "stop":
+		return nil, ErrStop
+	case "stop_reply":
+		return Reason("bye"), ErrStop
+	case "push":
+		return Empty, c.Push("pushed", map[string]int{"a": 1})
+	case "bcast":
+		return Empty, c.Broadcast("shout", map[string]string{"x": "y"})
+	case "bcast_from":
+		return Empty, c.BroadcastFrom("shout", map[string]string{"x": "from"})
+	case "later":
+		go func() { time.Sleep(10 * time.Millisecond); _ = c.Reply(msg, "ok", Reason("later")) }()
+		return nil, nil
+	}
+	return nil, ErrorReply(Reason("unknown"))
+}
+
+func (tc *testChannel) Terminate(c *Channel, reason error) {
+	tc.mu.Lock()
+	tc.terminated = append(tc.terminated, reason)
+	tc.mu.Unlock()
+}
+
+func (tc *testChannel) reasons() []error {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return append([]error(nil), tc.terminated...)
+}
+
+func newRoomHarness(t *testing.T) (*harness, *testChannel) {
+	tc := &testChannel{}
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", tc)
+	return srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"}), tc
+}
+
+const okEmpty = `{"response":{},"status":"ok"}`
+
+func TestJoinAndReplies(t *testing.T) {
+	h, _ := newRoomHarness(t)
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.expect(`["1","1","room:a","phx_reply",{"response":{"n":1},"status":"ok"}]`)
+	cases := []struct{ name, in, want string }{
+		{"echo", `["1","2","room:a","echo",{"k":[1,"two",null]}]`, `["1","2","room:a","phx_reply",{"response":{"k":[1,"two",null]},"status":"ok"}]`},
+		{"error reply", `["1","3","room:a","err",{}]`, `["1","3","room:a","phx_reply",{"response":{"reason":"nope"},"status":"error"}]`},
+		{"custom status", `["1","4","room:a","custom",{}]`, `["1","4","room:a","phx_reply",{"response":{"reason":"x"},"status":"invalid"}]`},
+		{"plain error hides cause", `["1","5","room:a","fail",{}]`, `["1","5","room:a","phx_reply",{"response":{"reason":"internal"},"status":"error"}]`},
+		{"null join_ref accepted", `[null,"6","room:a","echo",{}]`, `["1","6","room:a","phx_reply",{"response":{},"status":"ok"}]`},
+		{"numeric refs echoed", `["1",7,"room:a","echo",{}]`, `["1",7,"room:a","phx_reply",{"response":{},"status":"ok"}]`},
+		{"push then reply", `["1","8","room:a","push",{}]`, `["1",null,"room:a","pushed",{"a":1}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.t = t
+			h.in(tc.in)
+			h.expect(tc.want)
+		})
+	}
+	h.t = t
+	h.expect(`["1","8","room:a","phx_reply",` + okEmpty + `]`)
+	h.in(`["1","9","room:a","none",{}]`)
+	h.in(`["99","10","room:a","echo",{}]`) // stale join_ref: dropped
+	h.expectNone()
+	h.in(`["1","11","room:a","later",{}]`)
+	h.expect(`["1","11","room:a","phx_reply",{"response":{"reason":"later"},"status":"ok"}]`)
+}
+
+func TestJoinRefusals(t *testing.T) {
+	h, _ := newRoomHarness(t)
+	h.in(`["1","1","room:a","phx_join",{"deny":true}]`)
+	h.expect(`["1","1","room:a","phx_reply",{"response":{"reason":"denied"},"status":"error"}]`)
+	h.in(`["2","2","room:b","phx_join",{"crash":true}]`)
+	h.expect(`["2","2","room:b","phx_reply",{"response":{"reason":"join crashed"},"status":"error"}]`)
+	h.in(`["3","3","room:c","phx_join",{"fail":true}]`)
+	h.expect(`["3","3","room:c","phx_reply",{"response":{"reason":"internal"},"status":"error"}]`)
+	h.in(`["4","4","other:x","phx_join",{}]`)
+	h.expect(`[null,"4","other:x","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]`)
+	h.in(`["1","5","room:a","echo",{}]`)
+	h.expect(`[null,"5","room:a","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]`)
+	if n := h.sock.NumChannels(); n != 0 {
+		t.Fatalf("%d channels registered after refused joins", n)
+	}
+}
+
+func TestLeave(t *testing.T) {
+	h, tc := newRoomHarness(t)
+	h.in(`["3","3","room:a","phx_join",{}]`)
+	h.next()
+	h.in(`["3","12","room:a","phx_leave",{}]`)
+	h.expect(`["3","12","room:a","phx_reply",` + okEmpty + `]`)
+	h.expect(`["3","3","room:a","phx_close",{}]`)
+	// leave of a topic that is not joined: ok anyway, no phx_close
+	h.in(`["3","13","room:a","phx_leave",{}]`)
+	h.expect(`["3","13","room:a","phx_reply",` + okEmpty + `]`)
+	h.expectNone()
+	waitFor(t, func() bool { return len(tc.reasons()) == 1 })
+	if !errors.Is(tc.reasons()[0], ErrLeft) {
+		t.Fatalf("terminate reason %v, want ErrLeft", tc.reasons()[0])
+	}
+}
+
+func TestDuplicateJoin(t *testing.T) {
+	h, tc := newRoomHarness(t)
+	h.in(`["3","3","room:lobby","phx_join",{}]`)
+	h.next()
+	h.in(`["14","14","room:lobby","phx_join",{}]`)
+	h.expect(`["14","14","room:lobby","phx_reply",{"response":{"n":1},"status":"ok"}]`)
+	h.expect(`["3","3","room:lobby","phx_close",{}]`)
+	h.in(`["14","15","room:lobby","echo",{}]`)
+	h.expect(`["14","15","room:lobby","phx_reply",` + okEmpty + `]`)
+	if r := tc.reasons(); len(r) != 1 || !errors.Is(r[0], ErrDuplicateJoin) {
+		t.Fatalf("terminate reasons %v", r)
+	}
+}
+
+func TestCrashAndStop(t *testing.T) {
+	h, tc := newRoomHarness(t)
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.next()
+	h.in(`["2","2","room:b","phx_join",{}]`)
+	h.next()
+	h.in(`["1","3","room:a","crash",{}]`)
+	h.expect(`["1","1","room:a","phx_error",{"reason":"channel_crash"}]`)
+	h.in(`["2","4","room:b","echo",{"still":"up"}]`)
+	h.expect(`["2","4","room:b","phx_reply",{"response":{"still":"up"},"status":"ok"}]`)
+	h.in(`["2","5","room:b","stop_reply",{}]`)
+	h.expect(`["2","5","room:b","phx_reply",{"response":{"reason":"bye"},"status":"ok"}]`)
+	h.expect(`["2","2","room:b","phx_close",{}]`)
+	waitFor(t, func() bool { return len(tc.reasons()) == 2 })
+	var ce *CrashError
+	if !errors.As(tc.reasons()[0], &ce) || !errors.Is(tc.reasons()[1], ErrStop) {
+		t.Fatalf("terminate reasons %v", tc.reasons())
+	}
+}
+
+func TestBroadcastFanOut(t *testing.T) {
+	tc := &testChannel{}
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", tc)
+	a := srv.connectForTest(t, serializer.V2, nil)
+	b := srv.connectForTest(t, serializer.V1, nil)
+	a.in(`["1","1","room:x","phx_join",{}]`)
+	a.next()
+	b.in(`{"topic":"room:x","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`)
+	b.expect(`{"event":"phx_reply","payload":{"response":{"n":1},"status":"ok"},"ref":"1","topic":"room:x"}`)
+	a.in(`["1","2","room:x","bcast",{}]`)
+	a.expect(`[null,null,"room:x","shout",{"x":"y"}]`)
+	a.expect(`["1","2","room:x","phx_reply",` + okEmpty + `]`)
+	b.expect(`{"event":"shout","payload":{"x":"y"},"ref":null,"topic":"room:x"}`)
+	a.in(`["1","3","room:x","bcast_from",{}]`)
+	a.expect(`["1","3","room:x","phx_reply",` + okEmpty + `]`)
+	b.expect(`{"event":"shout","payload":{"x":"from"},"ref":null,"topic":"room:x"}`)
+	a.expectNone()
+	if err := srv.Broadcast("room:x", "arr", RawJSON(`[1]`)); !errors.Is(err, ErrPayloadNotObject) {
+		t.Fatalf("array payload: %v", err)
+	}
+}
+
+func TestV1ImplicitJoinRef(t *testing.T) {
+	tc := &testChannel{}
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", tc)
+	h := srv.connectForTest(t, serializer.V1, nil)
+	h.in(`{"topic":"room:a","event":"phx_join","payload":{},"ref":"5"}`)
+	h.expect(`{"event":"phx_reply","payload":{"response":{"n":1},"status":"ok"},"ref":"5","topic":"room:a"}`)
+	h.in(`{"topic":"room:a","event":"crash","payload":{},"ref":"6"}`)
+	h.expect(`{"event":"phx_error","payload":{"reason":"channel_crash"},"ref":null,"topic":"room:a"}`)
+}
+
+func TestHeartbeatAndMaxChannels(t *testing.T) {
+	srv := newServerForTest(t, Config{MaxChannels: 2})
+	srv.Channel("room:*", &testChannel{})
+	h := srv.connectForTest(t, serializer.V2, nil)
+	h.in(`[null,"5","phoenix","heartbeat",{}]`)
+	h.expect(`[null,"5","phoenix","phx_reply",` + okEmpty + `]`)
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.next()
+	h.in(`["2","2","room:b","phx_join",{}]`)
+	h.next()
+	h.in(`["3","3","room:c","phx_join",{}]`)
+	h.expect(`["3","3","room:c","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]`)
+}
+
+func TestDisconnectBroadcastClosesSocket(t *testing.T) {
+	srv := newServerForTest(t, Config{ID: func(s *Socket) string { return "users_socket:" + s.Assigns.String("user_id") }})
+	srv.Channel("room:*", &testChannel{})
+	a := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
+	b := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
+	c := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u2"})
+	if err := srv.Broadcast("users_socket:u1", "disconnect", nil); err != nil {
+		t.Fatal(err)
+	}
+	a.expectClosed(1001)
+	b.expectClosed(1001)
+	select {
+	case <-c.tr.done:
+		t.Fatal("other user's socket closed")
+	default:
+	}
+}
+
+func TestInterceptAndJoinOrdering(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", &interceptChannel{})
+	h := srv.connectForTest(t, serializer.V2, nil)
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	// the join pushes before replying; the push must follow the reply
+	h.expect(`["1","1","room:a","phx_reply",` + okEmpty + `]`)
+	h.expect(`["1",null,"room:a","during_join",{}]`)
+	if err := srv.Broadcast("room:a", "secret", map[string]string{"v": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(`["1",null,"room:a","secret",{"seen":true,"v":"1"}]`)
+}
+
+type interceptChannel struct{}
+
+func (interceptChannel) Join(c *Channel, _ Payload) (any, error) {
+	return nil, c.Push("during_join", nil)
+}
+func (interceptChannel) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
+func (interceptChannel) Intercepts() []string                       { return []string{"secret"} }
+func (interceptChannel) HandleOut(c *Channel, b *Broadcast) error {
+	var m map[string]any
+	if err := json.Unmarshal(b.Payload, &m); err != nil {
+		return err
+	}
+	m["seen"] = true
+	return c.Push(b.Event, m)
+}
+
+func TestBadFrames(t *testing.T) {
+	h, _ := newRoomHarness(t)
+	cases := []struct {
+		name   string
+		frame  string
+		binary bool
+		code   int
+	}{
+		{"bad json", `["1","1",`, false, 1007},
+		{"short array", `["1","1","room:a"]`, false, 1007},
+		{"invalid utf8", "[null,\"1\",\"room:a\",\"x\",\"\xff\"]", false, 1007},
+		{"unknown binary kind", "\x07\x00\x00", true, 1002},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := h.sock.handleFrame([]byte(tc.frame), tc.binary)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := closeCodeFor(err); got != tc.code {
+				t.Fatalf("close code %d, want %d (%v)", got, tc.code, err)
+			}
+			if !strings.HasPrefix(err.Error(), "serializer") {
+				t.Fatalf("error %q does not name its origin", err)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

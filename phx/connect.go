@@ -1,0 +1,209 @@
+package phx
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// authTokenPrefix marks the subprotocol that carries phoenix.js's
+// authToken (PROTOCOL §1.4).
+const authTokenPrefix = "base64url.bearer.phx."
+
+// HandleUpgrade implements netpoll.Upgrader: it runs the checks Phoenix runs
+// before a WebSocket connect (path, origin, vsn, subprotocol), the reconnect
+// brake and the app's Connect, and decides how to answer.
+func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeResponse {
+	if req.Path != s.cfg.Path+"/websocket" {
+		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
+	}
+	remote := addrString(req.RemoteAddr)
+	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
+		s.log.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
+		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
+	}
+	params := parseParams(req.RawQuery)
+	ver, err := serializer.ParseVsn(params["vsn"])
+	if err != nil {
+		s.log.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
+		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
+	}
+	authToken, offered := splitAuthToken(req.Protocols)
+	proto, ok := s.selectProtocol(offered)
+	if !ok {
+		s.log.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
+		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
+	}
+	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: req.RemoteAddr,
+		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
+	var brakeKey uint64
+	if s.brake != nil && s.cfg.RejectMode == RejectFrame {
+		brakeKey = s.brake.key(ipOf(req.RemoteAddr), req.RawQuery, authToken)
+		if body, left, braked := s.brake.check(brakeKey, time.Now()); braked {
+			return s.brakeResponse(body, left, remote)
+		}
+	}
+	assigns, ce := s.connect(info)
+	if ce != nil {
+		return s.rejectWebSocket(ce, ver, proto, brakeKey, remote)
+	}
+	sock := s.newSocket(info, ver, assigns)
+	return netpoll.UpgradeResponse{Protocol: proto, Handler: &wsHandler{sock: sock}}
+}
+
+// connect runs the app's Connect and normalizes a refusal into a valid
+// *ConnectError.
+func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
+	if s.cfg.Connect == nil {
+		return Assigns{}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
+	defer cancel()
+	assigns, err := s.cfg.Connect(ctx, info)
+	if err == nil {
+		if assigns == nil {
+			assigns = Assigns{}
+		}
+		return assigns, nil
+	}
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		s.log.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
+		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: err}
+	}
+	if verr := ce.Validate(); verr != nil {
+		s.log.Error("connect handler returned an invalid ConnectError", "err", verr)
+		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: verr}
+	}
+	return nil, ce
+}
+
+// rejectWebSocket answers a refused connect: in frame mode by upgrading and
+// sending phx_connect_error plus a close frame, in HTTP mode with a 403.
+func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto string,
+	brakeKey uint64, remote string) netpoll.UpgradeResponse {
+	s.stats.rejected.Add(1)
+	if s.cfg.RejectMode == RejectHTTP {
+		s.log.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
+	}
+	frame, err := connectErrorFrame(ver, ce)
+	if err != nil {
+		s.log.Error("connect error payload", "err", err)
+		ce = &ConnectError{Code: 4500, Reason: "internal_error"}
+		frame, _ = connectErrorFrame(ver, ce)
+	}
+	s.log.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+	if s.brake != nil {
+		body, _, _ := encodeObject(connectErrorPayload(ce))
+		s.brake.record(brakeKey, body, time.Now())
+	}
+	return netpoll.UpgradeResponse{Protocol: proto,
+		Handler: &rejectHandler{frame: frame, code: ce.Code, reason: ce.Reason}}
+}
+
+// brakeResponse refuses a braked client before the upgrade.
+func (s *Server) brakeResponse(body []byte, left time.Duration, remote string) netpoll.UpgradeResponse {
+	s.stats.braked.Add(1)
+	secs := int((left + time.Second - 1) / time.Second)
+	s.log.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
+	h := http.Header{}
+	h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	return netpoll.UpgradeResponse{Status: http.StatusTooManyRequests, Header: h, Body: body}
+}
+
+func connectErrorPayload(ce *ConnectError) any {
+	if ce.Payload != nil {
+		return ce.Payload
+	}
+	return Reason(ce.Reason)
+}
+
+// connectErrorFrame encodes [null,null,"phoenix","phx_connect_error",payload].
+func connectErrorFrame(ver serializer.Version, ce *ConnectError) ([]byte, error) {
+	data, _, err := encodeObject(connectErrorPayload(ce))
+	if err != nil {
+		return nil, err
+	}
+	buf, _, err := serializer.Encode(ver, nil, &serializer.Message{Kind: serializer.KindPush,
+		Topic: serializer.TopicPhoenix, Event: serializer.EventConnectError, Payload: data})
+	return buf, err
+}
+
+// selectProtocol picks, in the server's order ("phoenix", then
+// Config.Subprotocols), the first protocol the client offered. With no
+// offer there is nothing to check.
+func (s *Server) selectProtocol(offered []string) (string, bool) {
+	if len(offered) == 0 {
+		return "", true
+	}
+	for _, want := range append([]string{"phoenix"}, s.cfg.Subprotocols...) {
+		for _, o := range offered {
+			if o == want {
+				return want, true
+			}
+		}
+	}
+	return "", false
+}
+
+// splitAuthToken takes phoenix.js's auth token protocol out of the offered
+// list and decodes it (standard base64 alphabet, unpadded; URL alphabet
+// accepted too).
+func splitAuthToken(protocols []string) (token string, rest []string) {
+	for _, p := range protocols {
+		enc, ok := strings.CutPrefix(p, authTokenPrefix)
+		if !ok || token != "" {
+			if !ok {
+				rest = append(rest, p)
+			}
+			continue
+		}
+		enc = strings.TrimRight(enc, "=")
+		if b, err := base64.RawStdEncoding.DecodeString(enc); err == nil {
+			token = string(b)
+		} else if b, err := base64.RawURLEncoding.DecodeString(enc); err == nil {
+			token = string(b)
+		}
+	}
+	return token, rest
+}
+
+// parseParams reads the query with Phoenix's rule: the last value of a
+// repeated key wins. Malformed pairs are skipped.
+func parseParams(rawQuery string) Params {
+	p := Params{}
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		p[key] = val
+	}
+	return p
+}
+
+func ipOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return hostOnly(addrString(a))
+}

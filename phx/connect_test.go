@@ -1,0 +1,217 @@
+package phx
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/netpoll"
+)
+
+func testConnect(_ context.Context, info *ConnectInfo) (Assigns, error) {
+	switch info.Params.Get("token") {
+	case "good":
+		return Assigns{"user_id": "u1"}, nil
+	case "boom":
+		return nil, errors.New("db down")
+	case "badcode":
+		return nil, &ConnectError{Code: 1000, Reason: "x"}
+	}
+	return nil, &ConnectError{Code: 4401, Reason: "unauthorized", Payload: Reason("unauthorized")}
+}
+
+func upgradeReq(query string, header http.Header, protocols ...string) *netpoll.UpgradeRequest {
+	if header == nil {
+		header = http.Header{}
+	}
+	return &netpoll.UpgradeRequest{RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5555},
+		Host: "example.com:4000", Path: "/socket/websocket", RawQuery: query, Header: header,
+		Protocols: protocols}
+}
+
+func TestHandleUpgrade(t *testing.T) {
+	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: -1})
+	cases := []struct {
+		name      string
+		req       *netpoll.UpgradeRequest
+		status    int
+		reject    bool
+		code      int
+		protocol  string
+		authToken string
+	}{
+		{name: "accepted", req: upgradeReq("token=good&vsn=2.0.0", nil)},
+		{name: "accepted v1 default", req: upgradeReq("token=good", nil)},
+		{name: "bad vsn", req: upgradeReq("token=good&vsn=123.1.1", nil), status: 403},
+		{name: "vsn 2.1 unsupported", req: upgradeReq("token=good&vsn=2.1.0", nil), status: 403},
+		{name: "wrong path", req: func() *netpoll.UpgradeRequest {
+			r := upgradeReq("token=good", nil)
+			r.Path = "/other/websocket"
+			return r
+		}(), status: 404},
+		{name: "foreign origin", req: upgradeReq("token=good", http.Header{"Origin": {"https://evil.test"}}), status: 403},
+		{name: "same host origin", req: upgradeReq("token=good", http.Header{"Origin": {"https://example.com"}})},
+		{name: "rejected", req: upgradeReq("token=nope&vsn=2.0.0", nil), reject: true, code: 4401},
+		{name: "plain error is internal", req: upgradeReq("token=boom", nil), reject: true, code: 4500},
+		{name: "invalid code is internal", req: upgradeReq("token=badcode", nil), reject: true, code: 4500},
+		{name: "phoenix protocol answered", req: upgradeReq("token=good&vsn=2.0.0", nil, "phoenix",
+			authTokenPrefix+base64.RawStdEncoding.EncodeToString([]byte("s3cr?t~"))), protocol: "phoenix", authToken: "s3cr?t~"},
+		{name: "unknown protocol refused", req: upgradeReq("token=good", nil, "graphql-ws"), status: 403},
+		{name: "rejected still answers phoenix", req: upgradeReq("token=nope&vsn=2.0.0", nil, "phoenix"), reject: true, code: 4401, protocol: "phoenix"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := srv.HandleUpgrade(tc.req)
+			if res.Status != tc.status {
+				t.Fatalf("status %d, want %d", res.Status, tc.status)
+			}
+			if tc.status != 0 {
+				return
+			}
+			if res.Protocol != tc.protocol {
+				t.Fatalf("protocol %q, want %q", res.Protocol, tc.protocol)
+			}
+			rh, isReject := res.Handler.(*rejectHandler)
+			if isReject != tc.reject {
+				t.Fatalf("reject=%v, want %v", isReject, tc.reject)
+			}
+			if isReject && rh.code != tc.code {
+				t.Fatalf("code %d, want %d", rh.code, tc.code)
+			}
+			if wh, ok := res.Handler.(*wsHandler); ok && wh.sock.info.AuthToken != tc.authToken {
+				t.Fatalf("auth token %q, want %q", wh.sock.info.AuthToken, tc.authToken)
+			}
+		})
+	}
+}
+
+func TestRejectFrameAndHTTPMode(t *testing.T) {
+	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: -1})
+	res := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	rh := res.Handler.(*rejectHandler)
+	if want := `[null,null,"phoenix","phx_connect_error",{"reason":"unauthorized"}]`; string(rh.frame) != want {
+		t.Fatalf("frame %s, want %s", rh.frame, want)
+	}
+	res = srv.HandleUpgrade(upgradeReq("token=nope", nil))
+	rh = res.Handler.(*rejectHandler)
+	if want := `{"event":"phx_connect_error","payload":{"reason":"unauthorized"},"ref":null,"topic":"phoenix"}`; string(rh.frame) != want {
+		t.Fatalf("V1 frame %s, want %s", rh.frame, want)
+	}
+	httpSrv := newServerForTest(t, Config{Connect: testConnect, RejectMode: RejectHTTP})
+	if res := httpSrv.HandleUpgrade(upgradeReq("token=nope", nil)); res.Status != 403 || len(res.Body) != 0 {
+		t.Fatalf("http mode: status %d body %q", res.Status, res.Body)
+	}
+}
+
+func TestBrake(t *testing.T) {
+	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: time.Hour})
+	first := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	if _, ok := first.Handler.(*rejectHandler); !ok {
+		t.Fatal("first rejection is not a frame rejection")
+	}
+	again := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	if again.Status != http.StatusTooManyRequests {
+		t.Fatalf("retry status %d, want 429", again.Status)
+	}
+	if string(again.Body) != `{"reason":"unauthorized"}` || again.Header.Get("Retry-After") != "3600" {
+		t.Fatalf("429 body %q retry-after %q", again.Body, again.Header.Get("Retry-After"))
+	}
+	other := srv.HandleUpgrade(upgradeReq("token=other&vsn=2.0.0", nil))
+	if _, ok := other.Handler.(*rejectHandler); !ok {
+		t.Fatal("a different credential was braked")
+	}
+	if ok := srv.HandleUpgrade(upgradeReq("token=good&vsn=2.0.0", nil)); ok.Status != 0 {
+		t.Fatalf("good token status %d", ok.Status)
+	}
+}
+
+func TestBrakeBoundedAndExpiring(t *testing.T) {
+	b := newBrake(time.Second, 3)
+	now := time.Unix(1000, 0)
+	for i := range uint64(10) {
+		b.record(i, nil, now)
+	}
+	if n := b.len(); n != 3 {
+		t.Fatalf("%d entries, want 3 (bounded)", n)
+	}
+	if _, _, braked := b.check(9, now); !braked {
+		t.Fatal("newest entry evicted")
+	}
+	if _, _, braked := b.check(0, now); braked {
+		t.Fatal("oldest entry kept past the bound")
+	}
+	if _, _, braked := b.check(9, now.Add(time.Second)); braked {
+		t.Fatal("entry outlived its window")
+	}
+	if n := b.len(); n != 0 {
+		t.Fatalf("%d entries after expiry", n)
+	}
+}
+
+func TestOriginPolicy(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy OriginPolicy
+		origin string
+		want   bool
+	}{
+		{"no origin", OriginPolicy{}, "", true},
+		{"same host other port", OriginPolicy{}, "http://example.com:8080", true},
+		{"other host", OriginPolicy{}, "http://evil.com", false},
+		{"allow all", OriginPolicy{AllowAll: true}, "http://evil.com", true},
+		{"list any scheme", OriginPolicy{Allowed: []string{"//app.test"}}, "https://app.test", true},
+		{"list scheme mismatch", OriginPolicy{Allowed: []string{"https://app.test"}}, "http://app.test", false},
+		{"wildcard subdomain", OriginPolicy{Allowed: []string{"//*.app.test"}}, "https://a.b.app.test", true},
+		{"wildcard apex", OriginPolicy{Allowed: []string{"//*.app.test"}}, "https://app.test", true},
+		{"wildcard other", OriginPolicy{Allowed: []string{"//*.app.test"}}, "https://evilapp.test", false},
+		{"port", OriginPolicy{Allowed: []string{"https://app.test:8443"}}, "https://app.test:8443", true},
+		{"port default mismatch", OriginPolicy{Allowed: []string{"https://app.test:8443"}}, "https://app.test", false},
+		{"custom", OriginPolicy{Check: func(u *url.URL, _ string) bool { return u.Host == "x" }}, "http://x", true},
+		{"garbage", OriginPolicy{}, "::::", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.policy.allows(tc.origin, "example.com:4000"); got != tc.want {
+				t.Fatalf("allows(%q) = %v, want %v", tc.origin, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseParamsLastWins(t *testing.T) {
+	p := parseParams("token=a&user%5Bid%5D=4&token=b&&x=%zz&vsn=2.0.0&empty=")
+	want := Params{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
+	if len(p) != len(want) {
+		t.Fatalf("got %v, want %v", p, want)
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Fatalf("%s = %q, want %q", k, p[k], v)
+		}
+	}
+}
+
+func TestJoinDeadline(t *testing.T) {
+	srv := newServerForTest(t, Config{JoinDeadline: 100 * time.Millisecond})
+	srv.Channel("room:*", &testChannel{})
+	idle := srv.connectForTest(t, 2, nil)
+	busy := srv.connectForTest(t, 2, nil)
+	busy.in(`["1","1","room:a","phx_join",{}]`)
+	busy.next()
+	idle.expect(`[null,null,"phoenix","phx_connect_error",{"reason":"join_timeout"}]`)
+	idle.expectClosed(4408)
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-busy.tr.done:
+		t.Fatal("a socket that joined was closed")
+	default:
+	}
+	if n := srv.Stats().JoinTimeouts; n != 1 {
+		t.Fatalf("join timeouts %d", n)
+	}
+}

@@ -1,0 +1,101 @@
+package phx
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Sentinel errors of the channels runtime, matched with errors.Is.
+var (
+	// ErrStop, returned by a handler (alone or wrapped), stops the channel
+	// normally: the client gets phx_close (after the reply, if any).
+	ErrStop = errors.New("phx: stop channel")
+	// ErrChannelClosed is returned when pushing or replying on a channel
+	// instance that has already left, stopped or lost its socket.
+	ErrChannelClosed = errors.New("phx: channel closed")
+	// ErrSocketClosed is returned when writing to a socket that is gone.
+	ErrSocketClosed = errors.New("phx: socket closed")
+	// ErrPayloadNotObject is returned when a JSON push or broadcast payload
+	// is not a JSON object (Phoenix refuses those too).
+	ErrPayloadNotObject = errors.New("phx: push and broadcast payloads must be JSON objects")
+	// ErrBadCloseCode is returned by ConnectError.Validate for a close code
+	// outside 4000–4999.
+	ErrBadCloseCode = errors.New("phx: connect error close code must be in 4000-4999")
+	// ErrReasonTooLong is returned by ConnectError.Validate for a close
+	// reason over 123 bytes or not valid UTF-8.
+	ErrReasonTooLong = errors.New("phx: close reason must be valid UTF-8 of at most 123 bytes")
+	// ErrBadPattern is returned when registering an invalid channel route.
+	ErrBadPattern = errors.New("phx: invalid channel pattern")
+)
+
+// ConnectError is returned by a Connect handler to refuse a socket. In the
+// default reject mode the client still gets its upgrade, then one
+// phx_connect_error message carrying Payload and a close frame carrying Code
+// and Reason, which the browser WebSocket API exposes (unlike an HTTP 403).
+type ConnectError struct {
+	// Code is the close code sent to the client, 4000–4999 (4000 + an
+	// HTTP-like status is the convention: 4401 unauthorized, 4403
+	// forbidden, 4429 rate limited, 4503 unavailable).
+	Code int
+	// Reason is the close reason: valid UTF-8, at most 123 bytes.
+	Reason string
+	// Payload is the phx_connect_error payload (a JSON object); when nil
+	// it is {"reason": Reason}.
+	Payload any
+	// Err is the cause, for logs only; it is never sent.
+	Err error
+}
+
+// Error implements error.
+func (e *ConnectError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("phx: connect rejected (%d %s): %v", e.Code, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("phx: connect rejected (%d %s)", e.Code, e.Reason)
+}
+
+// Unwrap returns the cause.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Validate checks the close code range and the reason's length and encoding.
+func (e *ConnectError) Validate() error {
+	if e.Code < 4000 || e.Code > 4999 {
+		return fmt.Errorf("%w: got %d", ErrBadCloseCode, e.Code)
+	}
+	if len(e.Reason) > maxCloseReason || !utf8.ValidString(e.Reason) {
+		return fmt.Errorf("%w: got %d bytes", ErrReasonTooLong, len(e.Reason))
+	}
+	return nil
+}
+
+// maxCloseReason is the longest close reason a close frame can carry: the
+// 125-byte control frame limit minus the 2-byte code.
+const maxCloseReason = 123
+
+// ReplyError makes a handler answer with a phx_reply whose status is Status
+// ("error" when empty) and whose response is Response.
+type ReplyError struct {
+	Status   string
+	Response any
+}
+
+// Error implements error.
+func (e *ReplyError) Error() string {
+	return fmt.Sprintf("phx: reply %s: %v", e.status(), e.Response)
+}
+
+func (e *ReplyError) status() string {
+	if e.Status == "" {
+		return "error"
+	}
+	return e.Status
+}
+
+// ErrorReply is shorthand for &ReplyError{Status: "error", Response: response}.
+func ErrorReply(response any) error {
+	return &ReplyError{Status: "error", Response: response}
+}
+
+// Reason is the conventional {"reason": …} response body.
+func Reason(reason string) map[string]string { return map[string]string{"reason": reason} }

@@ -1,0 +1,193 @@
+package phx
+
+import (
+	"errors"
+	"time"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// runJoin runs in the new instance's mailbox. old is the instance this join
+// replaces (duplicate join), whose phx_close must follow our reply.
+func (c *Channel) runJoin(ref []byte, payload Payload, old *Channel) {
+	if old != nil {
+		select {
+		case <-old.done:
+		case <-time.After(duplicateJoinWait):
+			c.socket.srv.log.Warn("duplicate join: old channel did not stop in time", "topic", c.topic)
+		}
+	}
+	var reply any
+	var err error
+	crashed := c.protectJoin(func() { reply, err = c.route.handler.Join(c, payload) })
+	switch {
+	case crashed:
+		c.refuseJoin(ref, Reason("join crashed"))
+	case err != nil:
+		c.refuseJoin(ref, c.joinErrorResponse(err))
+	default:
+		c.acceptJoin(ref, reply)
+	}
+	if old != nil {
+		old.writeClose(serializer.EventClose, Empty)
+	}
+	if chanState(c.state.Load()) == stateJoined {
+		if aj, ok := c.route.handler.(AfterJoiner); ok {
+			c.protect(func() { aj.AfterJoin(c) })
+		}
+	}
+}
+
+// protectJoin is protect for Join, whose panic is a refused join rather
+// than a crash of a joined channel.
+func (c *Channel) protectJoin(f func()) (crashed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			crashed = true
+			c.socket.srv.log.Error("join crashed", "topic", c.topic, "panic", v)
+		}
+	}()
+	f()
+	return false
+}
+
+func (c *Channel) joinErrorResponse(err error) any {
+	var re *ReplyError
+	if errors.As(err, &re) {
+		return re.Response
+	}
+	c.socket.srv.log.Error("join failed", "topic", c.topic, "err", err)
+	return Reason("internal")
+}
+
+func (c *Channel) acceptJoin(ref []byte, reply any) {
+	srv := c.socket.srv
+	srv.pubsub.Subscribe(c.topic, c)
+	data, binary, err := encodeValue(reply)
+	if err != nil {
+		srv.log.Error("join reply", "topic", c.topic, "err", err)
+		data, binary = Empty, false
+	}
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+		Ref: ref, Topic: c.topic, Status: "ok", Payload: data, Binary: binary})
+	c.markJoined()
+	c.socket.joinedOne()
+	srv.log.Debug("joined", "topic", c.topic, "socket", c.socket.id)
+}
+
+func (c *Channel) refuseJoin(ref []byte, response any) {
+	c.setClosed()
+	c.socket.forget(c)
+	data, binary, err := encodeValue(response)
+	if err != nil {
+		data, binary = Empty, false
+	}
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+		Ref: ref, Topic: c.topic, Status: "error", Payload: data, Binary: binary})
+	c.socket.srv.log.Debug("join refused", "topic", c.topic, "socket", c.socket.id)
+	close(c.done)
+}
+
+// runIn handles one client event in the mailbox.
+func (c *Channel) runIn(msg *InMessage) {
+	if chanState(c.state.Load()) != stateJoined {
+		return
+	}
+	var reply any
+	var err error
+	if c.protect(func() { reply, err = c.route.handler.HandleIn(c, msg) }) {
+		return
+	}
+	switch {
+	case err == nil:
+		if reply != nil {
+			_ = c.reply(msg.Ref, "ok", reply)
+		}
+	case errors.Is(err, ErrStop):
+		if reply != nil {
+			_ = c.reply(msg.Ref, "ok", reply)
+		}
+		c.stop(ErrStop, true)
+	default:
+		var re *ReplyError
+		if errors.As(err, &re) {
+			_ = c.reply(msg.Ref, re.status(), re.Response)
+			return
+		}
+		c.socket.srv.log.Error("handle_in failed", "topic", c.topic, "event", msg.Event, "err", err)
+		_ = c.reply(msg.Ref, "error", Reason("internal"))
+	}
+}
+
+// runLeave handles phx_leave: ok reply, phx_close, then terminate.
+func (c *Channel) runLeave(ref []byte) {
+	if chanState(c.state.Load()) == stateClosed {
+		return
+	}
+	_ = c.reply(ref, "ok", Empty)
+	c.stop(ErrLeft, true)
+}
+
+// stop ends a joined instance from its mailbox. sendClose writes phx_close.
+func (c *Channel) stop(reason error, sendClose bool) {
+	if sendClose {
+		c.writeClose(serializer.EventClose, Empty)
+	}
+	c.finish(reason)
+}
+
+// crash ends the instance after a handler panic: phx_error, then terminate.
+func (c *Channel) crash(ce *CrashError) {
+	c.socket.srv.log.Error("channel crashed", "topic", c.topic, "socket", c.socket.id,
+		"panic", ce.Value, "stack", string(ce.Stack))
+	if chanState(c.state.Load()) == stateClosed {
+		return
+	}
+	c.writeClose(serializer.EventError, RawJSON(`{"reason":"channel_crash"}`))
+	c.finish(ce)
+}
+
+// writeClose writes phx_close or phx_error stamped with this instance's
+// join_ref in both ref positions.
+func (c *Channel) writeClose(event string, payload RawJSON) {
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.joinRef,
+		Ref: c.closeRef, Topic: c.topic, Event: event, Payload: payload})
+}
+
+// finish unsubscribes, unregisters, runs Terminate once and signals done.
+func (c *Channel) finish(reason error) {
+	if !c.setClosed() {
+		return
+	}
+	c.socket.srv.pubsub.Unsubscribe(c.topic, c)
+	c.socket.forget(c)
+	if t, ok := c.route.handler.(Terminator); ok {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					c.socket.srv.log.Error("terminate crashed", "topic", c.topic, "panic", v)
+				}
+			}()
+			t.Terminate(c, reason)
+		}()
+	}
+	close(c.done)
+}
+
+// setClosed flips the state to closed; false if it already was.
+func (c *Channel) setClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if chanState(c.state.Load()) == stateClosed {
+		return false
+	}
+	c.state.Store(int32(stateClosed))
+	c.pending = nil
+	return true
+}
+
+// shutdown terminates the instance because its socket went away or a
+// duplicate join replaces it. No frames are written.
+func (c *Channel) shutdown(reason error) {
+	c.enqueue(func() { c.finish(reason) })
+}

@@ -1,0 +1,178 @@
+package phx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/phxgo/phxgo/netpoll"
+)
+
+// Server is a Phoenix socket endpoint: it authenticates connects, routes
+// topics to channel handlers and fans broadcasts out. It serves the
+// WebSocket transport on its own epoll event loop (Serve) and is also an
+// http.Handler (ServeHTTP) to mount beside an existing mux.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	router    router
+	pubsub    PubSub
+	brake     *brake
+	deadlines *deadlines
+	stats     stats
+
+	npOnce sync.Once
+	np     *netpoll.Server
+	npErr  error
+}
+
+// stats are the server's running counters.
+type stats struct {
+	open      atomic.Int64
+	accepted  atomic.Int64
+	rejected  atomic.Int64
+	braked    atomic.Int64
+	joinLapse atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	OpenSockets, Accepted, Rejected, Braked, JoinTimeouts int64
+}
+
+// NewServer builds a Server. Register channels with Channel before serving.
+func NewServer(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
+		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
+	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
+	return s
+}
+
+// Channel routes topics matching pattern ("room:lobby" or "room:*") to h.
+// Routes match in registration order. It panics on an invalid pattern, as
+// http.ServeMux does, since that is a programming error.
+func (s *Server) Channel(pattern string, h ChannelHandler) {
+	if err := s.router.add(pattern, h); err != nil {
+		panic(err)
+	}
+}
+
+// PubSub returns the server's PubSub.
+func (s *Server) PubSub() PubSub { return s.pubsub }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{OpenSockets: s.stats.open.Load(), Accepted: s.stats.accepted.Load(),
+		Rejected: s.stats.rejected.Load(), Braked: s.stats.braked.Load(),
+		JoinTimeouts: s.stats.joinLapse.Load()}
+}
+
+// Broadcast publishes event with payload to every subscriber of topic on
+// every node. JSON payloads must be objects; use Binary for bytes.
+func (s *Server) Broadcast(topic, event string, payload any) error {
+	b, err := NewBroadcast(topic, event, payload)
+	if err != nil {
+		return err
+	}
+	return s.pubsub.Broadcast(b)
+}
+
+func (s *Server) netpoll() (*netpoll.Server, error) {
+	s.npOnce.Do(func() { s.np, s.npErr = netpoll.New(s.cfg.Net) })
+	return s.np, s.npErr
+}
+
+// Serve accepts connections on ln: WebSocket upgrades on the socket path
+// run on the event loop; every other request goes to fallback (which may
+// be nil; LongPoll and unknown paths under the socket path are served by
+// the Server itself).
+func (s *Server) Serve(ln net.Listener, fallback http.Handler) error {
+	np, err := s.netpoll()
+	if err != nil {
+		return err
+	}
+	return np.Serve(ln, s, s.withFallback(fallback))
+}
+
+// withFallback serves the socket path itself and the rest with next.
+func (s *Server) withFallback(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if next == nil || strings.HasPrefix(r.URL.Path, s.cfg.Path+"/") {
+			s.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the socket's HTTP endpoints: the WebSocket upgrade
+// (hijacked into the event loop) and LongPoll.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case s.cfg.Path + "/websocket":
+		if r.Method != http.MethodGet {
+			http.Error(w, "WebSocket endpoint accepts GET only", http.StatusBadRequest)
+			return
+		}
+		np, err := s.netpoll()
+		if err != nil {
+			http.Error(w, "event loop unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		np.UpgradeHTTP(w, r, s)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// Shutdown stops accepting and drains open sockets with close code 1012
+// (Service Restart) in batches, as Phoenix does, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.deadlines.close()
+	if s.np == nil {
+		return nil
+	}
+	return s.np.Shutdown(ctx, 1012, "", s.cfg.DrainBatch, s.cfg.DrainInterval)
+}
+
+// Close drops every connection at once.
+func (s *Server) Close() error {
+	defer s.deadlines.close()
+	if s.np == nil {
+		return nil
+	}
+	return s.np.Close()
+}
+
+// joinLapsed closes a socket that joined nothing in time.
+func (s *Server) joinLapsed(sock *Socket) {
+	if sock.joined.Load() {
+		return
+	}
+	s.stats.joinLapse.Add(1)
+	s.log.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
+	ce := &ConnectError{Code: 4408, Reason: "join_timeout", Payload: Reason("join_timeout")}
+	frame, err := connectErrorFrame(sock.ver, ce)
+	if err == nil {
+		_ = sock.tr.send(false, frame)
+	}
+	sock.tr.close(ce.Code, ce.Reason)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func (s *Server) String() string { return fmt.Sprintf("phx.Server(%s)", s.cfg.Path) }

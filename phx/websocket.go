@@ -1,0 +1,92 @@
+package phx
+
+import (
+	"time"
+
+	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// newSocket builds an accepted socket; it goes live in opened.
+func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns Assigns) *Socket {
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: NewSubscriberID(),
+		channels: make(map[string]*Channel)}
+	if s.cfg.ID != nil {
+		sock.id = s.cfg.ID(sock)
+	}
+	return sock
+}
+
+// opened registers a socket whose transport is ready: socket id topic,
+// join deadline, counters.
+func (s *Server) opened(sock *Socket, tr transport) {
+	sock.tr = tr
+	sock.connectedAt = time.Now()
+	s.stats.open.Add(1)
+	s.stats.accepted.Add(1)
+	if sock.id != "" {
+		s.pubsub.Subscribe(sock.id, sock)
+	}
+	s.deadlines.add(sock, sock.connectedAt)
+	s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
+		"remote", addrString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+}
+
+// wsHandler connects one upgraded WebSocket to its Socket.
+type wsHandler struct {
+	sock *Socket
+}
+
+func (h *wsHandler) OnOpen(c *netpoll.Conn) {
+	h.sock.srv.opened(h.sock, wsTransport{c: c})
+}
+
+func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte) {
+	if err := h.sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
+		code := closeCodeFor(err)
+		h.sock.srv.log.Warn("bad frame: closing socket", "socket", h.sock.id,
+			"remote", addrString(c.RemoteAddr()), "code", code, "err", err)
+		c.Close(code, "invalid message")
+	}
+}
+
+// OnClose tears the socket down on a fresh goroutine: it unsubscribes from
+// PubSub, which must never happen inside a fan-out that triggered the close.
+func (h *wsHandler) OnClose(c *netpoll.Conn, code int, reason string) {
+	go h.sock.closedByTransport(code, reason)
+}
+
+// wsTransport writes a socket's frames to its WebSocket connection.
+type wsTransport struct {
+	c *netpoll.Conn
+}
+
+func (t wsTransport) send(binary bool, payload []byte) error {
+	op := netpoll.OpText
+	if binary {
+		op = netpoll.OpBinary
+	}
+	return t.c.Send(op, payload)
+}
+
+func (t wsTransport) close(code int, reason string) { t.c.Close(code, reason) }
+
+func (t wsTransport) name() string { return "websocket" }
+
+// rejectHandler serves a refused connect in frame mode: the
+// phx_connect_error message, then the close frame; whatever the client had
+// already sent (its buffered joins) is ignored.
+type rejectHandler struct {
+	frame  []byte
+	code   int
+	reason string
+}
+
+func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
+	_ = c.Send(netpoll.OpText, h.frame)
+	c.Close(h.code, h.reason)
+}
+
+func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}
+
+func (h *rejectHandler) OnClose(*netpoll.Conn, int, string) {}
