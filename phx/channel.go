@@ -110,11 +110,12 @@ type Channel struct {
 	id       uint64
 	state    atomic.Int32
 
-	mu      sync.Mutex
-	pending []func() // writes held back until the join reply is out
-	queue   []func()
-	running bool
-	done    chan struct{}
+	mu       sync.Mutex
+	onFinish []func(reason error)
+	pending  []func() // writes held back until the join reply is out
+	queue    []func()
+	running  bool
+	done     chan struct{}
 }
 
 // Topic returns the channel's topic.
@@ -144,6 +145,21 @@ func (c *Channel) Send(f func()) {
 			c.protect(f)
 		}
 	})
+}
+
+// OnTerminate registers f to run once when the instance ends, whatever the
+// reason, after the handler's Terminate (libraries such as Presence use it
+// to clean up after a channel without the app's help). It runs in the
+// mailbox; when the instance has already ended it runs at once.
+func (c *Channel) OnTerminate(f func(reason error)) {
+	c.mu.Lock()
+	if chanState(c.state.Load()) != stateClosed {
+		c.onFinish = append(c.onFinish, f)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	f(ErrChannelClosed)
 }
 
 // Stop stops the channel normally from any goroutine: the client gets

@@ -77,6 +77,9 @@ func (c *Channel) acceptJoin(ref []byte, reply any) {
 
 func (c *Channel) refuseJoin(ref []byte, response any) {
 	c.setClosed()
+	c.mu.Lock()
+	c.onFinish = nil
+	c.mu.Unlock()
 	c.socket.forget(c)
 	data, binary, err := encodeValue(response)
 	if err != nil {
@@ -162,16 +165,26 @@ func (c *Channel) finish(reason error) {
 	c.socket.srv.pubsub.Unsubscribe(c.topic, c)
 	c.socket.forget(c)
 	if t, ok := c.route.handler.(Terminator); ok {
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					c.socket.srv.log.Error("terminate crashed", "topic", c.topic, "panic", v)
-				}
-			}()
-			t.Terminate(c, reason)
-		}()
+		c.runCleanup(func() { t.Terminate(c, reason) })
+	}
+	c.mu.Lock()
+	hooks := c.onFinish
+	c.onFinish = nil
+	c.mu.Unlock()
+	for _, f := range hooks {
+		c.runCleanup(func() { f(reason) })
 	}
 	close(c.done)
+}
+
+// runCleanup runs termination code; a panic there is logged, not fatal.
+func (c *Channel) runCleanup(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.socket.srv.log.Error("terminate crashed", "topic", c.topic, "panic", v)
+		}
+	}()
+	f()
 }
 
 // setClosed flips the state to closed; false if it already was.
