@@ -18,14 +18,14 @@ const (
 
 // Reserved topic and events of the protocol.
 const (
-	TopicPhoenix        = "phoenix"
-	EventJoin           = "phx_join"
-	EventLeave          = "phx_leave"
-	EventReply          = "phx_reply"
-	EventClose          = "phx_close"
-	EventError          = "phx_error"
-	EventHeartbeat      = "heartbeat"
-	EventConnectError   = "phx_connect_error"
+	TopicPhoenix      = "phoenix"
+	EventJoin         = "phx_join"
+	EventLeave        = "phx_leave"
+	EventReply        = "phx_reply"
+	EventClose        = "phx_close"
+	EventError        = "phx_error"
+	EventHeartbeat    = "heartbeat"
+	EventConnectError = "phx_connect_error"
 )
 
 // Message is one logical Phoenix message.
