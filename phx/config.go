@@ -91,6 +91,8 @@ type Config struct {
 	PubSub PubSub
 	// Logger receives structured lifecycle logs (default slog.Default()).
 	Logger *slog.Logger
+	// LongPoll configures the LongPoll transport (on by default).
+	LongPoll LongPollConfig
 	// Net configures the WebSocket event loop.
 	Net netpoll.Config
 	// DrainBatch and DrainInterval pace Shutdown (defaults 10,000 sockets

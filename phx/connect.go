@@ -32,7 +32,7 @@ func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	params := parseParams(req.RawQuery)
-	ver, err := serializer.ParseVsn(params["vsn"])
+	ver, err := parseVsn(params)
 	if err != nil {
 		s.log.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
@@ -199,6 +199,16 @@ func parseParams(rawQuery string) Params {
 		p[key] = val
 	}
 	return p
+}
+
+// parseVsn negotiates the serializer: an absent vsn means 1.0.0, as in
+// Phoenix, but an empty one is refused like any other unparsable version.
+func parseVsn(params Params) (serializer.Version, error) {
+	vsn, ok := params["vsn"]
+	if ok && vsn == "" {
+		return 0, serializer.ErrUnsupportedVsn
+	}
+	return serializer.ParseVsn(vsn)
 }
 
 func ipOf(a net.Addr) string {

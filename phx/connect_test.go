@@ -48,6 +48,7 @@ func TestHandleUpgrade(t *testing.T) {
 		{name: "accepted", req: upgradeReq("token=good&vsn=2.0.0", nil)},
 		{name: "accepted v1 default", req: upgradeReq("token=good", nil)},
 		{name: "bad vsn", req: upgradeReq("token=good&vsn=123.1.1", nil), status: 403},
+		{name: "empty vsn refused", req: upgradeReq("token=good&vsn=", nil), status: 403},
 		{name: "vsn 2.1 unsupported", req: upgradeReq("token=good&vsn=2.1.0", nil), status: 403},
 		{name: "wrong path", req: func() *netpoll.UpgradeRequest {
 			r := upgradeReq("token=good", nil)

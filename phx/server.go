@@ -24,6 +24,7 @@ type Server struct {
 	pubsub    PubSub
 	brake     *brake
 	deadlines *deadlines
+	lp        *longPoll
 	stats     stats
 
 	npOnce sync.Once
@@ -51,6 +52,9 @@ func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
+	if !cfg.LongPoll.Disabled {
+		s.lp = newLongPoll(cfg.LongPoll)
+	}
 	return s
 }
 
@@ -74,6 +78,23 @@ func (s *Server) Stats() Stats {
 	return Stats{OpenSockets: s.stats.open.Load(), Accepted: s.stats.accepted.Load(),
 		Rejected: s.stats.rejected.Load(), Braked: s.stats.braked.Load(),
 		JoinTimeouts: s.stats.joinLapse.Load()}
+}
+
+// NetStats returns the WebSocket event loop's counters (zero before the
+// first WebSocket).
+func (s *Server) NetStats() netpoll.Stats {
+	if s.np == nil {
+		return netpoll.Stats{}
+	}
+	return s.np.Stats()
+}
+
+// LongPollSessions counts live LongPoll sessions.
+func (s *Server) LongPollSessions() int {
+	if s.lp == nil {
+		return 0
+	}
+	return s.lp.count()
 }
 
 // Broadcast publishes event with payload to every subscriber of topic on
@@ -129,6 +150,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		np.UpgradeHTTP(w, r, s)
+	case s.cfg.Path + "/longpoll":
+		if s.lp == nil {
+			http.NotFound(w, r)
+			return
+		}
+		s.serveLongPoll(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -138,19 +165,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (Service Restart) in batches, as Phoenix does, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.deadlines.close()
-	if s.np == nil {
-		return nil
+	if s.lp != nil {
+		defer s.lp.shutdown()
 	}
-	return s.np.Shutdown(ctx, 1012, "", s.cfg.DrainBatch, s.cfg.DrainInterval)
+	np, err := s.netpoll() // the Once orders this after a concurrent Serve's start
+	if err != nil {
+		return err
+	}
+	return np.Shutdown(ctx, 1012, "", s.cfg.DrainBatch, s.cfg.DrainInterval)
 }
 
 // Close drops every connection at once.
 func (s *Server) Close() error {
 	defer s.deadlines.close()
-	if s.np == nil {
-		return nil
+	if s.lp != nil {
+		defer s.lp.shutdown()
 	}
-	return s.np.Close()
+	np, err := s.netpoll()
+	if err != nil {
+		return err
+	}
+	return np.Close()
 }
 
 // joinLapsed closes a socket that joined nothing in time.

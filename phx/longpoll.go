@@ -1,0 +1,273 @@
+package phx
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// LongPollConfig configures the LongPoll transport (PROTOCOL §5), served at
+// Config.Path+"/longpoll" by ServeHTTP. The zero value enables it with
+// Phoenix's timings.
+type LongPollConfig struct {
+	// Disabled turns the transport off (requests get 404).
+	Disabled bool
+	// Window is how long a poll waits for messages before answering 204
+	// (default 10s, as Phoenix).
+	Window time.Duration
+	// Idle ends a session that has not polled for this long (default 15s,
+	// Phoenix's 1.5 × window); its channels terminate.
+	Idle time.Duration
+	// MaxBuffer bounds the bytes queued for a session between polls
+	// (default 4 MiB); a client that lets it fill is dropped as a slow
+	// consumer, as a WebSocket would be.
+	MaxBuffer int
+	// Secret signs session tokens (default: random per process). Set the
+	// same secret on every node behind a load balancer without stickiness
+	// so that forged or foreign tokens are told apart from expired ones.
+	Secret []byte
+}
+
+func (c LongPollConfig) withDefaults() LongPollConfig {
+	if c.Window <= 0 {
+		c.Window = 10 * time.Second
+	}
+	if c.Idle <= 0 {
+		c.Idle = c.Window * 3 / 2
+	}
+	if c.MaxBuffer <= 0 {
+		c.MaxBuffer = 4 << 20
+	}
+	return c
+}
+
+// rejectDelay is the least time between a refused client's poll arriving
+// and its 403: phoenix.js delivers LongPoll messages on a zero-delay timer
+// that the 403 cancels, so an instant 403 would lose the
+// phx_connect_error message delivered just before.
+const rejectDelay = 100 * time.Millisecond
+
+// rejectTokenTTL is how long a reject token is honoured.
+const rejectTokenTTL = time.Minute
+
+// lpSession is one LongPoll "connection": a Socket whose frames wait in a
+// buffer until the client's next poll collects them.
+type lpSession struct {
+	id   string
+	srv  *Server
+	sock *Socket
+
+	postMu sync.Mutex // POSTs of one session are handled one at a time
+
+	mu       sync.Mutex
+	buf      []string
+	bufBytes int
+	notify   chan struct{} // closed when messages arrive or the session ends
+	lastPoll time.Time
+	polling  int
+	closed   bool
+}
+
+// send implements transport: queue a text frame for the next poll.
+func (ss *lpSession) send(binary bool, payload []byte) error {
+	if binary {
+		ss.srv.log.Warn("longpoll cannot carry binary frames: dropped", "socket", ss.sock.id)
+		return errLongPollBinary
+	}
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return ErrSocketClosed
+	}
+	ss.buf = append(ss.buf, string(payload))
+	ss.bufBytes += len(payload)
+	over := ss.bufBytes > ss.srv.lp.cfg.MaxBuffer
+	ss.wakeLocked()
+	ss.mu.Unlock()
+	if over {
+		ss.srv.log.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
+		ss.close(1008, "slow consumer")
+		return errSlowLongPoll
+	}
+	return nil
+}
+
+// close implements transport: end the session. Frames already queued stay
+// for one more poll (so a join_timeout message still reaches the client).
+func (ss *lpSession) close(code int, reason string) {
+	ss.mu.Lock()
+	if ss.closed {
+		ss.mu.Unlock()
+		return
+	}
+	ss.closed = true
+	ss.wakeLocked()
+	empty := len(ss.buf) == 0
+	ss.mu.Unlock()
+	if empty {
+		ss.srv.lp.remove(ss)
+	}
+	go ss.sock.closedByTransport(code, reason)
+}
+
+func (ss *lpSession) name() string { return "longpoll" }
+
+func (ss *lpSession) wakeLocked() {
+	if ss.notify != nil {
+		close(ss.notify)
+		ss.notify = nil
+	}
+}
+
+// poll waits up to window for messages. gone reports a closed session with
+// nothing left to deliver.
+func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []string, gone bool) {
+	ss.mu.Lock()
+	ss.polling++
+	ss.lastPoll = time.Now()
+	defer func() {
+		ss.mu.Lock()
+		ss.polling--
+		ss.lastPoll = time.Now()
+		ss.mu.Unlock()
+	}()
+	if len(ss.buf) == 0 && !ss.closed {
+		if ss.notify == nil {
+			ss.notify = make(chan struct{})
+		}
+		wait := ss.notify
+		ss.mu.Unlock()
+		t := time.NewTimer(window)
+		select {
+		case <-wait:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		ss.mu.Lock()
+	}
+	msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	gone = ss.closed && len(msgs) == 0
+	drained := ss.closed
+	ss.mu.Unlock()
+	if drained {
+		ss.srv.lp.remove(ss)
+	}
+	return msgs, gone
+}
+
+// idleSince reports whether the session has not polled since t.
+func (ss *lpSession) idleSince(t time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.polling == 0 && ss.lastPoll.Before(t)
+}
+
+// longPoll holds the sessions of a Server and expires idle ones with one
+// sweeping goroutine that runs only while sessions exist.
+type longPoll struct {
+	cfg    LongPollConfig
+	tokens *tokenSigner
+
+	mu       sync.Mutex
+	sessions map[string]*lpSession
+	sweeping bool
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+func newLongPoll(cfg LongPollConfig) *longPoll {
+	cfg = cfg.withDefaults()
+	return &longPoll{cfg: cfg, tokens: newTokenSigner(cfg.Secret),
+		sessions: make(map[string]*lpSession), stop: make(chan struct{})}
+}
+
+func (lp *longPoll) add(ss *lpSession) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	lp.sessions[ss.id] = ss
+	if !lp.sweeping {
+		lp.sweeping = true
+		lp.stopped = make(chan struct{})
+		go lp.sweep(lp.stop, lp.stopped)
+	}
+}
+
+func (lp *longPoll) get(id string) *lpSession {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.sessions[id]
+}
+
+func (lp *longPoll) remove(ss *lpSession) {
+	lp.mu.Lock()
+	if lp.sessions[ss.id] == ss {
+		delete(lp.sessions, ss.id)
+	}
+	lp.mu.Unlock()
+}
+
+func (lp *longPoll) count() int {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return len(lp.sessions)
+}
+
+func (lp *longPoll) sweep(stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(min(max(lp.cfg.Idle/4, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			if !lp.expire(now) {
+				return
+			}
+		}
+	}
+}
+
+// expire ends sessions idle for longer than cfg.Idle; false once none are
+// left (the sweeper then exits).
+func (lp *longPoll) expire(now time.Time) bool {
+	var idle []*lpSession
+	lp.mu.Lock()
+	for _, ss := range lp.sessions {
+		if ss.idleSince(now.Add(-lp.cfg.Idle)) {
+			idle = append(idle, ss)
+			delete(lp.sessions, ss.id)
+		}
+	}
+	left := len(lp.sessions) > 0
+	if !left {
+		lp.sweeping = false
+	}
+	lp.mu.Unlock()
+	for _, ss := range idle {
+		ss.close(1001, "session expired")
+	}
+	return left
+}
+
+// shutdown ends every session and the sweeper.
+func (lp *longPoll) shutdown() {
+	lp.mu.Lock()
+	all := make([]*lpSession, 0, len(lp.sessions))
+	for _, ss := range lp.sessions {
+		all = append(all, ss)
+	}
+	stop, stopped := lp.stop, lp.stopped
+	lp.stop, lp.stopped = make(chan struct{}), nil
+	lp.sweeping = false
+	lp.mu.Unlock()
+	for _, ss := range all {
+		ss.close(1012, "")
+		lp.remove(ss)
+	}
+	close(stop)
+	if stopped != nil {
+		<-stopped
+	}
+}

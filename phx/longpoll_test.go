@@ -1,0 +1,238 @@
+package phx
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+type lpResp struct {
+	Status   int      `json:"status"`
+	Token    string   `json:"token"`
+	Messages []string `json:"messages"`
+}
+
+type lpClient struct {
+	t     *testing.T
+	srv   *Server
+	query string
+	token string
+}
+
+func newLPServer(t *testing.T, cfg Config) *Server {
+	cfg.Connect = testConnect
+	srv := newServerForTest(t, cfg)
+	srv.Channel("room:*", &testChannel{})
+	return srv
+}
+
+func (c *lpClient) do(method, body, contentType string, header http.Header) (int, string) {
+	c.t.Helper()
+	req := httptest.NewRequest(method, "/socket/longpoll?"+c.query, strings.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("X-Phoenix-Longpoll-Token", c.token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	c.srv.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+func (c *lpClient) get() lpResp {
+	c.t.Helper()
+	code, body := c.do(http.MethodGet, "", "", nil)
+	if code != 200 {
+		c.t.Fatalf("GET: HTTP %d %s", code, body)
+	}
+	var r lpResp
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		c.t.Fatalf("GET body %q: %v", body, err)
+	}
+	return r
+}
+
+func (c *lpClient) post(lines ...string) string {
+	c.t.Helper()
+	code, body := c.do(http.MethodPost, strings.Join(lines, "\n"), "application/x-ndjson", nil)
+	if code != 200 {
+		c.t.Fatalf("POST: HTTP %d %s", code, body)
+	}
+	return body
+}
+
+func (c *lpClient) open() {
+	c.t.Helper()
+	c.token = ""
+	r := c.get()
+	if r.Status != 410 || r.Token == "" || r.Messages == nil {
+		c.t.Fatalf("session GET: %+v", r)
+	}
+	c.token = r.Token
+}
+
+// collect polls until n messages arrived.
+func (c *lpClient) collect(n int) []string {
+	c.t.Helper()
+	var all []string
+	for len(all) < n {
+		r := c.get()
+		switch r.Status {
+		case 200:
+			all = append(all, r.Messages...)
+		case 204:
+		default:
+			c.t.Fatalf("poll status %d, have %v", r.Status, all)
+		}
+	}
+	return all
+}
+
+func TestLongPollSession(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 50 * time.Millisecond}})
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	if r := c.get(); r.Status != 204 || r.Token != c.token {
+		t.Fatalf("empty poll: %+v", r)
+	}
+	if body := c.post(`["1","1","room:a","phx_join",{}]`, `["1","2","room:a","echo",{"x":"<&>"}]`); body != `{"status":200}` {
+		t.Fatalf("POST body %s", body)
+	}
+	got := c.collect(2)
+	want := []string{
+		`["1","1","room:a","phx_reply",{"response":{"n":1},"status":"ok"}]`,
+		`["1","2","room:a","phx_reply",{"response":{"x":"<&>"},"status":"ok"}]`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("messages\n got %q\nwant %q", got, want)
+	}
+	// broadcasts reach LongPoll sockets; binary frames in a POST are base64
+	if err := srv.Broadcast("room:a", "hello", map[string]int{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.collect(1); got[0] != `[null,null,"room:a","hello",{"v":1}]` {
+		t.Fatalf("broadcast %q", got)
+	}
+	bin := "\x00\x01\x01\x06\x06" + "13" + "room:a" + "binary" + "\xde\xad"
+	c.post(base64.StdEncoding.EncodeToString([]byte(bin)))
+	if got := c.collect(1); !strings.Contains(got[0], `"status"`) {
+		t.Fatalf("binary push reply %q", got)
+	}
+}
+
+func TestLongPollTokens(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
+	// the app's own `token` param comes first; the session token is last
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	tok := c.token
+	c.token = ""
+	c.query = "token=good&vsn=2.0.0&token=" + tok
+	if r := c.get(); r.Status != 204 || r.Token != tok {
+		t.Fatalf("query token poll: %+v", r)
+	}
+	forged := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tok[:len(tok)-2] + "AA"}
+	if code, body := forged.do(http.MethodPost, `["1","1","room:a","phx_join",{}]`, "application/x-ndjson", nil); code != 200 || body != `{"status":410}` {
+		t.Fatalf("forged POST: %d %s", code, body)
+	}
+	if r := forged.get(); r.Status != 410 || r.Token == tok {
+		t.Fatalf("forged GET should create a new session: %+v", r)
+	}
+}
+
+func TestLongPollRejected(t *testing.T) {
+	srv := newLPServer(t, Config{})
+	c := &lpClient{t: t, srv: srv, query: "token=nope&vsn=2.0.0"}
+	r := c.get()
+	if r.Status != 200 || len(r.Messages) != 1 || r.Token == "" {
+		t.Fatalf("rejected GET: %+v", r)
+	}
+	if r.Messages[0] != `[null,null,"phoenix","phx_connect_error",{"reason":"unauthorized"}]` {
+		t.Fatalf("message %q", r.Messages[0])
+	}
+	c.token = r.Token
+	start := time.Now()
+	if r := c.get(); r.Status != 403 {
+		t.Fatalf("second GET: %+v", r)
+	}
+	if elapsed := time.Since(start); elapsed < rejectDelay {
+		t.Fatalf("403 after %v, must wait at least %v", elapsed, rejectDelay)
+	}
+	if n := srv.lp.count(); n != 0 {
+		t.Fatalf("%d sessions kept for a rejected client", n)
+	}
+	httpMode := newLPServer(t, Config{RejectMode: RejectHTTP})
+	hc := &lpClient{t: t, srv: httpMode, query: "token=nope&vsn=2.0.0"}
+	if r := hc.get(); r.Status != 403 || r.Messages != nil {
+		t.Fatalf("http mode: %+v", r)
+	}
+}
+
+func TestLongPollBadInput(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: time.Minute}})
+	good := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	good.open()
+	good.post(`["1","1","room:a","phx_join",{}]`)
+	good.collect(1)
+	bad := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	bad.open()
+	cases := []struct {
+		name, body, ctype string
+		code              int
+	}{
+		{"not base64", "!!!not base64", "application/x-ndjson", 400},
+		{"bad json", `["1",`, "application/x-ndjson", 400},
+		{"too large", strings.Repeat("x", lpMaxBody+1), "text/plain", 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bad.t = t
+			bad.open()
+			code, body := bad.do(http.MethodPost, tc.body, tc.ctype, nil)
+			if code != tc.code {
+				t.Fatalf("HTTP %d %s, want %d", code, body, tc.code)
+			}
+		})
+	}
+	bad.t = t
+	if code, _ := bad.do(http.MethodDelete, "", "", nil); code != 400 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	code, _ := bad.do(http.MethodOptions, "", "", http.Header{"Access-Control-Request-Headers": {"x-phoenix-longpoll-token"}})
+	if code != 200 {
+		t.Fatalf("OPTIONS: %d", code)
+	}
+	good.post(`["1","2","room:a","echo",{"ok":true}]`)
+	if got := good.collect(1); !strings.Contains(got[0], `{"ok":true}`) {
+		t.Fatalf("other session disturbed: %q", got)
+	}
+}
+
+func TestLongPollExpiryAndLimits(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond,
+		Idle: 50 * time.Millisecond, MaxBuffer: 200}})
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	waitFor(t, func() bool { return srv.lp.count() == 0 })
+	if code, body := c.do(http.MethodPost, `["1","1","room:a","phx_join",{}]`, "application/x-ndjson", nil); code != 200 || body != `{"status":410}` {
+		t.Fatalf("POST to expired session: %d %s", code, body)
+	}
+	// a client that never collects its messages is dropped at MaxBuffer
+	slow := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	slow.open()
+	slow.post(`["1","1","room:b","phx_join",{}]`)
+	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 1 })
+	for range 10 {
+		_ = srv.Broadcast("room:b", "spam", map[string]string{"pad": strings.Repeat("x", 40)})
+	}
+	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 0 })
+}
