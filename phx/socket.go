@@ -90,7 +90,7 @@ func (s *Socket) Close() { s.tr.close(1001, "") }
 
 // write encodes m in the socket's format and queues it.
 func (s *Socket) write(m *serializer.Message) error {
-	buf, binary, err := serializer.Encode(s.ver, make([]byte, 0, 64+len(m.Payload)), m)
+	buf, binary, err := serializer.Encode(s.ver, nil, m)
 	if err != nil {
 		s.srv.log.Warn("encode failed", "topic", m.Topic, "event", m.Event, "err", err)
 		return err

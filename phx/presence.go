@@ -1,0 +1,456 @@
+package phx
+
+import (
+	"context"
+	stdjson "encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Presence events, as phoenix.js's Presence class expects them.
+const (
+	EventPresenceState = "presence_state"
+	EventPresenceDiff  = "presence_diff"
+)
+
+// PresenceConfig configures a Presence. The zero value of every field is a
+// sensible default.
+type PresenceConfig struct {
+	// Store holds the announced presences (default: a MemoryPresenceStore,
+	// for a single node).
+	Store PresenceStore
+	// Node names this node in the store (default: hostname-pid-random).
+	// Two live processes must never share a node id.
+	Node string
+	// DiffWindow is the batching window of presence_diff broadcasts
+	// (default 50ms; negative: one diff per change, as Phoenix does for
+	// local changes). The first change in a quiet topic is broadcast at
+	// once; further changes in that topic within the window are merged
+	// into one diff sent when it ends, and so on while changes keep
+	// coming: at most one diff per topic per window.
+	DiffWindow time.Duration
+	// HeartbeatInterval is how often the node heartbeats in the store and
+	// looks for dead nodes (default 5s; negative disables both).
+	HeartbeatInterval time.Duration
+	// NodeTimeout is how long without a heartbeat makes another node dead:
+	// its presences are removed and their leaves broadcast (default 30s,
+	// Phoenix's down period).
+	NodeTimeout time.Duration
+	// StoreTimeout bounds each store call (default 5s).
+	StoreTimeout time.Duration
+}
+
+func (c PresenceConfig) withDefaults() PresenceConfig {
+	if c.Store == nil {
+		c.Store = NewMemoryPresenceStore()
+	}
+	if c.Node == "" {
+		c.Node = defaultNodeID()
+	}
+	if c.DiffWindow == 0 {
+		c.DiffWindow = 50 * time.Millisecond
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = 30 * time.Second
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Presence tracks who is present on which topic, pushes presence_state to
+// joiners and broadcasts presence_diff, as Phoenix.Presence does, so that
+// phoenix.js's Presence class works unchanged. Create one per Server.
+//
+// Every tracked meta belongs to the channel instance that tracked it and
+// leaves automatically when that instance ends for any reason (leave,
+// stop, crash, duplicate join, socket closed or lost). Safe for concurrent
+// use.
+type Presence struct {
+	srv      *Server
+	cfg      PresenceConfig
+	store    PresenceStore
+	log      *slog.Logger
+	nodeHash uint16
+
+	topicsMu sync.Mutex
+	topics   map[string]*presenceTopic
+
+	ownersMu sync.Mutex
+	owners   map[*Channel]*presenceOwner
+
+	diffs     atomic.Int64 // presence_diff broadcasts sent
+	beaten    atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	stop      chan struct{}
+	loopDone  chan struct{}
+}
+
+// presenceOwner is a channel instance with tracked presences.
+type presenceOwner struct {
+	ch      *Channel
+	id      string
+	dead    bool
+	entries map[presenceSlot]PresenceEntry
+}
+
+type presenceSlot struct{ topic, key string }
+
+// PresenceUpdater computes a new meta from the current one (phx_ref and
+// phx_ref_prev included; numbers as json.Number). It may modify and return
+// its argument. It runs outside Presence's locks and may run again if the
+// presence changed meanwhile.
+type PresenceUpdater func(meta map[string]any) any
+
+// PresenceState is the presence_state payload (and each half of a
+// presence_diff): key → {"metas": [meta, …]}.
+type PresenceState map[string]PresenceMetas
+
+// PresenceMetas are the metas of one key, each a JSON object with phx_ref.
+type PresenceMetas struct {
+	Metas []stdjson.RawMessage `json:"metas"`
+}
+
+// NewPresence creates the Presence of srv. It registers the node with the
+// store (first heartbeat) and starts the heartbeat loop; Close stops it.
+func NewPresence(srv *Server, cfg PresenceConfig) (*Presence, error) {
+	cfg = cfg.withDefaults()
+	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.log, nodeHash: hashNode(cfg.Node),
+		topics: make(map[string]*presenceTopic), owners: make(map[*Channel]*presenceOwner),
+		stop: make(chan struct{}), loopDone: make(chan struct{})}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if _, err := p.store.Heartbeat(ctx, cfg.Node, time.Now()); err != nil {
+		return nil, err
+	}
+	p.beaten.Store(true)
+	if cfg.HeartbeatInterval > 0 {
+		go p.loop()
+	} else {
+		close(p.loopDone)
+	}
+	return p, nil
+}
+
+// Node returns this node's id.
+func (p *Presence) Node() string { return p.cfg.Node }
+
+// Store returns the store.
+func (p *Presence) Store() PresenceStore { return p.store }
+
+func (p *Presence) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+}
+
+// Track tracks key on c's topic with meta (a JSON object value: map,
+// struct, RawJSON; nil means {}), owned by the channel instance c: it
+// leaves when c ends. The meta gets a fresh phx_ref; members get a
+// presence_diff join. Call it from AfterJoin or later (a join that is
+// still in flight gets ErrPresenceNotJoined), then PushState.
+func (p *Presence) Track(c *Channel, key string, meta any) error {
+	if p.closed.Load() {
+		return ErrPresenceClosed
+	}
+	if err := CheckPresenceKey(key); err != nil {
+		return err
+	}
+	switch chanState(c.state.Load()) {
+	case stateJoining:
+		return ErrPresenceNotJoined
+	case stateClosed:
+		return ErrChannelClosed
+	}
+	ref := newPresenceRef(p.nodeHash)
+	data, err := buildMeta(meta, ref, "")
+	if err != nil {
+		return err
+	}
+	o, fresh := p.ownerFor(c)
+	if fresh {
+		// Registered after the insert below: if c has ended meanwhile the
+		// hook runs at once and removes what was just added.
+		defer c.OnTerminate(func(error) { p.ownerDown(o) })
+	}
+	e := PresenceEntry{Topic: c.topic, Key: key, Ref: ref, Meta: data, Node: p.cfg.Node, Owner: o.id}
+	slot := presenceSlot{c.topic, key}
+	return p.withTopic(c.topic, func(t *presenceTopic) error {
+		p.ownersMu.Lock()
+		if o.dead {
+			p.ownersMu.Unlock()
+			return ErrChannelClosed
+		}
+		if _, dup := o.entries[slot]; dup {
+			p.ownersMu.Unlock()
+			return ErrPresenceAlreadyTracked
+		}
+		o.entries[slot] = e
+		p.ownersMu.Unlock()
+		t.join(e)
+		p.changed(t)
+		return nil
+	})
+}
+
+// errPresenceRaced makes Update retry after a concurrent change.
+var errPresenceRaced = errors.New("phx: presence changed concurrently")
+
+// Update replaces the meta c tracks under key: meta is the new meta, or a
+// PresenceUpdater (or func(map[string]any) any) computing it from the
+// current one. The new meta gets a new phx_ref and phx_ref_prev = the old
+// ref; members get one presence_diff with the new meta in joins and the
+// old one in leaves (as Phoenix).
+func (p *Presence) Update(c *Channel, key string, meta any) error {
+	if p.closed.Load() {
+		return ErrPresenceClosed
+	}
+	var upd PresenceUpdater
+	switch f := meta.(type) {
+	case PresenceUpdater:
+		upd = f
+	case func(map[string]any) any:
+		upd = f
+	}
+	slot := presenceSlot{c.topic, key}
+	for attempt := 0; ; attempt++ {
+		cur, ok := p.lookup(c, slot)
+		if !ok {
+			return ErrPresenceNotTracked
+		}
+		m := meta
+		if upd != nil {
+			prev, err := decodeMeta(cur.Meta)
+			if err != nil {
+				return err
+			}
+			m = upd(prev)
+		}
+		err := p.replace(c, slot, cur, m)
+		if errors.Is(err, errPresenceRaced) && attempt < 100 {
+			continue
+		}
+		return err
+	}
+}
+
+// replace swaps cur (still current) for a new entry with meta.
+func (p *Presence) replace(c *Channel, slot presenceSlot, cur PresenceEntry, meta any) error {
+	ref := newPresenceRef(p.nodeHash)
+	data, err := buildMeta(meta, ref, cur.Ref)
+	if err != nil {
+		return err
+	}
+	next := cur
+	next.Ref, next.Meta = ref, data
+	return p.withTopic(slot.topic, func(t *presenceTopic) error {
+		p.ownersMu.Lock()
+		o := p.owners[c]
+		if o == nil || o.dead {
+			p.ownersMu.Unlock()
+			return ErrPresenceNotTracked
+		}
+		e, ok := o.entries[slot]
+		if !ok {
+			p.ownersMu.Unlock()
+			return ErrPresenceNotTracked
+		}
+		if e.Ref != cur.Ref {
+			p.ownersMu.Unlock()
+			return errPresenceRaced
+		}
+		o.entries[slot] = next
+		p.ownersMu.Unlock()
+		t.leave(cur)
+		t.join(next)
+		p.changed(t)
+		return nil
+	})
+}
+
+// Untrack stops tracking key for c; members get a presence_diff leave.
+// ErrPresenceNotTracked when there was nothing to untrack.
+func (p *Presence) Untrack(c *Channel, key string) error {
+	slot := presenceSlot{c.topic, key}
+	return p.withTopic(slot.topic, func(t *presenceTopic) error {
+		p.ownersMu.Lock()
+		o := p.owners[c]
+		var e PresenceEntry
+		ok := false
+		if o != nil {
+			if e, ok = o.entries[slot]; ok {
+				delete(o.entries, slot)
+			}
+		}
+		p.ownersMu.Unlock()
+		if !ok {
+			return ErrPresenceNotTracked
+		}
+		t.leave(e)
+		p.changed(t)
+		return nil
+	})
+}
+
+// List returns the presences of topic as announced so far (up to the
+// batching window behind the latest changes), in the presence_state
+// shape.
+func (p *Presence) List(topic string) (PresenceState, error) {
+	ctx, cancel := p.ctx()
+	defer cancel()
+	entries, err := p.store.List(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(PresenceState)
+	for _, e := range sortedByKey(entries) {
+		m := out[e.Key]
+		m.Metas = append(m.Metas, stdjson.RawMessage(e.Meta))
+		out[e.Key] = m
+	}
+	return out, nil
+}
+
+// PushState pushes presence_state (every presence of c's topic) to c. Call
+// it after every successful join, rejoins included (typically from
+// AfterJoin, right after Track): phoenix.js applies no presence_diff
+// until it has the state of the current join. The state is consistent
+// with the diffs: every presence in it was announced, and its leave will
+// be broadcast to c (c subscribed before the state was read). Diffs that
+// reach c before the state are held by phoenix.js and applied after it;
+// they are idempotent by phx_ref, so that order is harmless.
+func (p *Presence) PushState(c *Channel) error {
+	var state []byte
+	err := p.withTopic(c.topic, func(t *presenceTopic) error {
+		var err error
+		state, err = p.stateJSON(t) // immutable once built: pushed outside the lock
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.Push(EventPresenceState, RawJSON(state))
+}
+
+// stateJSON returns the encoded state of t, cached by store revision (t.mu
+// held).
+func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
+	ctx, cancel := p.ctx()
+	defer cancel()
+	rev, err := p.store.Revision(ctx, t.name)
+	if err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		return Empty, nil
+	}
+	if t.state != nil && t.stateRev == rev {
+		return t.state, nil
+	}
+	entries, err := p.store.List(ctx, t.name)
+	if err != nil {
+		return nil, err
+	}
+	t.state, t.stateRev = appendGrouped(nil, sortedByKey(entries)), rev
+	return t.state, nil
+}
+
+// ownerFor returns c's owner record, creating it (fresh) if needed.
+func (p *Presence) ownerFor(c *Channel) (o *presenceOwner, fresh bool) {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o = p.owners[c]; o != nil {
+		return o, false
+	}
+	o = &presenceOwner{ch: c, id: p.cfg.Node + "#" + strconv.FormatUint(c.id, 10),
+		entries: make(map[presenceSlot]PresenceEntry)}
+	p.owners[c] = o
+	return o, true
+}
+
+func (p *Presence) lookup(c *Channel, slot presenceSlot) (PresenceEntry, bool) {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o := p.owners[c]; o != nil && !o.dead {
+		e, ok := o.entries[slot]
+		return e, ok
+	}
+	return PresenceEntry{}, false
+}
+
+// ownerDown removes everything o tracked: its channel instance ended.
+func (p *Presence) ownerDown(o *presenceOwner) {
+	p.ownersMu.Lock()
+	o.dead = true
+	if p.owners[o.ch] == o {
+		delete(p.owners, o.ch)
+	}
+	topics := make(map[string]bool)
+	for slot := range o.entries {
+		topics[slot.topic] = true
+	}
+	p.ownersMu.Unlock()
+	for topic := range topics {
+		_ = p.withTopic(topic, func(t *presenceTopic) error {
+			p.ownersMu.Lock()
+			var gone []PresenceEntry
+			for slot, e := range o.entries {
+				if slot.topic == topic {
+					gone = append(gone, e)
+					delete(o.entries, slot)
+				}
+			}
+			p.ownersMu.Unlock()
+			for _, e := range gone {
+				t.leave(e)
+			}
+			if len(gone) > 0 {
+				p.changed(t)
+			}
+			return nil
+		})
+	}
+}
+
+// Close flushes pending diffs, stops the heartbeat loop and removes this
+// node's remaining presences from the store, broadcasting their leaves.
+// Call it after the server has shut down (its channels then have left
+// already). Track and Update fail afterwards.
+func (p *Presence) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		close(p.stop)
+		<-p.loopDone
+		p.topicsMu.Lock()
+		topics := make([]*presenceTopic, 0, len(p.topics))
+		for _, t := range p.topics {
+			topics = append(topics, t)
+		}
+		p.topicsMu.Unlock()
+		for _, t := range topics {
+			t.mu.Lock()
+			if t.timer != nil {
+				t.timer.Stop()
+			}
+			t.open = false
+			p.flush(t)
+			p.removeTopic(t)
+			t.mu.Unlock()
+		}
+		ctx, cancel := p.ctx()
+		defer cancel()
+		var left []PresenceEntry
+		if left, err = p.store.ExpireNode(ctx, p.cfg.Node); err == nil {
+			p.announceLeaves(left)
+		}
+	})
+	return err
+}

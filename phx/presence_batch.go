@@ -1,0 +1,264 @@
+package phx
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// presenceTopic batches one topic's changes into presence_diff broadcasts.
+//
+// Batching rule (DiffWindow W): a change in a quiet topic is applied to the
+// store and broadcast at once, and opens a window of W. Changes made while
+// the window is open wait; when it ends, everything that waited goes out
+// as ONE diff of net changes and a new window opens; a window that ends
+// with nothing waiting closes the topic's batch (the topic is quiet
+// again). Net changes: a ref that joins and leaves within one batch was
+// never announced and appears in neither list; a leave repeats the meta
+// exactly as its join announced it.
+//
+// The store only ever holds announced presences (it is written when the
+// diff is broadcast, under t.mu), and presence_state is read from it after
+// the joiner subscribed: any presence shown in a state gets its leave
+// broadcast to that joiner later. Diffs of one topic go out in order.
+//
+// Lock order: presenceTopic.mu, then Presence.ownersMu or
+// Presence.topicsMu, then the PubSub and channel locks taken by
+// broadcasts and pushes.
+type presenceTopic struct {
+	name string
+
+	mu      sync.Mutex
+	removed bool // dropped from Presence.topics: look it up again
+	open    bool // a window is running; its timer flushes what waits
+	timer   *time.Timer
+
+	joins  []PresenceEntry // waiting joins in order; Ref "" = cancelled
+	joinAt map[string]int  // ref → index in joins
+	nJoins int             // live entries in joins
+	leaves []PresenceEntry // waiting leaves of announced refs
+
+	state    []byte // encoded presence_state at stateRev
+	stateRev uint64
+}
+
+func (t *presenceTopic) join(e PresenceEntry) {
+	if t.joinAt == nil {
+		t.joinAt = make(map[string]int)
+	}
+	t.joinAt[e.Ref] = len(t.joins)
+	t.joins = append(t.joins, e)
+	t.nJoins++
+}
+
+// leave records that e left; a join still waiting is simply cancelled.
+func (t *presenceTopic) leave(e PresenceEntry) {
+	if i, ok := t.joinAt[e.Ref]; ok {
+		t.joins[i] = PresenceEntry{}
+		delete(t.joinAt, e.Ref)
+		t.nJoins--
+		return
+	}
+	t.leaves = append(t.leaves, e)
+}
+
+func (t *presenceTopic) pending() bool { return t.nJoins > 0 || len(t.leaves) > 0 }
+
+func (t *presenceTopic) reset() {
+	clear(t.joins)
+	t.joins, t.leaves, t.nJoins = t.joins[:0], nil, 0
+	clear(t.joinAt)
+}
+
+// withTopic runs f with the topic's batch locked, creating it if needed,
+// and drops the batch afterwards when it is idle.
+func (p *Presence) withTopic(name string, f func(t *presenceTopic) error) error {
+	for {
+		p.topicsMu.Lock()
+		t := p.topics[name]
+		if t == nil {
+			t = &presenceTopic{name: name}
+			p.topics[name] = t
+		}
+		p.topicsMu.Unlock()
+		t.mu.Lock()
+		if t.removed {
+			t.mu.Unlock()
+			continue
+		}
+		err := f(t)
+		if !t.open && !t.pending() {
+			p.removeTopic(t)
+		}
+		t.mu.Unlock()
+		return err
+	}
+}
+
+// removeTopic drops an idle batch (t.mu held).
+func (p *Presence) removeTopic(t *presenceTopic) {
+	t.removed = true
+	p.topicsMu.Lock()
+	if p.topics[t.name] == t {
+		delete(p.topics, t.name)
+	}
+	p.topicsMu.Unlock()
+}
+
+// changed is called after a change was recorded in t (t.mu held): it
+// flushes at once in a quiet topic and opens a window, or leaves the
+// change for the running window.
+func (p *Presence) changed(t *presenceTopic) {
+	if t.open {
+		return
+	}
+	ok := p.flush(t)
+	if p.closed.Load() {
+		return // shutting down: no timers, every change goes out at once
+	}
+	if p.cfg.DiffWindow > 0 || !ok {
+		t.open = true
+		if t.timer == nil {
+			t.timer = time.AfterFunc(p.window(), func() { p.tick(t) })
+		} else {
+			t.timer.Reset(p.window())
+		}
+	}
+}
+
+// window is the batching window, or the retry delay after a failed store
+// write when batching is off.
+func (p *Presence) window() time.Duration {
+	if p.cfg.DiffWindow > 0 {
+		return p.cfg.DiffWindow
+	}
+	return 100 * time.Millisecond
+}
+
+// tick ends a window: what waited goes out and a new window opens, or the
+// topic is quiet again.
+func (p *Presence) tick(t *presenceTopic) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed || !t.open {
+		return
+	}
+	if t.pending() {
+		ok := p.flush(t)
+		if !p.closed.Load() && (!ok || p.cfg.DiffWindow > 0) {
+			t.timer.Reset(p.window())
+			return
+		}
+	}
+	t.open = false
+	p.removeTopic(t)
+}
+
+// flush writes t's waiting changes to the store and broadcasts them as one
+// presence_diff (t.mu held). On a store error nothing is broadcast and the
+// changes keep waiting (false).
+func (p *Presence) flush(t *presenceTopic) bool {
+	if !t.pending() {
+		t.reset()
+		return true
+	}
+	joins := make([]PresenceEntry, 0, t.nJoins)
+	for _, e := range t.joins {
+		if e.Ref != "" {
+			joins = append(joins, e)
+		}
+	}
+	ctx, cancel := p.ctx()
+	err := p.store.Apply(ctx, t.name, joins, t.leaves)
+	cancel()
+	if err != nil {
+		p.log.Error("presence: store write failed; diff held back", "topic", t.name, "err", err)
+		return false
+	}
+	payload := make([]byte, 0, 32+64*(len(joins)+len(t.leaves)))
+	payload = append(payload, `{"joins":`...)
+	payload = appendGrouped(payload, sortedByKey(joins))
+	payload = append(payload, `,"leaves":`...)
+	payload = appendGrouped(payload, sortedByKey(t.leaves))
+	payload = append(payload, '}')
+	t.reset()
+	t.state = nil
+	p.diffs.Add(1)
+	b := &Broadcast{Topic: t.name, Event: EventPresenceDiff, Payload: payload}
+	if err := p.srv.pubsub.Broadcast(b); err != nil {
+		p.log.Error("presence: diff broadcast failed", "topic", t.name, "err", err)
+	}
+	return true
+}
+
+// announceLeaves broadcasts the leaves of entries removed from the store
+// behind Presence's back (an expired node), grouped by topic.
+func (p *Presence) announceLeaves(entries []PresenceEntry) {
+	byTopic := make(map[string][]PresenceEntry)
+	for _, e := range entries {
+		byTopic[e.Topic] = append(byTopic[e.Topic], e)
+	}
+	for topic, list := range byTopic {
+		_ = p.withTopic(topic, func(t *presenceTopic) error {
+			for _, e := range list {
+				t.leave(e)
+			}
+			p.changed(t)
+			return nil
+		})
+	}
+}
+
+// sortedByKey orders entries by key, keeping the order of each key's
+// metas; it may sort in place.
+func sortedByKey(entries []PresenceEntry) []PresenceEntry {
+	slices.SortStableFunc(entries, func(a, b PresenceEntry) int { return cmp.Compare(a.Key, b.Key) })
+	return entries
+}
+
+// appendGrouped appends the {key: {"metas": [meta, …]}} object of entries
+// sorted by key.
+func appendGrouped(b []byte, entries []PresenceEntry) []byte {
+	b = append(b, '{')
+	for i := 0; i < len(entries); {
+		key := entries[i].Key
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, key)
+		b = append(b, `:{"metas":[`...)
+		j := i
+		for ; j < len(entries) && entries[j].Key == key; j++ {
+			if j > i {
+				b = append(b, ',')
+			}
+			b = append(b, entries[j].Meta...)
+		}
+		b = append(b, "]}"...)
+		i = j
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaped as Jason does by
+// default (no HTML escaping).
+func appendJSONString(b []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, err := json.Marshal(s)
+	if err != nil { // unreachable for a string
+		return append(b, `""`...)
+	}
+	return append(b, q...)
+}
