@@ -1,0 +1,323 @@
+package netpoll
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+)
+
+// handshake is the state a connection needs only until it is open.
+type handshake struct {
+	sv      *serveCtx // nil for connections adopted by UpgradeHTTP
+	head    []byte    // request head read so far
+	pending []byte    // bytes that followed the head: the first frames
+}
+
+// errRejected makes gobwas stop before writing a 101; the response we
+// write instead is the application's.
+var errRejected = errors.New("netpoll: upgrade rejected")
+
+// readHead is the read task before the upgrade: it accumulates the request
+// head without ever waiting for it (slowloris heads cost their bytes only;
+// the sweep enforces HandshakeTimeout).
+func (w *worker) readHead(c *Conn) {
+	n, err := w.sysRead(c, w.buf)
+	switch {
+	case n > 0:
+		w.gotHead(c, w.buf[:n])
+	case err == unix.EAGAIN || err == unix.EINTR:
+	default:
+		w.eof(c, err)
+	}
+}
+
+func (w *worker) gotHead(c *Conn, p []byte) {
+	hs := c.hs
+	from := max(0, len(hs.head)-3)
+	hs.head = append(hs.head, p...)
+	end := headEnd(hs.head, from)
+	switch {
+	case end < 0 && len(hs.head) <= maxHeadBytes:
+		return // wait for more
+	case end < 0 || end > maxHeadBytes:
+		c.respond(rejection(&UpgradeResponse{Status: http.StatusRequestHeaderFieldsTooLarge}))
+		return
+	}
+	data := hs.head
+	head, rest := data[:end:end], data[end:]
+	hs.head = nil
+	if !c.transition(stHandshake, stUpgrading) {
+		return
+	}
+	c.deadline.Store(0)
+	if !isWebSocketHead(head) {
+		w.handOff(c, hs.sv, data)
+		return
+	}
+	if !c.s.goStart() {
+		c.dropNow(CloseAbnormal, "")
+		return
+	}
+	go c.s.upgrade(c, hs.sv.up, head, rest)
+}
+
+// transition moves c from one state to another, unless something (a drop)
+// moved it first.
+func (c *Conn) transition(from, to uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Load() != from {
+		return false
+	}
+	c.state.Store(to)
+	return true
+}
+
+// headEnd returns the end of the request head (after its blank line) or
+// -1, searching from "from"; bare LF line ends are accepted as net/http does.
+func headEnd(b []byte, from int) int {
+	end := -1
+	if i := bytes.Index(b[from:], []byte("\n\r\n")); i >= 0 {
+		end = from + i + 3
+	}
+	if i := bytes.Index(b[from:], []byte("\n\n")); i >= 0 && (end < 0 || from+i+2 < end) {
+		end = from + i + 2
+	}
+	return end
+}
+
+// isWebSocketHead reports a GET whose Upgrade header has the token
+// "websocket" (case-insensitive). Everything else goes to net/http.
+func isWebSocketHead(head []byte) bool {
+	line, rest, _ := bytes.Cut(head, []byte("\n"))
+	if !bytes.HasPrefix(line, []byte("GET ")) {
+		return false
+	}
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Upgrade")) && hasToken(v, "websocket") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken reports whether the comma-separated list v holds tok.
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		var t []byte
+		t, v, _ = bytes.Cut(v, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(t), []byte(tok)) {
+			return true
+		}
+	}
+	return false
+}
+
+// handOff gives a plain HTTP connection to net/http. It leaves epoll
+// first; the fd was never dup'ed nor made blocking, so it is an ordinary
+// *net.TCPConn again.
+func (w *worker) handOff(c *Conn, sv *serveCtx, data []byte) {
+	if !c.transition(stUpgrading, stHandedOff) {
+		return
+	}
+	_ = c.s.ep.Del(int(c.fd))
+	c.finalized = true
+	c.s.reg.remove(c)
+	c.s.stats.handedOff.Add(1)
+	if !sv.shim.deliver(&replayConn{Conn: c.nc, buf: data}) {
+		_ = c.nc.Close()
+	}
+}
+
+// upgrade runs on its own goroutine (the application's decision may
+// block): gobwas parses and validates the buffered head zero-copy, the
+// hooks collect the UpgradeRequest, OnBeforeUpgrade asks the Upgrader.
+func (s *Server) upgrade(c *Conn, up Upgrader, head, rest []byte) {
+	defer s.bg.Done()
+	req := &UpgradeRequest{RemoteAddr: c.RemoteAddr(), Header: make(http.Header)}
+	var resp UpgradeResponse
+	decided := false
+	u := ws.Upgrader{
+		OnRequest:      req.setURI,
+		OnHost:         func(h []byte) error { req.Host = string(h); return nil },
+		OnHeader:       func(k, v []byte) error { req.Header.Add(string(k), string(v)); return nil },
+		ProtocolCustom: func(v []byte) (string, bool) { req.addProtocols(string(v)); return "", true },
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			addConsumedHeaders(req.Header, head)
+			resp, decided = s.decide(up, req), true
+			return answerHeader(&resp)
+		},
+	}
+	var out bytes.Buffer
+	_, err := u.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(head), &out})
+	switch {
+	case decided && !resp.upgrades():
+		c.respond(rejection(&resp))
+	case err != nil:
+		s.log.Debug("netpoll: bad upgrade request", "remote", c.RemoteAddr(), "err", err)
+		c.respond(out.Bytes())
+	case s.draining.Load():
+		c.respond(rejection(&UpgradeResponse{Status: http.StatusServiceUnavailable}))
+	default:
+		s.becomeOpen(c, resp.Handler, out.Bytes(), rest)
+	}
+}
+
+// decide asks up and turns an unusable answer into a 500.
+func (s *Server) decide(up Upgrader, req *UpgradeRequest) UpgradeResponse {
+	resp := up.HandleUpgrade(req)
+	var problem string
+	switch {
+	case resp.upgrades() && resp.Handler == nil:
+		problem = "no Handler"
+	case resp.upgrades() && !validToken(resp.Protocol):
+		problem = "invalid Protocol"
+	case !resp.upgrades() && (resp.Status < 200 || resp.Status > 999):
+		problem = "invalid Status"
+	default:
+		return resp
+	}
+	s.log.Error("netpoll: Upgrader answered "+problem, "remote", req.RemoteAddr, "status", resp.Status)
+	return UpgradeResponse{Status: http.StatusInternalServerError}
+}
+
+// answerHeader adds only the chosen subprotocol to the 101.
+func answerHeader(resp *UpgradeResponse) (ws.HandshakeHeader, error) {
+	if !resp.upgrades() {
+		return nil, errRejected
+	}
+	if resp.Protocol == "" {
+		return nil, nil
+	}
+	return ws.HandshakeHeaderString("Sec-WebSocket-Protocol: " + resp.Protocol + "\r\n"), nil
+}
+
+// becomeOpen queues the 101 and lets the connection's task open it (write
+// the 101, OnOpen, then the pending bytes as frames).
+func (s *Server) becomeOpen(c *Conn, h Handler, resp101, rest []byte) {
+	c.mu.Lock()
+	if c.state.Load() != stUpgrading {
+		c.mu.Unlock()
+		return
+	}
+	c.h = h
+	c.hs = &handshake{pending: rest}
+	c.lastRead.Store(s.clock())
+	c.state.Store(stOpen)
+	c.enqueueLocked(opRaw, resp101, len(resp101))
+	c.mu.Unlock()
+	s.schedule(c, bRead|bFlush)
+}
+
+// respond answers the request head with an HTTP response, then lingers:
+// FIN once written, read until the peer closes (or CloseTimeout), so no
+// reset destroys the response.
+func (c *Conn) respond(b []byte) {
+	c.mu.Lock()
+	if st := c.state.Load(); st != stHandshake && st != stUpgrading {
+		c.mu.Unlock()
+		return
+	}
+	c.state.Store(stLinger)
+	c.deadline.Store(c.s.since() + int64(c.s.cfg.CloseTimeout))
+	c.lingerAfterFlush = true
+	run := c.enqueueLocked(opRaw, b, len(b))
+	c.mu.Unlock()
+	if run {
+		c.s.schedule(c, bFlush)
+	}
+}
+
+// rejection is the HTTP/1.1 response for a refused upgrade, written by us
+// so that the status, headers and body are exactly the application's
+// (gobwas's error writer forces text/plain).
+func rejection(resp *UpgradeResponse) []byte {
+	var b bytes.Buffer
+	text := http.StatusText(resp.Status)
+	if text == "" {
+		text = "Status " + strconv.Itoa(resp.Status)
+	}
+	fmt.Fprintf(&b, "HTTP/1.1 %03d %s\r\n", resp.Status, text)
+	h := resp.Header.Clone()
+	for _, k := range []string{"Content-Length", "Connection", "Transfer-Encoding"} {
+		h.Del(k)
+	}
+	_ = h.Write(&b)
+	fmt.Fprintf(&b, "Content-Length: %d\r\nConnection: close\r\n\r\n", len(resp.Body))
+	b.Write(resp.Body)
+	return b.Bytes()
+}
+
+// setURI fills Path and RawQuery from the request target.
+func (r *UpgradeRequest) setURI(uri []byte) error {
+	u, err := url.ParseRequestURI(string(uri))
+	if err != nil {
+		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest),
+			ws.RejectionReason("bad request target"))
+	}
+	r.Path, r.RawQuery = u.Path, u.RawQuery
+	return nil
+}
+
+// addProtocols records one Sec-WebSocket-Protocol header value.
+func (r *UpgradeRequest) addProtocols(v string) {
+	r.Header.Add("Sec-Websocket-Protocol", v)
+	r.Protocols = appendProtocols(r.Protocols, v)
+}
+
+// appendProtocols appends the comma-separated, trimmed values of one
+// Sec-WebSocket-Protocol header.
+func appendProtocols(dst []string, v string) []string {
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
+
+// addConsumedHeaders adds the headers gobwas checks itself and does not
+// pass to OnHeader, so Header holds every request header as net/http's
+// would.
+func addConsumedHeaders(h http.Header, head []byte) {
+	_, rest, _ := bytes.Cut(head, []byte("\n"))
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch key := textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(k))); key {
+		case "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+			"Sec-Websocket-Extensions":
+			h.Add(key, string(bytes.TrimSpace(v)))
+		}
+	}
+}
+
+// validToken reports an HTTP token (RFC 9110 §5.6.2): no separators, no
+// CR/LF that could split the response.
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte("\"(),/:;<=>?@[\\]{}"), c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

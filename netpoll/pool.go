@@ -1,0 +1,278 @@
+package netpoll
+
+import (
+	"bytes"
+	"runtime/debug"
+	"sync"
+
+	"github.com/gobwas/ws"
+	enetpoll "github.com/mailru/easygo/netpoll"
+)
+
+// Task bits in Conn.sched. A connection is in the run queue at most once
+// (bQueued), so the queue is bounded by the number of connections and a
+// push never blocks: neither the epoll loop nor a broadcaster can stall on
+// it. While a worker runs a connection, bQueued stays set, so the
+// connection's work is serialized: one read task in flight, OnMessage never
+// concurrent with itself, OnClose after the last OnMessage.
+const (
+	bQueued uint32 = 1 << iota
+	bEvent         // an epoll event fired: the one-shot registration is disarmed
+	bRead
+	bFlush
+	bDrop
+
+	workBits = bEvent | bRead | bFlush | bDrop
+)
+
+// epollClosed is easygo's private _EPOLLCLOSED: callbacks get it once when
+// the epoll instance closes.
+const epollClosed = 0x20
+
+// Registration masks: always readable interest, EPOLLOUT only while a
+// write is blocked; one-shot so at most one event per arming.
+const (
+	evRead  = enetpoll.EPOLLIN | enetpoll.EPOLLRDHUP | enetpoll.EPOLLONESHOT
+	evWrite = evRead | enetpoll.EPOLLOUT
+)
+
+// pool is a fixed set of workers draining an intrusive FIFO of connections.
+type pool struct {
+	mu         sync.Mutex
+	cond       sync.Cond
+	head, tail *Conn
+	stopped    bool
+	wg         sync.WaitGroup
+}
+
+func (p *pool) start(s *Server, n int) {
+	p.cond.L = &p.mu
+	p.wg.Add(n)
+	for range n {
+		w := newWorker(s)
+		go w.loop(p)
+	}
+}
+
+// push appends c; after stop it is a no-op (the connection is dead by then).
+func (p *pool) push(c *Conn) {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	c.runNext = nil
+	if p.tail == nil {
+		p.head = c
+	} else {
+		p.tail.runNext = c
+	}
+	p.tail = c
+	p.mu.Unlock()
+	p.cond.Signal()
+}
+
+// pop waits for a connection; nil once stopped and empty.
+func (p *pool) pop() *Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.head == nil && !p.stopped {
+		p.cond.Wait()
+	}
+	c := p.head
+	if c != nil {
+		p.head = c.runNext
+		if p.head == nil {
+			p.tail = nil
+		}
+		c.runNext = nil
+	}
+	return c
+}
+
+func (p *pool) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	p.wg.Wait()
+}
+
+// schedule adds task bits to c and queues it unless it is queued already.
+// Safe from any goroutine, never blocks.
+func (s *Server) schedule(c *Conn, bits uint32) {
+	for {
+		old := c.sched.Load()
+		nw := old | bits | bQueued
+		if nw == old {
+			return
+		}
+		if c.sched.CompareAndSwap(old, nw) {
+			if old&bQueued == 0 {
+				s.pool.push(c)
+			}
+			return
+		}
+	}
+}
+
+// takeBits claims the pending work bits, leaving c marked queued.
+func (c *Conn) takeBits() uint32 {
+	for {
+		old := c.sched.Load()
+		if c.sched.CompareAndSwap(old, bQueued) {
+			return old & workBits
+		}
+	}
+}
+
+// release ends a run: requeue at the tail (fairness) if work arrived
+// meanwhile, else unmark.
+func (s *Server) release(c *Conn) {
+	for {
+		old := c.sched.Load()
+		if old&workBits != 0 {
+			s.pool.push(c)
+			return
+		}
+		if c.sched.CompareAndSwap(old, 0) {
+			return
+		}
+	}
+}
+
+// onEvent is the epoll callback. It does no I/O: it turns the event into
+// task bits for the pool.
+func (c *Conn) onEvent(ev enetpoll.EpollEvent) {
+	if ev&epollClosed != 0 {
+		return
+	}
+	bits := bEvent
+	if ev&(enetpoll.EPOLLIN|enetpoll.EPOLLRDHUP|enetpoll.EPOLLHUP|enetpoll.EPOLLERR|enetpoll.EPOLLPRI) != 0 {
+		bits |= bRead
+	}
+	if ev&enetpoll.EPOLLOUT != 0 {
+		bits |= bFlush
+	}
+	c.s.schedule(c, bits)
+}
+
+// worker owns the scratch memory every connection borrows while it runs,
+// so idle connections own none.
+type worker struct {
+	s   *Server
+	buf []byte                 // read buffer
+	hdr hdrBuf                 // frame headers of one writev
+	hb  [ws.MaxHeaderSize]byte // header parse scratch
+	hr  bytes.Reader           // header parse input
+	iov [][]byte
+
+	// Syscall trampolines: method values made once, so rawConn.Read/Write
+	// do not allocate a closure per call.
+	rdBuf        []byte
+	rdN, wrN     int
+	rdErr, wrErr error
+	rdFn, wrFn   func(uintptr) bool
+}
+
+func newWorker(s *Server) *worker {
+	w := &worker{s: s, buf: make([]byte, readChunk),
+		hdr: hdrBuf{b: make([]byte, 0, maxIovFrames*ws.MaxHeaderSize)},
+		iov: make([][]byte, 0, 2*maxIovFrames)}
+	w.rdFn, w.wrFn = w.doRead, w.doWritev
+	return w
+}
+
+func (w *worker) loop(p *pool) {
+	defer p.wg.Done()
+	for c := p.pop(); c != nil; c = p.pop() {
+		w.run(c)
+		w.s.release(c)
+	}
+}
+
+// run does the connection's pending work, a few rounds so that frames the
+// handler queued while reading go out in the same run.
+func (w *worker) run(c *Conn) {
+	defer w.recoverPanic(c)
+	for range 4 {
+		bits := c.takeBits()
+		if bits == 0 {
+			return
+		}
+		w.process(c, bits)
+	}
+}
+
+// recoverPanic keeps a panicking handler from killing the process: the
+// connection is dropped with 1011 and the stack logged.
+func (w *worker) recoverPanic(c *Conn) {
+	if r := recover(); r != nil {
+		w.s.log.Error("netpoll: panic in connection task", "remote", c.RemoteAddr(),
+			"panic", r, "stack", string(debug.Stack()))
+		c.drop(CloseInternalError, "internal error")
+	}
+}
+
+func (w *worker) process(c *Conn, bits uint32) {
+	if bits&bEvent != 0 {
+		c.armed = false
+	}
+	switch st := c.state.Load(); {
+	case st == stHandedOff:
+		return
+	case st == stDead || bits&bDrop != 0:
+		c.finalize()
+		return
+	case !c.opened && (st == stOpen || st == stClosing) && c.h != nil:
+		w.open(c)
+	}
+	if bits&bRead != 0 {
+		w.read(c)
+	}
+	if bits&bFlush != 0 {
+		w.flush(c)
+	}
+	if c.state.Load() == stDead {
+		c.finalize()
+		return
+	}
+	w.rearm(c)
+}
+
+// open writes the 101 (queued by the handshake) and runs OnOpen, before
+// any frame is read.
+func (w *worker) open(c *Conn) {
+	w.flush(c)
+	if c.state.Load() == stDead {
+		return // never opened: no OnOpen, no OnClose
+	}
+	c.opened = true
+	c.s.openConns.Add(1)
+	c.h.OnOpen(c)
+}
+
+// rearm re-enables the one-shot registration after a task, with EPOLLOUT
+// while a write is blocked. Only the connection's task calls Mod, so the
+// mask is never computed concurrently.
+func (w *worker) rearm(c *Conn) {
+	switch c.state.Load() {
+	case stHandshake, stOpen, stClosing, stLinger:
+	default:
+		return
+	}
+	out := c.blocked // written only by this task
+	if c.armed && c.armedOut == out {
+		return
+	}
+	ev := enetpoll.EpollEvent(evRead)
+	if out {
+		ev = evWrite
+	}
+	if err := c.s.ep.Mod(int(c.fd), ev); err != nil {
+		c.s.log.Debug("netpoll: epoll mod", "remote", c.RemoteAddr(), "err", err)
+		c.dropNow(CloseAbnormal, "")
+		return
+	}
+	c.armed, c.armedOut = true, out
+}

@@ -1,0 +1,281 @@
+package netpoll
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enetpoll "github.com/mailru/easygo/netpoll"
+)
+
+var noDeadline time.Time
+
+// Server owns the epoll instance, the worker pool and the timer sweep.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ep    *enetpoll.Epoll
+	pool  pool
+	reg   registry
+	start time.Time
+	now   atomic.Int64 // coarse clock, see clock()
+
+	openConns atomic.Int64
+	stats     counters
+	draining  atomic.Bool   // Shutdown began: refuse upgrades, signal drained
+	drained   chan struct{} // cap 1: the registry emptied while draining
+
+	mu        sync.RWMutex // guards stopping, listeners, serves
+	stopping  bool
+	listeners []net.Listener
+	serves    []*serveCtx
+	acceptWG  sync.WaitGroup // Serve loops
+	bg        sync.WaitGroup // sweep, handshake goroutines, fallback http.Servers
+	done      chan struct{}  // closed when the loops must stop
+
+	shutOnce  sync.Once
+	shutDone  chan struct{}
+	forceOnce sync.Once
+	force     chan struct{} // Close during Shutdown: stop waiting, drop
+}
+
+type counters struct {
+	accepted, refused, handedOff, slow, protoErr, writes, framesOut atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Conns          int64 // open upgraded connections (NumConns)
+	Registered     int64 // connections owned, handshakes and closing ones included
+	Accepted       int64 // connections registered by Serve or UpgradeHTTP
+	Refused        int64 // connections refused at MaxConns
+	HandedOff      int64 // plain HTTP connections given to the fallback handler
+	SlowConsumers  int64 // connections closed as slow consumers
+	ProtocolErrors int64 // connections failed for protocol violations
+	Writes         int64 // writev calls
+	FramesOut      int64 // frames (and HTTP responses) completely written
+}
+
+// New starts a Server's event loop and workers.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(),
+		drained: make(chan struct{}, 1), done: make(chan struct{}),
+		shutDone: make(chan struct{}), force: make(chan struct{})}
+	ep, err := enetpoll.EpollCreate(&enetpoll.EpollConfig{OnWaitError: func(err error) {
+		s.log.Error("netpoll: epoll wait", "err", err)
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: epoll: %w", err)
+	}
+	s.ep = ep
+	s.reg.onZero = s.signalDrained
+	s.now.Store(s.since())
+	s.pool.start(s, cfg.Workers)
+	s.bg.Add(1)
+	go s.sweepLoop()
+	return s, nil
+}
+
+// NumConns reports open upgraded connections.
+func (s *Server) NumConns() int { return int(s.openConns.Load()) }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Conns: s.openConns.Load(), Registered: s.reg.count(),
+		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
+		HandedOff: s.stats.handedOff.Load(), SlowConsumers: s.stats.slow.Load(),
+		ProtocolErrors: s.stats.protoErr.Load(), Writes: s.stats.writes.Load(),
+		FramesOut: s.stats.framesOut.Load()}
+}
+
+func (s *Server) signalDrained() {
+	if s.draining.Load() {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stopping
+}
+
+// goStart accounts for a handshake goroutine, unless the server stops.
+func (s *Server) goStart() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.stopping {
+		return false
+	}
+	s.bg.Add(1)
+	return true
+}
+
+// Shutdown stops accepting, then closes open connections with code and
+// reason in batches (batch connections every interval) until all are gone
+// or ctx ends, when the rest are dropped. batch ≤ 0 closes all at once.
+// It returns ctx.Err() if connections had to be dropped, ErrServerClosed
+// if the server was already shut down. When it returns, every OnClose has
+// run and no goroutine of the server is left.
+func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch int, interval time.Duration) error {
+	first := false
+	s.shutOnce.Do(func() { first = true })
+	if !first {
+		<-s.shutDone
+		return ErrServerClosed
+	}
+	defer close(s.shutDone)
+	s.stopAccepting()
+	httpDone := s.stopHTTP(ctx)
+	err := s.drain(ctx, code, truncateReason(reason), batch, interval)
+	<-httpDone
+	close(s.done)
+	s.bg.Wait()
+	s.pool.stop()
+	_ = s.ep.Close()
+	return err
+}
+
+// Close drops everything at once (OnClose gets 1006). During a Shutdown it
+// makes the Shutdown drop the remaining connections now.
+func (s *Server) Close() error {
+	s.forceOnce.Do(func() { close(s.force) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx, CloseGoingAway, "", 0, 0)
+	if err == context.Canceled {
+		err = nil
+	}
+	return err
+}
+
+// stopAccepting refuses new connections and closes the listeners; the
+// Serve loops have returned when it returns.
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	s.stopping = true
+	s.draining.Store(true)
+	lns := s.listeners
+	s.mu.Unlock()
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	s.acceptWG.Wait()
+}
+
+// stopHTTP shuts the fallback servers down gracefully, or at once when ctx
+// ends or Close is called.
+func (s *Server) stopHTTP(ctx context.Context) <-chan struct{} {
+	s.mu.RLock()
+	serves := s.serves
+	s.mu.RUnlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, sv := range serves {
+			wg.Go(func() {
+				hctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go func() {
+					select {
+					case <-s.force:
+						cancel()
+					case <-hctx.Done():
+					}
+				}()
+				if sv.http.Shutdown(hctx) != nil {
+					_ = sv.http.Close()
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	return done
+}
+
+// drain closes connections batch by batch and waits for them to go.
+func (s *Server) drain(ctx context.Context, code int, reason string, batch int, interval time.Duration) error {
+	if batch <= 0 {
+		batch = math.MaxInt
+	}
+	interval = max(interval, 10*time.Millisecond)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	var acts []connAction
+	for {
+		select {
+		case <-ctx.Done():
+			s.dropAll()
+			return ctx.Err()
+		case <-s.force:
+			s.dropAll()
+			return nil
+		default:
+		}
+		acts = s.closeBatch(acts[:0], code, reason, batch)
+		if s.reg.count() == 0 {
+			return nil
+		}
+		t.Reset(interval)
+		select {
+		case <-t.C:
+		case <-s.drained:
+		case <-ctx.Done():
+		case <-s.force:
+		}
+	}
+}
+
+// closeBatch closes up to n open connections with code; handshakes in
+// progress are dropped (their requests were not answered yet).
+func (s *Server) closeBatch(acts []connAction, code int, reason string, n int) []connAction {
+	acts = s.reg.collect(acts, func(c *Conn) int {
+		switch c.state.Load() {
+		case stHandshake, stUpgrading:
+			return actDrop
+		case stOpen:
+			if n > 0 {
+				n--
+				return actClose
+			}
+		}
+		return actNone
+	})
+	for _, a := range acts {
+		if a.act == actClose {
+			a.c.Close(code, reason)
+		} else {
+			a.c.drop(CloseAbnormal, "")
+		}
+	}
+	clear(acts)
+	return acts
+}
+
+// dropAll drops every connection and waits until all are finalized (their
+// OnClose returned). It repeats the drop while waiting, for connections a
+// racing accept may still have added.
+func (s *Server) dropAll() {
+	var acts []connAction
+	for s.reg.count() > 0 {
+		acts = s.reg.collect(acts[:0], func(*Conn) int { return actDrop })
+		for _, a := range acts {
+			a.c.drop(CloseAbnormal, "")
+		}
+		clear(acts)
+		select {
+		case <-s.drained:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,16 @@
+package netpoll
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestConnSize keeps the per-connection struct small: it is most of what an
+// idle connection costs besides the kernel socket and Go's netFD.
+func TestConnSize(t *testing.T) {
+	size := unsafe.Sizeof(Conn{})
+	t.Logf("Conn: %d bytes (rxState %d)", size, unsafe.Sizeof(rxState{}))
+	if size > 320 {
+		t.Fatalf("Conn grew to %d bytes", size)
+	}
+}
