@@ -41,8 +41,10 @@ func socketID(s *phx.Socket) string {
 // maxSlow bounds the `slow` event's delay.
 const maxSlow = 5000
 
-// roomChannel serves room:*.
-type roomChannel struct{}
+// roomChannel serves room:*. Its members are tracked in Presence.
+type roomChannel struct {
+	presence *phx.Presence
+}
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 	if c.Topic() == "room:private" && c.Assigns.String("user_id") != "admin" {
@@ -51,7 +53,21 @@ func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 	return nil, nil
 }
 
-func (roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
+// AfterJoin tracks the user under key <user_id> with meta
+// {"online_at": <unix ms>} (members get presence_diff) and pushes
+// presence_state to the joiner, after every join and rejoin.
+func (rc roomChannel) AfterJoin(c *phx.Channel) {
+	uid := c.Assigns.String("user_id")
+	meta := map[string]any{"online_at": time.Now().UnixMilli()}
+	if err := rc.presence.Track(c, uid, meta); err != nil {
+		c.Socket().Server().Logger().Warn("presence track failed", "topic", c.Topic(), "user", uid, "err", err)
+	}
+	if err := rc.presence.PushState(c); err != nil {
+		c.Socket().Server().Logger().Warn("presence_state push failed", "topic", c.Topic(), "err", err)
+	}
+}
+
+func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	switch msg.Event {
 	case "new_msg", "echo":
 		return handleCommon(c, msg)
@@ -64,7 +80,7 @@ func (roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	case "leave_me":
 		return nil, phx.ErrStop
 	case "set_status":
-		return setStatus(c, msg)
+		return rc.setStatus(c, msg)
 	case "kick_me":
 		_ = c.Reply(msg, "ok", phx.Empty)
 		return nil, c.Socket().Server().Broadcast(socketIDOf(c), "disconnect", phx.Empty)
@@ -84,15 +100,26 @@ func (roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
 
 func socketIDOf(c *phx.Channel) string { return c.Socket().ID() }
 
-// setStatus acknowledges a status change.
-func setStatus(_ *phx.Channel, msg *phx.InMessage) (any, error) {
+// setStatus replies ok {} and adds "status" to the user's presence meta
+// (members get one presence_diff: the new meta, with phx_ref_prev, in joins
+// and the old one in leaves). The reply goes first, as in Phoenix.
+func (rc roomChannel) setStatus(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	var in struct {
 		Status *string `json:"status"`
 	}
 	if err := msg.Payload.Decode(&in); err != nil || in.Status == nil {
 		return nil, phx.ErrorReply(phx.Reason("bad_request"))
 	}
-	return phx.Empty, nil
+	_ = c.Reply(msg, "ok", phx.Empty)
+	status := *in.Status
+	err := rc.presence.Update(c, c.Assigns.String("user_id"), phx.PresenceUpdater(func(meta map[string]any) any {
+		meta["status"] = status
+		return meta
+	}))
+	if err != nil {
+		c.Socket().Server().Logger().Warn("presence update failed", "topic", c.Topic(), "err", err)
+	}
+	return nil, nil
 }
 
 // slow replies after the requested delay without blocking the channel.

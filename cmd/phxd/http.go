@@ -12,14 +12,17 @@ import (
 // maxBroadcastBody bounds POST /api/broadcast bodies.
 const maxBroadcastBody = 1 << 20
 
-// newMux serves the example app's plain HTTP routes.
-func newMux(srv *phx.Server, log *slog.Logger) *http.ServeMux {
+// newMux serves the example app's plain HTTP routes and the demo page
+// (phoenixJS: the -phoenix-js file, served as /assets/phoenix.mjs).
+func newMux(srv *phx.Server, log *slog.Logger, phoenixJS string) *http.ServeMux {
 	mux := http.NewServeMux()
+	mountWeb(mux, phoenixJS, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.Handle("POST /api/broadcast", broadcastHandler(srv, log))
+	mux.Handle("GET /metrics", metricsHandler(srv))
 	return mux
 }
 

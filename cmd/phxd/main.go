@@ -32,6 +32,8 @@ type options struct {
 	drainTimeout time.Duration
 	logFormat    string
 	logLevel     string
+	presenceWin  time.Duration
+	phoenixJS    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -49,6 +51,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.phoenixJS, "phoenix-js", defaultPhoenixJS, "`path` of the phoenix.js ES module the demo page at / uses (installed by npm ci in compat_test)")
+	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (0: one diff per change)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -84,7 +88,7 @@ func disabled(d time.Duration) time.Duration {
 	return d
 }
 
-func newServer(o *options, log *slog.Logger) *phx.Server {
+func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error) {
 	mode := phx.RejectFrame
 	if o.rejectMode == "http" {
 		mode = phx.RejectHTTP
@@ -104,9 +108,13 @@ func newServer(o *options, log *slog.Logger) *phx.Server {
 			Logger:          log,
 		},
 	})
-	srv.Channel("room:*", roomChannel{})
+	presence, err := phx.NewPresence(srv, phx.PresenceConfig{DiffWindow: disabled(o.presenceWin)})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv.Channel("room:*", roomChannel{presence: presence})
 	srv.Channel("bench:*", benchChannel{})
-	return srv
+	return srv, presence, nil
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -123,7 +131,17 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
-	srv := newServer(o, log)
+	srv, presence, err := newServer(o, log)
+	if err != nil {
+		log.Error("presence setup failed", "err", err)
+		return 1
+	}
+	mux := newMux(srv, log, o.phoenixJS)
+	// Catch signals before announcing the address, so that a signal right
+	// after "listening" drains instead of killing the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		log.Error("listen failed", "addr", o.addr, "err", err)
@@ -131,11 +149,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln, newMux(srv, log)) }()
+	go func() { served <- srv.Serve(ln, mux) }()
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
@@ -147,6 +162,9 @@ func run(args []string, stderr io.Writer) int {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
+	}
+	if err := presence.Close(); err != nil {
+		log.Warn("presence close failed", "err", err)
 	}
 	log.Info("stopped")
 	return 0
