@@ -477,6 +477,32 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	// A refused LongPoll connect (?transport=longpoll, expired token): no
+	// close code travels over LongPoll (phoenix.js reports 1008 "forbidden"),
+	// but the phx_connect_error message does; the page stops on its reason:
+	// one attempt over ~3 s.
+	t.Run("longpoll_rejected", func(t *testing.T) {
+		t.Parallel()
+		srv := startWebServer(t)
+		res := runBrowser[struct{ Page pageSnap }](t, srv, "rejected",
+			map[string]any{"button": "#connect-expired", "observeMs": 3000, "query": "transport=longpoll"})
+		p := res.Page
+		const payload = `{"reason":"token_expired"}`
+		if len(p.Opens) != 0 || len(p.Closes) != 1 {
+			t.Fatalf("want no open and one close, got %d opens and %d closes: %s", len(p.Opens), len(p.Closes), p)
+		}
+		if c := p.Closes[0]; c.Code != 1008 || c.Reason != "forbidden" || c.Transport != "LongPoll" || !jsonEqual(c.ConnectError, []byte(payload)) {
+			t.Errorf("close: %+v, want LongPoll's 1008 forbidden after phx_connect_error %s", c, payload)
+		}
+		if !jsonEqual([]byte(p.Panel["connectError"]), []byte(payload)) || !strings.Contains(p.Panel["client"], "stopped reconnecting: token_expired") {
+			t.Errorf("panel: %q", p.Panel)
+		}
+		as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+		if len(as) != 1 || !isFrame(as[0]) || as[0].Transport != "longpoll" || as[0].Reason != "token_expired" {
+			t.Errorf("server: attempts %v, want exactly one longpoll rejected/frame/4401/token_expired", as)
+		}
+	})
+
 	// LongPoll fallback: the page's WebSocket upgrades are refused (a
 	// simulated proxy: ?ws=broken sends them to a path that answers 404);
 	// with longPollFallbackMs 500 phoenix.js falls back to LongPoll, joins,

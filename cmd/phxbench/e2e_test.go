@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as a -worker or -sink child, so the
+// -procs and baseline paths run in tests too, and fails the package when
+// goroutines outlive the tests.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	code := m.Run()
+	if leaked := leakedGoroutines(5 * time.Second); code == 0 && leaked != "" {
+		fmt.Fprintln(os.Stderr, "leaked goroutines:\n"+leaked)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// leakedGoroutines waits for this package's goroutines to end and returns
+// the stacks of those that do not.
+func leakedGoroutines(wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var ours []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "cmd/phxbench") && !strings.Contains(g, "TestMain") {
+				ours = append(ours, g)
+			}
+		}
+		if len(ours) == 0 || time.Now().After(deadline) {
+			return strings.Join(ours, "\n\n")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// chatScenario: n subscribers echo three times and wait for msgs
+// broadcasts; one publisher pushes msgs stamped new_msg, 5 in flight.
+func chatScenario(url, vsn string, n, msgs int) string {
+	return fmt.Sprintf(`{
+  "name": "chat", "url": %q, "vsn": %q, "duration": "20s", "drain": "2s",
+  "groups": [
+    {"name": "subs", "count": %d, "rate": 0, "params": {"token": "user:s{{n}}"},
+     "steps": [
+       {"join": "bench:room"},
+       {"repeat": 3, "steps": [{"push": "echo", "payload": {"n": "{{seq}}"}}]},
+       {"barrier": "ready"},
+       {"wait": "new_msg", "count": %d, "timeout": "10s"}
+     ]},
+    {"name": "pub", "count": 1, "max_inflight": 5, "params": {"token": "user:p"},
+     "steps": [
+       {"join": "bench:room"},
+       {"barrier": "ready"},
+       {"repeat": %d, "steps": [{"push": "new_msg", "payload": {"body": "hi {{stamp}}"}, "nowait": true}]},
+       {"sleep": "10ms"},
+       {"leave": "bench:room"}
+     ]}
+  ]
+}`, url, vsn, n, msgs, msgs)
+}
+
+func runJSON(t *testing.T, js string, o runOptions) *Result {
+	t.Helper()
+	sc, err := parseScenario(strings.NewReader(js))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	p, err := compile(sc)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	if o.procs == 0 {
+		o.procs = 1
+	}
+	r, err := runScenario(p, o)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	r.check(sc.Expect)
+	if testing.Verbose() {
+		var b bytes.Buffer
+		r.writeSummary(&b)
+		t.Log("\n" + b.String())
+	}
+	return r
+}
+
+func wantEq[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func checkChat(t *testing.T, r *Result, n, msgs int) {
+	t.Helper()
+	c := r.Counters
+	wantEq(t, "connected", c.Connected, int64(n+1))
+	wantEq(t, "joined", c.Joined, int64(n+1))
+	wantEq(t, "replies", c.Replies, int64(3*n+msgs))
+	wantEq(t, "deliveries", c.Deliveries, int64((n+1)*msgs))
+	wantEq(t, "expected", r.Deliveries.Expected, int64((n+1)*msgs))
+	wantEq(t, "lost", r.Deliveries.Lost, int64(0))
+	wantEq(t, "published", r.Deliveries.Published, int64(msgs))
+	wantEq(t, "open at end", c.OpenAtEnd, int64(n+1))
+	if len(r.Errors) != 0 {
+		t.Errorf("errors: %v", r.Errors)
+	}
+	if !r.OK {
+		t.Errorf("checks failed: %+v", r.Checks)
+	}
+	for _, k := range []string{"connect", "join", "push:echo", "push:new_msg", "delivery", "leave"} {
+		if r.Latency[k].Count == 0 {
+			t.Errorf("no %s latencies", k)
+		}
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	src, _ := parseSrc(defaultSrc)
+	for _, tc := range []struct {
+		name string
+		vsn  string
+		src  [][4]byte
+	}{
+		{"v2", "2.0.0", nil},
+		{"v1", "1.0.0", nil},
+		{"v2-source-addresses", "2.0.0", src},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startFakeServer(t)
+			r := runJSON(t, chatScenario(s.url(), tc.vsn, 50, 20), runOptions{src: tc.src})
+			checkChat(t, r, 50, 20)
+		})
+	}
+}
+
+func TestEndToEndProcs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	s := startFakeServer(t)
+	r := runJSON(t, chatScenario(s.url(), "2.0.0", 40, 10), runOptions{procs: 2})
+	wantEq(t, "procs", r.Procs, 2)
+	checkChat(t, r, 40, 10)
+}
+
+func TestEndToEndBinaryEcho(t *testing.T) {
+	s := startFakeServer(t)
+	js := fmt.Sprintf(`{"url": %q, "duration": "10s", "groups": [{"name": "b", "count": 10,
+	  "params": {"token": "user:b{{id}}"}, "steps": [
+	    {"join": "bench:bin"},
+	    {"repeat": 5, "every": "1ms", "steps": [{"push": "echo", "binary": true, "payload": "bytes {{seq}}"}]},
+	    {"close": true}]}]}`, s.url())
+	r := runJSON(t, js, runOptions{})
+	wantEq(t, "replies", r.Counters.Replies, int64(50))
+	wantEq(t, "status errors", r.Counters.StatusErrors, int64(0))
+	wantEq(t, "open at end", r.Counters.OpenAtEnd, int64(0))
+	wantEq(t, "ok", r.OK, true)
+}
+
+func TestEndToEndFailures(t *testing.T) {
+	s := startFakeServer(t)
+	js := fmt.Sprintf(`{"url": %q, "duration": "10s", "reply_timeout": "200ms", "groups": [
+	  {"name": "rejected", "count": 5, "params": {"token": "bad"}, "steps": [{"join": "bench:x"}]},
+	  {"name": "errs", "count": 2, "params": {"token": "user:e"}, "steps": [
+	    {"join": "bench:x"},
+	    {"push": "fail"},
+	    {"push": "silence"},
+	    {"wait": "never", "timeout": "50ms"}]}]}`, s.url())
+	r := runJSON(t, js, runOptions{})
+	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(5))
+	wantEq(t, "connect_error kind", r.Errors["connect_error:unauthorized"], int64(5))
+	wantEq(t, "status errors", r.Errors["status:fail:error"], int64(2))
+	wantEq(t, "timeouts", r.Errors["timeout:silence"], int64(2))
+	wantEq(t, "wait timeouts", r.Errors["wait_timeout:never"], int64(2))
+	wantEq(t, "ok", r.OK, false)
+}
+
+func TestEndToEndDeadline(t *testing.T) {
+	s := startFakeServer(t)
+	js := fmt.Sprintf(`{"url": %q, "duration": "300ms", "drain": "100ms", "groups": [
+	  {"name": "slow", "count": 3, "params": {"token": "user:z"}, "steps": [
+	    {"join": "bench:x"}, {"sleep": "1h"}]}]}`, s.url())
+	start := time.Now()
+	r := runJSON(t, js, runOptions{})
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("run took %v, want it bounded by the 300ms duration", el)
+	}
+	wantEq(t, "unfinished", r.Counters.Unfinished, int64(3))
+	wantEq(t, "ok", r.OK, false)
+}
+
+func TestConnectRefused(t *testing.T) {
+	js := `{"url": "ws://127.0.0.1:1/socket/websocket", "duration": "5s", "groups": [
+	  {"name": "x", "count": 3, "steps": [{"join": "bench:x"}]}]}`
+	r := runJSON(t, js, runOptions{})
+	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
+	wantEq(t, "kind", r.Errors["connect:connect:ECONNREFUSED"], int64(3))
+}
+
+func TestBaselineAndReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a sink process")
+	}
+	b, err := runBaseline(50, 3, syntheticFrame("bench:fanout", 10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "writes", b.Writes, int64(150))
+	if b.CPUPerWriteUS <= 0 {
+		t.Errorf("cpu per write %v", b.CPUPerWriteUS)
+	}
+	s := startFakeServer(t)
+	r := runJSON(t, chatScenario(s.url(), "2.0.0", 5, 5), runOptions{pid: os.Getpid(), sample: 20 * time.Millisecond})
+	r.Baseline = b
+	h := htmlReport(r)
+	for _, want := range []string{"<svg", "delivery", "latency by percentile", "Server process", "polyline"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if r.Server == nil || r.Server.RSSPeak == 0 || r.Server.ThreadsMax == 0 {
+		t.Errorf("server samples missing: %+v", r.Server)
+	}
+}

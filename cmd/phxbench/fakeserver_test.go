@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// fakeServer is a minimal Phoenix server for tests: the example app's
+// bench:* contract (join ok, echo, new_msg broadcast), heartbeats, leave,
+// and a rejected connect for token=bad. One goroutine per connection, which
+// is fine in a test.
+type fakeServer struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	topics map[string]map[*fakeConn]bool
+	conns  map[*fakeConn]bool
+	wg     sync.WaitGroup
+}
+
+type fakeConn struct {
+	c    net.Conn
+	wmu  sync.Mutex
+	vsn  serializer.Version
+	user string
+}
+
+func startFakeServer(t *testing.T) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{ln: ln, topics: map[string]map[*fakeConn]bool{}, conns: map[*fakeConn]bool{}}
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *fakeServer) url() string { return "ws://" + s.ln.Addr().String() + "/socket/websocket" }
+
+func (s *fakeServer) close() {
+	_ = s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *fakeServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		fc := &fakeConn{c: c}
+		s.mu.Lock()
+		s.conns[fc] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(fc)
+	}
+}
+
+func (s *fakeServer) serve(fc *fakeConn) {
+	defer s.wg.Done()
+	defer s.drop(fc)
+	var q url.Values
+	up := ws.Upgrader{OnRequest: func(uri []byte) error {
+		u, err := url.ParseRequestURI(string(uri))
+		if err == nil {
+			q = u.Query()
+		}
+		return err
+	}}
+	if _, err := up.Upgrade(fc.c); err != nil {
+		return
+	}
+	v, err := serializer.ParseVsn(q.Get("vsn"))
+	if err != nil {
+		return
+	}
+	fc.vsn = v
+	user, ok := strings.CutPrefix(q.Get("token"), "user:")
+	if !ok {
+		s.reject(fc)
+		return
+	}
+	fc.user = user
+	for {
+		data, op, err := wsutil.ReadClientData(fc.c)
+		if err != nil {
+			return
+		}
+		m, err := serializer.Decode(v, data, op == ws.OpBinary)
+		if err != nil {
+			return
+		}
+		s.handle(fc, &m)
+	}
+}
+
+// reject answers as phxd does for a refused token.
+func (s *fakeServer) reject(fc *fakeConn) {
+	fc.send(&serializer.Message{Kind: serializer.KindPush, Topic: "phoenix", Event: "phx_connect_error",
+		Payload: []byte(`{"reason":"unauthorized"}`)})
+	fc.wmu.Lock()
+	_ = wsutil.WriteServerMessage(fc.c, ws.OpClose, ws.NewCloseFrameBody(4401, "unauthorized"))
+	fc.wmu.Unlock()
+}
+
+func (s *fakeServer) drop(fc *fakeConn) {
+	s.mu.Lock()
+	delete(s.conns, fc)
+	for _, subs := range s.topics {
+		delete(subs, fc)
+	}
+	s.mu.Unlock()
+	_ = fc.c.Close()
+}
+
+func (s *fakeServer) handle(fc *fakeConn, m *serializer.Message) {
+	reply := serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Status: "ok"}
+	switch m.Event {
+	case "heartbeat":
+	case "phx_join":
+		s.mu.Lock()
+		if s.topics[m.Topic] == nil {
+			s.topics[m.Topic] = map[*fakeConn]bool{}
+		}
+		s.topics[m.Topic][fc] = true
+		s.mu.Unlock()
+	case "phx_leave":
+		s.mu.Lock()
+		delete(s.topics[m.Topic], fc)
+		s.mu.Unlock()
+	case "echo":
+		reply.Payload, reply.Binary = m.Payload, m.Binary
+	case "new_msg":
+		var in struct{ Body string }
+		_ = json.Unmarshal(m.Payload, &in)
+		pl, _ := json.Marshal(map[string]string{"user": fc.user, "body": in.Body})
+		s.broadcast(&serializer.Message{Kind: serializer.KindBroadcast, Topic: m.Topic, Event: "new_msg", Payload: pl})
+	case "fail":
+		reply.Status = "error"
+	default:
+		return // no reply
+	}
+	fc.send(&reply)
+}
+
+func (s *fakeServer) broadcast(m *serializer.Message) {
+	s.mu.Lock()
+	var subs []*fakeConn
+	for c := range s.topics[m.Topic] {
+		subs = append(subs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range subs {
+		c.send(m)
+	}
+}
+
+func (fc *fakeConn) send(m *serializer.Message) {
+	frame, binary, err := serializer.Encode(fc.vsn, nil, m)
+	if err != nil {
+		return
+	}
+	op := ws.OpText
+	if binary {
+		op = ws.OpBinary
+	}
+	fc.wmu.Lock()
+	defer fc.wmu.Unlock()
+	_ = wsutil.WriteServerMessage(fc.c, op, frame)
+}

@@ -1,0 +1,294 @@
+// Command phxbench is a scripted load generator for Phoenix Channels
+// servers (phxd, or an Elixir Phoenix app). It speaks only the wire
+// protocol: WebSocket (gobwas/ws framing), V1 and V2 serializers, text and
+// binary frames. One process drives tens of thousands of sockets from a
+// single epoll loop; -procs spreads them over worker processes.
+//
+// See README.md for flags, the scenario format and how to read results.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the run completed but expectations failed
+	exitUsage    = 2 // bad flags or scenario
+	exitRunError = 3 // the run could not be carried out
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// options are the command-line flags.
+type options struct {
+	scenario       string
+	b              builtinOptions
+	duration       time.Duration
+	procs          int
+	src            string
+	pid            int
+	metrics        string
+	sample         time.Duration
+	out, report    string
+	baseline       bool
+	baselineRounds int
+	progress       string
+	step           time.Duration
+	printScenario  bool
+	cpuProfile     string
+}
+
+// parseFlags parses and checks the command line.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("phxbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(builtinNames, ", ")+", baseline")
+	fs.StringVar(&o.b.url, "url", "", "server WebSocket URL, overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
+	fs.StringVar(&o.b.vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
+	fs.IntVar(&o.b.n, "n", 1000, "built-ins: sockets (fanout: subscribers; baseline: sockets written to)")
+	fs.Float64Var(&o.b.rate, "rate", 0, "echo: pushes per second over all sockets (default 2000); connect: connects per second (0 = unlimited)")
+	fs.Float64Var(&o.b.ramp, "ramp", 5000, "built-ins: connects per second while sockets ramp up (0 = unlimited)")
+	fs.DurationVar(&o.b.d, "d", 10*time.Second, "echo: push duration; idle: hold time after all joined")
+	fs.IntVar(&o.b.msgs, "msgs", 200, "fanout: messages the publisher pushes")
+	fs.IntVar(&o.b.inflight, "inflight", 100, "fanout: publisher pushes in flight")
+	fs.IntVar(&o.b.size, "size", 0, "built-ins: extra payload body bytes")
+	fs.BoolVar(&o.b.binary, "binary", false, "echo: push binary payloads (V2 binary frames)")
+	fs.StringVar(&o.b.topic, "topic", "", "built-ins: topic (default bench:<scenario>)")
+	fs.StringVar(&o.b.token, "token", "user:b{{id}}", "built-ins: the token connect param")
+	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's hard time bound")
+	fs.IntVar(&o.procs, "procs", 1, "worker processes to spread the sockets over")
+	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+defaultSrc+" for loopback targets), none, a, a-b, or a list")
+	fs.IntVar(&o.pid, "pid", 0, "server process to sample from /proc (RSS, CPU, threads)")
+	fs.StringVar(&o.metrics, "metrics", "", "with -pid: Prometheus URL to read go_goroutines from")
+	fs.DurationVar(&o.sample, "sample", 200*time.Millisecond, "with -pid: sampling interval")
+	fs.StringVar(&o.out, "out", "", "write the JSON result to this file")
+	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report to this file")
+	fs.BoolVar(&o.baseline, "baseline", false, "after the run, measure a bare write(2) of the same frame to as many sockets as were open")
+	fs.IntVar(&o.baselineRounds, "baseline-rounds", 20, "baseline: writes per socket")
+	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stderr is a terminal), on, off")
+	fs.DurationVar(&o.step, "step", 250*time.Millisecond, "time resolution of the timeline (latency and rates over time)")
+	fs.BoolVar(&o.printScenario, "print-scenario", false, "print the resolved scenario as JSON and exit")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of phxbench itself (this process) to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case o.scenario == "":
+		return nil, fmt.Errorf("-scenario is required (a JSON file or one of %s, baseline)", strings.Join(builtinNames, ", "))
+	case o.procs < 1 || o.procs > 64:
+		return nil, fmt.Errorf("-procs must be within 1..64")
+	case o.b.n < 1:
+		return nil, fmt.Errorf("-n must be at least 1")
+	case o.progress != "auto" && o.progress != "on" && o.progress != "off":
+		return nil, fmt.Errorf("-progress must be auto, on or off")
+	}
+	return o, nil
+}
+
+// run is main without os.Exit: it dispatches the -worker and -sink child
+// modes, then runs a scenario and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == "-worker" {
+		return workerMain(stdin, stdout)
+	}
+	if len(args) == 1 && args[0] == "-sink" {
+		return sinkMain(stdin, stdout)
+	}
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "phxbench:", err)
+		return exitUsage
+	}
+	raiseNoFile()
+	if o.scenario == "baseline" {
+		return runBaselineOnly(o, stdout, stderr)
+	}
+	p, err := resolve(o)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxbench:", err)
+		return exitUsage
+	}
+	if o.printScenario {
+		b, _ := json.MarshalIndent(p.sc, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "phxbench:", err)
+			return exitUsage
+		}
+		defer stop()
+	}
+	return execute(o, p, stdout, stderr)
+}
+
+// startCPUProfile profiles this process until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// resolve loads the scenario (file or built-in), applies flag overrides and
+// compiles it.
+func resolve(o *options) (*program, error) {
+	b := o.b
+	if b.url == "" {
+		b.url = "ws://127.0.0.1:4000/socket/websocket"
+	}
+	if b.vsn == "" {
+		b.vsn = "2.0.0"
+	}
+	if b.rate == 0 && o.scenario == "echo" {
+		b.rate = 2000
+	}
+	sc, ok, err := builtin(o.scenario, b)
+	if !ok {
+		sc, err = loadScenario(o.scenario)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.b.url != "" {
+		sc.URL = o.b.url
+	}
+	if o.b.vsn != "" {
+		sc.Vsn = o.b.vsn
+		for i := range sc.Groups {
+			sc.Groups[i].Vsn = ""
+		}
+	}
+	if o.duration > 0 {
+		sc.Duration = Duration(o.duration)
+	}
+	p, err := compile(sc)
+	if err != nil {
+		return nil, err
+	}
+	return p, checkNoFile(p.total/o.procs + 1)
+}
+
+// sources resolves -src for a target.
+func sources(o *options, loopback bool) ([][4]byte, error) {
+	s := o.src
+	if s == "auto" {
+		s = "none"
+		if loopback {
+			s = defaultSrc
+		}
+	}
+	return parseSrc(s)
+}
+
+// execute runs the program and reports.
+func execute(o *options, p *program, stdout, stderr io.Writer) int {
+	src, err := sources(o, p.loopback)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxbench:", err)
+		return exitUsage
+	}
+	ro := runOptions{procs: o.procs, src: src, pid: o.pid, sample: o.sample, metrics: o.metrics, capture: o.baseline, step: o.step}
+	if o.progress == "on" || o.progress == "auto" && isTTY(os.Stderr.Fd()) {
+		ro.progress = stderr
+	}
+	r, err := runScenario(p, ro)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxbench:", err)
+		return exitRunError
+	}
+	if o.baseline {
+		if err := addBaseline(r, o, src, p); err != nil {
+			fmt.Fprintln(stderr, "phxbench: baseline:", err)
+		}
+	}
+	r.check(p.sc.Expect)
+	return report(r, o, stdout, stderr)
+}
+
+// addBaseline measures the bare write for the run's frame and socket count.
+func addBaseline(r *Result, o *options, src [][4]byte, p *program) error {
+	frame := r.frame
+	if frame == nil {
+		frame = syntheticFrame(o.b.topicOr("bench:fanout"), o.b.size)
+	}
+	n := int(max(r.Counters.OpenAtEnd, 1))
+	b, err := runBaseline(n, o.baselineRounds, frame, src)
+	if err != nil {
+		return err
+	}
+	r.Baseline = b
+	if r.Server != nil && r.Server.CPUPerDeliveryUS > 0 && b.CPUPerWriteUS > 0 {
+		r.Server.VsBareWrite = r.Server.CPUPerDeliveryUS / b.CPUPerWriteUS
+	}
+	return nil
+}
+
+// runBaselineOnly is -scenario baseline: the bare write alone.
+func runBaselineOnly(o *options, stdout, stderr io.Writer) int {
+	src, err := sources(o, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxbench:", err)
+		return exitUsage
+	}
+	t0 := time.Now()
+	b, err := runBaseline(o.b.n, o.baselineRounds, syntheticFrame(o.b.topicOr("bench:fanout"), o.b.size), src)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxbench: baseline:", err)
+		return exitRunError
+	}
+	r := &Result{Scenario: "baseline", URL: "-", Vsn: "-", Procs: 1, Started: t0, Baseline: b,
+		ElapsedS: time.Since(t0).Seconds(), Errors: map[string]int64{}, Latency: map[string]Summary{}, OK: true}
+	return report(r, o, stdout, stderr)
+}
+
+// report prints the summary and writes -out and -report.
+func report(r *Result, o *options, stdout, stderr io.Writer) int {
+	r.writeSummary(stdout)
+	code := exitOK
+	if !r.OK {
+		code = exitFailed
+	}
+	if o.out != "" {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err == nil {
+			err = os.WriteFile(o.out, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "phxbench: -out:", err)
+			code = exitRunError
+		}
+	}
+	if o.report != "" {
+		if err := os.WriteFile(o.report, []byte(htmlReport(r)), 0o644); err != nil {
+			fmt.Fprintln(stderr, "phxbench: -report:", err)
+			code = exitRunError
+		}
+	}
+	return code
+}

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+)
+
+// htmlReport renders a self-contained HTML page (inline SVG, no scripts):
+// the summary, latency over time, the latency distribution (percentile
+// spectrum), throughput over time and, with -pid, the server's RSS and CPU.
+func htmlReport(r *Result) string {
+	var b strings.Builder
+	status := "PASS"
+	if !r.OK {
+		status = "FAIL"
+	}
+	fmt.Fprintf(&b, `<!doctype html><html><head><meta charset="utf-8"><title>phxbench %s</title>
+<style>body{font:14px sans-serif;margin:2em;max-width:1000px}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}
+h2{margin-top:2em}.pass{color:#070}.fail{color:#b00}svg{background:#fff;border:1px solid #ddd;margin:.5em 0}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><body>
+<h1>phxbench: %s <span class="%s">%s</span></h1><p>%s</p><p>%s · %s · started %s</p>
+`, esc(r.Scenario), esc(r.Scenario), strings.ToLower(status), status, esc(r.Description),
+		esc(r.URL), esc("vsn "+r.Vsn), r.Started.Format("2006-01-02 15:04:05 MST"))
+	var sum strings.Builder
+	r.writeSummary(&sum)
+	fmt.Fprintf(&b, "<h2>Summary</h2><pre>%s</pre>\n", esc(sum.String()))
+	b.WriteString(percentileTable(r))
+	fmt.Fprintf(&b, "<h2>Latency over time</h2><p>Per %g s of the run: median (solid), p99 (dashed), max (dotted). Log scale.</p>\n", r.StepS)
+	for _, name := range latencyNames(r) {
+		b.WriteString(latencyOverTime(r, name))
+	}
+	b.WriteString("<h2>Latency distribution</h2><p>Percentile spectrum of each latency: x is the percentile (log scale of 1/(1−q)), y the latency.</p>\n")
+	b.WriteString(distribution(r))
+	b.WriteString("<h2>Throughput</h2>\n")
+	b.WriteString(throughput(r))
+	if r.Server != nil && len(r.Server.Samples) > 1 {
+		b.WriteString("<h2>Server process</h2>\n")
+		b.WriteString(serverCharts(r.Server))
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
+}
+
+// esc escapes text for HTML and SVG.
+func esc(s string) string { return html.EscapeString(s) }
+
+// latencyNames orders the histograms: delivery, pushes, join, connect, rest.
+func latencyNames(r *Result) []string {
+	rank := func(k string) int {
+		switch {
+		case k == "delivery":
+			return 0
+		case strings.HasPrefix(k, "push:"):
+			return 1
+		case k == "join":
+			return 2
+		case k == "connect":
+			return 3
+		}
+		return 4
+	}
+	names := slices.Collect(maps.Keys(r.Latency))
+	slices.SortFunc(names, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return names
+}
+
+// percentileTable renders every histogram's percentiles.
+func percentileTable(r *Result) string {
+	if len(r.Latency) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("<h2>Latency percentiles</h2><table><tr><th>name</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>\n")
+	for _, k := range latencyNames(r) {
+		s := r.Latency[k]
+		fmt.Fprintf(&b, "<tr><th>%s</th><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+			esc(k), s.Count, dur(s.P50), dur(s.P90), dur(s.P99), dur(s.P999), dur(s.Max), dur(s.Mean))
+	}
+	b.WriteString("</table>\n")
+	return b.String()
+}
+
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// series is one line of a chart.
+type series struct {
+	name  string
+	color string
+	dash  string
+	pts   [][2]float64
+}
+
+// chart is a line chart rendered as SVG.
+type chart struct {
+	title, xLabel, yLabel string
+	logY                  bool
+	xTicks                []tick // nil: automatic
+	yFmt                  func(float64) string
+	series                []series
+}
+
+type tick struct {
+	v     float64
+	label string
+}
+
+const (
+	cw, chh          = 900, 280
+	padL, padR, padT = 80, 150, 30
+	padB             = 40
+)
+
+// svg renders the chart.
+func (c *chart) svg() string {
+	xmin, xmax, ymin, ymax, ok := c.bounds()
+	if !ok {
+		return ""
+	}
+	pw, ph := float64(cw-padL-padR), float64(chh-padT-padB)
+	sx := func(x float64) float64 { return padL + (x-xmin)/(xmax-xmin)*pw }
+	sy := func(y float64) float64 { return padT + ph - (y-ymin)/(ymax-ymin)*ph }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-size="11" font-family="sans-serif">`, cw, chh)
+	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="13" font-weight="bold">%s</text>`, padL, esc(c.title))
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`, padL, padT, pw, ph)
+	c.yAxis(&b, ymin, ymax, sy, pw)
+	c.xAxis(&b, xmin, xmax, sx, ph)
+	for i, s := range c.series {
+		var pts []string
+		for _, p := range s.pts {
+			y := c.ty(p[1])
+			if math.IsInf(y, 0) || math.IsNaN(y) {
+				continue
+			}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(p[0]), sy(y)))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="%s" points="%s"/>`,
+			s.color, s.dash, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="%s"/><text x="%d" y="%d">%s</text>`,
+			cw-padR+10, cw-padR+30, padT+10+i*16, padT+10+i*16, s.color, s.dash, cw-padR+34, padT+14+i*16, esc(s.name))
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`, padL+int(pw/2), chh-6, esc(c.xLabel))
+	fmt.Fprintf(&b, `<text x="12" y="%d" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`, padT+int(ph/2), padT+int(ph/2), esc(c.yLabel))
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// bounds returns the plotted ranges (y already transformed); ok is false
+// when there is nothing to plot.
+func (c *chart) bounds() (xmin, xmax, ymin, ymax float64, ok bool) {
+	xmin, xmax, ymin, ymax = math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, s := range c.series {
+		for _, p := range s.pts {
+			y := c.ty(p[1])
+			if math.IsInf(y, 0) || math.IsNaN(y) {
+				continue
+			}
+			xmin, xmax = math.Min(xmin, p[0]), math.Max(xmax, p[0])
+			ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
+		}
+	}
+	if math.IsInf(xmin, 0) {
+		return 0, 0, 0, 0, false
+	}
+	if c.logY {
+		ymin, ymax = math.Floor(ymin), math.Ceil(ymax)
+	} else {
+		ymin = math.Min(0, ymin)
+	}
+	if ymax <= ymin {
+		ymax = ymin + 1
+	}
+	if xmax <= xmin {
+		xmax = xmin + 1
+	}
+	return xmin, xmax, ymin, ymax, true
+}
+
+// ty maps a value to the plotted y (log10 for log charts).
+func (c *chart) ty(v float64) float64 {
+	if c.logY {
+		if v <= 0 {
+			return math.Inf(-1)
+		}
+		return math.Log10(v)
+	}
+	return v
+}
+
+// yAxis draws the y grid and labels.
+func (c *chart) yAxis(b *strings.Builder, ymin, ymax float64, sy func(float64) float64, pw float64) {
+	var ticks []float64
+	if c.logY {
+		for y := ymin; y <= ymax; y++ {
+			ticks = append(ticks, y)
+		}
+	} else {
+		step := niceStep((ymax - ymin) / 5)
+		for y := math.Ceil(ymin/step) * step; y <= ymax; y += step {
+			ticks = append(ticks, y)
+		}
+	}
+	for _, t := range ticks {
+		v := t
+		if c.logY {
+			v = math.Pow(10, t)
+		}
+		fmt.Fprintf(b, `<line x1="%d" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
+			padL, padL+pw, sy(t), sy(t), padL-4, sy(t)+4, esc(c.yFmt(v)))
+	}
+}
+
+// xAxis draws the x grid and labels.
+func (c *chart) xAxis(b *strings.Builder, xmin, xmax float64, sx func(float64) float64, ph float64) {
+	ticks := c.xTicks
+	if ticks == nil {
+		step := niceStep((xmax - xmin) / 8)
+		for x := math.Ceil(xmin/step) * step; x <= xmax; x += step {
+			ticks = append(ticks, tick{x, trimFloat(x)})
+		}
+	}
+	for _, t := range ticks {
+		if t.v < xmin || t.v > xmax {
+			continue
+		}
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.0f" stroke="#eee"/><text x="%.1f" y="%.0f" text-anchor="middle">%s</text>`,
+			sx(t.v), sx(t.v), padT, padT+ph, sx(t.v), padT+ph+14, esc(t.label))
+	}
+}
+
+// niceStep rounds a raw step to 1, 2 or 5 × 10^k.
+func niceStep(raw float64) float64 {
+	if raw <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// trimFloat formats a number with 4 significant digits.
+func trimFloat(v float64) string { return strings.TrimSuffix(fmt.Sprintf("%.4g", v), ".0") }
+
+// latencyOverTime charts p50/p99/max per second of one histogram.
+func latencyOverTime(r *Result, name string) string {
+	var p50, p99, pmax series
+	for _, pt := range r.Timeline {
+		l, ok := pt.Latency[name]
+		if !ok {
+			continue
+		}
+		x := pt.T
+		p50.pts = append(p50.pts, [2]float64{x, l[0]})
+		p99.pts = append(p99.pts, [2]float64{x, l[1]})
+		pmax.pts = append(pmax.pts, [2]float64{x, l[2]})
+	}
+	p50.name, p50.color = "p50", palette[0]
+	p99.name, p99.color, p99.dash = "p99", palette[1], "6 3"
+	pmax.name, pmax.color, pmax.dash = "max", palette[3], "2 3"
+	c := chart{title: name, xLabel: "seconds since start", yLabel: "latency", logY: true,
+		yFmt: dur, series: []series{p50, p99, pmax}}
+	return c.svg()
+}
+
+// distribution charts the percentile spectrum of every histogram.
+func distribution(r *Result) string {
+	c := chart{title: "latency by percentile", xLabel: "percentile", yLabel: "latency", logY: true, yFmt: dur}
+	for k, label := range []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"} {
+		c.xTicks = append(c.xTicks, tick{float64(k), label})
+	}
+	for i, name := range latencyNames(r) {
+		h := r.hists[name]
+		if h == nil {
+			h = histFrom(r.Histograms[name])
+		}
+		if h.Count() == 0 {
+			continue
+		}
+		s := series{name: name, color: palette[i%len(palette)]}
+		top := math.Min(5, math.Log10(float64(h.Count())))
+		for x := 0.0; x <= top+1e-9; x += 0.05 {
+			q := 1 - math.Pow(10, -x)
+			s.pts = append(s.pts, [2]float64{x, us(h.Quantile(q))})
+		}
+		c.series = append(c.series, s)
+	}
+	return c.svg()
+}
+
+// throughput charts events per second: connects and joins, then push
+// replies and deliveries (their scales differ by orders of magnitude).
+func throughput(r *Result) string {
+	out := ""
+	for _, names := range [][]string{{"connects", "joins"}, {"replies", "deliveries"}} {
+		c := chart{title: strings.Join(names, " and ") + " per second", xLabel: "seconds since start", yLabel: "per second", yFmt: siFmt}
+		nonzero := false
+		for i, n := range names {
+			s := series{name: n, color: palette[i]}
+			for _, pt := range r.Timeline {
+				v := float64(pt.Counts[n])
+				nonzero = nonzero || v > 0
+				s.pts = append(s.pts, [2]float64{pt.T, v / max(r.StepS, 1e-3)})
+			}
+			c.series = append(c.series, s)
+		}
+		if nonzero {
+			out += c.svg()
+		}
+	}
+	return out
+}
+
+// siFmt formats an axis value with k/M suffixes.
+func siFmt(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e6:
+		return trimFloat(v/1e6) + "M"
+	case a >= 1e3:
+		return trimFloat(v/1e3) + "k"
+	}
+	return trimFloat(v)
+}
+
+// serverCharts charts the server's RSS and CPU use over time.
+func serverCharts(s *ServerCost) string {
+	rss := series{name: "RSS MiB", color: palette[0]}
+	thr := series{name: "threads", color: palette[2]}
+	cpu := series{name: "CPU cores", color: palette[1]}
+	for i, x := range s.Samples {
+		rss.pts = append(rss.pts, [2]float64{x.T, float64(x.RSS) / (1 << 20)})
+		thr.pts = append(thr.pts, [2]float64{x.T, float64(x.Threads)})
+		if i > 0 && x.T > s.Samples[i-1].T {
+			prev := s.Samples[i-1]
+			cpu.pts = append(cpu.pts, [2]float64{x.T, (x.CPU - prev.CPU) / (x.T - prev.T)})
+		}
+	}
+	a := chart{title: "server memory and threads", xLabel: "seconds since start", yLabel: "MiB / threads", yFmt: siFmt, series: []series{rss, thr}}
+	b := chart{title: "server CPU", xLabel: "seconds since start", yLabel: "cores", yFmt: trimFloat, series: []series{cpu}}
+	return a.svg() + b.svg()
+}
