@@ -1,7 +1,9 @@
 .PHONY: run test bench fuzz
 
-# Run phxd with the example app on 127.0.0.1:4000.
+# Run phxd with the example app and demo page on 127.0.0.1:4000 (npm ci
+# installs the pinned phoenix.js the demo page serves).
 run:
+	cd compat_test && npm ci --no-audit --no-fund --loglevel=error
 	go run ./cmd/phxd
 
 # The whole test suite; installs what it needs (npm packages, Debian packages).

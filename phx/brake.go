@@ -9,8 +9,9 @@ import (
 // brake remembers recent frame-mode rejections per (client IP, credential)
 // so that a client that reconnects at once (phoenix.js resets its backoff on
 // every successful open) is refused before the upgrade instead, which makes
-// it back off. Entries all live for the same window, so a FIFO queue of
-// keys is also their expiry order; memory is bounded by max entries.
+// it back off. Keys queue in FIFO order: with one window that is also
+// expiry order (an app's shorter retry advice only ends an entry sooner,
+// which check sees); memory is bounded by max entries.
 type brake struct {
 	window time.Duration
 	max    int
@@ -18,9 +19,8 @@ type brake struct {
 
 	mu      sync.Mutex
 	entries map[uint64]brakeEntry
-	order   []brakeKey // FIFO ring
+	order   []brakeKey // FIFO queue; order[head:] are live
 	head    int
-	size    int
 }
 
 type brakeEntry struct {
@@ -38,7 +38,7 @@ func newBrake(window time.Duration, max int) *brake {
 		return nil
 	}
 	return &brake{window: window, max: max, seed: maphash.MakeSeed(),
-		entries: make(map[uint64]brakeEntry), order: make([]brakeKey, max)}
+		entries: make(map[uint64]brakeEntry)}
 }
 
 // key hashes the client identity: the remote IP and every credential it
@@ -70,25 +70,33 @@ func (b *brake) check(k uint64, now time.Time) (body []byte, left time.Duration,
 	return e.body, e.until.Sub(now), true
 }
 
-// record starts the window for a client just rejected with body.
-func (b *brake) record(k uint64, body []byte, now time.Time) {
+// record starts the window for a client just rejected with body; a
+// positive hold shorter than the window (the app's retry advice) shortens
+// it for this client.
+func (b *brake) record(k uint64, body []byte, hold time.Duration, now time.Time) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expire(now)
-	if b.size == b.max {
+	if len(b.order)-b.head >= b.max {
 		b.evictOldest()
 	}
-	until := now.Add(b.window)
+	if hold <= 0 || hold > b.window {
+		hold = b.window
+	}
+	until := now.Add(hold)
 	b.entries[k] = brakeEntry{until: until, body: body}
-	b.order[(b.head+b.size)%b.max] = brakeKey{key: k, until: until}
-	b.size++
+	if b.head > 0 && b.head >= len(b.order)/2 { // reuse the popped half
+		b.order = append(b.order[:0], b.order[b.head:]...)
+		b.head = 0
+	}
+	b.order = append(b.order, brakeKey{key: k, until: until})
 }
 
 func (b *brake) expire(now time.Time) {
-	for b.size > 0 && !now.Before(b.order[b.head].until) {
+	for b.head < len(b.order) && !now.Before(b.order[b.head].until) {
 		b.evictOldest()
 	}
 }
@@ -101,8 +109,7 @@ func (b *brake) evictOldest() {
 		delete(b.entries, old.key)
 	}
 	b.order[b.head] = brakeKey{}
-	b.head = (b.head + 1) % b.max
-	b.size--
+	b.head++
 }
 
 // len counts live entries (for tests and metrics).

@@ -105,7 +105,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 	s.log.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 	if s.brake != nil {
 		body, _, _ := encodeObject(connectErrorPayload(ce))
-		s.brake.record(brakeKey, body, time.Now())
+		s.brake.record(brakeKey, body, ce.RetryAfter, time.Now())
 	}
 	return netpoll.UpgradeResponse{Protocol: proto,
 		Handler: &rejectHandler{frame: frame, code: ce.Code, reason: ce.Reason}}

@@ -135,7 +135,7 @@ func TestBrakeBoundedAndExpiring(t *testing.T) {
 	b := newBrake(time.Second, 3)
 	now := time.Unix(1000, 0)
 	for i := range uint64(10) {
-		b.record(i, nil, now)
+		b.record(i, nil, 0, now)
 	}
 	if n := b.len(); n != 3 {
 		t.Fatalf("%d entries, want 3 (bounded)", n)
@@ -151,6 +151,19 @@ func TestBrakeBoundedAndExpiring(t *testing.T) {
 	}
 	if n := b.len(); n != 0 {
 		t.Fatalf("%d entries after expiry", n)
+	}
+	// an app's retry advice shortens the hold for that client only
+	b.record(1, nil, 100*time.Millisecond, now)
+	b.record(2, nil, 0, now)
+	if _, left, braked := b.check(1, now); !braked || left != 100*time.Millisecond {
+		t.Fatalf("advised hold: braked=%v left=%v", braked, left)
+	}
+	later := now.Add(200 * time.Millisecond)
+	if _, _, braked := b.check(1, later); braked {
+		t.Fatal("client held past the app's retry advice")
+	}
+	if _, _, braked := b.check(2, later); !braked {
+		t.Fatal("default window cut short")
 	}
 }
 

@@ -3,6 +3,7 @@ package phx
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -43,6 +44,11 @@ type ConnectError struct {
 	// Payload is the phx_connect_error payload (a JSON object); when nil
 	// it is {"reason": Reason}.
 	Payload any
+	// RetryAfter, when set, is how soon the app asks the client to come
+	// back (mirror it in Payload, e.g. as retry_after_ms, for the client
+	// to read). The reconnect brake then holds this client no longer than
+	// that, so a client that waits as advised gets a real answer.
+	RetryAfter time.Duration
 	// Err is the cause, for logs only; it is never sent.
 	Err error
 }

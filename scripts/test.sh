@@ -18,9 +18,11 @@ missing=()
 command -v go >/dev/null 2>&1 || { echo "go is required (Go 1.26): not on PATH" >&2; exit 1; }
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# Browser tests (compat_test/browser_test.go): headless Chromium from Debian.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
-log "npm ci (compat_test: phoenix.js 1.8.16 and 1.7.23, ws)"
+log "npm ci (compat_test: phoenix.js 1.8.16 and 1.7.23, ws, playwright-core)"
 (cd compat_test && npm ci --no-audit --no-fund --loglevel=error)
 
 # Scale tests hold thousands of sockets: use the whole file limit.

@@ -25,13 +25,16 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 		return nil, &phx.ConnectError{Code: 4401, Reason: "token_expired",
 			Payload: phx.Reason("token_expired")}
 	case "overloaded":
-		return nil, &phx.ConnectError{Code: 4503, Reason: "try_later",
-			Payload: map[string]any{"reason": "try_later", "retry_after_ms": 5000}}
+		return nil, &phx.ConnectError{Code: 4503, Reason: "try_later", RetryAfter: retryAfter,
+			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
 	default:
 		return nil, &phx.ConnectError{Code: 4401, Reason: "unauthorized",
 			Payload: phx.Reason("unauthorized")}
 	}
 }
+
+// retryAfter is what the overloaded token advises (and the brake honours).
+const retryAfter = 5 * time.Second
 
 // socketID names a user's sockets so kick_me can disconnect them all.
 func socketID(s *phx.Socket) string {
