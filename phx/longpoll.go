@@ -164,33 +164,29 @@ func (ss *lpSession) idleSince(t time.Time) bool {
 }
 
 // longPoll holds the sessions of a Server and expires idle ones with one
-// sweeping goroutine that runs only while sessions exist.
+// sweeper that runs only while sessions exist.
 type longPoll struct {
 	cfg    LongPollConfig
 	tokens *tokenSigner
+	sweep  *sweeper
 
 	mu       sync.Mutex
 	sessions map[string]*lpSession
-	sweeping bool
-	stop     chan struct{}
-	stopped  chan struct{}
 }
 
 func newLongPoll(cfg LongPollConfig) *longPoll {
 	cfg = cfg.withDefaults()
-	return &longPoll{cfg: cfg, tokens: newTokenSigner(cfg.Secret),
-		sessions: make(map[string]*lpSession), stop: make(chan struct{})}
+	lp := &longPoll{cfg: cfg, tokens: newTokenSigner(cfg.Secret),
+		sessions: make(map[string]*lpSession)}
+	lp.sweep = newSweeper(min(max(cfg.Idle/4, 10*time.Millisecond), time.Second), lp.expire)
+	return lp
 }
 
 func (lp *longPoll) add(ss *lpSession) {
 	lp.mu.Lock()
-	defer lp.mu.Unlock()
 	lp.sessions[ss.id] = ss
-	if !lp.sweeping {
-		lp.sweeping = true
-		lp.stopped = make(chan struct{})
-		go lp.sweep(lp.stop, lp.stopped)
-	}
+	lp.mu.Unlock()
+	lp.sweep.wake()
 }
 
 func (lp *longPoll) get(id string) *lpSession {
@@ -213,24 +209,8 @@ func (lp *longPoll) count() int {
 	return len(lp.sessions)
 }
 
-func (lp *longPoll) sweep(stop <-chan struct{}, stopped chan<- struct{}) {
-	defer close(stopped)
-	t := time.NewTicker(min(max(lp.cfg.Idle/4, 10*time.Millisecond), time.Second))
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			if !lp.expire(now) {
-				return
-			}
-		}
-	}
-}
-
 // expire ends sessions idle for longer than cfg.Idle; false once none are
-// left (the sweeper then exits).
+// left.
 func (lp *longPoll) expire(now time.Time) bool {
 	var idle []*lpSession
 	lp.mu.Lock()
@@ -240,34 +220,25 @@ func (lp *longPoll) expire(now time.Time) bool {
 			delete(lp.sessions, ss.id)
 		}
 	}
-	left := len(lp.sessions) > 0
-	if !left {
-		lp.sweeping = false
-	}
+	more := len(lp.sessions) > 0
 	lp.mu.Unlock()
 	for _, ss := range idle {
 		ss.close(1001, "session expired")
 	}
-	return left
+	return more
 }
 
 // shutdown ends every session and the sweeper.
 func (lp *longPoll) shutdown() {
+	lp.sweep.close()
 	lp.mu.Lock()
 	all := make([]*lpSession, 0, len(lp.sessions))
 	for _, ss := range lp.sessions {
 		all = append(all, ss)
 	}
-	stop, stopped := lp.stop, lp.stopped
-	lp.stop, lp.stopped = make(chan struct{}), nil
-	lp.sweeping = false
 	lp.mu.Unlock()
 	for _, ss := range all {
 		ss.close(1012, "")
 		lp.remove(ss)
-	}
-	close(stop)
-	if stopped != nil {
-		<-stopped
 	}
 }
