@@ -344,3 +344,28 @@ func TestSendErrors(t *testing.T) {
 	}
 	sc.Close(1000, "") // no-op
 }
+
+// panicHandler panics on "boom".
+type panicHandler struct{ *recorder }
+
+func (h panicHandler) OnMessage(c *Conn, op OpCode, p []byte) {
+	if string(p) == "boom" {
+		panic("handler bug")
+	}
+	h.recorder.OnMessage(c, op, p)
+}
+
+func TestHandlerPanic(t *testing.T) {
+	rec := newRecorder(true)
+	_, addr := startServer(t, Config{}, acceptAll(panicHandler{rec}), nil)
+	c := dial(t, addr)
+	c.send(ws.OpText, []byte("boom"))
+	c.expectClose(CloseInternalError, "internal error")
+	c.expectEOF()
+	if ev := rec.waitClose(t); ev.code != CloseInternalError {
+		t.Fatalf("OnClose code %d", ev.code)
+	}
+	other := dial(t, addr) // the server lives on
+	other.send(ws.OpText, []byte("ok"))
+	other.expectFrame(ws.OpText)
+}

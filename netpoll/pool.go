@@ -205,11 +205,19 @@ func (w *worker) run(c *Conn) {
 }
 
 // recoverPanic keeps a panicking handler from killing the process: the
-// connection is dropped with 1011 and the stack logged.
+// stack is logged and the connection closed with 1011. Input is discarded
+// from then on, since the panic may have cut a read buffer short.
 func (w *worker) recoverPanic(c *Conn) {
-	if r := recover(); r != nil {
-		w.s.log.Error("netpoll: panic in connection task", "remote", c.RemoteAddr(),
-			"panic", r, "stack", string(debug.Stack()))
+	r := recover()
+	if r == nil {
+		return
+	}
+	w.s.log.Error("netpoll: panic in connection task", "remote", c.RemoteAddr(),
+		"panic", r, "stack", string(debug.Stack()))
+	c.rx.discard = true
+	if c.state.Load() == stOpen {
+		c.closeLinger(CloseInternalError, "internal error")
+	} else {
 		c.drop(CloseInternalError, "internal error")
 	}
 }
