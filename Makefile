@@ -8,7 +8,7 @@ run:
 
 # The whole test suite; installs what it needs (npm packages, Debian packages).
 test:
-	./scripts/test.sh
+	./.ci/test.sh
 
 # Micro-benchmarks (serializer, netpoll, phx).
 bench:
