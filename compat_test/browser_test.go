@@ -188,7 +188,7 @@ func checkBrowserSetup(t *testing.T) {
 	t.Helper()
 	if st, err := os.Stat(chromiumPath); err != nil || st.IsDir() {
 		t.Fatalf("%s is missing: the browser tests need Debian's chromium package "+
-			"(apt-get update && apt-get install -y chromium; scripts/test.sh installs it)", chromiumPath)
+			"(apt-get update && apt-get install -y chromium; make test installs it)", chromiumPath)
 	}
 	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "playwright-core", "package.json")); err != nil {
 		t.Fatalf("node_modules/playwright-core is missing: run `npm ci` in %s", jsDir)
