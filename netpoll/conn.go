@@ -70,6 +70,7 @@ type Conn struct {
 	wqBytes          int        // wire bytes in wq not yet written
 	woff             int        // bytes of wq[0] already written
 	flushPending     bool       // a flush task is scheduled or running
+	inline           bool       // a SendNow is writing from its caller's goroutine
 	blocked          bool       // the socket said EAGAIN: wait for EPOLLOUT
 	slow             bool       // slow consumer: the flush discards wq and queues the close
 	closeSent        bool       // our close frame was written

@@ -1,7 +1,9 @@
 package netpoll
 
 import (
+	"encoding/binary"
 	"errors"
+	"sync"
 	"syscall"
 
 	"github.com/gobwas/ws"
@@ -32,6 +34,11 @@ func (w *worker) flush(c *Conn) {
 	for budget := maxFlushBytes; ; {
 		c.mu.Lock()
 		if c.state.Load() == stDead {
+			c.mu.Unlock()
+			return
+		}
+		if c.inline {
+			// A SendNow is writing: it hands the rest back with bFlush.
 			c.mu.Unlock()
 			return
 		}
@@ -192,4 +199,110 @@ func wireLen(f outFrame) int {
 		return len(f.p)
 	}
 	return frameLen(len(f.p))
+}
+
+// SendNow is Send for frames that answer the peer (Phoenix replies): when
+// the connection is idle (nothing queued, no write in flight, not blocked)
+// the frame is written at once from the caller's goroutine with one
+// writev, which saves the hand-off to a worker (a futex wake-up and a
+// second scheduling of the connection) per reply. Otherwise, and for
+// whatever the write leaves (a short write, frames queued meanwhile, a
+// close), it behaves exactly like Send: the worker's flush takes over.
+//
+// Fan-out should keep using Send: frames queued for one connection while a
+// flush is pending coalesce into one writev, which inline writes from a
+// broadcaster would defeat.
+func (c *Conn) SendNow(op OpCode, payload []byte) error {
+	if op != OpText && op != OpBinary {
+		return ErrBadOpCode
+	}
+	size := frameLen(len(payload))
+	c.mu.Lock()
+	if c.state.Load() != stOpen || len(c.wq) > 0 || c.flushPending || c.blocked ||
+		c.inline || size > c.s.cfg.WriteQueueBytes {
+		c.mu.Unlock()
+		return c.Send(op, payload)
+	}
+	// Claim the write side: flushPending makes concurrent Sends queue
+	// behind this frame without scheduling a flush, inline keeps a worker's
+	// flush (scheduled by a slow-consumer Send, say) from writing meanwhile.
+	c.flushPending, c.inline = true, true
+	c.wq = append(c.wq, outFrame{p: payload, op: uint8(op)})
+	c.wqBytes += size
+	c.mu.Unlock()
+
+	iw := inlineWriters.Get().(*inlineWriter)
+	written, total, err := iw.write(c, uint8(op), payload)
+	inlineWriters.Put(iw)
+	c.s.stats.writes.Add(1)
+
+	c.mu.Lock()
+	c.inline = false
+	c.advanceLocked(written)
+	blocked := err == unix.EAGAIN || (err == nil && written < total)
+	handOff := c.state.Load() != stDead && (blocked || len(c.wq) > 0 || c.slow ||
+		c.closeAfterFlush || c.lingerAfterFlush)
+	if !handOff && err == nil {
+		c.flushPending = false
+	}
+	c.mu.Unlock()
+	switch {
+	case err != nil && !blocked:
+		if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			c.s.log.Debug("netpoll: write", "remote", c.RemoteAddr(), "err", err)
+		}
+		c.drop(CloseAbnormal, "")
+	case handOff:
+		// flushPending stays set; the worker writes the rest (arming
+		// EPOLLOUT if the socket is full) and runs the drain actions.
+		c.s.schedule(c, bFlush)
+	}
+	return nil
+}
+
+// inlineWriter is the scratch of one SendNow: the frame header and the
+// iovecs, and a method value made once so the syscall trampoline does not
+// allocate a closure per call.
+type inlineWriter struct {
+	hdr [ws.MaxHeaderSize]byte
+	iov [2][]byte
+	n   int
+	err error
+	fn  func(uintptr) bool
+}
+
+var inlineWriters = sync.Pool{New: func() any {
+	iw := &inlineWriter{}
+	iw.fn = iw.doWritev
+	return iw
+}}
+
+// write sends one unmasked, final frame: header and payload in one writev.
+func (iw *inlineWriter) write(c *Conn, op uint8, p []byte) (written, total int, err error) {
+	h := iw.hdr[:2]
+	h[0] = 0x80 | op // FIN + opcode
+	switch n := len(p); {
+	case n < 126:
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h[1] = 126
+		h = binary.BigEndian.AppendUint16(h, uint16(n))
+	default:
+		h[1] = 127
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
+	}
+	iw.iov[0], iw.iov[1] = h, p
+	iw.n, iw.err = 0, nil
+	err = c.raw.Write(iw.fn)
+	if err == nil {
+		err = iw.err
+	}
+	written, total = max(iw.n, 0), len(h)+len(p)
+	iw.iov, iw.err = [2][]byte{}, nil // do not keep the payload alive from the pool
+	return written, total, err
+}
+
+func (iw *inlineWriter) doWritev(fd uintptr) bool {
+	iw.n, iw.err = unix.Writev(int(fd), iw.iov[:])
+	return true
 }

@@ -87,10 +87,31 @@ type pubsubShard struct {
 }
 
 // topicSubs keeps subscribers in a slice for fast iteration, with an index
-// for O(1) removal.
+// for O(1) removal once the topic is large. Most topics have one subscriber
+// (every socket subscribes to its own id topic), so small topics are
+// scanned instead: a map per topic would cost hundreds of bytes per socket.
 type topicSubs struct {
 	list  []Subscriber
-	index map[uint64]int
+	index map[uint64]int // nil while len(list) <= indexFrom
+}
+
+// indexFrom is the topic size above which subscribers are indexed.
+const indexFrom = 16
+
+// find returns the position of subscriber id in list, or -1.
+func (ts *topicSubs) find(id uint64) int {
+	if ts.index != nil {
+		if i, ok := ts.index[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, s := range ts.list {
+		if s.SubscriberID() == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // NewMemoryPubSub returns an empty in-memory PubSub.
@@ -113,15 +134,23 @@ func (ps *MemoryPubSub) Subscribe(topic string, s Subscriber) {
 	defer sh.mu.Unlock()
 	ts := sh.topics[topic]
 	if ts == nil {
-		ts = &topicSubs{index: make(map[uint64]int)}
+		ts = &topicSubs{}
 		sh.topics[topic] = ts
 	}
 	id := s.SubscriberID()
-	if _, ok := ts.index[id]; ok {
+	if ts.find(id) >= 0 {
 		return
 	}
-	ts.index[id] = len(ts.list)
+	if ts.index != nil {
+		ts.index[id] = len(ts.list)
+	}
 	ts.list = append(ts.list, s)
+	if ts.index == nil && len(ts.list) > indexFrom {
+		ts.index = make(map[uint64]int, len(ts.list))
+		for i, sub := range ts.list {
+			ts.index[sub.SubscriberID()] = i
+		}
+	}
 }
 
 // Unsubscribe removes s from topic.
@@ -134,19 +163,26 @@ func (ps *MemoryPubSub) Unsubscribe(topic string, s Subscriber) {
 		return
 	}
 	id := s.SubscriberID()
-	i, ok := ts.index[id]
-	if !ok {
+	i := ts.find(id)
+	if i < 0 {
 		return
 	}
 	last := len(ts.list) - 1
 	if i != last {
 		moved := ts.list[last]
 		ts.list[i] = moved
-		ts.index[moved.SubscriberID()] = i
+		if ts.index != nil {
+			ts.index[moved.SubscriberID()] = i
+		}
 	}
 	ts.list[last] = nil
 	ts.list = ts.list[:last]
-	delete(ts.index, id)
+	if ts.index != nil {
+		delete(ts.index, id)
+		if len(ts.list) <= indexFrom/2 {
+			ts.index = nil // maps never shrink: drop a big topic's index once it is small
+		}
+	}
 	if len(ts.list) == 0 {
 		delete(sh.topics, topic)
 	}

@@ -2,7 +2,9 @@ package phx
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -95,7 +97,21 @@ func (s *Socket) write(m *serializer.Message) error {
 		s.srv.log.Warn("encode failed", "topic", m.Topic, "event", m.Event, "err", err)
 		return err
 	}
+	if m.Kind == serializer.KindReply {
+		if rs, ok := s.tr.(replySender); ok {
+			return rs.sendReply(binary, buf)
+		}
+	}
 	return s.tr.send(binary, buf)
+}
+
+// replySender is implemented by transports that can write a reply at once
+// from the calling goroutine (the channel's mailbox) when nothing else is
+// queued, instead of handing it to a worker. Replies answer one client
+// push each, so they gain latency and CPU without losing the coalescing
+// that broadcasts and bursts of pushes rely on.
+type replySender interface {
+	sendReply(binary bool, payload []byte) error
 }
 
 func (s *Socket) writeBroadcast(b *Broadcast) {
@@ -240,8 +256,10 @@ func (s *Socket) closedByTransport(code int, reason string) {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
-	s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
-		"code", code, "reason", reason, "channels", len(chans))
+	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
+		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
+			"code", code, "reason", reason, "channels", len(chans))
+	}
 }
 
 // NumChannels counts the socket's channel instances.

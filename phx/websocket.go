@@ -1,6 +1,8 @@
 package phx
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
@@ -28,8 +30,12 @@ func (s *Server) opened(sock *Socket, tr transport) {
 		s.pubsub.Subscribe(sock.id, sock)
 	}
 	s.deadlines.add(sock, sock.connectedAt)
-	s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
-		"remote", addrString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+	// Checked first: a disabled level would still format the address and
+	// box the arguments on every connect.
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
+			"remote", addrString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+	}
 }
 
 // wsHandler connects one upgraded WebSocket to its Socket.
@@ -67,6 +73,16 @@ func (t wsTransport) send(binary bool, payload []byte) error {
 		op = netpoll.OpBinary
 	}
 	return t.c.Send(op, payload)
+}
+
+// sendReply writes a reply inline when the connection is idle (see
+// netpoll.Conn.SendNow).
+func (t wsTransport) sendReply(binary bool, payload []byte) error {
+	op := netpoll.OpText
+	if binary {
+		op = netpoll.OpBinary
+	}
+	return t.c.SendNow(op, payload)
 }
 
 func (t wsTransport) close(code int, reason string) { t.c.Close(code, reason) }

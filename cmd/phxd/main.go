@@ -34,6 +34,9 @@ type options struct {
 	logLevel     string
 	presenceWin  time.Duration
 	phoenixJS    string
+	pprofAddr    string
+	lpWindow     time.Duration
+	lpIdle       time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -53,6 +56,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.phoenixJS, "phoenix-js", defaultPhoenixJS, "`path` of the phoenix.js ES module the demo page at / uses (installed by npm ci in compat_test)")
 	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (0: one diff per change)")
+	fs.DurationVar(&o.lpWindow, "longpoll-window", 0, "how long a LongPoll poll waits for messages before answering 204 (0: 10s, as Phoenix)")
+	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0: 1.5 × the window, as Phoenix)")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -100,6 +106,7 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 		RejectBrake:  disabled(o.rejectBrake),
 		JoinDeadline: disabled(o.joinDeadline),
 		Logger:       log,
+		LongPoll:     phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle},
 		Net: netpoll.Config{
 			IdleTimeout:     o.idleTimeout,
 			MaxFrameSize:    o.maxFrame,
@@ -137,6 +144,14 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	mux := newMux(srv, log, o.phoenixJS)
+	if o.pprofAddr != "" {
+		pln, err := listenPprof(o.pprofAddr, log)
+		if err != nil {
+			log.Error("pprof listen failed", "err", err)
+			return 1
+		}
+		defer pln.Close()
+	}
 	// Catch signals before announcing the address, so that a signal right
 	// after "listening" drains instead of killing the process.
 	sig := make(chan os.Signal, 1)
