@@ -12,8 +12,8 @@ import (
 )
 
 // ChannelHandler is the app code behind a channel route. One value serves
-// every channel instance of its route; per-instance state belongs in
-// Channel.Assigns. Calls for one channel instance never overlap: they run
+// every channel instance of its route; per-instance state belongs in the
+// channel's assigns (Channel.Assign). Calls for one channel instance never overlap: they run
 // in that instance's mailbox, in arrival order, on a goroutine that exists
 // only while the mailbox has work, so a slow handler holds up neither the
 // socket's other channels nor the server's workers.
@@ -98,9 +98,11 @@ const duplicateJoinWait = 5 * time.Second
 
 // Channel is one joined (or joining) topic on one socket.
 type Channel struct {
-	// Assigns starts as a copy of the socket's assigns; handlers may change
-	// it freely from the mailbox (it is not shared).
-	Assigns Assigns
+	// assigns is the socket's map until the first Assign copies it
+	// (copy-on-write: most channels never assign, and an idle socket should
+	// not pay for a map per channel).
+	assigns    Assigns
+	ownAssigns bool
 
 	socket   *Socket
 	route    *route
@@ -115,7 +117,8 @@ type Channel struct {
 	pending  []func() // writes held back until the join reply is out
 	queue    []func()
 	running  bool
-	done     chan struct{}
+	ended    bool
+	done     chan struct{} // made on demand (Done): most instances are never waited for
 }
 
 // Topic returns the channel's topic.
@@ -130,8 +133,41 @@ func (c *Channel) Socket() *Socket { return c.socket }
 // SubscriberID implements Subscriber.
 func (c *Channel) SubscriberID() uint64 { return c.id }
 
+// Assigns returns the channel's assigns: the socket's, plus whatever this
+// instance set with Assign. Treat the map as read-only.
+func (c *Channel) Assigns() Assigns { return c.assigns }
+
+// Assign sets key for this channel instance only, as Phoenix's assign/3 on
+// a channel socket. Call it from the channel's handlers (its mailbox).
+func (c *Channel) Assign(key string, value any) {
+	if !c.ownAssigns {
+		c.assigns, c.ownAssigns = c.assigns.clone(), true
+	}
+	c.assigns[key] = value
+}
+
 // Done is closed once the instance has terminated.
-func (c *Channel) Done() <-chan struct{} { return c.done }
+func (c *Channel) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.ended {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+// markDone records the end of the instance and wakes Done's waiters.
+func (c *Channel) markDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = true
+	if c.done != nil {
+		close(c.done)
+	}
+}
 
 // Joined reports whether the join succeeded and the instance is still up.
 func (c *Channel) Joined() bool { return chanState(c.state.Load()) == stateJoined }

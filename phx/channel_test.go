@@ -2,6 +2,7 @@ package phx
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -325,5 +326,39 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAssignIsPerChannel(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", &testChannel{})
+	h := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.next()
+	h.in(`["2","2","room:b","phx_join",{}]`)
+	h.next()
+	a, b := h.sock.lookup("room:a"), h.sock.lookup("room:b")
+	done := make(chan struct{})
+	a.Send(func() { a.Assign("color", "red"); close(done) })
+	<-done
+	if a.Assigns().String("color") != "red" || a.Assigns().String("user_id") != "u1" {
+		t.Fatalf("channel a assigns %v", a.Assigns())
+	}
+	if _, ok := b.Assigns()["color"]; ok {
+		t.Fatal("Assign leaked into another channel")
+	}
+	if _, ok := h.sock.Assigns["color"]; ok {
+		t.Fatal("Assign leaked into the socket")
+	}
+}
+
+func TestKeepHeaders(t *testing.T) {
+	h := http.Header{"Origin": {"https://a"}, "Cookie": {"secret"}, "X-Request-Id": {"7"}}
+	kept := keepHeaders(h, []string{"x-request-id", "user-agent"})
+	if len(kept) != 1 || kept.Get("X-Request-Id") != "7" {
+		t.Fatalf("kept %v", kept)
+	}
+	if keepHeaders(h, nil) != nil {
+		t.Fatal("headers kept without KeepHeaders")
 	}
 }

@@ -28,7 +28,9 @@ type ConnectInfo struct {
 	// Params are the query parameters (connect params plus vsn); when a key
 	// repeats, the last value wins, as in Phoenix.
 	Params Params
-	// Header holds the request headers (Origin, Cookie, User-Agent, …).
+	// Header holds the request headers (Origin, Cookie, User-Agent, …)
+	// while Connect runs; afterwards the socket keeps only those named in
+	// Config.KeepHeaders (an idle socket should not carry every header).
 	Header http.Header
 	// RemoteAddr is the peer address.
 	RemoteAddr net.Addr
@@ -62,6 +64,10 @@ type Config struct {
 	Path string
 	// Connect authenticates sockets; nil accepts everyone with no assigns.
 	Connect ConnectFunc
+	// KeepHeaders lists the request headers Socket.Info keeps after
+	// Connect (Phoenix's connect_info: [:x_headers …]); the rest are
+	// dropped once Connect has seen them.
+	KeepHeaders []string
 	// ConnectTimeout bounds Connect (default 10s).
 	ConnectTimeout time.Duration
 	// ID names a socket (e.g. "users_socket:42") so that a "disconnect"

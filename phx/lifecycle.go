@@ -12,7 +12,7 @@ import (
 func (c *Channel) runJoin(ref []byte, payload Payload, old *Channel) {
 	if old != nil {
 		select {
-		case <-old.done:
+		case <-old.Done():
 		case <-time.After(duplicateJoinWait):
 			c.socket.srv.log.Warn("duplicate join: old channel did not stop in time", "topic", c.topic)
 		}
@@ -88,7 +88,7 @@ func (c *Channel) refuseJoin(ref []byte, response any) {
 	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
 		Ref: ref, Topic: c.topic, Status: "error", Payload: data, Binary: binary})
 	c.socket.srv.log.Debug("join refused", "topic", c.topic, "socket", c.socket.id)
-	close(c.done)
+	c.markDone()
 }
 
 // runIn handles one client event in the mailbox.
@@ -174,7 +174,7 @@ func (c *Channel) finish(reason error) {
 	for _, f := range hooks {
 		c.runCleanup(func() { f(reason) })
 	}
-	close(c.done)
+	c.markDone()
 }
 
 // runCleanup runs termination code; a panic there is logged, not fatal.

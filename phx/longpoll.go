@@ -44,7 +44,10 @@ func (c LongPollConfig) withDefaults() LongPollConfig {
 // rejectDelay is the least time between a refused client's poll arriving
 // and its 403: phoenix.js delivers LongPoll messages on a zero-delay timer
 // that the 403 cancels, so an instant 403 would lose the
-// phx_connect_error message delivered just before.
+// phx_connect_error message delivered just before. phoenix.js ≥ 1.8.2
+// cancels them on a 410 for a lost session too, so the last messages of a
+// session that ended (a kick_me reply, a join_timeout message) get the same
+// margin before the 410 that follows them.
 const rejectDelay = 100 * time.Millisecond
 
 // rejectTokenTTL is how long a reject token is honoured.
@@ -64,6 +67,7 @@ type lpSession struct {
 	bufBytes int
 	notify   chan struct{} // closed when messages arrive or the session ends
 	lastPoll time.Time
+	lastSent time.Time // when a poll last returned messages
 	polling  int
 	closed   bool
 }
@@ -93,7 +97,9 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 }
 
 // close implements transport: end the session. Frames already queued stay
-// for one more poll (so a join_timeout message still reaches the client).
+// for one more poll (so a join_timeout message still reaches the client),
+// and a session that has just delivered messages stays until the next poll
+// (see rejectDelay); the sweeper removes it if that poll never comes.
 func (ss *lpSession) close(code int, reason string) {
 	ss.mu.Lock()
 	if ss.closed {
@@ -102,15 +108,21 @@ func (ss *lpSession) close(code int, reason string) {
 	}
 	ss.closed = true
 	ss.wakeLocked()
-	empty := len(ss.buf) == 0
+	done := len(ss.buf) == 0 && time.Since(ss.lastSent) >= rejectDelay
 	ss.mu.Unlock()
-	if empty {
+	if done {
 		ss.srv.lp.remove(ss)
 	}
 	go ss.sock.closedByTransport(code, reason)
 }
 
 func (ss *lpSession) name() string { return "longpoll" }
+
+func (ss *lpSession) isClosed() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.closed
+}
 
 func (ss *lpSession) wakeLocked() {
 	if ss.notify != nil {
@@ -147,13 +159,23 @@ func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []str
 		ss.mu.Lock()
 	}
 	msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	if len(msgs) > 0 {
+		ss.lastSent = time.Now()
+	}
 	gone = ss.closed && len(msgs) == 0
-	drained := ss.closed
 	ss.mu.Unlock()
-	if drained {
+	if gone {
 		ss.srv.lp.remove(ss)
 	}
 	return msgs, gone
+}
+
+// goneWait is how long a poll that found the session gone waits before its
+// 410: the rest of rejectDelay since the last delivery.
+func (ss *lpSession) goneWait() time.Duration {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return rejectDelay - time.Since(ss.lastSent)
 }
 
 // idleSince reports whether the session has not polled since t.

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -87,15 +88,37 @@ func (s *Server) lpGet(w http.ResponseWriter, r *http.Request, token string) {
 				writeLPMessages(w, 204, token, nil)
 				return
 			}
+			if d := ss.goneWait(); d > 0 {
+				waitCtx(r, d)
+			}
 		}
 	}
-	s.lpConnect(w, r)
+	query := r.URL.RawQuery
+	if _, _, ours := s.lp.tokens.open(token); ours && r.Header.Get("X-Phoenix-Longpoll-Token") == "" {
+		// A lost session's token (≤1.8 clients send it as the last `token`
+		// param) is ours, not the app's: connect sees the app's own
+		// `token` param, if any, as on the client's first GET.
+		query = dropLastParam(query, "token")
+	}
+	s.lpConnect(w, r, query)
+}
+
+// dropLastParam removes the last key=value pair named key from a raw query.
+func dropLastParam(rawQuery, key string) string {
+	pairs := strings.Split(rawQuery, "&")
+	for i := len(pairs) - 1; i >= 0; i-- {
+		k, _, _ := strings.Cut(pairs[i], "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == key {
+			return strings.Join(append(pairs[:i:i], pairs[i+1:]...), "&")
+		}
+	}
+	return rawQuery
 }
 
 // lpConnect is a session-creating GET: the connect flow of a WebSocket, with
-// LongPoll's answers.
-func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request) {
-	params := parseParams(r.URL.RawQuery)
+// LongPoll's answers. query is the request's query as connect params.
+func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string) {
+	params := parseParams(query)
 	ver, err := parseVsn(params)
 	if err != nil {
 		s.log.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
@@ -141,7 +164,9 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	if ok {
 		ss = s.lp.get(id)
 	}
-	if ss == nil {
+	if ss == nil || ss.isClosed() {
+		// a closed session may still hold messages for one more poll,
+		// but it takes nothing more
 		writeLPStatus(w, 410)
 		return
 	}
@@ -152,7 +177,10 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	}
 	frames, err := lpFrames(r.Header.Get("Content-Type"), body)
 	if err != nil {
-		s.log.Warn("longpoll: bad POST body", "socket", ss.sock.id, "err", err)
+		// as an undecodable frame closes a WebSocket (and an invalid JSON
+		// line closes this session below)
+		s.log.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
+		ss.close(1007, "invalid message")
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}

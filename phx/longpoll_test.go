@@ -236,3 +236,76 @@ func TestLongPollExpiryAndLimits(t *testing.T) {
 	}
 	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 0 })
 }
+
+// A ≤1.8 client whose session is gone polls with the app's `token` param
+// and then its old session token as the last `token`: the new session's
+// connect must see the app's token, not the stale session token.
+func TestLongPollLostSessionReconnectsWithAppToken(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: 50 * time.Millisecond}})
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	tok := c.token
+	waitFor(t, func() bool { return srv.lp.count() == 0 })
+	c.token = ""
+	c.query = "token=good&vsn=2.0.0&token=" + tok
+	if r := c.get(); r.Status != 410 || r.Token == "" || r.Token == tok {
+		t.Fatalf("GET with a lost session's token: %+v, want 410 and a new session token", r)
+	}
+	if got := dropLastParam("token=a&vsn=2.0.0&token=b", "token"); got != "token=a&vsn=2.0.0" {
+		t.Errorf("dropLastParam: %q", got)
+	}
+	if got := dropLastParam("vsn=2.0.0&%74oken=b&x=1", "token"); got != "vsn=2.0.0&x=1" {
+		t.Errorf("dropLastParam (escaped key): %q", got)
+	}
+}
+
+// An undecodable POST body closes its session, like an undecodable
+// WebSocket frame; the closed session takes no more POSTs (410), and a
+// poll after its queued messages gets a new session.
+func TestLongPollBadBodyClosesSession(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
+	for _, bad := range []string{"not base64!", `["1","2","room:a","echo",{`} {
+		c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+		c.open()
+		c.post(`["1","1","room:a","phx_join",{}]`)
+		if code, body := c.do(http.MethodPost, bad, "application/x-ndjson", nil); code != http.StatusBadRequest {
+			t.Fatalf("POST %q: HTTP %d %s, want 400", bad, code, body)
+		}
+		if code, body := c.do(http.MethodPost, `["1","3","room:a","echo",{}]`, "application/x-ndjson", nil); code != 200 || body != `{"status":410}` {
+			t.Fatalf("POST after %q: %d %s, want {\"status\":410}", bad, code, body)
+		}
+		r := c.get()
+		if r.Status == 200 { // what was queued before the close
+			r = c.get()
+		}
+		if r.Status != 410 || r.Token == c.token {
+			t.Fatalf("GET after %q: %+v, want a new session", bad, r)
+		}
+	}
+}
+
+// A session that ends right after a poll delivered messages answers the
+// next poll's 410 no sooner than rejectDelay after that delivery
+// (phoenix.js ≥ 1.8.2 would cancel the messages' dispatch on the 410).
+func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: time.Second}})
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	c.post(`["1","1","room:a","phx_join",{}]`)
+	c.collect(1)
+	delivered := time.Now()
+	srv.lp.mu.Lock()
+	var ss *lpSession
+	for _, s := range srv.lp.sessions {
+		ss = s
+	}
+	srv.lp.mu.Unlock()
+	ss.close(1001, "")
+	r := c.get()
+	if r.Status != 410 || r.Token == c.token {
+		t.Fatalf("poll of the ended session: %+v, want 410 with a new session", r)
+	}
+	if d := time.Since(delivered); d < rejectDelay/2 {
+		t.Errorf("410 %v after the last delivery, want about %v", d, rejectDelay)
+	}
+}

@@ -36,7 +36,7 @@ func (ph *presenceHandler) Join(c *Channel, pl Payload) (any, error) {
 }
 
 func (ph *presenceHandler) AfterJoin(c *Channel) {
-	if err := ph.p.Track(c, c.Assigns.String("user_id"), map[string]any{"online_at": 1700000000000}); err != nil {
+	if err := ph.p.Track(c, c.Assigns().String("user_id"), map[string]any{"online_at": 1700000000000}); err != nil {
 		panic(err)
 	}
 	if err := ph.p.PushState(c); err != nil {
@@ -45,7 +45,7 @@ func (ph *presenceHandler) AfterJoin(c *Channel) {
 }
 
 func (ph *presenceHandler) HandleIn(c *Channel, msg *InMessage) (any, error) {
-	uid := c.Assigns.String("user_id")
+	uid := c.Assigns().String("user_id")
 	switch msg.Event {
 	case "set_status":
 		var in struct {

@@ -164,7 +164,7 @@ func (s *Socket) join(m *serializer.Message) {
 		joinRef, closeRef = m.Ref, nil
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
-		id: NewSubscriberID(), done: make(chan struct{}), Assigns: s.Assigns.clone()}
+		id: NewSubscriberID(), assigns: s.Assigns}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -3,6 +3,7 @@ package phx
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
@@ -11,12 +12,27 @@ import (
 
 // newSocket builds an accepted socket; it goes live in opened.
 func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns Assigns) *Socket {
+	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: NewSubscriberID(),
-		channels: make(map[string]*Channel)}
+		channels: make(map[string]*Channel, 1)}
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
 	return sock
+}
+
+// keepHeaders returns the named headers of h, nil when there are none.
+func keepHeaders(h http.Header, names []string) http.Header {
+	var kept http.Header
+	for _, name := range names {
+		if v := h.Values(name); len(v) > 0 {
+			if kept == nil {
+				kept = make(http.Header, len(names))
+			}
+			kept[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+	return kept
 }
 
 // opened registers a socket whose transport is ready: socket id topic,

@@ -50,7 +50,7 @@ type roomChannel struct {
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
-	if c.Topic() == "room:private" && c.Assigns.String("user_id") != "admin" {
+	if c.Topic() == "room:private" && c.Assigns().String("user_id") != "admin" {
 		return nil, phx.ErrorReply(phx.Reason("forbidden"))
 	}
 	return nil, nil
@@ -60,7 +60,7 @@ func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 // {"online_at": <unix ms>} (members get presence_diff) and pushes
 // presence_state to the joiner, after every join and rejoin.
 func (rc roomChannel) AfterJoin(c *phx.Channel) {
-	uid := c.Assigns.String("user_id")
+	uid := c.Assigns().String("user_id")
 	meta := map[string]any{"online_at": time.Now().UnixMilli()}
 	if err := rc.presence.Track(c, uid, meta); err != nil {
 		c.Socket().Server().Logger().Warn("presence track failed", "topic", c.Topic(), "user", uid, "err", err)
@@ -115,7 +115,7 @@ func (rc roomChannel) setStatus(c *phx.Channel, msg *phx.InMessage) (any, error)
 	}
 	_ = c.Reply(msg, "ok", phx.Empty)
 	status := *in.Status
-	err := rc.presence.Update(c, c.Assigns.String("user_id"), phx.PresenceUpdater(func(meta map[string]any) any {
+	err := rc.presence.Update(c, c.Assigns().String("user_id"), phx.PresenceUpdater(func(meta map[string]any) any {
 		meta["status"] = status
 		return meta
 	}))
@@ -151,7 +151,7 @@ func handleCommon(c *phx.Channel, msg *phx.InMessage) (any, error) {
 		if err := msg.Payload.Decode(&in); err != nil || in.Body == nil {
 			return nil, phx.ErrorReply(phx.Reason("bad_request"))
 		}
-		err := c.Broadcast("new_msg", map[string]string{"user": c.Assigns.String("user_id"), "body": *in.Body})
+		err := c.Broadcast("new_msg", map[string]string{"user": c.Assigns().String("user_id"), "body": *in.Body})
 		return phx.Empty, err
 	}
 	return nil, phx.ErrorReply(phx.Reason("unhandled event"))
