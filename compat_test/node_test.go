@@ -59,13 +59,24 @@ type jsOutput struct {
 // its result into a T. A scenario error or a broken output fails the test.
 func runJS[T any](t *testing.T, srv *phxd, lib jsLib, scenario string, args any) T {
 	t.Helper()
+	return runJSWith[T](t, srv, lib, "", scenario, args)
+}
+
+// runJSWith is runJS with preload, a script node loads before js/run.js
+// (such a script registers more scenarios in run.js's table); "" for none.
+func runJSWith[T any](t *testing.T, srv *phxd, lib jsLib, preload, scenario string, args any) T {
+	t.Helper()
 	argJSON, err := json.Marshal(args)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, "js/run.js", scenario)
+	nodeArgs := []string{"js/run.js", scenario}
+	if preload != "" {
+		nodeArgs = append([]string{"--require", preload}, nodeArgs...)
+	}
+	cmd := exec.CommandContext(ctx, nodeBin, nodeArgs...)
 	cmd.Dir = jsDir
 	dieWithParent(cmd)
 	cmd.Env = append(os.Environ(),

@@ -13,12 +13,7 @@ package compat_test
 //     ref again" and "the same online_at kept by an update" are still checked).
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,35 +25,7 @@ import (
 // loads before js/run.js (it registers them in run.js's table).
 func runPresenceJS[T any](t *testing.T, srv *phxd, lib jsLib, scenario string, args any) T {
 	t.Helper()
-	argJSON, err := json.Marshal(args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeBin, "--require", "./js/presence.js", "js/run.js", scenario)
-	cmd.Dir = jsDir
-	cmd.Env = append(os.Environ(), "PHX_URL="+srv.wsURL(), "PHX_LIB="+lib.Pkg, "PHX_ARGS="+string(argJSON))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	var out jsOutput
-	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &out); err != nil {
-		t.Fatalf("node %s (%s): %v; no JSON result (%v)\nstdout: %s\nstderr: %s",
-			scenario, lib.Name, runErr, err, stdout.String(), stderr.String())
-	}
-	if out.Error != "" {
-		t.Fatalf("node %s (%s) failed: %s\npartial observations: %s\nstderr: %s",
-			scenario, lib.Name, out.Error, out.Partial, stderr.String())
-	}
-	if out.Version != lib.Version {
-		t.Fatalf("node %s ran phoenix %s, want %s: run `npm ci` in compat_test", scenario, out.Version, lib.Version)
-	}
-	var res T
-	if err := json.Unmarshal(out.Result, &res); err != nil {
-		t.Fatalf("node %s: decode result: %v\n%s", scenario, err, out.Result)
-	}
-	return res
+	return runJSWith[T](t, srv, lib, "./js/presence.js", scenario, args)
 }
 
 // jsPresence is one key of presence.list() as js/presence.js reports it.

@@ -82,6 +82,8 @@ type InMessage struct {
 	Payload Payload
 	// Ref is the request ref as raw JSON (nil when the client sent null).
 	Ref []byte
+
+	replied atomic.Bool // Channel.Reply answered it: HandleIn's result adds none
 }
 
 type chanState int32
@@ -224,6 +226,7 @@ func (c *Channel) Push(event string, payload any) error {
 // Reply answers msg (possibly later, from any goroutine) with status and
 // response.
 func (c *Channel) Reply(msg *InMessage, status string, response any) error {
+	msg.replied.Store(true)
 	return c.reply(msg.Ref, status, response)
 }
 

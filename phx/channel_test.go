@@ -59,6 +59,9 @@ func (tc *testChannel) HandleIn(c *Channel, msg *InMessage) (any, error) {
 		return Empty, c.Broadcast("shout", map[string]string{"x": "y"})
 	case "bcast_from":
 		return Empty, c.BroadcastFrom("shout", map[string]string{"x": "from"})
+	case "reply_then_fail":
+		_ = c.Reply(msg, "ok", Reason("first"))
+		return nil, errors.New("push failed after the reply")
 	case "later":
 		go func() { time.Sleep(10 * time.Millisecond); _ = c.Reply(msg, "ok", Reason("later")) }()
 		return nil, nil
@@ -114,6 +117,10 @@ func TestJoinAndReplies(t *testing.T) {
 	h.expectNone()
 	h.in(`["1","11","room:a","later",{}]`)
 	h.expect(`["1","11","room:a","phx_reply",{"response":{"reason":"later"},"status":"ok"}]`)
+	// one reply per request: an error after an explicit reply is only logged
+	h.in(`["1","12","room:a","reply_then_fail",{}]`)
+	h.expect(`["1","12","room:a","phx_reply",{"response":{"reason":"first"},"status":"ok"}]`)
+	h.expectNone()
 }
 
 func TestJoinRefusals(t *testing.T) {

@@ -101,24 +101,29 @@ func (c *Channel) runIn(msg *InMessage) {
 	if c.protect(func() { reply, err = c.route.handler.HandleIn(c, msg) }) {
 		return
 	}
+	// A request gets one reply: when the handler already answered with
+	// Channel.Reply, its result adds none (an error is only logged).
+	answered := msg.replied.Load()
 	switch {
 	case err == nil:
-		if reply != nil {
+		if reply != nil && !answered {
 			_ = c.reply(msg.Ref, "ok", reply)
 		}
 	case errors.Is(err, ErrStop):
-		if reply != nil {
+		if reply != nil && !answered {
 			_ = c.reply(msg.Ref, "ok", reply)
 		}
 		c.stop(ErrStop, true)
 	default:
 		var re *ReplyError
-		if errors.As(err, &re) {
+		if errors.As(err, &re) && !answered {
 			_ = c.reply(msg.Ref, re.status(), re.Response)
 			return
 		}
 		c.socket.srv.log.Error("handle_in failed", "topic", c.topic, "event", msg.Event, "err", err)
-		_ = c.reply(msg.Ref, "error", Reason("internal"))
+		if !answered {
+			_ = c.reply(msg.Ref, "error", Reason("internal"))
+		}
 	}
 }
 

@@ -92,6 +92,8 @@ func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) 
 		return nil, c.Broadcast("bin_all", phx.Binary{4, 5, 6})
 	case "push_binary":
 		_ = c.Reply(msg, "ok", phx.Empty)
+		// A LongPoll client cannot receive binary frames: the push then
+		// fails and is logged (the request is already answered).
 		return nil, c.Push("bin", phx.Binary{1, 2, 3})
 	case "binary":
 		return msg.Payload, nil
