@@ -1,4 +1,4 @@
-.PHONY: run test bench fuzz
+.PHONY: run test bench bench-suite fuzz
 
 # Run phxd with the example app and demo page on 127.0.0.1:4000 (npm ci
 # installs the pinned phoenix.js the demo page serves).
@@ -20,3 +20,13 @@ fuzz:
 	for f in $$(go test -list='^Fuzz' ./serializer | grep ^Fuzz); do \
 		go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) ./serializer || exit 1; \
 	done
+
+# The performance suite (phxd under phxbench load): rewrites the tables in
+# cmd/phxbench/BENCHMARKS.md and cmd/phxbench/benchmarks-growth.svg; per-run
+# JSON/HTML reports go to out/bench/. About 5 minutes.
+bench-suite:
+	mkdir -p out/bench
+	go build -buildvcs=true -o out/bench/phxd ./cmd/phxd
+	go build -o out/bench/phxbench ./cmd/phxbench
+	out/bench/phxbench -suite -phxd out/bench/phxd -dir out/bench \
+		-svg cmd/phxbench/benchmarks-growth.svg -doc cmd/phxbench/BENCHMARKS.md

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 )
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.step, "step", 250*time.Millisecond, "time resolution of the timeline (latency and rates over time)")
 	fs.BoolVar(&o.printScenario, "print-scenario", false, "print the resolved scenario as JSON and exit")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of phxbench itself (this process) to this file")
+	fs.Bool("suite", false, "run the performance suite against a built phxd instead (phxbench -suite -phxd PATH; -suite -h lists its flags; see BENCHMARKS.md)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +110,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 1 && args[0] == "-sink" {
 		return sinkMain(stdin, stdout)
+	}
+	if i := slices.IndexFunc(args, func(a string) bool { return a == "-suite" || a == "--suite" }); i >= 0 {
+		return suiteMain(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
 	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
