@@ -135,8 +135,10 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	sock := s.newSocket(info, ver, assigns)
 	id, token := s.lp.tokens.newSession()
 	ss := &lpSession{id: id, srv: s, sock: sock, lastPoll: time.Now()}
-	s.lp.add(ss)
+	// opened sets sock.tr: do it before the session is findable, so the
+	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
+	s.lp.add(ss)
 	writeLPMessages(w, 410, token, nil)
 }
 
