@@ -102,10 +102,6 @@ func lpParityCases(lib jsLib) []lpCase {
 		`{"s":"quote\" backslash\\ slash/ nl\n tab\t nul\u0000 ls\u2028 ps\u2029","":"empty key"}`,
 		`{"big":9007199254740991,"neg":-9007199254740991,"exp":1.5e-7}`,
 	}
-	rawPayloads := make([]json.RawMessage, len(echoPayloads))
-	for i, p := range echoPayloads {
-		rawPayloads[i] = json.RawMessage(p)
-	}
 	connUser, joinUser, bench := id("c"), id("j"), "bench:"+id("b")
 	nmA, nmB, nmRoom := id("na"), id("nb"), "room:"+id("nm")
 	crashUser, leaveUser, slowUser, dupUser, kickUser := id("cr"), id("lv"), id("sl"), id("du"), id("k")
@@ -113,189 +109,43 @@ func lpParityCases(lib jsLib) []lpCase {
 	echoUser := id("e")
 	all := "*"
 
+	// The checks of the WebSocket suite (phoenixjs_test.go), plus, where
+	// noted, what only LongPoll asserts.
 	return []lpCase{
 		{lpStep{"connect", "connect_ok", map[string]any{"user": connUser}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				Opened bool      `json:"opened"`
-				Ping   bool      `json:"ping"`
-				Events []jsEvent `json:"events"`
-			}](t, raw)
-			if !res.Opened || !res.Ping {
-				t.Fatalf("opened %v, heartbeat reply %v: %s", res.Opened, res.Ping, describe(res.Events))
-			}
-			evs := socketLevel(res.Events)
-			if len(evs) != 2 || evs[0].Type != "open" || evs[1].Type != "message" || evs[1].Msg.Topic != "phoenix" ||
-				!jsonEqual(evs[1].Msg.Payload, []byte(reply("ok", `{}`))) {
-				t.Errorf("want [open, heartbeat reply], got %s", describe(evs))
-			}
+			checkConnect(t, decodeAs[connectResult](t, raw))
 		}},
 		{lpStep{"joins", "joins", map[string]any{"user": joinUser, "bench": bench}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				Lobby           jsReply           `json:"lobby"`
-				PrivateUser     jsReply           `json:"private_user"`
-				OtherTopic      jsReply           `json:"other_topic"`
-				Bench           jsReply           `json:"bench"`
-				BenchEcho       jsReply           `json:"bench_echo"`
-				BenchBroadcasts []json.RawMessage `json:"bench_broadcasts"`
-				PrivateAdmin    jsReply           `json:"private_admin"`
-			}](t, raw)
-			assertReply(t, "join room:lobby", res.Lobby, "ok", `{}`)
-			assertReply(t, "join room:private as a user", res.PrivateUser, "error", `{"reason":"forbidden"}`)
-			assertReply(t, "join other:topic", res.OtherTopic, "error", `{"reason":"unmatched topic"}`)
-			assertReply(t, "join "+bench, res.Bench, "ok", `{}`)
-			assertReply(t, "bench echo", res.BenchEcho, "ok", `{"x":[1,"two",null],"y":{"z":true}}`)
-			assertSameJSONSet(t, "bench new_msg", res.BenchBroadcasts, []string{`{"user":"` + joinUser + `","body":"hi bench"}`})
-			assertReply(t, "join room:private as admin", res.PrivateAdmin, "ok", `{}`)
+			checkJoins(t, decodeAs[joinsResult](t, raw), joinUser, bench)
 		}},
-		{lpStep{"echo", "echo", map[string]any{"user": echoUser, "room": "room:" + echoUser, "payloads": rawPayloads}, all},
+		{lpStep{"echo", "echo", map[string]any{"user": echoUser, "room": "room:" + echoUser, "payloads": rawJSON(echoPayloads)}, all},
 			func(t *testing.T, raw json.RawMessage) {
-				res := decodeAs[struct {
-					Join    jsReply   `json:"join"`
-					Replies []jsReply `json:"replies"`
-				}](t, raw)
-				assertReply(t, "join", res.Join, "ok", `{}`)
-				if len(res.Replies) != len(echoPayloads) {
-					t.Fatalf("%d replies, want %d", len(res.Replies), len(echoPayloads))
-				}
-				for i, p := range echoPayloads {
-					assertReply(t, "echo "+p, res.Replies[i], "ok", p)
-				}
+				checkEcho(t, decodeAs[echoResult](t, raw), echoPayloads)
 			}},
 		{lpStep{"replies", "replies", map[string]any{"user": id("r"), "room": "room:" + id("r")}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				Join       jsReply `json:"join"`
-				ReplyError jsReply `json:"reply_error"`
-				Noreply    jsReply `json:"noreply"`
-				SetStatus  jsReply `json:"set_status"`
-				EchoAfter  jsReply `json:"echo_after"`
-			}](t, raw)
-			assertReply(t, "join", res.Join, "ok", `{}`)
-			assertReply(t, "reply_error", res.ReplyError, "error", `{"reason":"requested"}`)
-			assertReply(t, "noreply (500 ms push timeout)", res.Noreply, "timeout", "")
-			assertReply(t, "set_status", res.SetStatus, "ok", `{}`)
-			assertReply(t, "echo after noreply", res.EchoAfter, "ok", `{"after":"noreply"}`)
+			checkReplies(t, decodeAs[repliesResult](t, raw))
 		}},
 		// a on LongPoll, b on WebSocket: broadcasts cross both ways.
 		{lpStep{"new_msg_lp_ws", "new_msg", map[string]any{"users": []string{nmA, nmB}, "room": nmRoom}, []string{"a"}},
 			func(t *testing.T, raw json.RawMessage) {
-				res := decodeAs[struct {
-					JoinA     jsReply           `json:"join_a"`
-					JoinB     jsReply           `json:"join_b"`
-					PushA     jsReply           `json:"push_a"`
-					PushB     jsReply           `json:"push_b"`
-					AReceived []json.RawMessage `json:"a_received"`
-					BReceived []json.RawMessage `json:"b_received"`
-				}](t, raw)
-				for what, r := range map[string]jsReply{"join a (LongPoll)": res.JoinA, "join b (WebSocket)": res.JoinB,
-					"new_msg from a": res.PushA, "new_msg from b": res.PushB} {
-					assertReply(t, what, r, "ok", `{}`)
-				}
-				want := []string{`{"user":"` + nmA + `","body":"hello from a"}`, `{"user":"` + nmB + `","body":"héllo from b ✓"}`}
-				assertSameJSONSet(t, "LongPoll client a received", res.AReceived, want)
-				assertSameJSONSet(t, "WebSocket client b received", res.BReceived, want)
+				checkNewMsg(t, decodeAs[newMsgResult](t, raw), nmA, nmB, "a (LongPoll)", "b (WebSocket)")
 			}},
 		{lpStep{"crash", "crash", map[string]any{"user": crashUser, "room": "room:" + crashUser}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				JoinA            jsReply   `json:"join_a"`
-				JoinB            jsReply   `json:"join_b"`
-				AErrored         bool      `json:"a_errored"`
-				BEchoAfterCrash  jsReply   `json:"b_echo_after_crash"`
-				ARejoined        bool      `json:"a_rejoined"`
-				AEchoAfterRejoin jsReply   `json:"a_echo_after_rejoin"`
-				Crash            jsReply   `json:"crash"`
-				SocketCloses     int       `json:"socket_closes"`
-				Events           []jsEvent `json:"events"`
-			}](t, raw)
-			topicA := "room:" + crashUser + "_a"
-			assertReply(t, "join a", res.JoinA, "ok", `{}`)
-			assertReply(t, "join b", res.JoinB, "ok", `{}`)
-			if !res.AErrored {
-				t.Fatalf("channel onError did not fire: %s", describe(res.Events))
-			}
-			n := 0
-			for _, e := range res.Events {
-				if e.Type == "message" && e.Msg.Topic == topicA && e.Msg.Event == "phx_error" {
-					n++
-					if string(e.Msg.JoinRef) == "null" || !jsonEqual(e.Msg.JoinRef, e.Msg.Ref) ||
-						!jsonEqual(e.Msg.Payload, []byte(`{"reason":"channel_crash"}`)) {
-						t.Errorf("phx_error %s: want join_ref = ref = the channel's, payload {\"reason\":\"channel_crash\"}", e)
-					}
-				}
-			}
-			if n != 1 {
-				t.Errorf("%d phx_error messages, want 1: %s", n, describe(res.Events))
-			}
-			assertReply(t, "echo on the other channel after the crash", res.BEchoAfterCrash, "ok", `{"still":"alive"}`)
-			if !res.ARejoined {
-				t.Errorf("crashed channel did not rejoin: %s", describe(res.Events))
-			}
-			assertReply(t, "echo on the rejoined channel", res.AEchoAfterRejoin, "ok", `{"back":true}`)
-			assertReply(t, "the crash push (no reply)", res.Crash, "timeout", "")
-			if res.SocketCloses != 0 || count(res.Events, "error") != 0 {
-				t.Errorf("a channel crash closed or errored the LongPoll socket: %s", describe(res.Events))
+			res := decodeAs[crashResult](t, raw)
+			checkCrash(t, res, "room:"+crashUser+"_a", "LongPoll")
+			// LongPoll only: no socket onError either.
+			if n := count(res.Events, "error"); n != 0 {
+				t.Errorf("a channel crash errored the LongPoll socket %d times: %s", n, describe(res.Events))
 			}
 		}},
 		{lpStep{"leave_me", "leave_me", map[string]any{"user": leaveUser, "room": "room:" + leaveUser}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				Join      jsReply   `json:"join"`
-				Closed    bool      `json:"closed"`
-				State     string    `json:"state"`
-				LeaveMe   jsReply   `json:"leave_me"`
-				PingAfter bool      `json:"ping_after"`
-				Events    []jsEvent `json:"events"`
-			}](t, raw)
-			assertReply(t, "join", res.Join, "ok", `{}`)
-			if !res.Closed || res.State != "closed" {
-				t.Fatalf("channel onClose fired %v, state %q, want closed: %s", res.Closed, res.State, describe(res.Events))
-			}
-			for _, e := range res.Events {
-				if e.Type == "message" && e.Msg.Event == "phx_close" &&
-					(string(e.Msg.JoinRef) == "null" || !jsonEqual(e.Msg.JoinRef, e.Msg.Ref) || !jsonEqual(e.Msg.Payload, []byte(`{}`))) {
-					t.Errorf("phx_close %s: want join_ref = ref = the channel's, payload {}", e)
-				}
-			}
-			if res.LeaveMe.Status == "error" {
-				t.Errorf("leave_me got an error reply %s", res.LeaveMe.Response)
-			}
-			if !res.PingAfter || count(res.Events, "close") != 0 {
-				t.Errorf("socket after leave_me: heartbeat reply %v: %s", res.PingAfter, describe(res.Events))
-			}
+			checkLeaveMe(t, decodeAs[leaveMeResult](t, raw))
 		}},
 		{lpStep{"slow", "slow", map[string]any{"user": slowUser, "room": "room:" + slowUser}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				Join jsReply `json:"join"`
-				Slow jsReply `json:"slow"`
-				Echo jsReply `json:"echo"`
-			}](t, raw)
-			assertReply(t, "join", res.Join, "ok", `{}`)
-			assertReply(t, "slow", res.Slow, "ok", `{}`)
-			assertReply(t, "echo", res.Echo, "ok", `{"during":"slow"}`)
-			if res.Echo.Order > res.Slow.Order {
-				t.Errorf("echo's reply arrived after slow's: the slow handler blocked the topic")
-			}
+			checkSlow(t, decodeAs[slowResult](t, raw))
 		}},
 		{lpStep{"dup_join", "dup_join", map[string]any{"user": dupUser, "room": "room:" + dupUser}, all}, func(t *testing.T, raw json.RawMessage) {
-			res := decodeAs[struct {
-				JoinFirst        jsReply   `json:"join_first"`
-				JoinSecond       jsReply   `json:"join_second"`
-				FirstState       string    `json:"first_state"`
-				SecondState      string    `json:"second_state"`
-				EchoSecond       jsReply   `json:"echo_second"`
-				SecondStateAfter string    `json:"second_state_after"`
-				Events           []jsEvent `json:"events"`
-			}](t, raw)
-			assertReply(t, "join first", res.JoinFirst, "ok", `{}`)
-			assertReply(t, "join second", res.JoinSecond, "ok", `{}`)
-			if res.FirstState != "closed" || res.SecondState != "joined" || res.SecondStateAfter != "joined" {
-				t.Errorf("states: first %q, second %q then %q; want closed, joined, joined: %s",
-					res.FirstState, res.SecondState, res.SecondStateAfter, describe(res.Events))
-			}
-			assertReply(t, "echo on the second channel", res.EchoSecond, "ok", `{"via":"second"}`)
-			for _, e := range res.Events {
-				if (e.Type == "chan_close" || e.Type == "chan_error") && e.Label == "second" {
-					t.Errorf("second channel got %s", e)
-				}
-			}
+			checkDupJoin(t, decodeAs[dupJoinResult](t, raw))
 		}},
 		{lpStep{"kick_me", "lp_kick", map[string]any{"user": kickUser, "room": "room:" + kickUser}, nil}, func(t *testing.T, raw json.RawMessage) {
 			res := decodeAs[struct {
@@ -316,8 +166,9 @@ func lpParityCases(lib jsLib) []lpCase {
 			if res.Kick.Status != "ok" {
 				t.Logf("LongPoll client a:%s", describe(res.AEvents))
 			}
-			if bc := filterEvents(res.BEvents, func(e jsEvent) bool { return e.Type == "close" }); len(bc) == 0 ||
-				bc[0].Code != 1001 || !res.BReopened {
+			// b: the WebSocket suite's check of a kicked WebSocket, and it must
+			// have closed and reopened.
+			if closed := checkKickedWebSocket(t, "b (WebSocket, same user)", res.BEvents); !closed || !res.BReopened {
 				t.Errorf("WebSocket of the kicked user: want close 1001, reconnect, rejoin: %s", describe(res.BEvents))
 			}
 			assertReply(t, "echo on b after the kick", res.EchoBAfter, "ok", `{"after":"kick"}`)
@@ -472,23 +323,20 @@ func TestJSLongPollJoinDeadline(t *testing.T) {
 	forEachLib(t, func(t *testing.T, lib jsLib) {
 		id := uniq("lpjd" + libTag(lib))
 		res := runLPJS[struct {
-			Join         jsReply   `json:"join"`
-			IdleTold     bool      `json:"idle_told"`
-			IdleReopened bool      `json:"idle_reopened"`
-			ActiveEcho   jsReply   `json:"active_echo"`
-			IdleEvents   []jsEvent `json:"idle_events"`
-			ActiveEvents []jsEvent `json:"active_events"`
+			joinDeadlineResult
+			IdleTold     bool `json:"idle_told"`
+			IdleReopened bool `json:"idle_reopened"`
 		}](t, srv, lib, "lp_join_deadline", map[string]any{"user": id, "room": "room:" + id, "observeMs": 2500})
-		assertReply(t, "join", res.Join, "ok", `{}`)
+		checkJoinDeadlineActive(t, res.joinDeadlineResult, "LongPoll")
+		// LongPoll only: the client that joined sees no onError either.
+		if n := count(res.ActiveEvents, "error"); n != 0 {
+			t.Errorf("the LongPoll client that joined got onError: %s", describe(res.ActiveEvents))
+		}
 		evs := socketLevel(untilMark(res.IdleEvents, "stop"))
 		if !res.IdleTold || len(evs) < 2 || evs[0].Type != "open" || evs[1].Type != "message" {
 			t.Fatalf("idle LongPoll client: want open then the join_timeout message: %s", describe(evs))
 		}
-		m := evs[1].Msg
-		if m.Topic != "phoenix" || m.Event != "phx_connect_error" || string(m.JoinRef) != "null" ||
-			string(m.Ref) != "null" || !jsonEqual(m.Payload, []byte(`{"reason":"join_timeout"}`)) {
-			t.Errorf("got %s, want message[null,null,phoenix,phx_connect_error,{\"reason\":\"join_timeout\"}]", evs[1])
-		}
+		checkConnectErrorMessage(t, evs[1], `{"reason":"join_timeout"}`)
 		var rest []string
 		for _, e := range evs[2:] {
 			rest = append(rest, e.String())
@@ -500,10 +348,6 @@ func TestJSLongPollJoinDeadline(t *testing.T) {
 		if !res.IdleReopened || !slices.Equal(rest, want) {
 			t.Errorf("after the message: got %q, want %q", rest, want)
 		}
-		if n := count(res.ActiveEvents, "close") + count(res.ActiveEvents, "error"); n != 0 {
-			t.Errorf("the LongPoll client that joined was disturbed: %s", describe(res.ActiveEvents))
-		}
-		assertReply(t, "echo on the joined LongPoll client after the deadline", res.ActiveEcho, "ok", `{"still":"open"}`)
 	})
 }
 

@@ -64,15 +64,22 @@ func checkConnectErrorOpen(t *testing.T, evs []jsEvent, code int, reason, payloa
 	if len(sock) < 3 || sock[0].Type != "open" || sock[1].Type != "message" || sock[2].Type != "close" {
 		t.Fatalf("want [open, message phx_connect_error, close %d], got %s", code, describe(sock))
 	}
-	m := sock[1].Msg
-	if m.Topic != "phoenix" || m.Event != "phx_connect_error" || string(m.JoinRef) != "null" ||
-		string(m.Ref) != "null" || !jsonEqual(m.Payload, []byte(payload)) {
-		t.Errorf("connect error message: got %s\n\twant message[null,null,phoenix,phx_connect_error,%s]", sock[1], payload)
-	}
+	checkConnectErrorMessage(t, sock[1], payload)
 	if c := sock[2]; c.Code != code || c.Reason != reason || !c.WasClean {
 		t.Errorf("close: got %s, want close(%d %q clean=true)", c, code, reason)
 	}
 	return sock[3:]
+}
+
+// checkConnectErrorMessage checks a socket "message" event: the
+// phx_connect_error message [null,null,"phoenix","phx_connect_error",payload].
+func checkConnectErrorMessage(t *testing.T, ev jsEvent, payload string) {
+	t.Helper()
+	m := ev.Msg
+	if m.Topic != "phoenix" || m.Event != "phx_connect_error" || string(m.JoinRef) != "null" ||
+		string(m.Ref) != "null" || !jsonEqual(m.Payload, []byte(payload)) {
+		t.Errorf("connect error message: got %s\n\twant message[null,null,phoenix,phx_connect_error,%s]", ev, payload)
+	}
 }
 
 // A rejected connect with the example's recommended client pattern
@@ -267,6 +274,27 @@ func TestJSRejectHTTPMode(t *testing.T) {
 	})
 }
 
+// joinDeadlineResult is what the join_deadline scenario and its LongPoll
+// variant lp_join_deadline have in common: one client joins ("active"), the
+// other joins nothing ("idle").
+type joinDeadlineResult struct {
+	Join         jsReply   `json:"join"`
+	ActiveEcho   jsReply   `json:"active_echo"`
+	IdleEvents   []jsEvent `json:"idle_events"`
+	ActiveEvents []jsEvent `json:"active_events"`
+}
+
+// checkJoinDeadlineActive: the client that joined is not closed by the join
+// deadline and still gets replies after it.
+func checkJoinDeadlineActive(t *testing.T, res joinDeadlineResult, transport string) {
+	t.Helper()
+	assertReply(t, "join", res.Join, "ok", `{}`)
+	if n := count(res.ActiveEvents, "close"); n != 0 {
+		t.Errorf("the %s client that joined was closed: %s", transport, describe(res.ActiveEvents))
+	}
+	assertReply(t, "echo on the joined "+transport+" client after the deadline", res.ActiveEcho, "ok", `{"still":"open"}`)
+}
+
 // -join-deadline 1s: a socket that joins nothing gets phx_connect_error
 // {"reason":"join_timeout"} and close 4408; a socket that joined stays open.
 func TestJSJoinDeadline(t *testing.T) {
@@ -275,13 +303,10 @@ func TestJSJoinDeadline(t *testing.T) {
 	forEachLib(t, func(t *testing.T, lib jsLib) {
 		id := uniq("jd" + libTag(lib))
 		res := runJS[struct {
-			Join         jsReply   `json:"join"`
-			IdleClosed   bool      `json:"idle_closed"`
-			ActiveEcho   jsReply   `json:"active_echo"`
-			IdleEvents   []jsEvent `json:"idle_events"`
-			ActiveEvents []jsEvent `json:"active_events"`
+			joinDeadlineResult
+			IdleClosed bool `json:"idle_closed"`
 		}](t, srv, lib, "join_deadline", map[string]any{"user": id, "room": "room:" + id, "observeMs": 2500})
-		assertReply(t, "join", res.Join, "ok", `{}`)
+		checkJoinDeadlineActive(t, res.joinDeadlineResult, "WebSocket")
 		if !res.IdleClosed {
 			t.Errorf("the socket that joined nothing was not closed (waited 10 s): %s", describe(res.IdleEvents))
 		} else {
@@ -290,10 +315,6 @@ func TestJSJoinDeadline(t *testing.T) {
 				t.Errorf("idle socket: events after the close: %s", describe(rest))
 			}
 		}
-		if n := count(res.ActiveEvents, "close"); n != 0 {
-			t.Errorf("the socket that joined was closed: %s", describe(res.ActiveEvents))
-		}
-		assertReply(t, "echo on the joined socket after the deadline", res.ActiveEcho, "ok", `{"still":"open"}`)
 	})
 }
 
