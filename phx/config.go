@@ -26,7 +26,8 @@ const (
 // ConnectInfo is what a client presented when connecting.
 type ConnectInfo struct {
 	// Params are the query parameters (connect params plus vsn); when a key
-	// repeats, the last value wins, as in Phoenix.
+	// repeats, the last value wins, as in Phoenix. Like Phoenix, the socket
+	// does not keep them after Connect: put what you need in the assigns.
 	Params Params
 	// Header holds the request headers (Origin, Cookie, User-Agent, …)
 	// while Connect runs; afterwards the socket keeps only those named in

@@ -159,9 +159,12 @@ func (s *Socket) join(m *serializer.Message) {
 		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
 		return
 	}
-	joinRef, closeRef := m.JoinRef, m.JoinRef
+	// The refs alias the inbound frame: copy them so a long-lived channel
+	// does not pin the whole join message.
+	joinRef := bytes.Clone(m.JoinRef)
+	closeRef := joinRef
 	if isNull(joinRef) {
-		joinRef, closeRef = m.Ref, nil
+		joinRef, closeRef = bytes.Clone(m.Ref), nil
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
 		id: NewSubscriberID(), assigns: s.Assigns}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
@@ -12,7 +13,11 @@ import (
 
 // newSocket builds an accepted socket; it goes live in opened.
 func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns Assigns) *Socket {
+	// What Connect has seen is not kept for the socket's life (Phoenix
+	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
+	info.Params = nil
+	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: NewSubscriberID(),
 		channels: make(map[string]*Channel, 1)}
 	if s.cfg.ID != nil {

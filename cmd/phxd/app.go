@@ -18,7 +18,7 @@ var userIDPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
 func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 	token := info.Params.Get("token")
 	if id, ok := strings.CutPrefix(token, "user:"); ok && userIDPattern.MatchString(id) {
-		return phx.Assigns{"user_id": id}, nil
+		return phx.Assigns{"user_id": strings.Clone(id)}, nil
 	}
 	switch token {
 	case "expired":
