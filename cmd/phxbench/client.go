@@ -89,6 +89,7 @@ type client struct {
 	id, n     int
 	g         *groupRT
 	fd        int
+	lp        *lpConn // LongPoll connection, when the group uses LongPoll
 	state     cstate
 	gen       uint32
 	vars      tmplVars

@@ -21,6 +21,10 @@ const (
 
 // connect starts a client's TCP connect.
 func (e *engine) connect(c *client) {
+	if c.g.gp.longpoll {
+		e.connectLP(c)
+		return
+	}
 	c.gen++
 	e.now = nowNS()
 	c.connStart = e.now
@@ -86,6 +90,10 @@ func (e *engine) setFD(fd int, c *client) {
 // onEvent dispatches one epoll event.
 func (e *engine) onEvent(ev *unix.EpollEvent) {
 	fd := int(ev.Fd)
+	if e.lp != nil && fd == e.lp.efd {
+		e.onLPEvents()
+		return
+	}
 	if fd >= len(e.byFD) || e.byFD[fd] == nil {
 		return
 	}
@@ -126,7 +134,7 @@ func (e *engine) connected(c *client) {
 	if tok := c.g.gp.auth.str(&c.vars); tok != "" {
 		protocols = authProtocols(tok)
 	}
-	e.wbuf = appendUpgrade(e.wbuf[:0], e.p.host, c.g.gp.query(e.p.path, &c.vars), c.key, protocols)
+	e.wbuf = appendUpgrade(e.wbuf[:0], e.p.host, c.g.gp.query(e.p.wsPath, &c.vars), c.key, protocols)
 	e.write(c, e.wbuf)
 }
 
@@ -257,6 +265,10 @@ func (e *engine) onFrame(c *client, h frameHeader, payload, frame []byte) {
 
 // sendFrame writes one masked frame.
 func (e *engine) sendFrame(c *client, op ws.OpCode, payload []byte) {
+	if c.g.gp.longpoll {
+		e.sendLP(c, payload, op == ws.OpText)
+		return
+	}
 	mask := [4]byte{}
 	r := e.rng.Uint32()
 	mask[0], mask[1], mask[2], mask[3] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
@@ -308,6 +320,10 @@ func (e *engine) flush(c *client) {
 
 // closeFD closes a client's socket (closing also removes it from epoll).
 func (e *engine) closeFD(c *client) {
+	if c.lp != nil {
+		e.closeLP(c)
+		return
+	}
 	if c.fd < 0 {
 		return
 	}

@@ -85,6 +85,8 @@ type engine struct {
 	ctl    chan ctlMsg
 	out    func(workerEvent)
 	st     *stats
+	lp     *lpShared // LongPoll clients' goroutines (longpoll.go), or nil
+	lpEvs  []lpEvent
 
 	participants []int
 	arrived      []int
@@ -134,6 +136,14 @@ func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, err
 		}
 		e.groups = append(e.groups, g)
 	}
+	if p.hasLongPoll() {
+		lp, err := newLPShared(ep, len(e.all), o.src)
+		if err != nil {
+			unix.Close(ep)
+			return nil, err
+		}
+		e.lp = lp
+	}
 	e.maxConnect = max(1, p.sc.MaxConnecting/o.procs)
 	e.st.c.Clients = int64(len(e.all))
 	return e, nil
@@ -143,6 +153,9 @@ func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, err
 // process's result.
 func (e *engine) run() (*workerResult, error) {
 	defer unix.Close(e.ep)
+	if e.lp != nil {
+		defer e.lp.close() // after closeAll: the goroutines are told to stop
+	}
 	e.now = nowNS()
 	e.start = e.now
 	e.st.marks.Start = e.now
@@ -353,7 +366,7 @@ func (e *engine) arrive(c *client, b int) {
 func (e *engine) closeAll() {
 	e.st.marks.Close = e.now
 	for _, c := range e.all {
-		if c.fd >= 0 {
+		if c.fd >= 0 || c.lp != nil {
 			if c.state == stOpen {
 				e.st.c.OpenAtEnd++
 				e.sendClose(c)

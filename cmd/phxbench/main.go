@@ -49,6 +49,7 @@ type options struct {
 	step           time.Duration
 	printScenario  bool
 	cpuProfile     string
+	transport      string
 }
 
 // parseFlags parses and checks the command line.
@@ -57,7 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("phxbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(builtinNames, ", ")+", baseline")
-	fs.StringVar(&o.b.url, "url", "", "server WebSocket URL, overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
+	fs.StringVar(&o.b.url, "url", "", "server URL, ws:// or http:// (a path ending in /websocket or /longpoll is switched to the transport's), overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
+	fs.StringVar(&o.transport, "transport", "", "transport, overrides the scenario's: websocket or longpoll (longpoll: a goroutine pair per client, a few thousand clients per process at most)")
 	fs.StringVar(&o.b.vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
 	fs.IntVar(&o.b.n, "n", 1000, "built-ins: sockets (fanout: subscribers; baseline: sockets written to)")
 	fs.Float64Var(&o.b.rate, "rate", 0, "echo: pushes per second over all sockets (default 2000); connect: connects per second (0 = unlimited)")
@@ -96,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-procs must be within 1..64")
 	case o.b.n < 1:
 		return nil, fmt.Errorf("-n must be at least 1")
+	case o.transport != "" && o.transport != "websocket" && o.transport != "longpoll":
+		return nil, fmt.Errorf("-transport must be websocket or longpoll")
 	case o.progress != "auto" && o.progress != "on" && o.progress != "off":
 		return nil, fmt.Errorf("-progress must be auto, on or off")
 	}
@@ -189,6 +193,12 @@ func resolve(o *options) (*program, error) {
 			sc.Groups[i].Vsn = ""
 		}
 	}
+	if o.transport != "" {
+		sc.Transport = o.transport
+		for i := range sc.Groups {
+			sc.Groups[i].Transport = ""
+		}
+	}
 	if o.duration > 0 {
 		sc.Duration = Duration(o.duration)
 	}
@@ -196,7 +206,10 @@ func resolve(o *options) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, checkNoFile(p.total/o.procs + 1)
+	if o.baseline && p.hasLongPoll() {
+		return nil, fmt.Errorf("-baseline measures WebSocket writes; it does not apply to longpoll clients")
+	}
+	return p, checkNoFile(p.fdsNeeded()/o.procs + 1)
 }
 
 // sources resolves -src for a target.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -75,6 +76,7 @@ type groupProg struct {
 	rate     float64
 	vsn      serializer.Version
 	vsnStr   string
+	longpoll bool // LongPoll transport (longpoll.go) instead of WebSocket
 	inflight int
 	params   []param
 	auth     tmpl
@@ -90,7 +92,9 @@ type program struct {
 	host     string // Host header
 	addr     [4]byte
 	port     int
-	path     string
+	path     string // as given
+	wsPath   string // path of the WebSocket endpoint (…/websocket)
+	lpPath   string // path of the LongPoll endpoint (…/longpoll)
 	loopback bool
 	groups   []*groupProg
 	barriers []string
@@ -147,8 +151,9 @@ func compile(sc *Scenario) (*program, error) {
 	return p, nil
 }
 
-// parseURL checks a ws:// URL whose host is an IPv4 address or resolves
-// to one.
+// parseURL checks a ws:// or http:// URL whose host is an IPv4 address or
+// resolves to one. A path ending in /websocket or /longpoll names the socket
+// endpoint: each transport uses its own last segment, as phoenix.js does.
 func (p *program) parseURL(raw string) error {
 	if raw == "" {
 		return fmt.Errorf(`"url" is required, e.g. "ws://127.0.0.1:4000/socket/websocket"`)
@@ -157,8 +162,8 @@ func (p *program) parseURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf(`"url": %w`, err)
 	}
-	if u.Scheme != "ws" {
-		return fmt.Errorf(`"url": scheme must be ws (wss is not supported), got %q`, u.Scheme)
+	if u.Scheme != "ws" && u.Scheme != "http" {
+		return fmt.Errorf(`"url": scheme must be ws or http (wss and https are not supported), got %q`, u.Scheme)
 	}
 	if u.RawQuery != "" {
 		return fmt.Errorf(`"url": put connect params in the group's "params", not the URL`)
@@ -176,6 +181,12 @@ func (p *program) parseURL(raw string) error {
 	p.loopback = ta.IP.IsLoopback()
 	if p.path == "" {
 		p.path = "/"
+	}
+	p.wsPath, p.lpPath = p.path, p.path
+	for _, last := range []string{"/websocket", "/longpoll"} {
+		if base, ok := strings.CutSuffix(p.path, last); ok {
+			p.wsPath, p.lpPath = base+"/websocket", base+"/longpoll"
+		}
 	}
 	return nil
 }
@@ -215,6 +226,13 @@ func (p *program) compileGroup(i int, g *Group) (*groupProg, error) {
 		return nil, fmt.Errorf(`"vsn": %w`, err)
 	}
 	gp.vsn = v
+	switch tr := cmp.Or(g.Transport, p.sc.Transport, "websocket"); tr {
+	case "websocket":
+	case "longpoll":
+		gp.longpoll = true
+	default:
+		return nil, fmt.Errorf(`"transport" must be websocket or longpoll, got %q`, tr)
+	}
 	if err := gp.compileParams(g); err != nil {
 		return nil, err
 	}
@@ -458,6 +476,8 @@ func (c *stepCompiler) push(s *Step) (op, error) {
 		return op{}, fmt.Errorf("push step: use a %s step for %s", map[bool]string{true: "join", false: "leave"}[ev == serializer.EventJoin], ev)
 	case s.Binary && c.g.vsn != serializer.V2:
 		return op{}, fmt.Errorf("push step: binary payloads need vsn 2.0.0 (V1 has no binary frames)")
+	case s.Binary && c.g.longpoll:
+		return op{}, fmt.Errorf("push step: binary payloads are not supported over longpoll (LongPoll does not carry binary frames from the server to the client); use transport websocket")
 	}
 	t, err := c.topic(s.Topic, "push")
 	if err != nil {
@@ -569,4 +589,47 @@ func (gp *groupProg) query(path string, v *tmplVars) string {
 	buf = append(buf, "vsn="...)
 	buf = append(buf, url.QueryEscape(gp.vsnStr)...)
 	return string(buf)
+}
+
+// fdsNeeded is the number of file descriptors the clients need: one socket
+// per WebSocket client, two HTTP connections (poll and send) per LongPoll
+// client.
+func (p *program) fdsNeeded() int {
+	n := 0
+	for _, gp := range p.groups {
+		if gp.longpoll {
+			n += 2 * gp.count
+		} else {
+			n += gp.count
+		}
+	}
+	return n
+}
+
+// hasLongPoll reports whether some group uses the LongPoll transport.
+func (p *program) hasLongPoll() bool {
+	for _, gp := range p.groups {
+		if gp.longpoll {
+			return true
+		}
+	}
+	return false
+}
+
+// transportName is "" when every group uses WebSocket, "longpoll" when
+// every group uses LongPoll, "mixed" otherwise.
+func (p *program) transportName() string {
+	lp := 0
+	for _, gp := range p.groups {
+		if gp.longpoll {
+			lp++
+		}
+	}
+	switch lp {
+	case 0:
+		return ""
+	case len(p.groups):
+		return "longpoll"
+	}
+	return "mixed"
 }

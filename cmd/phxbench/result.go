@@ -15,6 +15,7 @@ type Result struct {
 	Description string              `json:"description,omitempty"`
 	URL         string              `json:"url"`
 	Vsn         string              `json:"vsn"`
+	Transport   string              `json:"transport,omitempty"` // longpoll or mixed; empty: websocket
 	Procs       int                 `json:"procs"`
 	Started     time.Time           `json:"started"`
 	ElapsedS    float64             `json:"elapsed_s"`
@@ -101,7 +102,8 @@ type Check struct {
 func aggregate(p *program, o runOptions, t0 int64, ws []*workerResult, samples []procSample) *Result {
 	r := &Result{
 		Scenario: p.sc.Name, Description: p.sc.Description, URL: p.sc.URL, Vsn: p.sc.Vsn,
-		Procs: len(ws), Started: time.Unix(0, t0), Errors: map[string]int64{},
+		Transport: p.transportName(),
+		Procs:     len(ws), Started: time.Unix(0, t0), Errors: map[string]int64{},
 		Latency: map[string]Summary{}, Histograms: map[string]histJSON{}, hists: map[string]*Hist{},
 	}
 	m := merged{windows: map[string][][3]int64{}, pubs: map[string][]int64{}, tl: map[string][]*Hist{}, counts: map[string][]int64{}}

@@ -360,7 +360,7 @@ func workerProgram(init workerInit) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, checkNoFile(p.total/max(init.Procs, 1) + 1)
+	return p, checkNoFile(p.fdsNeeded()/max(init.Procs, 1) + 1)
 }
 
 // readControl forwards control lines; a closed stdin stops the run.

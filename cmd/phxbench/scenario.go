@@ -20,6 +20,7 @@ type Scenario struct {
 	Description    string    `json:"description,omitempty"`
 	URL            string    `json:"url"`
 	Vsn            string    `json:"vsn,omitempty"`
+	Transport      string    `json:"transport,omitempty"` // websocket (default) or longpoll
 	Duration       Duration  `json:"duration"`
 	Hold           Duration  `json:"hold,omitempty"`
 	Drain          *Duration `json:"drain,omitempty"`
@@ -39,6 +40,7 @@ type Group struct {
 	Params      map[string]string `json:"params,omitempty"`
 	AuthToken   string            `json:"auth_token,omitempty"`
 	Vsn         string            `json:"vsn,omitempty"`
+	Transport   string            `json:"transport,omitempty"` // scenario's by default
 	MaxInflight int               `json:"max_inflight,omitempty"`
 	Steps       []Step            `json:"steps"`
 }

@@ -40,7 +40,7 @@ func TestBadScenarios(t *testing.T) {
 		"unbounded_repeat":      "a loop must be bounded",
 		"bad_duration":          `bad duration "10 parsecs"`,
 		"no_duration":           `"duration" must be positive`,
-		"http_url":              "scheme must be ws",
+		"http_url":              "scheme must be ws or http (wss and https are not supported)",
 		"binary_v1":             "binary payloads need vsn 2.0.0",
 		"unknown_placeholder":   "unknown placeholder {{user}}",
 		"barrier_in_repeat":     "only allowed at the top level",

@@ -15,7 +15,11 @@ func (r *Result) writeSummary(w io.Writer) {
 	if r.Procs > 1 {
 		procs = fmt.Sprintf("%d processes", r.Procs)
 	}
-	fmt.Fprintf(w, "phxbench %s: %s vsn %s, %s, %.1f s\n", r.Scenario, r.URL, r.Vsn, procs, r.ElapsedS)
+	vsn := r.Vsn
+	if r.Transport != "" {
+		vsn += " " + r.Transport
+	}
+	fmt.Fprintf(w, "phxbench %s: %s vsn %s, %s, %.1f s\n", r.Scenario, r.URL, vsn, procs, r.ElapsedS)
 	fmt.Fprintf(w, "  clients     %d: %d connected, %d joined, %d connect failures, %d failed later, %d unfinished, %d open at end\n",
 		c.Clients, c.Connected, c.Joined, c.ConnectFailed, c.Failed, c.Unfinished, c.OpenAtEnd)
 	r.latencyLine(w, "connect", fmt.Sprintf("%s/s", num(r.Rates.ConnectPerS)))
