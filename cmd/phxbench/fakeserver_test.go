@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"net/url"
 	"strings"
@@ -18,11 +17,11 @@ import (
 // and a rejected connect for token=bad. One goroutine per connection, which
 // is fine in a test.
 type fakeServer struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	topics map[string]map[*fakeConn]bool
-	conns  map[*fakeConn]bool
-	wg     sync.WaitGroup
+	ln    net.Listener
+	mu    sync.Mutex
+	chans fakeChannels[*fakeConn]
+	conns map[*fakeConn]bool
+	wg    sync.WaitGroup
 }
 
 type fakeConn struct {
@@ -38,7 +37,7 @@ func startFakeServer(t *testing.T) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{ln: ln, topics: map[string]map[*fakeConn]bool{}, conns: map[*fakeConn]bool{}}
+	s := &fakeServer{ln: ln, conns: map[*fakeConn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(s.close)
@@ -107,7 +106,7 @@ func (s *fakeServer) serve(fc *fakeConn) {
 		if err != nil {
 			return
 		}
-		s.handle(fc, &m)
+		s.chans.handle(fc, &m)
 	}
 }
 
@@ -123,54 +122,12 @@ func (s *fakeServer) reject(fc *fakeConn) {
 func (s *fakeServer) drop(fc *fakeConn) {
 	s.mu.Lock()
 	delete(s.conns, fc)
-	for _, subs := range s.topics {
-		delete(subs, fc)
-	}
 	s.mu.Unlock()
+	s.chans.drop(fc)
 	_ = fc.c.Close()
 }
 
-func (s *fakeServer) handle(fc *fakeConn, m *serializer.Message) {
-	reply := serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Status: "ok"}
-	switch m.Event {
-	case "heartbeat":
-	case "phx_join":
-		s.mu.Lock()
-		if s.topics[m.Topic] == nil {
-			s.topics[m.Topic] = map[*fakeConn]bool{}
-		}
-		s.topics[m.Topic][fc] = true
-		s.mu.Unlock()
-	case "phx_leave":
-		s.mu.Lock()
-		delete(s.topics[m.Topic], fc)
-		s.mu.Unlock()
-	case "echo":
-		reply.Payload, reply.Binary = m.Payload, m.Binary
-	case "new_msg":
-		var in struct{ Body string }
-		_ = json.Unmarshal(m.Payload, &in)
-		pl, _ := json.Marshal(map[string]string{"user": fc.user, "body": in.Body})
-		s.broadcast(&serializer.Message{Kind: serializer.KindBroadcast, Topic: m.Topic, Event: "new_msg", Payload: pl})
-	case "fail":
-		reply.Status = "error"
-	default:
-		return // no reply
-	}
-	fc.send(&reply)
-}
-
-func (s *fakeServer) broadcast(m *serializer.Message) {
-	s.mu.Lock()
-	var subs []*fakeConn
-	for c := range s.topics[m.Topic] {
-		subs = append(subs, c)
-	}
-	s.mu.Unlock()
-	for _, c := range subs {
-		c.send(m)
-	}
-}
+func (fc *fakeConn) userID() string { return fc.user }
 
 func (fc *fakeConn) send(m *serializer.Message) {
 	frame, binary, err := serializer.Encode(fc.vsn, nil, m)

@@ -24,7 +24,7 @@ type fakeLP struct {
 	window   time.Duration
 	mu       sync.Mutex
 	sessions map[string]*fakeLPSession
-	topics   map[string]map[*fakeLPSession]bool
+	chans    fakeChannels[*fakeLPSession]
 	posts    int
 	lines    int
 }
@@ -38,7 +38,7 @@ type fakeLPSession struct {
 
 func startFakeLP(t *testing.T) *fakeLP {
 	t.Helper()
-	s := &fakeLP{window: 300 * time.Millisecond, sessions: map[string]*fakeLPSession{}, topics: map[string]map[*fakeLPSession]bool{}}
+	s := &fakeLP{window: 300 * time.Millisecond, sessions: map[string]*fakeLPSession{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -118,7 +118,7 @@ func (s *fakeLP) serve(w http.ResponseWriter, r *http.Request) {
 				writeJSON(w, map[string]any{"status": 410})
 				return
 			}
-			s.handle(sess, &m)
+			s.chans.handle(sess, &m)
 		}
 		s.mu.Lock()
 		s.posts++
@@ -130,42 +130,7 @@ func (s *fakeLP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *fakeLP) handle(sess *fakeLPSession, m *serializer.Message) {
-	reply := serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Status: "ok"}
-	switch m.Event {
-	case "heartbeat":
-	case "phx_join":
-		s.mu.Lock()
-		if s.topics[m.Topic] == nil {
-			s.topics[m.Topic] = map[*fakeLPSession]bool{}
-		}
-		s.topics[m.Topic][sess] = true
-		s.mu.Unlock()
-	case "phx_leave":
-		s.mu.Lock()
-		delete(s.topics[m.Topic], sess)
-		s.mu.Unlock()
-	case "echo":
-		reply.Payload = m.Payload
-	case "new_msg":
-		var in struct{ Body string }
-		_ = json.Unmarshal(m.Payload, &in)
-		pl, _ := json.Marshal(map[string]string{"user": sess.user, "body": in.Body})
-		b := serializer.Message{Kind: serializer.KindBroadcast, Topic: m.Topic, Event: "new_msg", Payload: pl}
-		s.mu.Lock()
-		var subs []*fakeLPSession
-		for c := range s.topics[m.Topic] {
-			subs = append(subs, c)
-		}
-		s.mu.Unlock()
-		for _, c := range subs {
-			c.send(&b)
-		}
-	default:
-		return
-	}
-	sess.send(&reply)
-}
+func (sess *fakeLPSession) userID() string { return sess.user }
 
 func (sess *fakeLPSession) send(m *serializer.Message) {
 	frame, _, err := serializer.Encode(serializer.V2, nil, m)
