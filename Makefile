@@ -17,8 +17,10 @@ bench:
 # Run each fuzz target for FUZZTIME (default 3m).
 FUZZTIME ?= 3m
 fuzz:
-	for f in $$(go test -list='^Fuzz' ./serializer | grep ^Fuzz); do \
-		go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) ./serializer || exit 1; \
+	for pkg in ./serializer ./netpoll; do \
+		for f in $$(go test -list='^Fuzz' $$pkg | grep ^Fuzz); do \
+			go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
 	done
 
 # The performance suite (phxd under phxbench load): rewrites the tables in
