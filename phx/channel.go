@@ -253,6 +253,10 @@ func (c *Channel) Deliver(b *Broadcast) {
 		c.enqueue(func() { c.handleOut(b) })
 		return
 	}
+	if chanState(c.state.Load()) == stateJoined { // the fan-out fast path: no closure
+		c.socket.writeBroadcast(b)
+		return
+	}
 	c.writeOrHold(func() { c.socket.writeBroadcast(b) })
 }
 
@@ -273,18 +277,19 @@ func (c *Channel) write(m *serializer.Message) error {
 	if chanState(c.state.Load()) == stateClosed {
 		return ErrChannelClosed
 	}
+	if chanState(c.state.Load()) == stateJoined {
+		return c.socket.write(m)
+	}
 	var err error
 	c.writeOrHold(func() { err = c.socket.write(m) })
 	return err
 }
 
-// writeOrHold runs w at once when joined, holds it while joining, and
-// drops it once closed.
+// writeOrHold is the slow path of a write (callers try the joined fast
+// path first, so no closure is made per delivery): it holds w while the
+// join is in flight, runs it when the join has just completed, and drops
+// it once closed.
 func (c *Channel) writeOrHold(w func()) {
-	if chanState(c.state.Load()) == stateJoined {
-		w()
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch chanState(c.state.Load()) {

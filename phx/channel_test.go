@@ -369,3 +369,54 @@ func TestKeepHeaders(t *testing.T) {
 		t.Fatal("headers kept without KeepHeaders")
 	}
 }
+
+// TestLifecycleBothVersions runs join, reply, crash and leave over both
+// serializers: the same events, each in its own wire shape (V1 output
+// never carries join_ref).
+func TestLifecycleBothVersions(t *testing.T) {
+	type frames struct{ join, joinOK, echo, echoOK, crash, crashErr, rejoin, leave, leaveOK, closed string }
+	want := map[serializer.Version]frames{
+		serializer.V1: {
+			join:     `{"topic":"room:a","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`,
+			joinOK:   `{"event":"phx_reply","payload":{"response":{"n":1},"status":"ok"},"ref":"1","topic":"room:a"}`,
+			echo:     `{"topic":"room:a","event":"echo","payload":{"v":1},"ref":"2","join_ref":"1"}`,
+			echoOK:   `{"event":"phx_reply","payload":{"response":{"v":1},"status":"ok"},"ref":"2","topic":"room:a"}`,
+			crash:    `{"topic":"room:a","event":"crash","payload":{},"ref":"3","join_ref":"1"}`,
+			crashErr: `{"event":"phx_error","payload":{"reason":"channel_crash"},"ref":"1","topic":"room:a"}`,
+			rejoin:   `{"topic":"room:a","event":"phx_join","payload":{},"ref":"4","join_ref":"4"}`,
+			leave:    `{"topic":"room:a","event":"phx_leave","payload":{},"ref":"5","join_ref":"4"}`,
+			leaveOK:  `{"event":"phx_reply","payload":{"response":{},"status":"ok"},"ref":"5","topic":"room:a"}`,
+			closed:   `{"event":"phx_close","payload":{},"ref":"4","topic":"room:a"}`,
+		},
+		serializer.V2: {
+			join:     `["1","1","room:a","phx_join",{}]`,
+			joinOK:   `["1","1","room:a","phx_reply",{"response":{"n":1},"status":"ok"}]`,
+			echo:     `["1","2","room:a","echo",{"v":1}]`,
+			echoOK:   `["1","2","room:a","phx_reply",{"response":{"v":1},"status":"ok"}]`,
+			crash:    `["1","3","room:a","crash",{}]`,
+			crashErr: `["1","1","room:a","phx_error",{"reason":"channel_crash"}]`,
+			rejoin:   `["4","4","room:a","phx_join",{}]`,
+			leave:    `["4","5","room:a","phx_leave",{}]`,
+			leaveOK:  `["4","5","room:a","phx_reply",{"response":{},"status":"ok"}]`,
+			closed:   `["4","4","room:a","phx_close",{}]`,
+		},
+	}
+	bothVersions(t, func(t *testing.T, ver serializer.Version) {
+		f := want[ver]
+		srv := newServerForTest(t, Config{})
+		srv.Channel("room:*", &testChannel{})
+		h := srv.connectForTest(t, ver, nil)
+		h.in(f.join)
+		h.expect(f.joinOK)
+		h.in(f.echo)
+		h.expect(f.echoOK)
+		h.in(f.crash)
+		h.expect(f.crashErr)
+		h.in(f.rejoin)
+		h.next() // the rejoin's reply, as joinOK with ref 4
+		h.in(f.leave)
+		h.expect(f.leaveOK)
+		h.expect(f.closed)
+		h.expectNone()
+	})
+}

@@ -1,8 +1,6 @@
 package phx
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -73,6 +71,8 @@ func (f *fakeTransport) send(binary bool, p []byte) error {
 	f.frames <- sent{binary: binary, data: string(p)}
 	return nil
 }
+
+func (f *fakeTransport) sendReply(binary bool, p []byte) error { return f.send(binary, p) }
 
 func (f *fakeTransport) close(code int, _ string) {
 	f.mu.Lock()
@@ -204,6 +204,3 @@ func bothVersions(t *testing.T, f func(t *testing.T, ver serializer.Version)) {
 		t.Run(fmt.Sprintf("V%d", v), func(t *testing.T) { f(t, v) })
 	}
 }
-
-var _ = bytes.Equal
-var _ = context.Background

@@ -96,6 +96,9 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	return nil
 }
 
+// sendReply implements transport: a reply waits for the next poll too.
+func (ss *lpSession) sendReply(binary bool, payload []byte) error { return ss.send(binary, payload) }
+
 // close implements transport: end the session. Frames already queued stay
 // for one more poll (so a join_timeout message still reaches the client),
 // and a session that has just delivered messages stays until the next poll

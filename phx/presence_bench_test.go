@@ -20,6 +20,8 @@ type countingTransport struct {
 	frames, bytes, states atomic.Int64
 }
 
+func (c *countingTransport) sendReply(b bool, p []byte) error { return c.send(b, p) }
+
 func (c *countingTransport) send(_ bool, p []byte) error {
 	c.frames.Add(1)
 	c.bytes.Add(int64(len(p)))

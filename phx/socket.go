@@ -35,6 +35,11 @@ func (a Assigns) clone() Assigns {
 type transport interface {
 	// send queues one encoded frame; it never blocks.
 	send(binary bool, payload []byte) error
+	// sendReply is send for a reply: a transport may write it at once from
+	// the calling goroutine when nothing else is queued (replies answer one
+	// push each, so they gain latency without losing the coalescing that
+	// broadcasts rely on).
+	sendReply(binary bool, payload []byte) error
 	// close ends the connection with a close code and reason (WebSocket)
 	// or ends the session (LongPoll).
 	close(code int, reason string)
@@ -98,20 +103,9 @@ func (s *Socket) write(m *serializer.Message) error {
 		return err
 	}
 	if m.Kind == serializer.KindReply {
-		if rs, ok := s.tr.(replySender); ok {
-			return rs.sendReply(binary, buf)
-		}
+		return s.tr.sendReply(binary, buf)
 	}
 	return s.tr.send(binary, buf)
-}
-
-// replySender is implemented by transports that can write a reply at once
-// from the calling goroutine (the channel's mailbox) when nothing else is
-// queued, instead of handing it to a worker. Replies answer one client
-// push each, so they gain latency and CPU without losing the coalescing
-// that broadcasts and bursts of pushes rely on.
-type replySender interface {
-	sendReply(binary bool, payload []byte) error
 }
 
 func (s *Socket) writeBroadcast(b *Broadcast) {
@@ -274,7 +268,7 @@ func (s *Socket) NumChannels() int {
 
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 
-// errDecode classifies decode errors into WebSocket close codes.
+// closeCodeFor maps a decode error to the WebSocket close code it earns.
 func closeCodeFor(err error) int {
 	switch {
 	case errors.Is(err, serializer.ErrBadBinary), errors.Is(err, serializer.ErrFieldTooLong):
