@@ -86,7 +86,7 @@ func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) 
 		return rc.setStatus(c, msg)
 	case "kick_me":
 		_ = c.Reply(msg, "ok", phx.Empty)
-		return nil, c.Socket().Server().Broadcast(socketIDOf(c), "disconnect", phx.Empty)
+		return nil, c.Socket().Server().Broadcast(c.Socket().ID(), "disconnect", phx.Empty)
 	case "broadcast_binary":
 		_ = c.Reply(msg, "ok", phx.Empty)
 		return nil, c.Broadcast("bin_all", phx.Binary{4, 5, 6})
@@ -102,8 +102,6 @@ func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) 
 	}
 	return nil, phx.ErrorReply(phx.Reason("unhandled event"))
 }
-
-func socketIDOf(c *phx.Channel) string { return c.Socket().ID() }
 
 // setStatus replies ok {} and adds "status" to the user's presence meta
 // (members get one presence_diff: the new meta, with phx_ref_prev, in joins
