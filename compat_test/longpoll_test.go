@@ -21,7 +21,7 @@ func TestJSLongPoll(t *testing.T) {
 			Broadcasts []json.RawMessage `json:"broadcasts"`
 			Ping       bool              `json:"ping"`
 			Events     []jsEvent         `json:"events"`
-		}](t, shared, lib, "lp_accepted", map[string]any{"user": id, "room": "room:" + id})
+		}](t, shared, lib, "lp_accepted", userRoom(id))
 		if !res.Opened {
 			t.Fatalf("LongPoll socket did not open: %s", describe(res.Events))
 		}

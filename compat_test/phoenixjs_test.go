@@ -51,6 +51,17 @@ func TestJSConnectAccepted(t *testing.T) {
 	})
 }
 
+// userRoom is the args of a scenario run by one user in a room of its own.
+func userRoom(id string) map[string]any { return map[string]any{"user": id, "room": "room:" + id} }
+
+// runUserRoom runs scenario on the shared server as a fresh user (prefix
+// plus the lib's tag) in a room of its own; it returns the result and the user.
+func runUserRoom[T any](t *testing.T, lib jsLib, prefix, scenario string) (T, string) {
+	t.Helper()
+	id := uniq(prefix + libTag(lib))
+	return runJS[T](t, shared, lib, scenario, userRoom(id)), id
+}
+
 // joinsResult is the "joins" scenario's result.
 type joinsResult struct {
 	Lobby           jsReply           `json:"lobby"`
@@ -156,8 +167,7 @@ func checkReplies(t *testing.T, res repliesResult) {
 func TestJSReplies(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("repl" + libTag(lib))
-		res := runJS[repliesResult](t, shared, lib, "replies", map[string]any{"user": id, "room": "room:" + id})
+		res, _ := runUserRoom[repliesResult](t, lib, "repl", "replies")
 		checkReplies(t, res)
 	})
 }
@@ -265,10 +275,8 @@ func checkCrash(t *testing.T, res crashResult, topicA, transport string) {
 func TestJSCrash(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("crash" + libTag(lib))
-		room := "room:" + id
-		res := runJS[crashResult](t, shared, lib, "crash", map[string]any{"user": id, "room": room})
-		checkCrash(t, res, room+"_a", "WebSocket")
+		res, id := runUserRoom[crashResult](t, lib, "crash", "crash")
+		checkCrash(t, res, "room:"+id+"_a", "WebSocket")
 	})
 }
 
@@ -321,8 +329,7 @@ func checkLeaveMe(t *testing.T, res leaveMeResult) {
 func TestJSLeaveMe(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("leave" + libTag(lib))
-		res := runJS[leaveMeResult](t, shared, lib, "leave_me", map[string]any{"user": id, "room": "room:" + id})
+		res, _ := runUserRoom[leaveMeResult](t, lib, "leave", "leave_me")
 		checkLeaveMe(t, res)
 	})
 }
@@ -361,7 +368,7 @@ func TestJSKickReconnectRejoin(t *testing.T) {
 			EchoBAfter jsReply   `json:"echo_b_after"`
 			AEvents    []jsEvent `json:"a_events"`
 			BEvents    []jsEvent `json:"b_events"`
-		}](t, shared, lib, "kick", map[string]any{"user": id, "room": "room:" + id})
+		}](t, shared, lib, "kick", userRoom(id))
 		assertReply(t, "join a", res.JoinA, "ok", `{}`)
 		assertReply(t, "join b", res.JoinB, "ok", `{}`)
 		assertReply(t, "kick_me", res.Kick, "ok", `{}`)
@@ -441,8 +448,7 @@ func checkSlow(t *testing.T, res slowResult) {
 func TestJSSlowDoesNotBlockEcho(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("slow" + libTag(lib))
-		res := runJS[slowResult](t, shared, lib, "slow", map[string]any{"user": id, "room": "room:" + id})
+		res, _ := runUserRoom[slowResult](t, lib, "slow", "slow")
 		checkSlow(t, res)
 	})
 }
@@ -483,8 +489,7 @@ func checkDupJoin(t *testing.T, res dupJoinResult) {
 func TestJSDuplicateJoin(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("dup" + libTag(lib))
-		res := runJS[dupJoinResult](t, shared, lib, "dup_join", map[string]any{"user": id, "room": "room:" + id})
+		res, _ := runUserRoom[dupJoinResult](t, lib, "dup", "dup_join")
 		checkDupJoin(t, res)
 	})
 }

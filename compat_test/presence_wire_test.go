@@ -132,6 +132,35 @@ func presenceFrames(t *testing.T, c *rawClient, n int) []string {
 	return out
 }
 
+// presenceFramesUntil reads frames until one with event arrives and returns
+// the presence frames before it, failing after frameWait.
+func presenceFramesUntil(t *testing.T, c *rawClient, event string) []string {
+	t.Helper()
+	var out []string
+	deadline := time.Now().Add(frameWait)
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				t.Fatalf("%s: connection gone before %s (presence frames %v)", c.name, event, out)
+			}
+			if f.Op != ws.OpText {
+				continue
+			}
+			if isPresenceFrame(f.Data) {
+				out = append(out, string(f.Data))
+				continue
+			}
+			var m []json.RawMessage
+			if json.Unmarshal(f.Data, &m) == nil && len(m) == 5 && string(m[3]) == q(event) {
+				return out
+			}
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("%s: no %s within %v (presence frames %v)", c.name, event, frameWait, out)
+		}
+	}
+}
+
 // comparePresence compares our frames with the recorded ones (user and
 // topic names substituted) as normalized JSON values, in order.
 func comparePresence(t *testing.T, got, recorded []string, subst *strings.Replacer) {
@@ -171,7 +200,8 @@ func replayPresence(t *testing.T, srv *phxd, pause time.Duration) {
 	got = append(got, presenceFrames(t, c, 1)...) // update diff
 	time.Sleep(pause)
 	c.sendText(v2(q("7"), q("27"), lobby, "crash", `{}`))
-	time.Sleep(pause) // phoenix.js rejoins after 1 s
+	got = append(got, presenceFramesUntil(t, c, "phx_error")...) // the crash is done
+	time.Sleep(pause)                                            // phoenix.js rejoins after 1 s
 	c.sendText(v2(q("28"), q("28"), lobby, "phx_join", `{}`))
 	got = append(got, presenceFrames(t, c, 2)...)
 	comparePresence(t, got, recordedPresence(t, "room:lobby"), subst)
