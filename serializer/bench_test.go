@@ -59,29 +59,23 @@ type replyPayload struct {
 	Status   string          `json:"status"`
 }
 
+// benchEncode encodes m as V2 into buf, emptied each time; a nil buf makes
+// every run allocate its own.
+func benchEncode(b *testing.B, m *Message, buf []byte) {
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, err := Encode(V2, buf[:0], m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkBytes = out
+	}
+}
+
 func BenchmarkEncodeReply(b *testing.B) {
 	m := Message{Kind: KindReply, JoinRef: []byte(`"3"`), Ref: []byte(`"4"`), Topic: "room:lobby", Status: "ok", Payload: []byte(`{"id":17}`)}
-	b.Run("phxgo/new_buffer", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			out, _, err := Encode(V2, nil, &m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sinkBytes = out
-		}
-	})
-	b.Run("phxgo/reused_buffer", func(b *testing.B) {
-		b.ReportAllocs()
-		buf := make([]byte, 0, 256)
-		for b.Loop() {
-			out, _, err := Encode(V2, buf[:0], &m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sinkBytes = out
-		}
-	})
+	b.Run("phxgo/new_buffer", func(b *testing.B) { benchEncode(b, &m, nil) })
+	b.Run("phxgo/reused_buffer", func(b *testing.B) { benchEncode(b, &m, make([]byte, 0, 256)) })
 	b.Run("encoding_json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -97,17 +91,7 @@ func BenchmarkEncodeReply(b *testing.B) {
 
 func BenchmarkEncodeBroadcast(b *testing.B) {
 	m := Message{Kind: KindBroadcast, Topic: "room:lobby", Event: "presence_diff", Payload: benchPayload}
-	b.Run("phxgo/reused_buffer", func(b *testing.B) {
-		b.ReportAllocs()
-		buf := make([]byte, 0, 256)
-		for b.Loop() {
-			out, _, err := Encode(V2, buf[:0], &m)
-			if err != nil {
-				b.Fatal(err)
-			}
-			sinkBytes = out
-		}
-	})
+	b.Run("phxgo/reused_buffer", func(b *testing.B) { benchEncode(b, &m, make([]byte, 0, 256)) })
 	b.Run("encoding_json/reused_buffer", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf bytes.Buffer
@@ -147,4 +131,30 @@ func BenchmarkFanout(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeServer is the load generator's side: a reply to a push
+// and a broadcast, as text and binary.
+func BenchmarkDecodeServer(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		frame  []byte
+		binary bool
+	}{
+		{"reply", []byte(`["3","4","room:lobby","phx_reply",{"response":{"id":17},"status":"ok"}]`), false},
+		{"broadcast", benchPresence, false},
+		{"binary_reply", []byte("\x01\x01\x01\x0a\x02" + "34room:lobbyok\x11"), true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.frame)))
+			for b.Loop() {
+				m, err := DecodeServer(V2, c.frame, c.binary)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkMessage = m
+			}
+		})
+	}
 }

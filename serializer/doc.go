@@ -13,9 +13,10 @@
 //     kind 0x00 (push); the server sends pushes, replies and broadcasts.
 //
 // Decode turns a client frame into a Message; Encode appends a server frame
-// for a Message to a buffer. Server output matches Phoenix 1.7 byte for
-// byte, including the order of the reply wrapper's keys,
-// {"response":…,"status":…}.
+// for a Message to a buffer; EncodeClient and DecodeServer are their mirror
+// images, for test clients and load generators. Server output matches
+// Phoenix 1.7 byte for byte, including the order of the reply wrapper's
+// keys, {"response":…,"status":…}.
 //
 // # Refs
 //

@@ -19,8 +19,9 @@ var (
 	ErrMalformed = errors.New("serializer: malformed frame")
 	// ErrInvalidUTF8: a text frame is not valid UTF-8.
 	ErrInvalidUTF8 = errors.New("serializer: text frame is not valid UTF-8")
-	// ErrBadBinary: a binary frame is not a client push (kind 0x00 with a
-	// complete header).
+	// ErrBadBinary: a binary frame has an incomplete header or a kind its
+	// sender cannot send: Decode takes only a client push (kind 0x00),
+	// DecodeServer a server push, reply or broadcast.
 	ErrBadBinary = errors.New("serializer: malformed binary frame")
 	// ErrFieldTooLong: a binary frame header field (join_ref, ref, topic,
 	// event or status) is longer than 255 bytes.

@@ -156,6 +156,9 @@ func checkRecordedServerFrame(t *testing.T, f recordedFrame) {
 	if err != nil || !bytes.Equal(got, f.frame) {
 		t.Errorf("%s: Encode(%s) =\n %s, %v\nwant %s", f.where, describe(m), got, err, f.frame)
 	}
+	if d, err := DecodeServer(f.vsn, f.frame, false); err != nil || !sameMessage(d, m) {
+		t.Errorf("%s: DecodeServer(%s) =\n %s, %v\nwant %s", f.where, f.frame, describe(d), err, describe(m))
+	}
 }
 
 func mustJSON(t *testing.T, data []byte, v any) {

@@ -364,7 +364,7 @@ func (c *client) nextRef() uint64 {
 
 // request sends one client message and records it as pending.
 func (e *engine) request(c *client, m *serializer.Message, p pending, timeout time.Duration) {
-	frame, binary, err := encodeClient(c.g.gp.vsn, e.pbuf[:0], m)
+	frame, binary, err := serializer.EncodeClient(c.g.gp.vsn, e.pbuf[:0], m)
 	e.pbuf = frame[:0]
 	if err != nil {
 		e.fail(c, "encode:"+err.Error())

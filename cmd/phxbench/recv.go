@@ -13,7 +13,7 @@ import (
 // onMessage decodes one data message. frame is the whole WebSocket frame
 // (nil when reassembled from fragments), kept once for the baseline.
 func (e *engine) onMessage(c *client, payload []byte, binary bool, frame []byte) {
-	m, err := decodeServer(c.g.gp.vsn, payload, binary)
+	m, err := serializer.DecodeServer(c.g.gp.vsn, payload, binary)
 	if err != nil {
 		e.fail(c, "decode")
 		return
