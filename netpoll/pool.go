@@ -116,14 +116,10 @@ func (s *Server) schedule(c *Conn, bits uint32) {
 	}
 }
 
-// takeBits claims the pending work bits, leaving c marked queued.
+// takeBits claims the pending work bits, leaving c marked queued (only the
+// worker running c calls it, and bQueued stays set until its release).
 func (c *Conn) takeBits() uint32 {
-	for {
-		old := c.sched.Load()
-		if c.sched.CompareAndSwap(old, bQueued) {
-			return old & workBits
-		}
-	}
+	return c.sched.Swap(bQueued) & workBits
 }
 
 // release ends a run: requeue at the tail (fairness) if work arrived
@@ -163,23 +159,23 @@ type worker struct {
 	s   *Server
 	buf []byte                 // read buffer
 	hdr hdrBuf                 // frame headers of one writev
+	wr  vecWriter              // iovecs of one writev
 	hb  [ws.MaxHeaderSize]byte // header parse scratch
 	hr  bytes.Reader           // header parse input
-	iov [][]byte
 
-	// Syscall trampolines: method values made once, so rawConn.Read/Write
-	// do not allocate a closure per call.
-	rdBuf        []byte
-	rdN, wrN     int
-	rdErr, wrErr error
-	rdFn, wrFn   func(uintptr) bool
+	// Read syscall trampoline: a method value made once, so rawConn.Read
+	// does not allocate a closure per call.
+	rdBuf []byte
+	rdN   int
+	rdErr error
+	rdFn  func(uintptr) bool
 }
 
 func newWorker(s *Server) *worker {
 	w := &worker{s: s, buf: make([]byte, readChunk),
 		hdr: hdrBuf{b: make([]byte, 0, maxIovFrames*ws.MaxHeaderSize)},
-		iov: make([][]byte, 0, 2*maxIovFrames)}
-	w.rdFn, w.wrFn = w.doRead, w.doWritev
+		wr:  newVecWriter(2 * maxIovFrames)}
+	w.rdFn = w.doRead
 	return w
 }
 

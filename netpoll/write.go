@@ -1,22 +1,106 @@
 package netpoll
 
 import (
-	"encoding/binary"
 	"errors"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
 
-// hdrBuf collects the frame headers of one writev; its capacity is fixed
-// (maxIovFrames headers) so the iovecs pointing into it stay valid.
-type hdrBuf struct{ b []byte }
+// hdrBuf collects frame headers, encoded by ws.WriteHeaderBuffer; its
+// capacity is fixed so the iovecs pointing into it stay valid.
+type hdrBuf struct {
+	b       []byte
+	scratch [ws.MaxHeaderSize]byte
+}
 
 func (h *hdrBuf) Write(p []byte) (int, error) {
 	h.b = append(h.b, p...)
 	return len(p), nil
+}
+
+// add appends the header of an unmasked, final frame and returns it.
+func (h *hdrBuf) add(op uint8, n int) []byte {
+	start := len(h.b)
+	hd := ws.Header{Fin: true, OpCode: ws.OpCode(op), Length: int64(n)}
+	_ = ws.WriteHeaderBuffer(h, hd, h.scratch[:]) // cannot fail: Length ≥ 0
+	return h.b[start:]
+}
+
+// vecWriter writes buffers to a connection with one writev(2). The iovec
+// array is reused (unix.Writev allocates one per call above 8 buffers) and
+// the syscall trampoline is a method value made on first use, so
+// rawConn.Write allocates no closure per call.
+type vecWriter struct {
+	iov   []unix.Iovec
+	total int
+	n     int
+	err   error
+	fn    func(uintptr) bool
+}
+
+func newVecWriter(n int) vecWriter {
+	return vecWriter{iov: make([]unix.Iovec, 0, n)}
+}
+
+// add queues b (nothing if empty) for the next write.
+func (v *vecWriter) add(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	iov := unix.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	v.iov = append(v.iov, iov)
+	v.total += len(b)
+}
+
+// write writes the added buffers to c in one writev and resets v. blocked
+// reports a short write or EAGAIN (the rest must wait for EPOLLOUT); err
+// is any other failure.
+func (v *vecWriter) write(c *Conn) (written int, blocked bool, err error) {
+	if v.fn == nil {
+		v.fn = v.doWritev
+	}
+	v.n, v.err = 0, nil
+	err = c.raw.Write(v.fn)
+	if err == nil {
+		err = v.err
+	}
+	written = v.n
+	blocked = err == unix.EAGAIN || (err == nil && written < v.total)
+	if blocked {
+		err = nil
+	}
+	clear(v.iov) // do not keep payloads alive from the worker or pool
+	v.iov, v.total, v.err = v.iov[:0], 0, nil
+	c.s.stats.writes.Add(1)
+	return written, blocked, err
+}
+
+func (v *vecWriter) doWritev(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd,
+			uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
+		switch e {
+		case 0:
+			v.n = int(r)
+		case unix.EINTR:
+			continue
+		default:
+			v.err = e
+		}
+		return true
+	}
+}
+
+// logWriteErr logs a failed write unless the peer simply went away.
+func (c *Conn) logWriteErr(err error) {
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		c.s.log.Debug("netpoll: write", "remote", c.RemoteAddr(), "err", err)
+	}
 }
 
 // Outcomes of draining the write queue.
@@ -56,19 +140,16 @@ func (w *worker) flush(c *Conn) {
 		c.flushPending, c.blocked = true, false
 		c.mu.Unlock()
 
-		written, total, err := w.writeFrames(c, q[:min(len(q), maxIovFrames)], woff)
+		written, blocked, err := w.writeFrames(c, q[:min(len(q), maxIovFrames)], woff)
 		c.mu.Lock()
 		c.advanceLocked(written)
-		blocked := err == unix.EAGAIN || (err == nil && written < total)
 		if blocked {
 			c.blocked, c.flushPending = true, false
 		}
 		c.mu.Unlock()
 		switch {
-		case err != nil && !blocked:
-			if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-				c.s.log.Debug("netpoll: write", "remote", c.RemoteAddr(), "err", err)
-			}
+		case err != nil:
+			c.logWriteErr(err)
 			c.dropNow(CloseAbnormal, "")
 			return
 		case blocked:
@@ -84,42 +165,23 @@ func (w *worker) flush(c *Conn) {
 // writeFrames builds the iovecs (header, payload per frame; the first
 // frame minus the woff bytes already written) and writes them in one
 // writev.
-func (w *worker) writeFrames(c *Conn, q []outFrame, woff int) (written, total int, err error) {
+func (w *worker) writeFrames(c *Conn, q []outFrame, woff int) (written int, blocked bool, err error) {
 	w.hdr.b = w.hdr.b[:0]
-	w.iov = w.iov[:0]
-	var hdr []byte
 	for _, f := range q {
-		hdr = nil
+		var hdr []byte
 		if f.op != opRaw {
-			start := len(w.hdr.b)
-			h := ws.Header{Fin: true, OpCode: ws.OpCode(f.op), Length: int64(len(f.p))}
-			_ = ws.WriteHeaderBuffer(&w.hdr, h, w.hb[:]) // cannot fail: Length ≥ 0
-			hdr = w.hdr.b[start:]
+			hdr = w.hdr.add(f.op, len(f.p))
 		}
 		for _, seg := range [2][]byte{hdr, f.p} {
 			if woff >= len(seg) {
 				woff -= len(seg)
 				continue
 			}
-			seg, woff = seg[woff:], 0
-			w.iov = append(w.iov, seg)
-			total += len(seg)
+			w.wr.add(seg[woff:])
+			woff = 0
 		}
 	}
-	err = c.raw.Write(w.wrFn)
-	if err == nil {
-		err = w.wrErr
-	}
-	written = max(w.wrN, 0)
-	w.wrErr = nil
-	clear(w.iov) // do not keep payloads alive from the worker
-	c.s.stats.writes.Add(1)
-	return written, total, err
-}
-
-func (w *worker) doWritev(fd uintptr) bool {
-	w.wrN, w.wrErr = unix.Writev(int(fd), w.iov)
-	return true
+	return w.wr.write(c)
 }
 
 // advanceLocked drops the n written bytes from the head of the queue.
@@ -232,14 +294,15 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	c.mu.Unlock()
 
 	iw := inlineWriters.Get().(*inlineWriter)
-	written, total, err := iw.write(c, uint8(op), payload)
+	iw.hdr.b = iw.hdr.b[:0]
+	iw.add(iw.hdr.add(uint8(op), len(payload)))
+	iw.add(payload)
+	written, blocked, err := iw.write(c)
 	inlineWriters.Put(iw)
-	c.s.stats.writes.Add(1)
 
 	c.mu.Lock()
 	c.inline = false
 	c.advanceLocked(written)
-	blocked := err == unix.EAGAIN || (err == nil && written < total)
 	handOff := c.state.Load() != stDead && (blocked || len(c.wq) > 0 || c.slow ||
 		c.closeAfterFlush || c.lingerAfterFlush)
 	if !handOff && err == nil {
@@ -247,10 +310,8 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	}
 	c.mu.Unlock()
 	switch {
-	case err != nil && !blocked:
-		if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-			c.s.log.Debug("netpoll: write", "remote", c.RemoteAddr(), "err", err)
-		}
+	case err != nil:
+		c.logWriteErr(err)
 		c.drop(CloseAbnormal, "")
 	case handOff:
 		// flushPending stays set; the worker writes the rest (arming
@@ -260,49 +321,15 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	return nil
 }
 
-// inlineWriter is the scratch of one SendNow: the frame header and the
-// iovecs, and a method value made once so the syscall trampoline does not
-// allocate a closure per call.
+// inlineWriter is the scratch of one SendNow: the frame header and its
+// two iovecs (header, payload).
 type inlineWriter struct {
-	hdr [ws.MaxHeaderSize]byte
-	iov [2][]byte
-	n   int
-	err error
-	fn  func(uintptr) bool
+	vecWriter
+	hdr hdrBuf
 }
 
 var inlineWriters = sync.Pool{New: func() any {
-	iw := &inlineWriter{}
-	iw.fn = iw.doWritev
+	iw := &inlineWriter{vecWriter: newVecWriter(2)}
+	iw.hdr.b = make([]byte, 0, ws.MaxHeaderSize)
 	return iw
 }}
-
-// write sends one unmasked, final frame: header and payload in one writev.
-func (iw *inlineWriter) write(c *Conn, op uint8, p []byte) (written, total int, err error) {
-	h := iw.hdr[:2]
-	h[0] = 0x80 | op // FIN + opcode
-	switch n := len(p); {
-	case n < 126:
-		h[1] = byte(n)
-	case n <= 0xffff:
-		h[1] = 126
-		h = binary.BigEndian.AppendUint16(h, uint16(n))
-	default:
-		h[1] = 127
-		h = binary.BigEndian.AppendUint64(h, uint64(n))
-	}
-	iw.iov[0], iw.iov[1] = h, p
-	iw.n, iw.err = 0, nil
-	err = c.raw.Write(iw.fn)
-	if err == nil {
-		err = iw.err
-	}
-	written, total = max(iw.n, 0), len(h)+len(p)
-	iw.iov, iw.err = [2][]byte{}, nil // do not keep the payload alive from the pool
-	return written, total, err
-}
-
-func (iw *inlineWriter) doWritev(fd uintptr) bool {
-	iw.n, iw.err = unix.Writev(int(fd), iw.iov[:])
-	return true
-}
