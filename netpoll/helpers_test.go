@@ -3,7 +3,6 @@ package netpoll
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -331,5 +330,3 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-func be16(p []byte) int { return int(binary.BigEndian.Uint16(p)) }

@@ -208,12 +208,3 @@ func (sc *Scenario) applyDefaults() {
 		}
 	}
 }
-
-// totalClients returns the number of virtual clients in all groups.
-func (sc *Scenario) totalClients() int {
-	n := 0
-	for _, g := range sc.Groups {
-		n += g.Count
-	}
-	return n
-}

@@ -420,16 +420,6 @@ func growthRows(sf *suiteFile) []growthRow {
 	return rows
 }
 
-// caseByID finds a case.
-func (sf *suiteFile) caseByID(id string) (suiteCase, bool) {
-	for _, c := range sf.Cases {
-		if c.ID == id {
-			return c, true
-		}
-	}
-	return suiteCase{}, false
-}
-
 // suiteMarkdown renders the suite's tables: the measured binary and
 // machine, one table per item with its commands, the growth table and plot,
 // and every run.
