@@ -139,7 +139,7 @@ func (s *Server) register(c *Conn) error {
 	if s.stopping {
 		return ErrServerClosed
 	}
-	if !s.reg.tryAdd(c, s.cfg.MaxConns) {
+	if !s.reg.tryAdd(c, s.cfg.MaxConns, s.slots.Load()) {
 		s.stats.refused.Add(1)
 		return ErrTooManyConns
 	}

@@ -57,6 +57,8 @@ type Conn struct {
 	state atomic.Uint32 // stHandshake…stDead
 	sched atomic.Uint32 // pending task bits (pool.go)
 
+	readPaused atomic.Bool // PauseRead: input is not read until ResumeRead
+
 	runNext          *Conn // run queue link (pool.mu)
 	regPrev, regNext *Conn // registry links (shard.mu)
 

@@ -26,6 +26,7 @@ type Server struct {
 	now   atomic.Int64 // coarse clock, see clock()
 
 	openConns atomic.Int64
+	slots     atomic.Int64 // AcquireSlot: connections counted outside the registry
 	stats     counters
 	draining  atomic.Bool   // Shutdown began: refuse upgrades, signal drained
 	drained   chan struct{} // cap 1: the registry emptied while draining

@@ -26,8 +26,8 @@ type shard struct {
 func (r *registry) shardOf(c *Conn) *shard { return &r.shards[uint32(c.fd)%nShards] }
 
 // tryAdd adds c unless max connections are registered.
-func (r *registry) tryAdd(c *Conn, max int) bool {
-	if r.n.Add(1) > int64(max) {
+func (r *registry) tryAdd(c *Conn, max int, extra int64) bool {
+	if r.n.Add(1)+extra > int64(max) {
 		r.n.Add(-1)
 		return false
 	}
