@@ -299,18 +299,25 @@ func (p *Presence) Untrack(c *Channel, key string) error {
 	})
 }
 
-// List returns the presences of topic as announced so far (up to the
-// batching window behind the latest changes), in the presence_state
-// shape.
+// List returns the presences of topic now, in the presence_state shape:
+// what was announced, with the changes still waiting in the batching
+// window applied (as Phoenix lists its tracker's current state), so a
+// Track followed by List always finds the tracked meta. Presences it
+// returns that are still waiting are announced by the next diff, and
+// their leaves are always broadcast, so pushing the result to a
+// subscriber of topic keeps phoenix.js consistent.
 func (p *Presence) List(topic string) (PresenceState, error) {
-	ctx, cancel := p.ctx()
-	defer cancel()
-	entries, err := p.store.List(ctx, topic)
+	var entries []PresenceEntry
+	err := p.withTopic(topic, func(t *presenceTopic) error {
+		var err error
+		entries, err = p.current(t)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	out := make(PresenceState)
-	for _, e := range sortedByKey(entries) {
+	for _, e := range entries {
 		m := out[e.Key]
 		m.Metas = append(m.Metas, stdjson.RawMessage(e.Meta))
 		out[e.Key] = m
@@ -318,14 +325,15 @@ func (p *Presence) List(topic string) (PresenceState, error) {
 	return out, nil
 }
 
-// PushState pushes presence_state (every presence of c's topic) to c. Call
-// it after every successful join, rejoins included (typically from
-// AfterJoin, right after Track): phoenix.js applies no presence_diff
-// until it has the state of the current join. The state is consistent
-// with the diffs: every presence in it was announced, and its leave will
-// be broadcast to c (c subscribed before the state was read). Diffs that
-// reach c before the state are held by phoenix.js and applied after it;
-// they are idempotent by phx_ref, so that order is harmless.
+// PushState pushes presence_state (every presence of c's topic, as List
+// sees it) to c. Call it after every successful join, rejoins included
+// (typically from AfterJoin, right after Track, whose meta it then
+// always holds): phoenix.js applies no presence_diff until it has the
+// state of the current join. The state is consistent with the diffs: c
+// subscribed before the state was read, so every presence in it is
+// announced to c (again, harmlessly: diffs are idempotent by phx_ref) if
+// it was still waiting, and its leave will be broadcast to c. Diffs that
+// reach c before the state are held by phoenix.js and applied after it.
 func (p *Presence) PushState(c *Channel) error {
 	var state []byte
 	err := p.withTopic(c.topic, func(t *presenceTopic) error {
@@ -339,8 +347,8 @@ func (p *Presence) PushState(c *Channel) error {
 	return c.Push(EventPresenceState, RawJSON(state))
 }
 
-// stateJSON returns the encoded state of t, cached by store revision (t.mu
-// held).
+// stateJSON returns the encoded state of t, cached by store revision and
+// batch generation (t.mu held).
 func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
 	ctx, cancel := p.ctx()
 	defer cancel()
@@ -348,17 +356,17 @@ func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rev == 0 {
+	if rev == 0 && t.nJoins == 0 {
 		return Empty, nil
 	}
-	if t.state != nil && t.stateRev == rev {
+	if t.state != nil && t.stateRev == rev && t.stateGen == t.gen {
 		return t.state, nil
 	}
-	entries, err := p.store.List(ctx, t.name)
+	entries, err := p.current(t)
 	if err != nil {
 		return nil, err
 	}
-	t.state, t.stateRev = appendGrouped(nil, sortedByKey(entries)), rev
+	t.state, t.stateRev, t.stateGen = appendGrouped(nil, entries), rev, t.gen
 	return t.state, nil
 }
 

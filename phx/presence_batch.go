@@ -14,14 +14,21 @@ import (
 // the window is open wait; when it ends, everything that waited goes out
 // as ONE diff of net changes and a new window opens; a window that ends
 // with nothing waiting closes the topic's batch (the topic is quiet
-// again). Net changes: a ref that joins and leaves within one batch was
-// never announced and appears in neither list; a leave repeats the meta
-// exactly as its join announced it.
+// again). Net changes: a ref that joins and leaves within one batch, and
+// that no List or presence_state has shown, was never seen by anyone and
+// appears in neither list; one that was shown appears in both (phoenix.js
+// applies a diff's joins before its leaves, so every view ends without
+// it). A leave repeats the meta exactly as its join announced it.
 //
+// List and presence_state show the topic as it is now, as Phoenix's
+// tracker does: the store (what was announced) without the leaves that
+// wait, plus the joins that wait, so a joiner that tracks and then pushes
+// the state always finds itself in it. The state is consistent with the
+// diffs that follow, for the joiner subscribed before reading it: a
+// waiting join it shows is announced in the next diff (idempotent by
+// phx_ref), and the leave of every presence it shows is broadcast later.
 // The store only ever holds announced presences (it is written when the
-// diff is broadcast, under t.mu), and presence_state is read from it after
-// the joiner subscribed: any presence shown in a state gets its leave
-// broadcast to that joiner later. Diffs of one topic go out in order.
+// diff is broadcast, under t.mu). Diffs of one topic go out in order.
 //
 // Lock order: presenceTopic.mu, then Presence.ownersMu or
 // Presence.topicsMu, then the PubSub and channel locks taken by
@@ -34,13 +41,22 @@ type presenceTopic struct {
 	open    bool // a window is running; its timer flushes what waits
 	timer   *time.Timer
 
-	joins  []PresenceEntry // waiting joins in order; Ref "" = cancelled
-	joinAt map[string]int  // ref → index in joins
+	joins  []pendingJoin   // waiting joins in order; Ref "" = cancelled
+	joinAt map[string]int  // ref → index in joins, for joins still live
 	nJoins int             // live entries in joins
-	leaves []PresenceEntry // waiting leaves of announced refs
+	leaves []PresenceEntry // waiting leaves (of announced or shown refs)
+	gen    uint64          // bumped by every waiting change
 
-	state    []byte // encoded presence_state at stateRev
+	state    []byte // encoded presence_state at (stateRev, stateGen)
 	stateRev uint64
+	stateGen uint64
+}
+
+// pendingJoin is a join waiting for the end of the window.
+type pendingJoin struct {
+	PresenceEntry
+	shown bool // a List or presence_state included it: its leave must be told
+	left  bool // shown, then left within the batch: in the diff's joins and leaves, never stored
 }
 
 func (t *presenceTopic) join(e PresenceEntry) {
@@ -48,17 +64,24 @@ func (t *presenceTopic) join(e PresenceEntry) {
 		t.joinAt = make(map[string]int)
 	}
 	t.joinAt[e.Ref] = len(t.joins)
-	t.joins = append(t.joins, e)
+	t.joins = append(t.joins, pendingJoin{PresenceEntry: e})
 	t.nJoins++
+	t.gen++
 }
 
-// leave records that e left; a join still waiting is simply cancelled.
+// leave records that e left. A join still waiting that nobody was shown is
+// simply cancelled; one that was shown stays in the diff's joins and its
+// leave is added, so that the views that hold it drop it.
 func (t *presenceTopic) leave(e PresenceEntry) {
+	t.gen++
 	if i, ok := t.joinAt[e.Ref]; ok {
-		t.joins[i] = PresenceEntry{}
 		delete(t.joinAt, e.Ref)
 		t.nJoins--
-		return
+		if !t.joins[i].shown {
+			t.joins[i] = pendingJoin{}
+			return
+		}
+		t.joins[i].left = true
 	}
 	t.leaves = append(t.leaves, e)
 }
@@ -69,6 +92,34 @@ func (t *presenceTopic) reset() {
 	clear(t.joins)
 	t.joins, t.leaves, t.nJoins = t.joins[:0], nil, 0
 	clear(t.joinAt)
+	t.gen++
+}
+
+// current returns the topic's presences now (t.mu held): stored ones
+// without the waiting leaves, then the waiting joins, which are marked
+// shown. The result is sorted by key.
+func (p *Presence) current(t *presenceTopic) ([]PresenceEntry, error) {
+	ctx, cancel := p.ctx()
+	defer cancel()
+	stored, err := p.store.List(ctx, t.name)
+	if err != nil {
+		return nil, err
+	}
+	out := stored
+	if len(t.leaves) > 0 {
+		gone := make(map[string]bool, len(t.leaves))
+		for _, e := range t.leaves {
+			gone[e.Ref] = true
+		}
+		out = slices.DeleteFunc(out, func(e PresenceEntry) bool { return gone[e.Ref] })
+	}
+	for i := range t.joins {
+		if j := &t.joins[i]; j.Ref != "" && !j.left {
+			j.shown = true
+			out = append(out, j.PresenceEntry)
+		}
+	}
+	return sortedByKey(out), nil
 }
 
 // withTopic runs f with the topic's batch locked, creating it if needed,
@@ -163,14 +214,18 @@ func (p *Presence) flush(t *presenceTopic) bool {
 		t.reset()
 		return true
 	}
-	joins := make([]PresenceEntry, 0, t.nJoins)
-	for _, e := range t.joins {
-		if e.Ref != "" {
-			joins = append(joins, e)
+	joins := make([]PresenceEntry, 0, len(t.joins))
+	stored := make([]PresenceEntry, 0, t.nJoins)
+	for _, j := range t.joins {
+		if j.Ref != "" {
+			joins = append(joins, j.PresenceEntry)
+			if !j.left {
+				stored = append(stored, j.PresenceEntry)
+			}
 		}
 	}
 	ctx, cancel := p.ctx()
-	err := p.store.Apply(ctx, t.name, joins, t.leaves)
+	err := p.store.Apply(ctx, t.name, stored, t.leaves)
 	cancel()
 	if err != nil {
 		p.log.Error("presence: store write failed; diff held back", "topic", t.name, "err", err)

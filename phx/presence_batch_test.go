@@ -1,16 +1,24 @@
 package phx
 
 import (
+	stdjson "encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/phxgo/phxgo/serializer"
 )
 
-// Within a window, changes merge into one diff of net changes.
+// hourWindow is a batching window that never ends by itself in a test:
+// p.tickNow ends it, so every batch boundary is chosen by the test.
+const hourWindow = time.Hour
+
+// Within a window, changes merge into one diff of net changes; List and
+// presence_state show the topic as it is now, the joiner included.
 func TestPresenceBatchNetChanges(t *testing.T) {
-	// A window that never ends by itself: tickNow ends it.
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: time.Hour})
+	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
 	r := &refNames{}
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
@@ -18,99 +26,202 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 	a.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}},"leaves":{}}]`)
 	a.expectRef(r, `["1",null,"room:p","presence_state",{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}}]`)
 
+	// Later joiners each find themselves (and the joins waiting before
+	// theirs) in their state, though their own diff is still waiting.
 	users := map[string]*harness{}
-	for _, u := range []string{"bob", "carol", "dave"} {
+	views := map[string]*clientView{}
+	state := `"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}`
+	for i, u := range []string{"bob", "carol", "dave"} {
 		users[u] = srv.user(t, u)
 		users[u].join("room:p", "1")
-		// The state holds what was announced: alice only, for now.
-		users[u].expectRef(r, `["1",null,"room:p","presence_state",{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}}]`)
+		state += fmt.Sprintf(`,%q:{"metas":[{"online_at":1700000000000,"phx_ref":"R%d"}]}`, u, i+2)
+		f := users[u].next()
+		if got := r.canon(f); got != `["1",null,"room:p","presence_state",{`+state+`}]` {
+			t.Fatalf("%s's state %s", u, got)
+		}
+		views[u] = newClientView(t)
+		views[u].feed(f)
 	}
-	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)             // joined and left inside the window
-	waitLong(t, func() bool { return p.numOwners() == 3 })             // alice, bob, dave
-	a.in(`["1","2","room:p","set_status",{"status":"away"}]`)          // update of an announced meta
-	users["dave"].in(`["1","2","room:p","set_status",{"status":"x"}]`) // update of a waiting one
+	carolCh := users["carol"].sock.lookup("room:p")
+	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)             // joined, shown, left inside the window
+	<-carolCh.Done()                                                   // her presence left with her (OnTerminate)
+	a.in(`["1","2","room:p","set_status",{"status":"away"}]`) // update of an announced meta
 	a.expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
-	users["dave"].drain()
+	users["dave"].in(`["1","2","room:p","set_status",{"status":"x"}]`) // update of a waiting, shown one
+	users["dave"].expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
+	// A meta tracked and untracked inside the window that nobody was
+	// shown appears in no diff at all.
+	ac := a.sock.lookup("room:p")
+	if err := p.Track(ac, "ghost", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Untrack(ac, "ghost"); err != nil {
+		t.Fatal(err)
+	}
 	a.expectNone()
-	if got := listText(t, p, r, "room:p"); got != `alice={"online_at":1700000000000,"phx_ref":"R1"}` {
+	// List inside the window: the topic as it is now.
+	got := listText(t, p, r, "room:p")
+	if !strings.HasPrefix(got, `alice={"online_at":1700000000000,"phx_ref":"R5","phx_ref_prev":"R1","status":"away"} bob={"online_at":1700000000000,"phx_ref":"R2"} dave={"online_at":1700000000000,"phx_ref":"R6","phx_ref_prev":"R4","status":"x"}`) ||
+		strings.Contains(got, "carol") || strings.Contains(got, "ghost") {
 		t.Fatalf("List inside the window: %s", got)
 	}
 
 	p.tickNow("room:p")
-	st := mustList(t, p, "room:p")
-	bob, dave, alice := st["bob"].ref(t), st["dave"].ref(t), st["alice"].ref(t)
-	got := a.next()
-	// dave's phx_ref_prev is the ref of his first meta, never announced.
-	davePrev := extractPrev(got, dave)
-	want := fmt.Sprintf(`[null,null,"room:p","presence_diff",{"joins":{`+
-		`"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"%s","phx_ref_prev":"%s","status":"away"}]},`+
-		`"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"%s"}]},`+
-		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"%s","phx_ref_prev":"%s","status":"x"}]}},`+
-		`"leaves":{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"%s"}]}}}]`,
-		alice, refOf(r, "R1"), bob, dave, davePrev, refOf(r, "R1"))
-	if got != want || len(davePrev) != 16 {
-		t.Fatalf("merged diff\n got: %s\nwant: %s", got, want)
-	}
+	want := `[null,null,"room:p","presence_diff",{"joins":{` +
+		`"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R5","phx_ref_prev":"R1","status":"away"}]},` +
+		`"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R2"}]},` +
+		`"carol":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]},` +
+		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"R4"},{"online_at":1700000000000,"phx_ref":"R6","phx_ref_prev":"R4","status":"x"}]}},` +
+		`"leaves":{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]},` +
+		`"carol":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]},` +
+		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"R4"}]}}}]`
+	a.expectRef(r, want)
 	a.expectNone()
 	if p.diffs.Load() != 2 {
 		t.Fatalf("%d diffs broadcast, want 2", p.diffs.Load())
 	}
+	// Every client's view, replayed as phoenix.js does, equals the list.
+	wantList := listText(t, p, r, "room:p")
+	for _, u := range []string{"bob", "dave"} {
+		v := views[u]
+		for _, f := range users[u].drain() {
+			v.feed(f)
+		}
+		if got := v.text(r); got != wantList {
+			t.Fatalf("%s's view %s, want %s", u, got, wantList)
+		}
+	}
 	// A window that ends with nothing waiting makes the topic quiet: the
 	// next change goes out at once.
 	p.tickNow("room:p")
-	p.quiet(t)
+	if p.numTopics() != 0 {
+		t.Fatal("topic batch still open after an empty window")
+	}
 	users["bob"].in(`["1","3","room:p","untrack",{}]`)
-	a.expect(fmt.Sprintf(`[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"%s"}]}}}]`, bob))
+	a.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R2"}]}}}]`)
 }
 
-func refOf(r *refNames, name string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for ref, n := range r.names {
-		if n == name {
-			return ref
+// The joiner is always in its own presence_state, whatever the batching
+// window holds: a second user joining inside a window, and a user
+// rejoining a room it just left empty (its leave sent at once, or still
+// waiting). Phoenix tracks, then lists; so do we.
+func TestPresenceJoinerInOwnState(t *testing.T) {
+	bothVersions(t, func(t *testing.T, ver serializer.Version) {
+		srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+
+		// A second user joining while the first one's window is open.
+		a := srv.userV(t, ver, "alice")
+		a.joinV("room:two", "1")
+		a.stateOf(t, "room:two", "alice")
+		b := srv.userV(t, ver, "bob")
+		b.joinV("room:two", "1")
+		st := b.stateOf(t, "room:two", "alice", "bob")
+		if got := mustList(t, p, "room:two"); len(got) != 2 || got["bob"].ref(t) != st["bob"][0] {
+			t.Fatalf("List %v, state %v", got, st)
+		}
+
+		// Rejoining an empty room whose leave went out at once (the topic
+		// was quiet), the rejoin's track then waiting in the window.
+		p.tickNow("room:two") // flush bob
+		p.tickNow("room:two") // quiet
+		c := srv.userV(t, ver, "carol")
+		c.joinV("room:empty", "1")
+		first := c.stateOf(t, "room:empty", "carol")["carol"][0]
+		p.tickNow("room:empty") // nothing waits: quiet
+		diffs, ch := p.diffs.Load(), c.sock.lookup("room:empty")
+		c.in(c.frame("1", "2", "room:empty", "phx_leave"))
+		c.expectEvent(t, "phx_reply")
+		c.expectEvent(t, "phx_close")
+		<-ch.Done()
+		if len(mustList(t, p, "room:empty")) != 0 || p.diffs.Load() != diffs+1 {
+			t.Fatal("carol's leave was not broadcast at once")
+		}
+		c.joinV("room:empty", "3")
+		again := c.stateOf(t, "room:empty", "carol")["carol"]
+		if len(again) != 1 || again[0] == first {
+			t.Fatalf("rejoin state holds %v, want only the new meta (old %s)", again, first)
+		}
+
+		// Rejoining (duplicate join) while the old meta's leave waits.
+		c.joinV("room:empty", "5")
+		c.expectEvent(t, "phx_close") // the replaced instance
+		latest := c.stateOf(t, "room:empty", "carol")["carol"]
+		if len(latest) != 1 || latest[0] == again[0] {
+			t.Fatalf("duplicate-join state holds %v, want only the newest meta (old %s)", latest, again[0])
+		}
+		// The window's diff then announces the new meta and the old one's
+		// leave; the client ends where the server is.
+		p.tickNow("room:empty")
+		p.tickNow("room:empty")
+		v := newClientViewV(t, ver)
+		v.synced = true
+		v.state = map[string][]viewMeta{"carol": {{ref: latest[0]}}}
+		for _, f := range c.drain() {
+			v.feed(f)
+		}
+		r := &refNames{}
+		if got, want := v.text(r), listText(t, p, r, "room:empty"); got != want {
+			t.Fatalf("client view %s, server %s", got, want)
+		}
+	})
+}
+
+// Track followed by List always finds the tracked meta, in a quiet topic
+// and inside a window.
+func TestPresenceTrackThenList(t *testing.T) {
+	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+	a := srv.user(t, "alice")
+	a.join("room:p", "1")
+	a.settle() // the join is complete (Track refuses a join in flight)
+	c := a.sock.lookup("room:p")
+	for i := range 5 {
+		key := fmt.Sprintf("k%d", i)
+		if err := p.Track(c, key, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := mustList(t, p, "room:p")[key]; !ok {
+			t.Fatalf("%s not listed right after Track", key)
+		}
+		if err := p.Untrack(c, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := mustList(t, p, "room:p")[key]; ok {
+			t.Fatalf("%s still listed right after Untrack", key)
 		}
 	}
-	return "?"
 }
 
-// extractPrev returns the phx_ref_prev that follows ref in frame.
-func extractPrev(frame, ref string) string {
-	_, after, ok := strings.Cut(frame, `"phx_ref":"`+ref+`","phx_ref_prev":"`)
-	if !ok || len(after) < 16 {
-		return "?"
-	}
-	return after[:16]
-}
-
-// A burst of 1,000 joins (and 400 quick leaves) makes a handful of diffs,
-// and every client's view, replayed as phoenix.js does, ends equal to the
-// server's list.
+// A burst of 1,000 joins (and 400 leaves) over ten windows makes exactly
+// one diff per window (plus the first change, sent at once), and every
+// client's view, replayed as phoenix.js does, ends equal to the server's
+// list.
 func TestPresenceBurst(t *testing.T) {
-	const n, leavers = 1000, 400
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: 50 * time.Millisecond})
+	const n, leavers, rounds = 1000, 400, 10
+	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
 	obs := srv.user(t, "obs")
 	obs.join("room:burst", "1")
-	p.quiet(t)
+	p.tickNow("room:burst") // nothing waits: quiet
 	base := p.diffs.Load()
-	start := time.Now()
 	hs := make([]*harness, n)
-	for i := range hs {
-		hs[i] = srv.user(t, fmt.Sprintf("u%d", i))
-		hs[i].in(`["1","1","room:burst","phx_join",{}]`)
+	for round := range rounds {
+		for i := round * n / rounds; i < (round+1)*n/rounds; i++ {
+			hs[i] = srv.user(t, fmt.Sprintf("u%d", i))
+			hs[i].join("room:burst", "1")
+		}
+		for i := round * leavers / rounds; i < (round+1)*leavers/rounds; i++ {
+			hs[i].settle() // its state is out
+			ch := hs[i].sock.lookup("room:burst")
+			hs[i].in(`["1","2","room:burst","phx_leave",{}]`)
+			<-ch.Done()
+		}
+		p.tickNow("room:burst") // the window ends
 	}
-	for i := 0; i < leavers; i++ {
-		hs[i].settle()
-		hs[i].in(`["1","2","room:burst","phx_leave",{}]`)
+	if diffs := p.diffs.Load() - base; diffs != rounds+1 {
+		t.Fatalf("%d presence_diff broadcasts for %d changes over %d windows, want %d",
+			diffs, n+leavers, rounds, rounds+1)
 	}
-	waitLong(t, func() bool { return len(mustList(t, p, "room:burst")) == n-leavers+1 })
-	p.quiet(t)
-	elapsed := time.Since(start)
-	diffs := p.diffs.Load() - base
-	bound := int64(elapsed/(50*time.Millisecond)) + 3
-	t.Logf("%d joins + %d leaves in %v: %d presence_diff broadcasts (naive: %d)", n, leavers, elapsed, diffs, n+leavers)
-	if diffs > bound || diffs >= 100 {
-		t.Fatalf("%d diffs for %d changes in %v, want at most %d", diffs, n+leavers, elapsed, bound)
+	if got := len(mustList(t, p, "room:burst")); got != n-leavers+1 {
+		t.Fatalf("%d listed, want %d", got, n-leavers+1)
 	}
 	r := &refNames{}
 	want := listText(t, p, r, "room:burst")
@@ -126,6 +237,68 @@ func TestPresenceBurst(t *testing.T) {
 	check("observer", obs)
 	for i := leavers; i < n; i += 37 {
 		check(fmt.Sprintf("u%d", i), hs[i])
+	}
+}
+
+// diffClock records when each presence_diff of a topic is broadcast.
+type diffClock struct {
+	id   uint64
+	mu   sync.Mutex
+	at   []time.Time
+	tick chan struct{}
+}
+
+func (d *diffClock) SubscriberID() uint64 { return d.id }
+
+func (d *diffClock) Deliver(b *Broadcast) {
+	if b.Event != EventPresenceDiff {
+		return
+	}
+	d.mu.Lock()
+	d.at = append(d.at, time.Now())
+	d.mu.Unlock()
+	select {
+	case d.tick <- struct{}{}:
+	default:
+	}
+}
+
+// With a real window, changes that keep coming make at most one diff per
+// window: consecutive diffs are never closer than the window (a lower
+// bound on time, the only kind a test may assert).
+func TestPresenceWindowPacing(t *testing.T) {
+	const window = 20 * time.Millisecond
+	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: window})
+	clock := &diffClock{id: NewSubscriberID(), tick: make(chan struct{}, 1)}
+	srv.pubsub.Subscribe("room:p", clock)
+	t.Cleanup(func() { srv.pubsub.Unsubscribe("room:p", clock) })
+	a := srv.user(t, "alice")
+	a.join("room:p", "1")
+	a.settle() // AfterJoin has tracked alice
+	c := a.sock.lookup("room:p")
+	const waves, perWave = 6, 30
+	for w := range waves {
+		for i := range perWave {
+			if err := p.Update(c, "alice", map[string]int{"n": w*perWave + i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select { // the wave's diff
+		case <-clock.tick:
+		case <-time.After(60 * time.Second):
+			t.Fatal("no presence_diff within 60s")
+		}
+	}
+	clock.mu.Lock()
+	at := append([]time.Time(nil), clock.at...)
+	clock.mu.Unlock()
+	if len(at) < waves || len(at) >= waves*perWave {
+		t.Fatalf("%d diffs for %d changes", len(at), waves*perWave)
+	}
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < window {
+			t.Fatalf("diffs %d and %d only %v apart, window %v", i-1, i, gap, window)
+		}
 	}
 }
 
@@ -185,7 +358,8 @@ func TestPresenceNodeExpiry(t *testing.T) {
 	obs.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R3","phx_ref_prev":"R2"}]}}}]`)
 }
 
-// The heartbeat loop runs and expires dead nodes by itself.
+// The heartbeat loop runs and expires dead nodes by itself: the ghost's
+// leave reaches a member.
 func TestPresenceHeartbeatLoop(t *testing.T) {
 	store := NewMemoryPresenceStore()
 	ctx := t.Context()
@@ -202,9 +376,100 @@ func TestPresenceHeartbeatLoop(t *testing.T) {
 		DiffWindow: -1, HeartbeatInterval: 10 * time.Millisecond, NodeTimeout: time.Second})
 	obs := srv.user(t, "obs")
 	obs.join("room:p", "1")
-	waitLong(t, func() bool { _, ok := mustList(t, p, "room:p")["ghost"]; return !ok })
+	const leave = `[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"ghost":{"metas":[{"phx_ref":"GOw7vPYKRWrubwBR"}]}}}]`
+	for f := obs.next(); f != leave; f = obs.next() { // obs's own diff and state may come first
+		if !strings.Contains(f, `"obs"`) {
+			t.Fatalf("unexpected frame %s", f)
+		}
+	}
+	if _, ok := mustList(t, p, "room:p")["ghost"]; ok {
+		t.Fatal("ghost still listed")
+	}
 	nodes, _ := store.Nodes(ctx)
-	if len(nodes) != 1 || nodes[0].ID != "live" || time.Since(nodes[0].LastSeen) > time.Second {
+	if len(nodes) != 1 || nodes[0].ID != "live" {
 		t.Fatalf("nodes %v", nodes)
 	}
+}
+
+// joinV is join in the harness's serializer version.
+func (h *harness) joinV(topic, jr string) {
+	h.t.Helper()
+	h.in(h.frame(jr, jr, topic, "phx_join"))
+	m := h.nextMsg()
+	if m.Kind != serializer.KindReply || m.Status != "ok" || m.Topic != topic {
+		h.t.Fatalf("join %s: got %+v", topic, m)
+	}
+}
+
+// frame is a client push with an empty payload in the harness's version.
+func (h *harness) frame(jr, ref, topic, event string) string {
+	h.t.Helper()
+	out, _, err := serializer.EncodeClient(h.ver, nil, &serializer.Message{Kind: serializer.KindPush,
+		JoinRef: []byte(`"` + jr + `"`), Ref: []byte(`"` + ref + `"`), Topic: topic, Event: event,
+		Payload: []byte(`{}`)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(out)
+}
+
+func (h *harness) nextMsg() serializer.Message {
+	h.t.Helper()
+	f := h.next()
+	m, err := serializer.DecodeServer(h.ver, []byte(f), false)
+	if err != nil {
+		h.t.Fatalf("bad frame %s: %v", f, err)
+	}
+	return m
+}
+
+// expectEvent reads frames up to the next one of event (a reply for
+// "phx_reply") and fails on anything but presence frames before it.
+func (h *harness) expectEvent(t *testing.T, event string) serializer.Message {
+	t.Helper()
+	for {
+		m := h.nextMsg()
+		if m.Event == event || event == "phx_reply" && m.Kind == serializer.KindReply {
+			return m
+		}
+		if m.Event != EventPresenceDiff {
+			t.Fatalf("got %s %s, want %s", m.Event, m.Payload, event)
+		}
+	}
+}
+
+// stateOf reads frames up to topic's presence_state and checks that it
+// lists exactly keys; it returns each key's phx_refs.
+func (h *harness) stateOf(t *testing.T, topic string, keys ...string) map[string][]string {
+	t.Helper()
+	m := h.expectEvent(t, EventPresenceState)
+	var st map[string]struct {
+		Metas []struct {
+			Ref string `json:"phx_ref"`
+		} `json:"metas"`
+	}
+	if err := stdjson.Unmarshal(m.Payload, &st); err != nil || m.Topic != topic {
+		t.Fatalf("bad presence_state on %s: %s", m.Topic, m.Payload)
+	}
+	out := make(map[string][]string, len(st))
+	for k, e := range st {
+		for _, meta := range e.Metas {
+			out[k] = append(out[k], meta.Ref)
+		}
+	}
+	if len(out) != len(keys) {
+		t.Fatalf("presence_state %s, want exactly %v", m.Payload, keys)
+	}
+	for _, k := range keys {
+		if len(out[k]) == 0 {
+			t.Fatalf("presence_state %s lacks %s", m.Payload, k)
+		}
+	}
+	return out
+}
+
+func (p *Presence) numTopics() int {
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	return len(p.topics)
 }

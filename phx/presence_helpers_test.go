@@ -97,6 +97,11 @@ func (srv *Server) user(t *testing.T, id string) *harness {
 	return srv.connectForTest(t, serializer.V2, Assigns{"user_id": id})
 }
 
+// userV is user with serializer version ver.
+func (srv *Server) userV(t *testing.T, ver serializer.Version, id string) *harness {
+	return srv.connectForTest(t, ver, Assigns{"user_id": id})
+}
+
 // join joins topic with join_ref = ref = jr and reads the reply.
 func (h *harness) join(topic, jr string) {
 	h.t.Helper()
@@ -210,10 +215,13 @@ func listText(t *testing.T, p *Presence, r *refNames, topic string) string {
 	var lines []string
 	for k, m := range st {
 		for _, meta := range m.Metas {
-			lines = append(lines, k+"="+r.canon(string(meta)))
+			lines = append(lines, k+"="+string(meta))
 		}
 	}
-	slices.Sort(lines)
+	slices.Sort(lines) // before naming refs: names then follow key order
+	for i, l := range lines {
+		lines[i] = r.canon(l)
+	}
 	return strings.Join(lines, " ")
 }
 
@@ -222,6 +230,7 @@ func listText(t *testing.T, p *Presence, r *refNames, topic string) string {
 // until the state arrives, then apply in order.
 type clientView struct {
 	t       testing.TB
+	ver     serializer.Version
 	state   map[string][]viewMeta
 	pending [][2]map[string][]viewMeta
 	synced  bool
@@ -235,22 +244,23 @@ type viewMeta struct {
 	json string
 }
 
-func newClientView(t testing.TB) *clientView {
-	return &clientView{t: t, state: map[string][]viewMeta{}, announced: map[string]string{}}
+func newClientView(t testing.TB) *clientView { return newClientViewV(t, serializer.V2) }
+
+// newClientViewV is a view fed frames of serializer version ver.
+func newClientViewV(t testing.TB, ver serializer.Version) *clientView {
+	return &clientView{t: t, ver: ver, state: map[string][]viewMeta{}, announced: map[string]string{}}
 }
 
 // feed handles one frame; frames of other events are ignored.
 func (v *clientView) feed(frame string) {
 	v.t.Helper()
-	var arr []stdjson.RawMessage
-	if err := stdjson.Unmarshal([]byte(frame), &arr); err != nil || len(arr) != 5 {
-		v.t.Fatalf("bad frame %s", frame)
+	m, err := serializer.DecodeServer(v.ver, []byte(frame), false)
+	if err != nil {
+		v.t.Fatalf("bad frame %s: %v", frame, err)
 	}
-	var event string
-	_ = stdjson.Unmarshal(arr[3], &event)
-	switch event {
+	switch m.Event {
 	case EventPresenceState:
-		st := v.decodeGroup(arr[4])
+		st := v.decodeGroup(m.Payload)
 		v.syncState(st)
 		for _, d := range v.pending {
 			v.syncDiff(d[0], d[1])
@@ -261,19 +271,21 @@ func (v *clientView) feed(frame string) {
 			Joins  stdjson.RawMessage `json:"joins"`
 			Leaves stdjson.RawMessage `json:"leaves"`
 		}
-		if err := stdjson.Unmarshal(arr[4], &d); err != nil || d.Joins == nil || d.Leaves == nil {
+		if err := stdjson.Unmarshal(m.Payload, &d); err != nil || d.Joins == nil || d.Leaves == nil {
 			v.t.Fatalf("bad presence_diff %s", frame)
 		}
 		joins, leaves := v.decodeGroup(d.Joins), v.decodeGroup(d.Leaves)
 		for _, ms := range leaves {
-			for _, m := range ms {
-				if a, ok := v.announced[m.ref]; ok && a != m.json {
-					v.t.Fatalf("leave meta %s differs from the announced %s", m.json, a)
+			for _, lm := range ms {
+				if a, ok := v.announced[lm.ref]; ok && a != lm.json {
+					v.t.Fatalf("leave meta %s differs from the announced %s", lm.json, a)
 				}
+				// A ref in both lists (shown by a state, then gone within
+				// the batch) must carry the same meta in both.
 				for _, js := range joins {
 					for _, j := range js {
-						if j.ref == m.ref {
-							v.t.Fatalf("ref %s both joins and leaves in %s", m.ref, frame)
+						if j.ref == lm.ref && j.json != lm.json {
+							v.t.Fatalf("ref %s joins as %s and leaves as %s", lm.ref, j.json, lm.json)
 						}
 					}
 				}

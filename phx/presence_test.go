@@ -160,6 +160,7 @@ func TestPresenceRefusals(t *testing.T) {
 	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
+	a.settle() // the join is complete (Track refuses a join in flight)
 	c := a.sock.lookup("room:p")
 	for _, key := range []string{"", "__proto__", "constructor", "prototype", "hasOwnProperty",
 		"toString", "valueOf", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString",
@@ -218,6 +219,7 @@ func TestPresenceUpdaterNumbers(t *testing.T) {
 	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
+	a.settle() // the join is complete (Track refuses a join in flight)
 	c := a.sock.lookup("room:p")
 	if err := p.Track(c, "k", RawJSON(`{"online_at":1795876034181,"big":9007199254740993,"f":1.5,"phx_ref":"x"}`)); err != nil {
 		t.Fatal(err)
