@@ -43,8 +43,8 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 		views[u].feed(f)
 	}
 	carolCh := users["carol"].sock.lookup("room:p")
-	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)             // joined, shown, left inside the window
-	<-carolCh.Done()                                                   // her presence left with her (OnTerminate)
+	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)    // joined, shown, left inside the window
+	<-carolCh.Done()                                          // her presence left with her (OnTerminate)
 	a.in(`["1","2","room:p","set_status",{"status":"away"}]`) // update of an announced meta
 	a.expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
 	users["dave"].in(`["1","2","room:p","set_status",{"status":"x"}]`) // update of a waiting, shown one
