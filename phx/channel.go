@@ -117,10 +117,19 @@ type Channel struct {
 	mu       sync.Mutex
 	onFinish []func(reason error)
 	pending  []func() // writes held back until the join reply is out
-	queue    []func()
+	queue    []mail
 	running  bool
 	ended    bool
-	done     chan struct{} // made on demand (Done): most instances are never waited for
+	done     chan struct{}            // made on demand (Done): most instances are never waited for
+	timers   map[*afterTimer]struct{} // armed After timers, each one unit of inbound work
+}
+
+// mail is one mailbox item. in marks client work (an inbound frame of
+// size bytes) counted toward the socket's inbound caps until it has run.
+type mail struct {
+	f    func()
+	size int
+	in   bool
 }
 
 // Topic returns the channel's topic.
@@ -324,9 +333,19 @@ func (c *Channel) reply(ref []byte, status string, response any) error {
 }
 
 // enqueue appends f to the mailbox and starts its goroutine if idle.
-func (c *Channel) enqueue(f func()) {
+func (c *Channel) enqueue(f func()) { c.post(mail{f: f}) }
+
+// enqueueIn is enqueue for work a client frame of size bytes asked for (a
+// join, leave or event): it counts toward the socket's inbound caps, and
+// may pause the socket's input, until it has run.
+func (c *Channel) enqueueIn(size int, f func()) {
+	c.socket.inboundAcquire(size)
+	c.post(mail{f: f, size: size, in: true})
+}
+
+func (c *Channel) post(m mail) {
 	c.mu.Lock()
-	c.queue = append(c.queue, f)
+	c.queue = append(c.queue, m)
 	start := !c.running
 	c.running = true
 	c.mu.Unlock()
@@ -344,12 +363,23 @@ func (c *Channel) run() {
 			c.mu.Unlock()
 			return
 		}
-		f := c.queue[0]
-		c.queue[0] = nil
+		m := c.queue[0]
+		c.queue[0] = mail{}
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		f()
+		if m.in {
+			c.runCounted(m)
+		} else {
+			m.f()
+		}
 	}
+}
+
+// runCounted runs client work and then releases its inbound count, even
+// if it panics through (which only a bug in this package can make it do).
+func (c *Channel) runCounted(m mail) {
+	defer c.socket.inboundRelease(m.size)
+	m.f()
 }
 
 // protect runs app code; a panic crashes the channel.

@@ -106,6 +106,30 @@ type Config struct {
 	// every 2s, as Phoenix).
 	DrainBatch    int
 	DrainInterval time.Duration
+
+	// Inbound backpressure: how much work one client may make the server
+	// hold for it (see inbound.go).
+
+	// MaxInbound is the most inbound work one socket may have outstanding
+	// (default 1,024 units): client frames (joins, leaves, events) queued
+	// or running in its channels' mailboxes, plus Channel.After timers
+	// armed by its channels. When it is reached the server stops reading
+	// the socket (a WebSocket is no longer read, so TCP pushes back on the
+	// client; a LongPoll POST waits) until the work is back down to
+	// InboundResume.
+	MaxInbound int
+	// InboundResume is the low-water mark where reading resumes (default
+	// MaxInbound/2).
+	InboundResume int
+	// MaxInboundBytes caps the frame bytes of a socket's queued client
+	// frames the same way (default 4 MiB; reading resumes at half).
+	MaxInboundBytes int
+	// InboundStall bounds how long a LongPoll POST waits for its session
+	// to get back under the caps (default 30s): then the session is closed
+	// with 1008 and the POST answered {"status":410}, on which phoenix.js
+	// reconnects. (A WebSocket paused for too long is closed by the event
+	// loop, see Net.)
+	InboundStall time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -141,6 +165,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainInterval <= 0 {
 		c.DrainInterval = 2 * time.Second
+	}
+	if c.MaxInbound <= 0 {
+		c.MaxInbound = 1024
+	}
+	if c.InboundResume <= 0 || c.InboundResume >= c.MaxInbound {
+		c.InboundResume = c.MaxInbound / 2
+	}
+	if c.MaxInboundBytes <= 0 {
+		c.MaxInboundBytes = 4 << 20
+	}
+	if c.InboundStall <= 0 {
+		c.InboundStall = 30 * time.Second
 	}
 	return c
 }

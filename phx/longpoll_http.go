@@ -189,6 +189,13 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	ss.postMu.Lock()
 	defer ss.postMu.Unlock()
 	for _, f := range frames {
+		if !ss.sock.waitInbound(r.Context()) {
+			// over the inbound caps for too long (Config.InboundStall)
+			s.log.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
+			ss.close(1008, "inbound queue full")
+			writeLPStatus(w, 410)
+			return
+		}
 		if err := ss.sock.handleFrame(f.data, f.binary); err != nil {
 			s.log.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
 			ss.close(closeCodeFor(err), "invalid message")

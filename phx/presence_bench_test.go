@@ -32,6 +32,8 @@ func (c *countingTransport) send(_ bool, p []byte) error {
 }
 func (c *countingTransport) close(int, string) {}
 func (c *countingTransport) name() string      { return "count" }
+func (c *countingTransport) pauseRead()        {}
+func (c *countingTransport) resumeRead()       {}
 
 // benchSockets opens n sockets (users u0…) with counting transports.
 func benchSockets(srv *Server, n int) ([]*Socket, []*countingTransport) {

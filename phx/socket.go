@@ -44,6 +44,10 @@ type transport interface {
 	// or ends the session (LongPoll).
 	close(code int, reason string)
 	name() string
+	// pauseRead stops taking the client's input and resumeRead restarts
+	// it (inbound backpressure, see Config.MaxInbound); neither blocks.
+	pauseRead()
+	resumeRead()
 }
 
 // Socket is one accepted client connection (WebSocket or LongPoll session)
@@ -65,6 +69,8 @@ type Socket struct {
 	mu       sync.Mutex
 	channels map[string]*Channel
 	closed   bool
+
+	in inboundGate // outstanding inbound work (inbound.go)
 }
 
 // ID returns the socket id (from Config.ID), "" when none.
@@ -179,7 +185,7 @@ func (s *Socket) join(m *serializer.Message) {
 		old.shutdown(ErrDuplicateJoin)
 	}
 	ref, payload := m.Ref, Payload{data: m.Payload, binary: m.Binary}
-	c.enqueue(func() { c.runJoin(ref, payload, old) })
+	c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
 }
 
 // leave handles phx_leave (PROTOCOL §3.7).
@@ -194,7 +200,7 @@ func (s *Socket) leave(m *serializer.Message) {
 	default:
 		s.forget(c)
 		ref := m.Ref
-		c.enqueue(func() { c.runLeave(ref) })
+		c.enqueueIn(0, func() { c.runLeave(ref) })
 	}
 }
 
@@ -209,7 +215,7 @@ func (s *Socket) route(m *serializer.Message) {
 		return
 	}
 	in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
-	c.enqueue(func() { c.runIn(in) })
+	c.enqueueIn(len(m.Payload), func() { c.runIn(in) })
 }
 
 func (s *Socket) lookup(topic string) *Channel {

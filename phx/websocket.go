@@ -110,6 +110,10 @@ func (t wsTransport) close(code int, reason string) { t.c.Close(code, reason) }
 
 func (t wsTransport) name() string { return "websocket" }
 
+func (t wsTransport) pauseRead() { t.c.PauseRead() }
+
+func (t wsTransport) resumeRead() { t.c.ResumeRead() }
+
 // rejectHandler serves a refused connect in frame mode: the
 // phx_connect_error message, then the close frame; whatever the client had
 // already sent (its buffered joins) is ignored.

@@ -126,6 +126,9 @@ func (rc roomChannel) setStatus(c *phx.Channel, msg *phx.InMessage) (any, error)
 }
 
 // slow replies after the requested delay without blocking the channel.
+// The delay is a Channel.After timer, which counts toward the socket's
+// inbound work: a client flooding `slow` is throttled (its input paused)
+// instead of making the server hold a timer per event.
 func slow(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	var in struct {
 		MS *int `json:"ms"`
@@ -133,7 +136,7 @@ func slow(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	if err := msg.Payload.Decode(&in); err != nil || in.MS == nil || *in.MS < 0 || *in.MS > maxSlow {
 		return nil, phx.ErrorReply(phx.Reason("bad_request"))
 	}
-	time.AfterFunc(time.Duration(*in.MS)*time.Millisecond, func() {
+	c.After(time.Duration(*in.MS)*time.Millisecond, func() {
 		_ = c.Reply(msg, "ok", phx.Empty)
 	})
 	return nil, nil

@@ -1,0 +1,185 @@
+package phx
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Inbound backpressure. Every client frame that asks for work (a join, a
+// leave, an event) is one unit of its socket's inbound work from the moment
+// it is queued in a channel's mailbox until its handler has returned, and
+// so is every Channel.After timer from its arming until it has fired or
+// been released. When a socket reaches Config.MaxInbound units (or
+// Config.MaxInboundBytes queued frame bytes) its transport stops taking
+// input: a WebSocket is no longer read, so the kernel's buffers fill and
+// TCP pushes back on the client; a LongPoll POST waits before handing on
+// its next message. Input resumes once the socket is back down to
+// Config.InboundResume units and half the byte cap (hysteresis, so that a
+// socket at the cap is not paused and resumed on every message). Without
+// it, a client that sends faster than its handlers run makes the server
+// queue without bound.
+
+// inboundGate is a socket's count of outstanding inbound work.
+type inboundGate struct {
+	mu      sync.Mutex
+	n       int           // units outstanding
+	bytes   int           // frame bytes of the queued events
+	paused  bool          // the transport's input is paused
+	resumed chan struct{} // closed when input resumes (LongPoll POSTs wait on it)
+	peak    int           // highest n seen
+	pauses  int           // times input was paused
+}
+
+// inboundAcquire counts one unit of inbound work of size frame bytes and
+// pauses the transport's input when a cap is reached.
+func (s *Socket) inboundAcquire(size int) {
+	cfg := &s.srv.cfg
+	g := &s.in
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	g.bytes += size
+	g.peak = max(g.peak, g.n)
+	if !g.paused && (g.n >= cfg.MaxInbound || g.bytes >= cfg.MaxInboundBytes) {
+		g.paused = true
+		g.pauses++
+		g.resumed = make(chan struct{})
+		s.tr.pauseRead()
+	}
+}
+
+// inboundRelease gives back a unit counted by inboundAcquire and resumes
+// the transport's input once the socket is under the low-water marks.
+func (s *Socket) inboundRelease(size int) {
+	cfg := &s.srv.cfg
+	g := &s.in
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	g.bytes -= size
+	if g.paused && g.n <= cfg.InboundResume && g.bytes <= cfg.MaxInboundBytes/2 {
+		g.paused = false
+		close(g.resumed)
+		g.resumed = nil
+		s.tr.resumeRead()
+	}
+}
+
+// waitInbound blocks a LongPoll POST while its socket's input is paused,
+// until it resumes (true), ctx ends or Config.InboundStall passes (false).
+func (s *Socket) waitInbound(ctx context.Context) bool {
+	g := &s.in
+	g.mu.Lock()
+	wait := g.resumed
+	g.mu.Unlock()
+	if wait == nil {
+		return true
+	}
+	t := time.NewTimer(s.srv.cfg.InboundStall)
+	defer t.Stop()
+	select {
+	case <-wait:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
+// InboundWork reports the socket's outstanding inbound work: client
+// frames queued or running in its channels' mailboxes plus armed
+// Channel.After timers (see Config.MaxInbound), and whether its input is
+// paused for being over a cap.
+func (s *Socket) InboundWork() (units int, paused bool) {
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	return s.in.n, s.in.paused
+}
+
+// pauseRead implements transport: a LongPoll session takes input only
+// from POSTs, which wait in waitInbound while the gate is closed.
+func (ss *lpSession) pauseRead() {}
+
+// resumeRead implements transport: the gate wakes the waiting POSTs.
+func (ss *lpSession) resumeRead() {}
+
+// afterTimer is one Channel.After.
+type afterTimer struct {
+	t *time.Timer
+}
+
+// After runs f in the channel's mailbox once d has passed, as Phoenix's
+// Process.send_after to a channel process does, unless the instance has
+// ended by then (f then never runs). Until f has run, or the instance has
+// ended, or stop was called, the timer is one unit of the socket's
+// inbound work (Config.MaxInbound): work that client events defer this way
+// throttles that client instead of piling up, which time.AfterFunc would
+// let it do. stop cancels f and reports whether it did so before f
+// started.
+func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
+	s := c.socket
+	s.inboundAcquire(0)
+	at := &afterTimer{}
+	c.mu.Lock()
+	if chanState(c.state.Load()) == stateClosed {
+		c.mu.Unlock()
+		s.inboundRelease(0)
+		return func() bool { return false }
+	}
+	if c.timers == nil {
+		c.timers = make(map[*afterTimer]struct{})
+		// Released when the instance ends (refuseJoin drops the hooks of
+		// an instance that never joined: its timers release as they fire).
+		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
+	}
+	c.timers[at] = struct{}{}
+	at.t = time.AfterFunc(d, func() { c.enqueue(func() { c.fire(at, f) }) })
+	c.mu.Unlock()
+	return func() bool { return c.dropTimer(at) }
+}
+
+// fire runs f for at in the mailbox unless at was released meanwhile.
+func (c *Channel) fire(at *afterTimer, f func()) {
+	if !c.takeTimer(at) {
+		return
+	}
+	defer c.socket.inboundRelease(0)
+	if chanState(c.state.Load()) == stateJoined {
+		c.protect(f)
+	}
+}
+
+// takeTimer removes at from the armed timers; false if it was gone. Who
+// removes a timer releases its unit.
+func (c *Channel) takeTimer(at *afterTimer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.timers[at]; !ok {
+		return false
+	}
+	delete(c.timers, at)
+	return true
+}
+
+// dropTimer is After's stop.
+func (c *Channel) dropTimer(at *afterTimer) bool {
+	if !c.takeTimer(at) {
+		return false
+	}
+	stopped := at.t.Stop()
+	c.socket.inboundRelease(0)
+	return stopped
+}
+
+// stopTimers releases every armed timer of an instance that ended.
+func (c *Channel) stopTimers() {
+	c.mu.Lock()
+	timers := c.timers
+	c.timers = nil
+	c.mu.Unlock()
+	for at := range timers {
+		at.t.Stop()
+		c.socket.inboundRelease(0)
+	}
+}
