@@ -309,8 +309,13 @@ func (p *Presence) Untrack(c *Channel, key string) error {
 func (p *Presence) List(topic string) (PresenceState, error) {
 	var entries []PresenceEntry
 	err := p.withTopic(topic, func(t *presenceTopic) error {
-		var err error
-		entries, err = p.current(t)
+		ctx, cancel := p.ctx()
+		rev, err := p.store.Revision(ctx, topic)
+		cancel()
+		if err != nil {
+			return err
+		}
+		entries, err = p.current(t, rev)
 		return err
 	})
 	if err != nil {
@@ -362,11 +367,15 @@ func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
 	if t.state != nil && t.stateRev == rev && t.stateGen == t.gen {
 		return t.state, nil
 	}
-	entries, err := p.current(t)
+	entries, err := p.current(t, rev)
 	if err != nil {
 		return nil, err
 	}
-	t.state, t.stateRev, t.stateGen = appendGrouped(nil, entries), rev, t.gen
+	size := 2
+	for _, e := range entries {
+		size += len(e.Key) + len(e.Meta) + 16
+	}
+	t.state, t.stateRev, t.stateGen = appendGrouped(make([]byte, 0, size), entries), rev, t.gen
 	return t.state, nil
 }
 

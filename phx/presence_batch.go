@@ -50,6 +50,9 @@ type presenceTopic struct {
 	state    []byte // encoded presence_state at (stateRev, stateGen)
 	stateRev uint64
 	stateGen uint64
+
+	stored    []PresenceEntry // the store's entries at storedRev, sorted by key
+	storedRev uint64
 }
 
 // pendingJoin is a join waiting for the end of the window.
@@ -95,31 +98,48 @@ func (t *presenceTopic) reset() {
 	t.gen++
 }
 
-// current returns the topic's presences now (t.mu held): stored ones
-// without the waiting leaves, then the waiting joins, which are marked
-// shown. The result is sorted by key.
-func (p *Presence) current(t *presenceTopic) ([]PresenceEntry, error) {
-	ctx, cancel := p.ctx()
-	defer cancel()
-	stored, err := p.store.List(ctx, t.name)
-	if err != nil {
-		return nil, err
+// current returns the topic's presences now (t.mu held), sorted by key:
+// the stored ones (cached by store revision rev, which the caller read)
+// without the waiting leaves, merged with the waiting joins, which are
+// marked shown.
+func (p *Presence) current(t *presenceTopic, rev uint64) ([]PresenceEntry, error) {
+	if rev == 0 {
+		t.stored, t.storedRev = nil, 0
+	} else if t.stored == nil || t.storedRev != rev {
+		ctx, cancel := p.ctx()
+		entries, err := p.store.List(ctx, t.name)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		t.stored, t.storedRev = sortedByKey(entries), rev
 	}
-	out := stored
+	var gone map[string]bool
 	if len(t.leaves) > 0 {
-		gone := make(map[string]bool, len(t.leaves))
+		gone = make(map[string]bool, len(t.leaves))
 		for _, e := range t.leaves {
 			gone[e.Ref] = true
 		}
-		out = slices.DeleteFunc(out, func(e PresenceEntry) bool { return gone[e.Ref] })
 	}
+	joins := make([]PresenceEntry, 0, t.nJoins)
 	for i := range t.joins {
 		if j := &t.joins[i]; j.Ref != "" && !j.left {
 			j.shown = true
-			out = append(out, j.PresenceEntry)
+			joins = append(joins, j.PresenceEntry)
 		}
 	}
-	return sortedByKey(out), nil
+	joins = sortedByKey(joins)
+	out := make([]PresenceEntry, 0, len(t.stored)+len(joins))
+	i := 0
+	for _, e := range t.stored { // merge: a key's stored metas before its waiting ones
+		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
+			out = append(out, joins[i])
+		}
+		if !gone[e.Ref] {
+			out = append(out, e)
+		}
+	}
+	return append(out, joins[i:]...), nil
 }
 
 // withTopic runs f with the topic's batch locked, creating it if needed,

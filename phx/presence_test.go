@@ -136,16 +136,27 @@ func TestPresenceTwoSocketsOneUser(t *testing.T) {
 	s1.join("room:p", "1")
 	s2 := srv.user(t, "alice")
 	s2.join("room:p", "1")
-	waitLong(t, func() bool { return len(mustList(t, p, "room:p")["alice"].Metas) == 2 })
+	s1.settle() // AfterJoin has tracked
+	s2.settle()
+	if n := len(mustList(t, p, "room:p")["alice"].Metas); n != 2 {
+		t.Fatalf("alice has %d metas, want 2", n)
+	}
+	c1, c2 := s1.sock.lookup("room:p"), s2.sock.lookup("room:p")
 	s1.sock.closedByTransport(1006, "")
-	waitLong(t, func() bool { return len(mustList(t, p, "room:p")["alice"].Metas) == 1 })
+	<-c1.Done() // its presence left with it (OnTerminate)
+	if n := len(mustList(t, p, "room:p")["alice"].Metas); n != 1 {
+		t.Fatalf("alice has %d metas, want 1", n)
+	}
 	s2.in(`["1","2","room:p","set_status",{"status":"busy"}]`)
 	s2.settle()
 	if st := mustList(t, p, "room:p")["alice"].Metas; len(st) != 1 || !strings.Contains(string(st[0]), `"status":"busy"`) {
 		t.Fatalf("alice after update: %s", st)
 	}
 	s2.sock.closedByTransport(1006, "")
-	waitLong(t, func() bool { _, ok := mustList(t, p, "room:p")["alice"]; return !ok })
+	<-c2.Done()
+	if _, ok := mustList(t, p, "room:p")["alice"]; ok {
+		t.Fatal("alice still listed")
+	}
 	for _, f := range obs.drain() {
 		view.feed(f)
 	}
@@ -200,14 +211,16 @@ func TestPresenceRefusals(t *testing.T) {
 		t.Errorf("Track in Join: %v, want ErrPresenceNotJoined", joinErr)
 	}
 	a.in(`["1","3","room:p","phx_leave",{}]`)
-	a.settle()
-	waitLong(t, func() bool { return !c.Joined() })
+	<-c.Done()
 	if err := p.Track(c, "late", nil); !errors.Is(err, ErrChannelClosed) {
 		t.Errorf("Track on a closed channel: %v", err)
 	}
+	cq := a.sock.lookup("room:q")
 	a.in(`["2","4","room:q","phx_leave",{}]`)
-	a.settle()
-	waitLong(t, func() bool { return len(mustList(t, p, "room:p")) == 0 && len(mustList(t, p, "room:q")) == 0 })
+	<-cq.Done()
+	if len(mustList(t, p, "room:p")) != 0 || len(mustList(t, p, "room:q")) != 0 {
+		t.Fatal("presences outlived their channels")
+	}
 	_ = p.Close()
 	if err := p.Track(c, "x", nil); !errors.Is(err, ErrPresenceClosed) {
 		t.Errorf("Track after Close: %v", err)
