@@ -122,6 +122,7 @@ type Channel struct {
 	ended    bool
 	done     chan struct{}            // made on demand (Done): most instances are never waited for
 	timers   map[*afterTimer]struct{} // armed After timers, each one unit of inbound work
+	reason   error                    // why the instance ended (set by finish)
 }
 
 // mail is one mailbox item. in marks client work (an inbound frame of
@@ -168,6 +169,13 @@ func (c *Channel) Done() <-chan struct{} {
 		}
 	}
 	return c.done
+}
+
+// endReason is why the instance ended, nil while it has not.
+func (c *Channel) endReason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
 }
 
 // markDone records the end of the instance and wakes Done's waiters.

@@ -94,6 +94,7 @@ func TestInboundFloodPausesReading(t *testing.T) {
 		h := srv.connectForTest(t, ver, nil)
 		g := watchInput(h)
 		h.joinV("block:a", "1")
+		h.settle() // the join's own unit is released
 		c := h.sock.lookup("block:a")
 
 		fed := make(chan struct{})
@@ -221,35 +222,29 @@ func TestInboundAfterCounts(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxInbound: max})
 	srv.Channel("block:*", &blockingChannel{release: make(chan struct{})})
 
-	// Long timers: reading stops at the cap and stays stopped.
+	// Long timers: reading stops at the cap and stays stopped. Each event
+	// is fed and handled in turn: event i counts while its handler arms
+	// its timer, so the pause comes when i timers + event i make the cap.
 	h := srv.connectForTest(t, serializer.V2, nil)
 	g := watchInput(h)
 	h.join("block:a", "1")
-	fed := make(chan struct{})
-	frames := make([]string, 20)
-	for i := range frames {
-		frames[i] = fmt.Sprintf(`["1","%d","block:a","later",{"ms":3600000}]`, i+2)
-	}
-	go func() {
-		defer close(fed)
-		for _, f := range frames {
-			g.waitReadable(t)
-			if h.sock.NumChannels() == 0 {
-				return // the socket closed while this reader was paused
-			}
-			h.in(f)
-		}
-	}()
-	g.waitPaused(t)
 	h.settle()
+	fed := 0
+	for i := 0; !g.isPaused(); i++ {
+		if i == 20 {
+			t.Fatal("20 events with hour-long timers, and reading never paused")
+		}
+		h.in(fmt.Sprintf(`["1","%d","block:a","later",{"ms":3600000}]`, i+2))
+		h.settle()
+		fed++
+	}
 	c := h.sock.lookup("block:a")
 	c.mu.Lock()
 	armed := len(c.timers)
 	c.mu.Unlock()
-	// Each event became one timer; a handler arming its timer while its
-	// own event still counted may have made the pause come one early.
-	if units, paused := h.sock.InboundWork(); units != armed || armed < max-1 || armed > max || !paused {
-		t.Fatalf("paused %v with %d units and %d timers armed, want %d (or %d)", paused, units, armed, max, max-1)
+	if units, paused := h.sock.InboundWork(); units != max-1 || armed != max-1 || fed != max-1 || !paused {
+		t.Fatalf("paused %v after %d events with %d units and %d timers armed, want %d",
+			paused, fed, units, armed, max-1)
 	}
 	// A stopped timer gives its unit back; so does the channel's end.
 	stop := c.After(time.Hour, func() { t.Error("stopped timer ran") })
@@ -261,12 +256,12 @@ func TestInboundAfterCounts(t *testing.T) {
 	if units, paused := h.sock.InboundWork(); units != 0 || paused {
 		t.Fatalf("after the channel ended: %d units, paused %v", units, paused)
 	}
-	<-fed
 
 	// Short timers: every reply comes, the work never over the cap.
 	h2 := srv.connectForTest(t, serializer.V2, nil)
 	g2 := watchInput(h2)
 	h2.join("block:a", "1")
+	frames := make([]string, 20)
 	for i := range frames {
 		frames[i] = fmt.Sprintf(`["1","%d","block:a","later",{"ms":1}]`, i+2)
 	}

@@ -28,8 +28,12 @@ func (c *Channel) runJoin(ref []byte, payload Payload, old *Channel) {
 	default:
 		c.acceptJoin(ref, reply)
 	}
+	// The phx_close of the instance this join replaced; none when it had
+	// ended by itself already (a crash the client rejoins after).
 	if old != nil {
-		old.writeClose(serializer.EventClose, Empty)
+		if r := old.endReason(); r == nil || errors.Is(r, ErrDuplicateJoin) {
+			old.writeClose(serializer.EventClose, Empty)
+		}
 	}
 	if chanState(c.state.Load()) == stateJoined {
 		if aj, ok := c.route.handler.(AfterJoiner); ok {
@@ -175,6 +179,7 @@ func (c *Channel) finish(reason error) {
 	c.mu.Lock()
 	hooks := c.onFinish
 	c.onFinish = nil
+	c.reason = reason
 	c.mu.Unlock()
 	for _, f := range hooks {
 		c.runCleanup(func() { f(reason) })

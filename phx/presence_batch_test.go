@@ -208,8 +208,10 @@ func TestPresenceBurst(t *testing.T) {
 			hs[i] = srv.user(t, fmt.Sprintf("u%d", i))
 			hs[i].join("room:burst", "1")
 		}
+		for i := round * n / rounds; i < (round+1)*n/rounds; i++ {
+			hs[i].settle() // AfterJoin has tracked (and pushed the state)
+		}
 		for i := round * leavers / rounds; i < (round+1)*leavers/rounds; i++ {
-			hs[i].settle() // its state is out
 			ch := hs[i].sock.lookup("room:burst")
 			hs[i].in(`["1","2","room:burst","phx_leave",{}]`)
 			<-ch.Done()
@@ -231,7 +233,7 @@ func TestPresenceBurst(t *testing.T) {
 			v.feed(f)
 		}
 		if got := v.text(r); got != want {
-			t.Fatalf("%s's view differs from the server's list\n got: %.300s\nwant: %.300s", name, got, want)
+			t.Fatalf("%s's view differs from the server's list: %s", name, lineDiff(got, want))
 		}
 	}
 	check("observer", obs)
@@ -472,4 +474,28 @@ func (p *Presence) numTopics() int {
 	p.topicsMu.Lock()
 	defer p.topicsMu.Unlock()
 	return len(p.topics)
+}
+
+// lineDiff lists the space-separated items only one of got and want has.
+func lineDiff(got, want string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Fields(s) {
+			m[l] = true
+		}
+		return m
+	}
+	g, w := in(got), in(want)
+	var out []string
+	for l := range g {
+		if !w[l] {
+			out = append(out, "extra "+l)
+		}
+	}
+	for l := range w {
+		if !g[l] {
+			out = append(out, "missing "+l)
+		}
+	}
+	return strings.Join(out, "; ")
 }
