@@ -116,19 +116,23 @@ type Config struct {
 	// armed by its channels. When it is reached the server stops reading
 	// the socket (a WebSocket is no longer read, so TCP pushes back on the
 	// client; a LongPoll POST waits) until the work is back down to
-	// InboundResume.
+	// InboundResume. What was already read when the pause came (the rest
+	// of one read from the network) and the After timers of handlers
+	// running then still come on top.
 	MaxInbound int
-	// InboundResume is the low-water mark where reading resumes (default
-	// MaxInbound/2).
+	// InboundResume is the low-water mark where reading resumes (default,
+	// and whenever it is not below MaxInbound: MaxInbound/2).
 	InboundResume int
 	// MaxInboundBytes caps the frame bytes of a socket's queued client
 	// frames the same way (default 4 MiB; reading resumes at half).
 	MaxInboundBytes int
 	// InboundStall bounds how long a LongPoll POST waits for its session
-	// to get back under the caps (default 30s): then the session is closed
-	// with 1008 and the POST answered {"status":410}, on which phoenix.js
-	// reconnects. (A WebSocket paused for too long is closed by the event
-	// loop, see Net.)
+	// to get back under the caps (default 30s): then, or when the POST's
+	// client goes away while it waits, the session is closed with 1008 and
+	// the POST answered {"status":410}, on which phoenix.js reconnects
+	// (phoenix.js itself gives up on a POST after its `timeout`, 10s by
+	// default, and reconnects too). A WebSocket paused for too long is
+	// closed by the event loop (see Net).
 	InboundStall time.Duration
 }
 

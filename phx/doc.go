@@ -27,6 +27,10 @@
 //  4. The transport's own locks (netpoll connection queue), taken inside
 //     send and close, which never block.
 //
+// The socket's inbound gate (inbound.go) is taken with none of these
+// held; inside it run only the transport's pauseRead and resumeRead,
+// which take at most lock 4.
+//
 // Socket teardown after a connection ends runs on its own goroutine
 // (it unsubscribes, which takes lock 1), never inside a transport call.
 package phx
