@@ -33,7 +33,10 @@ type ChannelHandler interface {
 	//   - any other error: error reply {"reason":"internal"}, logged;
 	//   - a panic: the channel crashes, the client gets phx_error and
 	//     rejoins; the socket and its other channels go on.
-	// Use Channel.Reply with msg to answer later from another goroutine.
+	// Use Channel.Reply with msg to answer later from another goroutine,
+	// and Channel.After for work to do later in the mailbox (it counts
+	// toward the socket's inbound cap, Config.MaxInbound, so a client
+	// cannot make the server hold unbounded deferred work).
 	HandleIn(c *Channel, msg *InMessage) (reply any, err error)
 }
 
