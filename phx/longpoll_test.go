@@ -191,7 +191,7 @@ func TestLongPollBadInput(t *testing.T) {
 	}{
 		{"not base64", "!!!not base64", "application/x-ndjson", 400},
 		{"bad json", `["1",`, "application/x-ndjson", 400},
-		{"too large", strings.Repeat("x", lpMaxBody+1), "text/plain", 400},
+		{"too large", strings.Repeat("x", 1<<20+1), "text/plain", 413},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,8 +260,9 @@ func TestLongPollLostSessionReconnectsWithAppToken(t *testing.T) {
 }
 
 // An undecodable POST body closes its session, like an undecodable
-// WebSocket frame; the closed session takes no more POSTs (410), and a
-// poll after its queued messages gets a new session.
+// WebSocket frame; the closed session takes no more POSTs (410), and its
+// client learns it at its next poll: what was queued comes with a reject
+// token, and the poll after gets 403 (the session the server ended).
 func TestLongPollBadBodyClosesSession(t *testing.T) {
 	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
 	for _, bad := range []string{"not base64!", `["1","2","room:a","echo",{`} {
@@ -276,17 +277,24 @@ func TestLongPollBadBodyClosesSession(t *testing.T) {
 		}
 		r := c.get()
 		if r.Status == 200 { // what was queued before the close
+			if r.Token == c.token {
+				t.Fatalf("the ended session's last messages came with its own token: %+v", r)
+			}
+			c.token = r.Token
 			r = c.get()
 		}
-		if r.Status != 410 || r.Token == c.token {
-			t.Fatalf("GET after %q: %+v, want a new session", bad, r)
+		if r.Status != 403 {
+			t.Fatalf("GET after %q: %+v, want 403", bad, r)
+		}
+		if n := srv.lp.count(); n != 0 {
+			t.Fatalf("%d sessions kept after the client was told", n)
 		}
 	}
 }
 
 // A session that ends right after a poll delivered messages answers the
-// next poll's 410 no sooner than rejectDelay after that delivery
-// (phoenix.js ≥ 1.8.2 would cancel the messages' dispatch on the 410).
+// next poll's 403 no sooner than rejectDelay after that delivery
+// (phoenix.js would cancel the messages' dispatch on the 403).
 func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
 	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: time.Second}})
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
@@ -302,10 +310,10 @@ func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
 	srv.lp.mu.Unlock()
 	ss.close(1001, "")
 	r := c.get()
-	if r.Status != 410 || r.Token == c.token {
-		t.Fatalf("poll of the ended session: %+v, want 410 with a new session", r)
+	if r.Status != 403 || r.Messages != nil {
+		t.Fatalf("poll of the ended session: %+v, want 403", r)
 	}
 	if d := time.Since(delivered); d < rejectDelay/2 {
-		t.Errorf("410 %v after the last delivery, want about %v", d, rejectDelay)
+		t.Errorf("403 %v after the last delivery, want about %v", d, rejectDelay)
 	}
 }
