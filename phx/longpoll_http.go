@@ -256,7 +256,8 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 }
 
 // readLPBody reads a POST body of at most limit bytes: into a buffer of
-// its declared length, or (chunked) growing up to the limit.
+// its declared length, or (chunked) into one that doubles up to limit+1,
+// so an oversized body costs at most about twice the limit to refuse.
 func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength >= 0 {
@@ -264,7 +265,26 @@ func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, er
 		_, err := io.ReadFull(body, buf)
 		return buf, err
 	}
-	return io.ReadAll(body)
+	buf := make([]byte, 0, min(limit+1, 4<<10))
+	for {
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if next >= limit {
+				next = limit + 1
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }
 
 // lpTooLarge answers a POST over MaxBody (HTTP 413, {"status":413}, which
