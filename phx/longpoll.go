@@ -41,9 +41,9 @@ type LongPollConfig struct {
 	// 10,000), counting a session the server has ended until its client
 	// has been told (its next poll) or Idle has passed. A session-creating
 	// GET over this limit or over Config.Net.MaxConns is answered HTTP 503
-	// with Retry-After and a plain-text body, before Connect runs:
-	// phoenix.js then reports an error, closes (1011) and retries with its
-	// growing backoff.
+	// with Retry-After and an empty body, before Connect runs: phoenix.js
+	// then reports an error, closes (1011) and retries with its growing
+	// backoff.
 	MaxSessions int
 	// MaxBody bounds one POST body (default Config.Net.MaxFrameSize, the
 	// WebSocket message limit: 1 MiB). A larger body is answered HTTP 413
@@ -54,8 +54,9 @@ type LongPollConfig struct {
 	MaxBody int64
 	// BodyBudget bounds the bytes of all POST bodies being read or handled
 	// at once, across sessions (default 32 MiB, at least MaxBody). A POST
-	// whose body does not fit is answered HTTP 503 with Retry-After before
-	// its body is read; phoenix.js reports an error and reconnects.
+	// whose body does not fit is answered HTTP 503 {"status":503} with
+	// Retry-After before its body is read; phoenix.js reports an error and
+	// reconnects.
 	BodyBudget int64
 }
 

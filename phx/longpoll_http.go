@@ -139,7 +139,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	// The places first: a client refused at the limits costs no Connect.
 	slot, ok := s.lp.admit(s.eventLoop())
 	if !ok {
-		s.lpRefuse(w, r, "longpoll: too many sessions, retry later", lpRetryAfter)
+		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
 		return
 	}
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
@@ -159,23 +159,31 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	if !s.lp.add(ss) { // shut down meanwhile
 		ss.close(1012, "")
 		s.lp.release(ss)
-		s.lpRefuse(w, r, "longpoll: server shutting down", lpRetryAfter)
+		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
 		return
 	}
 	writeLPMessages(w, 410, token, nil)
 }
 
-// lpRefuse answers a request refused at a limit: HTTP 503, Retry-After,
-// and a plain-text body. phoenix.js cannot parse it, which it takes as a
-// server error (500): onError, close 1011, reconnect with backoff. (A JSON
-// status it does not know would wedge it: it throws and stops polling.)
+// lpRefuse answers a request refused at a limit: HTTP 503 and
+// Retry-After (msg is logged). A GET gets an empty body, which phoenix.js
+// takes as a server error (500): onError, close 1011, reconnect with its
+// growing backoff. (A JSON status it does not know would wedge it: it
+// throws and stops polling; a body that is not JSON it logs to the
+// console at every attempt.) A POST gets {"status":503}: phoenix.js
+// reports it as the failed POST's error and reconnects.
 func (s *Server) lpRefuse(w http.ResponseWriter, r *http.Request, msg, retryAfter string) {
 	if n, warn := s.lp.refusedAtLimit(time.Now()); warn {
 		s.log.Warn("longpoll refused at a limit", "why", msg, "refused", n, "remote", r.RemoteAddr,
 			"max_sessions", s.lp.cfg.MaxSessions, "body_budget", s.lp.cfg.BodyBudget)
 	}
 	w.Header().Set("Retry-After", retryAfter)
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	if r.Method == http.MethodPost {
+		writeLPStatusCode(w, http.StatusServiceUnavailable, http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
 }
 
 // lpReject answers a refused session: in frame mode the phx_connect_error
@@ -220,7 +228,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		reserve = limit
 	}
 	if !s.lp.takeBody(reserve) {
-		s.lpRefuse(w, r, "longpoll: too many POST bodies in flight, retry later", "1")
+		s.lpRefuse(w, r, "POST bodies over the budget", "1")
 		return
 	}
 	defer s.lp.giveBody(reserve)
