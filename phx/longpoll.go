@@ -22,8 +22,9 @@ type LongPollConfig struct {
 	// Phoenix's 1.5 × window); its channels terminate.
 	Idle time.Duration
 	// MaxBuffer bounds the bytes queued for a session between polls
-	// (default 4 MiB); a client that lets it fill is dropped as a slow
-	// consumer, as a WebSocket would be.
+	// (default 4 MiB, as a WebSocket's write queue); a client that lets it
+	// fill is dropped as a slow consumer, as a WebSocket would be: the
+	// queue is discarded and its next poll gets 403.
 	MaxBuffer int
 	// Secret signs session tokens (default: random per process). Set the
 	// same secret on every node behind a load balancer without stickiness
@@ -148,6 +149,11 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	ss.buf = append(ss.buf, string(payload))
 	ss.bufBytes += len(payload)
 	over := ss.bufBytes > ss.srv.lp.cfg.MaxBuffer
+	if over {
+		// the client is dropped: what it did not collect is discarded at
+		// once, not kept for a poll that may never come
+		ss.buf, ss.bufBytes = nil, 0
+	}
 	ss.wakeLocked()
 	ss.mu.Unlock()
 	if over {

@@ -227,14 +227,28 @@ func TestLongPollExpiryAndLimits(t *testing.T) {
 		t.Fatalf("POST to expired session: %d %s", code, body)
 	}
 	// a client that never collects its messages is dropped at MaxBuffer
+	srv = newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond,
+		Idle: time.Minute, MaxBuffer: 200}})
 	slow := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
 	slow.open()
 	slow.post(`["1","1","room:b","phx_join",{}]`)
 	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 1 })
+	id, _ := srv.lp.tokens.sessionID(slow.token)
+	ss := srv.lp.get(id)
 	for range 10 {
 		_ = srv.Broadcast("room:b", "spam", map[string]string{"pad": strings.Repeat("x", 40)})
 	}
 	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 0 })
+	// the queue is discarded at once, and the client learns it was dropped
+	ss.mu.Lock()
+	queued, bytes := len(ss.buf), ss.bufBytes
+	ss.mu.Unlock()
+	if queued != 0 || bytes != 0 {
+		t.Fatalf("a dropped slow consumer keeps %d messages (%d bytes) queued", queued, bytes)
+	}
+	if r := slow.get(); r.Status != 403 {
+		t.Fatalf("poll of the dropped slow consumer: %+v, want 403", r)
+	}
 }
 
 // A ≤1.8 client whose session is gone polls with the app's `token` param
