@@ -1,7 +1,7 @@
 package compat_test
 
-// The /socket/longpoll endpoint driven with net/http (PROTOCOL.md §5, §8.5;
-// EXAMPLE_APP.md): tokens in the header and the query, malformed,
+// The /socket/longpoll endpoint driven with net/http (Phoenix's LongPoll
+// protocol, and phxd's answer to a rejected connect): tokens in the header and the query, malformed,
 // oversized and over-long POSTs, forged, expired and ended sessions, CORS
 // preflight, one bad client next to good ones, and the session limit.
 
@@ -317,7 +317,7 @@ func TestLongPollHTTP(t *testing.T) {
 			}
 			// A deterministic lower bound: start precedes the GET's arrival.
 			if d := time.Since(start); d < 100*time.Millisecond {
-				t.Errorf("%s: 403 after %v, want ≥ 100 ms after the GET arrives (EXAMPLE_APP.md)", tc.name, d)
+				t.Errorf("%s: 403 after %v, want ≥ 100 ms after the GET arrives (phoenix.js would drop the message)", tc.name, d)
 			}
 			if code, body := c.post(v2(q("1"), q("1"), "room:lobby", "phx_join", `{}`)); code != 200 || body != `{"status":410}` {
 				t.Errorf("%s: POST with the reject token: HTTP %d %s, want {\"status\":410}", tc.name, code, body)
@@ -452,7 +452,7 @@ func TestLongPollHTTP(t *testing.T) {
 		}
 	})
 
-	// CORS preflight (PROTOCOL.md §5.6) and other methods.
+	// CORS preflight (answered as Phoenix does) and other methods.
 	t.Run("preflight", func(t *testing.T) {
 		t.Parallel()
 		c := newLPConn(t, srv, uniq("lpp"))

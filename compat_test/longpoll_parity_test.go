@@ -1,6 +1,6 @@
 package compat_test
 
-// LongPoll parity (PROTOCOL.md §5, §8.5; EXAMPLE_APP.md):
+// LongPoll parity:
 //
 //   - phoenix.js 1.8.16 and 1.7.23 over their own LongPoll transport run the
 //     WebSocket suite's scenarios (js/scenarios.js, unchanged; the transport
@@ -194,7 +194,7 @@ func lpParityCases(lib jsLib) []lpCase {
 				t.Errorf("the LongPoll client's channel never saw the kick (no onError): %s", describe(res.AEvents))
 			}
 		}},
-		// LongPoll carries no server→client binary (PROTOCOL.md §5.9).
+		// LongPoll carries no server→client binary (its messages are JSON strings).
 		{lpStep{"binary", "lp_binary", map[string]any{"users": []string{binA, binB}, "room": binRoom}, nil}, func(t *testing.T, raw json.RawMessage) {
 			res := decodeAs[struct {
 				JoinA           jsReply           `json:"join_a"`
@@ -228,7 +228,7 @@ func lpParityCases(lib jsLib) []lpCase {
 			if n := count(res.AEvents, "close") + count(res.AEvents, "error"); n != 0 {
 				t.Errorf("the LongPoll socket closed or errored: %s", describe(res.AEvents))
 			}
-			// A ref gets one reply (PROTOCOL.md §3.1).
+			// A ref gets one reply, as in Phoenix.
 			replies := map[string][]string{}
 			for _, e := range res.AEvents {
 				if e.Type == "message" && e.Msg.Event == "phx_reply" {

@@ -1,8 +1,9 @@
 package compat_test
 
-// phoenix.js over its LongPoll transport (EXAMPLE_APP.md "Connect",
-// PROTOCOL.md §5, §8.5). phoenix.js 1.8 uses fetch in Node; 1.7 needs
-// XMLHttpRequest, which js/xhr.js provides over fetch.
+// phoenix.js over its LongPoll transport: accepted and rejected connects
+// (the example app's token param) and the session limit. phoenix.js 1.8
+// uses fetch in Node; 1.7 needs XMLHttpRequest, which js/xhr.js provides
+// over fetch.
 
 import (
 	"encoding/json"

@@ -9,7 +9,8 @@ import (
 	"github.com/phxgo/phxgo/netpoll"
 )
 
-// LongPollConfig configures the LongPoll transport (PROTOCOL §5), served at
+// LongPollConfig configures the LongPoll transport (phoenix.js's HTTP
+// long-polling fallback), served at
 // Config.Path+"/longpoll" by ServeHTTP. The zero value enables it with
 // Phoenix's timings.
 type LongPollConfig struct {

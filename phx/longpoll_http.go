@@ -25,7 +25,7 @@ var (
 	errSlowLongPoll   = errors.New("phx: longpoll session buffer full")
 )
 
-// serveLongPoll answers /longpoll requests (PROTOCOL §5). Every logical
+// serveLongPoll answers /longpoll requests as Phoenix does. Every logical
 // status travels in a JSON body of an HTTP 200, as phoenix.js expects.
 func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
