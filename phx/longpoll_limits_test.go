@@ -385,3 +385,16 @@ func TestLongPollBodyBudget(t *testing.T) {
 		t.Fatalf("POST after the budget came back: %s", body)
 	}
 }
+
+// The documented defaults of the limits: a loosened one is a hole.
+func TestLongPollLimitDefaults(t *testing.T) {
+	c := LongPollConfig{}.withDefaults(0)
+	if c.MaxSessions != 10_000 || c.MaxBody != 1<<20 || c.BodyBudget != 32<<20 || c.MaxBuffer != 4<<20 {
+		t.Fatalf("defaults: MaxSessions %d, MaxBody %d, BodyBudget %d, MaxBuffer %d; want 10,000, 1 MiB, 32 MiB, 4 MiB",
+			c.MaxSessions, c.MaxBody, c.BodyBudget, c.MaxBuffer)
+	}
+	// MaxBody follows the WebSocket message limit; the budget holds one body
+	if c := (LongPollConfig{BodyBudget: 1}).withDefaults(64 << 20); c.MaxBody != 64<<20 || c.BodyBudget != c.MaxBody {
+		t.Fatalf("with a 64 MiB frame limit: MaxBody %d, BodyBudget %d", c.MaxBody, c.BodyBudget)
+	}
+}
