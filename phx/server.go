@@ -30,6 +30,7 @@ type Server struct {
 	npOnce sync.Once
 	np     *netpoll.Server
 	npErr  error
+	npLive atomic.Pointer[netpoll.Server] // np once created: readable without the Once
 }
 
 // stats are the server's running counters.
@@ -53,7 +54,7 @@ func NewServer(cfg Config) *Server {
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
-		s.lp = newLongPoll(cfg.LongPoll)
+		s.lp = newLongPoll(cfg.LongPoll, cfg.Net.MaxFrameSize)
 	}
 	return s
 }
@@ -108,7 +109,12 @@ func (s *Server) Broadcast(topic, event string, payload any) error {
 }
 
 func (s *Server) netpoll() (*netpoll.Server, error) {
-	s.npOnce.Do(func() { s.np, s.npErr = netpoll.New(s.cfg.Net) })
+	s.npOnce.Do(func() {
+		s.np, s.npErr = netpoll.New(s.cfg.Net)
+		if s.npErr == nil {
+			s.npLive.Store(s.np)
+		}
+	})
 	return s.np, s.npErr
 }
 
