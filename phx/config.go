@@ -111,7 +111,9 @@ type Config struct {
 	// none of these; a server facing the internet must, or one client's
 	// megabyte topics are kept for every channel it joins and its junk
 	// frames fill the log. The defaults are far above what phoenix.js or any
-	// real app sends. Negative values disable a limit.
+	// real app sends. Negative values disable a limit; positive ones below
+	// 16 bytes are raised to 16, so that the protocol's own topic, events
+	// and refs ("phoenix", "heartbeat", "phx_leave", …) always fit.
 
 	// MaxTopicBytes is the longest topic a client may send (default 1024
 	// bytes; for a topic that is not a JSON string, its JSON text). A longer
@@ -174,9 +176,9 @@ func (c Config) withDefaults() Config {
 	if c.DrainInterval <= 0 {
 		c.DrainInterval = 2 * time.Second
 	}
-	c.MaxTopicBytes = defaultLimit(c.MaxTopicBytes, 1024)
-	c.MaxEventBytes = defaultLimit(c.MaxEventBytes, 256)
-	c.MaxRefBytes = defaultLimit(c.MaxRefBytes, 64)
+	c.MaxTopicBytes = wireLimit(c.MaxTopicBytes, 1024)
+	c.MaxEventBytes = wireLimit(c.MaxEventBytes, 256)
+	c.MaxRefBytes = wireLimit(c.MaxRefBytes, 64)
 	c.LogValueBytes = defaultLimit(c.LogValueBytes, 200)
 	c.LogWarnsPerSecond = defaultLimit(c.LogWarnsPerSecond, 10)
 	return c
@@ -190,6 +192,18 @@ func defaultLimit(v, def int) int {
 		return def
 	case v < 0:
 		return -1
+	}
+	return v
+}
+
+// minWireLimit is the least a topic, event or ref limit can be: the
+// protocol's own names must fit.
+const minWireLimit = 16
+
+// wireLimit is defaultLimit for a wire string limit, raised to minWireLimit.
+func wireLimit(v, def int) int {
+	if v = defaultLimit(v, def); v >= 0 {
+		return max(v, minWireLimit)
 	}
 	return v
 }
