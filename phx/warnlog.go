@@ -29,6 +29,7 @@ type warnLog struct {
 	max    int // longest value written; <= 0 means no cut
 	rate   int // lines per message per window; <= 0 means no limit
 	window time.Duration
+	now    func() time.Time // time.Now; tests pin it
 
 	mu    sync.Mutex
 	kinds map[string]*warnKind
@@ -51,7 +52,7 @@ const maxWarnKinds = 256
 const overflowKind = "(other warnings)"
 
 func newWarnLog(l *slog.Logger, valueMax, perSecond int) *warnLog {
-	return &warnLog{log: l, max: valueMax, rate: perSecond, window: time.Second,
+	return &warnLog{log: l, max: valueMax, rate: perSecond, window: time.Second, now: time.Now,
 		kinds: make(map[string]*warnKind)}
 }
 
@@ -69,7 +70,7 @@ func (w *warnLog) allow(msg string) bool {
 	if w.rate <= 0 {
 		return true
 	}
-	now := time.Now()
+	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := w.kinds[msg]
