@@ -211,7 +211,8 @@ func (s *Socket) replyError(joinRef, ref []byte, at *serializer.Message, reason 
 		Payload: RawJSON(`{"reason":"` + reason + `"}`)})
 }
 
-// join handles phx_join (PROTOCOL §3.3, §3.6).
+// join handles phx_join: a new channel, or a duplicate join that replaces
+// the topic's current one.
 func (s *Socket) join(m *serializer.Message) {
 	var rt *route
 	if m.HasStringTopic() { // any other value matches no channel, as in Phoenix
@@ -274,7 +275,7 @@ func (s *Socket) lookupFor(m *serializer.Message) *Channel {
 	return s.lookup(m.Topic)
 }
 
-// leave handles phx_leave (PROTOCOL §3.7) with Phoenix's join_ref rule: it
+// leave handles phx_leave with Phoenix's join_ref rule: it
 // leaves the channel when the channel was joined without a join_ref or the
 // leave names the channel's join_ref; any other leave (a null or stale
 // join_ref) raced a server-side close of an earlier instance and is
@@ -294,8 +295,8 @@ func (s *Socket) leave(m *serializer.Message) {
 	}
 }
 
-// route hands any other event to the topic's channel (PROTOCOL §3.4, §3.5)
-// whatever its join_ref, as Phoenix does.
+// route hands any other event to the topic's channel whatever its join_ref,
+// as Phoenix does.
 func (s *Socket) route(m *serializer.Message) {
 	c := s.lookupFor(m)
 	switch {

@@ -45,7 +45,7 @@ func TestEncodeClientRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncodeClientBinaryBytes matches PROTOCOL.md §2.4's client push example.
+// TestEncodeClientBinaryBytes matches the protocol's client binary push example.
 func TestEncodeClientBinaryBytes(t *testing.T) {
 	m := Message{JoinRef: []byte(`"1"`), Ref: []byte(`"2"`), Topic: "room:1", Event: "upload", Payload: []byte{0xde, 0xad}, Binary: true}
 	frame, _, err := EncodeClient(V2, nil, &m)
@@ -81,7 +81,7 @@ func TestEncodeClientBinaryBytes(t *testing.T) {
 	}
 }
 
-// TestDecodeServerBytes decodes PROTOCOL.md §2.4's server examples.
+// TestDecodeServerBytes decodes the protocol's server binary examples.
 func TestDecodeServerBytes(t *testing.T) {
 	for _, tc := range []struct {
 		frame string
