@@ -66,7 +66,7 @@ func decodeNoPanic(t *testing.T, frame []byte) (m Message, err error) {
 			t.Fatalf("Decode(%x) panicked: %v", frame, r)
 		}
 	}()
-	return Decode(V2, frame, true)
+	return Decode(V2, frame[:len(frame):len(frame)], true) // no spare capacity to read past the end into
 }
 
 func TestBinaryShortFrames(t *testing.T) {
@@ -142,5 +142,53 @@ func TestBinaryAllFieldsAtLimit(t *testing.T) {
 	}
 	if _, err = decodeNoPanic(t, frame[:len(frame)-1]); !errors.Is(err, ErrBadBinary) {
 		t.Fatalf("one byte short: %v", err)
+	}
+}
+
+// TestServerBinaryBoundaries does the same for DecodeServer, over the three
+// server kinds and their header sizes: every frame shorter than the header,
+// and every field at its boundary lengths, exact and one byte short.
+func TestServerBinaryBoundaries(t *testing.T) {
+	decode := func(t *testing.T, frame []byte) (m Message, err error) {
+		t.Helper()
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("DecodeServer(%x) panicked: %v", frame, r)
+			}
+		}()
+		return DecodeServer(V2, frame[:len(frame):len(frame)], true)
+	}
+	for _, k := range []struct {
+		kind   byte
+		fields int
+	}{{binPush, 3}, {binReply, 4}, {binBroadcast, 2}} {
+		for n := 1; n <= k.fields; n++ { // kind byte plus fewer length bytes than the kind has
+			frame := append([]byte{k.kind}, make([]byte, n-1)...)
+			if _, err := decode(t, frame); !errors.Is(err, ErrBadBinary) {
+				t.Fatalf("kind %d, %d bytes: %v", k.kind, n, err)
+			}
+		}
+		for i := range k.fields {
+			for _, n := range boundaryLengths {
+				frame := []byte{k.kind}
+				total := 1 + k.fields
+				for f := range k.fields {
+					l := 1
+					if f == i {
+						l = n
+					}
+					frame = append(frame, byte(l))
+					total += l
+				}
+				frame = append(frame, strings.Repeat("v", total-len(frame))...)
+				if m, err := decode(t, frame); err != nil || len(m.Payload) != 0 {
+					t.Fatalf("kind %d field %d = %d, exact: %s, %v", k.kind, i, n, describe(m), err)
+				}
+				want := fmt.Sprintf("serializer: v2: binary frame: header fields need %d bytes, frame has %d", total, total-1)
+				if _, err := decode(t, frame[:total-1]); err == nil || err.Error() != want {
+					t.Fatalf("kind %d field %d = %d, one short: %v, want %q", k.kind, i, n, err, want)
+				}
+			}
+		}
 	}
 }
