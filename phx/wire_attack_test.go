@@ -168,7 +168,7 @@ func TestAttackHugeTopics(t *testing.T) {
 	after := heapAfterGC()
 	sent := uint64(sockets * joins * topicLen)
 	grown := int64(after) - int64(before)
-	t.Logf("sent %d MiB of topics; live heap %d → %d MiB", sent>>20, before>>20, after>>20)
+	t.Logf("sent %d KiB of topics; live heap %d → %d KiB", sent>>10, before>>10, after>>10)
 	if limit := int64(sent / 8); grown > limit {
 		t.Fatalf("live heap grew %d bytes after %d bytes of topics (limit %d): topics are kept", grown, sent, limit)
 	}
