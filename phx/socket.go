@@ -149,16 +149,16 @@ func (s *Socket) handleFrame(data []byte, binary bool) error {
 	if !s.checkLengths(&m) {
 		return nil
 	}
-	if m.Topic == serializer.TopicPhoenix && m.Event == serializer.EventHeartbeat && m.HasStringTopic() {
+	// A topic or event that is not a string has Topic or Event "": it is
+	// neither the heartbeat nor a reserved event.
+	if m.Topic == serializer.TopicPhoenix && m.Event == serializer.EventHeartbeat {
 		return s.write(&serializer.Message{Kind: serializer.KindReply, Ref: m.Ref,
 			Topic: serializer.TopicPhoenix, Status: "ok", Payload: Empty})
 	}
-	switch {
-	case !m.HasStringEvent():
-		s.route(&m)
-	case m.Event == serializer.EventJoin:
+	switch m.Event {
+	case serializer.EventJoin:
 		s.join(&m)
-	case m.Event == serializer.EventLeave:
+	case serializer.EventLeave:
 		s.leave(&m)
 	default:
 		s.route(&m)
@@ -195,7 +195,7 @@ func (s *Socket) checkLengths(m *serializer.Message) bool {
 		return false
 	case cfg.MaxEventBytes >= 0 && eventLen > cfg.MaxEventBytes:
 		s.srv.warn.Warn("message refused: event too long", "socket", s.id, "bytes", eventLen,
-			"limit", cfg.MaxEventBytes, "topic", m.Topic, "event", m.Event)
+			"limit", cfg.MaxEventBytes, "topic", topicForLog(m), "event", eventForLog(m))
 		s.replyError(nil, m.Ref, m, "event too long")
 		return false
 	}
@@ -266,6 +266,14 @@ func topicForLog(m *serializer.Message) any {
 	return m.RawTopic
 }
 
+// eventForLog is m's event, or its raw JSON when it was not a string.
+func eventForLog(m *serializer.Message) any {
+	if m.HasStringEvent() {
+		return m.Event
+	}
+	return m.RawEvent
+}
+
 // lookupFor returns the channel joined on m's topic, nil when none (a topic
 // that is not a string names no channel).
 func (s *Socket) lookupFor(m *serializer.Message) *Channel {
@@ -304,7 +312,7 @@ func (s *Socket) route(m *serializer.Message) {
 		s.unmatched(m, "message refused: unmatched topic")
 	case !m.HasStringEvent():
 		s.srv.warn.Warn("message refused: event is not a string", "topic", m.Topic,
-			"event", m.RawEvent, "socket", s.id)
+			"event", eventForLog(m), "socket", s.id)
 		s.replyError(nil, m.Ref, m, "invalid event")
 	default:
 		in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
