@@ -27,6 +27,9 @@
 //  4. The transport's own locks (netpoll connection queue), taken inside
 //     send and close, which never block.
 //
+// warnLog.mu (client-triggered warnings) is a leaf: it is taken from any of
+// these and calls nothing while held.
+//
 // Socket teardown after a connection ends runs on its own goroutine
 // (it unsubscribes, which takes lock 1), never inside a transport call.
 package phx

@@ -20,6 +20,7 @@ import (
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
+	warn      *warnLog // client-triggered warnings: cut and rate-limited
 	router    router
 	pubsub    PubSub
 	brake     *brake
@@ -52,6 +53,7 @@ func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
+	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
 		s.lp = newLongPoll(cfg.LongPoll, cfg.Net.MaxFrameSize)
