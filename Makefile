@@ -6,7 +6,9 @@ run:
 	cd compat_test && npm ci --no-audit --no-fund --loglevel=error
 	go run ./cmd/phxd
 
-# The whole test suite; installs what it needs (npm packages, Debian packages).
+# The whole test suite; installs what it needs (npm packages, Debian packages,
+# waiting for another apt to finish), then gofmt, go vet, go test -race, and
+# the allocation and memory tests again without -race (see .ci/test.sh).
 test:
 	./.ci/test.sh
 

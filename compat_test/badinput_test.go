@@ -34,8 +34,8 @@ func badInputs(topic string) []badInput {
 		{"invalid JSON", ws.StatusInvalidFramePayloadData, text(`["1","2","` + topic + `","echo",{`)},
 		{"JSON array of 3 elements", ws.StatusInvalidFramePayloadData, text(`["1","2","` + topic + `"]`)},
 		{"JSON object on a V2 socket", ws.StatusInvalidFramePayloadData, text(`{"topic":"` + topic + `","event":"echo","payload":{},"ref":"2"}`)},
-		{"non-string topic", ws.StatusInvalidFramePayloadData, text(`["1","2",42,"echo",{}]`)},
-		{"non-string event", ws.StatusInvalidFramePayloadData, text(`["1","2","` + topic + `",{"e":1},{}]`)},
+		// A topic or event that is not a string is not bad input: Phoenix
+		// answers it (phx's fidelity tests cover the replies).
 		{"invalid UTF-8 text frame", ws.StatusInvalidFramePayloadData, func() []byte {
 			return maskedFrame(ws.OpText, []byte("[\"1\",\"2\",\""+topic+"\",\"echo\",{\"s\":\"\xff\xfe\"}]"))
 		}},

@@ -37,8 +37,15 @@ const (
 	// cores; most of a scenario is waiting).
 	browserSlots = 3
 	// browserScenarioTimeout bounds one node+browser run (run.js stops
-	// itself; the Go side then sends SIGTERM, then SIGKILL).
-	browserScenarioTimeout = 90 * time.Second
+	// itself; the Go side then sends SIGTERM, then SIGKILL). Each wait
+	// inside is bounded too (harness.js WAIT_MS); only a failure waits long.
+	browserScenarioTimeout = 180 * time.Second
+	// attemptWait bounds the wait for phxd to log the connect attempts a
+	// page observed (its log is read through a pipe).
+	attemptWait = 30 * time.Second
+	// attemptQuiet is how long no further attempt must be logged after
+	// those, to catch extra ones.
+	attemptQuiet = 300 * time.Millisecond
 )
 
 var browserSem = make(chan struct{}, browserSlots)
@@ -152,20 +159,50 @@ func (s *phxd) attempts(transport string) []upgradeAttempt {
 	return out
 }
 
-// settledAttempts waits until no new attempt has been logged for quiet
-// (bounded by max).
-func (s *phxd) settledAttempts(transport string, quiet, max time.Duration) []upgradeAttempt {
-	deadline := time.Now().Add(max)
-	last := s.attempts(transport)
-	for time.Now().Before(deadline) {
-		time.Sleep(quiet)
-		cur := s.attempts(transport)
-		if len(cur) == len(last) {
-			return cur
+// attemptsAfter waits until phxd has logged at least n connect attempts
+// (transport as for attempts), woken by each new log line and bounded by
+// attemptWait, then until no new attempt has come for attemptQuiet, so that
+// extra attempts show too. Reaching n never depends on the machine's speed;
+// the quiet period only catches attempts beyond what the page observed.
+func (s *phxd) attemptsAfter(t *testing.T, transport string, n int) []upgradeAttempt {
+	t.Helper()
+	deadline := time.NewTimer(attemptWait)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		if cur := s.attempts(transport); len(cur) >= n {
+			break
 		}
-		last = cur
+		select {
+		case <-changed:
+		case <-s.exited:
+			t.Fatalf("phxd exited while waiting for %d connect attempts: %v", n, s.attempts(transport))
+		case <-deadline.C:
+			t.Fatalf("phxd logged %d connect attempts within %v, want at least %d: %v",
+				len(s.attempts(transport)), attemptWait, n, s.attempts(transport))
+		}
 	}
-	return last
+	last := s.attempts(transport)
+	quiet := time.NewTimer(attemptQuiet)
+	defer quiet.Stop()
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+			if cur := s.attempts(transport); len(cur) != len(last) {
+				last = cur
+				quiet.Reset(attemptQuiet)
+			}
+		case <-quiet.C:
+			return last
+		case <-deadline.C:
+			return last
+		}
+	}
 }
 
 func countAttempts(as []upgradeAttempt, keep func(upgradeAttempt) bool) int {
@@ -337,7 +374,7 @@ func TestBrowser(t *testing.T) {
 		if p := res.Alice.onlineUser(bob); p == nil || p.Status == nil || *p.Status != "away" {
 			t.Errorf("alice's page: bob's presence %+v, want status away", p)
 		}
-		as := srv.settledAttempts("", 200*time.Millisecond, 3*time.Second)
+		as := srv.attemptsAfter(t, "", 2)
 		if n := countAttempts(as, isConnected); n != 2 || len(as) != 2 {
 			t.Errorf("server: attempts %v, want 2 connected", as)
 		}
@@ -356,7 +393,7 @@ func TestBrowser(t *testing.T) {
 			res := runBrowser[struct{ Page pageSnap }](t, srv, "rejected",
 				map[string]any{"button": tc.button, "observeMs": 3000})
 			checkStoppedAfterReject(t, res.Page, 4401, tc.reason, `{"reason":"`+tc.reason+`"}`)
-			as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+			as := srv.attemptsAfter(t, "", 1)
 			if len(as) != 1 || !isFrame(as[0]) || as[0].Code != 4401 || as[0].Reason != tc.reason {
 				t.Errorf("server: attempts %v, want exactly one: rejected/frame/4401/%s", as, tc.reason)
 			}
@@ -372,7 +409,7 @@ func TestBrowser(t *testing.T) {
 		t.Parallel()
 		srv := startWebServer(t, "-reject-brake", "0")
 		res := runBrowser[struct{ First, Waiting, Page pageSnap }](t, srv, "overloaded",
-			map[string]any{"retryTimeoutMs": 20000})
+			map[string]any{"retryTimeoutMs": 60000})
 		p := res.Page
 		const payload = `{"reason":"try_later","retry_after_ms":5000}`
 		if len(p.Closes) < 2 || len(p.Opens) < 2 {
@@ -387,7 +424,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the page scheduled retries %+v, want one after retry_after_ms 5000", p.Retries)
 		}
 		if w := res.Waiting; len(w.Opens) != 1 || !strings.Contains(w.Panel["socketState"], "retrying in") {
-			t.Errorf("1 s after the close: %d opens, state %q; want 1 open and a retry countdown", len(w.Opens), w.Panel["socketState"])
+			t.Errorf("during the countdown after the first close: %d opens, state %q; want 1 open and a retry countdown", len(w.Opens), w.Panel["socketState"])
 		}
 		// Ordering: the second attempt comes from the page's timer (a timer
 		// never fires early), not from phoenix.js's 10 ms reconnect.
@@ -397,7 +434,7 @@ func TestBrowser(t *testing.T) {
 		if !jsonEqual([]byte(res.First.Panel["connectError"]), []byte(payload)) || res.First.Panel["lastClose"] != "4503 try_later" {
 			t.Errorf("panel after the first close: %q", res.First.Panel)
 		}
-		as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+		as := srv.attemptsAfter(t, "", 2)
 		if len(as) != 2 || !isFrame(as[0]) || !isFrame(as[1]) || as[1].Code != 4503 {
 			t.Errorf("server: attempts %v, want exactly two rejected/frame/4503/try_later", as)
 		}
@@ -425,7 +462,9 @@ func TestBrowser(t *testing.T) {
 		if !strings.Contains(p.Panel["client"], "plain phoenix.js") {
 			t.Errorf("panel client action %q, want the plain phoenix.js note", p.Panel["client"])
 		}
-		as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+		// Each close the page saw is one attempt phxd logged (the last one
+		// the page made may have come after the observation).
+		as := srv.attemptsAfter(t, "", len(p.Closes))
 		frames, brakes := countAttempts(as, isFrame), countAttempts(as, isBrake)
 		t.Logf("server: %d attempts in ~10 s: %d frame, %d brake", len(as), frames, brakes)
 		if len(as) == 0 || !isFrame(as[0]) || frames != 1 || brakes != len(as)-1 {
@@ -447,7 +486,7 @@ func TestBrowser(t *testing.T) {
 		res := runBrowser[struct{ Page pageSnap }](t, srv, "deadline",
 			map[string]any{"user": uniq("idle"), "observeMs": 1500})
 		checkStoppedAfterReject(t, res.Page, 4408, "join_timeout", `{"reason":"join_timeout"}`)
-		as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+		as := srv.attemptsAfter(t, "", 1)
 		if len(as) != 1 || !isConnected(as[0]) {
 			t.Errorf("server: attempts %v, want one connected (the page stops after 4408)", as)
 		}
@@ -472,7 +511,7 @@ func TestBrowser(t *testing.T) {
 		if !res.Websocket.sees(lp, "sent over longpoll") || !res.Longpoll.sees(ws, "sent over websocket") {
 			t.Errorf("messages: longpoll page saw %+v, websocket page saw %+v", res.Longpoll.Messages, res.Websocket.Messages)
 		}
-		if as := srv.attempts("longpoll"); countAttempts(as, isConnected) != 1 || len(as) != 1 {
+		if as := srv.attemptsAfter(t, "longpoll", 1); countAttempts(as, isConnected) != 1 || len(as) != 1 {
 			t.Errorf("server: longpoll attempts %v, want one connected", as)
 		}
 	})
@@ -497,7 +536,7 @@ func TestBrowser(t *testing.T) {
 		if !jsonEqual([]byte(p.Panel["connectError"]), []byte(payload)) || !strings.Contains(p.Panel["client"], "stopped reconnecting: token_expired") {
 			t.Errorf("panel: %q", p.Panel)
 		}
-		as := srv.settledAttempts("", 300*time.Millisecond, 3*time.Second)
+		as := srv.attemptsAfter(t, "", 1)
 		if len(as) != 1 || !isFrame(as[0]) || as[0].Transport != "longpoll" || as[0].Reason != "token_expired" {
 			t.Errorf("server: attempts %v, want exactly one longpoll rejected/frame/4401/token_expired", as)
 		}
@@ -520,7 +559,7 @@ func TestBrowser(t *testing.T) {
 		if !p.sees(user, "after the fallback") {
 			t.Errorf("own message not seen: %+v", p.Messages)
 		}
-		if as := srv.attempts(""); countAttempts(as, isConnected) != 1 || as[0].Transport != "longpoll" {
+		if as := srv.attemptsAfter(t, "", 1); countAttempts(as, isConnected) != 1 || as[0].Transport != "longpoll" {
 			t.Errorf("server: attempts %v, want one connected over longpoll", as)
 		}
 	})

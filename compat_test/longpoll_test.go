@@ -1,12 +1,21 @@
 package compat_test
 
-// phoenix.js over its LongPoll transport (EXAMPLE_APP.md "Connect",
-// PROTOCOL.md §5, §8.5). phoenix.js 1.8 uses fetch in Node; 1.7 needs
-// XMLHttpRequest, which js/xhr.js provides over fetch.
+// phoenix.js over its LongPoll transport: accepted and rejected connects
+// (the example app's token param) and the session limit. phoenix.js 1.8
+// uses fetch in Node; 1.7 needs XMLHttpRequest, which js/xhr.js provides
+// over fetch.
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
 func TestJSLongPoll(t *testing.T) {
@@ -72,5 +81,112 @@ func TestJSLongPollRejected(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// LongPoll sessions count toward -max-conns, with WebSockets (issue 10,
+// hole 8: 342k sessions in 20 s). A flood of session-creating GETs gets at
+// most the limit, then HTTP 503 with Retry-After (on the kept-alive
+// connection; at the limit the event loop refuses new connections at
+// accept); a WebSocket is refused too; and the sessions give their places
+// back when they expire.
+func TestLongPollSessionLimit(t *testing.T) {
+	t.Parallel()
+	const maxConns = 24
+	srv := startServer(t, "-max-conns", fmt.Sprint(maxConns), "-longpoll-window", "1s", "-longpoll-idle", "3s", "-reject-brake", "0")
+	// flood creates sessions until the first refusal (an HTTP answer other
+	// than 200, or a connection refused) or max of them.
+	flood := func(max int) (created int, refused *http.Response, body []byte, err error) {
+		t.Helper()
+		for created < max {
+			c := newLPConn(t, srv, uniq("lpcap"))
+			resp, b, err := c.try(http.MethodGet, nil, nil)
+			if err != nil || resp.StatusCode != 200 {
+				return created, resp, b, err
+			}
+			var r lpBody
+			if json.Unmarshal(b, &r) != nil || r.Status != 410 || r.Token == "" {
+				t.Fatalf("session GET #%d: %s", created+1, b)
+			}
+			created++
+		}
+		return created, nil, nil, nil
+	}
+	created, resp, body, err := flood(4 * maxConns)
+	t.Logf("%d sessions before the first refusal (-max-conns %d)", created, maxConns)
+	// the test's own HTTP connection may count toward the limit too
+	if created > maxConns || created < maxConns-4 {
+		t.Fatalf("%d sessions under -max-conns %d, want the limit (less the test's own connections)", created, maxConns)
+	}
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || len(body) != 0 {
+		t.Fatalf("refused session: %v %v %q, want HTTP 503, Retry-After, no body", err, resp, body)
+	}
+	if c, err := dialRawErr(t, srv, "token=user:"+uniq("lpcapws")+"&vsn=2.0.0"); err == nil {
+		c.close()
+		t.Errorf("a WebSocket was accepted with -max-conns taken by LongPoll sessions")
+	}
+	// The flood's sessions expire (-longpoll-idle 3s) and give their places
+	// back: as many sessions fit again, and no more (a place given back
+	// twice would let more in).
+	again := 0
+	for deadline := time.Now().Add(30 * time.Second); again < created; {
+		n, _, _, _ := flood(created - again)
+		again += n
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sessions available again 30 s after the flood", again, created)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, resp, b, err := flood(1); n != 0 || (err == nil && resp.StatusCode != http.StatusServiceUnavailable) {
+		t.Fatalf("one session more than the first flood: %d created (%v %q)", n, err, b)
+	}
+}
+
+// phoenix.js against a full server (both versions): the 503 a
+// session-creating GET gets at the limit is not JSON, which phoenix.js
+// takes as a server error: onError(500), close 1011, reconnect with its
+// growing backoff, never opening. The server is phx mounted as a plain
+// http.Handler (no event loop), bounded by LongPollConfig.MaxSessions.
+func TestJSLongPollSessionLimit(t *testing.T) {
+	t.Parallel()
+	lp := phx.NewServer(phx.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LongPoll: phx.LongPollConfig{MaxSessions: 1, Idle: time.Minute}})
+	hs := httptest.NewServer(lp)
+	t.Cleanup(func() {
+		hs.Close()
+		_ = lp.Close()
+	})
+	srv := &phxd{addr: hs.Listener.Addr().String()}
+	holder := &lpConn{t: t, srv: srv, query: "vsn=2.0.0"}
+	holder.open() // the one session
+	forEachLib(t, func(t *testing.T, lib jsLib) {
+		res := runLPJS[struct {
+			Events []jsEvent `json:"events"`
+		}](t, srv, lib, "lp_full", map[string]any{"user": uniq("lpfull" + libTag(lib)), "observeMs": 1500})
+		evs := socketLevel(untilMark(res.Events, "stop"))
+		closes := 0
+		for _, e := range evs {
+			switch {
+			case e.Type == "open":
+				t.Fatalf("the client opened a session over the limit: %s", describe(evs))
+			case e.Type == "error" && e.Message != "500":
+				t.Errorf("onError %s, want 500 (an unparsable answer): %s", e.Message, describe(evs))
+			case e.Type == "close" && e.Code == 1011:
+				closes++
+			case e.Type == "close" && e.Code == 0 && lib.Version < "1.8":
+				// 1.7's reconnect closes the closed transport once more
+			case e.Type == "close":
+				t.Errorf("close %s, want 1011: %s", e, describe(evs))
+			}
+		}
+		// phoenix.js backs off (10, 50, 100, 150, 200, 250, 500 ms …): a
+		// hot loop would make hundreds of attempts
+		if closes == 0 || closes > 15 {
+			t.Errorf("%d refused attempts in 1.5 s, want a few (backoff): %s", closes, describe(evs))
+		}
+		t.Logf("%d refused attempts in 1.5 s", closes)
+	})
+	if n := lp.LongPollSessions(); n != 1 {
+		t.Errorf("%d sessions on a server capped at 1", n)
 	}
 }

@@ -7,8 +7,9 @@
 //   - a raw Go WebSocket client (gobwas/ws) for what phoenix.js cannot do:
 //     exact frames, V1 serializer, malformed input, transcript replay.
 //
-// The expected behaviour is the example app contract (/work/shared/
-// EXAMPLE_APP.md, "the contract") and the protocol reference (PROTOCOL.md).
+// The expected behaviour is the example app contract (cmd/phxd/README.md,
+// "the contract") and the wire protocol as real Phoenix speaks it (frame
+// formats: the serializer package documentation).
 //
 // Run it (from the repository root or this directory):
 //

@@ -232,7 +232,7 @@ func checkCrash(t *testing.T, res crashResult, topicA, transport string) {
 		t.Fatalf("channel onError did not fire after crash: %s", describe(res.Events))
 	}
 	// The server's phx_error: [jr, jr, topic, "phx_error", {"reason":"channel_crash"}]
-	// (PROTOCOL.md §2.2, §3.8; payload since Phoenix 1.8.10).
+	// (join_ref in both ref positions, as Phoenix; payload since Phoenix 1.8.10).
 	var phxErr []jsEvent
 	for _, e := range res.Events {
 		if e.Type == "message" && e.Msg.Topic == topicA && e.Msg.Event == "phx_error" {

@@ -1,7 +1,7 @@
 package compat_test
 
-// Presence (EXAMPLE_APP.md room:* presence lines, PROTOCOL.md §6) checked two
-// ways:
+// Presence (the room:* presence rules of cmd/phxd/README.md: presence_state
+// to the joiner, presence_diff to every member) checked two ways:
 //
 //   - with the real phoenix.js Presence class (1.8.16 and 1.7.23) through the
 //     scenarios of js/presence.js: list() and onJoin/onLeave as users join,

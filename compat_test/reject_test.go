@@ -56,7 +56,7 @@ func runRejected(t *testing.T, srv *phxd, lib jsLib, token *string, cooperative 
 }
 
 // checkConnectErrorOpen checks the first three socket events of a frame-mode
-// rejection (PROTOCOL.md §8.4): open, the phx_connect_error message, and a
+// rejection (cmd/phxd/README.md): open, the phx_connect_error message, and a
 // clean close with the code and reason. It returns the events after those.
 func checkConnectErrorOpen(t *testing.T, evs []jsEvent, code int, reason, payload string) []jsEvent {
 	t.Helper()
@@ -318,7 +318,7 @@ func TestJSJoinDeadline(t *testing.T) {
 	})
 }
 
-// The rejected connect on the wire (EXAMPLE_APP.md "Connect"): the upgrade
+// The rejected connect on the wire (cmd/phxd/README.md): the upgrade
 // succeeds (answering the "phoenix" subprotocol), one phx_connect_error text
 // frame in the negotiated serializer, a close frame with code and reason,
 // frames sent by the client are ignored, and the TCP connection ends after
@@ -381,7 +381,7 @@ func TestWireRejectedConnectNoCloseReply(t *testing.T) {
 }
 
 // An unsupported vsn is refused before the upgrade with 403, as Phoenix
-// (PROTOCOL.md §1.3, §8.3: the frame format is unknown).
+// (the server cannot know which frame format to speak).
 func TestWireUnsupportedVsn(t *testing.T) {
 	t.Parallel()
 	for _, vsn := range []string{"3.0.0", "123.1.1", "2.1.0", "banana"} {

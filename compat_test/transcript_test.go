@@ -9,32 +9,40 @@ package compat_test
 // Known and intended differences between the recording and phxd, applied to
 // the recorded frames before comparing:
 //
-//   - presence_state / presence_diff frames are ignored on both sides (Presence
-//     is a later issue).
-//   - phx_error payload: recorded {} (Phoenix < 1.8.10); the contract and
-//     PROTOCOL.md §3.8 want {"reason":"channel_crash"}.
-//   - kick_me: the server closes with 1001 (contract; Phoenix ≥ 1.8.8), the
-//     recording shows 1000 (older Phoenix + Cowboy/Bandit).
+//   - phx_error payload: recorded {} (Phoenix < 1.8.10); phxd sends
+//     {"reason":"channel_crash"}, as Phoenix ≥ 1.8.10 does.
+//   - kick_me: the server closes with 1001 (the example app; Phoenix ≥ 1.8.8),
+//     the recording shows 1000 (older Phoenix + Cowboy/Bandit).
 //   - rejected connects: Phoenix answers HTTP 403 (recorded); phxd completes
 //     the upgrade and sends phx_connect_error + a 4xxx close. Not replayed
 //     here, covered by reject_test.go.
 //   - LongPoll lines are not replayed.
-//   - Within the frames that answer one client frame the order is not
-//     compared (logged only): Phoenix writes a broadcast before the reply to
-//     the new_msg that caused it, which the contract does not require.
+//
+// Order: the frames answering one client frame (a window) must come in the
+// recorded order, with one normalisation: presence_state and presence_diff
+// frames may come anywhere within their window (a joiner's own
+// presence_diff may arrive before or after its presence_state, in Phoenix
+// too), but each must come, before the next client frame is sent. Presence
+// payloads are compared after normalisation: phx_ref and phx_ref_prev values
+// are named in order of first appearance on each side (they are random),
+// online_at values must be numbers and are not compared (they are clocks).
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -140,7 +148,7 @@ func corrected(s step) step {
 			if arr, err := decodeJSON(s.data); err == nil {
 				if a, ok := arr.([]any); ok && len(a) == 5 && a[3] == "phx_error" {
 					s.data = []byte(v2(string(mustJSON(a[0])), string(mustJSON(a[1])), a[2].(string), "phx_error",
-						`{"reason":"channel_crash"}`)) // PROTOCOL.md §3.8, Phoenix ≥ 1.8.10
+						`{"reason":"channel_crash"}`)) // Phoenix ≥ 1.8.10
 				}
 			}
 		}
@@ -155,7 +163,7 @@ func TestTranscriptBasic(t *testing.T) {
 		t.Fatalf("parsed only %d steps from the transcript", len(steps))
 	}
 	srv := startServer(t)
-	var c *rawClient
+	r := &replay{recorded: newPresenceNames(), got: newPresenceNames()}
 	sent, matched := 0, 0
 	for i := 0; i < len(steps); {
 		act := steps[i]
@@ -167,9 +175,9 @@ func TestTranscriptBasic(t *testing.T) {
 		}
 		switch act.kind {
 		case stepDial:
-			c = dialRaw(t, srv, act.query)
+			r.c = dialRaw(t, srv, act.query)
 		case stepSend:
-			if err := c.write(act.op, act.data); err != nil {
+			if err := r.c.write(act.op, act.data); err != nil {
 				t.Fatalf("line %d: send: %v", act.line, err)
 			}
 			sent++
@@ -178,10 +186,13 @@ func TestTranscriptBasic(t *testing.T) {
 		default:
 			t.Fatalf("line %d: server frames with no client action before them", act.line)
 		}
-		matched += matchWindow(t, c, act, window)
+		matched += r.matchWindow(t, act, window)
 	}
-	c.expectSilence(quietWait)
-	t.Logf("replayed %d client frames; %d server frames matched the recording", sent, matched)
+	// Nothing more, Presence included.
+	if f, err := nextAnyFrame(r.c, quietWait); err == nil {
+		t.Fatalf("after the last recorded frame: unexpected %s", f)
+	}
+	t.Logf("replayed %d client frames; %d server frames matched the recording, %d of them Presence", sent, matched, r.presence)
 }
 
 // postRecordedBroadcast sends the POST /api/broadcast whose result the
@@ -208,37 +219,148 @@ func postRecordedBroadcast(t *testing.T, srv *phxd, act step, window []step) {
 	t.Fatalf("line %d: no recorded broadcast frame after the POST", act.line)
 }
 
+// replay is the state of one transcript replay: the current connection and
+// the Presence ref names of each side.
+type replay struct {
+	c        *rawClient
+	recorded *presenceNames // the recording's refs
+	got      *presenceNames // phxd's refs
+	presence int            // Presence frames matched
+}
+
 // matchWindow reads the server frames answering one client action and
-// matches them, in any order, with the recorded ones (Presence ignored).
-// It returns how many it matched.
-func matchWindow(t *testing.T, c *rawClient, act step, window []step) int {
+// matches them with the recorded ones: the others in the recorded order,
+// the Presence ones anywhere in the window (file comment). It returns how
+// many it matched.
+func (r *replay) matchWindow(t *testing.T, act step, window []step) int {
 	t.Helper()
-	var want []step
+	var ordered []step
+	var presence []step
+	var presenceWant []string // normalised, parallel to presence
 	for _, w := range window {
 		if w.kind == stepExpect && w.op == ws.OpText && isPresenceFrame(w.data) {
+			norm, err := r.recorded.normalise(w.data)
+			if err != nil {
+				t.Fatalf("line %d: recorded Presence frame: %v", w.line, err)
+			}
+			presence, presenceWant = append(presence, w), append(presenceWant, norm)
 			continue
 		}
-		want = append(want, w)
+		ordered = append(ordered, w)
 	}
-	inOrder, n := true, len(want)
-	for len(want) > 0 {
-		f, err := c.next(frameWait)
+	n := len(ordered) + len(presence)
+	for len(ordered)+len(presence) > 0 {
+		f, err := nextAnyFrame(r.c, frameWait)
 		if err != nil {
-			t.Fatalf("after line %d (%s): want %s, got %v", act.line, describeStep(act), describeSteps(want), err)
+			t.Fatalf("after line %d (%s): want %s, got %v", act.line, describeStep(act),
+				describeSteps(append(append([]step(nil), ordered...), presence...)), err)
 		}
-		i := matchStep(want, f)
-		if i < 0 {
-			t.Fatalf("after line %d (%s): unexpected %s\n\twant one of %s", act.line, describeStep(act), f, describeSteps(want))
+		if f.Op == ws.OpText && isPresenceFrame(f.Data) {
+			norm, err := r.got.normalise(f.Data)
+			if err != nil {
+				t.Fatalf("after line %d (%s): Presence frame %s: %v", act.line, describeStep(act), f, err)
+			}
+			i := slices.Index(presenceWant, norm)
+			if i < 0 {
+				t.Fatalf("after line %d (%s): unexpected Presence frame %s\n\tnormalised %s\n\twant one of %q (normalised)%s",
+					act.line, describeStep(act), f, norm, presenceWant, describeSteps(presence))
+			}
+			presence = slices.Delete(presence, i, i+1)
+			presenceWant = slices.Delete(presenceWant, i, i+1)
+			r.presence++
+			continue
 		}
-		if i != 0 {
-			inOrder = false
+		i := matchStep(ordered, f)
+		switch {
+		case i < 0:
+			t.Fatalf("after line %d (%s): unexpected %s\n\twant %s", act.line, describeStep(act), f,
+				describeSteps(append(append([]step(nil), ordered...), presence...)))
+		case i > 0:
+			t.Fatalf("after line %d (%s): frames in another order than Phoenix's: got line %d's frame %s before%s",
+				act.line, describeStep(act), ordered[i].line, f, describeSteps(ordered[:i]))
 		}
-		want = append(want[:i], want[i+1:]...)
-	}
-	if !inOrder {
-		t.Logf("after line %d (%s): frames in another order than Phoenix's (allowed)", act.line, describeStep(act))
+		ordered = ordered[1:]
 	}
 	return n
+}
+
+// nextAnyFrame returns the next frame, Presence messages included (rawClient.next
+// skips them).
+func nextAnyFrame(c *rawClient, d time.Duration) (rawFrame, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case f, ok := <-c.frames:
+		if !ok {
+			return rawFrame{}, io.EOF
+		}
+		return f, nil
+	case <-timer.C:
+		return rawFrame{}, errNoFrame
+	}
+}
+
+// presenceNames normalises the Presence frames of one side of the replay:
+// each phx_ref or phx_ref_prev value becomes "ref<N>", numbered in order of
+// first appearance (keys walked in sorted order), and each online_at, which
+// must be a number, becomes "(a number)".
+type presenceNames struct{ refs map[string]string }
+
+func newPresenceNames() *presenceNames { return &presenceNames{refs: map[string]string{}} }
+
+// normalise returns the frame's normalised JSON text (object keys sorted).
+func (p *presenceNames) normalise(frame []byte) (string, error) {
+	v, err := decodeJSON(frame)
+	if err != nil {
+		return "", err
+	}
+	v, err = p.walk(v)
+	if err != nil {
+		return "", err
+	}
+	return string(mustJSON(v)), nil
+}
+
+func (p *presenceNames) walk(v any) (any, error) {
+	switch v := v.(type) {
+	case []any:
+		for i := range v {
+			var err error
+			if v[i], err = p.walk(v[i]); err != nil {
+				return nil, err
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			switch k {
+			case "phx_ref", "phx_ref_prev":
+				ref, ok := v[k].(string)
+				if !ok || ref == "" {
+					return nil, fmt.Errorf("%s %v: want a non-empty string", k, v[k])
+				}
+				if _, seen := p.refs[ref]; !seen {
+					p.refs[ref] = fmt.Sprintf("ref%d", len(p.refs)+1)
+				}
+				v[k] = p.refs[ref]
+			case "online_at":
+				if _, ok := v[k].(json.Number); !ok {
+					return nil, fmt.Errorf("online_at %v: want a number", v[k])
+				}
+				v[k] = "(a number)"
+			default:
+				var err error
+				if v[k], err = p.walk(v[k]); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return v, nil
 }
 
 func matchStep(want []step, f rawFrame) int {

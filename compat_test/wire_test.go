@@ -2,8 +2,9 @@ package compat_test
 
 // Raw-wire protocol checks with a Go WebSocket client: exact frames for the
 // cases phoenix.js hides (refs, join_refs, V1, binary layout, duplicate
-// joins, pushes to unjoined topics). Expected frames follow PROTOCOL.md §2–§3
-// and the example app contract. Presence frames are skipped (later issue).
+// joins, pushes to unjoined topics). Expected frames are real Phoenix's (frame
+// formats: the serializer package documentation) and the example app
+// contract's (cmd/phxd/README.md). Presence frames are skipped (later issue).
 
 import (
 	"testing"
@@ -28,7 +29,8 @@ func TestWireHeartbeat(t *testing.T) {
 	c.expectText(v2("null", `17`, "phoenix", "phx_reply", reply("ok", `{}`)))
 }
 
-// Refs and join_refs are echoed as the JSON values received (§2.1).
+// Refs and join_refs are echoed as the JSON values received (a number stays
+// a number, a string a string).
 func TestWireRefsEchoedExactly(t *testing.T) {
 	t.Parallel()
 	c, id := wireUser(t, "refs")
@@ -42,7 +44,7 @@ func TestWireRefsEchoedExactly(t *testing.T) {
 }
 
 // A push to a topic the socket has not joined: error "unmatched topic" with
-// a null join_ref, whatever join_ref the push carried (§2.2, §3.5).
+// a null join_ref, whatever join_ref the push carried (as Phoenix).
 func TestWireUnjoinedPush(t *testing.T) {
 	t.Parallel()
 	c, id := wireUser(t, "unj")
@@ -56,7 +58,7 @@ func TestWireUnjoinedPush(t *testing.T) {
 }
 
 // Join refusals on the wire: the app's error, and "unmatched topic" with a
-// null join_ref (§3.3).
+// null join_ref (as Phoenix).
 func TestWireJoinErrors(t *testing.T) {
 	t.Parallel()
 	c, _ := wireUser(t, "jerr")
@@ -64,7 +66,7 @@ func TestWireJoinErrors(t *testing.T) {
 	c.expectText(v2(q("21"), q("21"), "room:private", "phx_reply", reply("error", `{"reason":"forbidden"}`)))
 	c.sendText(v2(q("25"), q("25"), "other:topic", "phx_join", `{}`))
 	c.expectText(v2("null", q("25"), "other:topic", "phx_reply", reply("error", `{"reason":"unmatched topic"}`)))
-	// Leaving a topic that is not joined: ok, echoing the join_ref, no phx_close (§3.7).
+	// Leaving a topic that is not joined: ok, echoing the join_ref, no phx_close (as Phoenix).
 	c.sendText(v2(q("25"), q("26"), "other:topic", "phx_leave", `{}`))
 	c.expectText(v2(q("25"), q("26"), "other:topic", "phx_reply", reply("ok", `{}`)))
 	c.expectSilence(quietWait)
@@ -74,8 +76,10 @@ func TestWireJoinErrors(t *testing.T) {
 }
 
 // phx_join twice for one topic with different join_refs: reply to the new
-// join, then phx_close for the OLD join_ref in both positions (§3.6).
-// Afterwards the old join_ref is stale (dropped) and a null one is accepted.
+// join, then phx_close for the OLD join_ref in both positions (as Phoenix).
+// Afterwards a message with the old (stale) join_ref or a null one still
+// reaches the topic's channel, as in Phoenix, which checks join_ref only on
+// phx_leave: the reply carries the new join_ref.
 func TestWireDuplicateJoin(t *testing.T) {
 	t.Parallel()
 	c, id := wireUser(t, "dupw")
@@ -86,14 +90,15 @@ func TestWireDuplicateJoin(t *testing.T) {
 	c.expectText(v2(q("3"), q("3"), topic, "phx_close", `{}`))
 
 	c.echo(topic, "14", "15", `{"via":"new"}`)
-	c.sendText(v2(q("3"), q("16"), topic, "echo", `{"via":"stale"}`)) // dropped, no reply (§3.4)
+	c.sendText(v2(q("3"), q("16"), topic, "echo", `{"via":"stale"}`))
+	c.expectText(v2(q("14"), q("16"), topic, "phx_reply", reply("ok", `{"via":"stale"}`)))
 	c.sendText(v2("null", q("17"), topic, "echo", `{"via":"null join_ref"}`))
 	c.expectText(v2(q("14"), q("17"), topic, "phx_reply", reply("ok", `{"via":"null join_ref"}`)))
 	c.expectSilence(quietWait)
 }
 
 // phx_leave on a joined topic: ok reply, then phx_close with the join_ref
-// in both positions (§3.7).
+// in both positions (as Phoenix).
 func TestWireLeave(t *testing.T) {
 	t.Parallel()
 	c, id := wireUser(t, "leavew")
@@ -207,7 +212,7 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// V2 binary frames byte for byte (§2.4).
+// V2 binary frames byte for byte (layout: the serializer package doc).
 func TestWireBinary(t *testing.T) {
 	t.Parallel()
 	a, id := wireUser(t, "binw")
@@ -257,7 +262,8 @@ func expectMixed(t *testing.T, c *rawClient, want []rawFrame) {
 }
 
 // V1 serializer (vsn=1.0.0 and no vsn): object frames, never a join_ref key
-// in output (§2.3). With join_ref omitted on join, phx_close carries ref null.
+// in output, keys in Phoenix's order (event, payload, ref, topic). With
+// join_ref omitted on join, phx_close carries ref null.
 func TestWireV1(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -326,7 +332,8 @@ func binFrame(kind byte, payload []byte, fields ...string) []byte {
 	return append(b, payload...)
 }
 
-// The "phoenix" subprotocol is answered when offered (PROTOCOL.md §1.4):
+// The "phoenix" subprotocol is answered when offered (phoenix.js offers it
+// along with an authToken):
 // browsers abort a handshake whose offered protocols get no answer.
 func TestWireSubprotocol(t *testing.T) {
 	t.Parallel()

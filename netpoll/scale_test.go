@@ -81,7 +81,9 @@ func TestScale15k(t *testing.T) {
 	if extra := fd1 - fd0 - total; extra < 0 || extra > 32 {
 		t.Errorf("%d fds for %d connections: not one fd per connection", fd1-fd0, total)
 	}
-	if !raceEnabled && perConn > 2048 {
+	if raceEnabled {
+		t.Log("RSS per connection not checked under -race (shadow memory inflates it); the test command reruns this test without -race")
+	} else if perConn > 2048 {
 		t.Errorf("%.0f bytes RSS per idle connection, want ≤ 2048", perConn)
 	}
 	for _, c := range children {

@@ -107,6 +107,40 @@ type Config struct {
 	DrainBatch    int
 	DrainInterval time.Duration
 
+	// Inbound message limits and client-triggered logging. Phoenix bounds
+	// none of these; a server facing the internet must, or one client's
+	// megabyte topics are kept for every channel it joins and its junk
+	// frames fill the log. The defaults are far above what phoenix.js or any
+	// real app sends. Negative values disable a limit; positive ones below
+	// 16 bytes are raised to 16, so that the protocol's own topic, events
+	// and refs ("phoenix", "heartbeat", "phx_leave", …) always fit.
+
+	// MaxTopicBytes is the longest topic a client may send (default 1024
+	// bytes; for a topic that is not a JSON string, its JSON text). A longer
+	// one gets an error reply {"reason":"topic too long"} carrying the ref
+	// and an empty topic (echoing the topic would send it back), and is
+	// neither routed nor kept; the socket stays open.
+	MaxTopicBytes int
+	// MaxEventBytes is the longest event a client may send (default 256
+	// bytes). A longer one gets an error reply {"reason":"event too long"}
+	// on its topic and never reaches a channel; the socket stays open.
+	MaxEventBytes int
+	// MaxRefBytes is the longest ref or join_ref a client may send, as JSON
+	// text (default 64 bytes; phoenix.js sends short decimal strings such as
+	// "12"). A reply must echo the ref, so a longer one cannot be answered:
+	// the socket is closed with 1008 (policy violation), reason
+	// "ref too long".
+	MaxRefBytes int
+	// LogValueBytes is the most of any one string value (topic, event,
+	// error text, …) written in a warning a client can trigger (default 200
+	// bytes); the rest is replaced by a marker such as "…(+1048376 bytes)".
+	LogValueBytes int
+	// LogWarnsPerSecond is how many warnings of one kind (same message) a
+	// client can trigger per second (default 10); the rest are dropped and
+	// counted, and one "warnings suppressed" line per second reports how
+	// many.
+	LogWarnsPerSecond int
+
 	// Inbound backpressure: how much work one client may make the server
 	// hold for it (see inbound.go).
 
@@ -170,6 +204,12 @@ func (c Config) withDefaults() Config {
 	if c.DrainInterval <= 0 {
 		c.DrainInterval = 2 * time.Second
 	}
+	c.MaxTopicBytes = wireLimit(c.MaxTopicBytes, 1024)
+	c.MaxEventBytes = wireLimit(c.MaxEventBytes, 256)
+	c.MaxRefBytes = wireLimit(c.MaxRefBytes, 64)
+	c.LogValueBytes = defaultLimit(c.LogValueBytes, 200)
+	c.LogWarnsPerSecond = defaultLimit(c.LogWarnsPerSecond, 10)
+
 	if c.MaxInbound <= 0 {
 		c.MaxInbound = 1024
 	}
@@ -183,4 +223,28 @@ func (c Config) withDefaults() Config {
 		c.InboundStall = 30 * time.Second
 	}
 	return c
+}
+
+// defaultLimit returns def for an unset (zero) limit, -1 for a disabled
+// (negative) one, and v otherwise.
+func defaultLimit(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return -1
+	}
+	return v
+}
+
+// minWireLimit is the least a topic, event or ref limit can be: the
+// protocol's own names must fit.
+const minWireLimit = 16
+
+// wireLimit is defaultLimit for a wire string limit, raised to minWireLimit.
+func wireLimit(v, def int) int {
+	if v = defaultLimit(v, def); v >= 0 {
+		return max(v, minWireLimit)
+	}
+	return v
 }

@@ -31,6 +31,9 @@
 // held; inside it run only the transport's pauseRead and resumeRead,
 // which take at most lock 4.
 //
+// warnLog.mu (client-triggered warnings) is a leaf: it is taken from any of
+// these and calls nothing while held.
+//
 // Socket teardown after a connection ends runs on its own goroutine
 // (it unsubscribes, which takes lock 1), never inside a transport call.
 package phx

@@ -28,6 +28,10 @@ var (
 	ErrReasonTooLong = errors.New("phx: close reason must be valid UTF-8 of at most 123 bytes")
 	// ErrBadPattern is returned when registering an invalid channel route.
 	ErrBadPattern = errors.New("phx: invalid channel pattern")
+	// ErrRefTooLong is why a socket is closed (with 1008) when a client
+	// sends a ref or join_ref longer than Config.MaxRefBytes: a reply must
+	// echo the ref, so no reply can answer it.
+	ErrRefTooLong = errors.New("phx: ref too long")
 )
 
 // ConnectError is returned by a Connect handler to refuse a socket. In the

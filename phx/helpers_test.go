@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,12 +51,34 @@ func waitGoroutines(_ int, wait time.Duration) string {
 	}
 }
 
-// fakeTransport records what a socket writes.
+// fakeFrameCap is how many unread frames a fakeTransport holds. A test
+// reads what it expects as it goes; more than this unread means a regression
+// floods the socket (or a test never reads), and the test fails at once.
+const fakeFrameCap = 1024
+
+// fakeWait bounds each wait of the harness for a frame, a close or an idle
+// mailbox: generous, for a loaded machine under -race.
+const fakeWait = 30 * time.Second
+
+// errFakeFull is what fakeTransport.send returns once fakeFrameCap frames
+// are unread.
+var errFakeFull = fmt.Errorf("fake transport: more than %d frames unread", fakeFrameCap)
+
+// fakeTransport records what a socket writes. Like a real transport, send
+// never blocks: once fakeFrameCap frames are unread it drops the frame,
+// returns errFakeFull and closes full, and the test goroutine reports it
+// (next, expectNone, drain and the harness's cleanup check overflowed):
+// the sender may be a channel's mailbox goroutine, which must not call
+// t.Fatal.
 type fakeTransport struct {
 	frames chan sent
 	mu     sync.Mutex
 	closed []int
 	done   chan struct{}
+
+	dropped  atomic.Int64  // frames refused because frames was full
+	full     chan struct{} // closed at the first refused frame
+	fullOnce sync.Once
 }
 
 type sent struct {
@@ -64,12 +87,31 @@ type sent struct {
 }
 
 func newFakeTransport() *fakeTransport {
-	return &fakeTransport{frames: make(chan sent, 1024), done: make(chan struct{})}
+	return &fakeTransport{
+		frames: make(chan sent, fakeFrameCap),
+		done:   make(chan struct{}),
+		full:   make(chan struct{}),
+	}
 }
 
 func (f *fakeTransport) send(binary bool, p []byte) error {
-	f.frames <- sent{binary: binary, data: string(p)}
-	return nil
+	select {
+	case f.frames <- sent{binary: binary, data: string(p)}:
+		return nil
+	default:
+		f.dropped.Add(1)
+		f.fullOnce.Do(func() { close(f.full) })
+		return errFakeFull
+	}
+}
+
+// overflowed describes the frames dropped because too many were unread,
+// or returns "".
+func (f *fakeTransport) overflowed() string {
+	if n := f.dropped.Load(); n > 0 {
+		return fmt.Sprintf("%v: %d frame(s) dropped (a flood of frames, or a test that does not read them)", errFakeFull, n)
+	}
+	return ""
 }
 
 func (f *fakeTransport) sendReply(binary bool, p []byte) error { return f.send(binary, p) }
@@ -121,7 +163,12 @@ func (srv *Server) connectForTest(t *testing.T, ver serializer.Version, assigns 
 	tr := newFakeTransport()
 	srv.opened(sock, tr)
 	h := &harness{t: t, srv: srv, sock: sock, tr: tr, ver: ver}
-	t.Cleanup(func() { sock.closedByTransport(1006, "") })
+	t.Cleanup(func() {
+		sock.closedByTransport(1006, "")
+		if msg := tr.overflowed(); msg != "" {
+			t.Errorf("%s", msg)
+		}
+	})
 	return h
 }
 
@@ -141,15 +188,32 @@ func (h *harness) expect(want string) {
 	}
 }
 
+// next returns the next frame written. It fails the test when none comes
+// within fakeWait, or at once when the transport overflowed and every
+// frame it kept has been read.
 func (h *harness) next() string {
 	h.t.Helper()
 	select {
 	case f := <-h.tr.frames:
 		return f.data
-	case <-time.After(5 * time.Second):
-		h.t.Fatal("no frame within 5s")
-		return ""
+	default:
 	}
+	timer := time.NewTimer(fakeWait)
+	defer timer.Stop()
+	select {
+	case f := <-h.tr.frames:
+		return f.data
+	case <-h.tr.full:
+		select {
+		case f := <-h.tr.frames:
+			return f.data
+		default:
+		}
+		h.t.Fatal(h.tr.overflowed())
+	case <-timer.C:
+		h.t.Fatalf("no frame within %v", fakeWait)
+	}
+	return ""
 }
 
 // expectNone asserts that nothing more was written (after the mailbox
@@ -161,6 +225,9 @@ func (h *harness) expectNone() {
 	case f := <-h.tr.frames:
 		h.t.Fatalf("unexpected frame: %s", f.data)
 	default:
+	}
+	if msg := h.tr.overflowed(); msg != "" {
+		h.t.Fatal(msg)
 	}
 }
 
@@ -174,23 +241,27 @@ func (h *harness) settle() {
 		chans = append(chans, c)
 	}
 	h.sock.mu.Unlock()
+	timer := time.NewTimer(fakeWait)
+	defer timer.Stop()
 	for _, c := range chans {
 		done := make(chan struct{})
 		c.enqueue(func() { close(done) })
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
-			h.t.Fatal("mailbox did not settle")
+		case <-timer.C:
+			h.t.Fatalf("mailbox of %s did not settle within %v", c.topic, fakeWait)
 		}
 	}
 }
 
 func (h *harness) expectClosed(code int) {
 	h.t.Helper()
+	timer := time.NewTimer(fakeWait)
+	defer timer.Stop()
 	select {
 	case <-h.tr.done:
-	case <-time.After(5 * time.Second):
-		h.t.Fatalf("socket not closed, want %d", code)
+	case <-timer.C:
+		h.t.Fatalf("socket not closed within %v, want %d", fakeWait, code)
 	}
 	h.tr.mu.Lock()
 	defer h.tr.mu.Unlock()
@@ -202,5 +273,43 @@ func (h *harness) expectClosed(code int) {
 func bothVersions(t *testing.T, f func(t *testing.T, ver serializer.Version)) {
 	for _, v := range []serializer.Version{serializer.V1, serializer.V2} {
 		t.Run(fmt.Sprintf("V%d", v), func(t *testing.T) { f(t, v) })
+	}
+}
+
+// TestFakeTransportNeverBlocks pins the harness's own contract: a flood of
+// unread frames is refused at once (send never blocks, like a real
+// transport) and reported, instead of hanging the test until the global
+// timeout.
+func TestFakeTransportNeverBlocks(t *testing.T) {
+	tr := newFakeTransport()
+	for i := range fakeFrameCap {
+		if err := tr.send(false, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if tr.overflowed() != "" {
+		t.Fatalf("overflow reported at the cap: %s", tr.overflowed())
+	}
+	sentDone := make(chan error, 1)
+	go func() { sentDone <- tr.sendReply(false, []byte("one too many")) }()
+	select {
+	case err := <-sentDone:
+		if err != errFakeFull {
+			t.Fatalf("send past the cap: %v, want errFakeFull", err)
+		}
+	case <-time.After(fakeWait):
+		t.Fatal("send past the cap blocked")
+	}
+	select {
+	case <-tr.full:
+	default:
+		t.Fatal("full not closed after a refused frame")
+	}
+	if msg := tr.overflowed(); !strings.Contains(msg, "1 frame(s) dropped") {
+		t.Fatalf("overflowed() = %q", msg)
+	}
+	// The frames kept are still read in order.
+	if f := <-tr.frames; f.data != "0" {
+		t.Fatalf("first frame %q", f.data)
 	}
 }

@@ -160,8 +160,11 @@ func (c *Channel) crash(ce *CrashError) {
 }
 
 // writeClose writes phx_close or phx_error stamped with this instance's
-// join_ref in both ref positions.
+// join_ref in both ref positions. The instance is unregistered first, as
+// Phoenix's socket drops a channel before pushing its close: a client that
+// rejoins on seeing the frame starts a fresh instance, not a duplicate join.
 func (c *Channel) writeClose(event string, payload RawJSON) {
+	c.socket.forget(c)
 	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.joinRef,
 		Ref: c.closeRef, Topic: c.topic, Event: event, Payload: payload})
 }

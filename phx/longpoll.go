@@ -3,10 +3,14 @@ package phx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/phxgo/phxgo/netpoll"
 )
 
-// LongPollConfig configures the LongPoll transport (PROTOCOL §5), served at
+// LongPollConfig configures the LongPoll transport (phoenix.js's HTTP
+// long-polling fallback), served at
 // Config.Path+"/longpoll" by ServeHTTP. The zero value enables it with
 // Phoenix's timings.
 type LongPollConfig struct {
@@ -19,16 +23,46 @@ type LongPollConfig struct {
 	// Phoenix's 1.5 × window); its channels terminate.
 	Idle time.Duration
 	// MaxBuffer bounds the bytes queued for a session between polls
-	// (default 4 MiB); a client that lets it fill is dropped as a slow
-	// consumer, as a WebSocket would be.
+	// (default 4 MiB, as a WebSocket's write queue); a client that lets it
+	// fill is dropped as a slow consumer, as a WebSocket would be: the
+	// queue is discarded and its next poll gets 403.
 	MaxBuffer int
 	// Secret signs session tokens (default: random per process). Set the
 	// same secret on every node behind a load balancer without stickiness
 	// so that forged or foreign tokens are told apart from expired ones.
 	Secret []byte
+
+	// Limits against hostile clients. Every session also counts toward
+	// Config.Net.MaxConns once the server's event loop exists (Serve, or a
+	// WebSocket upgrade through ServeHTTP), so WebSockets and LongPoll
+	// sessions share one connection limit; MaxSessions bounds them even
+	// when the Server is mounted as an http.Handler and never serves a
+	// WebSocket.
+
+	// MaxSessions bounds the LongPoll sessions held at once (default
+	// 10,000), counting a session the server has ended until its client
+	// has been told (its next poll) or Idle has passed. A session-creating
+	// GET over this limit or over Config.Net.MaxConns is answered HTTP 503
+	// with Retry-After and an empty body, before Connect runs: phoenix.js
+	// then reports an error, closes (1011) and retries with its growing
+	// backoff.
+	MaxSessions int
+	// MaxBody bounds one POST body (default Config.Net.MaxFrameSize, the
+	// WebSocket message limit: 1 MiB). A larger body is answered HTTP 413
+	// {"status":413} without being read (as soon as its Content-Length
+	// shows it, else once MaxBody bytes are in) and its session is closed,
+	// as an oversized WebSocket message closes its socket (1009). Phoenix
+	// allows about 8 MB.
+	MaxBody int64
+	// BodyBudget bounds the bytes of all POST bodies being read or handled
+	// at once, across sessions (default 32 MiB, at least MaxBody). A POST
+	// whose body does not fit is answered HTTP 503 {"status":503} with
+	// Retry-After before its body is read; phoenix.js reports an error and
+	// reconnects.
+	BodyBudget int64
 }
 
-func (c LongPollConfig) withDefaults() LongPollConfig {
+func (c LongPollConfig) withDefaults(maxFrame int64) LongPollConfig {
 	if c.Window <= 0 {
 		c.Window = 10 * time.Second
 	}
@@ -38,20 +72,45 @@ func (c LongPollConfig) withDefaults() LongPollConfig {
 	if c.MaxBuffer <= 0 {
 		c.MaxBuffer = 4 << 20
 	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 10_000
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = maxFrame
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 1 << 20
+	}
+	if c.BodyBudget <= 0 {
+		c.BodyBudget = 32 << 20
+	}
+	c.BodyBudget = max(c.BodyBudget, c.MaxBody)
 	return c
 }
 
 // rejectDelay is the least time between a refused client's poll arriving
 // and its 403: phoenix.js delivers LongPoll messages on a zero-delay timer
 // that the 403 cancels, so an instant 403 would lose the
-// phx_connect_error message delivered just before. phoenix.js ≥ 1.8.2
-// cancels them on a 410 for a lost session too, so the last messages of a
-// session that ended (a kick_me reply, a join_timeout message) get the same
-// margin before the 410 that follows them.
+// phx_connect_error message delivered just before. The last messages of a
+// session the server ended (a kick_me reply, a join_timeout message) get
+// the same margin before the 403 that follows them.
 const rejectDelay = 100 * time.Millisecond
 
 // rejectTokenTTL is how long a reject token is honoured.
 const rejectTokenTTL = time.Minute
+
+// lpRetryAfter is the Retry-After (seconds) of a session refused at the
+// limits: phoenix.js's longest reconnect backoff.
+const lpRetryAfter = "5"
+
+// lpEnd says how a poll found its session.
+type lpEnd int
+
+const (
+	lpLive  lpEnd = iota // open: answer 200 or 204 with the session token
+	lpEnded              // ended by the server: the client must learn it (403)
+	lpLost               // expired: as an unknown token, a new session (410)
+)
 
 // lpSession is one LongPoll "connection": a Socket whose frames wait in a
 // buffer until the client's next poll collects them.
@@ -59,6 +118,10 @@ type lpSession struct {
 	id   string
 	srv  *Server
 	sock *Socket
+	slot *netpoll.Server // whose connection slot the session holds, if any
+	// released guards the one release of the session's places (the
+	// MaxSessions count and slot).
+	released atomic.Bool
 
 	postMu sync.Mutex // POSTs of one session are handled one at a time
 
@@ -70,6 +133,7 @@ type lpSession struct {
 	lastSent time.Time // when a poll last returned messages
 	polling  int
 	closed   bool
+	lost     bool // expired: a poll that still finds it creates a new session
 }
 
 // send implements transport: queue a text frame for the next poll.
@@ -86,6 +150,11 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	ss.buf = append(ss.buf, string(payload))
 	ss.bufBytes += len(payload)
 	over := ss.bufBytes > ss.srv.lp.cfg.MaxBuffer
+	if over {
+		// the client is dropped: what it did not collect is discarded at
+		// once, not kept for a poll that may never come
+		ss.buf, ss.bufBytes = nil, 0
+	}
 	ss.wakeLocked()
 	ss.mu.Unlock()
 	if over {
@@ -99,10 +168,12 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 // sendReply implements transport: a reply waits for the next poll too.
 func (ss *lpSession) sendReply(binary bool, payload []byte) error { return ss.send(binary, payload) }
 
-// close implements transport: end the session. Frames already queued stay
-// for one more poll (so a join_timeout message still reaches the client),
-// and a session that has just delivered messages stays until the next poll
-// (see rejectDelay); the sweeper removes it if that poll never comes.
+// close implements transport: end the session. The session stays (and
+// keeps its places) until a poll has told the client, as real Phoenix's
+// {"status":403} does for a killed session: frames already queued go out
+// with a reject token (so a join_timeout message still reaches the client)
+// and the poll after them gets 403, or a poll finding nothing queued gets
+// 403 at once. The sweeper removes it if that poll never comes.
 func (ss *lpSession) close(code int, reason string) {
 	ss.mu.Lock()
 	if ss.closed {
@@ -111,11 +182,7 @@ func (ss *lpSession) close(code int, reason string) {
 	}
 	ss.closed = true
 	ss.wakeLocked()
-	done := len(ss.buf) == 0 && time.Since(ss.lastSent) >= rejectDelay
 	ss.mu.Unlock()
-	if done {
-		ss.srv.lp.remove(ss)
-	}
 	go ss.sock.closedByTransport(code, reason)
 }
 
@@ -134,9 +201,9 @@ func (ss *lpSession) wakeLocked() {
 	}
 }
 
-// poll waits up to window for messages. gone reports a closed session with
-// nothing left to deliver.
-func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []string, gone bool) {
+// poll waits up to window for messages. Unless the session is live, the
+// poll removes it: an ended session's msgs are its last.
+func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []string, end lpEnd) {
 	ss.mu.Lock()
 	ss.polling++
 	ss.lastPoll = time.Now()
@@ -161,20 +228,28 @@ func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []str
 		t.Stop()
 		ss.mu.Lock()
 	}
-	msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	switch {
+	case ss.lost:
+		end = lpLost
+	case ss.closed:
+		end = lpEnded
+		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	default:
+		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	}
 	if len(msgs) > 0 {
 		ss.lastSent = time.Now()
 	}
-	gone = ss.closed && len(msgs) == 0
 	ss.mu.Unlock()
-	if gone {
+	if end != lpLive {
 		ss.srv.lp.remove(ss)
 	}
-	return msgs, gone
+	return msgs, end
 }
 
-// goneWait is how long a poll that found the session gone waits before its
-// 410: the rest of rejectDelay since the last delivery.
+// goneWait is how long a poll that found the session ended with nothing to
+// deliver waits before its 403: the rest of rejectDelay since the last
+// delivery.
 func (ss *lpSession) goneWait() time.Duration {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -195,23 +270,76 @@ type longPoll struct {
 	tokens *tokenSigner
 	sweep  *sweeper
 
+	places   atomic.Int64 // sessions admitted and not yet released (≤ MaxSessions)
+	bodies   atomic.Int64 // POST body bytes being read or handled (≤ BodyBudget)
+	refused  atomic.Int64 // sessions and POSTs refused at the limits, since the last warning
+	lastWarn atomic.Int64 // unix ns of the last limit warning
+
 	mu       sync.Mutex
 	sessions map[string]*lpSession
+	stopped  bool // shutdown: no new sessions
 }
 
-func newLongPoll(cfg LongPollConfig) *longPoll {
-	cfg = cfg.withDefaults()
+func newLongPoll(cfg LongPollConfig, maxFrame int64) *longPoll {
+	cfg = cfg.withDefaults(maxFrame)
 	lp := &longPoll{cfg: cfg, tokens: newTokenSigner(cfg.Secret),
 		sessions: make(map[string]*lpSession)}
 	lp.sweep = newSweeper(min(max(cfg.Idle/4, 10*time.Millisecond), time.Second), lp.expire)
 	return lp
 }
 
-func (lp *longPoll) add(ss *lpSession) {
+// eventLoop returns the server's event loop if it exists, without creating
+// it (a Server mounted as an http.Handler may never need one).
+func (s *Server) eventLoop() *netpoll.Server { return s.npLive.Load() }
+
+// admit takes the places of a new session: one of MaxSessions and, when
+// the event loop exists, one of its connection slots (returned, to be
+// released with the session). ok is false, nothing taken, at either limit
+// or after shutdown.
+func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
 	lp.mu.Lock()
+	stopped := lp.stopped
+	lp.mu.Unlock()
+	if stopped {
+		return nil, false
+	}
+	if lp.places.Add(1) > int64(lp.cfg.MaxSessions) {
+		lp.places.Add(-1)
+		return nil, false
+	}
+	if np != nil && !np.AcquireSlot() {
+		lp.places.Add(-1)
+		return nil, false
+	}
+	return np, true
+}
+
+// unadmit gives back what admit took, for a session that never started.
+func (lp *longPoll) unadmit(slot *netpoll.Server) {
+	lp.places.Add(-1)
+	if slot != nil {
+		slot.ReleaseSlot()
+	}
+}
+
+// release gives back a session's places, once, when it leaves the map.
+func (lp *longPoll) release(ss *lpSession) {
+	if !ss.released.Swap(true) {
+		lp.unadmit(ss.slot)
+	}
+}
+
+// add makes ss findable; false (ss not added) after shutdown.
+func (lp *longPoll) add(ss *lpSession) bool {
+	lp.mu.Lock()
+	if lp.stopped {
+		lp.mu.Unlock()
+		return false
+	}
 	lp.sessions[ss.id] = ss
 	lp.mu.Unlock()
 	lp.sweep.wake()
+	return true
 }
 
 func (lp *longPoll) get(id string) *lpSession {
@@ -220,12 +348,17 @@ func (lp *longPoll) get(id string) *lpSession {
 	return lp.sessions[id]
 }
 
+// remove takes ss out of the map and releases its places.
 func (lp *longPoll) remove(ss *lpSession) {
 	lp.mu.Lock()
-	if lp.sessions[ss.id] == ss {
+	found := lp.sessions[ss.id] == ss
+	if found {
 		delete(lp.sessions, ss.id)
 	}
 	lp.mu.Unlock()
+	if found {
+		lp.release(ss)
+	}
 }
 
 func (lp *longPoll) count() int {
@@ -234,8 +367,32 @@ func (lp *longPoll) count() int {
 	return len(lp.sessions)
 }
 
+// takeBody reserves n bytes of BodyBudget; false when they do not fit.
+func (lp *longPoll) takeBody(n int64) bool {
+	if lp.bodies.Add(n) > lp.cfg.BodyBudget {
+		lp.bodies.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (lp *longPoll) giveBody(n int64) { lp.bodies.Add(-n) }
+
+// refusedAtLimit counts a refusal and says whether to log it: at most one
+// warning a second, carrying the count since the previous one, so a flood
+// does not turn into a flood of log lines.
+func (lp *longPoll) refusedAtLimit(now time.Time) (n int64, warn bool) {
+	lp.refused.Add(1)
+	last := lp.lastWarn.Load()
+	if now.UnixNano()-last < int64(time.Second) || !lp.lastWarn.CompareAndSwap(last, now.UnixNano()) {
+		return 0, false
+	}
+	return lp.refused.Swap(0), true
+}
+
 // expire ends sessions idle for longer than cfg.Idle; false once none are
-// left.
+// left. An expired session is lost, not ended: a poll that still finds it
+// gets a new session (410), as in Phoenix.
 func (lp *longPoll) expire(now time.Time) bool {
 	var idle []*lpSession
 	lp.mu.Lock()
@@ -248,15 +405,20 @@ func (lp *longPoll) expire(now time.Time) bool {
 	more := len(lp.sessions) > 0
 	lp.mu.Unlock()
 	for _, ss := range idle {
+		ss.mu.Lock()
+		ss.lost = true
+		ss.mu.Unlock()
 		ss.close(1001, "session expired")
+		lp.release(ss)
 	}
 	return more
 }
 
-// shutdown ends every session and the sweeper.
+// shutdown ends every session and the sweeper, and refuses new sessions.
 func (lp *longPoll) shutdown() {
 	lp.sweep.close()
 	lp.mu.Lock()
+	lp.stopped = true
 	all := make([]*lpSession, 0, len(lp.sessions))
 	for _, ss := range lp.sessions {
 		all = append(all, ss)

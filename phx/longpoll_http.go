@@ -16,18 +16,16 @@ import (
 	"github.com/phxgo/phxgo/serializer"
 )
 
-// LongPoll limits, as Phoenix's.
-const (
-	lpMaxLines = 100     // lines of one POST that are handled; the rest are ignored
-	lpMaxBody  = 8 << 20 // POST body bytes
-)
+// lpMaxLines is how many lines of one POST are handled, as in Phoenix; the
+// rest are ignored. The body's size is LongPollConfig.MaxBody.
+const lpMaxLines = 100
 
 var (
 	errLongPollBinary = errors.New("phx: longpoll cannot send binary frames")
 	errSlowLongPoll   = errors.New("phx: longpoll session buffer full")
 )
 
-// serveLongPoll answers /longpoll requests (PROTOCOL §5). Every logical
+// serveLongPoll answers /longpoll requests as Phoenix does. Every logical
 // status travels in a JSON body of an HTTP 200, as phoenix.js expects.
 func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -79,18 +77,31 @@ func (s *Server) lpGet(w http.ResponseWriter, r *http.Request, token string) {
 	}
 	if id, ok := s.lp.tokens.sessionID(token); ok {
 		if ss := s.lp.get(id); ss != nil {
-			msgs, gone := ss.poll(r.Context(), s.lp.cfg.Window)
+			msgs, end := ss.poll(r.Context(), s.lp.cfg.Window)
 			switch {
-			case len(msgs) > 0:
+			case end == lpLive && len(msgs) > 0:
 				writeLPMessages(w, 200, token, msgs)
 				return
-			case !gone:
+			case end == lpLive:
 				writeLPMessages(w, 204, token, nil)
 				return
+			case end == lpEnded && len(msgs) > 0:
+				// the session's last messages, with a token whose poll
+				// gets 403: the session itself is gone
+				writeLPMessages(w, 200, s.lp.tokens.newReject(arrived, rejectTokenTTL), msgs)
+				return
+			case end == lpEnded:
+				// Phoenix answers a killed session's poll 403, so that every
+				// phoenix.js version reports an error, closes (1008) and
+				// reconnects through connect, rejoining its channels (a 410
+				// would make 1.7 adopt a new session silently).
+				if d := ss.goneWait(); d > 0 {
+					waitCtx(r, d)
+				}
+				writeLPStatus(w, 403)
+				return
 			}
-			if d := ss.goneWait(); d > 0 {
-				waitCtx(r, d)
-			}
+			// lpLost: expired, as an unknown token
 		}
 	}
 	query := r.URL.RawQuery
@@ -125,21 +136,54 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 		writeLPStatus(w, 403)
 		return
 	}
+	// The places first: a client refused at the limits costs no Connect.
+	slot, ok := s.lp.admit(s.eventLoop())
+	if !ok {
+		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
+		return
+	}
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
 		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params["vsn"]}
 	assigns, ce := s.connect(info)
 	if ce != nil {
+		s.lp.unadmit(slot)
 		s.lpReject(w, ce, ver, r.RemoteAddr)
 		return
 	}
 	sock := s.newSocket(info, ver, assigns)
 	id, token := s.lp.tokens.newSession()
-	ss := &lpSession{id: id, srv: s, sock: sock, lastPoll: time.Now()}
+	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, lastPoll: time.Now()}
 	// opened sets sock.tr: do it before the session is findable, so the
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
-	s.lp.add(ss)
+	if !s.lp.add(ss) { // shut down meanwhile
+		ss.close(1012, "")
+		s.lp.release(ss)
+		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
+		return
+	}
 	writeLPMessages(w, 410, token, nil)
+}
+
+// lpRefuse answers a request refused at a limit: HTTP 503 and
+// Retry-After (msg is logged). A GET gets an empty body, which phoenix.js
+// takes as a server error (500): onError, close 1011, reconnect with its
+// growing backoff. (A JSON status it does not know would wedge it: it
+// throws and stops polling; a body that is not JSON it logs to the
+// console at every attempt.) A POST gets {"status":503}: phoenix.js
+// reports it as the failed POST's error and reconnects.
+func (s *Server) lpRefuse(w http.ResponseWriter, r *http.Request, msg, retryAfter string) {
+	if n, warn := s.lp.refusedAtLimit(time.Now()); warn {
+		s.log.Warn("longpoll refused at a limit", "why", msg, "refused", n, "remote", r.RemoteAddr,
+			"max_sessions", s.lp.cfg.MaxSessions, "body_budget", s.lp.cfg.BodyBudget)
+	}
+	w.Header().Set("Retry-After", retryAfter)
+	if r.Method == http.MethodPost {
+		writeLPStatusCode(w, http.StatusServiceUnavailable, http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
 }
 
 // lpReject answers a refused session: in frame mode the phx_connect_error
@@ -172,9 +216,29 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		writeLPStatus(w, 410)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, lpMaxBody))
+	limit := s.lp.cfg.MaxBody
+	if r.ContentLength > limit {
+		s.lpTooLarge(w, ss, r.ContentLength)
+		return
+	}
+	// What the body may take in memory, held until it is handled: its
+	// declared length, or the limit when it is chunked.
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = limit
+	}
+	if !s.lp.takeBody(reserve) {
+		s.lpRefuse(w, r, "POST bodies over the budget", "1")
+		return
+	}
+	defer s.lp.giveBody(reserve)
+	body, err := readLPBody(w, r, limit)
 	if err != nil {
-		http.Error(w, "longpoll: body too large or unreadable", http.StatusBadRequest)
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			s.lpTooLarge(w, ss, -1)
+			return
+		}
+		http.Error(w, "longpoll: unreadable body", http.StatusBadRequest)
 		return
 	}
 	frames, err := lpFrames(r.Header.Get("Content-Type"), body)
@@ -204,6 +268,49 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		}
 	}
 	writeLPStatus(w, 200)
+}
+
+// readLPBody reads a POST body of at most limit bytes: into a buffer of
+// its declared length, or (chunked) into one that doubles up to limit+1,
+// so an oversized body costs at most about twice the limit to refuse.
+func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength >= 0 {
+		buf := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(body, buf)
+		return buf, err
+	}
+	buf := make([]byte, 0, min(limit+1, 4<<10))
+	for {
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if next >= limit {
+				next = limit + 1
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
+// lpTooLarge answers a POST over MaxBody (HTTP 413, {"status":413}, which
+// phoenix.js reports as the error of a failed POST) and closes its session,
+// as an oversized message closes a WebSocket with 1009.
+func (s *Server) lpTooLarge(w http.ResponseWriter, ss *lpSession, declared int64) {
+	s.log.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
+		"limit", s.lp.cfg.MaxBody, "content_length", declared)
+	ss.close(1009, "message too big")
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	writeLPStatusCode(w, http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge)
 }
 
 type lpFrame struct {
@@ -239,15 +346,19 @@ func lpFrames(contentType string, body []byte) ([]lpFrame, error) {
 	return frames, nil
 }
 
-func writeLPStatus(w http.ResponseWriter, status int) {
-	lpHeaders(w)
+func writeLPStatus(w http.ResponseWriter, status int) { writeLPStatusCode(w, http.StatusOK, status) }
+
+// writeLPStatusCode writes {"status":status} with HTTP code (200 but for
+// a body over the limit: Phoenix puts every logical status in a 200).
+func writeLPStatusCode(w http.ResponseWriter, code, status int) {
+	lpHeaders(w, code)
 	_, _ = io.WriteString(w, `{"status":`+strconv.Itoa(status)+`}`)
 }
 
 // writeLPMessages writes {"messages":[…],"status":…,"token":…}, keys in
 // Phoenix's order; each message is a whole frame as a JSON string.
 func writeLPMessages(w http.ResponseWriter, status int, token string, msgs []string) {
-	lpHeaders(w)
+	lpHeaders(w, http.StatusOK)
 	st := json.BorrowStream(w)
 	defer json.ReturnStream(st)
 	st.WriteRaw(`{"messages":[`)
@@ -265,11 +376,11 @@ func writeLPMessages(w http.ResponseWriter, status int, token string, msgs []str
 	_ = st.Flush()
 }
 
-func lpHeaders(w http.ResponseWriter) {
+func lpHeaders(w http.ResponseWriter, code int) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 }
 
 // waitCtx sleeps for d or until the request is gone.

@@ -191,7 +191,7 @@ func TestLongPollBadInput(t *testing.T) {
 	}{
 		{"not base64", "!!!not base64", "application/x-ndjson", 400},
 		{"bad json", `["1",`, "application/x-ndjson", 400},
-		{"too large", strings.Repeat("x", lpMaxBody+1), "text/plain", 400},
+		{"too large", strings.Repeat("x", 1<<20+1), "text/plain", 413},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,14 +227,28 @@ func TestLongPollExpiryAndLimits(t *testing.T) {
 		t.Fatalf("POST to expired session: %d %s", code, body)
 	}
 	// a client that never collects its messages is dropped at MaxBuffer
+	srv = newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond,
+		Idle: time.Minute, MaxBuffer: 200}})
 	slow := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
 	slow.open()
 	slow.post(`["1","1","room:b","phx_join",{}]`)
 	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 1 })
+	id, _ := srv.lp.tokens.sessionID(slow.token)
+	ss := srv.lp.get(id)
 	for range 10 {
 		_ = srv.Broadcast("room:b", "spam", map[string]string{"pad": strings.Repeat("x", 40)})
 	}
 	waitFor(t, func() bool { return srv.pubsub.Subscribers("room:b") == 0 })
+	// the queue is discarded at once, and the client learns it was dropped
+	ss.mu.Lock()
+	queued, bytes := len(ss.buf), ss.bufBytes
+	ss.mu.Unlock()
+	if queued != 0 || bytes != 0 {
+		t.Fatalf("a dropped slow consumer keeps %d messages (%d bytes) queued", queued, bytes)
+	}
+	if r := slow.get(); r.Status != 403 {
+		t.Fatalf("poll of the dropped slow consumer: %+v, want 403", r)
+	}
 }
 
 // A ≤1.8 client whose session is gone polls with the app's `token` param
@@ -260,8 +274,9 @@ func TestLongPollLostSessionReconnectsWithAppToken(t *testing.T) {
 }
 
 // An undecodable POST body closes its session, like an undecodable
-// WebSocket frame; the closed session takes no more POSTs (410), and a
-// poll after its queued messages gets a new session.
+// WebSocket frame; the closed session takes no more POSTs (410), and its
+// client learns it at its next poll: what was queued comes with a reject
+// token, and the poll after gets 403 (the session the server ended).
 func TestLongPollBadBodyClosesSession(t *testing.T) {
 	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
 	for _, bad := range []string{"not base64!", `["1","2","room:a","echo",{`} {
@@ -276,17 +291,24 @@ func TestLongPollBadBodyClosesSession(t *testing.T) {
 		}
 		r := c.get()
 		if r.Status == 200 { // what was queued before the close
+			if r.Token == c.token {
+				t.Fatalf("the ended session's last messages came with its own token: %+v", r)
+			}
+			c.token = r.Token
 			r = c.get()
 		}
-		if r.Status != 410 || r.Token == c.token {
-			t.Fatalf("GET after %q: %+v, want a new session", bad, r)
+		if r.Status != 403 {
+			t.Fatalf("GET after %q: %+v, want 403", bad, r)
+		}
+		if n := srv.lp.count(); n != 0 {
+			t.Fatalf("%d sessions kept after the client was told", n)
 		}
 	}
 }
 
 // A session that ends right after a poll delivered messages answers the
-// next poll's 410 no sooner than rejectDelay after that delivery
-// (phoenix.js ≥ 1.8.2 would cancel the messages' dispatch on the 410).
+// next poll's 403 no sooner than rejectDelay after that delivery
+// (phoenix.js would cancel the messages' dispatch on the 403).
 func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
 	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: time.Second}})
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
@@ -302,10 +324,10 @@ func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
 	srv.lp.mu.Unlock()
 	ss.close(1001, "")
 	r := c.get()
-	if r.Status != 410 || r.Token == c.token {
-		t.Fatalf("poll of the ended session: %+v, want 410 with a new session", r)
+	if r.Status != 403 || r.Messages != nil {
+		t.Fatalf("poll of the ended session: %+v, want 403", r)
 	}
 	if d := time.Since(delivered); d < rejectDelay/2 {
-		t.Errorf("410 %v after the last delivery, want about %v", d, rejectDelay)
+		t.Errorf("403 %v after the last delivery, want about %v", d, rejectDelay)
 	}
 }

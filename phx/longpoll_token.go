@@ -10,9 +10,12 @@ import (
 )
 
 // LongPoll tokens are opaque to the client. A session token names a live
-// session; a reject token tells the next poll of a refused client to answer
-// 403. Both are MAC'd with the server's secret so they cannot be forged,
-// and carry no state of their own beyond an id or an expiry.
+// session; a reject token tells the next poll to answer 403: it comes with
+// a refused client's phx_connect_error message, and with the last messages
+// of a session the server ended (so the client learns it was ended, as
+// from Phoenix, with no record kept of the session). Both are MAC'd with
+// the server's secret so they cannot be forged, and carry no state of
+// their own beyond an id or an expiry.
 //
 //	session: 's' ‖ id (16 random bytes)        ‖ mac (16)
 //	reject:  'r' ‖ expiry (8, unix ms, big end) ‖ mac (16)

@@ -20,6 +20,7 @@ import (
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
+	warn      *warnLog // client-triggered warnings: cut and rate-limited
 	router    router
 	pubsub    PubSub
 	brake     *brake
@@ -30,6 +31,7 @@ type Server struct {
 	npOnce sync.Once
 	np     *netpoll.Server
 	npErr  error
+	npLive atomic.Pointer[netpoll.Server] // np once created: readable without the Once
 }
 
 // stats are the server's running counters.
@@ -51,9 +53,10 @@ func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
+	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
-		s.lp = newLongPoll(cfg.LongPoll)
+		s.lp = newLongPoll(cfg.LongPoll, cfg.Net.MaxFrameSize)
 	}
 	return s
 }
@@ -108,7 +111,12 @@ func (s *Server) Broadcast(topic, event string, payload any) error {
 }
 
 func (s *Server) netpoll() (*netpoll.Server, error) {
-	s.npOnce.Do(func() { s.np, s.npErr = netpoll.New(s.cfg.Net) })
+	s.npOnce.Do(func() {
+		s.np, s.npErr = netpoll.New(s.cfg.Net)
+		if s.npErr == nil {
+			s.npLive.Store(s.np)
+		}
+	})
 	return s.np, s.npErr
 }
 

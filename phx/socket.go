@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -105,7 +106,7 @@ func (s *Socket) Close() { s.tr.close(1001, "") }
 func (s *Socket) write(m *serializer.Message) error {
 	buf, binary, err := serializer.Encode(s.ver, nil, m)
 	if err != nil {
-		s.srv.log.Warn("encode failed", "topic", m.Topic, "event", m.Event, "err", err)
+		s.srv.warn.Warn("encode failed", "topic", m.Topic, "event", m.Event, "err", err)
 		return err
 	}
 	if m.Kind == serializer.KindReply {
@@ -117,20 +118,45 @@ func (s *Socket) write(m *serializer.Message) error {
 func (s *Socket) writeBroadcast(b *Broadcast) {
 	buf, binary, err := b.encoded(s.ver)
 	if err != nil {
-		s.srv.log.Warn("broadcast not sent", "topic", b.Topic, "event", b.Event, "err", err)
+		s.srv.warn.Warn("broadcast not sent", "topic", b.Topic, "event", b.Event, "err", err)
 		return
 	}
 	_ = s.tr.send(binary, buf)
 }
 
 // handleFrame decodes and dispatches one inbound frame. It runs on the
-// transport's reader, serially per socket. A frame that cannot be decoded
-// closes the socket (Phoenix's socket process crashes on them).
+// transport's reader, serially per socket. It returns an error, and the
+// transport closes the socket (closeCodeFor gives the code), only for what
+// no reply can answer: a frame Phoenix cannot decode either (its socket
+// process crashes on them) or a ref over Config.MaxRefBytes. Everything
+// else is answered as Phoenix 1.7 answers it, and the socket stays open:
+//
+//   - A topic that is not a JSON string matches no channel: phx_join and
+//     other events get {"reason":"unmatched topic"}, phx_leave an ok reply,
+//     the raw topic echoed in both.
+//   - An event that is not a JSON string is never a reserved event: on a
+//     topic not joined it gets "unmatched topic"; on a joined one it gets
+//     {"reason":"invalid event"} and never reaches the channel (Phoenix
+//     hands it to the channel, whose handle_in clauses would crash on it).
+//   - Any other event on a joined topic goes to the channel whatever its
+//     join_ref (null or stale included): the reply carries the channel's
+//     join_ref. Phoenix checks join_ref only on phx_leave.
+//   - Any JSON payload reaches the handler, not only objects.
+//   - A topic over MaxTopicBytes or an event over MaxEventBytes gets an
+//     error reply saying so (see Config) and goes nowhere.
 func (s *Socket) handleFrame(data []byte, binary bool) error {
 	m, err := serializer.Decode(s.ver, data, binary)
 	if err != nil {
 		return err
 	}
+	if err := s.checkRefs(&m); err != nil {
+		return err
+	}
+	if !s.checkLengths(&m) {
+		return nil
+	}
+	// A topic or event that is not a string has Topic or Event "": it is
+	// neither the heartbeat nor a reserved event.
 	if m.Topic == serializer.TopicPhoenix && m.Event == serializer.EventHeartbeat {
 		return s.write(&serializer.Message{Kind: serializer.KindReply, Ref: m.Ref,
 			Topic: serializer.TopicPhoenix, Status: "ok", Payload: Empty})
@@ -146,17 +172,60 @@ func (s *Socket) handleFrame(data []byte, binary bool) error {
 	return nil
 }
 
-func (s *Socket) replyError(joinRef, ref []byte, topic string, reason string) {
-	_ = s.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: joinRef, Ref: ref,
-		Topic: topic, Status: "error", Payload: RawJSON(`{"reason":"` + reason + `"}`)})
+// checkRefs refuses a ref or join_ref longer than Config.MaxRefBytes: the
+// reply would have to echo it, so none can be sent.
+func (s *Socket) checkRefs(m *serializer.Message) error {
+	limit := s.srv.cfg.MaxRefBytes
+	switch {
+	case limit < 0:
+		return nil
+	case len(m.Ref) > limit:
+		return fmt.Errorf("%w: ref is %d bytes, limit %d", ErrRefTooLong, len(m.Ref), limit)
+	case len(m.JoinRef) > limit:
+		return fmt.Errorf("%w: join_ref is %d bytes, limit %d", ErrRefTooLong, len(m.JoinRef), limit)
+	}
+	return nil
 }
 
-// join handles phx_join (PROTOCOL §3.3, §3.6).
+// checkLengths answers a topic or event over its limit with an error reply
+// and reports whether m may go on. The reply never holds the long string:
+// an over-long topic is answered on the empty topic.
+func (s *Socket) checkLengths(m *serializer.Message) bool {
+	cfg := &s.srv.cfg
+	topicLen, eventLen := len(m.Topic)+len(m.RawTopic), len(m.Event)+len(m.RawEvent)
+	switch {
+	case cfg.MaxTopicBytes >= 0 && topicLen > cfg.MaxTopicBytes:
+		s.srv.warn.Warn("message refused: topic too long", "socket", s.id, "bytes", topicLen,
+			"limit", cfg.MaxTopicBytes, "topic", topicForLog(m))
+		s.replyError(nil, m.Ref, &serializer.Message{}, "topic too long")
+		return false
+	case cfg.MaxEventBytes >= 0 && eventLen > cfg.MaxEventBytes:
+		s.srv.warn.Warn("message refused: event too long", "socket", s.id, "bytes", eventLen,
+			"limit", cfg.MaxEventBytes, "topic", topicForLog(m), "event", eventForLog(m))
+		s.replyError(nil, m.Ref, m, "event too long")
+		return false
+	}
+	return true
+}
+
+// replyError answers with {"reason": reason} and status "error" on the
+// topic of at (its raw topic when it was not a string). reason is one of
+// this file's constants: it needs no JSON escaping.
+func (s *Socket) replyError(joinRef, ref []byte, at *serializer.Message, reason string) {
+	_ = s.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: joinRef, Ref: ref,
+		Topic: at.Topic, RawTopic: at.RawTopic, Status: "error",
+		Payload: RawJSON(`{"reason":"` + reason + `"}`)})
+}
+
+// join handles phx_join: a new channel, or a duplicate join that replaces
+// the topic's current one.
 func (s *Socket) join(m *serializer.Message) {
-	rt := s.srv.router.match(m.Topic)
+	var rt *route
+	if m.HasStringTopic() { // any other value matches no channel, as in Phoenix
+		rt = s.srv.router.match(m.Topic)
+	}
 	if rt == nil {
-		s.srv.log.Warn("join refused: unmatched topic", "topic", m.Topic, "socket", s.id)
-		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
+		s.unmatched(m, "join refused: unmatched topic")
 		return
 	}
 	// The refs alias the inbound frame: copy them so a long-lived channel
@@ -176,7 +245,7 @@ func (s *Socket) join(m *serializer.Message) {
 	old := s.channels[m.Topic]
 	if old == nil && len(s.channels) >= s.srv.cfg.MaxChannels {
 		s.mu.Unlock()
-		s.replyError(joinRef, m.Ref, m.Topic, "too many channels joined")
+		s.replyError(joinRef, m.Ref, m, "too many channels joined")
 		return
 	}
 	s.channels[m.Topic] = c
@@ -188,14 +257,50 @@ func (s *Socket) join(m *serializer.Message) {
 	c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
 }
 
-// leave handles phx_leave (PROTOCOL §3.7).
+// unmatched answers a message for no joined or joinable topic, as Phoenix
+// does: an error reply without join_ref, the topic echoed as sent.
+func (s *Socket) unmatched(m *serializer.Message, logMsg string) {
+	s.srv.warn.Warn(logMsg, "topic", topicForLog(m), "socket", s.id)
+	s.replyError(nil, m.Ref, m, "unmatched topic")
+}
+
+// topicForLog is m's topic, or its raw JSON when it was not a string.
+func topicForLog(m *serializer.Message) any {
+	if m.HasStringTopic() {
+		return m.Topic
+	}
+	return m.RawTopic
+}
+
+// eventForLog is m's event, or its raw JSON when it was not a string.
+func eventForLog(m *serializer.Message) any {
+	if m.HasStringEvent() {
+		return m.Event
+	}
+	return m.RawEvent
+}
+
+// lookupFor returns the channel joined on m's topic, nil when none (a topic
+// that is not a string names no channel).
+func (s *Socket) lookupFor(m *serializer.Message) *Channel {
+	if !m.HasStringTopic() {
+		return nil
+	}
+	return s.lookup(m.Topic)
+}
+
+// leave handles phx_leave with Phoenix's join_ref rule: it
+// leaves the channel when the channel was joined without a join_ref or the
+// leave names the channel's join_ref; any other leave (a null or stale
+// join_ref) raced a server-side close of an earlier instance and is
+// ignored without a reply. A leave of a topic not joined is answered ok.
 func (s *Socket) leave(m *serializer.Message) {
-	c := s.lookup(m.Topic)
+	c := s.lookupFor(m)
 	switch {
 	case c == nil:
 		_ = s.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref,
-			Topic: m.Topic, Status: "ok", Payload: Empty})
-	case !isNull(m.JoinRef) && !bytes.Equal(m.JoinRef, c.joinRef):
+			Topic: m.Topic, RawTopic: m.RawTopic, Status: "ok", Payload: Empty})
+	case c.closeRef != nil && !bytes.Equal(m.JoinRef, c.joinRef):
 		// stale join_ref: that instance is already gone
 	default:
 		s.forget(c)
@@ -204,18 +309,21 @@ func (s *Socket) leave(m *serializer.Message) {
 	}
 }
 
-// route hands any other event to the topic's channel (PROTOCOL §3.4, §3.5).
+// route hands any other event to the topic's channel whatever its join_ref,
+// as Phoenix does.
 func (s *Socket) route(m *serializer.Message) {
-	c := s.lookup(m.Topic)
-	if c == nil {
-		s.replyError(nil, m.Ref, m.Topic, "unmatched topic")
-		return
+	c := s.lookupFor(m)
+	switch {
+	case c == nil:
+		s.unmatched(m, "message refused: unmatched topic")
+	case !m.HasStringEvent():
+		s.srv.warn.Warn("message refused: event is not a string", "topic", m.Topic,
+			"event", eventForLog(m), "socket", s.id)
+		s.replyError(nil, m.Ref, m, "invalid event")
+	default:
+		in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
+		c.enqueueIn(len(m.Payload), func() { c.runIn(in) })
 	}
-	if !isNull(m.JoinRef) && !bytes.Equal(m.JoinRef, c.joinRef) {
-		return
-	}
-	in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
-	c.enqueueIn(len(m.Payload), func() { c.runIn(in) })
 }
 
 func (s *Socket) lookup(topic string) *Channel {
@@ -274,9 +382,13 @@ func (s *Socket) NumChannels() int {
 
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 
-// closeCodeFor maps a decode error to the WebSocket close code it earns.
+// closeCodeFor maps an error of handleFrame to the WebSocket close code it
+// earns: 1002 for a broken binary frame, 1003 for binary on V1, 1008 for an
+// over-long ref, 1007 for any other frame that cannot be decoded.
 func closeCodeFor(err error) int {
 	switch {
+	case errors.Is(err, ErrRefTooLong):
+		return 1008
 	case errors.Is(err, serializer.ErrBadBinary), errors.Is(err, serializer.ErrFieldTooLong):
 		return 1002
 	case errors.Is(err, serializer.ErrBinaryV1):
@@ -284,4 +396,12 @@ func closeCodeFor(err error) int {
 	default:
 		return 1007
 	}
+}
+
+// closeReasonFor is the close reason sent with closeCodeFor's code.
+func closeReasonFor(err error) string {
+	if errors.Is(err, ErrRefTooLong) {
+		return "ref too long"
+	}
+	return "invalid message"
 }

@@ -71,9 +71,9 @@ func (h *wsHandler) OnOpen(c *netpoll.Conn) {
 func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte) {
 	if err := h.sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
 		code := closeCodeFor(err)
-		h.sock.srv.log.Warn("bad frame: closing socket", "socket", h.sock.id,
+		h.sock.srv.warn.Warn("bad frame: closing socket", "socket", h.sock.id,
 			"remote", addrString(c.RemoteAddr()), "code", code, "err", err)
-		c.Close(code, "invalid message")
+		c.Close(code, closeReasonFor(err))
 	}
 }
 

@@ -87,28 +87,42 @@ func appendBinary(dst []byte, m *Message) ([]byte, error) {
 			return dst, fmt.Errorf("serializer: encode binary: ref: %w", err)
 		}
 	}
+	topic, event := m.headerNames()
 	switch m.Kind {
 	case KindPush:
-		if err := checkFields(field{"join_ref", len(jr)}, field{"topic", len(m.Topic)}, field{"event", len(m.Event)}); err != nil {
+		if err := checkFields(field{"join_ref", len(jr)}, field{"topic", len(topic)}, field{"event", len(event)}); err != nil {
 			return dst, err
 		}
-		dst = append(dst, binPush, byte(len(jr)), byte(len(m.Topic)), byte(len(m.Event)))
-		dst = append(append(append(dst, jr...), m.Topic...), m.Event...)
+		dst = append(dst, binPush, byte(len(jr)), byte(len(topic)), byte(len(event)))
+		dst = append(append(append(dst, jr...), topic...), event...)
 	case KindReply:
 		if err := checkFields(field{"join_ref", len(jr)}, field{"ref", len(ref)},
-			field{"topic", len(m.Topic)}, field{"status", len(m.Status)}); err != nil {
+			field{"topic", len(topic)}, field{"status", len(m.Status)}); err != nil {
 			return dst, err
 		}
-		dst = append(dst, binReply, byte(len(jr)), byte(len(ref)), byte(len(m.Topic)), byte(len(m.Status)))
-		dst = append(append(append(append(dst, jr...), ref...), m.Topic...), m.Status...)
+		dst = append(dst, binReply, byte(len(jr)), byte(len(ref)), byte(len(topic)), byte(len(m.Status)))
+		dst = append(append(append(append(dst, jr...), ref...), topic...), m.Status...)
 	default:
-		if err := checkFields(field{"topic", len(m.Topic)}, field{"event", len(m.Event)}); err != nil {
+		if err := checkFields(field{"topic", len(topic)}, field{"event", len(event)}); err != nil {
 			return dst, err
 		}
-		dst = append(dst, binBroadcast, byte(len(m.Topic)), byte(len(m.Event)))
-		dst = append(append(dst, m.Topic...), m.Event...)
+		dst = append(dst, binBroadcast, byte(len(topic)), byte(len(event)))
+		dst = append(append(dst, topic...), event...)
 	}
 	return append(dst, m.Payload...), nil
+}
+
+// headerNames returns the topic and event as binary header text: a topic or
+// event that is not a JSON string is written as its JSON text.
+func (m *Message) headerNames() (topic, event string) {
+	topic, event = m.Topic, m.Event
+	if m.RawTopic != nil {
+		topic = string(m.RawTopic)
+	}
+	if m.RawEvent != nil {
+		event = string(m.RawEvent)
+	}
+	return topic, event
 }
 
 // field names a binary header field and gives its length.

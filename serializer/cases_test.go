@@ -188,7 +188,7 @@ func (c *frameCase) check(t *testing.T) {
 func sameMessage(a, b Message) bool {
 	return a.Kind == b.Kind && a.Binary == b.Binary && a.Topic == b.Topic && a.Event == b.Event &&
 		a.Status == b.Status && bytes.Equal(a.JoinRef, b.JoinRef) && bytes.Equal(a.Ref, b.Ref) &&
-		bytes.Equal(a.Payload, b.Payload)
+		bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.RawTopic, b.RawTopic) && bytes.Equal(a.RawEvent, b.RawEvent)
 }
 
 func describe(m Message) string {
@@ -199,8 +199,15 @@ func describe(m Message) string {
 	if len(payload) > 200 {
 		payload = payload[:200] + "…"
 	}
-	return fmt.Sprintf("{%s join_ref=%s ref=%s topic=%q event=%q status=%q payload=%s binary=%v}",
-		m.Kind, orNull(m.JoinRef), orNull(m.Ref), m.Topic, m.Event, m.Status, payload, m.Binary)
+	topic, event := strconv.Quote(m.Topic), strconv.Quote(m.Event)
+	if m.RawTopic != nil {
+		topic = "raw:" + string(m.RawTopic)
+	}
+	if m.RawEvent != nil {
+		event = "raw:" + string(m.RawEvent)
+	}
+	return fmt.Sprintf("{%s join_ref=%s ref=%s topic=%s event=%s status=%q payload=%s binary=%v}",
+		m.Kind, orNull(m.JoinRef), orNull(m.Ref), topic, event, m.Status, payload, m.Binary)
 }
 
 func orNull(raw []byte) string {

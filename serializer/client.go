@@ -35,13 +35,14 @@ func EncodeClient(v Version, dst []byte, m *Message) (out []byte, isBinary bool,
 	if err != nil {
 		return dst, false, fmt.Errorf("serializer: encode binary: ref: %w", err)
 	}
+	topic, event := m.headerNames()
 	if err := checkFields(field{"join_ref", len(jr)}, field{"ref", len(ref)},
-		field{"topic", len(m.Topic)}, field{"event", len(m.Event)}); err != nil {
+		field{"topic", len(topic)}, field{"event", len(event)}); err != nil {
 		return dst, false, err
 	}
-	out = slices.Grow(dst, 5+len(jr)+len(ref)+len(m.Topic)+len(m.Event)+len(m.Payload))
-	out = append(out, binPush, byte(len(jr)), byte(len(ref)), byte(len(m.Topic)), byte(len(m.Event)))
-	out = append(append(append(append(out, jr...), ref...), m.Topic...), m.Event...)
+	out = slices.Grow(dst, 5+len(jr)+len(ref)+len(topic)+len(event)+len(m.Payload))
+	out = append(out, binPush, byte(len(jr)), byte(len(ref)), byte(len(topic)), byte(len(event)))
+	out = append(append(append(append(out, jr...), ref...), topic...), event...)
 	return append(out, m.Payload...), true, nil
 }
 

@@ -45,7 +45,8 @@ func TestEncodeClientRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncodeClientBinaryBytes matches PROTOCOL.md §2.4's client push example.
+// TestEncodeClientBinaryBytes matches the client push example of
+// reference.txt (protocol/binary/c2s-push) byte for byte.
 func TestEncodeClientBinaryBytes(t *testing.T) {
 	m := Message{JoinRef: []byte(`"1"`), Ref: []byte(`"2"`), Topic: "room:1", Event: "upload", Payload: []byte{0xde, 0xad}, Binary: true}
 	frame, _, err := EncodeClient(V2, nil, &m)
@@ -81,7 +82,8 @@ func TestEncodeClientBinaryBytes(t *testing.T) {
 	}
 }
 
-// TestDecodeServerBytes decodes PROTOCOL.md §2.4's server examples.
+// TestDecodeServerBytes decodes the server binary examples of reference.txt
+// (protocol/binary/s2c-*).
 func TestDecodeServerBytes(t *testing.T) {
 	for _, tc := range []struct {
 		frame string

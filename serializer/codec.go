@@ -111,6 +111,15 @@ func appendPayload(dst []byte, m *Message) []byte {
 	return append(dst, '}')
 }
 
+// appendName appends a topic or event: raw JSON when the client sent a
+// value that is not a string, else s as a JSON string.
+func appendName(dst, raw []byte, s string) []byte {
+	if raw != nil {
+		return append(dst, raw...)
+	}
+	return appendString(dst, s)
+}
+
 // appendObject appends raw JSON, or {} when raw is empty.
 func appendObject(dst, raw []byte) []byte {
 	if len(raw) == 0 {
@@ -123,5 +132,6 @@ func appendObject(dst, raw []byte) []byte {
 // longest of the formats.
 func sizeHint(m *Message) int {
 	const framing = len(`{"event":,"payload":{"response":,"status":""},"ref":,"topic":}`) + 8
-	return framing + len(m.JoinRef) + len(m.Ref) + len(m.Topic) + len(m.Event) + len(m.Status) + len(m.Payload)
+	return framing + len(m.JoinRef) + len(m.Ref) + len(m.Topic) + len(m.Event) + len(m.Status) + len(m.Payload) +
+		len(m.RawTopic) + len(m.RawEvent)
 }

@@ -7,7 +7,8 @@
 //   - V1 text: a JSON object. Clients send topic, event, payload and ref
 //     (join_ref optional); the server writes event, payload, ref and topic,
 //     in that order, never join_ref.
-//   - V2 text: a JSON array [join_ref, ref, topic, event, payload].
+//   - V2 text: a JSON array [join_ref, ref, topic, event, payload];
+//     elements after the fifth are ignored.
 //   - V2 binary: a kind byte, one length byte per header field (each at most
 //     255 bytes), the fields, then raw payload bytes. A client may only send
 //     kind 0x00 (push); the server sends pushes, replies and broadcasts.
@@ -17,6 +18,12 @@
 // images, for test clients and load generators. Server output matches
 // Phoenix 1.7 byte for byte, including the order of the reply wrapper's
 // keys, {"response":…,"status":…}.
+//
+// As in Phoenix, a client's topic and event may be any JSON value, and its
+// payload any JSON value: only frames Phoenix cannot decode either (not
+// JSON, not valid UTF-8, the wrong outer shape, too few elements, a short
+// binary header) are errors. A topic or event that is not a string is kept
+// raw in Message.RawTopic or RawEvent, for the caller to refuse.
 //
 // # Refs
 //

@@ -46,7 +46,8 @@ func checkRejection(t *testing.T, frame []byte, err error, v Version, stdOK bool
 
 // roundTrip encodes m as a server push of the same fields and decodes it.
 func roundTrip(t *testing.T, v Version, m Message) {
-	push := Message{Kind: KindPush, JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Event: m.Event, Payload: m.Payload}
+	push := Message{Kind: KindPush, JoinRef: m.JoinRef, Ref: m.Ref, Topic: m.Topic, Event: m.Event, Payload: m.Payload,
+		RawTopic: m.RawTopic, RawEvent: m.RawEvent}
 	out, isBinary, err := Encode(v, nil, &push)
 	if err != nil || isBinary || !utf8.Valid(out) || !json.Valid(out) {
 		t.Fatalf("Encode(%s) = %q, %v, %v", describe(push), out, isBinary, err)
@@ -62,7 +63,9 @@ func roundTrip(t *testing.T, v Version, m Message) {
 
 func FuzzDecodeV2(f *testing.F) {
 	seedCorpus(f, V2, false)
-	for _, s := range []string{`[]`, `[1,2,3,4]`, `[1,2,"t","e",{},]`, `["\ud800","1","t","e",{}]`, `[1,2,"t","e",{"a":[-01]}]`} {
+	for _, s := range []string{`[]`, `[1,2,3,4]`, `[1,2,"t","e",{},]`, `["\ud800","1","t","e",{}]`, `[1,2,"t","e",{"a":[-01]}]`,
+		`[null,"21",42,"phx_join",{}]`, `["1","22","room:lobby","echo",{},"extra"]`, `["1",23,"room:lobby","echo",{}]`,
+		`["1","25","room:lobby","echo","str"]`, `[null,null,{"a":[1]},[],null]`, `[null,null,"t","e"]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -89,19 +92,26 @@ func stdDecodeV2(frame []byte) (Message, bool) {
 		return Message{}, false
 	}
 	m := Message{Kind: KindPush, JoinRef: rawRef(string(parts[0])), Ref: rawRef(string(parts[1])), Payload: parts[4]}
-	if !stdString(parts[2], &m.Topic) || !stdString(parts[3], &m.Event) {
+	if !stdName(parts[2], &m.Topic, &m.RawTopic) || !stdName(parts[3], &m.Event, &m.RawEvent) {
 		return Message{}, false
 	}
 	return m, true
 }
 
-func stdString(raw json.RawMessage, s *string) bool {
-	return len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, s) == nil
+// stdName reads a topic or event: a JSON string into s, any other value
+// raw, as Phoenix accepts any JSON value there.
+func stdName(raw json.RawMessage, s *string, other *[]byte) bool {
+	if len(raw) > 0 && raw[0] != '"' {
+		*other = raw
+		return true
+	}
+	return len(raw) > 0 && json.Unmarshal(raw, s) == nil
 }
 
 func FuzzDecodeV1(f *testing.F) {
 	seedCorpus(f, V1, false)
-	for _, s := range []string{`{}`, `{"topic":"t","event":"e","payload":{},"ref":null,"join_ref":5}`, `{"t\u006fpic":"t"}`, `{"topic":1}`} {
+	for _, s := range []string{`{}`, `{"topic":"t","event":"e","payload":{},"ref":null,"join_ref":5}`, `{"t\u006fpic":"t"}`, `{"topic":1}`,
+		`{"topic":42,"event":"phx_join","payload":{},"ref":"1"}`, `{"topic":"t","event":null,"payload":"s","ref":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -133,7 +143,7 @@ func stdDecodeV1(frame []byte) (Message, bool) {
 		}
 	}
 	m := Message{Kind: KindPush, JoinRef: rawRef(string(obj["join_ref"])), Ref: rawRef(string(obj["ref"])), Payload: obj["payload"]}
-	if !stdString(obj["topic"], &m.Topic) || !stdString(obj["event"], &m.Event) {
+	if !stdName(obj["topic"], &m.Topic, &m.RawTopic) || !stdName(obj["event"], &m.Event, &m.RawEvent) {
 		return Message{}, false
 	}
 	return m, true
@@ -143,6 +153,12 @@ func FuzzDecodeBinary(f *testing.F) {
 	seedCorpus(f, V2, true)
 	for _, s := range []string{"", "\x00", "\x00\x00\x00\x00\x00", "\x00\xff\xff\xff\xff", "\x03\x00\x00\x00\x00"} {
 		f.Add([]byte(s))
+	}
+	// Every frame shorter than the header, and every header field at its
+	// boundary lengths, exact, one byte short and with a payload byte: plain
+	// `go test` runs these seeds each time.
+	for _, frame := range append(shortBinaryFrames(), boundaryFrames()...) {
+		f.Add(frame)
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		m, err := Decode(V2, frame, true)

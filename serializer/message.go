@@ -38,6 +38,10 @@ const (
 // bytes. For KindReply it is the reply's response (not the
 // {"status","response"} wrapper), and Status holds the status.
 //
+// Phoenix accepts any JSON value as a client's topic or event, not only a
+// string: [null,"1",42,"phx_join",{}] is answered, not refused. Such a value
+// is kept as raw JSON in RawTopic or RawEvent, with Topic or Event left "".
+//
 // A decoded Message may alias the frame it was decoded from: the caller must
 // not reuse that frame's memory while the Message is in use.
 type Message struct {
@@ -49,4 +53,19 @@ type Message struct {
 	Status  string
 	Payload []byte
 	Binary  bool
+	// RawTopic is the topic's raw JSON when a client sent a value that is
+	// not a string (nil otherwise); Topic is then "". Encode writes it in
+	// place of Topic, so that a reply echoes exactly what the client sent;
+	// in a binary header it is written as its JSON text.
+	RawTopic []byte
+	// RawEvent is the same for the event: raw JSON of a value that is not
+	// a string, with Event "".
+	RawEvent []byte
 }
+
+// HasStringTopic reports whether the topic was a JSON string (always true
+// for binary frames and for messages built by the server).
+func (m *Message) HasStringTopic() bool { return m.RawTopic == nil }
+
+// HasStringEvent reports whether the event was a JSON string.
+func (m *Message) HasStringEvent() bool { return m.RawEvent == nil }

@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// Transcripts recorded from a real Phoenix 1.7.21 server (copied verbatim
-// from /work/shared/phoenix-transcripts). Every text frame in them is
+// Transcripts recorded from a real Phoenix 1.7.21 server
+// (testdata/serializer/phoenix-transcripts, unchanged since they were
+// recorded). Every text frame in them is
 // checked: client frames must decode to what encoding/json reads from them,
 // and server frames must be reproduced byte for byte by Encode from the
 // Message they carry. Binary frames are checked by reference.txt, which must

@@ -6,7 +6,8 @@ import (
 )
 
 // V1 text frames are JSON objects. Clients send topic, event, payload and ref
-// (join_ref optional, any key order); the server writes event, payload, ref
+// (join_ref optional, any key order; as in Phoenix, topic and event may be
+// any JSON value); the server writes event, payload, ref
 // and topic in that order, the order of the Elixir map Phoenix encodes, and
 // never join_ref.
 
@@ -50,18 +51,14 @@ func decodeV1(frame []byte) (Message, error) {
 	switch {
 	case v1Required&^found != 0:
 		return Message{}, malformed(V1, "missing key %q", v1Keys[bits.TrailingZeros(uint(v1Required&^found))])
-	case !w.isString(vals[v1Topic]):
-		return Message{}, malformed(V1, "topic is not a JSON string")
-	case !w.isString(vals[v1Event]):
-		return Message{}, malformed(V1, "event is not a JSON string")
 	}
 	m := Message{
 		Kind:    KindPush,
 		Ref:     w.ref(vals[v1Ref]),
-		Topic:   unquote(w.raw(vals[v1Topic])),
-		Event:   unquote(w.raw(vals[v1Event])),
 		Payload: w.raw(vals[v1Payload]),
 	}
+	m.Topic, m.RawTopic = w.name(vals[v1Topic])
+	m.Event, m.RawEvent = w.name(vals[v1Event])
 	if found&(1<<v1JoinRef) != 0 {
 		m.JoinRef = w.ref(vals[v1JoinRef])
 	}
@@ -86,12 +83,12 @@ func v1KeyIndex(lit []byte) int {
 func appendV1(dst []byte, m *Message) []byte {
 	_, ref := m.refs()
 	dst = append(dst, `{"event":`...)
-	dst = appendString(dst, m.event())
+	dst = appendName(dst, m.RawEvent, m.event())
 	dst = append(dst, `,"payload":`...)
 	dst = appendPayload(dst, m)
 	dst = append(dst, `,"ref":`...)
 	dst = appendRaw(dst, ref)
 	dst = append(dst, `,"topic":`...)
-	dst = appendString(dst, m.Topic)
+	dst = appendName(dst, m.RawTopic, m.Topic)
 	return append(dst, '}')
 }

@@ -1,6 +1,8 @@
 package serializer
 
 // V2 text frames are JSON arrays: [join_ref, ref, topic, event, payload].
+// As in Phoenix, each element may be any JSON value (a topic or event that
+// is not a string lands in RawTopic or RawEvent).
 
 // decodeV2 decodes a client's V2 text frame. Elements after the fifth are
 // validated and ignored, as Phoenix ignores them.
@@ -27,19 +29,16 @@ func decodeV2(frame []byte) (Message, error) {
 	switch {
 	case n < len(el):
 		return Message{}, malformed(V2, "want 5 elements, got %d", n)
-	case !w.isString(el[2]):
-		return Message{}, malformed(V2, "topic is not a JSON string")
-	case !w.isString(el[3]):
-		return Message{}, malformed(V2, "event is not a JSON string")
 	}
-	return Message{
+	m := Message{
 		Kind:    KindPush,
 		JoinRef: w.ref(el[0]),
 		Ref:     w.ref(el[1]),
-		Topic:   unquote(w.raw(el[2])),
-		Event:   unquote(w.raw(el[3])),
 		Payload: w.raw(el[4]),
-	}, nil
+	}
+	m.Topic, m.RawTopic = w.name(el[2])
+	m.Event, m.RawEvent = w.name(el[3])
+	return m, nil
 }
 
 // appendV2 appends m as a V2 text frame.
@@ -50,9 +49,9 @@ func appendV2(dst []byte, m *Message) []byte {
 	dst = append(dst, ',')
 	dst = appendRaw(dst, ref)
 	dst = append(dst, ',')
-	dst = appendString(dst, m.Topic)
+	dst = appendName(dst, m.RawTopic, m.Topic)
 	dst = append(dst, ',')
-	dst = appendString(dst, m.event())
+	dst = appendName(dst, m.RawEvent, m.event())
 	dst = append(dst, ',')
 	dst = appendPayload(dst, m)
 	return append(dst, ']')

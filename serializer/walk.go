@@ -90,3 +90,12 @@ func (w *frameWalker) ref(sp span) []byte {
 func (w *frameWalker) isString(sp span) bool {
 	return w.data[sp.start] == '"'
 }
+
+// name reads a topic or event: unquoted when it is a JSON string, else its
+// raw JSON (aliasing the frame).
+func (w *frameWalker) name(sp span) (s string, raw []byte) {
+	if w.isString(sp) {
+		return unquote(w.raw(sp)), nil
+	}
+	return "", w.raw(sp)
+}

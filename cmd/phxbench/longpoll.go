@@ -18,13 +18,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LongPoll clients (PROTOCOL.md §5). Unlike the WebSocket clients these are
-// not driven by the epoll loop: each LongPoll client has a poll goroutine
-// (session GET, then one long-poll GET after another) and a send goroutine
-// (one POST at a time, up to 100 ndjson lines each), over an http.Transport
-// shared by the engine's LongPoll clients. Two goroutines and two HTTP
-// connections per client, so one process should drive at most a few
-// thousand LongPoll clients.
+// LongPoll clients (Phoenix's LongPoll transport, described in README.md).
+// Unlike the WebSocket clients these are not driven by the epoll loop: each
+// LongPoll client has a poll goroutine (session GET, then one long-poll GET
+// after another) and a send goroutine (one POST at a time, up to 100 ndjson
+// lines each), over an http.Transport shared by the engine's LongPoll
+// clients. Two goroutines and two HTTP connections per client, so one
+// process should drive at most a few thousand LongPoll clients.
 //
 // The goroutines never touch engine or client state. What they receive
 // (session open, frames, failures) is queued in lpShared and the engine is

@@ -17,7 +17,7 @@ import (
 	"github.com/phxgo/phxgo/serializer"
 )
 
-// fakeLP is a minimal LongPoll server (PROTOCOL.md §5) with the bench:*
+// fakeLP is a minimal LongPoll server (Phoenix's HTTP poll transport) with the bench:*
 // contract of fakeServer: join ok, echo, new_msg broadcast, leave.
 type fakeLP struct {
 	srv      *httptest.Server

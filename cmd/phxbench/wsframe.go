@@ -48,7 +48,8 @@ func appendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 }
 
 // authProtocols returns the Sec-WebSocket-Protocol value phoenix.js sends
-// for an auth token (PROTOCOL.md §1.4): standard base64 without padding.
+// for an auth token (an extra subprotocol "base64url.bearer.phx." + the
+// token): standard base64 without padding, despite the prefix's name.
 func authProtocols(token string) string {
 	return "phoenix, base64url.bearer.phx." + base64.RawStdEncoding.EncodeToString([]byte(token))
 }

@@ -26,6 +26,10 @@ const CHROMIUM_FLAGS = [
   "--disable-sync",
 ]
 
+// WAIT_MS bounds each wait for the page to reach a state: generous, for a
+// loaded machine (only a failure waits that long).
+const WAIT_MS = 45_000
+
 class Harness {
   constructor({ base, shotsDir, shotPrefix, executablePath }) {
     this.base = base
@@ -53,13 +57,14 @@ class Harness {
   async open(name, query = "") {
     const context = await this.browser.newContext({ viewport: { width: 1200, height: 900 } })
     const page = await context.newPage()
-    page.setDefaultTimeout(20_000)
+    page.setDefaultTimeout(WAIT_MS)
     page.on("console", (m) => {
       if (m.type() === "error" || m.type() === "warning") this.console.push(`${name} console.${m.type()}: ${m.text()}`)
     })
     page.on("pageerror", (e) => this.console.push(`${name} pageerror: ${e.message}`))
     await page.goto(this.base + "/" + (query ? "?" + query : ""))
     await page.waitForFunction(() => window.phxDemo && window.phxDemo.ready)
+    await page.evaluate(installSnapshot)
     const loadError = await page.evaluate(() => window.phxDemo.loadError)
     if (loadError) throw new Error(`${name}: the page could not load phoenix.js: ${loadError}`)
     page.phxName = name
@@ -81,9 +86,12 @@ class Harness {
   }
 }
 
-// snapshot is what a page observed plus what its panel shows.
-async function snapshot(page) {
-  return page.evaluate(() => {
+// installSnapshot defines window.__phxSnapshot in the page: what the page
+// observed plus what its panel shows, read in one go. Scenarios call it from
+// inside a waitForFunction predicate (waitSnapshot), so that the snapshot
+// is of the very moment the awaited state holds, however loaded the machine.
+function installSnapshot() {
+  window.__phxSnapshot = () => {
     const d = window.phxDemo
     const text = (id) => document.getElementById(id).textContent.trim()
     return {
@@ -108,11 +116,35 @@ async function snapshot(page) {
         log: text("log"),
       },
     }
-  })
+  }
 }
 
-// waitFor polls fn(phxDemo) in the page until it returns true.
-async function waitFor(page, what, fn, arg, timeout = 20_000) {
+// snapshot is what a page observed plus what its panel shows, now.
+async function snapshot(page) {
+  return page.evaluate(() => window.__phxSnapshot())
+}
+
+// waitSnapshot waits until fn(arg), evaluated in the page, returns a
+// snapshot (fn returns false until its condition holds, then
+// window.__phxSnapshot()), and returns that snapshot.
+async function waitSnapshot(page, what, fn, arg, timeout = WAIT_MS) {
+  let handle
+  try {
+    handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 })
+  } catch (err) {
+    const e = new Error(`${page.phxName || "page"}: timed out waiting for ${what} (${timeout} ms)`)
+    e.partial = await snapshot(page).catch(() => null)
+    throw e
+  }
+  try {
+    return await handle.jsonValue()
+  } finally {
+    await handle.dispose()
+  }
+}
+
+// waitFor polls fn(arg) in the page until it returns true.
+async function waitFor(page, what, fn, arg, timeout = WAIT_MS) {
   try {
     await page.waitForFunction(fn, arg, { timeout, polling: 50 })
   } catch (err) {
@@ -155,6 +187,12 @@ async function waitMessage(page, user, body) {
     ([u, b]) => window.phxDemo.messages.some((m) => m.user === u && m.body === b), [user, body])
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+// observe lets ms pass: an observation window in which the page must NOT do
+// something (reconnect, retry), judged afterwards on its snapshot. Never a
+// wait for something to happen: use waitFor or waitSnapshot for that.
+const observe = (ms) => new Promise((r) => setTimeout(r, ms))
 
-module.exports = { Harness, snapshot, waitFor, connectAs, waitJoined, waitOnline, sendMessage, waitMessage, sleep, CHROMIUM_FLAGS }
+module.exports = {
+  Harness, snapshot, waitSnapshot, waitFor, connectAs, waitJoined, waitOnline, sendMessage, waitMessage, observe,
+  CHROMIUM_FLAGS, WAIT_MS,
+}

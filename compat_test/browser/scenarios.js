@@ -3,8 +3,17 @@
 // observed (snapshots) and saves screenshots; it asserts nothing beyond
 // waiting for what it needs to go on. ../browser_test.go judges the result
 // together with phxd's log.
+//
+// Every wait is for an event or a state of the page (waitFor, waitSnapshot:
+// generous timeouts, never a fixed delay), and a snapshot that must show a
+// state is taken atomically with the check that the state holds
+// (waitSnapshot), before any screenshot: a screenshot can take seconds on a
+// loaded machine. The only fixed delays are observation windows (observe)
+// in which the page must not do something, such as reconnect.
 
-const { snapshot, waitFor, connectAs, waitJoined, waitOnline, sendMessage, waitMessage, sleep } = require("./harness")
+const {
+  snapshot, waitSnapshot, waitFor, connectAs, waitJoined, waitOnline, sendMessage, waitMessage, observe, WAIT_MS,
+} = require("./harness")
 
 const scenarios = {}
 
@@ -33,9 +42,10 @@ scenarios.chat = async (h, args) => {
   await waitFor(a, `${bob}'s status`, (u) => window.phxDemo.online.some((p) => p.user === u && p.status === "away"), bob)
   await waitFor(b, `own status`, (u) => window.phxDemo.online.some((p) => p.user === u && p.status === "away"), bob)
 
+  const res = { alice: await snapshot(a), bob: await snapshot(b) }
   await h.shot(a, "alice")
   await h.shot(b, "bob")
-  return { alice: await snapshot(a), bob: await snapshot(b) }
+  return res
 }
 
 // rejected: one of the panel's "refused connect" buttons, with the
@@ -45,12 +55,16 @@ scenarios.rejected = async (h, args) => {
   const query = [args.pattern === false ? "pattern=off" : "", args.query || ""].filter(Boolean).join("&")
   const p = await h.open("page", query)
   await p.click(args.button)
-  await waitFor(p, "the first close", () => window.phxDemo.closes.length >= 1)
-  await sleep(300)
+  // The page has reacted to the first close: with the recommended pattern it
+  // stopped; without it, it notes that phoenix.js reconnects by itself.
+  await waitFor(p, "the page's reaction to the first close", (want) =>
+    window.phxDemo.closes.length >= 1 && document.getElementById("client-action").textContent.includes(want),
+  args.pattern === false ? "plain phoenix.js" : "stopped reconnecting")
   await h.shot(p, "refused")
-  await sleep(args.observeMs)
+  await observe(args.observeMs) // it must not reconnect (pattern on) / keeps retrying (off)
+  const page = await snapshot(p)
   await h.shot(p, "after")
-  return { page: await snapshot(p) }
+  return { page }
 }
 
 // overloaded: the "overloaded" token: 4503 try_later with retry_after_ms;
@@ -58,15 +72,19 @@ scenarios.rejected = async (h, args) => {
 scenarios.overloaded = async (h, args) => {
   const p = await h.open("page")
   await p.click("#connect-overloaded")
-  await waitFor(p, "the first close", () => window.phxDemo.closes.length >= 1)
-  const first = await snapshot(p)
-  await sleep(1000)
+  const first = await waitSnapshot(p, "the first close",
+    () => window.phxDemo.closes.length >= 1 && window.__phxSnapshot())
+  // The countdown to the advised retry, as the panel shows it.
+  const waiting = await waitSnapshot(p, "the retry countdown", () =>
+    window.phxDemo.closes.length === 1 && window.phxDemo.state === "waiting" &&
+    document.getElementById("socket-state").textContent.includes("retrying in") && window.__phxSnapshot())
   await h.shot(p, "waiting")
-  const waiting = await snapshot(p)
-  await waitFor(p, "the retry's close", () => window.phxDemo.closes.length >= 2, undefined, args.retryTimeoutMs)
-  await sleep(300)
+  // The retry (after retry_after_ms), refused again, and the next countdown.
+  const page = await waitSnapshot(p, "the retry's close and the next countdown", () =>
+    window.phxDemo.closes.length >= 2 && window.phxDemo.state === "waiting" && window.__phxSnapshot(),
+  undefined, args.retryTimeoutMs || WAIT_MS)
   await h.shot(p, "retried")
-  return { first, waiting, page: await snapshot(p) }
+  return { first, waiting, page }
 }
 
 // deadline: a good token and no room: the server's join deadline closes
@@ -75,10 +93,12 @@ scenarios.deadline = async (h, args) => {
   const p = await h.open("page")
   await connectAs(p, { user: args.user, room: "" })
   await waitFor(p, "open", () => window.phxDemo.opens.length >= 1)
-  await waitFor(p, "a close", () => window.phxDemo.closes.length >= 1, undefined, 15_000)
-  await sleep(args.observeMs)
+  await waitFor(p, "the close and the page's reaction", () =>
+    window.phxDemo.closes.length >= 1 && document.getElementById("client-action").textContent.includes("stopped reconnecting"))
+  await observe(args.observeMs) // it must not reconnect
+  const page = await snapshot(p)
   await h.shot(p, "closed")
-  return { page: await snapshot(p) }
+  return { page }
 }
 
 // longpoll: one page on LongPoll (?transport=longpoll), one on WebSocket,
@@ -99,8 +119,9 @@ scenarios.longpoll = async (h, args) => {
   await waitMessage(a, lp, "sent over longpoll")
   await sendMessage(b, "sent over websocket")
   await waitMessage(a, ws, "sent over websocket")
+  const res = { longpoll: await snapshot(a), websocket: await snapshot(b) }
   await h.shot(a, "longpoll")
-  return { longpoll: await snapshot(a), websocket: await snapshot(b) }
+  return res
 }
 
 // fallback: WebSocket upgrades refused (?ws=broken: the page's WebSocket
@@ -118,8 +139,9 @@ scenarios.fallback = async (h, args) => {
   await p.fill("#status", "on longpoll")
   await p.press("#status", "Enter")
   await waitFor(p, "own status", (u) => window.phxDemo.online.some((x) => x.user === u && x.status === "on longpoll"), user)
+  const page = await snapshot(p)
   await h.shot(p, "fallback")
-  return { page: await snapshot(p) }
+  return { page }
 }
 
 // missing: the page when phoenix.js is not installed: it loads and says so.
@@ -127,7 +149,7 @@ scenarios.missing = async (h) => {
   const context = await h.browser.newContext({ viewport: { width: 1200, height: 700 } })
   const p = await context.newPage()
   await p.goto(h.base + "/")
-  await p.waitForFunction(() => window.phxDemo && window.phxDemo.ready, undefined, { timeout: 20_000 })
+  await p.waitForFunction(() => window.phxDemo && window.phxDemo.ready, undefined, { timeout: WAIT_MS })
   await h.shot(p, "notice")
   return await p.evaluate(() => ({
     loadError: window.phxDemo.loadError,

@@ -107,8 +107,9 @@ class Client {
       }),
     )
     if (opts.cooperative) {
-      // The example app's recommended pattern (PROTOCOL.md §8.4): stop
-      // auto-reconnecting on 44xx closes except 4429.
+      // The client pattern for refused connects (README.md, "The client
+      // side of a rejected connect"): stop auto-reconnecting on 44xx closes
+      // except 4429.
       this.socket.onClose((e) => {
         if (e && e.code >= 4400 && e.code < 4500 && e.code !== 4429) this.socket.disconnect()
       })

@@ -81,8 +81,8 @@ const lpScenarios = {
 
   // kick_me from a LongPoll socket; the user also has a WebSocket. The
   // server ends the LongPoll session; the client finds out at its next poll
-  // (1.8: 410 while holding a token = session lost; 1.7 silently adopts the
-  // new session, PROTOCOL.md §5.3) and reconnects.
+  // (403, as Phoenix answers a killed session: onError, close 1008, with
+  // 1.7 and 1.8 alike), reconnects through connect and rejoins.
   async lp_kick(ctx, { user: id, room }) {
     const a = new Client(ctx, "a", { token: user(id), longpoll: true }).connect()
     const b = new Client(ctx, "b", { token: user(id), longpoll: false }).connect()
@@ -162,9 +162,9 @@ const lpScenarios = {
   },
 
   // Join deadline (server with a short -join-deadline) on LongPoll: the idle
-  // session gets the phx_connect_error join_timeout message, then the session
-  // is gone (1.8: error 410 + close 3410; 1.7: adopts a new session) and the
-  // client is open again; a LongPoll client that joined stays.
+  // session gets the phx_connect_error join_timeout message, then its next
+  // poll gets 403 (error + close 1008) and the client is open again; a
+  // LongPoll client that joined stays.
   async lp_join_deadline(ctx, { user: id, room, observeMs }) {
     const idle = new Client(ctx, "idle", { token: user(`${id}_idle`), longpoll: true }).connect()
     const active = new Client(ctx, "active", { token: user(id), longpoll: true }).connect()
@@ -180,6 +180,19 @@ const lpScenarios = {
     r.idle_events = idle.events
     r.active_events = active.events
     return r
+  },
+
+  // A LongPoll client against a server whose connection limit LongPoll
+  // sessions have filled: every session-creating GET is answered 503 with
+  // a plain-text body. Records observeMs of the client's attempts.
+  async lp_full(ctx, { user: id, observeMs }) {
+    const a = new Client(ctx, "a", { token: user(id), longpoll: true }).connect()
+    await sleep(observeMs)
+    a.mark("stop")
+    a.socket.disconnect()
+    // 1.7 passes its error status (500) as the close's wasClean: keep JSON
+    // booleans for the Go side
+    return { events: a.events.map((e) => (e.type === "close" ? Object.assign({}, e, { wasClean: e.wasClean === true }) : e)) }
   },
 }
 

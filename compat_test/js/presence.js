@@ -1,6 +1,6 @@
 "use strict"
 // Presence scenarios: the real phoenix.js Presence class (1.8 and 1.7)
-// against phxd's room:* presence (EXAMPLE_APP.md). Loaded with
+// against phxd's room:* presence (cmd/phxd/README.md). Loaded with
 //   node --require ./js/presence.js js/run.js <scenario>
 // it adds its scenarios to scenarios.js's table (run.js looks names up
 // there), so run.js and harness.js are reused unchanged.
