@@ -19,11 +19,17 @@ import (
 type blockingChannel struct {
 	release chan struct{}
 
-	mu   sync.Mutex
-	done []string
+	mu     sync.Mutex
+	done   []string
+	joined *Socket // the socket of the latest join
 }
 
-func (b *blockingChannel) Join(*Channel, Payload) (any, error) { return nil, nil }
+func (b *blockingChannel) Join(c *Channel, _ Payload) (any, error) {
+	b.mu.Lock()
+	b.joined = c.Socket()
+	b.mu.Unlock()
+	return nil, nil
+}
 
 func (b *blockingChannel) HandleIn(c *Channel, msg *InMessage) (any, error) {
 	switch msg.Event {
