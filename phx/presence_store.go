@@ -34,8 +34,9 @@ type PresenceNode struct {
 
 // PresenceStore holds the presences every node has announced. Presence
 // writes to it only when it broadcasts the matching presence_diff, so what
-// a store lists is always what subscribers have been told (a joiner's
-// presence_state then never shows a presence whose leave is never sent).
+// a store lists is always what subscribers have been told; a node's
+// presence_state adds the changes of its own that still wait for their
+// diff, whose joins and leaves it then always broadcasts.
 //
 // A store shared by several nodes (Redis, …) lets each node list the
 // others' presences; each node writes only its own entries, except through
