@@ -116,7 +116,8 @@ type afterTimer struct {
 // inbound work (Config.MaxInbound): work that client events defer this way
 // throttles that client instead of piling up, which time.AfterFunc would
 // let it do. stop cancels f and reports whether it did so before f
-// started.
+// started. f's closure is kept until then: capture only what it needs (a
+// later reply needs only the message's ref, not its payload).
 func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 	s := c.socket
 	s.inboundAcquire(0)

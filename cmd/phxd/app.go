@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"regexp"
 	"strings"
@@ -136,8 +137,11 @@ func slow(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	if err := msg.Payload.Decode(&in); err != nil || in.MS == nil || *in.MS < 0 || *in.MS > maxSlow {
 		return nil, phx.ErrorReply(phx.Reason("bad_request"))
 	}
+	// The timer keeps only the ref: the message (payload and all) may be
+	// as big as a frame, and a client may have many timers running.
+	pending := &phx.InMessage{Event: msg.Event, Ref: bytes.Clone(msg.Ref)}
 	c.After(time.Duration(*in.MS)*time.Millisecond, func() {
-		_ = c.Reply(msg, "ok", phx.Empty)
+		_ = c.Reply(pending, "ok", phx.Empty)
 	})
 	return nil, nil
 }
