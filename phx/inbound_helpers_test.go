@@ -52,21 +52,21 @@ func (g *readGate) log() []string {
 	return append([]string(nil), g.calls...)
 }
 
-// waitReadable blocks while the input is paused (60s at most).
-func (g *readGate) waitReadable(t testing.TB) {
-	t.Helper()
+// waitReadable blocks while the input is paused; false after 60s (it runs
+// on reader goroutines, which must not call t.Fatal).
+func (g *readGate) waitReadable() bool {
 	deadline := time.After(60 * time.Second)
 	for {
 		g.mu.Lock()
 		paused, ch := g.paused, g.changed
 		g.mu.Unlock()
 		if !paused {
-			return
+			return true
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatal("input still paused after 60s")
+			return false
 		}
 	}
 }

@@ -68,14 +68,21 @@ func watchInput(h *harness) *readGate {
 }
 
 // feed sends frames as a transport reader does: each only while the
-// input is not paused.
-func feed(t *testing.T, h *harness, g *readGate, frames []string) {
-	t.Helper()
+// input is not paused. After each frame the socket's outstanding work
+// must be within the cap plus slack (the deferred work of a handler in
+// flight). It runs on its own goroutine: it reports with t.Errorf.
+func feed(t *testing.T, h *harness, g *readGate, frames []string, slack int) {
 	for _, f := range frames {
-		g.waitReadable(t)
-		h.in(f)
-		if units, _ := h.sock.InboundWork(); units > h.srv.cfg.MaxInbound {
-			t.Errorf("%d units outstanding, cap %d", units, h.srv.cfg.MaxInbound)
+		if !g.waitReadable() {
+			t.Errorf("input still paused after 60s")
+			return
+		}
+		if err := h.sock.handleFrame([]byte(f), false); err != nil {
+			t.Errorf("handleFrame(%s): %v", f, err)
+			return
+		}
+		if units, _ := h.sock.InboundWork(); units > h.srv.cfg.MaxInbound+slack {
+			t.Errorf("%d units outstanding, cap %d (+%d)", units, h.srv.cfg.MaxInbound, slack)
 		}
 	}
 }
@@ -110,7 +117,7 @@ func TestInboundFloodPausesReading(t *testing.T) {
 				frames[i] = fmt.Sprintf(`{"topic":"block:a","event":"work","payload":{"i":%d},"ref":"%d","join_ref":"1"}`, i, i+2)
 			}
 		}
-		go func() { defer close(fed); feed(t, h, g, frames) }()
+		go func() { defer close(fed); feed(t, h, g, frames, 0) }()
 
 		g.waitPaused(t)
 		// The events wait in the mailbox (one may be running, blocked).
@@ -171,7 +178,7 @@ func TestInboundDefaultCap(t *testing.T) {
 	h.join("block:a", "1")
 	const n = 1100
 	fed := make(chan struct{})
-	go func() { defer close(fed); feed(t, h, g, workFrames(n)) }()
+	go func() { defer close(fed); feed(t, h, g, workFrames(n), 0) }()
 	g.waitPaused(t)
 	if units, _ := h.sock.InboundWork(); units != 1024 {
 		t.Fatalf("paused at %d units, want 1024", units)
@@ -201,7 +208,7 @@ func TestInboundByteCap(t *testing.T) {
 		frames[i] = fmt.Sprintf(`["1","%d","block:a","work",{"i":%d,"pad":%q}]`, i+2, i, pad)
 	}
 	fed := make(chan struct{})
-	go func() { defer close(fed); feed(t, h, g, frames) }()
+	go func() { defer close(fed); feed(t, h, g, frames, 0) }()
 	g.waitPaused(t)
 	h.sock.in.mu.Lock()
 	units, bytes := h.sock.in.n, h.sock.in.bytes
@@ -271,7 +278,8 @@ func TestInboundAfterCounts(t *testing.T) {
 	for i := range frames {
 		frames[i] = fmt.Sprintf(`["1","%d","block:a","later",{"ms":1}]`, i+2)
 	}
-	go feed(t, h2, g2, frames)
+	fed2 := make(chan struct{})
+	go func() { defer close(fed2); feed(t, h2, g2, frames, 1) }()
 	seen := map[string]bool{}
 	for range frames {
 		f := h2.next()
@@ -280,6 +288,7 @@ func TestInboundAfterCounts(t *testing.T) {
 		}
 		seen[f] = true
 	}
+	<-fed2
 	if len(seen) != len(frames) {
 		t.Fatalf("%d distinct replies, want %d", len(seen), len(frames))
 	}

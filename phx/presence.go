@@ -299,13 +299,13 @@ func (p *Presence) Untrack(c *Channel, key string) error {
 	})
 }
 
-// List returns the presences of topic now, in the presence_state shape:
-// what was announced, with the changes still waiting in the batching
-// window applied (as Phoenix lists its tracker's current state), so a
-// Track followed by List always finds the tracked meta. Presences it
-// returns that are still waiting are announced by the next diff, and
-// their leaves are always broadcast, so pushing the result to a
-// subscriber of topic keeps phoenix.js consistent.
+// List returns the presences of topic in the presence_state shape: what
+// was announced, plus the joins still waiting in the batching window, so a
+// Track followed by List always finds the tracked meta (a presence whose
+// leave waits is still listed until its diff goes out). Pushing the result
+// to a subscriber of topic keeps phoenix.js consistent: what it shows that
+// was still waiting is announced by the next diff, and the leave of every
+// presence it shows is broadcast.
 func (p *Presence) List(topic string) (PresenceState, error) {
 	var entries []PresenceEntry
 	err := p.withTopic(topic, func(t *presenceTopic) error {
@@ -315,7 +315,7 @@ func (p *Presence) List(topic string) (PresenceState, error) {
 		if err != nil {
 			return err
 		}
-		entries, err = p.current(t, rev)
+		entries, err = p.current(t, rev, "")
 		return err
 	})
 	if err != nil {
@@ -330,20 +330,23 @@ func (p *Presence) List(topic string) (PresenceState, error) {
 	return out, nil
 }
 
-// PushState pushes presence_state (every presence of c's topic, as List
-// sees it) to c. Call it after every successful join, rejoins included
-// (typically from AfterJoin, right after Track, whose meta it then
-// always holds): phoenix.js applies no presence_diff until it has the
-// state of the current join. The state is consistent with the diffs: c
-// subscribed before the state was read, so every presence in it is
-// announced to c (again, harmlessly: diffs are idempotent by phx_ref) if
-// it was still waiting, and its leave will be broadcast to c. Diffs that
-// reach c before the state are held by phoenix.js and applied after it.
+// PushState pushes presence_state to c: every announced presence of c's
+// topic plus what c itself tracked there (even if its diff still waits
+// in the batching window, so that a joiner finds itself in its state, as
+// in Phoenix). Call it after every successful join, rejoins included
+// (typically from AfterJoin, right after Track): phoenix.js applies no
+// presence_diff until it has the state of the current join. The state is
+// consistent with the diffs: c subscribed before the state was read, so
+// the joins that still wait reach c in the next diff (its own again,
+// harmlessly: diffs are idempotent by phx_ref), and the leave of every
+// presence in the state is broadcast to c. Diffs that reach c before the
+// state are held by phoenix.js and applied after it.
 func (p *Presence) PushState(c *Channel) error {
+	owner := p.ownerID(c)
 	var state []byte
 	err := p.withTopic(c.topic, func(t *presenceTopic) error {
 		var err error
-		state, err = p.stateJSON(t) // immutable once built: pushed outside the lock
+		state, err = p.stateJSON(t, owner) // immutable once built: pushed outside the lock
 		return err
 	})
 	if err != nil {
@@ -352,22 +355,41 @@ func (p *Presence) PushState(c *Channel) error {
 	return c.Push(EventPresenceState, RawJSON(state))
 }
 
-// stateJSON returns the encoded state of t, cached by store revision and
-// batch generation (t.mu held).
-func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
+// stateJSON returns the encoded state of t for the channel whose owner id
+// is owner ("" when it tracks nothing), t.mu held. The state of the store
+// alone is cached by revision: only a channel with joins still waiting
+// gets one of its own.
+func (p *Presence) stateJSON(t *presenceTopic, owner string) ([]byte, error) {
 	ctx, cancel := p.ctx()
-	defer cancel()
 	rev, err := p.store.Revision(ctx, t.name)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
-	if rev == 0 && t.nJoins == 0 {
-		return Empty, nil
+	own := false
+	if owner != "" {
+		for _, j := range t.joins {
+			if j.Ref != "" && !j.left && j.Owner == owner {
+				own = true
+				break
+			}
+		}
 	}
-	if t.state != nil && t.stateRev == rev && t.stateGen == t.gen {
-		return t.state, nil
+	if !own {
+		if rev == 0 {
+			return Empty, nil
+		}
+		if t.state != nil && t.stateRev == rev {
+			return t.state, nil
+		}
 	}
-	entries, err := p.current(t, rev)
+	var entries []PresenceEntry
+	if own {
+		entries, err = p.current(t, rev, owner)
+	} else {
+		err = p.loadStored(t, rev)
+		entries = t.stored
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -375,8 +397,21 @@ func (p *Presence) stateJSON(t *presenceTopic) ([]byte, error) {
 	for _, e := range entries {
 		size += len(e.Key) + len(e.Meta) + 16
 	}
-	t.state, t.stateRev, t.stateGen = appendGrouped(make([]byte, 0, size), entries), rev, t.gen
-	return t.state, nil
+	state := appendGrouped(make([]byte, 0, size), entries)
+	if !own {
+		t.state, t.stateRev = state, rev
+	}
+	return state, nil
+}
+
+// ownerID is the owner id of what c tracked, "" when it tracks nothing.
+func (p *Presence) ownerID(c *Channel) string {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o := p.owners[c]; o != nil {
+		return o.id
+	}
+	return ""
 }
 
 // ownerFor returns c's owner record, creating it (fresh) if needed.

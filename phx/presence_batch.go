@@ -20,15 +20,19 @@ import (
 // applies a diff's joins before its leaves, so every view ends without
 // it). A leave repeats the meta exactly as its join announced it.
 //
-// List and presence_state show the topic as it is now, as Phoenix's
-// tracker does: the store (what was announced) without the leaves that
-// wait, plus the joins that wait, so a joiner that tracks and then pushes
-// the state always finds itself in it. The state is consistent with the
-// diffs that follow, for the joiner subscribed before reading it: a
-// waiting join it shows is announced in the next diff (idempotent by
-// phx_ref), and the leave of every presence it shows is broadcast later.
-// The store only ever holds announced presences (it is written when the
-// diff is broadcast, under t.mu). Diffs of one topic go out in order.
+// What List and presence_state show: the store (what was announced),
+// presences whose leave waits included (their leave will come), plus
+// waiting joins: every one for List, and the joiner's own for
+// presence_state, so a joiner that tracks and then pushes the state always
+// finds itself in it, as in Phoenix (which tracks, then lists). Either is
+// consistent with the diffs that follow for a subscriber of the topic: a
+// waiting join it shows is announced by the next diff (idempotent by
+// phx_ref; Phoenix, too, sends the joiner its own join), and the leave of
+// every presence it shows is broadcast later. Others' waiting joins are
+// left out of presence_state so that they reach the joiner once, in the
+// diff, as fresh joins. The store only ever holds announced presences (it
+// is written when the diff is broadcast, under t.mu). Diffs of one topic
+// go out in order.
 //
 // Lock order: presenceTopic.mu, then Presence.ownersMu or
 // Presence.topicsMu, then the PubSub and channel locks taken by
@@ -45,11 +49,9 @@ type presenceTopic struct {
 	joinAt map[string]int  // ref → index in joins, for joins still live
 	nJoins int             // live entries in joins
 	leaves []PresenceEntry // waiting leaves (of announced or shown refs)
-	gen    uint64          // bumped by every waiting change
 
-	state    []byte // encoded presence_state at (stateRev, stateGen)
+	state    []byte // encoded presence_state of the store at stateRev
 	stateRev uint64
-	stateGen uint64
 
 	stored    []PresenceEntry // the store's entries at storedRev, sorted by key
 	storedRev uint64
@@ -69,14 +71,12 @@ func (t *presenceTopic) join(e PresenceEntry) {
 	t.joinAt[e.Ref] = len(t.joins)
 	t.joins = append(t.joins, pendingJoin{PresenceEntry: e})
 	t.nJoins++
-	t.gen++
 }
 
 // leave records that e left. A join still waiting that nobody was shown is
 // simply cancelled; one that was shown stays in the diff's joins and its
 // leave is added, so that the views that hold it drop it.
 func (t *presenceTopic) leave(e PresenceEntry) {
-	t.gen++
 	if i, ok := t.joinAt[e.Ref]; ok {
 		delete(t.joinAt, e.Ref)
 		t.nJoins--
@@ -95,38 +95,26 @@ func (t *presenceTopic) reset() {
 	clear(t.joins)
 	t.joins, t.leaves, t.nJoins = t.joins[:0], nil, 0
 	clear(t.joinAt)
-	t.gen++
 }
 
-// current returns the topic's presences now (t.mu held), sorted by key:
-// the stored ones (cached by store revision rev, which the caller read)
-// without the waiting leaves, merged with the waiting joins, which are
-// marked shown.
-func (p *Presence) current(t *presenceTopic, rev uint64) ([]PresenceEntry, error) {
-	if rev == 0 {
-		t.stored, t.storedRev = nil, 0
-	} else if t.stored == nil || t.storedRev != rev {
-		ctx, cancel := p.ctx()
-		entries, err := p.store.List(ctx, t.name)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		t.stored, t.storedRev = sortedByKey(entries), rev
+// current returns the presences of t that a List or presence_state shows
+// (t.mu held), sorted by key: the stored ones (cached by store revision
+// rev, which the caller read), merged with the waiting joins of owner, or
+// with every waiting join when owner is "" (these are marked shown). A
+// stored presence whose leave waits is still shown: its leave will come.
+func (p *Presence) current(t *presenceTopic, rev uint64, owner string) ([]PresenceEntry, error) {
+	if err := p.loadStored(t, rev); err != nil {
+		return nil, err
 	}
-	var gone map[string]bool
-	if len(t.leaves) > 0 {
-		gone = make(map[string]bool, len(t.leaves))
-		for _, e := range t.leaves {
-			gone[e.Ref] = true
-		}
-	}
-	joins := make([]PresenceEntry, 0, t.nJoins)
+	var joins []PresenceEntry
 	for i := range t.joins {
-		if j := &t.joins[i]; j.Ref != "" && !j.left {
+		if j := &t.joins[i]; j.Ref != "" && !j.left && (owner == "" || j.Owner == owner) {
 			j.shown = true
 			joins = append(joins, j.PresenceEntry)
 		}
+	}
+	if len(joins) == 0 {
+		return t.stored, nil
 	}
 	joins = sortedByKey(joins)
 	out := make([]PresenceEntry, 0, len(t.stored)+len(joins))
@@ -135,11 +123,29 @@ func (p *Presence) current(t *presenceTopic, rev uint64) ([]PresenceEntry, error
 		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
 			out = append(out, joins[i])
 		}
-		if !gone[e.Ref] {
-			out = append(out, e)
-		}
+		out = append(out, e)
 	}
 	return append(out, joins[i:]...), nil
+}
+
+// loadStored caches the store's entries of t at revision rev, sorted by
+// key (t.mu held). Callers treat t.stored as read-only.
+func (p *Presence) loadStored(t *presenceTopic, rev uint64) error {
+	if rev == 0 {
+		t.stored, t.storedRev = nil, 0
+		return nil
+	}
+	if t.stored != nil && t.storedRev == rev {
+		return nil
+	}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	entries, err := p.store.List(ctx, t.name)
+	if err != nil {
+		return err
+	}
+	t.stored, t.storedRev = sortedByKey(entries), rev
+	return nil
 }
 
 // withTopic runs f with the topic's batch locked, creating it if needed,

@@ -34,9 +34,9 @@ type PresenceNode struct {
 
 // PresenceStore holds the presences every node has announced. Presence
 // writes to it only when it broadcasts the matching presence_diff, so what
-// a store lists is always what subscribers have been told; a node's
-// presence_state adds the changes of its own that still wait for their
-// diff, whose joins and leaves it then always broadcasts.
+// a store lists is always what subscribers have been told; List and
+// presence_state add joins of this node that still wait for their diff,
+// which it then always announces (and their leaves).
 //
 // A store shared by several nodes (Redis, …) lets each node list the
 // others' presences; each node writes only its own entries, except through
