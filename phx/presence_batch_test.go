@@ -42,6 +42,18 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 		views[u] = newClientView(t)
 		views[u].feed(f)
 	}
+	// A channel that tracks nothing gets only what was announced.
+	var plain []byte
+	if err := p.withTopic("room:p", func(tp *presenceTopic) error {
+		var err error
+		plain, err = p.stateJSON(tp, "")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.canon(string(plain)); got != `{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}}` {
+		t.Fatalf("state of a channel that tracks nothing: %s", got)
+	}
 	carolCh := users["carol"].sock.lookup("room:p")
 	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)    // joined, shown, left inside the window
 	<-carolCh.Done()                                          // her presence left with her (OnTerminate)
