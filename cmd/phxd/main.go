@@ -69,8 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.lpWindow, "longpoll-window", 0, "how long a LongPoll poll waits for messages before answering 204 (0: 10s, as Phoenix)")
 	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0: 1.5 × the window, as Phoenix)")
 	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
-	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, return free heap memory to the OS when it exceeds -mem-release-min and the live heap (0 disables)")
-	fs.Uint64Var(&o.memMinMiB, "mem-release-min", 64, "free heap `MiB` below which -mem-release leaves memory alone")
+	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (0 disables)")
+	fs.Uint64Var(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -9,36 +9,62 @@ import (
 )
 
 // After a burst (thousands of connections, a flood of messages) the Go
-// heap keeps the pages it grew into: the runtime's background scavenger
-// returns them to the OS only slowly, and an idle server runs few
-// collections, so RSS stayed at hundreds of MB with a few MB live.
-// memReleaser checks, every -mem-release interval, how much of the heap is
-// free but still held (backed by physical memory), and when that is at
-// least -mem-release-min MiB and more than the live heap, it calls
-// debug.FreeOSMemory: one extra collection plus returning every free page.
+// heap keeps the pages it grew into. The runtime's background scavenger
+// returns them slowly, and an idle server runs a collection only every 2
+// minutes (the runtime's forced GC), so garbage and buffers pooled for
+// reuse (sync.Pool drops them only at the second collection) keep RSS high:
+// hundreds of MB stayed with a few MB live.
+//
+// memReleaser checks the heap every -mem-release interval and calls
+// debug.FreeOSMemory (one collection, then every free page goes back to the
+// OS) when either:
+//
+//   - free-but-held heap memory is at least -mem-release-min MiB and more
+//     than the live heap (a busy server after a burst), or
+//   - the server went quiet: less than -mem-release-min MiB allocated since
+//     the previous check, after a busier period, with at least that much
+//     heap held. This fires for two quiet checks in a row (the second
+//     collection frees what pools held), then not again until the server
+//     has been busy.
+//
 // A steady server, whose free memory stays under its live heap, is left
-// alone. Freed memory becomes "free" at the collection after the burst; an
-// idle runtime forces one at least every 2 minutes, so RSS is back within
-// 2 minutes plus one interval.
+// alone; an idle one pays two collections after each busy period. So RSS
+// is back near its live size within about three intervals of a burst.
 type memReleaser struct {
 	minFree uint64
 	samples []metrics.Sample
+
+	lastAllocs  uint64 // cumulative heap allocations at the previous step
+	quietLeft   int    // releases still due for the current quiet period
+	initialized bool
 }
 
+// quietReleases is how many consecutive quiet checks release: the first
+// collection moves sync.Pool contents to the victim cache, the second frees
+// them.
+const quietReleases = 2
+
 const (
-	metricHeapFree = "/memory/classes/heap/free:bytes" // free, not yet returned to the OS
-	metricHeapLive = "/gc/heap/live:bytes"             // live heap at the last collection
+	metricHeapFree    = "/memory/classes/heap/free:bytes"    // free, not yet returned to the OS
+	metricHeapLive    = "/gc/heap/live:bytes"                // live heap at the last collection
+	metricHeapObjects = "/memory/classes/heap/objects:bytes" // live and not yet collected objects
+	metricHeapAllocs  = "/gc/heap/allocs:bytes"              // cumulative bytes allocated
 )
 
 func newMemReleaser(minFree uint64) *memReleaser {
 	return &memReleaser{minFree: minFree, samples: []metrics.Sample{
-		{Name: metricHeapFree}, {Name: metricHeapLive}}}
+		{Name: metricHeapFree}, {Name: metricHeapLive}, {Name: metricHeapObjects}, {Name: metricHeapAllocs}}}
 }
 
-// read returns the heap's free-but-held bytes and its live bytes.
-func (m *memReleaser) read() (free, live uint64) {
+// heapStats is one reading of the metrics memReleaser uses.
+type heapStats struct {
+	free, live, objects, allocs uint64
+}
+
+func (m *memReleaser) read() heapStats {
 	metrics.Read(m.samples)
-	return sampleUint(m.samples[0]), sampleUint(m.samples[1])
+	return heapStats{free: sampleUint(m.samples[0]), live: sampleUint(m.samples[1]),
+		objects: sampleUint(m.samples[2]), allocs: sampleUint(m.samples[3])}
 }
 
 func sampleUint(s metrics.Sample) uint64 {
@@ -48,15 +74,37 @@ func sampleUint(s metrics.Sample) uint64 {
 	return s.Value.Uint64()
 }
 
-// step checks once and releases when worth it; it reports the free bytes
-// seen and whether it released them.
-func (m *memReleaser) step() (free uint64, released bool) {
-	free, live := m.read()
-	if free < m.minFree || free <= live {
-		return free, false
+// decide applies the policy to a reading and updates the quiet-period
+// state; it reports whether to release and why.
+func (m *memReleaser) decide(h heapStats) (release bool, why string) {
+	allocated := h.allocs - min(h.allocs, m.lastAllocs)
+	first := !m.initialized
+	m.lastAllocs, m.initialized = h.allocs, true
+	busy := first || allocated >= m.minFree
+	if busy {
+		m.quietLeft = quietReleases // the next quiet period releases again
 	}
-	debug.FreeOSMemory()
-	return free, true
+	switch {
+	case h.free >= m.minFree && h.free > h.live:
+		return true, "free heap over the live heap"
+	case !busy && m.quietLeft > 0 && h.free+h.objects >= m.minFree:
+		m.quietLeft--
+		return true, "server went quiet"
+	}
+	return false, ""
+}
+
+// step checks once and releases when the policy says so; it returns the
+// reading before the release and the reason ("" when it did nothing).
+func (m *memReleaser) step() (heapStats, string) {
+	h := m.read()
+	release, why := m.decide(h)
+	if release {
+		debug.FreeOSMemory()
+		// the collection's own allocations do not make the next check busy
+		m.lastAllocs = m.read().allocs
+	}
+	return h, why
 }
 
 // run steps every interval until ctx ends.
@@ -68,9 +116,11 @@ func (m *memReleaser) run(ctx context.Context, every time.Duration, log *slog.Lo
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if free, released := m.step(); released {
-				after, live := m.read()
-				log.Info("returned free heap memory to the OS", "freed_bytes", free-min(free, after), "live_bytes", live)
+			if before, why := m.step(); why != "" {
+				after := m.read()
+				log.Info("returned free heap memory to the OS", "why", why,
+					"held_before_bytes", before.free+before.objects, "held_after_bytes", after.free+after.objects,
+					"live_bytes", after.live)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/phxgo/phxgo/phx"
@@ -29,7 +30,9 @@ func originPolicy(flagValue, addr string) (phx.OriginPolicy, error) {
 	switch flagValue {
 	case "":
 		hosts := append([]string(nil), defaultOriginHosts...)
-		if h := addrHost(addr); h != "" {
+		if h := addrHost(addr); h != "" && !slices.ContainsFunc(hosts, func(d string) bool {
+			return strings.EqualFold(strings.Trim(d, "[]"), strings.Trim(h, "[]"))
+		}) {
 			hosts = append(hosts, h)
 		}
 		return phx.OriginPolicy{Hosts: hosts}, nil

@@ -19,7 +19,9 @@ func TestOriginFlag(t *testing.T) {
 		hosts, allowed []string
 		all            bool
 	}{
-		{flag: "", addr: "127.0.0.1:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]", "127.0.0.1"}},
+		{flag: "", addr: "127.0.0.1:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]"}},
+		{flag: "", addr: "[::1]:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]"}},
+		{flag: "", addr: "LocalHost:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]"}},
 		{flag: "", addr: "devbox.lan:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]", "devbox.lan"}},
 		{flag: "", addr: "192.168.1.5:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]", "192.168.1.5"}},
 		{flag: "", addr: "0.0.0.0:4000", hosts: []string{"localhost", "127.0.0.1", "[::1]"}},
