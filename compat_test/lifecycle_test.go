@@ -56,7 +56,7 @@ func TestWireIdleTimeout(t *testing.T) {
 }
 
 // SIGTERM: open sockets are closed (1012 Service Restart, as Phoenix's
-// drain, PROTOCOL.md §3.10) and the process exits 0.
+// drain) and the process exits 0.
 func TestDrainOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)

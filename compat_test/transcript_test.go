@@ -12,7 +12,7 @@ package compat_test
 //   - presence_state / presence_diff frames are ignored on both sides (Presence
 //     is a later issue).
 //   - phx_error payload: recorded {} (Phoenix < 1.8.10); the contract and
-//     PROTOCOL.md §3.8 want {"reason":"channel_crash"}.
+//     Phoenix ≥ 1.8.10 send {"reason":"channel_crash"}.
 //   - kick_me: the server closes with 1001 (contract; Phoenix ≥ 1.8.8), the
 //     recording shows 1000 (older Phoenix + Cowboy/Bandit).
 //   - rejected connects: Phoenix answers HTTP 403 (recorded); phxd completes
@@ -140,7 +140,7 @@ func corrected(s step) step {
 			if arr, err := decodeJSON(s.data); err == nil {
 				if a, ok := arr.([]any); ok && len(a) == 5 && a[3] == "phx_error" {
 					s.data = []byte(v2(string(mustJSON(a[0])), string(mustJSON(a[1])), a[2].(string), "phx_error",
-						`{"reason":"channel_crash"}`)) // PROTOCOL.md §3.8, Phoenix ≥ 1.8.10
+						`{"reason":"channel_crash"}`)) // as Phoenix ≥ 1.8.10
 				}
 			}
 		}

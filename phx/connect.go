@@ -16,7 +16,7 @@ import (
 )
 
 // authTokenPrefix marks the subprotocol that carries phoenix.js's
-// authToken (PROTOCOL §1.4).
+// authToken (Phoenix ≥ 1.8 sends it as a Sec-WebSocket-Protocol entry).
 const authTokenPrefix = "base64url.bearer.phx."
 
 // HandleUpgrade implements netpoll.Upgrader: it runs the checks Phoenix runs
