@@ -74,7 +74,7 @@ func broadcastHandler(srv *phx.Server, log *slog.Logger, key string) http.Handle
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		log.Info("api broadcast", "topic", topic, "event", event)
+		log.Info("api broadcast", "topic", clip(topic), "event", clip(event), "payload_bytes", len(payload))
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
 	})
 }
@@ -116,6 +116,17 @@ func parseBroadcast(body []byte) (topic, event string, payload json.RawMessage, 
 		return "", "", nil, "payload must be a JSON object"
 	}
 	return *req.Topic, *req.Event, payload, ""
+}
+
+// maxLogged bounds the strings a request puts in the log.
+const maxLogged = 128
+
+// clip shortens s for the log, saying how much was cut.
+func clip(s string) string {
+	if len(s) <= maxLogged {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLogged], "") + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/phxgo/phxgo/phx"
 )
@@ -234,4 +235,18 @@ func TestBroadcastBadRequest(t *testing.T) {
 		}
 	}
 	expectNone(t, rec, "bad request")
+}
+
+// A long topic or event is clipped in the log line, not written whole.
+func TestBroadcastLogClipped(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	if got := clip(long); len(got) > maxLogged+32 || !strings.HasSuffix(got, "…(100000 bytes)") {
+		t.Fatalf("clip: %d bytes %q…", len(got), got[:min(len(got), 40)])
+	}
+	if got := clip("room:t"); got != "room:t" {
+		t.Fatalf("clip(short) = %q", got)
+	}
+	if got := clip("a" + strings.Repeat("é", 100)); !utf8.ValidString(got) {
+		t.Fatalf("clip cut a rune: %q", got)
+	}
 }
