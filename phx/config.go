@@ -75,8 +75,8 @@ type Config struct {
 	// broadcast on that topic closes every socket of that user; nil or ""
 	// means anonymous.
 	ID func(s *Socket) string
-	// Origin is the check_origin policy (default: the Origin's host must
-	// equal the request's Host; requests without Origin pass).
+	// Origin is the check_origin policy (default: only loopback origins,
+	// see OriginPolicy.Hosts; requests without Origin pass).
 	Origin OriginPolicy
 	// Subprotocols are accepted besides "phoenix", in preference order.
 	Subprotocols []string
@@ -140,6 +140,15 @@ type Config struct {
 	// counted, and one "warnings suppressed" line per second reports how
 	// many.
 	LogWarnsPerSecond int
+
+	// BrakeKey returns the credentials that identify a client to the
+	// reconnect brake, besides its remote IP (always part of the key). It
+	// runs before Connect, on the same ConnectInfo. Default (nil): the
+	// "token" connect param and AuthToken. An app whose credential travels
+	// elsewhere (another param, a cookie, a header) returns it here; it
+	// must not return what a client may vary freely per attempt (the raw
+	// query, a nonce), or the brake can be defeated.
+	BrakeKey func(info *ConnectInfo) string
 }
 
 func (c Config) withDefaults() Config {

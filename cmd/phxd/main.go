@@ -1,6 +1,7 @@
-// Command phxd serves the phxgo example app (see EXAMPLE_APP.md): a Phoenix
-// Channels socket at /socket that unmodified phoenix.js clients use as they
-// would an Elixir Phoenix backend.
+// Command phxd serves the phxgo example app: a Phoenix Channels socket at
+// /socket that unmodified phoenix.js clients use as they would an Elixir
+// Phoenix backend, a demo page at /, /healthz, /metrics and, when
+// PHXD_API_KEY is set, POST /api/broadcast.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,15 +39,23 @@ type options struct {
 	pprofAddr    string
 	lpWindow     time.Duration
 	lpIdle       time.Duration
+	checkOrigin  string
+	origin       phx.OriginPolicy // parsed checkOrigin
+	memRelease   time.Duration
+	memMinMiB    uint64
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phxd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
 	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (0 disables)")
-	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "refuse a rejected client's retries before the upgrade for this long (0 disables)")
+	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries (same IP and token param or auth token; other query params do not count) with HTTP 429 before the upgrade for this long (0 disables)")
 	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
 	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
@@ -58,6 +68,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (0: one diff per change)")
 	fs.DurationVar(&o.lpWindow, "longpoll-window", 0, "how long a LongPoll poll waits for messages before answering 204 (0: 10s, as Phoenix)")
 	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0: 1.5 × the window, as Phoenix)")
+	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
+	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (0 disables)")
+	fs.Uint64Var(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -67,6 +80,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.memRelease < 0 {
+		return nil, fmt.Errorf("-mem-release must not be negative, got %v", o.memRelease)
+	}
+	var err error
+	if o.origin, err = originPolicy(o.checkOrigin, o.addr); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -102,6 +122,7 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 	srv := phx.NewServer(phx.Config{
 		Connect:      connect,
 		ID:           socketID,
+		Origin:       o.origin,
 		RejectMode:   mode,
 		RejectBrake:  disabled(o.rejectBrake),
 		JoinDeadline: disabled(o.joinDeadline),
@@ -143,7 +164,20 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("presence setup failed", "err", err)
 		return 1
 	}
-	mux := newMux(srv, log, o.phoenixJS)
+	apiKey := strings.TrimSpace(os.Getenv(apiKeyEnv))
+	switch {
+	case apiKey == "":
+		log.Info("POST /api/broadcast is off: set " + apiKeyEnv + " to enable it")
+	case len(apiKey) < minAPIKey:
+		log.Warn(apiKeyEnv+" is short: use at least 32 random characters", "length", len(apiKey))
+	}
+	log.Info("origin check", "allowed", describeOrigins(o.origin))
+	mux := newMux(srv, log, o.phoenixJS, apiKey)
+	if o.memRelease > 0 {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go newMemReleaser(o.memMinMiB<<20).run(ctx, o.memRelease, log)
+	}
 	if o.pprofAddr != "" {
 		pln, err := listenPprof(o.pprofAddr, log)
 		if err != nil {
@@ -184,5 +218,24 @@ func run(args []string, stderr io.Writer) int {
 	log.Info("stopped")
 	return 0
 }
+
+const usageHeader = `Usage: phxd [flags]
+
+phxd serves the phxgo example app: a Phoenix Channels socket at /socket
+(WebSocket and LongPoll), a demo page at /, GET /healthz, GET /metrics and
+POST /api/broadcast.
+
+Environment:
+  PHXD_API_KEY  bearer key of POST /api/broadcast, a server-to-server API:
+                requests must send "Authorization: Bearer <key>" (else 401)
+                and Content-Type application/json (else 415); events phx_*,
+                presence_state and presence_diff are refused (400); bodies
+                over 1 MiB get 413. Unset or empty: the endpoint is off (404).
+
+Flags:
+`
+
+// minAPIKey is the key length under which phxd warns at start.
+const minAPIKey = 16
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
