@@ -26,7 +26,11 @@ type Server struct {
 	now   atomic.Int64 // coarse clock, see clock()
 
 	openConns atomic.Int64
-	slots     atomic.Int64 // AcquireSlot: connections counted outside the registry
+	used      atomic.Int64 // MaxConns slots taken: registry, handed-off HTTP conns, AcquireSlot
+	maxQueued atomic.Int64 // high-water mark of any connection's write queue
+	ipl       *ipLimiter   // per-address limits; nil when off
+	dls       deadlines    // handshake, close and linger deadlines
+	http      httpConns    // plain-HTTP connections handed to net/http
 	stats     counters
 	draining  atomic.Bool   // Shutdown began: refuse upgrades, signal drained
 	drained   chan struct{} // cap 1: the registry emptied while draining
@@ -47,6 +51,8 @@ type Server struct {
 
 type counters struct {
 	accepted, refused, handedOff, slow, protoErr, writes, framesOut atomic.Int64
+	refusedIP, rateLimited, paused, pauseTimeouts                   atomic.Int64
+	events                                                          atomic.Int64 // epoll callbacks (tests)
 }
 
 // Stats is a snapshot of the server's counters.
@@ -60,6 +66,14 @@ type Stats struct {
 	ProtocolErrors int64 // connections failed for protocol violations
 	Writes         int64 // writev calls
 	FramesOut      int64 // frames (and HTTP responses) completely written
+
+	Slots          int64 // MaxConns slots in use (connections of every kind and AcquireSlot)
+	HTTPConns      int64 // plain HTTP connections held by the fallback's net/http server
+	RefusedPerIP   int64 // connections refused at MaxConnsPerIP
+	RateLimited    int64 // connections refused by ConnRatePerIP
+	ReadPaused     int64 // connections whose input is withheld now (PauseRead or output backlog)
+	PauseTimeouts  int64 // connections closed for staying paused longer than PauseTimeout
+	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes)
 }
 
 // New starts a Server's event loop and workers.
@@ -75,6 +89,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("netpoll: epoll: %w", err)
 	}
 	s.ep = ep
+	if nofile := fdLimit(); nofile > 0 && uint64(cfg.MaxConns) > nofile {
+		s.log.Warn("netpoll: MaxConns exceeds the open-file limit: a connection flood will fail accept with EMFILE",
+			"max_conns", cfg.MaxConns, "nofile", nofile)
+	}
+	s.ipl = newIPLimiter(cfg)
+	s.dls.init()
 	s.reg.onZero = s.signalDrained
 	s.now.Store(s.since())
 	s.pool.start(s, cfg.Workers)
@@ -92,7 +112,21 @@ func (s *Server) Stats() Stats {
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		HandedOff: s.stats.handedOff.Load(), SlowConsumers: s.stats.slow.Load(),
 		ProtocolErrors: s.stats.protoErr.Load(), Writes: s.stats.writes.Load(),
-		FramesOut: s.stats.framesOut.Load()}
+		FramesOut: s.stats.framesOut.Load(), Slots: s.used.Load(), HTTPConns: s.http.count(),
+		RefusedPerIP: s.stats.refusedIP.Load(), RateLimited: s.stats.rateLimited.Load(),
+		ReadPaused: s.stats.paused.Load(), PauseTimeouts: s.stats.pauseTimeouts.Load(),
+		MaxQueuedBytes: s.maxQueued.Load()}
+}
+
+// noteQueued raises the queue high-water mark; the shared counter is
+// written only when a queue grows past every queue before it.
+func (s *Server) noteQueued(n int) {
+	for {
+		m := s.maxQueued.Load()
+		if int64(n) <= m || s.maxQueued.CompareAndSwap(m, int64(n)) {
+			return
+		}
+	}
 }
 
 func (s *Server) signalDrained() {
@@ -136,6 +170,7 @@ func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch in
 	}
 	defer close(s.shutDone)
 	s.stopAccepting()
+	s.http.cutReads(time.Now().Add(s.cfg.CloseTimeout))
 	httpDone := s.stopHTTP(ctx)
 	err := s.drain(ctx, code, truncateReason(reason), batch, interval)
 	<-httpDone
