@@ -158,9 +158,11 @@ func (s *Server) goStart() bool {
 // Shutdown stops accepting, then closes open connections with code and
 // reason in batches (batch connections every interval) until all are gone
 // or ctx ends, when the rest are dropped. batch ≤ 0 closes all at once.
-// It returns ctx.Err() if connections had to be dropped, ErrServerClosed
-// if the server was already shut down. When it returns, every OnClose has
-// run and no goroutine of the server is left.
+// It returns ctx.Err() if connections (WebSocket or plain HTTP) had to be
+// dropped, ErrServerClosed if the server was already shut down. Reads of
+// plain-HTTP connections are cut CloseTimeout after Shutdown starts, so a
+// trickling request body cannot hold the drain. When it returns, every
+// OnClose has run and no goroutine of the server is left.
 func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch int, interval time.Duration) error {
 	first := false
 	s.shutOnce.Do(func() { first = true })
@@ -173,7 +175,9 @@ func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch in
 	s.http.cutReads(time.Now().Add(s.cfg.CloseTimeout))
 	httpDone := s.stopHTTP(ctx)
 	err := s.drain(ctx, code, truncateReason(reason), batch, interval)
-	<-httpDone
+	if herr := <-httpDone; err == nil {
+		err = herr
+	}
 	close(s.done)
 	s.bg.Wait()
 	s.pool.stop()
@@ -209,14 +213,13 @@ func (s *Server) stopAccepting() {
 }
 
 // stopHTTP shuts the fallback servers down gracefully, or at once when ctx
-// ends or Close is called.
-func (s *Server) stopHTTP(ctx context.Context) <-chan struct{} {
+// ends (then it sends ctx.Err()) or Close is called.
+func (s *Server) stopHTTP(ctx context.Context) <-chan error {
 	s.mu.RLock()
 	serves := s.serves
 	s.mu.RUnlock()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		var wg sync.WaitGroup
 		for _, sv := range serves {
 			wg.Go(func() {
@@ -235,6 +238,7 @@ func (s *Server) stopHTTP(ctx context.Context) <-chan struct{} {
 			})
 		}
 		wg.Wait()
+		done <- ctx.Err()
 	}()
 	return done
 }
