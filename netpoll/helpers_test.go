@@ -195,6 +195,10 @@ func rawClient(t testing.TB, addr string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	return wrapClient(t, conn)
+}
+
+func wrapClient(t testing.TB, conn net.Conn) *client {
 	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Verdicts of ipLimiter.admit.
@@ -23,6 +24,7 @@ const (
 	// filling it takes that many addresses within one refill time.
 	maxRateEntries = 1 << 16
 	shardRateCap   = maxRateEntries / ipShards
+	fullPruneEvery = 100 * time.Millisecond
 )
 
 // ipLimiter enforces MaxConnsPerIP and ConnRatePerIP. Its tables hold only
@@ -39,7 +41,8 @@ type ipShard struct {
 	mu      sync.Mutex
 	conns   map[netip.Addr]int32
 	buckets map[netip.Addr]bucket
-	peak    int // most buckets since the map was last rebuilt
+	peak    int   // most buckets since the map was last rebuilt
+	full    int64 // when admit last pruned a full table
 	_       [32]byte
 }
 
@@ -104,7 +107,7 @@ func (l *ipLimiter) admit(ip netip.Addr, now int64) int {
 		if ok {
 			b.tokens--
 		}
-		if known || len(sh.buckets) < shardRateCap || l.pruneLocked(sh, now) {
+		if known || len(sh.buckets) < shardRateCap || l.pruneFull(sh, now) {
 			sh.buckets[ip] = b
 			sh.peak = max(sh.peak, len(sh.buckets))
 		}
@@ -149,6 +152,17 @@ func (l *ipLimiter) prune(now int64) {
 		l.pruneLocked(sh, now)
 		sh.mu.Unlock()
 	}
+}
+
+// pruneFull prunes a full shard for admit, at most once per
+// fullPruneEvery, so that a flood of new addresses does not make every
+// accept walk the table; it reports whether there is room.
+func (l *ipLimiter) pruneFull(sh *ipShard, now int64) bool {
+	if now-sh.full < int64(fullPruneEvery) && sh.full != 0 {
+		return false
+	}
+	sh.full = now
+	return l.pruneLocked(sh, now)
 }
 
 // pruneLocked drops sh's refilled buckets and reports whether there is
