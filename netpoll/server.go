@@ -47,6 +47,8 @@ type Server struct {
 	shutDone  chan struct{}
 	forceOnce sync.Once
 	force     chan struct{} // Close during Shutdown: stop waiting, drop
+
+	onBatch func(closed int) // tests: after each Shutdown batch, with the connections it closed
 }
 
 type counters struct {
@@ -291,14 +293,19 @@ func (s *Server) closeBatch(acts []connAction, code int, reason string, n int) [
 		}
 		return actNone
 	})
+	closed := 0
 	for _, a := range acts {
 		if a.act == actClose {
 			a.c.Close(code, reason)
+			closed++
 		} else {
 			a.c.drop(CloseAbnormal, "")
 		}
 	}
 	clear(acts)
+	if s.onBatch != nil {
+		s.onBatch(closed)
+	}
 	return acts
 }
 
