@@ -54,12 +54,12 @@ type Config struct {
 	// everyone. New logs a warning when an explicit MaxConns exceeds that.
 	MaxConns int
 
-	HandshakeTimeout time.Duration // whole HTTP request head must arrive within this (default 10s)
+	HandshakeTimeout time.Duration // whole HTTP request head must arrive within this, else drop (default 10s; fires ≤ 10 ms late)
 	FrameTimeout     time.Duration // a started frame must complete within this (default 30s)
 	MaxFrameSize     int64         // largest accepted message payload (default 1 MiB); over it: close 1009
 	WriteQueueBytes  int           // queued, unwritten bytes per connection before it is a slow consumer (default 4 MiB)
 	IdleTimeout      time.Duration // no inbound frame for this long: close 1001 (default 60s; negative disables)
-	CloseTimeout     time.Duration // after our close frame, wait this long for the peer's (default 2s)
+	CloseTimeout     time.Duration // after our close frame (or HTTP answer), wait this long for the peer's close, then drop (default 2s; fires ≤ 10 ms late)
 	Logger           *slog.Logger
 
 	// ReadPauseBytes is the output backlog at which a connection's input

@@ -75,7 +75,7 @@ type Stats struct {
 	RateLimited    int64 // connections refused by ConnRatePerIP
 	ReadPaused     int64 // connections whose input is withheld now (PauseRead or output backlog)
 	PauseTimeouts  int64 // connections closed for staying paused longer than PauseTimeout
-	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes)
+	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes, plus a close frame)
 }
 
 // New starts a Server's event loop and workers.
