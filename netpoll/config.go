@@ -79,7 +79,8 @@ type Config struct {
 	PauseTimeout time.Duration
 
 	// MaxConnsPerIP caps the connections one client address holds at once
-	// (counted like MaxConns; IPv6 addresses by their /64 prefix). Over it
+	// on Serve's listeners (counted like MaxConns; IPv6 addresses by their
+	// /64 prefix; connections adopted by UpgradeHTTP are not counted). Over it
 	// the new connection gets a fixed 429 and is closed, and
 	// Stats.RefusedPerIP counts it. 0 (the default) disables the cap, as
 	// load tests from one host need; on a public server set it, e.g. to a

@@ -62,7 +62,7 @@ type Stats struct {
 	Conns          int64 // open upgraded connections (NumConns)
 	Registered     int64 // connections owned, handshakes and closing ones included
 	Accepted       int64 // connections registered by Serve or UpgradeHTTP
-	Refused        int64 // connections refused at MaxConns
+	Refused        int64 // connections (and AcquireSlot calls) refused at MaxConns
 	HandedOff      int64 // plain HTTP connections given to the fallback handler
 	SlowConsumers  int64 // connections closed as slow consumers
 	ProtocolErrors int64 // connections failed for protocol violations
