@@ -42,6 +42,7 @@ type ipShard struct {
 	conns   map[netip.Addr]int32
 	buckets map[netip.Addr]bucket
 	peak    int   // most buckets since the map was last rebuilt
+	cpeak   int   // most connection entries since that map was last rebuilt
 	full    int64 // when admit last pruned a full table
 	_       [32]byte
 }
@@ -121,6 +122,7 @@ func (l *ipLimiter) admit(ip netip.Addr, now int64) int {
 			return ipTooMany
 		}
 		sh.conns[ip] = n + 1
+		sh.cpeak = max(sh.cpeak, len(sh.conns))
 	}
 	return ipOK
 }
@@ -140,16 +142,24 @@ func (l *ipLimiter) release(ip netip.Addr) {
 	sh.mu.Unlock()
 }
 
-// prune drops the rate entries whose bucket has refilled (the sweep calls
-// it every SweepInterval).
+// prune drops the rate entries whose bucket has refilled and rebuilds
+// connection maps that shrank to a quarter of their peak, so a burst of
+// addresses leaves no memory behind (the sweep calls it every
+// SweepInterval).
 func (l *ipLimiter) prune(now int64) {
-	if l.rate <= 0 {
-		return
-	}
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		l.pruneLocked(sh, now)
+		if l.rate > 0 {
+			l.pruneLocked(sh, now)
+		}
+		if sh.cpeak > 64 && len(sh.conns) < sh.cpeak/4 {
+			m := make(map[netip.Addr]int32, len(sh.conns))
+			for ip, n := range sh.conns {
+				m[ip] = n
+			}
+			sh.conns, sh.cpeak = m, len(m)
+		}
 		sh.mu.Unlock()
 	}
 }

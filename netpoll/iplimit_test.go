@@ -118,24 +118,28 @@ func TestIPLimiterTables(t *testing.T) {
 	}
 
 	// A flood of distinct addresses: the rate table stays bounded and
-	// admits the overflow untracked; refilled entries expire.
-	for i := range 4 * maxRateEntries {
-		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		if got := l.admit(ip, sec); got != ipOK {
+	// admits the overflow untracked; refilled entries expire; the maps
+	// of both tables shrink back once the addresses are gone.
+	const flood = 4 * maxRateEntries
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range flood {
+		if got := l.admit(addr(i), sec); got != ipOK {
 			t.Fatalf("address %d: %d", i, got)
 		}
-		l.release(ip)
 	}
-	if _, n := l.counts(); n > maxRateEntries {
-		t.Fatalf("rate table holds %d entries, bound %d", n, maxRateEntries)
+	if c, n := l.counts(); n > maxRateEntries || c != flood {
+		t.Fatalf("rate table holds %d entries (bound %d), connection table %d", n, maxRateEntries, c)
+	}
+	for i := range flood {
+		l.release(addr(i))
 	}
 	l.prune(sec + sec/5) // burst 2 at 10/s: refilled after 0.2 s
 	if _, n := l.counts(); n != 0 {
 		t.Fatalf("%d rate entries after they refilled", n)
 	}
 	for i := range l.shards {
-		if p := l.shards[i].peak; p != 0 {
-			t.Fatalf("shard %d keeps a map sized for %d entries", i, p)
+		if p, cp := l.shards[i].peak, l.shards[i].cpeak; p != 0 || cp != 0 {
+			t.Fatalf("shard %d keeps maps sized for %d and %d entries", i, p, cp)
 		}
 	}
 }
