@@ -12,8 +12,8 @@
 // syscalls run through rawConn.Read/Write with a callback that always
 // reports done, so the runtime never parks on them. The fd is registered
 // in our epoll with EPOLLIN|EPOLLRDHUP|EPOLLONESHOT (plus EPOLLOUT while a
-// write is blocked), deleted from it before it is closed, and closed
-// exactly once.
+// write is blocked, minus EPOLLIN|EPOLLRDHUP while its input is paused),
+// deleted from it before it is closed, and closed exactly once.
 //
 // # Limits
 //
