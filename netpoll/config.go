@@ -51,7 +51,8 @@ type Config struct {
 	// (RLIMIT_NOFILE) minus a reserve of max(64, limit/20) descriptors for
 	// listeners, epoll, log files and the application, so that a flood of
 	// connections is refused at this limit instead of by EMFILE for
-	// everyone. New logs a warning when an explicit MaxConns exceeds that.
+	// everyone. An explicit MaxConns above that cap is lowered to it, with
+	// a warning: raise the open-file limit (ulimit -n) to serve more.
 	MaxConns int
 
 	HandshakeTimeout time.Duration // whole HTTP request head must arrive within this, else drop (default 10s; fires ≤ 10 ms late)
@@ -203,15 +204,21 @@ func fdLimit() uint64 {
 }
 
 // defaultMaxConns is 100000, or less when the open-file limit nofile
-// cannot hold that many sockets besides a reserve of max(64, nofile/20).
+// cannot hold that many sockets besides a reserve (see fdCap).
 func defaultMaxConns(nofile uint64) int {
-	const dflt = 100000
+	return min(100000, fdCap(nofile))
+}
+
+// fdCap is the most connections the open-file limit nofile can hold
+// besides a reserve of max(64, nofile/20) descriptors for listeners,
+// epoll, log files and the application (MaxInt if unlimited).
+func fdCap(nofile uint64) int {
 	if nofile == 0 {
-		return dflt
+		return math.MaxInt
 	}
 	reserve := max(64, nofile/20)
 	if nofile <= reserve {
 		return 1
 	}
-	return int(min(dflt, nofile-reserve))
+	return int(min(nofile-reserve, math.MaxInt32))
 }

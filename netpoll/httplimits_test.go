@@ -255,9 +255,22 @@ func TestDefaultMaxConns(t *testing.T) {
 			t.Errorf("defaultMaxConns(%d) = %d, want %d", tc.nofile, got, tc.want)
 		}
 	}
-	if nofile := fdLimit(); nofile > 0 {
-		if n := (Config{}).withDefaults().MaxConns; uint64(n) >= nofile {
-			t.Fatalf("default MaxConns %d not under RLIMIT_NOFILE %d", n, nofile)
-		}
+	if got := fdCap(1 << 20); got != 1<<20-1<<20/20 {
+		t.Errorf("fdCap(1<<20) = %d", got)
+	}
+	nofile := fdLimit()
+	if nofile == 0 {
+		t.Fatal("RLIMIT_NOFILE unknown or unlimited: cannot check the cap")
+	}
+	if n := (Config{}).withDefaults().MaxConns; uint64(n) >= nofile {
+		t.Fatalf("default MaxConns %d not under RLIMIT_NOFILE %d", n, nofile)
+	}
+	s, err := New(Config{MaxConns: 1 << 30, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := s.cfg.MaxConns; uint64(n) >= nofile {
+		t.Fatalf("explicit MaxConns kept at %d over RLIMIT_NOFILE %d", n, nofile)
 	}
 }

@@ -83,6 +83,11 @@ type Stats struct {
 // New starts a Server's event loop and workers.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if nofile := fdLimit(); cfg.MaxConns > fdCap(nofile) {
+		cfg.Logger.Warn("netpoll: MaxConns lowered to fit the open-file limit (raise ulimit -n to serve more)",
+			"max_conns", cfg.MaxConns, "nofile", nofile, "lowered_to", fdCap(nofile))
+		cfg.MaxConns = fdCap(nofile)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(),
 		drained: make(chan struct{}, 1), done: make(chan struct{}),
 		shutDone: make(chan struct{}), force: make(chan struct{})}
@@ -93,10 +98,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("netpoll: epoll: %w", err)
 	}
 	s.ep = ep
-	if nofile := fdLimit(); nofile > 0 && uint64(cfg.MaxConns) > nofile {
-		s.log.Warn("netpoll: MaxConns exceeds the open-file limit: a connection flood will fail accept with EMFILE",
-			"max_conns", cfg.MaxConns, "nofile", nofile)
-	}
 	s.ipl = newIPLimiter(cfg)
 	s.dls.init()
 	s.reg.onZero = s.signalDrained
