@@ -96,6 +96,9 @@ func (c *Conn) releaseInput() {
 // the sweep): a PauseRead pause with 1008 "input backlog" after its queued
 // output; an output backlog as a slow consumer (queue discarded, 1008).
 func (c *Conn) pauseTimeout() {
+	if c.state.Load() != stOpen {
+		return
+	}
 	c.s.stats.pauseTimeouts.Add(1)
 	if c.readPaused.Load() {
 		c.s.log.Info("netpoll: input paused too long, closing", "remote", c.RemoteAddr())
@@ -107,7 +110,8 @@ func (c *Conn) pauseTimeout() {
 		c.mu.Unlock()
 		return
 	}
-	c.closeSlowLocked()
+	queued := c.closeSlowLocked()
 	c.mu.Unlock()
+	c.logSlow(queued)
 	c.s.schedule(c, bFlush)
 }
