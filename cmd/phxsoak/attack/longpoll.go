@@ -10,16 +10,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// lpSessionWorkers is how many workers of LongPoll create sessions.
+const lpSessionWorkers = 8
 
 // LPBodySize is the size of LongPoll's oversized POSTs: 8 MiB, the limit
 // the unfixed server accepted whole.
 const LPBodySize = 8 << 20
 
-// LongPoll (hole 8) floods LongPoll: 4 workers (over keep-alive
-// connections from 4 source addresses) create sessions as fast as the
-// server answers, and 40 workers POST 8 MiB bodies to sessions of their own,
-// at once; in all at most Count requests (default 400,000). A session is a
+// LongPoll (hole 8) floods LongPoll in two halves of its duration (each
+// alone would starve the other of the CPU): first 8 workers (over
+// keep-alive connections from 8 source addresses) create sessions as fast
+// as the server answers; then 40 workers (Sockets) POST 8 MiB bodies to
+// sessions of their own, at once, each pausing 200 ms between POSTs (the
+// bodies' concurrency is what costs memory). In all at most Count requests
+// (default 400,000). A session is a
 // GET answered with JSON status 410 and a token ("session:410"); a refused
 // one answers another status. POST answers are recorded as "post:<status>".
 func LongPoll(ctx context.Context, t Target, o Options) Result {
@@ -29,24 +36,31 @@ func LongPoll(ctx context.Context, t Target, o Options) Result {
 	budget := o.count(400_000)
 	var sent atomic.Int64
 	base := "http://" + t.Addr + "/socket/longpoll?vsn=2.0.0&token="
+	d := o.Duration
+	if d <= 0 {
+		d = DefaultDuration
+	}
+	first, cancelFirst := context.WithTimeout(ctx, d/2)
+	defer cancelFirst()
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range lpSessionWorkers {
 		wg.Go(func() {
 			cl := httpClient(t, w, rec, 1)
 			defer cl.CloseIdleConnections()
-			for ctx.Err() == nil && sent.Add(1) <= budget {
-				_, body := do(ctx, cl, rec, "session_http", http.MethodGet, base+"user:soak_lp"+strconv.Itoa(w), nil, nil)
+			for first.Err() == nil && sent.Add(1) <= budget {
+				_, body := do(first, cl, rec, "session_http", http.MethodGet, base+"user:soak_lp"+strconv.Itoa(w), nil, nil)
 				if st, ok := lpStatus(body); ok {
 					rec.http("session", st)
 				}
 			}
 		})
 	}
+	wg.Wait()
 	posters := min(40, o.sockets(40))
 	big := bigLPBody()
 	for w := range posters {
 		wg.Go(func() {
-			cl := httpClient(t, 4+w, rec, 1)
+			cl := httpClient(t, lpSessionWorkers+w, rec, 1)
 			defer cl.CloseIdleConnections()
 			token := ""
 			for ctx.Err() == nil && sent.Add(1) <= budget {
@@ -54,7 +68,7 @@ func LongPoll(ctx context.Context, t Target, o Options) Result {
 					_, body := do(ctx, cl, rec, "session_http", http.MethodGet, base+"user:soak_lpbig"+strconv.Itoa(w), nil, nil)
 					token = lpToken(body)
 					if token == "" {
-						sleepCtx(ctx, 100e6)
+						sleepCtx(ctx, 100*time.Millisecond)
 						continue
 					}
 				}
@@ -66,6 +80,7 @@ func LongPoll(ctx context.Context, t Target, o Options) Result {
 				if st != http.StatusOK {
 					token = "" // the session may be gone: start another
 				}
+				sleepCtx(ctx, 200*time.Millisecond)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -189,8 +190,13 @@ func pushFrame(joinRef, ref, topic, event, payload string) []byte {
 type frame struct {
 	op      ws.OpCode
 	payload []byte // nil when over the read limit (discarded)
+	tail    []byte // the last tailKeep bytes of a discarded payload
 	size    int64
 }
+
+// tailKeep is how much of a discarded payload's end readFrame keeps: a
+// reply's status is at its end.
+const tailKeep = 256
 
 // maxKeep bounds the payload readFrame keeps; larger payloads are read and
 // discarded (a reply echoing a 1 MB topic need not be kept).
@@ -205,7 +211,11 @@ func (c *wsConn) readFrame() (frame, error) {
 	}
 	f := frame{op: h.OpCode, size: h.Length}
 	if h.Length > maxKeep {
-		_, err = io.CopyN(io.Discard, c.br, h.Length)
+		if _, err = io.CopyN(io.Discard, c.br, h.Length-tailKeep); err != nil {
+			return f, err
+		}
+		f.tail = make([]byte, tailKeep)
+		_, err = io.ReadFull(c.br, f.tail)
 		return f, err
 	}
 	f.payload = make([]byte, h.Length)
@@ -255,13 +265,25 @@ func (c *wsConn) join(topic string, timeout time.Duration) (string, error) {
 			return "close:" + strconv.Itoa(closeCode(f.payload)), nil
 		}
 		if f.payload == nil && f.op.IsData() {
-			return "large", nil
+			return f.tailStatus(), nil
 		}
 		m, ok := f.message()
 		if ok && m.Kind == serializer.KindReply && string(m.Ref) == `"1"` {
 			return replyKey(m), nil
 		}
 	}
+}
+
+// statusRE finds a reply's status near the end of a large text reply.
+var statusRE = regexp.MustCompile(`"status":"([^"]{0,32})"`)
+
+// tailStatus names a large data frame by the reply status at its end:
+// "large:ok", "large:error", or "large" when none shows.
+func (f frame) tailStatus() string {
+	if m := statusRE.FindSubmatch(f.tail); m != nil {
+		return "large:" + string(m[1])
+	}
+	return "large"
 }
 
 // replyKey names a reply for Result.Replies: its status, and its reason

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// writeMarkdown prints rep as markdown tables: the attacks, then the
+// figures and their bounds.
+func writeMarkdown(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "## phxsoak: %s, %v\n\n", rep.Mode, rep.Duration.Round(time.Second))
+	if len(rep.PhxdArgs) > 0 {
+		fmt.Fprintf(w, "phxd flags: `%s`\n\n", strings.Join(rep.PhxdArgs, " "))
+	}
+	fmt.Fprintln(w, "| hole | attack | ran | conns (peak open) | sent | server's answers | fresh client | expected |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, a := range rep.Attacks {
+		r := a.Result
+		fmt.Fprintf(w, "| %s | %s | %v | %d (%d) | %d (%s) | %s | %s | %s |\n",
+			a.Hole, a.Name, r.Elapsed.Round(100*time.Millisecond), r.Conns, r.PeakOpen,
+			r.Sent, mb(r.BytesSent), cell(r.Summary()), freshCell(a.Fresh), cell(verdict(a.Problems)))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| figure | value | bound | ok |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	for _, c := range rep.Checks {
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.Name, cell(c.Value), cell(c.Limit), yes(c.OK))
+	}
+	fmt.Fprintf(w, "| peak threads | %d | - | - |\n", rep.Peaks.Threads)
+	if c := rep.Chat; c != nil {
+		fmt.Fprintf(w, "| chat (phoenix.js %s, %d clients) | %d sent, %d received, p50 %.1f ms, p99 %.1f ms, max %.1f ms | - | - |\n",
+			orDash(c.Version), c.Clients, c.Sent, c.Received, c.P50, c.P99, c.Max)
+	}
+	fmt.Fprintf(w, "| phxd log | %d lines, %s | - | - |\n", rep.LogLines, mb(rep.LogBytes))
+	if rep.Shutdown > 0 {
+		fmt.Fprintf(w, "| SIGTERM to exit | %v (clean: %s) | - | - |\n", rep.Shutdown.Round(time.Millisecond), yes(rep.ShutdownClean))
+	}
+	fmt.Fprintf(w, "| /proc samples (every %v), failed /metrics scrapes | %d, %d | - | - |\n",
+		SampleEvery, rep.Peaks.Samples, rep.Peaks.MetricsFailed)
+	fmt.Fprintf(w, "\n**%s**\n", map[bool]string{true: "PASS: every bound held", false: "FAIL: a bound was exceeded"}[rep.OK])
+}
+
+// writeJSON prints rep as indented JSON.
+func writeJSON(w io.Writer, rep *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func freshCell(f FreshStats) string {
+	if f.Probes == 0 {
+		return "no probe"
+	}
+	s := fmt.Sprintf("%d/%d served", f.Served, f.Probes)
+	if len(f.Failures) > 0 {
+		s += " (" + f.Failures[0] + ")"
+	}
+	return cell(s)
+}
+
+func verdict(problems []string) string {
+	if len(problems) == 0 {
+		return "yes"
+	}
+	return "NO: " + strings.Join(problems, "; ")
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**NO**"
+}
+
+// cell makes s safe in a markdown table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.ReplaceAll(s, "\n", " ")
+}
