@@ -17,10 +17,10 @@ const SampleEvery = 250 * time.Millisecond
 
 // Sample is phxd's resource use at one moment.
 type Sample struct {
-	At         time.Duration `json:"at_ns"` // since the sampler started
-	RSS        int64         `json:"rss"`   // bytes
-	FDs        int           `json:"fds"`
-	Threads    int           `json:"threads"`
+	At      time.Duration `json:"at_ns"` // since the sampler started
+	RSS     int64         `json:"rss"`   // bytes
+	FDs     int           `json:"fds"`
+	Threads int           `json:"threads"`
 }
 
 // Peaks are the highest figures the sampler saw.
