@@ -30,6 +30,8 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.Name, cell(c.Value), cell(c.Limit), yes(c.OK))
 	}
 	fmt.Fprintf(w, "| peak threads | %d | - | - |\n", rep.Peaks.Threads)
+	fmt.Fprintf(w, "| peak open sockets, LongPoll sessions (/metrics) | %d, %d | - | - |\n",
+		rep.Peaks.OpenSockets, rep.Peaks.LongPollSessions)
 	if c := rep.Chat; c != nil {
 		fmt.Fprintf(w, "| chat (phoenix.js %s, %d clients) | %d sent, %d received, p50 %.1f ms, p99 %.1f ms, max %.1f ms | - | - |\n",
 			orDash(c.Version), c.Clients, c.Sent, c.Received, c.P50, c.P99, c.Max)

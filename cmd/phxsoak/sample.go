@@ -29,6 +29,10 @@ type Peaks struct {
 	FDs        int   `json:"fds"`
 	Threads    int   `json:"threads"`
 	Goroutines int   `json:"goroutines"`
+	// OpenSockets and LongPollSessions are the peaks of phxd's
+	// phxgo_sockets_open and phxgo_longpoll_sessions gauges.
+	OpenSockets      int `json:"open_sockets"`
+	LongPollSessions int `json:"longpoll_sessions"`
 	// Samples counts /proc samples, MetricsFailed the /metrics scrapes that
 	// failed (the server refused or did not answer within 1 s).
 	Samples       int `json:"samples"`
@@ -58,6 +62,7 @@ func newSampler(pid int, addr string, rssCap int64, over func(int64)) *sampler {
 func (s *sampler) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.scrapeLoop(ctx) })
+	wg.Go(func() { s.watchRSS(ctx) })
 	t := time.NewTicker(SampleEvery)
 	defer t.Stop()
 	for {
@@ -98,12 +103,43 @@ func (s *sampler) sampleProc() {
 	s.peaks.FDs = max(s.peaks.FDs, fds)
 	s.peaks.Threads = max(s.peaks.Threads, threads)
 	s.mu.Unlock()
-	if s.cap > 0 && rss > s.cap {
-		s.overOnce.Do(func() { s.over(rss) })
+	s.checkCap(rss)
+}
+
+// WatchEvery is the period of the safety cap's RSS check: a flood can grow
+// phxd by 440 MB/s, so the cap is checked more often than samples are
+// taken.
+const WatchEvery = 50 * time.Millisecond
+
+// watchRSS checks the RSS against the cap every WatchEvery.
+func (s *sampler) watchRSS(ctx context.Context) {
+	t := time.NewTicker(WatchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if rss, _, ok := procStatus(s.pid); ok {
+			s.checkCap(rss)
+		}
 	}
 }
 
-// scrapeLoop reads go_goroutines from /metrics every SampleEvery over one
+// checkCap calls over, once, when rss is past the cap; the RSS counts
+// toward the peak.
+func (s *sampler) checkCap(rss int64) {
+	if s.cap <= 0 || rss <= s.cap {
+		return
+	}
+	s.mu.Lock()
+	s.peaks.RSS = max(s.peaks.RSS, rss)
+	s.mu.Unlock()
+	s.overOnce.Do(func() { s.over(rss) })
+}
+
+// scrapeLoop reads go_goroutines and the socket gauges from /metrics every SampleEvery over one
 // keep-alive connection.
 func (s *sampler) scrapeLoop(ctx context.Context) {
 	cl := &http.Client{Timeout: time.Second}
@@ -111,10 +147,18 @@ func (s *sampler) scrapeLoop(ctx context.Context) {
 	t := time.NewTicker(SampleEvery)
 	defer t.Stop()
 	for {
-		g, ok := scrapeGoroutines(ctx, cl, s.metrics)
+		body, ok := scrape(ctx, cl, s.metrics)
 		s.mu.Lock()
 		if ok {
-			s.peaks.Goroutines = max(s.peaks.Goroutines, g)
+			if g, ok := metricValue(body, "go_goroutines"); ok {
+				s.peaks.Goroutines = max(s.peaks.Goroutines, g)
+			}
+			if n, ok := metricValue(body, "phxgo_sockets_open"); ok {
+				s.peaks.OpenSockets = max(s.peaks.OpenSockets, n)
+			}
+			if n, ok := metricValue(body, "phxgo_longpoll_sessions"); ok {
+				s.peaks.LongPollSessions = max(s.peaks.LongPollSessions, n)
+			}
 		} else if ctx.Err() == nil {
 			s.peaks.MetricsFailed++
 		}
@@ -127,21 +171,19 @@ func (s *sampler) scrapeLoop(ctx context.Context) {
 	}
 }
 
-func scrapeGoroutines(ctx context.Context, cl *http.Client, url string) (int, bool) {
+// scrape GETs url (phxd's /metrics) and returns the body.
+func scrape(ctx context.Context, cl *http.Client, url string) ([]byte, bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0, false
-	}
-	return metricValue(body, "go_goroutines")
+	return body, err == nil && resp.StatusCode == http.StatusOK
 }
 
 // metricValue finds an unlabelled sample `name value` in Prometheus text.

@@ -26,8 +26,9 @@ type holdSpec struct {
 }
 
 // hold opens spec.sockets connections and trickles on each until ctx ends
-// or the server ends it; a socket the server ends is replaced after 100 ms,
-// so the pressure lasts. It records how connections ended and, when the
+// or the server ends it; a socket the server ends is replaced after a
+// backoff (100 ms, doubling up to 5 s while the server keeps ending them at
+// once), so the pressure lasts. It records how connections ended and, when the
 // server answered before hanging up, the HTTP status.
 func hold(ctx context.Context, t Target, rec *recorder, what string, spec holdSpec) {
 	var wg sync.WaitGroup
@@ -35,9 +36,19 @@ func hold(ctx context.Context, t Target, rec *recorder, what string, spec holdSp
 		wg.Go(func() {
 			// spread the connects over the first second
 			sleepCtx(ctx, time.Duration(i)*time.Second/time.Duration(spec.sockets))
+			backoff := 100 * time.Millisecond
 			for ctx.Err() == nil {
+				start := time.Now()
 				holdOnce(ctx, t, rec, what, spec, i)
-				sleepCtx(ctx, 100*time.Millisecond)
+				// A connection the server ends at once is retried ever
+				// later (up to 5 s): churn would only exhaust the source
+				// address's ports, not press the server harder.
+				if time.Since(start) < time.Second {
+					backoff = min(2*backoff, 5*time.Second)
+				} else {
+					backoff = 100 * time.Millisecond
+				}
+				sleepCtx(ctx, backoff)
 			}
 		})
 	}

@@ -111,7 +111,8 @@ func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int6
 // BadFrames (hole 9) sends what phxd logs a warning for, as fast as it
 // answers: on 4 sockets, joins of unmatched topics 4 KB long (each answered
 // with an error reply and, unfixed, logged with the whole topic); on one
-// more, connect after connect, a 4 KB frame that is not JSON (closed 1007).
+// more, connect after connect (at most 50 a second), a 4 KB frame that is
+// not JSON (closed 1007).
 // Default budget 1M frames. The caller measures phxd's log growth.
 func BadFrames(ctx context.Context, t Target, o Options) Result {
 	ctx, cancel := o.window(ctx)
@@ -129,7 +130,14 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 	}
 	wg.Go(func() {
 		junk := appendFrame(nil, ws.OpText, []byte("[not json "+strings.Repeat("j", 4096)))
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
 		for ctx.Err() == nil && sent.Load() < budget {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 			c, status, err := dialWS(ctx, t, 250, upgrade{Query: "vsn=2.0.0&token=user:soak_junk"}, rec)
 			if err != nil || c == nil {
 				sleepCtx(ctx, 100*time.Millisecond)
