@@ -55,6 +55,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.soak.duration, "duration", 3*time.Minute, "how long the attacks run (default 10s with -attack)")
 	fs.StringVar(&c.attack, "attack", "", "run only this attack (see -list) against a fresh phxd")
 	fs.BoolVar(&c.list, "list", false, "list the attacks and exit")
+	var skip string
+	fs.StringVar(&skip, "skip", "", "comma-separated attacks to leave out of the all-at-once run")
 	fs.IntVar(&c.soak.sockets, "sockets", 0, "sockets per attack (0: each attack's default; at most 2000)")
 	fs.Int64Var(&rssCap, "rss-cap", 1024, "safety cap in MB: phxd is killed and the run ends when its RSS passes it")
 	fs.Int64Var(&maxRSS, "max-rss", 256, "bound: phxd's peak RSS in MB (0: no bound)")
@@ -64,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.bounds.fresh, "fresh", true, "bound: every fresh-client probe must be served")
 	fs.Int64Var(&c.bounds.maxLogLine, "max-log-line", 4096, "bound: phxd's longest log line in bytes (0: no bound)")
 	fs.Int64Var(&maxLogRate, "max-log-rate", 4, "bound: phxd's log output in MB/s over the run (0: no bound)")
-	fs.DurationVar(&c.soak.freshEvery, "fresh-every", 2*time.Second, "fresh-client probe period")
+	fs.DurationVar(&c.soak.freshEvery, "fresh-every", 2*time.Second, "fresh-client probe period (default 1s with -attack)")
 	fs.IntVar(&chatClients, "chat-clients", 4, "phoenix.js chat clients (0: no chat; default 0 with -attack)")
 	fs.Float64Var(&chatRate, "chat-rate", 5, "new_msg pushes per second per chat client")
 	fs.StringVar(&node, "node", "node", "Node.js binary for the chat")
@@ -85,6 +87,27 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c.bounds.maxRSS = maxRSS << 20
 	c.bounds.maxLogRate = maxLogRate << 20
 	c.soak.attacks = attack.All
+	if skip != "" {
+		if c.attack != "" {
+			return nil, errors.New("-skip is for the all-at-once run, not with -attack")
+		}
+		c.soak.attacks = nil
+		left := map[string]bool{}
+		for _, n := range strings.Split(skip, ",") {
+			if _, err := attack.ByName(strings.TrimSpace(n)); err != nil {
+				return nil, err
+			}
+			left[strings.TrimSpace(n)] = true
+		}
+		for _, a := range attack.All {
+			if !left[a.Name] {
+				c.soak.attacks = append(c.soak.attacks, a)
+			}
+		}
+		if len(c.soak.attacks) == 0 {
+			return nil, errors.New("-skip leaves no attack")
+		}
+	}
 	if c.attack != "" {
 		a, err := attack.ByName(c.attack)
 		if err != nil {
@@ -96,6 +119,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		if !set["chat-clients"] {
 			chatClients = 0
+		}
+		if !set["fresh-every"] {
+			c.soak.freshEvery = time.Second
 		}
 	}
 	switch {

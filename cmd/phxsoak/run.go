@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,8 +101,12 @@ func runSoak(ctx context.Context, o soakOptions) (*Report, error) {
 		}
 	}()
 	rep := &Report{Mode: "all", PhxdArgs: o.phxdArgs}
-	if len(o.attacks) == 1 {
-		rep.Mode = o.attacks[0].Name
+	if len(o.attacks) < len(attack.All) {
+		names := make([]string, len(o.attacks))
+		for i, a := range o.attacks {
+			names[i] = a.Name
+		}
+		rep.Mode = strings.Join(names, ",")
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

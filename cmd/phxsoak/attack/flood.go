@@ -36,14 +36,10 @@ func runFlood(ctx context.Context, t Target, rec *recorder, spec floodSpec) {
 	var wg sync.WaitGroup
 	for i := range spec.sockets {
 		wg.Go(func() {
+			b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 			for ctx.Err() == nil && sent.Load() < spec.budget {
-				if !floodOnce(ctx, t, rec, spec, i, &sent) {
-					// the server refused or is gone: do not spin
-					select {
-					case <-ctx.Done():
-					case <-time.After(200 * time.Millisecond):
-					}
-				}
+				start := time.Now()
+				b.wait(ctx, start, floodOnce(ctx, t, rec, spec, i, &sent))
 			}
 		})
 	}

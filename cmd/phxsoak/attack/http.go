@@ -36,19 +36,11 @@ func hold(ctx context.Context, t Target, rec *recorder, what string, spec holdSp
 		wg.Go(func() {
 			// spread the connects over the first second
 			sleepCtx(ctx, time.Duration(i)*time.Second/time.Duration(spec.sockets))
-			backoff := 100 * time.Millisecond
+			b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 			for ctx.Err() == nil {
 				start := time.Now()
 				holdOnce(ctx, t, rec, what, spec, i)
-				// A connection the server ends at once is retried ever
-				// later (up to 5 s): churn would only exhaust the source
-				// address's ports, not press the server harder.
-				if time.Since(start) < time.Second {
-					backoff = min(2*backoff, 5*time.Second)
-				} else {
-					backoff = 100 * time.Millisecond
-				}
-				sleepCtx(ctx, backoff)
+				b.wait(ctx, start, true)
 			}
 		})
 	}
@@ -237,6 +229,7 @@ func Origin(ctx context.Context, t Target, o Options) Result {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for n := int64(0); n < o.count(2000); n++ {
+		rec.sent.Add(1)
 		c, status, err := dialWS(ctx, t, 0, upgrade{Query: "vsn=2.0.0&token=user:soak_evil",
 			Host: "evil.example", Origin: "http://evil.example"}, rec)
 		if err == nil {
@@ -288,6 +281,7 @@ func Brake(ctx context.Context, t Target, o Options) Result {
 			case <-tick.C:
 			}
 		}
+		rec.sent.Add(1)
 		c, status, err := dialWS(ctx, t, 0, upgrade{Query: "vsn=2.0.0&token=expired&x=" + strconv.FormatInt(n, 10)}, rec)
 		if err != nil {
 			sleepCtx(ctx, 10*time.Millisecond)

@@ -47,10 +47,20 @@ func LongPoll(ctx context.Context, t Target, o Options) Result {
 		wg.Go(func() {
 			cl := httpClient(t, w, rec, 1)
 			defer cl.CloseIdleConnections()
+			// refused sessions are retried ever later (10 ms to 1 s): a
+			// server that closes the connection on each refusal would
+			// otherwise churn through the address's ports
+			b := backoff{min: 10 * time.Millisecond, max: time.Second}
 			for first.Err() == nil && sent.Add(1) <= budget {
 				_, body := do(first, cl, rec, "session_http", http.MethodGet, base+"user:soak_lp"+strconv.Itoa(w), nil, nil)
-				if st, ok := lpStatus(body); ok {
+				st, ok := lpStatus(body)
+				if ok {
 					rec.http("session", st)
+				}
+				if ok && st == 410 {
+					b.d = 0
+				} else {
+					b.wait(first, time.Now(), false)
 				}
 			}
 		})

@@ -240,3 +240,23 @@ func (r Result) Summary() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// backoff spaces the retries of a connection the server keeps ending at
+// once: churn would only exhaust a source address's ports (the server's
+// TIME_WAIT sockets hold them on loopback), not press the server harder.
+type backoff struct {
+	min, max time.Duration
+	d        time.Duration
+}
+
+// wait sleeps before the next attempt: after an attempt that lasted under
+// a second (or failed: ok false) the pause doubles from min up to max;
+// after a long-lived one there is none.
+func (b *backoff) wait(ctx context.Context, started time.Time, ok bool) {
+	if ok && time.Since(started) >= time.Second {
+		b.d = 0
+		return
+	}
+	b.d = min(max(2*b.d, b.min), b.max)
+	sleepCtx(ctx, b.d)
+}

@@ -56,8 +56,10 @@ func BigTopics(ctx context.Context, t Target, o Options) Result {
 	var wg sync.WaitGroup
 	for i := range o.sockets(5) {
 		wg.Go(func() {
+			b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 			for ctx.Err() == nil {
-				bigTopicsOnce(ctx, t, rec, i, per)
+				start := time.Now()
+				b.wait(ctx, start, bigTopicsOnce(ctx, t, rec, i, per))
 			}
 		})
 	}
@@ -65,7 +67,8 @@ func BigTopics(ctx context.Context, t Target, o Options) Result {
 	return rec.result()
 }
 
-func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int64) {
+// bigTopicsOnce is one socket's life; it reports whether the socket opened.
+func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int64) bool {
 	life, cancel := context.WithTimeout(ctx, round)
 	defer cancel()
 	c, status, err := dialWS(life, t, i, upgrade{Query: "vsn=2.0.0&token=user:soak_topic" + strconv.Itoa(i)}, rec)
@@ -73,8 +76,7 @@ func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int6
 		if err == nil {
 			rec.http("upgrade", status)
 		}
-		sleepCtx(life, 200*time.Millisecond)
-		return
+		return false
 	}
 	rec.http("upgrade", status)
 	defer c.Close()
@@ -95,7 +97,7 @@ func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int6
 		for replies.Load() <= j && life.Err() == nil {
 			select {
 			case <-done:
-				return
+				return true
 			case <-time.After(time.Millisecond):
 			}
 		}
@@ -106,6 +108,7 @@ func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int6
 		_ = c.Close()
 		<-done
 	}
+	return true
 }
 
 // BadFrames (hole 9) sends what phxd logs a warning for, as fast as it
@@ -123,8 +126,10 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 	var wg sync.WaitGroup
 	for i := range o.sockets(4) {
 		wg.Go(func() {
+			b := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 			for ctx.Err() == nil && sent.Load() < budget {
-				unmatchedOnce(ctx, t, rec, i, budget, &sent)
+				start := time.Now()
+				b.wait(ctx, start, unmatchedOnce(ctx, t, rec, i, budget, &sent))
 			}
 		})
 	}
@@ -160,13 +165,13 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 	return rec.result()
 }
 
-func unmatchedOnce(ctx context.Context, t Target, rec *recorder, i int, budget int64, sent *atomic.Int64) {
+// unmatchedOnce is one socket's life; it reports whether the socket opened.
+func unmatchedOnce(ctx context.Context, t Target, rec *recorder, i int, budget int64, sent *atomic.Int64) bool {
 	life, cancel := context.WithTimeout(ctx, round)
 	defer cancel()
 	c, status, err := dialWS(life, t, i, upgrade{Query: "vsn=2.0.0&token=user:soak_bad" + strconv.Itoa(i)}, rec)
 	if err != nil || c == nil {
-		sleepCtx(life, 200*time.Millisecond)
-		return
+		return false
 	}
 	rec.http("upgrade", status)
 	defer c.Close()
@@ -183,7 +188,7 @@ func unmatchedOnce(ctx context.Context, t Target, rec *recorder, i int, budget i
 		for written-replies.Load() > 256 && life.Err() == nil {
 			select {
 			case <-done:
-				return
+				return true
 			case <-time.After(time.Millisecond):
 			}
 		}
@@ -198,6 +203,7 @@ func unmatchedOnce(ctx context.Context, t Target, rec *recorder, i int, budget i
 	}
 	_ = c.Close()
 	<-done
+	return true
 }
 
 // sleepCtx waits d or until ctx ends.
