@@ -96,7 +96,7 @@ func expect(name string, r attack.Result, keyed bool) []string {
 		}
 		refused := len(r.CloseCodes) > 0
 		for k := range r.Replies {
-			refused = refused || strings.HasPrefix(k, "error")
+			refused = refused || strings.HasPrefix(k, "error") || strings.HasPrefix(k, "large:error")
 		}
 		if !refused {
 			bad("no over-long topic refused (no error reply, no close)")
@@ -135,7 +135,7 @@ func expect(name string, r attack.Result, keyed bool) []string {
 		if r.Elapsed >= 90*time.Second && r.Ends["answered"]+r.Ends["eof"]+r.Ends["reset"] == 0 {
 			bad("no trickling POST ended by the server in %v", r.Elapsed.Round(time.Second))
 		}
-	case "longpoll":
+	case "longpoll", "longpoll-posts":
 		if n := r.HTTP["post:200"]; n > 0 {
 			bad("%d POSTs of 8 MiB accepted", n)
 		}

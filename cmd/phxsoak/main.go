@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -151,8 +152,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if c.list {
-		for _, a := range attack.All {
-			fmt.Fprintf(stdout, "%-10s hole %-3s %s\n", a.Name, a.Hole, a.What)
+		for _, a := range slices.Concat(attack.All, attack.Parts) {
+			fmt.Fprintf(stdout, "%-18s hole %-3s %s\n", a.Name, a.Hole, a.What)
 		}
 		return 0
 	}

@@ -3,6 +3,7 @@ package attack
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // Attack is one entry of All.
@@ -33,14 +34,21 @@ var All = []Attack{
 	{"broadcast", "5", 16, "/api/broadcast without key, cross-site text/plain, phx_* events", Broadcast},
 	{"origin", "6", 17, "WebSocket and LongPoll with Origin and Host both evil.example", Origin},
 	{"brake", "7", 18, "rejected connects retried with junk &x=N", Brake},
-	{"longpoll", "8", 19, "LongPoll session flood and 8 MiB POSTs", LongPoll},
+	{"longpoll", "8", 19, "LongPoll session flood (50k), then 8 MiB POSTs", LongPoll},
 	{"badframes", "9", 20, "unmatched joins with 4 KB topics and non-JSON frames", BadFrames},
 	{"slowloris", "10", 21, "header slowloris from one address", Slowloris},
 }
 
-// ByName returns the attack called name.
+// Parts are attacks that run as part of one in All, alone: LongPoll's two
+// halves, each for the whole duration.
+var Parts = []Attack{
+	{"longpoll-sessions", "8", 19, "LongPoll session flood (400k)", LongPollSessions},
+	{"longpoll-posts", "8", 19, "LongPoll 8 MiB POSTs, 40 at once", LongPollPosts},
+}
+
+// ByName returns the attack called name, from All or Parts.
 func ByName(name string) (Attack, error) {
-	for _, a := range All {
+	for _, a := range slices.Concat(All, Parts) {
 		if a.Name == name {
 			return a, nil
 		}
