@@ -57,6 +57,8 @@ func floodOnce(ctx context.Context, t Target, rec *recorder, spec floodSpec, i i
 		return false
 	}
 	defer c.Close()
+	stop := closeOnDone(ctx, c) // the attack's end interrupts any read or write
+	defer stop()
 	if topic := spec.topic(i); topic != "" {
 		st, err := c.join(topic, 5*time.Second)
 		if err != nil {

@@ -289,7 +289,9 @@ func Brake(ctx context.Context, t Target, o Options) Result {
 		}
 		rec.http("upgrade", status)
 		if c != nil {
+			stop := closeOnDone(ctx, c)
 			code, end := c.drain(3*time.Second, 1<<20)
+			stop()
 			if code != 0 {
 				rec.closeCode(code)
 			}

@@ -149,6 +149,7 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 				continue
 			}
 			rec.http("upgrade", status)
+			stop := closeOnDone(ctx, c)
 			if _, err := c.Write(junk); err == nil {
 				rec.wrote(len(junk))
 				sent.Add(1)
@@ -157,6 +158,7 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 			if code != 0 {
 				rec.closeCode(code)
 			}
+			stop()
 			rec.end(end)
 			_ = c.Close()
 		}
