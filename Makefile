@@ -46,3 +46,13 @@ soak:
 	go build -o out/soak/phxd ./cmd/phxd
 	go build -o out/soak/phxsoak ./cmd/phxsoak
 	out/soak/phxsoak -phxd out/soak/phxd -duration $(SOAK_DURATION) -json out/soak/report.json
+
+# The per-hole figures: every attack alone, each against a fresh phxd with
+# default flags, for SOAK_EACH_DURATION (default 10s); one table.
+SOAK_EACH_DURATION ?= 10s
+.PHONY: soak-each
+soak-each:
+	mkdir -p out/soak
+	go build -o out/soak/phxd ./cmd/phxd
+	go build -o out/soak/phxsoak ./cmd/phxsoak
+	out/soak/phxsoak -phxd out/soak/phxd -each -duration $(SOAK_EACH_DURATION) -json out/soak/each.json

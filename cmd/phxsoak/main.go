@@ -3,7 +3,9 @@
 // chat through it, and reports phxd's peak RSS, open files, threads and
 // goroutines, the chat's round-trip percentiles, and whether a fresh client
 // was served during each attack; it exits 1 when a bound is exceeded. With
-// -attack it runs one attack alone for a short time against a fresh phxd.
+// -attack it runs one attack alone for a short time against a fresh phxd;
+// with -each it does so for every attack in turn and prints one table, the
+// per-hole figures.
 //
 // Everything runs on loopback. phxd is killed at once, and the run ends, if
 // its RSS passes the safety cap (-rss-cap, default 1 GB): the machine is
@@ -31,6 +33,7 @@ type config struct {
 	soak     soakOptions
 	bounds   bounds
 	attack   string
+	each     bool
 	list     bool
 	jsonPath string
 	verbose  bool
@@ -53,8 +56,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.soak.phxd, "phxd", "", "`path` of a built phxd (empty: go build ./cmd/phxd into a temporary directory)")
 	fs.Var(&phxdArgs, "phxd-arg", "one more `flag` for phxd (repeat for several; phxd always gets -addr 127.0.0.1:0)")
 	fs.StringVar(&c.soak.apiKey, "api-key", "phxsoak-api-key", "PHXD_API_KEY given to phxd (empty: none, /api/broadcast then expects 404)")
-	fs.DurationVar(&c.soak.duration, "duration", 3*time.Minute, "how long the attacks run (default 10s with -attack)")
+	fs.DurationVar(&c.soak.duration, "duration", 3*time.Minute, "how long the attacks run (default 10s with -attack or -each)")
 	fs.StringVar(&c.attack, "attack", "", "run only this attack (see -list) against a fresh phxd")
+	fs.BoolVar(&c.each, "each", false, "run every attack alone in turn, each against a fresh phxd, and print one table")
 	fs.BoolVar(&c.list, "list", false, "list the attacks and exit")
 	var skip string
 	fs.StringVar(&skip, "skip", "", "comma-separated attacks to leave out of the all-at-once run")
@@ -67,8 +71,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.bounds.fresh, "fresh", true, "bound: every fresh-client probe must be served")
 	fs.Int64Var(&c.bounds.maxLogLine, "max-log-line", 4096, "bound: phxd's longest log line in bytes (0: no bound)")
 	fs.Int64Var(&maxLogRate, "max-log-rate", 4, "bound: phxd's log output in MB/s over the run (0: no bound)")
-	fs.DurationVar(&c.soak.freshEvery, "fresh-every", 2*time.Second, "fresh-client probe period (default 1s with -attack)")
-	fs.IntVar(&chatClients, "chat-clients", 4, "phoenix.js chat clients (0: no chat; default 0 with -attack)")
+	fs.DurationVar(&c.soak.freshEvery, "fresh-every", 2*time.Second, "fresh-client probe period (default 1s with -attack or -each)")
+	fs.IntVar(&chatClients, "chat-clients", 4, "phoenix.js chat clients (0: no chat; default 0 with -attack or -each)")
 	fs.Float64Var(&chatRate, "chat-rate", 5, "new_msg pushes per second per chat client")
 	fs.StringVar(&node, "node", "node", "Node.js binary for the chat")
 	fs.StringVar(&nodeModules, "node-modules", "compat_test/node_modules", "`dir` with phoenix 1.8 and ws (npm ci in compat_test)")
@@ -109,12 +113,17 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			return nil, errors.New("-skip leaves no attack")
 		}
 	}
-	if c.attack != "" {
-		a, err := attack.ByName(c.attack)
-		if err != nil {
-			return nil, err
+	if c.each && (c.attack != "" || skip != "") {
+		return nil, errors.New("-each runs every attack: not with -attack or -skip")
+	}
+	if c.attack != "" || c.each {
+		if c.attack != "" {
+			a, err := attack.ByName(c.attack)
+			if err != nil {
+				return nil, err
+			}
+			c.soak.attacks = []attack.Attack{a}
 		}
-		c.soak.attacks = []attack.Attack{a}
 		if !set["duration"] {
 			c.soak.duration = 10 * time.Second
 		}
@@ -176,6 +185,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.verbose {
 		c.soak.logf = func(format string, args ...any) { fmt.Fprintf(stderr, "phxsoak: "+format+"\n", args...) }
 	}
+	if c.each {
+		return runEach(ctx, c, stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "phxsoak: %d attack(s) for %v\n", len(c.soak.attacks), c.soak.duration)
 	rep, err := runSoak(ctx, c.soak)
 	if err != nil {
@@ -184,6 +196,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	judge(rep, c.bounds)
 	writeMarkdown(stdout, rep)
+	return finish(c, rep, rep.OK, stdout, stderr)
+}
+
+// runEach runs every attack alone in turn, each against a fresh phxd, and
+// prints one row per attack.
+func runEach(ctx context.Context, c *config, stdout, stderr io.Writer) int {
+	var reps []*Report
+	ok := true
+	for _, a := range attack.All {
+		o := c.soak
+		o.attacks = []attack.Attack{a}
+		fmt.Fprintf(stderr, "phxsoak: %s alone for %v\n", a.Name, o.duration)
+		rep, err := runSoak(ctx, o)
+		if err != nil {
+			fmt.Fprintln(stderr, "phxsoak:", err)
+			return 2
+		}
+		judge(rep, c.bounds)
+		ok = ok && rep.OK
+		reps = append(reps, rep)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	writeEachMarkdown(stdout, reps, c.soak.duration)
+	return finish(c, reps, ok, stdout, stderr)
+}
+
+// finish writes the JSON report when asked and returns the exit status.
+func finish(c *config, v any, ok bool, stdout, stderr io.Writer) int {
 	if c.jsonPath != "" {
 		w := stdout
 		if c.jsonPath != "-" {
@@ -195,12 +237,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			defer f.Close()
 			w = f
 		}
-		if err := writeJSON(w, rep); err != nil {
+		if err := writeJSON(w, v); err != nil {
 			fmt.Fprintln(stderr, "phxsoak:", err)
 			return 2
 		}
 	}
-	if !rep.OK {
+	if !ok {
 		return 1
 	}
 	return 0

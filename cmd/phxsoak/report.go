@@ -45,11 +45,36 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "\n**%s**\n", map[bool]string{true: "PASS: every bound held", false: "FAIL: a bound was exceeded"}[rep.OK])
 }
 
-// writeJSON prints rep as indented JSON.
-func writeJSON(w io.Writer, rep *Report) error {
+// writeJSON prints v (a *Report, or the reports of -each) as indented JSON.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	return enc.Encode(v)
+}
+
+// writeEachMarkdown prints one row per attack run alone (-each): the
+// per-hole figures.
+func writeEachMarkdown(w io.Writer, reps []*Report, d time.Duration) {
+	fmt.Fprintf(w, "## phxsoak -each: every attack alone against a fresh phxd, %v each\n\n", d)
+	fmt.Fprintln(w, "| hole | attack | peak RSS | peak fds | peak goroutines | fresh client | server's answers | bounds |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	allOK := true
+	for _, rep := range reps {
+		a := rep.Attacks[0]
+		var failed []string
+		for _, c := range rep.Checks {
+			if !c.OK {
+				failed = append(failed, c.Name+" "+c.Value)
+			}
+		}
+		verdict := "held"
+		if len(failed) > 0 {
+			verdict, allOK = "**exceeded**: "+strings.Join(failed, "; "), false
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %s | %s | %s |\n", a.Hole, a.Name, mb(rep.Peaks.RSS),
+			rep.Peaks.FDs, rep.Peaks.Goroutines, freshCell(a.Fresh), cell(a.Result.Summary()), cell(verdict))
+	}
+	fmt.Fprintf(w, "\n**%s**\n", map[bool]string{true: "PASS: every bound held", false: "FAIL: a bound was exceeded"}[allOK])
 }
 
 func freshCell(f FreshStats) string {
