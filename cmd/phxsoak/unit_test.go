@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,36 @@ func TestLogCounting(t *testing.T) {
 	}
 	if b := p.logBytes.Load(); b != int64(len("level=INFO msg=listening addr=127.0.0.1:9\n")+100001+len("short\n")) {
 		t.Errorf("%d bytes counted", b)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.soak.attacks) != len(attack.All) || c.soak.duration != 3*time.Minute || c.soak.chat == nil ||
+		c.soak.rssCap != 1<<30 || c.bounds.maxRSS != 256<<20 || !c.bounds.fresh {
+		t.Errorf("defaults: %+v %+v", c.soak, c.bounds)
+	}
+	c, err = parseFlags([]string{"-attack", "ping"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.soak.attacks) != 1 || c.soak.duration != 10*time.Second || c.soak.chat != nil || c.soak.freshEvery != time.Second {
+		t.Errorf("-attack defaults: %+v", c.soak)
+	}
+	c, err = parseFlags([]string{"-skip", "ping,slow", "-duration", "1m"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.soak.attacks) != len(attack.All)-2 || c.soak.duration != time.Minute {
+		t.Errorf("-skip: %d attacks, %v", len(c.soak.attacks), c.soak.duration)
+	}
+	for _, bad := range [][]string{{"-attack", "nope"}, {"-each", "-attack", "ping"}, {"-skip", "nope"},
+		{"-rss-cap", "0"}, {"-sockets", "5000"}, {"extra"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }
