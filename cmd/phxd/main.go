@@ -43,6 +43,16 @@ type options struct {
 	origin       phx.OriginPolicy // parsed checkOrigin
 	memRelease   time.Duration
 	memMinMiB    uint64
+
+	// Per-client limits (production hardening).
+	maxConnsPerIP  int
+	connRatePerIP  float64
+	connBurstPerIP int
+	maxBody        int64
+	httpRead       time.Duration
+	httpWrite      time.Duration
+	pauseTimeout   time.Duration
+	lpMaxSessions  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -59,7 +69,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
 	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
-	fs.IntVar(&o.maxConns, "max-conns", 100_000, "most open WebSocket connections")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "most connections held at once, whatever they are (WebSocket, LongPoll session, plain HTTP, handshake); over it new ones get 503 (0: 100000, lowered to fit the process's open-file limit)")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "most connections one client address (IPv6: its /64) may hold at once; over it: 429 and close (0: no limit; set it in production)")
+	fs.Float64Var(&o.connRatePerIP, "conn-rate-per-ip", 0, "new connections per second one client address may open, sustained; over it: 429 and close (0: no limit; set it in production)")
+	fs.IntVar(&o.connBurstPerIP, "conn-burst-per-ip", 0, "burst allowed above -conn-rate-per-ip (0: twice the rate)")
+	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest plain-HTTP request body in bytes (LongPoll POSTs, /api/broadcast); over it: 413")
+	fs.DurationVar(&o.httpRead, "http-read-timeout", 30*time.Second, "a plain-HTTP request (head and body) must arrive within this")
+	fs.DurationVar(&o.httpWrite, "http-write-timeout", 60*time.Second, "a plain-HTTP response must be written within this (keep it above the LongPoll window)")
+	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008")
+	fs.IntVar(&o.lpMaxSessions, "longpoll-max-sessions", 10_000, "most LongPoll sessions at once (they also count toward -max-conns)")
 	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -80,6 +98,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.connRatePerIP < 0 || o.connBurstPerIP < 0 ||
+		o.maxBody <= 0 || o.lpMaxSessions <= 0 {
+		return nil, fmt.Errorf("-max-conns, -max-conns-per-ip, -conn-rate-per-ip and -conn-burst-per-ip must not be negative; -max-body and -longpoll-max-sessions must be positive")
 	}
 	if o.memRelease < 0 {
 		return nil, fmt.Errorf("-mem-release must not be negative, got %v", o.memRelease)
@@ -127,13 +149,21 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 		RejectBrake:  disabled(o.rejectBrake),
 		JoinDeadline: disabled(o.joinDeadline),
 		Logger:       log,
-		LongPoll:     phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle},
+		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
+			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
 		Net: netpoll.Config{
-			IdleTimeout:     o.idleTimeout,
-			MaxFrameSize:    o.maxFrame,
-			MaxConns:        o.maxConns,
-			WriteQueueBytes: o.writeQueue,
-			Logger:          log,
+			IdleTimeout:      o.idleTimeout,
+			MaxFrameSize:     o.maxFrame,
+			MaxConns:         o.maxConns,
+			WriteQueueBytes:  o.writeQueue,
+			MaxConnsPerIP:    o.maxConnsPerIP,
+			ConnRatePerIP:    o.connRatePerIP,
+			ConnBurstPerIP:   o.connBurstPerIP,
+			MaxBodyBytes:     o.maxBody,
+			HTTPReadTimeout:  o.httpRead,
+			HTTPWriteTimeout: o.httpWrite,
+			PauseTimeout:     o.pauseTimeout,
+			Logger:           log,
 		},
 	})
 	presence, err := phx.NewPresence(srv, phx.PresenceConfig{DiffWindow: disabled(o.presenceWin)})
