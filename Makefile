@@ -34,3 +34,27 @@ bench-suite:
 	go build -o out/bench/phxbench ./cmd/phxbench
 	out/bench/phxbench -suite -phxd out/bench/phxd -dir out/bench \
 		-svg cmd/phxbench/benchmarks-growth.svg -doc cmd/phxbench/BENCHMARKS.md
+
+# The soak: every attack of issue 10 at once against one phxd for
+# SOAK_DURATION (default 3m) while phoenix.js clients chat; prints the table
+# (see cmd/phxsoak/README.md), writes out/soak/report.json, and fails when a
+# bound is exceeded. phxd is killed if its RSS passes 1 GB.
+SOAK_DURATION ?= 3m
+.PHONY: soak
+soak:
+	test -f compat_test/node_modules/phoenix/package.json || \
+		(cd compat_test && npm ci --no-audit --no-fund --loglevel=error)
+	mkdir -p out/soak
+	go build -o out/soak/phxd ./cmd/phxd
+	go build -o out/soak/phxsoak ./cmd/phxsoak
+	out/soak/phxsoak -phxd out/soak/phxd -duration $(SOAK_DURATION) -json out/soak/report.json
+
+# The per-hole figures: every attack alone, each against a fresh phxd with
+# default flags, for SOAK_EACH_DURATION (default 10s); one table.
+SOAK_EACH_DURATION ?= 10s
+.PHONY: soak-each
+soak-each:
+	mkdir -p out/soak
+	go build -o out/soak/phxd ./cmd/phxd
+	go build -o out/soak/phxsoak ./cmd/phxsoak
+	out/soak/phxsoak -phxd out/soak/phxd -each -duration $(SOAK_EACH_DURATION) -json out/soak/each.json

@@ -88,6 +88,7 @@ func launch(name string, flags ...string) (*phxd, error) {
 		changed: make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
+	s.cmd.Env = append(os.Environ(), "PHXD_API_KEY="+apiKey) // enables POST /api/broadcast
 	dieWithParent(s.cmd)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {

@@ -206,13 +206,8 @@ func postRecordedBroadcast(t *testing.T, srv *phxd, act step, window []step) {
 			continue
 		}
 		body := fmt.Sprintf(`{"topic":%s,"event":%s,"payload":%s}`, mustJSON(a[2]), mustJSON(a[3]), mustJSON(a[4]))
-		resp, err := http.Post("http://"+srv.addr+"/api/broadcast", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("line %d: POST /api/broadcast: %v", act.line, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Errorf("line %d: POST /api/broadcast: %d, want 202", act.line, resp.StatusCode)
+		if resp, b := postBroadcast(t, srv, body); resp.StatusCode != http.StatusAccepted {
+			t.Errorf("line %d: POST /api/broadcast: %d %q, want 202", act.line, resp.StatusCode, b)
 		}
 		return
 	}

@@ -12,9 +12,10 @@ import (
 
 // serveCtx is what one Serve call shares with its connections.
 type serveCtx struct {
-	up   Upgrader
-	shim *shimListener
-	http *http.Server // serves the non-WebSocket requests of this listener
+	up      Upgrader
+	shim    *shimListener
+	http    *http.Server // serves the non-WebSocket requests of this listener
+	scratch []byte       // the accept loop's buffer for draining refused connections
 }
 
 // Serve accepts connections on ln until Shutdown or Close. WebSocket
@@ -24,15 +25,22 @@ type serveCtx struct {
 //
 // Serve reads every request head itself (at most 16 KiB, else 431) on the
 // event loop; plain HTTP connections are then handed, with the bytes
-// already read replayed first, to an internal http.Server.
+// already read replayed first, to an internal http.Server, keeping their
+// MaxConns slot until it closes them. That server reads request heads
+// within HandshakeTimeout and whole requests within HTTPReadTimeout,
+// writes responses within HTTPWriteTimeout, closes keep-alive
+// connections idle for IdleTimeout (HTTPReadTimeout if IdleTimeout is
+// negative), and caps bodies at MaxBodyBytes.
 func (s *Server) Serve(ln net.Listener, up Upgrader, fallback http.Handler) error {
 	if fallback == nil {
 		fallback = http.NotFoundHandler()
 	}
-	sv := &serveCtx{up: up, shim: newShim(ln.Addr())}
-	sv.http = &http.Server{Handler: fallback, ReadHeaderTimeout: s.cfg.HandshakeTimeout,
-		IdleTimeout: max(s.cfg.IdleTimeout, 0),
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	sv := &serveCtx{up: up, shim: newShim(ln.Addr()), scratch: make([]byte, 1024)}
+	sv.http = &http.Server{Handler: limitBody(fallback, s.cfg.MaxBodyBytes),
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
+		WriteTimeout: s.cfg.HTTPWriteTimeout, IdleTimeout: max(s.cfg.IdleTimeout, 0),
+		MaxHeaderBytes: maxHeadBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	if !s.addServe(ln, sv) {
 		return ErrServerClosed
 	}
@@ -95,20 +103,68 @@ func retryable(err error) bool {
 	return false
 }
 
-// accept registers a new connection for reading its request head.
+// accept admits a new connection (per-address limits, then MaxConns;
+// refused ones get a fixed response and are closed at once) and registers
+// it for reading its request head.
 func (s *Server) accept(nc net.Conn, sv *serveCtx) {
+	byIP := false
+	if s.ipl != nil {
+		if ip, ok := addrKey(nc.RemoteAddr()); ok {
+			switch s.ipl.admit(ip, s.since()) {
+			case ipRateLimited:
+				s.stats.rateLimited.Add(1)
+				refuse(nc, resp429, sv.scratch)
+				return
+			case ipTooMany:
+				s.stats.refusedIP.Add(1)
+				refuse(nc, resp429, sv.scratch)
+				return
+			}
+			byIP = true
+		}
+	}
+	if !s.takeSlot() {
+		s.freeAddr(nc, byIP)
+		refuse(nc, resp503, sv.scratch)
+		return
+	}
 	c, err := s.newConn(nc)
 	if err != nil {
 		s.log.Warn("netpoll: accepted conn", "remote", nc.RemoteAddr(), "err", err)
+		s.freeSlot(nc, byIP)
 		_ = nc.Close()
 		return
 	}
+	c.ipCounted = byIP
 	c.hs = &handshake{sv: sv}
-	c.deadline.Store(s.since() + int64(s.cfg.HandshakeTimeout))
+	s.setDeadline(c, dlHandshake) // before the conn is visible to its task
 	if err := s.register(c); err != nil {
 		s.log.Debug("netpoll: refused conn", "remote", nc.RemoteAddr(), "err", err)
+		s.clearDeadline(c)
+		s.freeSlot(nc, byIP)
 		_ = nc.Close()
 	}
+}
+
+// freeSlot gives back the MaxConns slot of nc and its per-address count.
+func (s *Server) freeSlot(nc net.Conn, byIP bool) {
+	s.putSlot()
+	s.freeAddr(nc, byIP)
+}
+
+func (s *Server) freeAddr(nc net.Conn, byIP bool) {
+	if byIP {
+		if ip, ok := addrKey(nc.RemoteAddr()); ok {
+			s.ipl.release(ip)
+		}
+	}
+}
+
+// unregister is the end of a finalized connection: registry entry, slot
+// and per-address count.
+func (s *Server) unregister(c *Conn) {
+	s.reg.remove(c)
+	s.freeSlot(c.nc, c.ipCounted)
 }
 
 // newConn wraps nc around its own fd: no dup, the fd stays non-blocking
@@ -130,21 +186,18 @@ func (s *Server) newConn(nc net.Conn) (*Conn, error) {
 	return &Conn{s: s, nc: nc, raw: raw, fd: int32(fd)}, nil
 }
 
-// register adds c to the registry (MaxConns) and to epoll, armed for
-// reading. Registering is refused once Shutdown began, so the registry
-// can only shrink from then on.
+// register adds c (whose MaxConns slot is taken) to the registry and to
+// epoll, armed for reading. Registering is refused once Shutdown began,
+// so the registry can only shrink from then on.
 func (s *Server) register(c *Conn) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.stopping {
 		return ErrServerClosed
 	}
-	if !s.reg.tryAdd(c, s.cfg.MaxConns, s.slots.Load()) {
-		s.stats.refused.Add(1)
-		return ErrTooManyConns
-	}
+	s.reg.add(c)
 	s.stats.accepted.Add(1)
-	c.armed = true
+	c.armed, c.armedIn = true, true
 	if err := s.ep.Add(int(c.fd), evRead, c.onEvent); err != nil {
 		s.reg.remove(c)
 		return err

@@ -63,9 +63,11 @@ type Conn struct {
 	regPrev, regNext *Conn // registry links (shard.mu)
 
 	// Coarse clock stamps (Server.now) read by the sweep.
-	lastRead   atomic.Int64 // last inbound bytes
-	frameStart atomic.Int64 // first byte of the frame in progress; 0: none
-	deadline   atomic.Int64 // handshake, close or linger deadline; 0: none
+	lastRead    atomic.Int64 // last inbound bytes
+	frameStart  atomic.Int64 // first byte of the frame in progress; 0: none
+	pausedSince atomic.Int64 // input paused since (Server.since); 0: not paused
+
+	dl *dlNode // handshake, close or linger deadline (Server.dls.mu); nil: none
 
 	mu               sync.Mutex // guards the fields below up to closeReason
 	wq               []outFrame // unwritten frames; wq[0] may be partly written
@@ -82,10 +84,12 @@ type Conn struct {
 	closeReason      string
 
 	// Actor-only state (the task that runs this conn).
-	armed, armedOut bool // epoll registration armed, and with EPOLLOUT
-	opened          bool // OnOpen ran: OnClose is owed
-	finalized       bool
-	rx              rxState
+	armed, armedIn, armedOut bool // epoll registration armed, with EPOLLIN, with EPOLLOUT
+	inHeld                   bool // input withheld (paused): EPOLLIN stays off
+	opened                   bool // OnOpen ran: OnClose is owed
+	finalized                bool
+	ipCounted                bool // counted in the per-address table (set before register)
+	rx                       rxState
 }
 
 // RemoteAddr is the peer address.
@@ -107,14 +111,9 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 		return ErrClosed
 	}
 	if c.wqBytes+size > c.s.cfg.WriteQueueBytes {
-		queued := c.wqBytes
-		c.slow = true
-		c.flushPending = true
-		c.startClosingLocked(ClosePolicyViolation, "slow consumer")
+		queued := c.closeSlowLocked()
 		c.mu.Unlock()
-		c.s.stats.slow.Add(1)
-		c.s.log.Info("netpoll: slow consumer, closing", "remote", c.RemoteAddr(),
-			"queued", queued, "limit", c.s.cfg.WriteQueueBytes)
+		c.logSlow(queued)
 		c.s.schedule(c, bFlush)
 		return ErrSlowConsumer
 	}
@@ -147,12 +146,30 @@ func (c *Conn) Close(code int, reason string) {
 	}
 }
 
+// closeSlowLocked makes c a slow consumer: the flush (which the caller
+// schedules) discards the queue and sends 1008 "slow consumer". It returns
+// the bytes that were queued.
+func (c *Conn) closeSlowLocked() int {
+	queued := c.wqBytes
+	c.slow = true
+	c.flushPending = true
+	c.startClosingLocked(ClosePolicyViolation, "slow consumer")
+	c.s.stats.slow.Add(1)
+	return queued
+}
+
+func (c *Conn) logSlow(queued int) {
+	c.s.log.Info("netpoll: slow consumer, closing", "remote", c.RemoteAddr(),
+		"queued", queued, "limit", c.s.cfg.WriteQueueBytes)
+}
+
 // enqueueLocked appends a frame and reports whether the caller must
 // schedule a flush (none pending and the socket not blocked: a blocked
 // socket resumes on EPOLLOUT).
 func (c *Conn) enqueueLocked(op uint8, p []byte, size int) bool {
 	c.wq = append(c.wq, outFrame{p: p, op: op})
 	c.wqBytes += size
+	c.s.noteQueued(c.wqBytes)
 	if c.flushPending || c.blocked {
 		return false
 	}
@@ -164,7 +181,7 @@ func (c *Conn) enqueueLocked(op uint8, p []byte, size int) bool {
 func (c *Conn) startClosingLocked(code int, reason string) {
 	c.state.Store(stClosing)
 	c.closeCode, c.closeReason = uint16(code), reason
-	c.deadline.Store(c.s.since() + int64(c.s.cfg.CloseTimeout))
+	c.s.setDeadline(c, dlClose)
 }
 
 // markDead moves c to stDead once and fixes the code OnClose reports: the
@@ -213,7 +230,9 @@ func (c *Conn) finalize() {
 	_ = c.nc.Close()
 	c.rx = rxState{}
 	c.hs = nil
-	defer c.s.reg.remove(c) // even if OnClose panics
+	c.s.clearDeadline(c)
+	c.releaseInput()
+	defer c.s.unregister(c) // registry, slot, address: even if OnClose panics
 	if c.opened {
 		c.mu.Lock()
 		code, reason := int(c.closeCode), c.closeReason

@@ -11,8 +11,8 @@ var (
 	ErrSlowConsumer = errors.New("netpoll: write queue full (slow consumer)")
 	// ErrServerClosed is returned by Serve after Shutdown or Close.
 	ErrServerClosed = errors.New("netpoll: server closed")
-	// ErrTooManyConns is logged (and answered with 503 by UpgradeHTTP) when
-	// Config.MaxConns connections are already open.
+	// ErrTooManyConns is returned (and answered with 503) when all
+	// Config.MaxConns slots are taken.
 	ErrTooManyConns = errors.New("netpoll: too many connections")
 	// ErrBadOpCode is returned by Send for an opcode other than OpText or
 	// OpBinary.

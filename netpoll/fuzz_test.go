@@ -89,6 +89,10 @@ func FuzzFrameReading(f *testing.F) {
 	for i, s := range seeds {
 		f.Add(s, uint8(i*7+1))
 	}
+	for _, s := range boundaryFrames() {
+		f.Add(s, uint8(255))
+		f.Add(s, uint8(1+len(s)%13))
+	}
 	_, addr := startServer(f, Config{MaxFrameSize: fuzzMaxFrame, CloseTimeout: 200 * time.Millisecond},
 		acceptAll(echoHandler{}), nil)
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
@@ -116,6 +120,42 @@ func FuzzFrameReading(f *testing.F) {
 			t.Fatalf("server stopped echoing: %q", p)
 		}
 	})
+}
+
+// boundaryFrames are the short and boundary frames: 2-byte headers, every
+// length form at its limits (125 inline, 126 and 65535 in 16 bits, 65536
+// in 64 bits), masked and unmasked, non-minimal lengths, truncated
+// headers and control frames at and over 125 bytes. They are seeds, so
+// every plain `go test` run feeds them to the server.
+func boundaryFrames() [][]byte {
+	unmasked := func(op ws.OpCode, n int) []byte {
+		b, err := ws.CompileFrame(ws.NewFrame(op, true, make([]byte, n)))
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	var out [][]byte
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536} {
+		out = append(out, frame(ws.OpBinary, true, bytes.Repeat([]byte{'a'}, n)), unmasked(ws.OpBinary, n))
+	}
+	out = append(out,
+		[]byte{0x81, 0x00},                      // 2-byte header, unmasked, empty
+		[]byte{0x81, 0x80, 1, 2, 3, 4},          // 2-byte header, masked, empty
+		[]byte{0x81},                            // 1 byte of a header
+		[]byte{0x81, 0x85},                      // header without its mask
+		[]byte{0x82, 0xfe, 0x00},                // 16-bit length cut
+		[]byte{0x82, 0xff, 0, 0, 0, 0},          // 64-bit length cut
+		[]byte{0x82, 0xfe, 0x00, 0x7d, 1, 2, 3}, // 125 in the 16-bit form, mask cut
+		append([]byte{0x82, 0xfe, 0x00, 0x7d, 0, 0, 0, 0}, make([]byte, 125)...),               // non-minimal 16-bit length
+		append([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 126, 0, 0, 0, 0}, make([]byte, 126)...), // non-minimal 64-bit
+		frame(ws.OpPing, true, make([]byte, 125)),                                              // largest control frame
+		frame(ws.OpPing, true, make([]byte, 126)),                                              // control frame over 125
+		frame(ws.OpPong, true, nil),
+		frame(ws.OpClose, true, nil),                                                 // empty close
+		append(frame(ws.OpText, false, nil), frame(ws.OpContinuation, true, nil)...), // empty fragments
+	)
+	return out
 }
 
 // readEchoes reads the server's data frames: n of them for a whole valid

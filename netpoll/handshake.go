@@ -58,7 +58,7 @@ func (w *worker) gotHead(c *Conn, p []byte) {
 	if !c.transition(stHandshake, stUpgrading) {
 		return
 	}
-	c.deadline.Store(0)
+	c.s.clearDeadline(c)
 	if !isWebSocketHead(head) {
 		w.handOff(c, hs.sv, data)
 		return
@@ -133,10 +133,12 @@ func (w *worker) handOff(c *Conn, sv *serveCtx, data []byte) {
 	}
 	_ = c.s.ep.Del(int(c.fd))
 	c.finalized = true
-	c.s.reg.remove(c)
+	c.s.reg.remove(c) // the slot stays: the httpConn gives it back on Close
 	c.s.stats.handedOff.Add(1)
-	if !sv.shim.deliver(&replayConn{Conn: c.nc, buf: data}) {
-		_ = c.nc.Close()
+	hc := c.s.http.add(&httpConn{replayConn: replayConn{Conn: c.nc, buf: data}, s: c.s,
+		ipCounted: c.ipCounted})
+	if !sv.shim.deliver(hc) {
+		_ = hc.Close()
 	}
 }
 
@@ -233,7 +235,7 @@ func (c *Conn) respond(b []byte) {
 		return
 	}
 	c.state.Store(stLinger)
-	c.deadline.Store(c.s.since() + int64(c.s.cfg.CloseTimeout))
+	c.s.setDeadline(c, dlClose)
 	c.lingerAfterFlush = true
 	run := c.enqueueLocked(opRaw, b, len(b))
 	c.mu.Unlock()

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,6 +195,10 @@ func rawClient(t testing.TB, addr string) *client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
+	return wrapClient(t, conn)
+}
+
+func wrapClient(t testing.TB, conn net.Conn) *client {
 	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
@@ -262,22 +268,58 @@ func (c *client) expectClose(code int, reason string) {
 }
 
 // expectEOF checks that the server closed (or half-closed) the TCP
-// connection, then closes ours, as a real client does.
+// connection without writing another byte (nothing may follow a close
+// frame, and a dropped handshake gets no answer), then closes ours, as a
+// real client does.
 func (c *client) expectEOF() {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(testWait))
-	buf := make([]byte, 512)
+	var buf [512]byte
+	n, err := c.r.Read(buf[:])
+	if n > 0 {
+		c.t.Fatalf("unexpected bytes before EOF: %q", buf[:n])
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.t.Fatal("server did not close the connection")
+	}
+	if err == nil {
+		c.t.Fatal("read returned nothing and no error")
+	}
+	_ = c.conn.Close()
+}
+
+// expectCloseEOF reads frames until a close frame, which must carry code
+// and reason (parsed from the wire), then expects EOF. It returns the
+// payload bytes of the data frames that came before the close.
+func (c *client) expectCloseEOF(code int, reason string) int {
+	c.t.Helper()
+	n := c.readUntilClose(code, reason)
+	c.expectEOF()
+	return n
+}
+
+// readUntilClose reads frames until a close frame, which must carry code
+// and reason (parsed from the wire). It returns the payload bytes of the
+// data frames that came before the close.
+func (c *client) readUntilClose(code int, reason string) int {
+	c.t.Helper()
+	data := 0
 	for {
-		_, err := c.r.Read(buf)
-		if err == nil {
-			continue
+		h, p, err := c.readFrame()
+		if err != nil {
+			c.t.Fatalf("waiting for close %d %q after %d data bytes: %v", code, reason, data, err)
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.t.Fatal("server did not close the connection")
+		switch h.OpCode {
+		case ws.OpClose:
+			gc, gr := ws.ParseCloseFrameData(p)
+			if int(gc) != code || gr != reason {
+				c.t.Fatalf("close frame = %d %q, want %d %q", gc, gr, code, reason)
+			}
+			return data
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			data += len(p)
 		}
-		_ = c.conn.Close()
-		return // EOF (or reset): closed
 	}
 }
 
@@ -318,6 +360,22 @@ func (c *client) readHead() string {
 			return sb.String()
 		}
 	}
+}
+
+// setSndBuf shrinks the server side's kernel send buffer of c, so that
+// what a test counts is in our queue, not in the kernel.
+func setSndBuf(c *Conn, n int) {
+	_ = c.raw.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
+	})
+}
+
+// heapInuse is the live heap after a collection.
+func heapInuse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -21,19 +21,26 @@ const (
 	bRead
 	bFlush
 	bDrop
+	bHup // EPOLLHUP or EPOLLERR: the peer is gone (reported even while input is paused)
 
-	workBits = bEvent | bRead | bFlush | bDrop
+	workBits = bEvent | bRead | bFlush | bDrop | bHup
 )
 
 // epollClosed is easygo's private _EPOLLCLOSED: callbacks get it once when
 // the epoll instance closes.
 const epollClosed = 0x20
 
-// Registration masks: always readable interest, EPOLLOUT only while a
-// write is blocked; one-shot so at most one event per arming.
+// Registration masks: input interest unless the input is paused, EPOLLOUT
+// only while a write is blocked; one-shot so at most one event per arming.
+// The kernel adds EPOLLERR|EPOLLHUP to every arming, so even a mask with
+// neither input nor output interest reports a peer that resets or hangs
+// up; EPOLLRDHUP (a half-close) is asked for only with input, as it could
+// not be acted on while paused and would fire again at every re-arm.
 const (
-	evRead  = enetpoll.EPOLLIN | enetpoll.EPOLLRDHUP | enetpoll.EPOLLONESHOT
-	evWrite = evRead | enetpoll.EPOLLOUT
+	evIn    = enetpoll.EPOLLIN | enetpoll.EPOLLRDHUP
+	evRead  = evIn | enetpoll.EPOLLONESHOT
+	evOut   = enetpoll.EPOLLOUT
+	evNoneO = enetpoll.EPOLLONESHOT
 )
 
 // pool is a fixed set of workers draining an intrusive FIFO of connections.
@@ -143,9 +150,13 @@ func (c *Conn) onEvent(ev enetpoll.EpollEvent) {
 	if ev&epollClosed != 0 {
 		return
 	}
+	c.s.stats.events.Add(1)
 	bits := bEvent
 	if ev&(enetpoll.EPOLLIN|enetpoll.EPOLLRDHUP|enetpoll.EPOLLHUP|enetpoll.EPOLLERR|enetpoll.EPOLLPRI) != 0 {
 		bits |= bRead
+	}
+	if ev&(enetpoll.EPOLLHUP|enetpoll.EPOLLERR) != 0 {
+		bits |= bHup
 	}
 	if ev&enetpoll.EPOLLOUT != 0 {
 		bits |= bFlush
@@ -234,12 +245,22 @@ func (w *worker) process(c *Conn, bits uint32) {
 	if bits&bRead != 0 {
 		w.read(c)
 	}
+	if bits&bHup != 0 && c.inHeld && c.state.Load() != stDead {
+		// Paused: the read did not run, and the hang-up would be
+		// reported again at every re-arm.
+		c.dropNow(CloseAbnormal, "")
+	}
 	if bits&bFlush != 0 {
 		w.flush(c)
 	}
 	if c.state.Load() == stDead {
 		c.finalize()
 		return
+	}
+	if c.inHeld && !c.pauseWanted() {
+		// The output drained or the connection is closing: read what
+		// waited (the next round of this run, or a requeue).
+		c.s.schedule(c, bRead)
 	}
 	w.rearm(c)
 }
@@ -256,27 +277,32 @@ func (w *worker) open(c *Conn) {
 	c.h.OnOpen(c)
 }
 
-// rearm re-enables the one-shot registration after a task, with EPOLLOUT
-// while a write is blocked. Only the connection's task calls Mod, so the
-// mask is never computed concurrently.
+// rearm re-enables the one-shot registration after a task: for input
+// unless the input is held (paused), for output while a write is blocked.
+// Only the connection's task calls Mod, so the mask is never computed
+// concurrently, and a ResumeRead (which clears its flag before it
+// schedules this task) is never lost.
 func (w *worker) rearm(c *Conn) {
 	switch c.state.Load() {
 	case stHandshake, stOpen, stClosing, stLinger:
 	default:
 		return
 	}
-	out := c.blocked // written only by this task
-	if c.armed && c.armedOut == out {
+	in, out := !c.inHeld, c.blocked // both written only by this task
+	if c.armed && c.armedIn == in && c.armedOut == out {
 		return
 	}
-	ev := enetpoll.EpollEvent(evRead)
+	ev := enetpoll.EpollEvent(evNoneO)
+	if in {
+		ev |= evIn
+	}
 	if out {
-		ev = evWrite
+		ev |= evOut
 	}
 	if err := c.s.ep.Mod(int(c.fd), ev); err != nil {
 		c.s.log.Debug("netpoll: epoll mod", "remote", c.RemoteAddr(), "err", err)
 		c.dropNow(CloseAbnormal, "")
 		return
 	}
-	c.armed, c.armedOut = true, out
+	c.armed, c.armedIn, c.armedOut = true, in, out
 }

@@ -41,6 +41,13 @@ func (w *worker) read(c *Conn) {
 		}
 	}
 	for total := 0; total < maxReadPerTask; {
+		// Paused (PauseRead, or more output queued than ReadPauseBytes):
+		// leave the input in the kernel; rearm leaves EPOLLIN out.
+		if c.pauseWanted() {
+			c.holdInput()
+			return
+		}
+		c.releaseInput()
 		n, err := w.sysRead(c, w.buf)
 		if n > 0 {
 			total += n
@@ -271,15 +278,25 @@ func exact(msg []byte) []byte {
 	return append(make([]byte, 0, len(msg)), msg...)
 }
 
-// queueControl queues a pong (never subject to the queue limit: it is
-// tiny and the peer asked for it). Nothing may follow our close frame.
+// queueControl queues a pong. Pongs count toward WriteQueueBytes like
+// data frames: a peer that pings without reading the pongs is a slow
+// consumer like any other (and is paused at ReadPauseBytes before that).
+// Nothing may follow our close frame.
 func (c *Conn) queueControl(op uint8, p []byte) {
 	c.mu.Lock()
 	if c.state.Load() != stOpen {
 		c.mu.Unlock()
 		return
 	}
-	run := c.enqueueLocked(op, p, frameLen(len(p)))
+	size := frameLen(len(p))
+	if c.wqBytes+size > c.s.cfg.WriteQueueBytes {
+		queued := c.closeSlowLocked()
+		c.mu.Unlock()
+		c.logSlow(queued)
+		c.s.schedule(c, bFlush)
+		return
+	}
+	run := c.enqueueLocked(op, p, size)
 	c.mu.Unlock()
 	if run {
 		c.s.schedule(c, bFlush)

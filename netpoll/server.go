@@ -26,7 +26,11 @@ type Server struct {
 	now   atomic.Int64 // coarse clock, see clock()
 
 	openConns atomic.Int64
-	slots     atomic.Int64 // AcquireSlot: connections counted outside the registry
+	used      atomic.Int64 // MaxConns slots taken: registry, handed-off HTTP conns, AcquireSlot
+	maxQueued atomic.Int64 // high-water mark of any connection's write queue
+	ipl       *ipLimiter   // per-address limits; nil when off
+	dls       deadlines    // handshake, close and linger deadlines
+	http      httpConns    // plain-HTTP connections handed to net/http
 	stats     counters
 	draining  atomic.Bool   // Shutdown began: refuse upgrades, signal drained
 	drained   chan struct{} // cap 1: the registry emptied while draining
@@ -43,10 +47,16 @@ type Server struct {
 	shutDone  chan struct{}
 	forceOnce sync.Once
 	force     chan struct{} // Close during Shutdown: stop waiting, drop
+
+	onBatch func(closed int) // tests: after each Shutdown batch, with the connections it closed
 }
 
 type counters struct {
 	accepted, refused, handedOff, slow, protoErr, writes, framesOut atomic.Int64
+	refusedIP, rateLimited, paused, pauseTimeouts                   atomic.Int64
+
+	_      [56]byte     // the epoll goroutine's counter on a line of its own
+	events atomic.Int64 // epoll callbacks (tests)
 }
 
 // Stats is a snapshot of the server's counters.
@@ -54,17 +64,30 @@ type Stats struct {
 	Conns          int64 // open upgraded connections (NumConns)
 	Registered     int64 // connections owned, handshakes and closing ones included
 	Accepted       int64 // connections registered by Serve or UpgradeHTTP
-	Refused        int64 // connections refused at MaxConns
+	Refused        int64 // connections (and AcquireSlot calls) refused at MaxConns
 	HandedOff      int64 // plain HTTP connections given to the fallback handler
 	SlowConsumers  int64 // connections closed as slow consumers
 	ProtocolErrors int64 // connections failed for protocol violations
 	Writes         int64 // writev calls
 	FramesOut      int64 // frames (and HTTP responses) completely written
+
+	Slots          int64 // MaxConns slots in use (connections of every kind and AcquireSlot)
+	HTTPConns      int64 // plain HTTP connections held by the fallback's net/http server
+	RefusedPerIP   int64 // connections refused at MaxConnsPerIP
+	RateLimited    int64 // connections refused by ConnRatePerIP
+	ReadPaused     int64 // connections whose input is withheld now (PauseRead or output backlog)
+	PauseTimeouts  int64 // connections closed for staying paused longer than PauseTimeout
+	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes, plus a close frame)
 }
 
 // New starts a Server's event loop and workers.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if nofile := fdLimit(); cfg.MaxConns > fdCap(nofile) {
+		cfg.Logger.Warn("netpoll: MaxConns lowered to fit the open-file limit (raise ulimit -n to serve more)",
+			"max_conns", cfg.MaxConns, "nofile", nofile, "lowered_to", fdCap(nofile))
+		cfg.MaxConns = fdCap(nofile)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(),
 		drained: make(chan struct{}, 1), done: make(chan struct{}),
 		shutDone: make(chan struct{}), force: make(chan struct{})}
@@ -75,6 +98,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("netpoll: epoll: %w", err)
 	}
 	s.ep = ep
+	s.ipl = newIPLimiter(cfg)
+	s.dls.init()
 	s.reg.onZero = s.signalDrained
 	s.now.Store(s.since())
 	s.pool.start(s, cfg.Workers)
@@ -92,7 +117,21 @@ func (s *Server) Stats() Stats {
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		HandedOff: s.stats.handedOff.Load(), SlowConsumers: s.stats.slow.Load(),
 		ProtocolErrors: s.stats.protoErr.Load(), Writes: s.stats.writes.Load(),
-		FramesOut: s.stats.framesOut.Load()}
+		FramesOut: s.stats.framesOut.Load(), Slots: s.used.Load(), HTTPConns: s.http.count(),
+		RefusedPerIP: s.stats.refusedIP.Load(), RateLimited: s.stats.rateLimited.Load(),
+		ReadPaused: s.stats.paused.Load(), PauseTimeouts: s.stats.pauseTimeouts.Load(),
+		MaxQueuedBytes: s.maxQueued.Load()}
+}
+
+// noteQueued raises the queue high-water mark; the shared counter is
+// written only when a queue grows past every queue before it.
+func (s *Server) noteQueued(n int) {
+	for {
+		m := s.maxQueued.Load()
+		if int64(n) <= m || s.maxQueued.CompareAndSwap(m, int64(n)) {
+			return
+		}
+	}
 }
 
 func (s *Server) signalDrained() {
@@ -124,9 +163,11 @@ func (s *Server) goStart() bool {
 // Shutdown stops accepting, then closes open connections with code and
 // reason in batches (batch connections every interval) until all are gone
 // or ctx ends, when the rest are dropped. batch ≤ 0 closes all at once.
-// It returns ctx.Err() if connections had to be dropped, ErrServerClosed
-// if the server was already shut down. When it returns, every OnClose has
-// run and no goroutine of the server is left.
+// It returns ctx.Err() if connections (WebSocket or plain HTTP) had to be
+// dropped, ErrServerClosed if the server was already shut down. Reads of
+// plain-HTTP connections are cut CloseTimeout after Shutdown starts, so a
+// trickling request body cannot hold the drain. When it returns, every
+// OnClose has run and no goroutine of the server is left.
 func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch int, interval time.Duration) error {
 	first := false
 	s.shutOnce.Do(func() { first = true })
@@ -136,9 +177,12 @@ func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch in
 	}
 	defer close(s.shutDone)
 	s.stopAccepting()
+	s.http.cutReads(time.Now().Add(s.cfg.CloseTimeout))
 	httpDone := s.stopHTTP(ctx)
 	err := s.drain(ctx, code, truncateReason(reason), batch, interval)
-	<-httpDone
+	if herr := <-httpDone; err == nil {
+		err = herr
+	}
 	close(s.done)
 	s.bg.Wait()
 	s.pool.stop()
@@ -174,14 +218,13 @@ func (s *Server) stopAccepting() {
 }
 
 // stopHTTP shuts the fallback servers down gracefully, or at once when ctx
-// ends or Close is called.
-func (s *Server) stopHTTP(ctx context.Context) <-chan struct{} {
+// ends (then it sends ctx.Err()) or Close is called.
+func (s *Server) stopHTTP(ctx context.Context) <-chan error {
 	s.mu.RLock()
 	serves := s.serves
 	s.mu.RUnlock()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		var wg sync.WaitGroup
 		for _, sv := range serves {
 			wg.Go(func() {
@@ -200,6 +243,7 @@ func (s *Server) stopHTTP(ctx context.Context) <-chan struct{} {
 			})
 		}
 		wg.Wait()
+		done <- ctx.Err()
 	}()
 	return done
 }
@@ -252,14 +296,19 @@ func (s *Server) closeBatch(acts []connAction, code int, reason string, n int) [
 		}
 		return actNone
 	})
+	closed := 0
 	for _, a := range acts {
 		if a.act == actClose {
 			a.c.Close(code, reason)
+			closed++
 		} else {
 			a.c.drop(CloseAbnormal, "")
 		}
 	}
 	clear(acts)
+	if s.onBatch != nil {
+		s.onBatch(closed)
+	}
 	return acts
 }
 

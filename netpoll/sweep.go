@@ -25,12 +25,9 @@ type shard struct {
 
 func (r *registry) shardOf(c *Conn) *shard { return &r.shards[uint32(c.fd)%nShards] }
 
-// tryAdd adds c unless max connections are registered.
-func (r *registry) tryAdd(c *Conn, max int, extra int64) bool {
-	if r.n.Add(1)+extra > int64(max) {
-		r.n.Add(-1)
-		return false
-	}
+// add adds c (its MaxConns slot is taken already).
+func (r *registry) add(c *Conn) {
+	r.n.Add(1)
 	sh := r.shardOf(c)
 	sh.mu.Lock()
 	c.regPrev, c.regNext = nil, sh.head
@@ -39,7 +36,6 @@ func (r *registry) tryAdd(c *Conn, max int, extra int64) bool {
 	}
 	sh.head = c
 	sh.mu.Unlock()
-	return true
 }
 
 func (r *registry) remove(c *Conn) {
@@ -85,6 +81,7 @@ const (
 	actDrop
 	actFrameTimeout
 	actIdle
+	actPauseTimeout
 	actClose // Shutdown: close with the drain code
 )
 
@@ -101,47 +98,66 @@ type connAction struct {
 func (s *Server) clock() int64 { return s.now.Load() }
 
 // since is the precise monotonic time, for the rare deadlines (handshake,
-// close) computed once per connection.
+// close, pause) computed once per connection.
 func (s *Server) since() int64 { return int64(time.Since(s.start)) }
 
 // sweepLoop is the one goroutine that enforces every per-connection
-// timeout: no timer or goroutine per connection.
+// timeout: no timer or goroutine per connection. It wakes every
+// SweepInterval to walk the registry (frame, idle and pause timeouts,
+// coarse), and in between at the earliest handshake, close or linger
+// deadline (precise, see deadline.go).
 func (s *Server) sweepLoop() {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.SweepInterval)
+	t := time.NewTimer(s.cfg.SweepInterval)
 	defer t.Stop()
+	tick := s.since() + int64(s.cfg.SweepInterval)
 	var acts []connAction
+	var due []*Conn
 	for {
+		t.Reset(time.Duration(max(s.planWake(tick)-s.since(), 0)))
 		select {
 		case <-s.done:
 			return
 		case <-t.C:
+		case <-s.dls.wake:
 		}
 		now := s.since()
 		s.now.Store(now)
+		due = s.expireDeadlines(now, due)
+		if now < tick {
+			continue
+		}
+		tick = now + int64(s.cfg.SweepInterval)
 		acts = s.reg.collect(acts[:0], func(c *Conn) int { return s.due(c, now) })
 		for _, a := range acts {
 			s.apply(a)
 		}
 		clear(acts)
+		if s.ipl != nil {
+			s.ipl.prune(now)
+		}
 	}
 }
 
-// due says which timeout, if any, c has passed.
+// due says which coarse timeout, if any, an open connection has passed.
+// A paused connection is not blamed for idle or unfinished frames: only
+// PauseTimeout applies to it.
 func (s *Server) due(c *Conn, now int64) int {
-	switch c.state.Load() {
-	case stHandshake, stClosing, stLinger:
-		if d := c.deadline.Load(); d != 0 && now >= d {
-			return actDrop
+	if c.state.Load() != stOpen {
+		return actNone
+	}
+	if ps := c.pausedSince.Load(); ps != 0 {
+		if now-ps >= int64(s.cfg.PauseTimeout) {
+			return actPauseTimeout
 		}
-	case stOpen:
-		slack := int64(s.cfg.SweepInterval) // stamps are up to one interval old
-		if fs := c.frameStart.Load(); fs != 0 && now-fs >= int64(s.cfg.FrameTimeout)+slack {
-			return actFrameTimeout
-		}
-		if s.cfg.IdleTimeout > 0 && now-c.lastRead.Load() >= int64(s.cfg.IdleTimeout)+slack {
-			return actIdle
-		}
+		return actNone
+	}
+	slack := int64(s.cfg.SweepInterval) // stamps are up to one interval old
+	if fs := c.frameStart.Load(); fs != 0 && now-fs >= int64(s.cfg.FrameTimeout)+slack {
+		return actFrameTimeout
+	}
+	if s.cfg.IdleTimeout > 0 && now-c.lastRead.Load() >= int64(s.cfg.IdleTimeout)+slack {
+		return actIdle
 	}
 	return actNone
 }
@@ -152,13 +168,13 @@ func (s *Server) due(c *Conn, now int64) int {
 func (s *Server) apply(a connAction) {
 	c := a.c
 	switch a.act {
-	case actDrop:
-		c.drop(CloseAbnormal, "")
 	case actFrameTimeout:
 		s.log.Debug("netpoll: frame timeout, closing", "remote", c.RemoteAddr())
 		c.closeLinger(ClosePolicyViolation, "frame timeout")
 	case actIdle:
 		s.log.Debug("netpoll: idle timeout, closing", "remote", c.RemoteAddr())
 		c.Close(CloseGoingAway, "idle timeout")
+	case actPauseTimeout:
+		c.pauseTimeout()
 	}
 }

@@ -54,7 +54,7 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
 	case r.TLS != nil: // a *tls.Conn has no fd of its own to poll
 		http.Error(w, ErrNotPollable.Error(), http.StatusInternalServerError)
-	case s.reg.count() >= int64(s.cfg.MaxConns):
+	case s.used.Load() >= int64(s.cfg.MaxConns):
 		http.Error(w, ErrTooManyConns.Error(), http.StatusServiceUnavailable)
 	case !isUpgradeRequest(r):
 		// gobwas answers exactly as it does for Serve (400/426).
@@ -78,7 +78,11 @@ func (s *Server) adopt(nc net.Conn, h Handler, rest []byte) error {
 	c.hs = &handshake{pending: rest}
 	c.lastRead.Store(s.clock())
 	c.state.Store(stOpen)
+	if !s.takeSlot() {
+		return ErrTooManyConns
+	}
 	if err := s.register(c); err != nil {
+		s.putSlot()
 		return err
 	}
 	s.schedule(c, bRead)

@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -26,45 +26,75 @@ func smallBufDialer() ws.Dialer {
 	}}
 }
 
+// TestSlowConsumer attacks the write queue limit: one client never
+// reads while frames keep being sent to it. The queue must never hold
+// more than WriteQueueBytes (explicit, and the documented 4 MiB default),
+// it must be discarded (the client then gets little more than what the
+// kernel buffers held before the close frame), and the close frame on the
+// wire must be 1008 "slow consumer". A client that reads is unaffected.
 func TestSlowConsumer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		limit int
+	}{
+		{"explicit", Config{WriteQueueBytes: 1 << 20}, 1 << 20},
+		{"default", Config{}, 4 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSlowConsumer(t, tc.cfg, tc.limit) })
+	}
+}
+
+func testSlowConsumer(t *testing.T, cfg Config, limit int) {
 	rec := newRecorder(true)
-	s, addr := startServer(t, Config{WriteQueueBytes: 256 << 10, CloseTimeout: 300 * time.Millisecond},
-		acceptAll(rec), nil)
+	rec.onOpen = func(c *Conn) { setSndBuf(c, 4096) }
+	cfg.CloseTimeout = testWait
+	s, addr := startServer(t, cfg, acceptAll(rec), nil)
 	slow := dialWith(t, smallBufDialer(), "ws://"+addr+"/slow")
 	slowConn := rec.waitOpen(t)
 	fast := dial(t, addr)
 	fastConn := rec.waitOpen(t)
 
-	received := make(chan int, 1)
+	var got atomic.Int64
+	received := make(chan int64, 1)
 	go func() { // the fast client keeps reading
-		n := 0
 		for {
 			h, _, err := fast.readFrame()
 			if err != nil || h.OpCode != ws.OpBinary {
-				received <- n
+				received <- got.Load()
 				return
 			}
-			n++
+			got.Add(1)
 		}
 	}()
 	payload := bytes.Repeat([]byte{1}, 16<<10)
-	sent, slowErr := 0, error(nil)
-	for i := 0; i < 20000 && slowErr == nil; i++ {
+	const window = 32 // frames in flight to the fast client: far below the limit
+	sent, slowErr := int64(0), error(nil)
+	for i := 0; i < 5000 && slowErr == nil; i++ {
 		slowErr = slowConn.Send(OpBinary, payload)
+		eventually(t, "fast client reading", func() bool { return sent-got.Load() < window })
 		if err := fastConn.Send(OpBinary, payload); err != nil {
 			t.Fatalf("fast consumer: %v after %d", err, i)
 		}
 		sent++
-		if i%4 == 3 {
-			time.Sleep(time.Millisecond)
-		}
 	}
 	if !errors.Is(slowErr, ErrSlowConsumer) {
 		t.Fatalf("slow consumer never detected (%d sends, err %v)", sent, slowErr)
 	}
+	if q := s.Stats().MaxQueuedBytes; q > int64(limit) || q < int64(limit)/2 {
+		t.Fatalf("max queued %d bytes, limit %d", q, limit)
+	}
 	if err := slowConn.Send(OpBinary, payload); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after slow consumer: %v", err)
 	}
+	// What reaches the client before the close frame is what the kernel
+	// held (a few KiB each way) plus the frame being written: the queue,
+	// hundreds of KiB, was discarded.
+	if n := slow.readUntilClose(ClosePolicyViolation, "slow consumer"); n > 256<<10 {
+		t.Fatalf("%d data bytes arrived before the close frame: queue not discarded", n)
+	}
+	slow.send(ws.OpClose, closeBody(ClosePolicyViolation, ""))
+	slow.expectEOF()
 	ev := rec.waitClose(t)
 	if ev.c != slowConn || ev.code != ClosePolicyViolation || ev.reason != "slow consumer" {
 		t.Fatalf("OnClose(%d, %q) for slow=%v", ev.code, ev.reason, ev.c == slowConn)
@@ -76,7 +106,6 @@ func TestSlowConsumer(t *testing.T) {
 	if s.Stats().SlowConsumers != 1 || s.NumConns() != 1 {
 		t.Fatalf("stats %+v", s.Stats())
 	}
-	slow.expectEOF()
 }
 
 // TestCoalesceInTask: frames a handler sends while its connection's task
@@ -161,7 +190,11 @@ func TestBlockedWriteResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let the socket fill up
+	eventually(t, "the socket to fill up", func() bool {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		return sc.blocked
+	})
 	for i := range n {
 		p := c.expectFrame(ws.OpBinary)
 		if len(p) != 32<<10 || p[0] != byte(i) || p[len(p)-1] != byte(i) {

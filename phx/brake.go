@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -41,17 +42,33 @@ func newBrake(window time.Duration, max int) *brake {
 		entries: make(map[uint64]brakeEntry)}
 }
 
-// key hashes the client identity: the remote IP and every credential it
-// presented (token param and auth token).
-func (b *brake) key(ip, token, authToken string) uint64 {
+// key hashes the client identity: the remote IP and the credentials the
+// app sees (Config.BrakeKey, by default the "token" connect param and the
+// auth token). Nothing else of the request takes part, so a client cannot
+// slip past the brake by adding a junk parameter or a nonce per attempt.
+func (b *brake) key(ip string, creds []string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(b.seed)
-	h.WriteString(ip)
-	h.WriteByte(0)
-	h.WriteString(token)
-	h.WriteByte(0)
-	h.WriteString(authToken)
+	writeField(&h, ip)
+	for _, c := range creds {
+		writeField(&h, c)
+	}
 	return h.Sum64()
+}
+
+// writeField hashes s length-prefixed, so ("ab","c") and ("a","bc") differ.
+func writeField(h *maphash.Hash, s string) {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+	_, _ = h.Write(n[:])
+	_, _ = h.WriteString(s)
+}
+
+// defaultBrakeKey is the brake's credential when Config.BrakeKey is nil:
+// the "token" connect param (last value when repeated, as the app sees it)
+// and the Phoenix ≥ 1.8 auth token.
+func defaultBrakeKey(info *ConnectInfo) []string {
+	return []string{info.Params.Get("token"), info.AuthToken}
 }
 
 // check returns the remembered payload and how long the brake still holds

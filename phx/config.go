@@ -75,8 +75,8 @@ type Config struct {
 	// broadcast on that topic closes every socket of that user; nil or ""
 	// means anonymous.
 	ID func(s *Socket) string
-	// Origin is the check_origin policy (default: the Origin's host must
-	// equal the request's Host; requests without Origin pass).
+	// Origin is the check_origin policy (default: only loopback origins,
+	// see OriginPolicy.Hosts; requests without Origin pass).
 	Origin OriginPolicy
 	// Subprotocols are accepted besides "phoenix", in preference order.
 	Subprotocols []string
@@ -141,6 +141,15 @@ type Config struct {
 	// many.
 	LogWarnsPerSecond int
 
+	// BrakeKey returns the credentials that identify a client to the
+	// reconnect brake, besides its remote IP (always part of the key). It
+	// runs before Connect, on the same ConnectInfo. Default (nil): the
+	// "token" connect param and AuthToken. An app whose credential travels
+	// elsewhere (another param, a cookie, a header) returns it here; it
+	// must not return what a client may vary freely per attempt (the raw
+	// query, a nonce), or the brake can be defeated.
+	BrakeKey func(info *ConnectInfo) string
+
 	// Inbound backpressure: how much work one client may make the server
 	// hold for it (see inbound.go).
 
@@ -166,7 +175,7 @@ type Config struct {
 	// the POST answered {"status":410}, on which phoenix.js reconnects
 	// (phoenix.js itself gives up on a POST after its `timeout`, 10s by
 	// default, and reconnects too). A WebSocket paused for too long is
-	// closed by the event loop (see Net).
+	// closed by the event loop (see Net.PauseTimeout).
 	InboundStall time.Duration
 }
 

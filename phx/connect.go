@@ -16,7 +16,7 @@ import (
 )
 
 // authTokenPrefix marks the subprotocol that carries phoenix.js's
-// authToken (PROTOCOL §1.4).
+// authToken (Phoenix ≥ 1.8 sends it as a Sec-WebSocket-Protocol entry).
 const authTokenPrefix = "base64url.bearer.phx."
 
 // HandleUpgrade implements netpoll.Upgrader: it runs the checks Phoenix runs
@@ -47,7 +47,7 @@ func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
 	var brakeKey uint64
 	if s.brake != nil && s.cfg.RejectMode == RejectFrame {
-		brakeKey = s.brake.key(ipOf(req.RemoteAddr), req.RawQuery, authToken)
+		brakeKey = s.brake.key(ipOf(req.RemoteAddr), s.brakeCredentials(info))
 		if body, left, braked := s.brake.check(brakeKey, time.Now()); braked {
 			return s.brakeResponse(body, left, remote)
 		}
@@ -58,6 +58,15 @@ func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	}
 	sock := s.newSocket(info, ver, assigns)
 	return netpoll.UpgradeResponse{Protocol: proto, Handler: &wsHandler{sock: sock}}
+}
+
+// brakeCredentials returns what identifies a client to the reconnect brake
+// besides its IP: Config.BrakeKey's answer, or the default credentials.
+func (s *Server) brakeCredentials(info *ConnectInfo) []string {
+	if s.cfg.BrakeKey != nil {
+		return []string{s.cfg.BrakeKey(info)}
+	}
+	return defaultBrakeKey(info)
 }
 
 // connect runs the app's Connect and normalizes a refusal into a valid

@@ -2,26 +2,45 @@ package phx
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 )
 
-// OriginPolicy is Phoenix's check_origin. Requests without an Origin header
-// (non-browser clients) always pass.
+// OriginPolicy is Phoenix's check_origin: which web pages may open a socket.
+// Requests without an Origin header (non-browser clients) always pass; an
+// Origin that is not a URL with a host ("null" from a sandboxed frame or a
+// file:// page) is refused unless AllowAll is set.
+//
+// The request's own Host header is never trusted: a page on evil.example
+// whose name an attacker re-points at the server (DNS rebinding) sends
+// Origin and Host both evil.example.
 type OriginPolicy struct {
 	// AllowAll disables the check (check_origin: false).
 	AllowAll bool
+	// Hosts are the host names the server is reached by, as Phoenix checks
+	// the Origin against its endpoint URL's host: an Origin whose host is
+	// one of them passes, whatever its scheme and port. "*.example.com"
+	// accepts the domain and its subdomains; "//example.com" (Phoenix's
+	// form) is accepted too; IPv6 addresses may be bracketed.
+	//
+	// When Hosts, Allowed and Check are all empty (the zero policy), only
+	// loopback origins pass: localhost, *.localhost, 127.0.0.0/8 and ::1,
+	// on any port. A page served from the machine itself works out of the
+	// box and no remote page does, rebound or not; a server reached by any
+	// other name must list it.
+	Hosts []string
 	// Allowed lists accepted origins as Phoenix does: "https://example.com",
 	// "//example.com" (any scheme), "//*.example.com" (the domain and its
-	// subdomains), "https://example.com:8443". Parts left out match anything.
+	// subdomains), "https://example.com:8443". Parts left out match
+	// anything. An Origin passes when it matches Hosts or Allowed.
 	Allowed []string
-	// Check, when set, decides alone; host is the request's Host header.
+	// Check, when set, decides alone; host is the request's Host header
+	// (which a rebinding page controls: do not trust it alone).
 	Check func(origin *url.URL, host string) bool
 }
 
 // allows reports whether a request with this Origin and Host may connect.
-// With no list and no function, the Origin's host must equal the request
-// host (ports are not compared, as in Phoenix's default).
 func (p *OriginPolicy) allows(origin, host string) bool {
 	if origin == "" || p.AllowAll {
 		return true
@@ -30,19 +49,55 @@ func (p *OriginPolicy) allows(origin, host string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	switch {
-	case p.Check != nil:
+	if p.Check != nil {
 		return p.Check(u, host)
-	case len(p.Allowed) > 0:
-		for _, a := range p.Allowed {
-			if originMatches(a, u) {
-				return true
-			}
-		}
-		return false
-	default:
-		return strings.EqualFold(u.Hostname(), hostOnly(host))
 	}
+	if len(p.Hosts) == 0 && len(p.Allowed) == 0 {
+		return isLoopbackHost(u.Hostname())
+	}
+	got := strings.ToLower(u.Hostname())
+	for _, h := range p.Hosts {
+		if hostMatches(normalizeHost(h), got) {
+			return true
+		}
+	}
+	for _, a := range p.Allowed {
+		if originMatches(a, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLoopbackHost reports whether host (a name or an IP, without port or
+// brackets) can only designate the local machine: "localhost", a name
+// under ".localhost" (browsers resolve those to loopback themselves), or a
+// loopback IP address.
+func isLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// normalizeHost turns a Hosts entry into a lower-case host pattern:
+// without Phoenix's leading "//", IPv6 brackets or a trailing dot.
+func normalizeHost(h string) string {
+	h = strings.TrimPrefix(strings.TrimSpace(h), "//")
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// hostMatches compares a lower-case Origin host with a pattern ("" matches
+// nothing; "*.example.com" matches example.com and its subdomains).
+func hostMatches(want, got string) bool {
+	got = strings.TrimSuffix(got, ".")
+	if rest, ok := strings.CutPrefix(want, "*."); ok {
+		return got == rest || strings.HasSuffix(got, "."+rest)
+	}
+	return want != "" && want == got
 }
 
 func originMatches(allowed string, u *url.URL) bool {

@@ -10,7 +10,7 @@ import (
 	"github.com/phxgo/phxgo/phx"
 )
 
-// The example app of EXAMPLE_APP.md: token-based connect, room:* with chat
+// The example app: token-based connect, room:* with chat
 // and test events, bench:* for load tests.
 
 var userIDPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)

@@ -1,6 +1,7 @@
-// Command phxd serves the phxgo example app (see EXAMPLE_APP.md): a Phoenix
-// Channels socket at /socket that unmodified phoenix.js clients use as they
-// would an Elixir Phoenix backend.
+// Command phxd serves the phxgo example app: a Phoenix Channels socket at
+// /socket that unmodified phoenix.js clients use as they would an Elixir
+// Phoenix backend, a demo page at /, /healthz, /metrics and, when
+// PHXD_API_KEY is set, POST /api/broadcast.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,19 +39,45 @@ type options struct {
 	pprofAddr    string
 	lpWindow     time.Duration
 	lpIdle       time.Duration
+	checkOrigin  string
+	origin       phx.OriginPolicy // parsed checkOrigin
+	memRelease   time.Duration
+	memMinMiB    uint64
+
+	// Per-client limits (production hardening).
+	maxConnsPerIP  int
+	connRatePerIP  float64
+	connBurstPerIP int
+	maxBody        int64
+	httpRead       time.Duration
+	httpWrite      time.Duration
+	pauseTimeout   time.Duration
+	lpMaxSessions  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phxd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
 	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (0 disables)")
-	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "refuse a rejected client's retries before the upgrade for this long (0 disables)")
+	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries (same IP and token param or auth token; other query params do not count) with HTTP 429 before the upgrade for this long (0 disables)")
 	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
 	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
-	fs.IntVar(&o.maxConns, "max-conns", 100_000, "most open WebSocket connections")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "most connections held at once, whatever they are (WebSocket, LongPoll session, plain HTTP, handshake); over it new ones get 503 (0: 100000, lowered to fit the process's open-file limit)")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "most connections one client address (IPv6: its /64) may hold at once; over it: 429 and close (0: no limit; set it in production)")
+	fs.Float64Var(&o.connRatePerIP, "conn-rate-per-ip", 0, "new connections per second one client address may open, sustained; over it: 429 and close (0: no limit; set it in production)")
+	fs.IntVar(&o.connBurstPerIP, "conn-burst-per-ip", 0, "burst allowed above -conn-rate-per-ip (0: twice the rate)")
+	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest plain-HTTP request body in bytes (LongPoll POSTs, /api/broadcast); over it: 413")
+	fs.DurationVar(&o.httpRead, "http-read-timeout", 30*time.Second, "a plain-HTTP request (head and body) must arrive within this")
+	fs.DurationVar(&o.httpWrite, "http-write-timeout", 60*time.Second, "a plain-HTTP response must be written within this (keep it above the LongPoll window)")
+	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008")
+	fs.IntVar(&o.lpMaxSessions, "longpoll-max-sessions", 10_000, "most LongPoll sessions at once (they also count toward -max-conns)")
 	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -58,6 +86,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (0: one diff per change)")
 	fs.DurationVar(&o.lpWindow, "longpoll-window", 0, "how long a LongPoll poll waits for messages before answering 204 (0: 10s, as Phoenix)")
 	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0: 1.5 × the window, as Phoenix)")
+	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
+	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (0 disables)")
+	fs.Uint64Var(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -67,6 +98,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.connRatePerIP < 0 || o.connBurstPerIP < 0 ||
+		o.maxBody <= 0 || o.lpMaxSessions <= 0 {
+		return nil, fmt.Errorf("-max-conns, -max-conns-per-ip, -conn-rate-per-ip and -conn-burst-per-ip must not be negative; -max-body and -longpoll-max-sessions must be positive")
+	}
+	if o.memRelease < 0 {
+		return nil, fmt.Errorf("-mem-release must not be negative, got %v", o.memRelease)
+	}
+	var err error
+	if o.origin, err = originPolicy(o.checkOrigin, o.addr); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -102,17 +144,26 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 	srv := phx.NewServer(phx.Config{
 		Connect:      connect,
 		ID:           socketID,
+		Origin:       o.origin,
 		RejectMode:   mode,
 		RejectBrake:  disabled(o.rejectBrake),
 		JoinDeadline: disabled(o.joinDeadline),
 		Logger:       log,
-		LongPoll:     phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle},
+		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
+			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
 		Net: netpoll.Config{
-			IdleTimeout:     o.idleTimeout,
-			MaxFrameSize:    o.maxFrame,
-			MaxConns:        o.maxConns,
-			WriteQueueBytes: o.writeQueue,
-			Logger:          log,
+			IdleTimeout:      o.idleTimeout,
+			MaxFrameSize:     o.maxFrame,
+			MaxConns:         o.maxConns,
+			WriteQueueBytes:  o.writeQueue,
+			MaxConnsPerIP:    o.maxConnsPerIP,
+			ConnRatePerIP:    o.connRatePerIP,
+			ConnBurstPerIP:   o.connBurstPerIP,
+			MaxBodyBytes:     o.maxBody,
+			HTTPReadTimeout:  o.httpRead,
+			HTTPWriteTimeout: o.httpWrite,
+			PauseTimeout:     o.pauseTimeout,
+			Logger:           log,
 		},
 	})
 	presence, err := phx.NewPresence(srv, phx.PresenceConfig{DiffWindow: disabled(o.presenceWin)})
@@ -143,7 +194,20 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("presence setup failed", "err", err)
 		return 1
 	}
-	mux := newMux(srv, log, o.phoenixJS)
+	apiKey := strings.TrimSpace(os.Getenv(apiKeyEnv))
+	switch {
+	case apiKey == "":
+		log.Info("POST /api/broadcast is off: set " + apiKeyEnv + " to enable it")
+	case len(apiKey) < minAPIKey:
+		log.Warn(apiKeyEnv+" is short: use at least 32 random characters", "length", len(apiKey))
+	}
+	log.Info("origin check", "allowed", describeOrigins(o.origin))
+	mux := newMux(srv, log, o.phoenixJS, apiKey)
+	if o.memRelease > 0 {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go newMemReleaser(o.memMinMiB<<20).run(ctx, o.memRelease, log)
+	}
 	if o.pprofAddr != "" {
 		pln, err := listenPprof(o.pprofAddr, log)
 		if err != nil {
@@ -184,5 +248,24 @@ func run(args []string, stderr io.Writer) int {
 	log.Info("stopped")
 	return 0
 }
+
+const usageHeader = `Usage: phxd [flags]
+
+phxd serves the phxgo example app: a Phoenix Channels socket at /socket
+(WebSocket and LongPoll), a demo page at /, GET /healthz, GET /metrics and
+POST /api/broadcast.
+
+Environment:
+  PHXD_API_KEY  bearer key of POST /api/broadcast, a server-to-server API:
+                requests must send "Authorization: Bearer <key>" (else 401)
+                and Content-Type application/json (else 415); events phx_*,
+                presence_state and presence_diff are refused (400); bodies
+                over 1 MiB get 413. Unset or empty: the endpoint is off (404).
+
+Flags:
+`
+
+// minAPIKey is the key length under which phxd warns at start.
+const minAPIKey = 16
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
