@@ -7,9 +7,9 @@ package compat_test
 // update must keep online_at, as in the recording.
 //
 // phxd batches presence_diff per topic (-presence-window, default 50ms):
-// changes less than a window apart in one topic are merged, and a joiner's
-// presence_state then shows what was announced so far (its own meta may come
-// in the diff that follows). Such timings are not in the recording, so the
+// changes less than a window apart in one topic are merged into one diff (a
+// joiner's presence_state shows what was announced plus its own meta, whose
+// diff may still wait). Such timings are not in the recording, so the
 // exact comparison runs against a server with -presence-window 0 (one diff
 // per change, as Phoenix does for a node's own changes), and again against
 // the default server with the recording's pauses between steps.

@@ -26,6 +26,12 @@ package compat_test
 // payloads are compared after normalisation: phx_ref and phx_ref_prev values
 // are named in order of first appearance on each side (they are random),
 // online_at values must be numbers and are not compared (they are clocks).
+// The replay sends each client frame as soon as the previous window is
+// matched, without the recording's pauses, so phxd runs with
+// -presence-window 0 (one presence_diff per change, as Phoenix sends a
+// node's own changes): with the default window, changes made less than
+// 50 ms apart share one diff, which the recording cannot show.
+// presence_wire_test.go covers the default window with the recorded pauses.
 
 import (
 	"bufio"
@@ -162,7 +168,7 @@ func TestTranscriptBasic(t *testing.T) {
 	if len(steps) < 40 {
 		t.Fatalf("parsed only %d steps from the transcript", len(steps))
 	}
-	srv := startServer(t)
+	srv := startServer(t, "-presence-window", "0")
 	r := &replay{recorded: newPresenceNames(), got: newPresenceNames()}
 	sent, matched := 0, 0
 	for i := 0; i < len(steps); {
