@@ -111,8 +111,14 @@ func limitBody(h http.Handler, max int64) http.Handler {
 				http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		h.ServeHTTP(w, r)
+		// The handler gets a shallow copy: net/http checks the original
+		// request's Body to see whether the handler left a body unread, and
+		// then lingers (FIN, a pause, close) so the peer reads the answer
+		// instead of a reset.
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.Body = http.MaxBytesReader(w, r.Body, max)
+		h.ServeHTTP(w, r2)
 	})
 }
 

@@ -274,3 +274,28 @@ func TestDefaultMaxConns(t *testing.T) {
 		t.Fatalf("explicit MaxConns kept at %d over RLIMIT_NOFILE %d", n, nofile)
 	}
 }
+
+// TestHTTPUnreadBodyAnswered: a handler may answer without reading a body
+// under MaxBodyBytes (LongPoll's own 413, say). The body cap must not hide
+// the unread body from net/http, which then lingers before closing, so the
+// client reads the answer instead of a reset while it is still sending.
+func TestHTTPUnreadBodyAnswered(t *testing.T) {
+	_, addr := startServer(t, Config{MaxBodyBytes: 8 << 20}, acceptAll(newRecorder(true)),
+		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "too large for this route", http.StatusRequestEntityTooLarge)
+		}))
+	body := strings.Repeat("x", 4<<20)
+	for i := range 5 {
+		tr := &http.Transport{}
+		resp, err := (&http.Client{Transport: tr}).Post("http://"+addr+"/up", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("post %d: %v (the server reset the connection instead of answering)", i, err)
+		}
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("post %d: HTTP %d, want 413", i, resp.StatusCode)
+		}
+	}
+}

@@ -112,7 +112,15 @@ func (s *Server) Broadcast(topic, event string, payload any) error {
 
 func (s *Server) netpoll() (*netpoll.Server, error) {
 	s.npOnce.Do(func() {
-		s.np, s.npErr = netpoll.New(s.cfg.Net)
+		// LongPoll answers its own oversized POSTs (413 and the session
+		// closed, as a WebSocket closes with 1009): the event loop's body
+		// cap, a safety net for every plain-HTTP route, must let them reach
+		// it, so it is raised just above LongPoll's (both default to 1 MiB).
+		nc := s.cfg.Net
+		if s.lp != nil && nc.MaxBodyBytes <= s.lp.cfg.MaxBody {
+			nc.MaxBodyBytes = s.lp.cfg.MaxBody + 1
+		}
+		s.np, s.npErr = netpoll.New(nc)
 		if s.npErr == nil {
 			s.npLive.Store(s.np)
 		}
