@@ -53,6 +53,8 @@ type options struct {
 	httpWrite      time.Duration
 	pauseTimeout   time.Duration
 	lpMaxSessions  int
+	maxInbound     int
+	maxInboundMiB  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -76,7 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest plain-HTTP request body in bytes (LongPoll POSTs, /api/broadcast); over it: 413")
 	fs.DurationVar(&o.httpRead, "http-read-timeout", 30*time.Second, "a plain-HTTP request (head and body) must arrive within this")
 	fs.DurationVar(&o.httpWrite, "http-write-timeout", 60*time.Second, "a plain-HTTP response must be written within this (keep it above the LongPoll window)")
-	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008")
+	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008 (a LongPoll POST waiting this long: its session is closed)")
+	fs.IntVar(&o.maxInbound, "max-inbound", 1024, "client events (and their timers, like slow's) one socket may have waiting for its channels; at it the socket's input stops being read until half have run")
+	fs.IntVar(&o.maxInboundMiB, "max-inbound-mib", 4, "`MiB` of client frames one socket may have waiting for its channels (the byte side of -max-inbound)")
 	fs.IntVar(&o.lpMaxSessions, "longpoll-max-sessions", 10_000, "most LongPoll sessions at once (they also count toward -max-conns)")
 	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
@@ -100,8 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.connRatePerIP < 0 || o.connBurstPerIP < 0 ||
-		o.maxBody <= 0 || o.lpMaxSessions <= 0 {
-		return nil, fmt.Errorf("-max-conns, -max-conns-per-ip, -conn-rate-per-ip and -conn-burst-per-ip must not be negative; -max-body and -longpoll-max-sessions must be positive")
+		o.maxBody <= 0 || o.lpMaxSessions <= 0 || o.maxInbound <= 0 || o.maxInboundMiB <= 0 {
+		return nil, fmt.Errorf("-max-conns, -max-conns-per-ip, -conn-rate-per-ip and -conn-burst-per-ip must not be negative; -max-body, -max-inbound, -max-inbound-mib and -longpoll-max-sessions must be positive")
 	}
 	if o.memRelease < 0 {
 		return nil, fmt.Errorf("-mem-release must not be negative, got %v", o.memRelease)
@@ -142,13 +146,16 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 		mode = phx.RejectHTTP
 	}
 	srv := phx.NewServer(phx.Config{
-		Connect:      connect,
-		ID:           socketID,
-		Origin:       o.origin,
-		RejectMode:   mode,
-		RejectBrake:  disabled(o.rejectBrake),
-		JoinDeadline: disabled(o.joinDeadline),
-		Logger:       log,
+		Connect:         connect,
+		ID:              socketID,
+		Origin:          o.origin,
+		RejectMode:      mode,
+		RejectBrake:     disabled(o.rejectBrake),
+		JoinDeadline:    disabled(o.joinDeadline),
+		Logger:          log,
+		MaxInbound:      o.maxInbound,
+		MaxInboundBytes: o.maxInboundMiB << 20,
+		InboundStall:    o.pauseTimeout,
 		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
 			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
 		Net: netpoll.Config{
