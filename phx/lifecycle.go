@@ -72,7 +72,7 @@ func (c *Channel) acceptJoin(ref []byte, reply any) {
 		srv.log.Error("join reply", "topic", c.topic, "err", err)
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
 		Ref: ref, Topic: c.topic, Status: "ok", Payload: data, Binary: binary})
 	c.markJoined()
 	c.socket.joinedOne()
@@ -89,7 +89,7 @@ func (c *Channel) refuseJoin(ref []byte, response any) {
 	if err != nil {
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
 		Ref: ref, Topic: c.topic, Status: "error", Payload: data, Binary: binary})
 	c.socket.srv.log.Debug("join refused", "topic", c.topic, "socket", c.socket.id)
 	c.markDone()
@@ -159,13 +159,14 @@ func (c *Channel) crash(ce *CrashError) {
 	c.finish(ce)
 }
 
-// writeClose writes phx_close or phx_error stamped with this instance's
-// join_ref in both ref positions. The instance is unregistered first, as
+// writeClose writes phx_close or phx_error stamped with the join_ref the
+// client joined with in both ref positions: null in both when it joined
+// with a null join_ref, as Phoenix encodes the join_ref it stored. The instance is unregistered first, as
 // Phoenix's socket drops a channel before pushing its close: a client that
 // rejoins on seeing the frame starts a fresh instance, not a duplicate join.
 func (c *Channel) writeClose(event string, payload RawJSON) {
 	c.socket.forget(c)
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.closeRef,
 		Ref: c.closeRef, Topic: c.topic, Event: event, Payload: payload})
 }
 
