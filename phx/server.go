@@ -49,8 +49,13 @@ type Stats struct {
 }
 
 // NewServer builds a Server. Register channels with Channel before serving.
+// It panics on an invalid Config.Origin entry (see OriginPolicy), as
+// Channel does on an invalid pattern: both are programming errors.
 func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	if err := cfg.Origin.validate(); err != nil {
+		panic(err) // a configuration error, as a bad channel pattern is
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
 	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
