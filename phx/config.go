@@ -132,13 +132,17 @@ type Config struct {
 	// "ref too long".
 	MaxRefBytes int
 	// LogValueBytes is the most of any one string value (topic, event,
-	// error text, …) written in a warning a client can trigger (default 200
-	// bytes); the rest is replaced by a marker such as "…(+1048376 bytes)".
+	// error text, …) written in a log line a client can trigger (default
+	// 200 bytes); the rest is replaced by a marker such as
+	// "…(+1048376 bytes)". Client-triggered lines are the warnings, the
+	// INFO lines of refused, rejected or braked connects and lapsed join
+	// deadlines, and the ERROR lines of handler errors and crashes.
 	LogValueBytes int
-	// LogWarnsPerSecond is how many warnings of one kind (same message) a
-	// client can trigger per second (default 10); the rest are dropped and
-	// counted, and one "warnings suppressed" line per second reports how
-	// many.
+	// LogWarnsPerSecond is how many client-triggered lines of one kind
+	// (same level and message) are written per second (default 10); the
+	// rest are dropped and counted, and one line per second at the same
+	// level ("warnings suppressed" for WARN, "log lines suppressed"
+	// otherwise) reports how many.
 	LogWarnsPerSecond int
 
 	// BrakeKey returns the credentials that identify a client to the

@@ -28,19 +28,19 @@ func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	}
 	remote := addrString(req.RemoteAddr)
 	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
-		s.log.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
+		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	params := parseParams(req.RawQuery)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.log.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
+		s.warn.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	authToken, offered := splitAuthToken(req.Protocols)
 	proto, ok := s.selectProtocol(offered)
 	if !ok {
-		s.log.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
+		s.warn.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: req.RemoteAddr,
@@ -86,11 +86,11 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	}
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
-		s.log.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
+		s.warn.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
 		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: err}
 	}
 	if verr := ce.Validate(); verr != nil {
-		s.log.Error("connect handler returned an invalid ConnectError", "err", verr)
+		s.warn.Error("connect handler returned an invalid ConnectError", "err", verr)
 		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: verr}
 	}
 	return nil, ce
@@ -102,16 +102,16 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 	brakeKey uint64, remote string) netpoll.UpgradeResponse {
 	s.stats.rejected.Add(1)
 	if s.cfg.RejectMode == RejectHTTP {
-		s.log.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+		s.warn.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	frame, err := connectErrorFrame(ver, ce)
 	if err != nil {
-		s.log.Error("connect error payload", "err", err)
+		s.warn.Error("connect error payload", "err", err)
 		ce = &ConnectError{Code: 4500, Reason: "internal_error"}
 		frame, _ = connectErrorFrame(ver, ce)
 	}
-	s.log.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 	if s.brake != nil {
 		body, _, _ := encodeObject(connectErrorPayload(ce))
 		s.brake.record(brakeKey, body, ce.RetryAfter, time.Now())
@@ -124,7 +124,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 func (s *Server) brakeResponse(body []byte, left time.Duration, remote string) netpoll.UpgradeResponse {
 	s.stats.braked.Add(1)
 	secs := int((left + time.Second - 1) / time.Second)
-	s.log.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
+	s.warn.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	h.Set("Content-Type", "application/json")

@@ -215,7 +215,7 @@ func (s *Server) joinLapsed(sock *Socket) {
 		return
 	}
 	s.stats.joinLapse.Add(1)
-	s.log.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
+	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
 	ce := &ConnectError{Code: 4408, Reason: "join_timeout", Payload: Reason("join_timeout")}
 	frame, err := connectErrorFrame(sock.ver, ce)
 	if err == nil {
