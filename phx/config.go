@@ -83,11 +83,19 @@ type Config struct {
 	// RejectMode picks how refused connects are answered (default RejectFrame).
 	RejectMode RejectMode
 	// RejectBrake is the reconnect brake window (default 10s; negative
-	// disables): a client (same IP and credentials) refused again within it
-	// is answered HTTP 429 before the upgrade, so phoenix.js backs off.
+	// disables): a client (same address and credentials, see BrakeKey)
+	// refused again within it is answered HTTP 429 before the upgrade, so
+	// phoenix.js backs off.
 	RejectBrake time.Duration
 	// BrakeEntries bounds the brake's memory (default 100,000 clients).
 	BrakeEntries int
+	// BrakeAddrRejections caps rejected connects per address (the IPv4
+	// address or the IPv6 /64) within one RejectBrake window, whatever
+	// their credentials (default 20; negative disables): past it every
+	// connect from that address is answered 429 for a window, so a client
+	// that varies its token per attempt, or sends none, cannot make Connect
+	// run more often. Clients behind one NAT or proxy share the count.
+	BrakeAddrRejections int
 	// JoinDeadline closes sockets that joined no channel within it with
 	// phx_connect_error {"reason":"join_timeout"} and close 4408 (default
 	// 30s; negative disables).
@@ -146,12 +154,17 @@ type Config struct {
 	LogWarnsPerSecond int
 
 	// BrakeKey returns the credentials that identify a client to the
-	// reconnect brake, besides its remote IP (always part of the key). It
-	// runs before Connect, on the same ConnectInfo. Default (nil): the
-	// "token" connect param and AuthToken. An app whose credential travels
-	// elsewhere (another param, a cookie, a header) returns it here; it
-	// must not return what a client may vary freely per attempt (the raw
-	// query, a nonce), or the brake can be defeated.
+	// reconnect brake, besides its remote address (always part of the key:
+	// the IPv4 address or the IPv6 /64). It runs before Connect, on the
+	// same ConnectInfo. Default (nil): the "token" connect param and
+	// AuthToken; when both are empty, the Cookie and Authorization
+	// headers. When all are empty (or BrakeKey answers ""), nothing
+	// identifies the client: a refused client's retries are not braked by
+	// credential, so that the other clients behind its NAT or proxy are
+	// not locked out, and only BrakeAddrRejections bounds them. An app
+	// whose credential travels elsewhere (another param) returns it here;
+	// it must not return what a client may vary freely per attempt (the
+	// raw query, a nonce), or the brake can be defeated.
 	BrakeKey func(info *ConnectInfo) string
 
 	// Inbound backpressure: how much work one client may make the server
@@ -192,6 +205,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RejectBrake == 0 {
 		c.RejectBrake = 10 * time.Second
+	}
+	if c.BrakeAddrRejections == 0 {
+		c.BrakeAddrRejections = 20
 	}
 	if c.BrakeEntries <= 0 {
 		c.BrakeEntries = 100_000

@@ -57,7 +57,7 @@ func NewServer(cfg Config) *Server {
 		panic(err) // a configuration error, as a bad channel pattern is
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
-		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
+		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries, cfg.BrakeAddrRejections)}
 	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
