@@ -25,7 +25,7 @@ func (r *lineRecorder) droppedAt(level, msg string) int {
 		summary = "warnings suppressed"
 	}
 	n := 0
-	for _, l := range r.matching("level=" + level + " msg=" + textValue(summary) + " msg=" + textValue(msg) + " ") {
+	for _, l := range r.matching("level=" + level + " msg=" + textValue(summary) + " message=" + textValue(msg) + " ") {
 		m := droppedCount.FindStringSubmatch(l)
 		d, _ := strconv.Atoi(m[1])
 		n += d

@@ -25,7 +25,7 @@ import (
 //   - each message at each level (the msg string is the key, so use a
 //     constant) is written at most Config.LogWarnsPerSecond times per
 //     second; the rest are counted, and when the second ends one line at
-//     the same level reports msg and the number dropped: "warnings
+//     the same level reports msg (as "message") and the number dropped: "warnings
 //     suppressed" for WARN, "log lines suppressed" for the other levels.
 //
 // Its mutex is a leaf lock: nothing is called while it is held.
@@ -142,7 +142,10 @@ func (w *warnLog) summarize(key warnKey) {
 		if key.level == slog.LevelWarn {
 			summary = "warnings suppressed"
 		}
-		w.log.Log(context.Background(), key.level, summary, "msg", key.msg, "dropped", n,
+		// "message", not "msg": a second "msg" key would make the JSON
+		// line ambiguous (a reader keeping the last one sees the dropped
+		// message itself)
+		w.log.Log(context.Background(), key.level, summary, "message", key.msg, "dropped", n,
 			"per", w.window.String())
 	}
 }
