@@ -194,3 +194,24 @@ func TestWarnLogLevelsAndLists(t *testing.T) {
 type stringer string
 
 func (s stringer) String() string { return string(s) }
+
+// A lapsed join deadline is one INFO line per socket, and a client can
+// open sockets that join nothing as fast as it likes: limited too.
+func TestJoinDeadlineLogBounded(t *testing.T) {
+	const n, rate = 50, 4
+	rec := newLineRecorder()
+	srv := newServerForTest(t, Config{Logger: rec.logger(), LogWarnsPerSecond: rate})
+	start := time.Now()
+	srv.warn.now = func() time.Time { return start }
+	for range n {
+		h := srv.connectForTest(t, serializer.V2, nil)
+		srv.joinLapsed(h.sock)
+	}
+	if st := srv.Stats(); st.JoinTimeouts != n {
+		t.Fatalf("%d join timeouts, want %d", st.JoinTimeouts, n)
+	}
+	if got := len(rec.writtenAt("INFO", "join deadline lapsed")); got > rate {
+		t.Fatalf("%d lines in one second, want at most %d", got, rate)
+	}
+	rec.waitAccountedAt(t, "INFO", "join deadline lapsed", n)
+}
