@@ -48,8 +48,8 @@ func TestBrakeIgnoresJunkParams(t *testing.T) {
 			}
 		}
 	}
-	if n := srv.brake.len(); n != 1 {
-		t.Fatalf("%d brake entries for one client, want 1", n)
+	if n := srv.brake.len(); n != 2 { // the client, and its address's count
+		t.Fatalf("%d brake entries for one client, want 2", n)
 	}
 }
 
@@ -107,11 +107,14 @@ func TestBrakeKeyFunc(t *testing.T) {
 // The credentials are length-delimited in the key: splitting the same
 // bytes differently between token and auth token is another client.
 func TestBrakeKeyDelimited(t *testing.T) {
-	b := newBrake(time.Second, 10)
-	if b.key("1.2.3.4", []string{"ab", "c"}) == b.key("1.2.3.4", []string{"a", "bc"}) {
+	b := newBrake(time.Second, 10, 20)
+	if b.id("1.2.3.4", []string{"ab", "c"}).client == b.id("1.2.3.4", []string{"a", "bc"}).client {
 		t.Fatal("credentials not delimited in the key")
 	}
-	if b.key("1.2.3.4", []string{"a", ""}) == b.key("1.2.3.5", []string{"a", ""}) {
+	if b.id("1.2.3.4", []string{"a", ""}).client == b.id("1.2.3.5", []string{"a", ""}).client {
 		t.Fatal("the IP is not part of the key")
+	}
+	if id := b.id("1.2.3.4", []string{""}); id.client == id.addr {
+		t.Fatal("client and address keys collide")
 	}
 }

@@ -83,11 +83,19 @@ type Config struct {
 	// RejectMode picks how refused connects are answered (default RejectFrame).
 	RejectMode RejectMode
 	// RejectBrake is the reconnect brake window (default 10s; negative
-	// disables): a client (same IP and credentials) refused again within it
-	// is answered HTTP 429 before the upgrade, so phoenix.js backs off.
+	// disables): a client (same address and credentials, see BrakeKey)
+	// refused again within it is answered HTTP 429 before the upgrade, so
+	// phoenix.js backs off.
 	RejectBrake time.Duration
 	// BrakeEntries bounds the brake's memory (default 100,000 clients).
 	BrakeEntries int
+	// BrakeAddrRejections caps rejected connects per address (the IPv4
+	// address or the IPv6 /64) within one RejectBrake window, whatever
+	// their credentials (default 20; negative disables): past it every
+	// connect from that address is answered 429 for a window, so a client
+	// that varies its token per attempt, or sends none, cannot make Connect
+	// run more often. Clients behind one NAT or proxy share the count.
+	BrakeAddrRejections int
 	// JoinDeadline closes sockets that joined no channel within it with
 	// phx_connect_error {"reason":"join_timeout"} and close 4408 (default
 	// 30s; negative disables).
@@ -132,22 +140,31 @@ type Config struct {
 	// "ref too long".
 	MaxRefBytes int
 	// LogValueBytes is the most of any one string value (topic, event,
-	// error text, …) written in a warning a client can trigger (default 200
-	// bytes); the rest is replaced by a marker such as "…(+1048376 bytes)".
+	// error text, …) written in a log line a client can trigger (default
+	// 200 bytes); the rest is replaced by a marker such as
+	// "…(+1048376 bytes)". Client-triggered lines are the warnings, the
+	// INFO lines of refused, rejected or braked connects and lapsed join
+	// deadlines, and the ERROR lines of handler errors and crashes.
 	LogValueBytes int
-	// LogWarnsPerSecond is how many warnings of one kind (same message) a
-	// client can trigger per second (default 10); the rest are dropped and
-	// counted, and one "warnings suppressed" line per second reports how
-	// many.
+	// LogWarnsPerSecond is how many client-triggered lines of one kind
+	// (same level and message) are written per second (default 10); the
+	// rest are dropped and counted, and one line per second at the same
+	// level ("warnings suppressed" for WARN, "log lines suppressed"
+	// otherwise) reports how many.
 	LogWarnsPerSecond int
 
 	// BrakeKey returns the credentials that identify a client to the
-	// reconnect brake, besides its remote IP (always part of the key). It
-	// runs before Connect, on the same ConnectInfo. Default (nil): the
-	// "token" connect param and AuthToken. An app whose credential travels
-	// elsewhere (another param, a cookie, a header) returns it here; it
-	// must not return what a client may vary freely per attempt (the raw
-	// query, a nonce), or the brake can be defeated.
+	// reconnect brake, besides its remote address (always part of the key:
+	// the IPv4 address or the IPv6 /64). It runs before Connect, on the
+	// same ConnectInfo. Default (nil): the "token" connect param and
+	// AuthToken; when both are empty, the Cookie and Authorization
+	// headers. When all are empty (or BrakeKey answers ""), nothing
+	// identifies the client: a refused client's retries are not braked by
+	// credential, so that the other clients behind its NAT or proxy are
+	// not locked out, and only BrakeAddrRejections bounds them. An app
+	// whose credential travels elsewhere (another param) returns it here;
+	// it must not return what a client may vary freely per attempt (the
+	// raw query, a nonce), or the brake can be defeated.
 	BrakeKey func(info *ConnectInfo) string
 
 	// Inbound backpressure: how much work one client may make the server
@@ -188,6 +205,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RejectBrake == 0 {
 		c.RejectBrake = 10 * time.Second
+	}
+	if c.BrakeAddrRejections == 0 {
+		c.BrakeAddrRejections = 20
 	}
 	if c.BrakeEntries <= 0 {
 		c.BrakeEntries = 100_000

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,43 +27,48 @@ func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	}
 	remote := addrString(req.RemoteAddr)
 	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
-		s.log.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
+		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	params := parseParams(req.RawQuery)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.log.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
+		s.warn.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	authToken, offered := splitAuthToken(req.Protocols)
 	proto, ok := s.selectProtocol(offered)
 	if !ok {
-		s.log.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
+		s.warn.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: req.RemoteAddr,
 		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
-	var brakeKey uint64
+	var bid brakeID
 	if s.brake != nil && s.cfg.RejectMode == RejectFrame {
-		brakeKey = s.brake.key(ipOf(req.RemoteAddr), s.brakeCredentials(info))
-		if body, left, braked := s.brake.check(brakeKey, time.Now()); braked {
+		bid = s.brake.id(brakeAddr(req.RemoteAddr), s.brakeCredentials(info))
+		if body, left, braked := s.brake.check(bid, time.Now()); braked {
 			return s.brakeResponse(body, left, remote)
 		}
 	}
 	assigns, ce := s.connect(info)
 	if ce != nil {
-		return s.rejectWebSocket(ce, ver, proto, brakeKey, remote)
+		return s.rejectWebSocket(ce, ver, proto, bid, remote)
 	}
 	sock := s.newSocket(info, ver, assigns)
 	return netpoll.UpgradeResponse{Protocol: proto, Handler: &wsHandler{sock: sock}}
 }
 
 // brakeCredentials returns what identifies a client to the reconnect brake
-// besides its IP: Config.BrakeKey's answer, or the default credentials.
+// besides its address: Config.BrakeKey's answer, or the default
+// credentials; nil when nothing does (an empty answer), so that clients
+// sharing an address are not braked for one another's rejection.
 func (s *Server) brakeCredentials(info *ConnectInfo) []string {
 	if s.cfg.BrakeKey != nil {
-		return []string{s.cfg.BrakeKey(info)}
+		if k := s.cfg.BrakeKey(info); k != "" {
+			return []string{k}
+		}
+		return nil
 	}
 	return defaultBrakeKey(info)
 }
@@ -86,11 +90,11 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	}
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
-		s.log.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
+		s.warn.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
 		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: err}
 	}
 	if verr := ce.Validate(); verr != nil {
-		s.log.Error("connect handler returned an invalid ConnectError", "err", verr)
+		s.warn.Error("connect handler returned an invalid ConnectError", "err", verr)
 		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: verr}
 	}
 	return nil, ce
@@ -99,22 +103,22 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 // rejectWebSocket answers a refused connect: in frame mode by upgrading and
 // sending phx_connect_error plus a close frame, in HTTP mode with a 403.
 func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto string,
-	brakeKey uint64, remote string) netpoll.UpgradeResponse {
+	bid brakeID, remote string) netpoll.UpgradeResponse {
 	s.stats.rejected.Add(1)
 	if s.cfg.RejectMode == RejectHTTP {
-		s.log.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+		s.warn.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	frame, err := connectErrorFrame(ver, ce)
 	if err != nil {
-		s.log.Error("connect error payload", "err", err)
+		s.warn.Error("connect error payload", "err", err)
 		ce = &ConnectError{Code: 4500, Reason: "internal_error"}
 		frame, _ = connectErrorFrame(ver, ce)
 	}
-	s.log.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 	if s.brake != nil {
 		body, _, _ := encodeObject(connectErrorPayload(ce))
-		s.brake.record(brakeKey, body, ce.RetryAfter, time.Now())
+		s.brake.record(bid, body, ce.RetryAfter, time.Now())
 	}
 	return netpoll.UpgradeResponse{Protocol: proto,
 		Handler: &rejectHandler{frame: frame, code: ce.Code, reason: ce.Reason}}
@@ -124,7 +128,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 func (s *Server) brakeResponse(body []byte, left time.Duration, remote string) netpoll.UpgradeResponse {
 	s.stats.braked.Add(1)
 	secs := int((left + time.Second - 1) / time.Second)
-	s.log.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
+	s.warn.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	h.Set("Content-Type", "application/json")
@@ -218,11 +222,4 @@ func parseVsn(params Params) (serializer.Version, error) {
 		return 0, serializer.ErrUnsupportedVsn
 	}
 	return serializer.ParseVsn(vsn)
-}
-
-func ipOf(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
-	}
-	return hostOnly(addrString(a))
 }

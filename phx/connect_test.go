@@ -132,37 +132,38 @@ func TestBrake(t *testing.T) {
 }
 
 func TestBrakeBoundedAndExpiring(t *testing.T) {
-	b := newBrake(time.Second, 3)
+	b := newBrake(time.Second, 3, 0)
+	cid := func(k uint64) brakeID { return brakeID{client: k, hasClient: true} }
 	now := time.Unix(1000, 0)
 	for i := range uint64(10) {
-		b.record(i, nil, 0, now)
+		b.record(cid(i), nil, 0, now)
 	}
 	if n := b.len(); n != 3 {
 		t.Fatalf("%d entries, want 3 (bounded)", n)
 	}
-	if _, _, braked := b.check(9, now); !braked {
+	if _, _, braked := b.check(cid(9), now); !braked {
 		t.Fatal("newest entry evicted")
 	}
-	if _, _, braked := b.check(0, now); braked {
+	if _, _, braked := b.check(cid(0), now); braked {
 		t.Fatal("oldest entry kept past the bound")
 	}
-	if _, _, braked := b.check(9, now.Add(time.Second)); braked {
+	if _, _, braked := b.check(cid(9), now.Add(time.Second)); braked {
 		t.Fatal("entry outlived its window")
 	}
 	if n := b.len(); n != 0 {
 		t.Fatalf("%d entries after expiry", n)
 	}
 	// an app's retry advice shortens the hold for that client only
-	b.record(1, nil, 100*time.Millisecond, now)
-	b.record(2, nil, 0, now)
-	if _, left, braked := b.check(1, now); !braked || left != 100*time.Millisecond {
+	b.record(cid(1), nil, 100*time.Millisecond, now)
+	b.record(cid(2), nil, 0, now)
+	if _, left, braked := b.check(cid(1), now); !braked || left != 100*time.Millisecond {
 		t.Fatalf("advised hold: braked=%v left=%v", braked, left)
 	}
 	later := now.Add(200 * time.Millisecond)
-	if _, _, braked := b.check(1, later); braked {
+	if _, _, braked := b.check(cid(1), later); braked {
 		t.Fatal("client held past the app's retry advice")
 	}
-	if _, _, braked := b.check(2, later); !braked {
+	if _, _, braked := b.check(cid(2), later); !braked {
 		t.Fatal("default window cut short")
 	}
 }

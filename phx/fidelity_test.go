@@ -159,14 +159,35 @@ func TestLeaveJoinRefRule(t *testing.T) {
 	h.expect(`["1","5","room:lobby","phx_reply",` + okEmpty + `]`)
 	h.expect(`["1","1","room:lobby","phx_close",{}]`)
 
-	// Joined without a join_ref: the channel's join_ref is the join's ref,
-	// and any leave leaves it.
+	// Joined without a join_ref: any leave leaves it. Phoenix stores the
+	// client's join_ref (null) for the join reply and the close frames,
+	// while the channel's own replies and pushes carry the join's ref.
 	h.in(`[null,"6","room:b","phx_join",{}]`)
-	h.expect(`["6","6","room:b","phx_reply",{"response":{"n":1},"status":"ok"}]`)
+	h.expect(`[null,"6","room:b","phx_reply",{"response":{"n":1},"status":"ok"}]`)
+	h.in(`["zz","61","room:b","push",{}]`)
+	h.expect(`["6",null,"room:b","pushed",{"a":1}]`)
+	h.expect(`["6","61","room:b","phx_reply",` + okEmpty + `]`)
 	h.in(`["zz","7","room:b","phx_leave",{}]`)
 	h.expect(`["6","7","room:b","phx_reply",` + okEmpty + `]`)
-	if f := h.next(); !strings.Contains(f, `"room:b","phx_close"`) {
-		t.Fatalf("got %s, want phx_close", f)
+	h.expect(`[null,null,"room:b","phx_close",{}]`)
+	h.expectNone()
+	h.expectOpen()
+}
+
+// TestNullJoinRefCloseFrames pins the frames of a channel joined with a
+// null join_ref: a refused join's reply and a crash's phx_error carry null
+// as join_ref (and as ref for phx_error), as Phoenix sends them.
+func TestNullJoinRefCloseFrames(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	srv.Channel("room:*", &testChannel{})
+	h := srv.connectForTest(t, serializer.V2, nil)
+	h.in(`[null,"1","room:d","phx_join",{"deny":true}]`)
+	h.expect(`[null,"1","room:d","phx_reply",{"response":{"reason":"denied"},"status":"error"}]`)
+	h.in(`[null,"2","room:c","phx_join",{}]`)
+	h.expect(`[null,"2","room:c","phx_reply",{"response":{"n":1},"status":"ok"}]`)
+	h.in(`[null,"3","room:c","crash",{}]`)
+	if f := h.next(); !strings.HasPrefix(f, `[null,null,"room:c","phx_error",`) {
+		t.Fatalf("got %s, want phx_error with null refs", f)
 	}
 	h.expectNone()
 	h.expectOpen()

@@ -14,7 +14,7 @@ func (c *Channel) runJoin(ref []byte, payload Payload, old *Channel) {
 		select {
 		case <-old.Done():
 		case <-time.After(duplicateJoinWait):
-			c.socket.srv.log.Warn("duplicate join: old channel did not stop in time", "topic", c.topic)
+			c.socket.srv.warn.Warn("duplicate join: old channel did not stop in time", "topic", c.topic)
 		}
 	}
 	var reply any
@@ -48,7 +48,7 @@ func (c *Channel) protectJoin(f func()) (crashed bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			crashed = true
-			c.socket.srv.log.Error("join crashed", "topic", c.topic, "panic", v)
+			c.socket.srv.warn.Error("join crashed", "topic", c.topic, "panic", v)
 		}
 	}()
 	f()
@@ -60,7 +60,7 @@ func (c *Channel) joinErrorResponse(err error) any {
 	if errors.As(err, &re) {
 		return re.Response
 	}
-	c.socket.srv.log.Error("join failed", "topic", c.topic, "err", err)
+	c.socket.srv.warn.Error("join failed", "topic", c.topic, "err", err)
 	return Reason("internal")
 }
 
@@ -69,10 +69,10 @@ func (c *Channel) acceptJoin(ref []byte, reply any) {
 	srv.pubsub.Subscribe(c.topic, c)
 	data, binary, err := encodeValue(reply)
 	if err != nil {
-		srv.log.Error("join reply", "topic", c.topic, "err", err)
+		srv.warn.Error("join reply", "topic", c.topic, "err", err)
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
 		Ref: ref, Topic: c.topic, Status: "ok", Payload: data, Binary: binary})
 	c.markJoined()
 	c.socket.joinedOne()
@@ -89,7 +89,7 @@ func (c *Channel) refuseJoin(ref []byte, response any) {
 	if err != nil {
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
 		Ref: ref, Topic: c.topic, Status: "error", Payload: data, Binary: binary})
 	c.socket.srv.log.Debug("join refused", "topic", c.topic, "socket", c.socket.id)
 	c.markDone()
@@ -124,7 +124,7 @@ func (c *Channel) runIn(msg *InMessage) {
 			_ = c.reply(msg.Ref, re.status(), re.Response)
 			return
 		}
-		c.socket.srv.log.Error("handle_in failed", "topic", c.topic, "event", msg.Event, "err", err)
+		c.socket.srv.warn.Error("handle_in failed", "topic", c.topic, "event", msg.Event, "err", err)
 		if !answered {
 			_ = c.reply(msg.Ref, "error", Reason("internal"))
 		}
@@ -150,8 +150,8 @@ func (c *Channel) stop(reason error, sendClose bool) {
 
 // crash ends the instance after a handler panic: phx_error, then terminate.
 func (c *Channel) crash(ce *CrashError) {
-	c.socket.srv.log.Error("channel crashed", "topic", c.topic, "socket", c.socket.id,
-		"panic", ce.Value, "stack", string(ce.Stack))
+	c.socket.srv.warn.Error("channel crashed", "topic", c.topic, "socket", c.socket.id,
+		"panic", ce.Value, "stack", stackValue(ce.Stack))
 	if chanState(c.state.Load()) == stateClosed {
 		return
 	}
@@ -159,13 +159,14 @@ func (c *Channel) crash(ce *CrashError) {
 	c.finish(ce)
 }
 
-// writeClose writes phx_close or phx_error stamped with this instance's
-// join_ref in both ref positions. The instance is unregistered first, as
+// writeClose writes phx_close or phx_error stamped with the join_ref the
+// client joined with in both ref positions: null in both when it joined
+// with a null join_ref, as Phoenix encodes the join_ref it stored. The instance is unregistered first, as
 // Phoenix's socket drops a channel before pushing its close: a client that
 // rejoins on seeing the frame starts a fresh instance, not a duplicate join.
 func (c *Channel) writeClose(event string, payload RawJSON) {
 	c.socket.forget(c)
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.joinRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.closeRef,
 		Ref: c.closeRef, Topic: c.topic, Event: event, Payload: payload})
 }
 
@@ -194,7 +195,7 @@ func (c *Channel) finish(reason error) {
 func (c *Channel) runCleanup(f func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.socket.srv.log.Error("terminate crashed", "topic", c.topic, "panic", v)
+			c.socket.srv.warn.Error("terminate crashed", "topic", c.topic, "panic", v)
 		}
 	}()
 	f()

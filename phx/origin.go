@@ -1,6 +1,7 @@
 package phx
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -15,6 +16,13 @@ import (
 // The request's own Host header is never trusted: a page on evil.example
 // whose name an attacker re-points at the server (DNS rebinding) sends
 // Origin and Host both evil.example.
+//
+// NewServer checks the lists once and panics on an entry that names no
+// host ("example.com" in Allowed parses as a path, not a host, and would
+// otherwise match nothing or, worse, everything) or on a Hosts entry with a
+// scheme, port or path: like a bad channel pattern, that is a programming
+// error, and Phoenix raises for it too. At match time an empty host never
+// matches anything.
 type OriginPolicy struct {
 	// AllowAll disables the check (check_origin: false).
 	AllowAll bool
@@ -38,6 +46,71 @@ type OriginPolicy struct {
 	// Check, when set, decides alone; host is the request's Host header
 	// (which a rebinding page controls: do not trust it alone).
 	Check func(origin *url.URL, host string) bool
+}
+
+// validate reports the first entry of Hosts or Allowed that names no host
+// (or, in Hosts, carries more than a host).
+func (p *OriginPolicy) validate() error {
+	for _, h := range p.Hosts {
+		if err := validateHostEntry(h); err != nil {
+			return err
+		}
+	}
+	for _, a := range p.Allowed {
+		u, err := url.Parse(strings.TrimSpace(a))
+		if err != nil || !validPatternHost(u.Hostname()) {
+			return fmt.Errorf("phx: OriginPolicy.Allowed entry %q names no host "+
+				"(write //example.com, //*.example.com or https://example.com:8443)", a)
+		}
+		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("phx: OriginPolicy.Allowed entry %q: an origin has no user, path or query", a)
+		}
+	}
+	return nil
+}
+
+// validateHostEntry checks one Hosts entry: a host name, "*.domain", or an
+// IP address (IPv6 bracketed or not), with Phoenix's optional leading "//".
+func validateHostEntry(h string) error {
+	raw := strings.TrimPrefix(strings.TrimSpace(h), "//")
+	bad := func(why string) error {
+		return fmt.Errorf("phx: OriginPolicy.Hosts entry %q %s (a Hosts entry is a bare host "+
+			"such as example.com or *.example.com; put origins with a scheme or port in Allowed)", h, why)
+	}
+	switch {
+	case strings.Contains(raw, "://"):
+		return bad("has a scheme")
+	case strings.ContainsAny(raw, "/?#@"):
+		return bad("is not a host")
+	}
+	if inner, ok := strings.CutPrefix(raw, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if a, err := netip.ParseAddr(inner); !ok || err != nil || !a.Is6() {
+			return bad("has a port or is not an IPv6 address")
+		}
+		return nil
+	}
+	if strings.Contains(raw, ":") {
+		if a, err := netip.ParseAddr(raw); err != nil || !a.Is6() {
+			return bad("has a port")
+		}
+		return nil
+	}
+	if !validPatternHost(normalizeHost(raw)) {
+		return bad("names no host")
+	}
+	return nil
+}
+
+// validPatternHost reports whether a host pattern names at least one
+// host: not empty, and not a bare "*." or "*".
+func validPatternHost(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	rest, wild := strings.CutPrefix(h, "*.")
+	if wild {
+		h = rest
+	}
+	return h != "" && !strings.Contains(h, "*")
 }
 
 // allows reports whether a request with this Origin and Host may connect.
@@ -90,14 +163,20 @@ func normalizeHost(h string) string {
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
 
-// hostMatches compares a lower-case Origin host with a pattern ("" matches
-// nothing; "*.example.com" matches example.com and its subdomains).
+// hostMatches compares a lower-case Origin host with a pattern
+// ("*.example.com" matches example.com and its subdomains). An empty host
+// or pattern (or a wildcard over nothing) matches nothing: it is never a
+// wildcard.
 func hostMatches(want, got string) bool {
 	got = strings.TrimSuffix(got, ".")
+	want = strings.TrimSuffix(want, ".")
+	if got == "" || !validPatternHost(want) {
+		return false
+	}
 	if rest, ok := strings.CutPrefix(want, "*."); ok {
 		return got == rest || strings.HasSuffix(got, "."+rest)
 	}
-	return want != "" && want == got
+	return want == got
 }
 
 func originMatches(allowed string, u *url.URL) bool {
@@ -111,11 +190,7 @@ func originMatches(allowed string, u *url.URL) bool {
 	if a.Port() != "" && a.Port() != effectivePort(u) {
 		return false
 	}
-	want, got := strings.ToLower(a.Hostname()), strings.ToLower(u.Hostname())
-	if rest, ok := strings.CutPrefix(want, "*."); ok {
-		return got == rest || strings.HasSuffix(got, "."+rest)
-	}
-	return want == "" || want == got
+	return hostMatches(strings.ToLower(a.Hostname()), strings.ToLower(u.Hostname()))
 }
 
 func effectivePort(u *url.URL) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -106,5 +107,73 @@ func TestOriginRebindingRefused(t *testing.T) {
 				t.Fatalf("Connect called: %v", called)
 			}
 		})
+	}
+}
+
+// An Allowed entry without "//" ("example.com") parses as a path with an
+// empty host. It must never act as a wildcard: at match time it matches
+// nothing, and NewServer refuses it outright.
+func TestOriginEmptyHostNeverWildcard(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy OriginPolicy
+		origin string
+	}{
+		{"allowed without //", OriginPolicy{Allowed: []string{"example.com"}}, "https://evil.test"},
+		{"allowed without //, same name", OriginPolicy{Allowed: []string{"example.com"}}, "https://example.com"},
+		{"allowed scheme only", OriginPolicy{Allowed: []string{"https://"}}, "https://evil.test"},
+		{"allowed bare wildcard", OriginPolicy{Allowed: []string{"//*."}}, "https://evil.test"},
+		{"allowed wildcard, origin without host", OriginPolicy{Allowed: []string{"//*."}}, "http://:80"},
+		{"hosts bare wildcard", OriginPolicy{Hosts: []string{"*."}}, "http://:80"},
+		{"hosts star", OriginPolicy{Hosts: []string{"*"}}, "https://evil.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.policy.allows(tc.origin, "example.com") {
+				t.Fatalf("allows(%q) = true", tc.origin)
+			}
+		})
+	}
+}
+
+// NewServer panics on an Origin entry that names no host, or a Hosts entry
+// carrying a scheme, port or path, and names the entry; valid lists build.
+func TestOriginPolicyValidatedAtNewServer(t *testing.T) {
+	bad := []OriginPolicy{
+		{Allowed: []string{"example.com"}},
+		{Allowed: []string{"https://"}},
+		{Allowed: []string{"//*."}},
+		{Allowed: []string{"https://example.com/app"}},
+		{Allowed: []string{"//ok.test", "example.com"}},
+		{Hosts: []string{""}},
+		{Hosts: []string{"*"}},
+		{Hosts: []string{"https://example.com"}},
+		{Hosts: []string{"example.com:8443"}},
+		{Hosts: []string{"[::1]:4000"}},
+		{Hosts: []string{"example.com/app"}},
+		{Check: func(*url.URL, string) bool { return true }, Allowed: []string{"example.com"}},
+	}
+	for _, p := range bad {
+		func() {
+			defer func() {
+				v := recover()
+				err, ok := v.(error)
+				if !ok || !strings.Contains(err.Error(), "OriginPolicy") {
+					t.Fatalf("NewServer(%+v) recovered %v, want a panic naming the bad entry", p, v)
+				}
+			}()
+			NewServer(Config{Origin: p, Logger: testLogger()})
+		}()
+	}
+	good := []OriginPolicy{
+		{},
+		{AllowAll: true},
+		{Hosts: []string{"example.com", "//example.com", "*.example.com", "//*.example.com",
+			"127.0.0.1", "::1", "[::1]", "Example.COM."}},
+		{Allowed: []string{"//example.com", "https://example.com", "https://example.com:8443",
+			"//*.example.com", "https://example.com/", "http://[::1]:4000"}},
+	}
+	for _, p := range good {
+		srv := NewServer(Config{Origin: p, Logger: testLogger()})
+		_ = srv.Close()
 	}
 }

@@ -49,10 +49,15 @@ type Stats struct {
 }
 
 // NewServer builds a Server. Register channels with Channel before serving.
+// It panics on an invalid Config.Origin entry (see OriginPolicy), as
+// Channel does on an invalid pattern: both are programming errors.
 func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
+	if err := cfg.Origin.validate(); err != nil {
+		panic(err) // a configuration error, as a bad channel pattern is
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
-		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries)}
+		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries, cfg.BrakeAddrRejections)}
 	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
@@ -210,7 +215,7 @@ func (s *Server) joinLapsed(sock *Socket) {
 		return
 	}
 	s.stats.joinLapse.Add(1)
-	s.log.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
+	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
 	ce := &ConnectError{Code: 4408, Reason: "join_timeout", Payload: Reason("join_timeout")}
 	frame, err := connectErrorFrame(sock.ver, ce)
 	if err == nil {

@@ -2,26 +2,31 @@ package phx
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 )
 
-// warnLog writes the WARN lines a client can trigger at will (bad frames,
-// unmatched or over-long topics, refused connects). Without it a client
-// sending junk as fast as it can makes the log grow as fast as its input.
-// It bounds them two ways:
+// warnLog writes the log lines a client can trigger at will (bad frames,
+// unmatched or over-long topics, refused, rejected or braked connects,
+// lapsed join deadlines, handler errors and crashes), at WARN, INFO or
+// ERROR. Without it a client sending junk or reconnecting as fast as it can
+// makes the log grow as fast as its input. It bounds them two ways:
 //
-//   - every string, []byte or error value is cut to Config.LogValueBytes
-//     bytes, with a marker saying how much was cut ("…(+1048000 bytes)"),
-//     and the cut copy never aliases the original (a megabyte topic is not
-//     kept alive by a log record);
-//   - each message (the msg string is the key, so use a constant) is
-//     written at most Config.LogWarnsPerSecond times per second; the rest
-//     are counted, and when the second ends one line "warnings suppressed"
-//     reports msg and the number dropped.
+//   - every string, []string, []byte, error or fmt.Stringer value is cut to
+//     Config.LogValueBytes bytes, with a marker saying how much was cut
+//     ("…(+1048000 bytes)"), and the cut copy never aliases the original
+//     (a megabyte topic is not kept alive by a log record); a stack trace
+//     (stackValue) is cut at maxStackBytes instead;
+//   - each message at each level (the msg string is the key, so use a
+//     constant) is written at most Config.LogWarnsPerSecond times per
+//     second; the rest are counted, and when the second ends one line at
+//     the same level reports msg (as "message") and the number dropped: "warnings
+//     suppressed" for WARN, "log lines suppressed" for the other levels.
 //
 // Its mutex is a leaf lock: nothing is called while it is held.
 type warnLog struct {
@@ -32,7 +37,13 @@ type warnLog struct {
 	now    func() time.Time // time.Now; tests pin it
 
 	mu    sync.Mutex
-	kinds map[string]*warnKind
+	kinds map[warnKey]*warnKind
+}
+
+// warnKey names one limited kind of line.
+type warnKey struct {
+	level slog.Level
+	msg   string
 }
 
 // warnKind counts one message's lines in the current window.
@@ -44,44 +55,64 @@ type warnKind struct {
 }
 
 // maxWarnKinds bounds the table of messages; messages past it share one
-// entry (callers pass constant messages, so this is never reached in
-// practice).
+// entry per level (callers pass constant messages, so this is never
+// reached in practice).
 const maxWarnKinds = 256
 
 // overflowKind is the shared entry of messages past maxWarnKinds.
 const overflowKind = "(other warnings)"
 
+// maxStackBytes bounds a stack trace in a crash line: longer than any one
+// value, so the trace stays useful, but still bounded.
+const maxStackBytes = 8 << 10
+
+// stackValue marks a log value as a stack trace, cut at maxStackBytes
+// rather than Config.LogValueBytes.
+type stackValue []byte
+
 func newWarnLog(l *slog.Logger, valueMax, perSecond int) *warnLog {
 	return &warnLog{log: l, max: valueMax, rate: perSecond, window: time.Second, now: time.Now,
-		kinds: make(map[string]*warnKind)}
+		kinds: make(map[warnKey]*warnKind)}
 }
 
 // Warn logs msg at WARN level with args (as slog.Logger.Warn takes them),
 // values cut to length, unless msg has used up its lines for this second.
-func (w *warnLog) Warn(msg string, args ...any) {
-	if !w.log.Enabled(context.Background(), slog.LevelWarn) || !w.allow(msg) {
+func (w *warnLog) Warn(msg string, args ...any) { w.logAt(slog.LevelWarn, msg, args) }
+
+// Info is Warn at INFO level (connects rejected or braked, lapsed join
+// deadlines: one per attempt, so as many as a client makes).
+func (w *warnLog) Info(msg string, args ...any) { w.logAt(slog.LevelInfo, msg, args) }
+
+// Error is Warn at ERROR level (handler errors and crashes a client's
+// input can trigger).
+func (w *warnLog) Error(msg string, args ...any) { w.logAt(slog.LevelError, msg, args) }
+
+func (w *warnLog) logAt(level slog.Level, msg string, args []any) {
+	ctx := context.Background()
+	if !w.log.Enabled(ctx, level) || !w.allow(level, msg) {
 		return
 	}
-	w.log.Warn(msg, w.clipArgs(args)...)
+	w.log.Log(ctx, level, msg, w.clipArgs(args)...)
 }
 
 // allow counts one line of msg and reports whether it may be written.
-func (w *warnLog) allow(msg string) bool {
+func (w *warnLog) allow(level slog.Level, msg string) bool {
 	if w.rate <= 0 {
 		return true
 	}
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	k := w.kinds[msg]
+	key := warnKey{level, msg}
+	k := w.kinds[key]
 	if k == nil {
 		if len(w.kinds) >= maxWarnKinds {
-			msg = overflowKind
-			k = w.kinds[msg]
+			key.msg = overflowKind
+			k = w.kinds[key]
 		}
 		if k == nil {
 			k = &warnKind{start: now}
-			w.kinds[msg] = k
+			w.kinds[key] = k
 		}
 	}
 	if now.Sub(k.start) >= w.window {
@@ -94,20 +125,28 @@ func (w *warnLog) allow(msg string) bool {
 	k.dropped++
 	if !k.armed {
 		k.armed = true
-		time.AfterFunc(k.start.Add(w.window).Sub(now), func() { w.summarize(msg) })
+		time.AfterFunc(k.start.Add(w.window).Sub(now), func() { w.summarize(key) })
 	}
 	return false
 }
 
-// summarize writes the count of msg's dropped lines.
-func (w *warnLog) summarize(msg string) {
+// summarize writes the count of key's dropped lines, at their level.
+func (w *warnLog) summarize(key warnKey) {
 	w.mu.Lock()
-	k := w.kinds[msg]
+	k := w.kinds[key]
 	n := k.dropped
 	k.dropped, k.armed = 0, false
 	w.mu.Unlock()
 	if n > 0 {
-		w.log.Warn("warnings suppressed", "msg", msg, "dropped", n, "per", w.window.String())
+		summary := "log lines suppressed"
+		if key.level == slog.LevelWarn {
+			summary = "warnings suppressed"
+		}
+		// "message", not "msg": a second "msg" key would make the JSON
+		// line ambiguous (a reader keeping the last one sees the dropped
+		// message itself)
+		w.log.Log(context.Background(), key.level, summary, "message", key.msg, "dropped", n,
+			"per", w.window.String())
 	}
 }
 
@@ -133,10 +172,18 @@ func (w *warnLog) clipArgs(args []any) []any {
 	return out
 }
 
-// clipValue cuts a string, []byte or error (or a slog.Attr holding one)
-// longer than the limit.
+// clipValue cuts a string, []string, []byte, error or fmt.Stringer (or a
+// slog.Attr holding one) longer than the limit, and a stackValue longer than
+// maxStackBytes.
 func (w *warnLog) clipValue(a any) (any, bool) {
 	switch v := a.(type) {
+	case stackValue:
+		if len(v) > maxStackBytes {
+			return clipBytes(v, maxStackBytes), true
+		}
+		return string(v), true
+	case []string:
+		return clipList(v, w.max), true
 	case string:
 		if len(v) > w.max {
 			return clipString(v, w.max), true
@@ -154,6 +201,10 @@ func (w *warnLog) clipValue(a any) (any, bool) {
 		if c, ok := w.clipValue(v.Value.Any()); ok {
 			return slog.Any(v.Key, c), true
 		}
+	case fmt.Stringer: // a panic value, say (after slog.Attr, a Stringer too)
+		if s := v.String(); len(s) > w.max {
+			return clipString(s, w.max), true
+		}
 	}
 	return a, false
 }
@@ -169,6 +220,35 @@ func clipString(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…(+" + strconv.Itoa(len(s)-cut) + " bytes)"
+}
+
+// clipList writes a list of strings as one comma-separated string cut to
+// max bytes: a client-sent list (offered subprotocols) can be long in both
+// count and length.
+func clipList(l []string, limit int) string {
+	total := len(l) - 1 // the commas
+	for _, e := range l {
+		total += len(e)
+	}
+	var b strings.Builder
+	for i, e := range l {
+		if b.Len() > limit {
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(e[:min(len(e), limit+1)])
+	}
+	if total <= limit {
+		return b.String()
+	}
+	head := b.String()
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(head[cut]) {
+		cut--
+	}
+	return head[:cut] + "…(+" + strconv.Itoa(total-cut) + " bytes)"
 }
 
 // clipBytes is clipString for a []byte, without converting all of it.

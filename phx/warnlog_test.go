@@ -67,7 +67,7 @@ func (r *lineRecorder) written(msg string) []string {
 // dropped sums the dropped counts of the summaries for msg.
 func (r *lineRecorder) dropped(msg string) int {
 	n := 0
-	for _, l := range r.matching(`msg="warnings suppressed" msg=` + textValue(msg) + " ") {
+	for _, l := range r.matching(`msg="warnings suppressed" message=` + textValue(msg) + " ") {
 		m := droppedCount.FindStringSubmatch(l)
 		d, _ := strconv.Atoi(m[1])
 		n += d
