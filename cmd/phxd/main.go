@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
 	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (0 disables)")
-	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries (same IP and token param or auth token; other query params do not count) with HTTP 429 before the upgrade for this long (0 disables)")
+	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries with HTTP 429 before the upgrade for this long; a client is its address (IPv6: its /64) plus its token param and auth token (or, without those, its Cookie and Authorization headers), never other query params; an address with 20 rejections in one window is braked whatever it sends (0 disables)")
 	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
 	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
