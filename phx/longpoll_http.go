@@ -142,11 +142,20 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
 		return
 	}
+	// The places go back on every path but a session that made it into
+	// the map (which then releases them itself): a refused connect, a
+	// shutdown meanwhile, and a panic in the app's Connect (recovered
+	// further up, by net/http or the event loop's worker).
+	started := false
+	defer func() {
+		if !started {
+			s.lp.unadmit(slot)
+		}
+	}()
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
 		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params["vsn"]}
 	assigns, ce := s.connect(info)
 	if ce != nil {
-		s.lp.unadmit(slot)
 		s.lpReject(w, ce, ver, r.RemoteAddr)
 		return
 	}
@@ -156,12 +165,12 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	// opened sets sock.tr: do it before the session is findable, so the
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
-	if !s.lp.add(ss) { // shut down meanwhile
+	if !s.lp.add(ss) { // shut down meanwhile: never in the map
 		ss.close(1012, "")
-		s.lp.release(ss)
 		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
 		return
 	}
+	started = true
 	writeLPMessages(w, 410, token, nil)
 }
 
