@@ -139,7 +139,7 @@ type lpSession struct {
 // send implements transport: queue a text frame for the next poll.
 func (ss *lpSession) send(binary bool, payload []byte) error {
 	if binary {
-		ss.srv.log.Warn("longpoll cannot carry binary frames: dropped", "socket", ss.sock.id)
+		ss.srv.warn.Warn("longpoll cannot carry binary frames: dropped", "socket", ss.sock.id)
 		return errLongPollBinary
 	}
 	ss.mu.Lock()
@@ -158,7 +158,7 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	ss.wakeLocked()
 	ss.mu.Unlock()
 	if over {
-		ss.srv.log.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
+		ss.srv.warn.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
 		ss.close(1008, "slow consumer")
 		return errSlowLongPoll
 	}

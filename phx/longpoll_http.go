@@ -43,7 +43,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.cfg.Origin.allows(r.Header.Get("Origin"), r.Host) {
-		s.log.Warn("longpoll refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
@@ -132,7 +132,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	params := parseParams(query)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.log.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
@@ -254,7 +254,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	if err != nil {
 		// as an undecodable frame closes a WebSocket (and an invalid JSON
 		// line closes this session below)
-		s.log.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
+		s.warn.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
 		ss.close(1007, "invalid message")
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -264,13 +264,13 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	for _, f := range frames {
 		if !ss.sock.waitInbound(r.Context()) {
 			// over the inbound caps for too long (Config.InboundStall)
-			s.log.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
+			s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
 			ss.close(1008, "inbound queue full")
 			writeLPStatus(w, 410)
 			return
 		}
 		if err := ss.sock.handleFrame(f.data, f.binary); err != nil {
-			s.log.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
+			s.warn.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
 			ss.close(closeCodeFor(err), "invalid message")
 			http.Error(w, "longpoll: "+err.Error(), http.StatusBadRequest)
 			return
@@ -315,7 +315,7 @@ func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, er
 // phoenix.js reports as the error of a failed POST) and closes its session,
 // as an oversized message closes a WebSocket with 1009.
 func (s *Server) lpTooLarge(w http.ResponseWriter, ss *lpSession, declared int64) {
-	s.log.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
+	s.warn.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
 		"limit", s.lp.cfg.MaxBody, "content_length", declared)
 	ss.close(1009, "message too big")
 	w.Header().Set("Connection", "close") // the rest of the body is not read
