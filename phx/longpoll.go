@@ -20,16 +20,22 @@ type LongPollConfig struct {
 	// (default 10s, as Phoenix).
 	Window time.Duration
 	// Idle ends a session that has not polled for this long (default 15s,
-	// Phoenix's 1.5 × window); its channels terminate.
+	// Phoenix's 1.5 × window); its channels terminate. A poll that comes
+	// back later (a tab that slept) gets {"status":403}, as from Phoenix:
+	// phoenix.js reports an error, reconnects and rejoins its channels.
 	Idle time.Duration
 	// MaxBuffer bounds the bytes queued for a session between polls
 	// (default 4 MiB, as a WebSocket's write queue); a client that lets it
 	// fill is dropped as a slow consumer, as a WebSocket would be: the
 	// queue is discarded and its next poll gets 403.
 	MaxBuffer int
-	// Secret signs session tokens (default: random per process). Set the
-	// same secret on every node behind a load balancer without stickiness
-	// so that forged or foreign tokens are told apart from expired ones.
+	// Secret signs session tokens (default: random per process). A poll
+	// with a token it signed whose session is gone gets {"status":403}
+	// (the client reconnects); one with any other token runs connect, as
+	// a first poll. Set the same secret on every node behind a load
+	// balancer without stickiness, and across restarts, so that a client
+	// of another node or of the previous process is told its session is
+	// gone rather than handed a new one with no channels.
 	Secret []byte
 
 	// Limits against hostile clients. Every session also counts toward
@@ -108,8 +114,7 @@ type lpEnd int
 
 const (
 	lpLive  lpEnd = iota // open: answer 200 or 204 with the session token
-	lpEnded              // ended by the server: the client must learn it (403)
-	lpLost               // expired: as an unknown token, a new session (410)
+	lpEnded              // ended by the server or expired: the client must learn it (403)
 )
 
 // lpSession is one LongPoll "connection": a Socket whose frames wait in a
@@ -133,7 +138,6 @@ type lpSession struct {
 	lastSent time.Time // when a poll last returned messages
 	polling  int
 	closed   bool
-	lost     bool // expired: a poll that still finds it creates a new session
 }
 
 // send implements transport: queue a text frame for the next poll.
@@ -228,14 +232,9 @@ func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []str
 		t.Stop()
 		ss.mu.Lock()
 	}
-	switch {
-	case ss.lost:
-		end = lpLost
-	case ss.closed:
+	msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	if ss.closed {
 		end = lpEnded
-		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
-	default:
-		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
 	}
 	if len(msgs) > 0 {
 		ss.lastSent = time.Now()
@@ -391,8 +390,9 @@ func (lp *longPoll) refusedAtLimit(now time.Time) (n int64, warn bool) {
 }
 
 // expire ends sessions idle for longer than cfg.Idle; false once none are
-// left. An expired session is lost, not ended: a poll that still finds it
-// gets a new session (410), as in Phoenix.
+// left. An expired session leaves the map at once (nothing is kept for a
+// client that may never come back); a poll that comes back with its token
+// gets 403, as any poll naming a session that is gone.
 func (lp *longPoll) expire(now time.Time) bool {
 	var idle []*lpSession
 	lp.mu.Lock()
@@ -405,9 +405,6 @@ func (lp *longPoll) expire(now time.Time) bool {
 	more := len(lp.sessions) > 0
 	lp.mu.Unlock()
 	for _, ss := range idle {
-		ss.mu.Lock()
-		ss.lost = true
-		ss.mu.Unlock()
 		ss.close(1001, "session expired")
 		lp.release(ss)
 	}

@@ -85,30 +85,33 @@ func (s *Server) lpGet(w http.ResponseWriter, r *http.Request, token string) {
 			case end == lpLive:
 				writeLPMessages(w, 204, token, nil)
 				return
-			case end == lpEnded && len(msgs) > 0:
+			case len(msgs) > 0:
 				// the session's last messages, with a token whose poll
 				// gets 403: the session itself is gone
 				writeLPMessages(w, 200, s.lp.tokens.newReject(arrived, rejectTokenTTL), msgs)
 				return
-			case end == lpEnded:
-				// Phoenix answers a killed session's poll 403, so that every
-				// phoenix.js version reports an error, closes (1008) and
-				// reconnects through connect, rejoining its channels (a 410
-				// would make 1.7 adopt a new session silently).
-				if d := ss.goneWait(); d > 0 {
-					waitCtx(r, d)
-				}
-				writeLPStatus(w, 403)
-				return
 			}
-			// lpLost: expired, as an unknown token
+			if d := ss.goneWait(); d > 0 {
+				waitCtx(r, d)
+			}
 		}
+		// Our session token, but its session is gone: ended by the
+		// server, expired, or from before a restart with the same
+		// Secret. Phoenix runs connect with the poll's params, whose
+		// last `token` (phoenix.js ≤ 1.8 appends the session token) is
+		// not the app's, so connect refuses it: {"status":403}, on which
+		// every phoenix.js version reports an error, closes (1008) and
+		// reconnects through connect, rejoining its channels. (A 410
+		// would make 1.7 adopt a new session silently, its channels
+		// dead.)
+		writeLPStatus(w, 403)
+		return
 	}
 	query := r.URL.RawQuery
 	if _, _, ours := s.lp.tokens.open(token); ours && r.Header.Get("X-Phoenix-Longpoll-Token") == "" {
-		// A lost session's token (≤1.8 clients send it as the last `token`
-		// param) is ours, not the app's: connect sees the app's own
-		// `token` param, if any, as on the client's first GET.
+		// An expired reject token (≤1.8 clients send it as the last
+		// `token` param) is ours, not the app's: connect sees the app's
+		// own `token` param, if any, as on the client's first GET.
 		query = dropLastParam(query, "token")
 	}
 	s.lpConnect(w, r, query)
