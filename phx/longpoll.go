@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,14 +42,22 @@ type LongPollConfig struct {
 	// Limits against hostile clients. Every session also counts toward
 	// Config.Net.MaxConns once the server's event loop exists (Serve, or a
 	// WebSocket upgrade through ServeHTTP), so WebSockets and LongPoll
-	// sessions share one connection limit; MaxSessions bounds them even
-	// when the Server is mounted as an http.Handler and never serves a
-	// WebSocket.
+	// sessions share one connection limit, and toward
+	// Config.Net.MaxConnsPerIP for its client's address (IPv6: its /64)
+	// when that is set, with the address's own connections: a session
+	// costs its client no file descriptor, so without it one client
+	// looping on session-creating GETs could hold every place for Idle.
+	// (A browser on LongPoll holds one session and one or two keep-alive
+	// connections.) The address is the request's RemoteAddr, as for a
+	// WebSocket: behind a proxy, the proxy's. MaxSessions bounds sessions
+	// even when the Server is mounted as an http.Handler and never serves
+	// a WebSocket.
 
 	// MaxSessions bounds the LongPoll sessions held at once (default
 	// 10,000), counting a session the server has ended until its client
 	// has been told (its next poll) or Idle has passed. A session-creating
-	// GET over this limit or over Config.Net.MaxConns is answered HTTP 503
+	// GET over this limit, Config.Net.MaxConns or Config.Net.MaxConnsPerIP
+	// is answered HTTP 503
 	// with Retry-After and an empty body, before Connect runs: phoenix.js
 	// then reports an error, closes (1011) and retries with its growing
 	// backoff.
@@ -124,6 +133,7 @@ type lpSession struct {
 	srv  *Server
 	sock *Socket
 	slot *netpoll.Server // whose connection slot the session holds, if any
+	peer net.Addr        // the client the slot is counted for (MaxConnsPerIP)
 	// released guards the one release of the session's places (the
 	// MaxSessions count and slot).
 	released atomic.Bool
@@ -291,11 +301,12 @@ func newLongPoll(cfg LongPollConfig, maxFrame int64) *longPoll {
 // it (a Server mounted as an http.Handler may never need one).
 func (s *Server) eventLoop() *netpoll.Server { return s.npLive.Load() }
 
-// admit takes the places of a new session: one of MaxSessions and, when
-// the event loop exists, one of its connection slots (returned, to be
-// released with the session). ok is false, nothing taken, at either limit
-// or after shutdown.
-func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
+// admit takes the places of a new session of the client at peer: one of
+// MaxSessions and, when the event loop exists, one of its connection
+// slots, counted toward Config.Net.MaxConnsPerIP for peer's address too
+// (returned, to be released with the session). ok is false, nothing
+// taken, at any of these limits or after shutdown.
+func (lp *longPoll) admit(np *netpoll.Server, peer net.Addr) (slot *netpoll.Server, ok bool) {
 	lp.mu.Lock()
 	stopped := lp.stopped
 	lp.mu.Unlock()
@@ -306,7 +317,7 @@ func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
 		lp.places.Add(-1)
 		return nil, false
 	}
-	if np != nil && !np.AcquireSlot() {
+	if np != nil && !np.AcquireSlotFor(peer) {
 		lp.places.Add(-1)
 		return nil, false
 	}
@@ -314,17 +325,17 @@ func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
 }
 
 // unadmit gives back what admit took, for a session that never started.
-func (lp *longPoll) unadmit(slot *netpoll.Server) {
+func (lp *longPoll) unadmit(slot *netpoll.Server, peer net.Addr) {
 	lp.places.Add(-1)
 	if slot != nil {
-		slot.ReleaseSlot()
+		slot.ReleaseSlotFor(peer)
 	}
 }
 
 // release gives back a session's places, once, when it leaves the map.
 func (lp *longPoll) release(ss *lpSession) {
 	if !ss.released.Swap(true) {
-		lp.unadmit(ss.slot)
+		lp.unadmit(ss.slot, ss.peer)
 	}
 }
 

@@ -2,10 +2,12 @@ package phx
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
 )
@@ -91,5 +93,79 @@ func TestLongPollClientWarningsRateLimited(t *testing.T) {
 				t.Errorf("%q: a line of %d bytes, values must be cut to %d: %.200s", msg, len(l), valueMax, l)
 			}
 		}
+	}
+}
+
+// lpOpenFrom sends a session-creating GET from remote and returns the
+// HTTP status and, for a session, its token.
+func lpOpenFrom(t *testing.T, srv *Server, remote string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/socket/longpoll?token=good&vsn=2.0.0", nil)
+	req.RemoteAddr = remote
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		return rec.Code, ""
+	}
+	var r lpResp
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil || r.Status != 410 || r.Token == "" {
+		t.Fatalf("session GET from %s: %s", remote, rec.Body.String())
+	}
+	return 200, r.Token
+}
+
+// LongPoll sessions cost their client no file descriptor: with
+// Config.Net.MaxConnsPerIP set, one address looping on session-creating
+// GETs gets that many sessions, then 503 (before Connect runs), while
+// another address still gets one; a session's end gives its address's
+// place back.
+func TestLongPollSessionsPerAddressCap(t *testing.T) {
+	const capIP = 5
+	srv, calls := lpCountingServer(t, Config{Net: netpoll.Config{MaxConnsPerIP: capIP},
+		LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: time.Minute}})
+	np, err := srv.netpoll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for i := range 4 * capIP {
+		code, tok := lpOpenFrom(t, srv, fmt.Sprintf("192.0.2.7:%d", 1000+i))
+		switch {
+		case code == 200 && len(tokens) < capIP:
+			tokens = append(tokens, tok)
+		case code == http.StatusServiceUnavailable && len(tokens) == capIP:
+		default:
+			t.Fatalf("GET %d from 192.0.2.7 with %d sessions: HTTP %d, want %d sessions then 503", i, len(tokens), code, capIP)
+		}
+	}
+	if n := calls.Load(); n != capIP {
+		t.Errorf("Connect ran %d times, want %d: refused GETs must not reach it", n, capIP)
+	}
+	if st := np.Stats(); st.RefusedPerIP != 3*capIP || st.Slots != capIP {
+		t.Errorf("event loop stats: RefusedPerIP %d, Slots %d; want %d, %d", st.RefusedPerIP, st.Slots, 3*capIP, capIP)
+	}
+	// another address, and another IPv6 /64, are not affected
+	for _, remote := range []string{"192.0.2.8:1000", "[2001:db8:0:1::1]:1000"} {
+		if code, _ := lpOpenFrom(t, srv, remote); code != 200 {
+			t.Fatalf("GET from %s while 192.0.2.7 is at its cap: HTTP %d, want a session", remote, code)
+		}
+	}
+	// one session of the capped address ends (kicked, its client told):
+	// its place comes back, for that address only
+	id, _ := srv.lp.tokens.sessionID(tokens[0])
+	srv.lp.get(id).close(1001, "")
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tokens[0]}
+	if r := c.get(); r.Status != 403 {
+		t.Fatalf("poll of the kicked session: %+v, want 403", r)
+	}
+	if code, _ := lpOpenFrom(t, srv, "192.0.2.7:2000"); code != 200 {
+		t.Fatalf("GET from 192.0.2.7 after one of its sessions ended: HTTP %d, want a session", code)
+	}
+	if code, _ := lpOpenFrom(t, srv, "192.0.2.7:2001"); code != http.StatusServiceUnavailable {
+		t.Fatalf("GET from 192.0.2.7 at its cap again: HTTP %d, want 503", code)
+	}
+	srv.lp.shutdown()
+	if n := np.Stats().Slots; n != 0 {
+		t.Fatalf("%d connection slots held after every session ended", n)
 	}
 }

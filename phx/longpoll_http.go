@@ -140,7 +140,8 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 		return
 	}
 	// The places first: a client refused at the limits costs no Connect.
-	slot, ok := s.lp.admit(s.eventLoop())
+	peer := tcpAddr(r.RemoteAddr)
+	slot, ok := s.lp.admit(s.eventLoop(), peer)
 	if !ok {
 		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
 		return
@@ -152,7 +153,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	started := false
 	defer func() {
 		if !started {
-			s.lp.unadmit(slot)
+			s.lp.unadmit(slot, peer)
 		}
 	}()
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
@@ -164,7 +165,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	}
 	sock := s.newSocket(info, ver, assigns)
 	id, token := s.lp.tokens.newSession()
-	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, lastPoll: time.Now()}
+	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, peer: peer, lastPoll: time.Now()}
 	// opened sets sock.tr: do it before the session is findable, so the
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
