@@ -69,10 +69,18 @@ type LongPollConfig struct {
 	// as an oversized WebSocket message closes its socket (1009). Phoenix
 	// allows about 8 MB.
 	MaxBody int64
-	// BodyBudget bounds the bytes of all POST bodies being read or handled
-	// at once, across sessions (default 32 MiB, at least MaxBody). A POST
-	// whose body does not fit is answered HTTP 503 {"status":503} with
-	// Retry-After before its body is read; phoenix.js reports an error and
+	// BodyBudget bounds the bytes of all POST bodies being read at once,
+	// across sessions (default 32 MiB, at least MaxBody). A body reserves
+	// it as its bytes arrive (in chunks of 4 to 64 KiB, each as large as
+	// what came before it), so a client trickling a large body in holds
+	// about what it has sent, not its declared length. The reservation is
+	// given back once the body is read, before its frames wait for their
+	// session's turn and inbound capacity (Config.MaxInbound): a session
+	// whose channels are slow keeps its own POSTs waiting, each with at
+	// most MaxBody, not every other client's. A POST
+	// whose next chunk does not fit is answered HTTP 503 {"status":503}
+	// with Retry-After and Connection: close, the rest of its body unread,
+	// and its session stays open; phoenix.js reports an error and
 	// reconnects.
 	BodyBudget int64
 }

@@ -234,27 +234,28 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		s.lpTooLarge(w, ss, r.ContentLength)
 		return
 	}
-	// What the body may take in memory, held until it is handled: its
-	// declared length, or the limit when it is chunked.
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = limit
-	}
-	if !s.lp.takeBody(reserve) {
-		s.lpRefuse(w, r, "POST bodies over the budget", "1")
-		return
-	}
-	defer s.lp.giveBody(reserve)
-	body, err := readLPBody(w, r, limit)
+	body, reserved, err := s.lp.readBody(w, r, limit)
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.lp.giveBody(reserved)
+		switch mbe := (*http.MaxBytesError)(nil); {
+		case errors.As(err, &mbe):
 			s.lpTooLarge(w, ss, -1)
-			return
+		case errors.Is(err, errBodyBudget):
+			w.Header().Set("Connection", "close") // the rest of the body is not read
+			s.lpRefuse(w, r, "POST bodies over the budget", "1")
+		default:
+			http.Error(w, "longpoll: unreadable body", http.StatusBadRequest)
 		}
-		http.Error(w, "longpoll: unreadable body", http.StatusBadRequest)
 		return
 	}
 	frames, err := lpFrames(r.Header.Get("Content-Type"), body)
+	// The budget bounds bodies while they are read: a client holds its
+	// share only for what it has sent. The frames below wait for the
+	// session's turn and its inbound capacity outside it (each waiting
+	// POST holds at most MaxBody, and connection limits bound the POSTs),
+	// so a session whose channels are slow does not starve every other
+	// client's POSTs.
+	s.lp.giveBody(reserved)
 	if err != nil {
 		// as an undecodable frame closes a WebSocket (and an invalid JSON
 		// line closes this session below)
@@ -283,36 +284,62 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	writeLPStatus(w, 200)
 }
 
-// readLPBody reads a POST body of at most limit bytes: into a buffer of
-// its declared length, or (chunked) into one that doubles up to limit+1,
-// so an oversized body costs at most about twice the limit to refuse.
-func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// A POST body is read into chunks reserved from BodyBudget as the bytes
+// arrive: the first of lpBodyFirst bytes, each next one as large as what
+// has arrived so far but at most lpBodyStep. A client trickling its body
+// in holds about what it has sent (at most twice, and at most lpBodyStep
+// more), never its declared length up front, and a body costs two copies
+// of itself in allocations at most.
+const (
+	lpBodyFirst = 4 << 10
+	lpBodyStep  = 64 << 10
+)
+
+var errBodyBudget = errors.New("phx: longpoll POST bodies over the budget")
+
+// readBody reads a POST body of at most limit bytes, never past its
+// declared length, reserving BodyBudget for each chunk before reading
+// into it. It returns the bytes reserved (at least len(buf)), which the
+// caller gives back, also on error: errBodyBudget when the budget has no
+// room for the next chunk, or the reader's error (*http.MaxBytesError
+// past limit).
+func (lp *longPoll) readBody(w http.ResponseWriter, r *http.Request, limit int64) (buf []byte, reserved int64, err error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength >= 0 {
-		buf := make([]byte, r.ContentLength)
-		_, err := io.ReadFull(body, buf)
-		return buf, err
+	declared := r.ContentLength
+	most := limit + 1 // chunked: one byte over the limit shows it
+	if declared >= 0 {
+		most = declared
 	}
-	buf := make([]byte, 0, min(limit+1, 4<<10))
-	for {
-		if len(buf) == cap(buf) {
-			next := 2 * int64(cap(buf))
-			if next >= limit {
-				next = limit + 1
+	var chunks [][]byte
+	var total int64
+	for total < most {
+		size := min(max(total, lpBodyFirst), lpBodyStep, most-total)
+		if !lp.takeBody(size) {
+			return nil, reserved, errBodyBudget
+		}
+		reserved += size
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(body, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if declared >= 0 {
+				return nil, reserved, io.ErrUnexpectedEOF
 			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
+			break
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		switch {
-		case err == io.EOF:
-			return buf, nil
-		case err != nil:
-			return nil, err
+		if err != nil {
+			return nil, reserved, err
 		}
 	}
+	if len(chunks) == 1 {
+		return chunks[0], reserved, nil
+	}
+	buf = make([]byte, 0, total)
+	for _, c := range chunks {
+		buf = append(buf, c...)
+	}
+	return buf, reserved, nil
 }
 
 // lpTooLarge answers a POST over MaxBody (HTTP 413, {"status":413}, which
