@@ -306,6 +306,58 @@ func TestJSLongPollPresence(t *testing.T) {
 	})
 }
 
+// A LongPoll client whose tab sleeps longer than the idle timeout: its
+// session expires on the server (a WebSocket client's Presence sees it
+// leave); the poll it sends on waking names the gone session and gets
+// {"status":403}, as from Phoenix (whose connect sees the session token as
+// the `token` param and refuses it), so both versions report the error,
+// close, reconnect and rejoin. (On a 410 1.7 would adopt a new session
+// silently, its channel dead; 1.8 would close with its own 3410.)
+func TestJSLongPollExpiry(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "-longpoll-window", "1s", "-longpoll-idle", "2s")
+	forEachLib(t, func(t *testing.T, lib jsLib) {
+		tag := "lpx" + libTag(lib)
+		l, w := uniq("xl"+tag), uniq("xw"+tag)
+		room := "room:" + uniq("x"+tag)
+		res := runLPJS[struct {
+			JoinW     jsReply   `json:"join_w"`
+			JoinL     jsReply   `json:"join_l"`
+			Listed    bool      `json:"listed"`
+			Expired   bool      `json:"expired"`
+			Reopened  bool      `json:"reopened"`
+			Back      bool      `json:"back"`
+			EchoAfter jsReply   `json:"echo_after"`
+			LEvents   []jsEvent `json:"l_events"`
+		}](t, srv, lib, "lp_expiry", map[string]any{"users": []string{l, w}, "room": room})
+		assertReply(t, "join w (WebSocket)", res.JoinW, "ok", `{}`)
+		assertReply(t, "join l (LongPoll)", res.JoinL, "ok", `{}`)
+		if !res.Listed || !res.Expired {
+			t.Fatalf("w saw l listed %v, then leave while l slept %v (-longpoll-idle 2s): %s", res.Listed, res.Expired, describe(res.LEvents))
+		}
+		var life []string // open/error/close, in order
+		for _, e := range socketLevel(res.LEvents) {
+			if e.Type != "message" {
+				life = append(life, e.String())
+			}
+		}
+		want := []string{"open", "error(403)", `close(1008 "forbidden" clean=false)`, "open"}
+		if lib.Version < "1.8" { // 1.7's teardown closes once more (see kick_me)
+			want = []string{"open", "error(403)", `close(1008 "forbidden" clean=false)`, `close(0 "" clean=false)`, "open"}
+		}
+		if !slices.Equal(life, want) {
+			t.Errorf("l after waking: got %q, want %q: %s", life, want, describe(res.LEvents))
+		}
+		if !slices.ContainsFunc(res.LEvents, func(e jsEvent) bool { return e.Type == "chan_error" }) {
+			t.Errorf("l's channel never saw its session go (no onError): %s", describe(res.LEvents))
+		}
+		if !res.Reopened || !res.Back {
+			t.Errorf("l reconnected %v, rejoined and listed again by w %v: %s", res.Reopened, res.Back, describe(res.LEvents))
+		}
+		assertReply(t, "echo on l's channel after the rejoin", res.EchoAfter, "ok", `{"after":"expiry"}`)
+	})
+}
+
 // The join deadline on LongPoll: the idle client's onMessage gets the
 // join_timeout phx_connect_error, then its next poll gets 403 (onError,
 // close 1008) and the client connects again; a LongPoll client that

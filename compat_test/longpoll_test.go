@@ -6,10 +6,12 @@ package compat_test
 // over fetch.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -139,6 +141,57 @@ func TestLongPollSessionLimit(t *testing.T) {
 	}
 	if n, resp, b, err := flood(1); n != 0 || (err == nil && resp.StatusCode != http.StatusServiceUnavailable) {
 		t.Fatalf("one session more than the first flood: %d created (%v %q)", n, err, b)
+	}
+}
+
+// LongPoll sessions count toward -max-conns-per-ip with their address's
+// connections: a client looping on session-creating GETs over its one
+// kept-alive connection gets the cap less that connection, then HTTP 503
+// with Retry-After, while a client from another address still gets a
+// session.
+func TestLongPollSessionsPerAddress(t *testing.T) {
+	t.Parallel()
+	const capIP = 6
+	srv := startServer(t, "-max-conns-per-ip", fmt.Sprint(capIP), "-longpoll-idle", "60s", "-reject-brake", "0")
+	// from returns an HTTP client that makes one connection from ip.
+	from := func(ip string) *http.Client {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+		tr := &http.Transport{MaxConnsPerHost: 1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	open := func(c *http.Client) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := c.Get("http://" + srv.addr + "/socket/longpoll?vsn=2.0.0&token=user:" + uniq("lpip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	a := from("127.0.0.1")
+	created := 0
+	for ; created < 4*capIP; created++ {
+		resp, b := open(a)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || len(b) != 0 {
+				t.Fatalf("refused session: Retry-After %q, body %q; want a Retry-After and no body", resp.Header.Get("Retry-After"), b)
+			}
+			break
+		}
+		var r lpBody
+		if resp.StatusCode != 200 || json.Unmarshal(b, &r) != nil || r.Status != 410 || r.Token == "" {
+			t.Fatalf("session GET #%d: HTTP %d %s", created+1, resp.StatusCode, b)
+		}
+	}
+	if created != capIP-1 {
+		t.Fatalf("127.0.0.1 got %d sessions over its one connection with -max-conns-per-ip %d, want %d", created, capIP, capIP-1)
+	}
+	if resp, b := open(from("127.0.0.2")); resp.StatusCode != 200 {
+		t.Fatalf("a client from 127.0.0.2 while 127.0.0.1 is at its cap: HTTP %d %s, want a session", resp.StatusCode, b)
 	}
 }
 

@@ -81,7 +81,8 @@ type Config struct {
 
 	// MaxConnsPerIP caps the connections one client address holds at once
 	// on Serve's listeners (counted like MaxConns; IPv6 addresses by their
-	// /64 prefix; connections adopted by UpgradeHTTP are not counted). Over it
+	// /64 prefix; connections adopted by UpgradeHTTP are not counted,
+	// slots taken with AcquireSlotFor, such as LongPoll sessions, are). Over it
 	// the new connection gets a fixed 429 and is closed, and
 	// Stats.RefusedPerIP counts it. 0 (the default) disables the cap, as
 	// load tests from one host need; on a public server set it, e.g. to a

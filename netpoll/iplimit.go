@@ -116,15 +116,76 @@ func (l *ipLimiter) admit(ip netip.Addr, now int64) int {
 			return ipRateLimited
 		}
 	}
-	if l.maxConns > 0 {
-		n := sh.conns[ip]
-		if n >= l.maxConns {
-			return ipTooMany
-		}
-		sh.conns[ip] = n + 1
-		sh.cpeak = max(sh.cpeak, len(sh.conns))
+	if !l.countLocked(sh, ip) {
+		return ipTooMany
 	}
 	return ipOK
+}
+
+// countLocked counts one more connection of ip, or reports false at
+// MaxConnsPerIP (sh is ip's shard, locked).
+func (l *ipLimiter) countLocked(sh *ipShard, ip netip.Addr) bool {
+	if l.maxConns <= 0 {
+		return true
+	}
+	n := sh.conns[ip]
+	if n >= l.maxConns {
+		return false
+	}
+	sh.conns[ip] = n + 1
+	sh.cpeak = max(sh.cpeak, len(sh.conns))
+	return true
+}
+
+// take counts one connection of ip toward MaxConnsPerIP only: a slot
+// taken for a client whose request came over a connection that admit
+// already rated spends no rate token.
+func (l *ipLimiter) take(ip netip.Addr) bool {
+	sh := l.shard(ip)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return l.countLocked(sh, ip)
+}
+
+// AcquireSlotFor is AcquireSlot for a connection that lives outside the
+// event loop on behalf of the client at addr (a LongPoll session, say):
+// besides its MaxConns slot it counts toward MaxConnsPerIP for addr's
+// address (IPv6: its /64), as an accepted connection does, so that one
+// client cannot hold every slot through such connections either. It
+// reports false, counting nothing, at either limit or while the server is
+// shutting down; a refusal at the per-address cap counts in
+// Stats.RefusedPerIP, one at MaxConns in Stats.Refused. No rate token is
+// spent (the request that asks came over a rated connection). An addr that
+// is not a *net.TCPAddr is not limited per address. Each successful
+// AcquireSlotFor needs exactly one ReleaseSlotFor with the same addr.
+func (s *Server) AcquireSlotFor(addr net.Addr) bool {
+	if s.isStopping() {
+		return false
+	}
+	ip, byIP := netip.Addr{}, false
+	if s.ipl != nil {
+		if ip, byIP = addrKey(addr); byIP && !s.ipl.take(ip) {
+			s.stats.refusedIP.Add(1)
+			return false
+		}
+	}
+	if !s.takeSlot() {
+		if byIP {
+			s.ipl.release(ip)
+		}
+		return false
+	}
+	return true
+}
+
+// ReleaseSlotFor gives back a slot taken by AcquireSlotFor(addr).
+func (s *Server) ReleaseSlotFor(addr net.Addr) {
+	s.putSlot()
+	if s.ipl != nil {
+		if ip, ok := addrKey(addr); ok {
+			s.ipl.release(ip)
+		}
+	}
 }
 
 // release ends one connection of ip counted by admit.

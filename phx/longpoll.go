@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,29 +21,43 @@ type LongPollConfig struct {
 	// (default 10s, as Phoenix).
 	Window time.Duration
 	// Idle ends a session that has not polled for this long (default 15s,
-	// Phoenix's 1.5 × window); its channels terminate.
+	// Phoenix's 1.5 × window); its channels terminate. A poll that comes
+	// back later (a tab that slept) gets {"status":403}, as from Phoenix:
+	// phoenix.js reports an error, reconnects and rejoins its channels.
 	Idle time.Duration
 	// MaxBuffer bounds the bytes queued for a session between polls
 	// (default 4 MiB, as a WebSocket's write queue); a client that lets it
 	// fill is dropped as a slow consumer, as a WebSocket would be: the
 	// queue is discarded and its next poll gets 403.
 	MaxBuffer int
-	// Secret signs session tokens (default: random per process). Set the
-	// same secret on every node behind a load balancer without stickiness
-	// so that forged or foreign tokens are told apart from expired ones.
+	// Secret signs session tokens (default: random per process). A poll
+	// with a token it signed whose session is gone gets {"status":403}
+	// (the client reconnects); one with any other token runs connect, as
+	// a first poll. Set the same secret on every node behind a load
+	// balancer without stickiness, and across restarts, so that a client
+	// of another node or of the previous process is told its session is
+	// gone rather than handed a new one with no channels.
 	Secret []byte
 
 	// Limits against hostile clients. Every session also counts toward
 	// Config.Net.MaxConns once the server's event loop exists (Serve, or a
 	// WebSocket upgrade through ServeHTTP), so WebSockets and LongPoll
-	// sessions share one connection limit; MaxSessions bounds them even
-	// when the Server is mounted as an http.Handler and never serves a
-	// WebSocket.
+	// sessions share one connection limit, and toward
+	// Config.Net.MaxConnsPerIP for its client's address (IPv6: its /64)
+	// when that is set, with the address's own connections: a session
+	// costs its client no file descriptor, so without it one client
+	// looping on session-creating GETs could hold every place for Idle.
+	// (A browser on LongPoll holds one session and one or two keep-alive
+	// connections.) The address is the request's RemoteAddr, as for a
+	// WebSocket: behind a proxy, the proxy's. MaxSessions bounds sessions
+	// even when the Server is mounted as an http.Handler and never serves
+	// a WebSocket.
 
 	// MaxSessions bounds the LongPoll sessions held at once (default
 	// 10,000), counting a session the server has ended until its client
 	// has been told (its next poll) or Idle has passed. A session-creating
-	// GET over this limit or over Config.Net.MaxConns is answered HTTP 503
+	// GET over this limit, Config.Net.MaxConns or Config.Net.MaxConnsPerIP
+	// is answered HTTP 503
 	// with Retry-After and an empty body, before Connect runs: phoenix.js
 	// then reports an error, closes (1011) and retries with its growing
 	// backoff.
@@ -54,10 +69,18 @@ type LongPollConfig struct {
 	// as an oversized WebSocket message closes its socket (1009). Phoenix
 	// allows about 8 MB.
 	MaxBody int64
-	// BodyBudget bounds the bytes of all POST bodies being read or handled
-	// at once, across sessions (default 32 MiB, at least MaxBody). A POST
-	// whose body does not fit is answered HTTP 503 {"status":503} with
-	// Retry-After before its body is read; phoenix.js reports an error and
+	// BodyBudget bounds the bytes of all POST bodies being read at once,
+	// across sessions (default 32 MiB, at least MaxBody). A body reserves
+	// it as its bytes arrive (in chunks of 4 to 64 KiB, each as large as
+	// what came before it), so a client trickling a large body in holds
+	// about what it has sent, not its declared length. The reservation is
+	// given back once the body is read, before its frames wait for their
+	// session's turn and inbound capacity (Config.MaxInbound): a session
+	// whose channels are slow keeps its own POSTs waiting, each with at
+	// most MaxBody, not every other client's. A POST
+	// whose next chunk does not fit is answered HTTP 503 {"status":503}
+	// with Retry-After and Connection: close, the rest of its body unread,
+	// and its session stays open; phoenix.js reports an error and
 	// reconnects.
 	BodyBudget int64
 }
@@ -108,8 +131,7 @@ type lpEnd int
 
 const (
 	lpLive  lpEnd = iota // open: answer 200 or 204 with the session token
-	lpEnded              // ended by the server: the client must learn it (403)
-	lpLost               // expired: as an unknown token, a new session (410)
+	lpEnded              // ended by the server or expired: the client must learn it (403)
 )
 
 // lpSession is one LongPoll "connection": a Socket whose frames wait in a
@@ -119,6 +141,7 @@ type lpSession struct {
 	srv  *Server
 	sock *Socket
 	slot *netpoll.Server // whose connection slot the session holds, if any
+	peer net.Addr        // the client the slot is counted for (MaxConnsPerIP)
 	// released guards the one release of the session's places (the
 	// MaxSessions count and slot).
 	released atomic.Bool
@@ -133,13 +156,12 @@ type lpSession struct {
 	lastSent time.Time // when a poll last returned messages
 	polling  int
 	closed   bool
-	lost     bool // expired: a poll that still finds it creates a new session
 }
 
 // send implements transport: queue a text frame for the next poll.
 func (ss *lpSession) send(binary bool, payload []byte) error {
 	if binary {
-		ss.srv.log.Warn("longpoll cannot carry binary frames: dropped", "socket", ss.sock.id)
+		ss.srv.warn.Warn("longpoll cannot carry binary frames: dropped", "socket", ss.sock.id)
 		return errLongPollBinary
 	}
 	ss.mu.Lock()
@@ -158,7 +180,7 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	ss.wakeLocked()
 	ss.mu.Unlock()
 	if over {
-		ss.srv.log.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
+		ss.srv.warn.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
 		ss.close(1008, "slow consumer")
 		return errSlowLongPoll
 	}
@@ -228,14 +250,9 @@ func (ss *lpSession) poll(ctx context.Context, window time.Duration) (msgs []str
 		t.Stop()
 		ss.mu.Lock()
 	}
-	switch {
-	case ss.lost:
-		end = lpLost
-	case ss.closed:
+	msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
+	if ss.closed {
 		end = lpEnded
-		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
-	default:
-		msgs, ss.buf, ss.bufBytes = ss.buf, nil, 0
 	}
 	if len(msgs) > 0 {
 		ss.lastSent = time.Now()
@@ -292,11 +309,12 @@ func newLongPoll(cfg LongPollConfig, maxFrame int64) *longPoll {
 // it (a Server mounted as an http.Handler may never need one).
 func (s *Server) eventLoop() *netpoll.Server { return s.npLive.Load() }
 
-// admit takes the places of a new session: one of MaxSessions and, when
-// the event loop exists, one of its connection slots (returned, to be
-// released with the session). ok is false, nothing taken, at either limit
-// or after shutdown.
-func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
+// admit takes the places of a new session of the client at peer: one of
+// MaxSessions and, when the event loop exists, one of its connection
+// slots, counted toward Config.Net.MaxConnsPerIP for peer's address too
+// (returned, to be released with the session). ok is false, nothing
+// taken, at any of these limits or after shutdown.
+func (lp *longPoll) admit(np *netpoll.Server, peer net.Addr) (slot *netpoll.Server, ok bool) {
 	lp.mu.Lock()
 	stopped := lp.stopped
 	lp.mu.Unlock()
@@ -307,7 +325,7 @@ func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
 		lp.places.Add(-1)
 		return nil, false
 	}
-	if np != nil && !np.AcquireSlot() {
+	if np != nil && !np.AcquireSlotFor(peer) {
 		lp.places.Add(-1)
 		return nil, false
 	}
@@ -315,17 +333,17 @@ func (lp *longPoll) admit(np *netpoll.Server) (slot *netpoll.Server, ok bool) {
 }
 
 // unadmit gives back what admit took, for a session that never started.
-func (lp *longPoll) unadmit(slot *netpoll.Server) {
+func (lp *longPoll) unadmit(slot *netpoll.Server, peer net.Addr) {
 	lp.places.Add(-1)
 	if slot != nil {
-		slot.ReleaseSlot()
+		slot.ReleaseSlotFor(peer)
 	}
 }
 
 // release gives back a session's places, once, when it leaves the map.
 func (lp *longPoll) release(ss *lpSession) {
 	if !ss.released.Swap(true) {
-		lp.unadmit(ss.slot)
+		lp.unadmit(ss.slot, ss.peer)
 	}
 }
 
@@ -391,8 +409,9 @@ func (lp *longPoll) refusedAtLimit(now time.Time) (n int64, warn bool) {
 }
 
 // expire ends sessions idle for longer than cfg.Idle; false once none are
-// left. An expired session is lost, not ended: a poll that still finds it
-// gets a new session (410), as in Phoenix.
+// left. An expired session leaves the map at once (nothing is kept for a
+// client that may never come back); a poll that comes back with its token
+// gets 403, as any poll naming a session that is gone.
 func (lp *longPoll) expire(now time.Time) bool {
 	var idle []*lpSession
 	lp.mu.Lock()
@@ -405,9 +424,6 @@ func (lp *longPoll) expire(now time.Time) bool {
 	more := len(lp.sessions) > 0
 	lp.mu.Unlock()
 	for _, ss := range idle {
-		ss.mu.Lock()
-		ss.lost = true
-		ss.mu.Unlock()
 		ss.close(1001, "session expired")
 		lp.release(ss)
 	}

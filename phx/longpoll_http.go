@@ -43,7 +43,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.cfg.Origin.allows(r.Header.Get("Origin"), r.Host) {
-		s.log.Warn("longpoll refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
@@ -85,30 +85,33 @@ func (s *Server) lpGet(w http.ResponseWriter, r *http.Request, token string) {
 			case end == lpLive:
 				writeLPMessages(w, 204, token, nil)
 				return
-			case end == lpEnded && len(msgs) > 0:
+			case len(msgs) > 0:
 				// the session's last messages, with a token whose poll
 				// gets 403: the session itself is gone
 				writeLPMessages(w, 200, s.lp.tokens.newReject(arrived, rejectTokenTTL), msgs)
 				return
-			case end == lpEnded:
-				// Phoenix answers a killed session's poll 403, so that every
-				// phoenix.js version reports an error, closes (1008) and
-				// reconnects through connect, rejoining its channels (a 410
-				// would make 1.7 adopt a new session silently).
-				if d := ss.goneWait(); d > 0 {
-					waitCtx(r, d)
-				}
-				writeLPStatus(w, 403)
-				return
 			}
-			// lpLost: expired, as an unknown token
+			if d := ss.goneWait(); d > 0 {
+				waitCtx(r, d)
+			}
 		}
+		// Our session token, but its session is gone: ended by the
+		// server, expired, or from before a restart with the same
+		// Secret. Phoenix runs connect with the poll's params, whose
+		// last `token` (phoenix.js ≤ 1.8 appends the session token) is
+		// not the app's, so connect refuses it: {"status":403}, on which
+		// every phoenix.js version reports an error, closes (1008) and
+		// reconnects through connect, rejoining its channels. (A 410
+		// would make 1.7 adopt a new session silently, its channels
+		// dead.)
+		writeLPStatus(w, 403)
+		return
 	}
 	query := r.URL.RawQuery
 	if _, _, ours := s.lp.tokens.open(token); ours && r.Header.Get("X-Phoenix-Longpoll-Token") == "" {
-		// A lost session's token (≤1.8 clients send it as the last `token`
-		// param) is ours, not the app's: connect sees the app's own
-		// `token` param, if any, as on the client's first GET.
+		// An expired reject token (≤1.8 clients send it as the last
+		// `token` param) is ours, not the app's: connect sees the app's
+		// own `token` param, if any, as on the client's first GET.
 		query = dropLastParam(query, "token")
 	}
 	s.lpConnect(w, r, query)
@@ -132,36 +135,46 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	params := parseParams(query)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.log.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
 	// The places first: a client refused at the limits costs no Connect.
-	slot, ok := s.lp.admit(s.eventLoop())
+	peer := tcpAddr(r.RemoteAddr)
+	slot, ok := s.lp.admit(s.eventLoop(), peer)
 	if !ok {
 		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
 		return
 	}
+	// The places go back on every path but a session that made it into
+	// the map (which then releases them itself): a refused connect, a
+	// shutdown meanwhile, and a panic in the app's Connect (recovered
+	// further up, by net/http or the event loop's worker).
+	started := false
+	defer func() {
+		if !started {
+			s.lp.unadmit(slot, peer)
+		}
+	}()
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
 		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params["vsn"]}
 	assigns, ce := s.connect(info)
 	if ce != nil {
-		s.lp.unadmit(slot)
 		s.lpReject(w, ce, ver, r.RemoteAddr)
 		return
 	}
 	sock := s.newSocket(info, ver, assigns)
 	id, token := s.lp.tokens.newSession()
-	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, lastPoll: time.Now()}
+	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, peer: peer, lastPoll: time.Now()}
 	// opened sets sock.tr: do it before the session is findable, so the
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
-	if !s.lp.add(ss) { // shut down meanwhile
+	if !s.lp.add(ss) { // shut down meanwhile: never in the map
 		ss.close(1012, "")
-		s.lp.release(ss)
 		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
 		return
 	}
+	started = true
 	writeLPMessages(w, 410, token, nil)
 }
 
@@ -221,31 +234,32 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		s.lpTooLarge(w, ss, r.ContentLength)
 		return
 	}
-	// What the body may take in memory, held until it is handled: its
-	// declared length, or the limit when it is chunked.
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = limit
-	}
-	if !s.lp.takeBody(reserve) {
-		s.lpRefuse(w, r, "POST bodies over the budget", "1")
-		return
-	}
-	defer s.lp.giveBody(reserve)
-	body, err := readLPBody(w, r, limit)
+	body, reserved, err := s.lp.readBody(w, r, limit)
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		s.lp.giveBody(reserved)
+		switch mbe := (*http.MaxBytesError)(nil); {
+		case errors.As(err, &mbe):
 			s.lpTooLarge(w, ss, -1)
-			return
+		case errors.Is(err, errBodyBudget):
+			w.Header().Set("Connection", "close") // the rest of the body is not read
+			s.lpRefuse(w, r, "POST bodies over the budget", "1")
+		default:
+			http.Error(w, "longpoll: unreadable body", http.StatusBadRequest)
 		}
-		http.Error(w, "longpoll: unreadable body", http.StatusBadRequest)
 		return
 	}
 	frames, err := lpFrames(r.Header.Get("Content-Type"), body)
+	// The budget bounds bodies while they are read: a client holds its
+	// share only for what it has sent. The frames below wait for the
+	// session's turn and its inbound capacity outside it (each waiting
+	// POST holds at most MaxBody, and connection limits bound the POSTs),
+	// so a session whose channels are slow does not starve every other
+	// client's POSTs.
+	s.lp.giveBody(reserved)
 	if err != nil {
 		// as an undecodable frame closes a WebSocket (and an invalid JSON
 		// line closes this session below)
-		s.log.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
+		s.warn.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
 		ss.close(1007, "invalid message")
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -255,13 +269,13 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	for _, f := range frames {
 		if !ss.sock.waitInbound(r.Context()) {
 			// over the inbound caps for too long (Config.InboundStall)
-			s.log.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
+			s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
 			ss.close(1008, "inbound queue full")
 			writeLPStatus(w, 410)
 			return
 		}
 		if err := ss.sock.handleFrame(f.data, f.binary); err != nil {
-			s.log.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
+			s.warn.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
 			ss.close(closeCodeFor(err), "invalid message")
 			http.Error(w, "longpoll: "+err.Error(), http.StatusBadRequest)
 			return
@@ -270,43 +284,69 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	writeLPStatus(w, 200)
 }
 
-// readLPBody reads a POST body of at most limit bytes: into a buffer of
-// its declared length, or (chunked) into one that doubles up to limit+1,
-// so an oversized body costs at most about twice the limit to refuse.
-func readLPBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// A POST body is read into chunks reserved from BodyBudget as the bytes
+// arrive: the first of lpBodyFirst bytes, each next one as large as what
+// has arrived so far but at most lpBodyStep. A client trickling its body
+// in holds about what it has sent (at most twice, and at most lpBodyStep
+// more), never its declared length up front, and a body costs two copies
+// of itself in allocations at most.
+const (
+	lpBodyFirst = 4 << 10
+	lpBodyStep  = 64 << 10
+)
+
+var errBodyBudget = errors.New("phx: longpoll POST bodies over the budget")
+
+// readBody reads a POST body of at most limit bytes, never past its
+// declared length, reserving BodyBudget for each chunk before reading
+// into it. It returns the bytes reserved (at least len(buf)), which the
+// caller gives back, also on error: errBodyBudget when the budget has no
+// room for the next chunk, or the reader's error (*http.MaxBytesError
+// past limit).
+func (lp *longPoll) readBody(w http.ResponseWriter, r *http.Request, limit int64) (buf []byte, reserved int64, err error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength >= 0 {
-		buf := make([]byte, r.ContentLength)
-		_, err := io.ReadFull(body, buf)
-		return buf, err
+	declared := r.ContentLength
+	most := limit + 1 // chunked: one byte over the limit shows it
+	if declared >= 0 {
+		most = declared
 	}
-	buf := make([]byte, 0, min(limit+1, 4<<10))
-	for {
-		if len(buf) == cap(buf) {
-			next := 2 * int64(cap(buf))
-			if next >= limit {
-				next = limit + 1
+	var chunks [][]byte
+	var total int64
+	for total < most {
+		size := min(max(total, lpBodyFirst), lpBodyStep, most-total)
+		if !lp.takeBody(size) {
+			return nil, reserved, errBodyBudget
+		}
+		reserved += size
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(body, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if declared >= 0 {
+				return nil, reserved, io.ErrUnexpectedEOF
 			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
+			break
 		}
-		n, err := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		switch {
-		case err == io.EOF:
-			return buf, nil
-		case err != nil:
-			return nil, err
+		if err != nil {
+			return nil, reserved, err
 		}
 	}
+	if len(chunks) == 1 {
+		return chunks[0], reserved, nil
+	}
+	buf = make([]byte, 0, total)
+	for _, c := range chunks {
+		buf = append(buf, c...)
+	}
+	return buf, reserved, nil
 }
 
 // lpTooLarge answers a POST over MaxBody (HTTP 413, {"status":413}, which
 // phoenix.js reports as the error of a failed POST) and closes its session,
 // as an oversized message closes a WebSocket with 1009.
 func (s *Server) lpTooLarge(w http.ResponseWriter, ss *lpSession, declared int64) {
-	s.log.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
+	s.warn.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
 		"limit", s.lp.cfg.MaxBody, "content_length", declared)
 	ss.close(1009, "message too big")
 	w.Header().Set("Connection", "close") // the rest of the body is not read

@@ -251,19 +251,54 @@ func TestLongPollExpiryAndLimits(t *testing.T) {
 	}
 }
 
-// A ≤1.8 client whose session is gone polls with the app's `token` param
-// and then its old session token as the last `token`: the new session's
-// connect must see the app's token, not the stale session token.
-func TestLongPollLostSessionReconnectsWithAppToken(t *testing.T) {
-	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: 50 * time.Millisecond}})
+// A poll naming a session that is gone (expired, or not this process's:
+// a restart with the same Secret) gets {"status":403}, as from Phoenix,
+// whose connect sees the session token as the last `token` param and
+// refuses it: every phoenix.js version then reports an error, closes and
+// reconnects through connect, rejoining its channels (a 410 would make
+// 1.7 adopt a new session silently, its channels dead). The poll creates
+// nothing and runs no Connect; the client's reconnect (no session token)
+// gets a session.
+func TestLongPollGoneSessionPoll403(t *testing.T) {
+	srv, calls := lpCountingServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: 50 * time.Millisecond}})
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
 	c.open()
-	tok := c.token
+	expired := c.token
 	waitFor(t, func() bool { return srv.lp.count() == 0 })
-	c.token = ""
-	c.query = "token=good&vsn=2.0.0&token=" + tok
+	_, never := srv.lp.tokens.newSession() // signed here, never a session
+	for _, tok := range []string{expired, never} {
+		// ≤ 1.8: the app's token param, then the session token last
+		q := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0&token=" + tok}
+		// 1.9: the session token in the header
+		h := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tok}
+		for _, cl := range []*lpClient{q, h} {
+			if code, body := cl.do(http.MethodGet, "", "", nil); code != 200 || body != `{"status":403}` {
+				t.Fatalf("GET naming a gone session: HTTP %d %s, want {\"status\":403}", code, body)
+			}
+		}
+		// a POST is answered as by Phoenix, whose POST never connects
+		if code, body := h.do(http.MethodPost, `["1","1","room:a","phx_join",{}]`, "application/x-ndjson", nil); code != 200 || body != `{"status":410}` {
+			t.Fatalf("POST naming a gone session: HTTP %d %s, want {\"status\":410}", code, body)
+		}
+	}
+	if n, live := calls.Load(), srv.LongPollSessions(); n != 1 || live != 0 {
+		t.Fatalf("after the polls of gone sessions: %d Connects, %d sessions; want 1 (the first), 0", n, live)
+	}
+	c.open()
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("the reconnect ran Connect %d times in all, want 2", n)
+	}
+}
+
+// A ≤1.8 client polling with an expired reject token as the last `token`
+// param gets a session: connect sees the app's own `token` param, not the
+// stale reject token.
+func TestLongPollExpiredRejectTokenConnectsWithAppToken(t *testing.T) {
+	srv := newLPServer(t, Config{LongPoll: LongPollConfig{Window: 20 * time.Millisecond}})
+	tok := srv.lp.tokens.newReject(time.Now().Add(-2*rejectTokenTTL), rejectTokenTTL)
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0&token=" + tok}
 	if r := c.get(); r.Status != 410 || r.Token == "" || r.Token == tok {
-		t.Fatalf("GET with a lost session's token: %+v, want 410 and a new session token", r)
+		t.Fatalf("GET with an expired reject token: %+v, want 410 and a new session token", r)
 	}
 	if got := dropLastParam("token=a&vsn=2.0.0&token=b", "token"); got != "token=a&vsn=2.0.0" {
 		t.Errorf("dropLastParam: %q", got)

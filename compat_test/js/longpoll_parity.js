@@ -56,6 +56,24 @@ function presence(ctx, ch) {
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
 
+// sleepRequests holds back every HTTP request whose URL contains match, as
+// a sleeping browser tab makes none, until the returned wake function
+// sends them. Both versions' LongPoll reach the network through the
+// global fetch (1.7 through xhr.js), looked up at each request; phoenix.js
+// itself is not touched.
+function sleepRequests(match) {
+  const real = globalThis.fetch
+  const held = []
+  globalThis.fetch = (url, init) =>
+    String(url).includes(match)
+      ? new Promise((resolve, reject) => held.push(() => real(url, init).then(resolve, reject)))
+      : real(url, init)
+  return () => {
+    globalThis.fetch = real
+    for (const send of held) send()
+  }
+}
+
 const lpScenarios = {
   // steps: [{name, scenario, args, longpoll}] run one after the other; each
   // step's clients are disconnected before the next. Result: {name:
@@ -158,6 +176,33 @@ const lpScenarios = {
     r.expired = await waitFor(() => same(pw.keys(), [wid]), T)
     r.expiry_ms = Date.now() - t0
     r.w_callbacks = pw.callbacks
+    return r
+  },
+
+  // A LongPoll client whose tab sleeps longer than the server's
+  // -longpoll-idle: l's requests are held back until w (WebSocket, with a
+  // phoenix.js Presence) sees l leave, i.e. until its session expired.
+  // Then l's held poll, with its session token, goes out: as from Phoenix
+  // it gets 403, so l reports the error, closes, reconnects and rejoins.
+  async lp_expiry(ctx, { users: [lid, wid], room }) {
+    const w = new Client(ctx, "w", { token: user(wid), longpoll: false }).connect()
+    const l = new Client(ctx, "l", { token: user(lid), longpoll: true }).connect()
+    const chw = w.channel(room)
+    const pw = presence(ctx, chw)
+    const r = { join_w: await join(ctx, chw, T) }
+    const chl = l.channel(room)
+    r.join_l = await join(ctx, chl, T)
+    const both = [lid, wid].sort()
+    r.listed = await waitFor(() => same(pw.keys(), both), T)
+    l.mark("sleep")
+    const wake = sleepRequests(`token=${encodeURIComponent(user(lid))}`)
+    r.expired = await waitFor(() => same(pw.keys(), [wid]), T)
+    l.mark("wake")
+    wake()
+    r.reopened = await waitFor(() => l.count("open") >= 2, T)
+    r.back = await waitFor(() => chl.state === "joined" && same(pw.keys(), both), T)
+    r.echo_after = await push(ctx, chl, "echo", { after: "expiry" }, T)
+    r.l_events = l.events
     return r
   },
 
