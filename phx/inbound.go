@@ -128,8 +128,8 @@ func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 	}
 	if c.timers == nil {
 		c.timers = make(map[*afterTimer]struct{})
-		// Released when the instance ends (refuseJoin drops the hooks of
-		// an instance that never joined: its timers release as they fire).
+		// Released when the instance ends (refuseJoin, which drops the
+		// hooks of an instance that never joined, releases them itself).
 		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
 	}
 	c.timers[at] = struct{}{}
@@ -161,14 +161,16 @@ func (c *Channel) takeTimer(at *afterTimer) bool {
 	return true
 }
 
-// dropTimer is After's stop.
+// dropTimer is After's stop. Once it has taken at, f never runs (fire
+// finds at gone), even when the timer had fired and its fire was already
+// queued in the mailbox: that is a cancellation too, so it reports true.
 func (c *Channel) dropTimer(at *afterTimer) bool {
 	if !c.takeTimer(at) {
 		return false
 	}
-	stopped := at.t.Stop()
+	at.t.Stop()
 	c.socket.inboundRelease(0)
-	return stopped
+	return true
 }
 
 // stopTimers releases every armed timer of an instance that ended.
