@@ -34,6 +34,25 @@ const (
 // maxReasonBytes is the control frame payload limit (125) minus the code.
 const maxReasonBytes = 123
 
+// Conn.flags bits, set and cleared with atomic Or/And so that the read
+// path tests them with one load and no lock.
+const (
+	fPauseRead uint32 = 1 << iota // PauseRead: input is not read until ResumeRead
+	fOutOver                      // wqBytes > ReadPauseBytes (changed under Conn.mu): input waits
+	fDeadline                     // c has a deadline: dl != nil (changed under Server.dls.mu)
+)
+
+// has reports whether flag f is set.
+func (c *Conn) has(f uint32) bool { return c.flags.Load()&f != 0 }
+
+// setFlag sets or clears flag f and reports whether it was set before.
+func (c *Conn) setFlag(f uint32, on bool) bool {
+	if on {
+		return c.flags.Or(f)&f != 0
+	}
+	return c.flags.And(^f)&f != 0
+}
+
 // outFrame is one queued frame: its header is built at flush time, the
 // payload is referenced, never copied (it may be shared by many conns).
 type outFrame struct {
@@ -57,7 +76,7 @@ type Conn struct {
 	state atomic.Uint32 // stHandshake…stDead
 	sched atomic.Uint32 // pending task bits (pool.go)
 
-	readPaused atomic.Bool // PauseRead: input is not read until ResumeRead
+	flags atomic.Uint32 // fPauseRead, fOutOver, fDeadline
 
 	runNext          *Conn // run queue link (pool.mu)
 	regPrev, regNext *Conn // registry links (shard.mu)
@@ -169,7 +188,7 @@ func (c *Conn) logSlow(queued int) {
 func (c *Conn) enqueueLocked(op uint8, p []byte, size int) bool {
 	c.wq = append(c.wq, outFrame{p: p, op: op})
 	c.wqBytes += size
-	c.s.noteQueued(c.wqBytes)
+	c.queuedLocked()
 	if c.flushPending || c.blocked {
 		return false
 	}
@@ -200,6 +219,7 @@ func (c *Conn) markDead(code int, reason string) bool {
 	}
 	clear(c.wq)
 	c.wq, c.wqBytes = nil, 0
+	c.setFlag(fOutOver, false)
 	return true
 }
 

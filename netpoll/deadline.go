@@ -22,8 +22,10 @@ const (
 // that fall close together share one wake-up.
 const deadlineGrain = 10 * time.Millisecond
 
-// dlNode is one connection's pending deadline (allocated while the
-// connection has one: during its handshake and its close).
+// dlNode is one connection's pending deadline, held while the connection
+// has one (during its handshake and its close). Nodes are recycled through
+// deadlines.free, so connection churn allocates none in steady state,
+// while an open connection without a deadline holds none.
 type dlNode struct {
 	prev, next *dlNode
 	c          *Conn
@@ -40,7 +42,13 @@ type deadlines struct {
 	lists  [nDeadlineKinds]dlList
 	wakeAt int64         // when the sweep goroutine wakes next (mu); MinInt64 while it is awake
 	wake   chan struct{} // cap 1: a deadline earlier than wakeAt was added
+	free   *dlNode       // recycled nodes, linked by next (mu)
+	nfree  int           // len(free), at most maxFreeNodes
 }
+
+// maxFreeNodes bounds the recycled nodes kept after a burst of handshakes
+// or closes (48 bytes each).
+const maxFreeNodes = 4096
 
 func (d *deadlines) init() {
 	d.wake = make(chan struct{}, 1)
@@ -51,9 +59,14 @@ func (d *deadlines) init() {
 // reports whether the sweep must wake earlier than planned.
 func (d *deadlines) set(c *Conn, kind uint8, at int64) bool {
 	n := c.dl
-	if n != nil {
+	switch {
+	case n != nil:
 		d.unlink(n)
-	} else {
+	case d.free != nil:
+		n, d.free = d.free, d.free.next
+		d.nfree--
+		n.c, n.next, c.dl = c, nil, n
+	default:
 		n = &dlNode{c: c}
 		c.dl = n
 	}
@@ -66,14 +79,20 @@ func (d *deadlines) set(c *Conn, kind uint8, at int64) bool {
 		l.head = n
 	}
 	l.tail = n
+	c.setFlag(fDeadline, true)
 	return at < d.wakeAt
 }
 
-// clear removes c's deadline, if any.
+// clear removes c's deadline, if any, and recycles its node.
 func (d *deadlines) clear(c *Conn) {
 	if n := c.dl; n != nil {
 		d.unlink(n)
 		n.c, c.dl = nil, nil
+		c.setFlag(fDeadline, false)
+		if d.nfree < maxFreeNodes {
+			n.next, d.free = d.free, n
+			d.nfree++
+		}
 	}
 }
 
@@ -151,8 +170,16 @@ func (s *Server) setDeadline(c *Conn, kind uint8) {
 	}
 }
 
-// clearDeadline removes c's deadline, if any.
+// clearDeadline removes c's deadline, if any. A connection without one
+// (most when they end: only a close we start sets one) skips the lock:
+// every caller runs after the last setDeadline it could race with (the
+// handshake deadline is set before the connection's task can run, a close
+// deadline under Conn.mu while the state allows one, and the clears come
+// after the state moved on), so a clear fDeadline is final for them.
 func (s *Server) clearDeadline(c *Conn) {
+	if !c.has(fDeadline) {
+		return
+	}
 	s.dls.mu.Lock()
 	s.dls.clear(c)
 	s.dls.mu.Unlock()

@@ -28,11 +28,11 @@ func TestDeadlineLists(t *testing.T) {
 	if got := d.expire(49, nil); len(got) != 0 {
 		t.Fatalf("fired early: %d", len(got))
 	}
-	if got := d.expire(50, nil); len(got) != 1 || got[0] != c[1] || c[1].dl != nil {
+	if got := d.expire(50, nil); len(got) != 1 || got[0] != c[1] || c[1].dl != nil || c[1].has(fDeadline) {
 		t.Fatalf("at 50: %v", got)
 	}
 	d.clear(c[0])
-	if e := d.earliest(); e != 150 || c[0].dl != nil {
+	if e := d.earliest(); e != 150 || c[0].dl != nil || c[0].has(fDeadline) {
 		t.Fatalf("earliest %d after clearing the handshake at 100", e)
 	}
 	d.set(c[2], dlClose, 300) // a handshake deadline replaced by a close one

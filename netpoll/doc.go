@@ -69,8 +69,13 @@
 // arrived meanwhile is read then (level-triggered). A connection paused
 // longer than PauseTimeout is closed with 1008: "input backlog" after its
 // queued output for PauseRead, "slow consumer" with its queue discarded
-// for an output backlog. While paused it is blamed for neither
-// FrameTimeout nor IdleTimeout.
+// for an output backlog. The sweep checks again under Conn.mu that the
+// pause is still in effect before it closes one (a resume that its task
+// has not acted on yet cancels the timeout). While paused it is blamed
+// for neither FrameTimeout nor IdleTimeout, and the idle clock restarts
+// when the pause ends. Both pause causes are bits of Conn.flags (the
+// output one kept where the queue crosses ReadPauseBytes), so the read
+// task tests them with one load and no lock.
 //
 // # Tasks
 //
@@ -141,7 +146,7 @@
 // Handlers are called with no lock held. Conn.mu guards the write queue
 // and the close state; it is the only lock Send and Close take before
 // scheduling. Lock-free state: Conn.state (transitions under Conn.mu),
-// Conn.sched (CAS), Conn.readPaused and pausedSince (atomics, see
+// Conn.sched (CAS), Conn.flags and pausedSince (atomics, see
 // Backpressure), the MaxConns counter (add, then back out if over: it can
 // only overshoot into a refusal, never admit one over the limit), and the
 // Stats counters.

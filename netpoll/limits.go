@@ -43,7 +43,7 @@ func (s *Server) ReleaseSlot() { s.putSlot() }
 // goroutine; pausing a closing connection has no effect (its input is
 // read and discarded until the close handshake ends).
 func (c *Conn) PauseRead() {
-	c.readPaused.Store(true)
+	c.setFlag(fPauseRead, true)
 	c.pausedSince.CompareAndSwap(0, c.s.since())
 }
 
@@ -51,7 +51,7 @@ func (c *Conn) PauseRead() {
 // any goroutine. The flag is cleared before the read task is scheduled,
 // and only that task re-arms the registration, so a resume is never lost.
 func (c *Conn) ResumeRead() {
-	if c.readPaused.Swap(false) {
+	if c.setFlag(fPauseRead, false) {
 		c.s.schedule(c, bRead)
 	}
 }
@@ -62,13 +62,17 @@ func (c *Conn) pauseWanted() bool {
 	if c.state.Load() != stOpen {
 		return false
 	}
-	if c.readPaused.Load() {
-		return true
+	return c.has(fPauseRead | fOutOver)
+}
+
+// queuedLocked records that wqBytes changed (Conn.mu held): it keeps the
+// fOutOver flag, which the read path checks without the lock, and the
+// server's queue high-water mark.
+func (c *Conn) queuedLocked() {
+	if over := c.wqBytes > c.s.cfg.ReadPauseBytes; over != c.has(fOutOver) {
+		c.setFlag(fOutOver, over)
 	}
-	c.mu.Lock()
-	over := c.wqBytes > c.s.cfg.ReadPauseBytes
-	c.mu.Unlock()
-	return over
+	c.s.noteQueued(c.wqBytes)
 }
 
 // holdInput records that the read task withheld c's input (actor only):
@@ -81,7 +85,9 @@ func (c *Conn) holdInput() {
 	}
 }
 
-// releaseInput ends a pause (actor only, before reading again).
+// releaseInput ends a pause (actor only, before reading again). The end
+// of a real pause restarts the idle clock: the time spent paused was the
+// server's doing, not the peer's silence.
 func (c *Conn) releaseInput() {
 	if c.inHeld {
 		c.inHeld = false
@@ -89,25 +95,33 @@ func (c *Conn) releaseInput() {
 	}
 	if c.pausedSince.Load() != 0 {
 		c.pausedSince.Store(0)
+		c.lastRead.Store(c.s.clock())
 	}
 }
 
 // pauseTimeout closes a connection paused longer than PauseTimeout (from
 // the sweep): a PauseRead pause with 1008 "input backlog" after its queued
 // output; an output backlog as a slow consumer (queue discarded, 1008).
+// The sweep saw pausedSince, which only the read task clears: the pause
+// may have ended since (ResumeRead, or the queue drained under
+// ReadPauseBytes), so it is checked again under Conn.mu, and a connection
+// no longer paused is neither closed nor counted.
 func (c *Conn) pauseTimeout() {
-	if c.state.Load() != stOpen {
-		return
-	}
-	c.s.stats.pauseTimeouts.Add(1)
-	if c.readPaused.Load() {
-		c.s.log.Info("netpoll: input paused too long, closing", "remote", c.RemoteAddr())
-		c.Close(ClosePolicyViolation, "input backlog")
-		return
-	}
 	c.mu.Lock()
 	if c.state.Load() != stOpen {
 		c.mu.Unlock()
+		return
+	}
+	input := c.has(fPauseRead)
+	if !input && c.wqBytes <= c.s.cfg.ReadPauseBytes {
+		c.mu.Unlock()
+		return
+	}
+	c.s.stats.pauseTimeouts.Add(1)
+	if input {
+		c.mu.Unlock()
+		c.s.log.Info("netpoll: input paused too long, closing", "remote", c.RemoteAddr())
+		c.Close(ClosePolicyViolation, "input backlog")
 		return
 	}
 	queued := c.closeSlowLocked()

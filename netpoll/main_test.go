@@ -16,6 +16,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" { // re-executed as a scale-test client
 		os.Exit(m.Run())
 	}
+	countEvents = true // before any Server starts: the epoll goroutines read it
 	before := runtime.NumGoroutine()
 	code := m.Run()
 	if code == 0 {

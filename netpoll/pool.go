@@ -150,7 +150,9 @@ func (c *Conn) onEvent(ev enetpoll.EpollEvent) {
 	if ev&epollClosed != 0 {
 		return
 	}
-	c.s.stats.events.Add(1)
+	if countEvents {
+		c.s.stats.events.Add(1)
+	}
 	bits := bEvent
 	if ev&(enetpoll.EPOLLIN|enetpoll.EPOLLRDHUP|enetpoll.EPOLLHUP|enetpoll.EPOLLERR|enetpoll.EPOLLPRI) != 0 {
 		bits |= bRead

@@ -27,13 +27,19 @@ type Server struct {
 
 	openConns atomic.Int64
 	used      atomic.Int64 // MaxConns slots taken: registry, handed-off HTTP conns, AcquireSlot
+
+	// maxQueued is read on every Send: on a cache line of its own, away
+	// from used and dls.mu, which every accept and close write.
+	_         [56]byte
 	maxQueued atomic.Int64 // high-water mark of any connection's write queue
-	ipl       *ipLimiter   // per-address limits; nil when off
-	dls       deadlines    // handshake, close and linger deadlines
-	http      httpConns    // plain-HTTP connections handed to net/http
-	stats     counters
-	draining  atomic.Bool   // Shutdown began: refuse upgrades, signal drained
-	drained   chan struct{} // cap 1: the registry emptied while draining
+	_         [56]byte
+
+	ipl      *ipLimiter // per-address limits; nil when off
+	dls      deadlines  // handshake, close and linger deadlines
+	http     httpConns  // plain-HTTP connections handed to net/http
+	stats    counters
+	draining atomic.Bool   // Shutdown began: refuse upgrades, signal drained
+	drained  chan struct{} // cap 1: the registry emptied while draining
 
 	mu        sync.RWMutex // guards stopping, listeners, serves
 	stopping  bool
@@ -56,8 +62,13 @@ type counters struct {
 	refusedIP, rateLimited, paused, pauseTimeouts                   atomic.Int64
 
 	_      [56]byte     // the epoll goroutine's counter on a line of its own
-	events atomic.Int64 // epoll callbacks (tests)
+	events atomic.Int64 // epoll callbacks, counted only when countEvents is set
 }
+
+// countEvents makes every Server count its epoll callbacks in
+// stats.events. Tests set it before any Server starts; production leaves
+// it off, so the epoll goroutine does no atomic write per event.
+var countEvents bool
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {

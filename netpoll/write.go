@@ -208,6 +208,9 @@ func (c *Conn) advanceLocked(n int) {
 	if len(c.wq) == 0 {
 		c.wq, c.woff = nil, 0 // an idle connection keeps no queue memory
 	}
+	if c.wqBytes <= c.s.cfg.ReadPauseBytes && c.has(fOutOver) {
+		c.setFlag(fOutOver, false)
+	}
 }
 
 // discardSlowLocked empties the queue of a slow consumer, keeping only a
@@ -229,6 +232,7 @@ func (c *Conn) discardSlowLocked() {
 	body := ws.NewCloseFrameBody(ws.StatusPolicyViolation, c.closeReason)
 	c.wq = append(c.wq, outFrame{p: body, op: opClose})
 	c.wqBytes += frameLen(len(body))
+	c.queuedLocked()
 }
 
 // drainedLocked says what an empty queue means in the current state.
@@ -291,6 +295,7 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	c.flushPending, c.inline = true, true
 	c.wq = append(c.wq, outFrame{p: payload, op: uint8(op)})
 	c.wqBytes += size
+	c.queuedLocked()
 	c.mu.Unlock()
 
 	iw := inlineWriters.Get().(*inlineWriter)

@@ -3,6 +3,7 @@ package phx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -128,13 +129,17 @@ type Channel struct {
 	reason   error                    // why the instance ended (set by finish)
 }
 
-// mail is one mailbox item. in marks client work (an inbound frame of
-// size bytes) counted toward the socket's inbound caps until it has run.
+// mail is one mailbox item (16 bytes: the mailbox of a busy channel is
+// copied as it grows). size >= 0 marks client work, an inbound frame of
+// size bytes counted toward the socket's inbound caps until it has run;
+// other work has size uncounted.
 type mail struct {
 	f    func()
-	size int
-	in   bool
+	size int32
 }
+
+// uncounted is the size of mail that is not client work.
+const uncounted = -1
 
 // Topic returns the channel's topic.
 func (c *Channel) Topic() string { return c.topic }
@@ -344,14 +349,16 @@ func (c *Channel) reply(ref []byte, status string, response any) error {
 }
 
 // enqueue appends f to the mailbox and starts its goroutine if idle.
-func (c *Channel) enqueue(f func()) { c.post(mail{f: f}) }
+func (c *Channel) enqueue(f func()) { c.post(mail{f: f, size: uncounted}) }
 
 // enqueueIn is enqueue for work a client frame of size bytes asked for (a
 // join, leave or event): it counts toward the socket's inbound caps, and
-// may pause the socket's input, until it has run.
+// may pause the socket's input, until it has run. A size beyond int32
+// (no frame limit allows one) counts as the largest int32.
 func (c *Channel) enqueueIn(size int, f func()) {
-	c.socket.inboundAcquire(size)
-	c.post(mail{f: f, size: size, in: true})
+	sz := int32(min(size, math.MaxInt32))
+	c.socket.inboundAcquire(int(sz))
+	c.post(mail{f: f, size: sz})
 }
 
 func (c *Channel) post(m mail) {
@@ -378,7 +385,7 @@ func (c *Channel) run() {
 		c.queue[0] = mail{}
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		if m.in {
+		if m.size != uncounted {
 			c.runCounted(m)
 		} else {
 			m.f()
@@ -389,7 +396,7 @@ func (c *Channel) run() {
 // runCounted runs client work and then releases its inbound count, even
 // if it panics through (which only a bug in this package can make it do).
 func (c *Channel) runCounted(m mail) {
-	defer c.socket.inboundRelease(m.size)
+	defer c.socket.inboundRelease(int(m.size))
 	m.f()
 }
 

@@ -27,9 +27,10 @@
 //  4. The transport's own locks (netpoll connection queue), taken inside
 //     send and close, which never block.
 //
-// The socket's inbound gate (inbound.go) is taken with none of these
-// held; inside it run only the transport's pauseRead and resumeRead,
-// which take at most lock 4.
+// The socket's inbound gate (inbound.go) counts with atomics; its lock is
+// taken only by an acquire that reaches a cap or a release while paused,
+// with none of these held; inside it run only the transport's pauseRead
+// and resumeRead, which take at most lock 4.
 //
 // warnLog.mu (client-triggered warnings) is a leaf: it is taken from any of
 // these and calls nothing while held.

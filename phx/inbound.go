@@ -3,6 +3,7 @@ package phx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,14 +21,24 @@ import (
 // it, a client that sends faster than its handlers run makes the server
 // queue without bound.
 
-// inboundGate is a socket's count of outstanding inbound work.
+// inboundGate is a socket's count of outstanding inbound work. The
+// counts are atomic so that the common case, a socket far from its caps,
+// takes no lock per message: only an acquire that reaches a cap, or a
+// release while paused, takes mu and decides under it, from the counts as
+// they are then, whether to pause or resume. paused is written only under
+// mu, and an acquire that may pause announces it (paused = true) before it
+// reads the counts, while a release lowers the counts before it reads
+// paused: so either the pausing acquire sees the release's lower counts,
+// or the release sees paused and re-checks under mu after it. No resume
+// is missed; no pause is taken on stale counts.
 type inboundGate struct {
-	mu      sync.Mutex
-	n       int           // units outstanding
-	bytes   int           // frame bytes of the queued events
-	paused  bool          // the transport's input is paused
+	n     atomic.Int64 // units outstanding
+	bytes atomic.Int64 // frame bytes of the queued events
+	peak  atomic.Int64 // highest n seen (tests assert the bound with it)
+
+	paused  atomic.Bool   // the transport's input is paused (written under mu)
+	mu      sync.Mutex    // serializes pause/resume decisions
 	resumed chan struct{} // closed when input resumes (LongPoll POSTs wait on it)
-	peak    int           // highest n seen (tests assert the bound with it)
 }
 
 // inboundAcquire counts one unit of inbound work of size frame bytes and
@@ -35,29 +46,47 @@ type inboundGate struct {
 func (s *Socket) inboundAcquire(size int) {
 	cfg := &s.srv.cfg
 	g := &s.in
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n++
-	g.bytes += size
-	g.peak = max(g.peak, g.n)
-	if !g.paused && (g.n >= cfg.MaxInbound || g.bytes >= cfg.MaxInboundBytes) {
-		g.paused = true
-		g.resumed = make(chan struct{})
-		s.tr.pauseRead()
+	n := g.n.Add(1)
+	b := g.bytes.Add(int64(size))
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	if n >= int64(cfg.MaxInbound) || b >= int64(cfg.MaxInboundBytes) {
+		s.inboundSettle()
 	}
 }
 
 // inboundRelease gives back a unit counted by inboundAcquire and resumes
 // the transport's input once the socket is under the low-water marks.
 func (s *Socket) inboundRelease(size int) {
+	g := &s.in
+	g.n.Add(-1)
+	g.bytes.Add(-int64(size))
+	if g.paused.Load() {
+		s.inboundSettle()
+	}
+}
+
+// inboundSettle pauses or resumes the transport's input as the counts
+// now require: pause at a cap, resume at the low-water marks (InboundResume
+// units and half the byte cap; the gap is hysteresis, so that a socket at
+// the cap is not paused and resumed on every message).
+func (s *Socket) inboundSettle() {
 	cfg := &s.srv.cfg
 	g := &s.in
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.n--
-	g.bytes -= size
-	if g.paused && g.n <= cfg.InboundResume && g.bytes <= cfg.MaxInboundBytes/2 {
-		g.paused = false
+	if !g.paused.Load() {
+		g.paused.Store(true) // before reading the counts: see inboundGate
+		if g.n.Load() < int64(cfg.MaxInbound) && g.bytes.Load() < int64(cfg.MaxInboundBytes) {
+			g.paused.Store(false) // a release got in first
+			return
+		}
+		g.resumed = make(chan struct{})
+		s.tr.pauseRead()
+		return
+	}
+	if g.n.Load() <= int64(cfg.InboundResume) && g.bytes.Load() <= int64(cfg.MaxInboundBytes/2) {
+		g.paused.Store(false)
 		close(g.resumed)
 		g.resumed = nil
 		s.tr.resumeRead()
@@ -92,7 +121,7 @@ func (s *Socket) waitInbound(ctx context.Context) bool {
 func (s *Socket) InboundWork() (units int, paused bool) {
 	s.in.mu.Lock()
 	defer s.in.mu.Unlock()
-	return s.in.n, s.in.paused
+	return int(s.in.n.Load()), s.in.paused.Load()
 }
 
 // pauseRead implements transport: a LongPoll session takes input only
@@ -128,8 +157,8 @@ func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 	}
 	if c.timers == nil {
 		c.timers = make(map[*afterTimer]struct{})
-		// Released when the instance ends (refuseJoin drops the hooks of
-		// an instance that never joined: its timers release as they fire).
+		// Released when the instance ends (refuseJoin, which drops the
+		// hooks of an instance that never joined, releases them itself).
 		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
 	}
 	c.timers[at] = struct{}{}
@@ -161,14 +190,16 @@ func (c *Channel) takeTimer(at *afterTimer) bool {
 	return true
 }
 
-// dropTimer is After's stop.
+// dropTimer is After's stop. Once it has taken at, f never runs (fire
+// finds at gone), even when the timer had fired and its fire was already
+// queued in the mailbox: that is a cancellation too, so it reports true.
 func (c *Channel) dropTimer(at *afterTimer) bool {
 	if !c.takeTimer(at) {
 		return false
 	}
-	stopped := at.t.Stop()
+	at.t.Stop()
 	c.socket.inboundRelease(0)
-	return stopped
+	return true
 }
 
 // stopTimers releases every armed timer of an instance that ended.

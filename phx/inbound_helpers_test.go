@@ -35,7 +35,7 @@ func (g *readGate) set(paused bool) {
 	g.paused = paused
 	n := -1
 	if g.sock != nil {
-		n = g.sock.in.n // the caller (inboundAcquire/Release) holds s.in.mu
+		n = int(g.sock.in.n.Load()) // the caller (inboundSettle) holds s.in.mu
 	}
 	if paused {
 		g.calls = append(g.calls, fmt.Sprintf("pause@%d", n))
@@ -98,9 +98,7 @@ func (g *readGate) isPaused() bool {
 
 // inboundPeak returns the most inbound work the socket had outstanding.
 func (s *Socket) inboundPeak() int {
-	s.in.mu.Lock()
-	defer s.in.mu.Unlock()
-	return s.in.peak
+	return int(s.in.peak.Load())
 }
 
 // mailboxLen is the number of items waiting in c's mailbox.

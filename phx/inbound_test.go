@@ -210,9 +210,7 @@ func TestInboundByteCap(t *testing.T) {
 	fed := make(chan struct{})
 	go func() { defer close(fed); feed(t, h, g, frames, 0) }()
 	g.waitPaused(t)
-	h.sock.in.mu.Lock()
-	units, bytes := h.sock.in.n, h.sock.in.bytes
-	h.sock.in.mu.Unlock()
+	units, bytes := int(h.sock.in.n.Load()), int(h.sock.in.bytes.Load())
 	if bytes < maxBytes || bytes >= maxBytes+len(frames[0]) || units >= 10 {
 		t.Fatalf("paused at %d units, %d bytes; byte cap %d", units, bytes, maxBytes)
 	}

@@ -84,6 +84,7 @@ func (c *Channel) refuseJoin(ref []byte, response any) {
 	c.mu.Lock()
 	c.onFinish = nil
 	c.mu.Unlock()
+	c.stopTimers() // a timer its Join armed would hold a unit until it fired
 	c.socket.forget(c)
 	data, binary, err := encodeValue(response)
 	if err != nil {
