@@ -94,8 +94,9 @@ func (s *Socket) inboundSettle() {
 }
 
 // waitInbound blocks a LongPoll POST while its socket's input is paused,
-// until it resumes (true), ctx ends or Config.InboundStall passes (false).
-func (s *Socket) waitInbound(ctx context.Context) bool {
+// until it resumes (true), ctx ends, done closes (the session ended: kicked
+// or shut down) or Config.InboundStall passes (false).
+func (s *Socket) waitInbound(ctx context.Context, done <-chan struct{}) bool {
 	g := &s.in
 	g.mu.Lock()
 	wait := g.resumed
@@ -109,6 +110,7 @@ func (s *Socket) waitInbound(ctx context.Context) bool {
 	case <-wait:
 		return true
 	case <-ctx.Done():
+	case <-done:
 	case <-t.C:
 	}
 	return false

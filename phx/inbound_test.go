@@ -303,8 +303,10 @@ func TestInboundAfterCounts(t *testing.T) {
 // 1008 and answers {"status":410}, on which phoenix.js reconnects.
 func TestInboundLongPoll(t *testing.T) {
 	const max = 4
+	// The session's idle expiry (1.5 × Window) must outlast InboundStall:
+	// a session that expires ends its waiting POST at once.
 	srv := newLPServer(t, Config{MaxInbound: max, InboundStall: 200 * time.Millisecond,
-		LongPoll: LongPollConfig{Window: 50 * time.Millisecond}})
+		LongPoll: LongPollConfig{Window: 500 * time.Millisecond}})
 	bc := &blockingChannel{release: make(chan struct{})}
 	srv.Channel("block:*", bc)
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}

@@ -156,6 +156,7 @@ type lpSession struct {
 	lastSent time.Time // when a poll last returned messages
 	polling  int
 	closed   bool
+	done     chan struct{} // closed when the session ends: wakes a waiting POST
 }
 
 // send implements transport: queue a text frame for the next poll.
@@ -204,6 +205,7 @@ func (ss *lpSession) close(code int, reason string) {
 	}
 	ss.closed = true
 	ss.wakeLocked()
+	close(ss.done)
 	ss.mu.Unlock()
 	go ss.sock.closedByTransport(code, reason)
 }

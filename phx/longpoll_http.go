@@ -165,7 +165,8 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	}
 	sock := s.newSocket(info, ver, assigns)
 	id, token := s.lp.tokens.newSession()
-	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, peer: peer, lastPoll: time.Now()}
+	ss := &lpSession{id: id, srv: s, sock: sock, slot: slot, peer: peer, lastPoll: time.Now(),
+		done: make(chan struct{})}
 	// opened sets sock.tr: do it before the session is findable, so the
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
@@ -267,10 +268,17 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 	ss.postMu.Lock()
 	defer ss.postMu.Unlock()
 	for _, f := range frames {
-		if !ss.sock.waitInbound(r.Context()) {
-			// over the inbound caps for too long (Config.InboundStall)
-			s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
-			ss.close(1008, "inbound queue full")
+		if !ss.sock.waitInbound(r.Context(), ss.done) {
+			if !ss.isClosed() {
+				// over the inbound caps for too long (Config.InboundStall),
+				// or the client gave up on the POST
+				s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
+				ss.close(1008, "inbound queue full")
+			}
+			writeLPStatus(w, 410)
+			return
+		}
+		if ss.isClosed() { // ended meanwhile (kicked, shut down): take nothing more
 			writeLPStatus(w, 410)
 			return
 		}

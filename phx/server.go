@@ -187,7 +187,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.deadlines.close()
 	if s.lp != nil {
-		defer s.lp.shutdown()
+		// LongPoll sessions end first: their held polls and any POST
+		// waiting for inbound capacity return at once, so the event loop's
+		// HTTP drain below does not wait for them.
+		s.lp.shutdown()
 	}
 	np, err := s.netpoll() // the Once orders this after a concurrent Serve's start
 	if err != nil {
