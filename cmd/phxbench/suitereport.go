@@ -11,7 +11,7 @@ import (
 
 // The suite's figures: what each run's JSON result yields (figuresOf), the
 // medians over runs, the markdown tables with Phoenix's reference figures
-// and the targets of issue 6, and the growth plot.
+// and the targets of issue 6 (the growth plot is in suitegrowth.go).
 
 // figuresOf extracts a run's figures. Keys ending in _b are bytes, _us
 // microseconds; absent keys did not apply to the run.
