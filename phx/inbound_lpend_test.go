@@ -15,15 +15,8 @@ func TestInboundLongPollEndWakesPOST(t *testing.T) {
 	for _, end := range []string{"kick", "shutdown"} {
 		t.Run(end, func(t *testing.T) {
 			const max = 4
-			srv := newLPServer(t, Config{MaxInbound: max, InboundStall: time.Hour,
+			srv, bc, c, ss := blockedLPSession(t, Config{MaxInbound: max, InboundStall: time.Hour,
 				LongPoll: LongPollConfig{Window: 50 * time.Millisecond}})
-			bc := &blockingChannel{release: make(chan struct{})}
-			srv.Channel("block:*", bc)
-			c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
-			c.open()
-			c.post(`["1","1","block:a","phx_join",{}]`)
-			c.collect(1)
-			ss := srv.lp.get(mustSessionID(t, srv, c.token))
 
 			posted := make(chan string, 1)
 			go func() {

@@ -305,15 +305,8 @@ func TestInboundLongPoll(t *testing.T) {
 	const max = 4
 	// The session's idle expiry (1.5 × Window) must outlast InboundStall:
 	// a session that expires ends its waiting POST at once.
-	srv := newLPServer(t, Config{MaxInbound: max, InboundStall: 200 * time.Millisecond,
+	srv, bc, c, ss := blockedLPSession(t, Config{MaxInbound: max, InboundStall: 200 * time.Millisecond,
 		LongPoll: LongPollConfig{Window: 500 * time.Millisecond}})
-	bc := &blockingChannel{release: make(chan struct{})}
-	srv.Channel("block:*", bc)
-	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
-	c.open()
-	c.post(`["1","1","block:a","phx_join",{}]`)
-	c.collect(1)
-	ss := srv.lp.get(mustSessionID(t, srv, c.token))
 
 	lines := workFrames(12)
 	posted := make(chan string, 1)
@@ -384,6 +377,20 @@ func TestInboundLongPoll(t *testing.T) {
 	for range max {
 		bc.release <- struct{}{}
 	}
+}
+
+// blockedLPSession opens a LongPoll session (V2) on a fresh server whose
+// block:a channel, joined, handles each event only when bc.release lets it.
+func blockedLPSession(t *testing.T, cfg Config) (*Server, *blockingChannel, *lpClient, *lpSession) {
+	t.Helper()
+	srv := newLPServer(t, cfg)
+	bc := &blockingChannel{release: make(chan struct{})}
+	srv.Channel("block:*", bc)
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	c.post(`["1","1","block:a","phx_join",{}]`)
+	c.collect(1)
+	return srv, bc, c, srv.lp.get(mustSessionID(t, srv, c.token))
 }
 
 // settleChannel waits until everything queued in c's mailbox has run.

@@ -151,15 +151,8 @@ func TestLongPollBodyBudgetMidBody(t *testing.T) {
 // POSTs are not refused meanwhile.
 func TestLongPollWaitingPostHoldsNoBudget(t *testing.T) {
 	const max = 2
-	srv := newLPServer(t, Config{MaxInbound: max, InboundStall: time.Minute,
+	srv, bc, c, ss := blockedLPSession(t, Config{MaxInbound: max, InboundStall: time.Minute,
 		LongPoll: LongPollConfig{Window: 50 * time.Millisecond}})
-	bc := &blockingChannel{release: make(chan struct{})}
-	srv.Channel("block:*", bc)
-	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
-	c.open()
-	c.post(`["1","1","block:a","phx_join",{}]`)
-	c.collect(1)
-	ss := srv.lp.get(mustSessionID(t, srv, c.token))
 	lines := workFrames(max + 3)
 	posted := make(chan string, 1)
 	go func() {
