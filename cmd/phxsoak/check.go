@@ -48,13 +48,15 @@ func judge(rep *Report, b bounds) {
 			rep.Peaks.Goroutines <= b.maxGoroutines)
 	}
 	if c := rep.Chat; c != nil {
-		ok := c.Err == "" && c.Sent > 0 && c.JoinsFailed == 0
-		add("chat ran", "every client joined, messages answered",
-			fmt.Sprintf("%d sent, %d joins ok, %d failed %s", c.Sent, c.JoinsOK, c.JoinsFailed, c.Err), ok)
+		// A push that phoenix.js times out (10 s) was never answered: that
+		// fails the run whatever the latency bound.
+		ok := c.Err == "" && c.Sent > 0 && c.JoinsFailed == 0 && c.PushTimeouts == 0
+		add("chat ran", "every client joined, every push answered",
+			fmt.Sprintf("%d sent, %d joins ok, %d failed, %d timed out %s", c.Sent, c.JoinsOK, c.JoinsFailed,
+				c.PushTimeouts, c.Err), ok)
 		if b.maxP99 > 0 {
 			p99 := time.Duration(c.P99 * float64(time.Millisecond))
-			add("chat p99", b.maxP99.String(), fmt.Sprintf("%.1f ms (%d timeouts)", c.P99, c.PushTimeouts),
-				ok && p99 <= b.maxP99 && c.PushTimeouts == 0)
+			add("chat p99", b.maxP99.String(), fmt.Sprintf("%.1f ms", c.P99), ok && p99 <= b.maxP99)
 		}
 	}
 	if b.fresh {

@@ -28,7 +28,10 @@ func TestSoakAllAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	judge(rep, bounds{maxRSS: 256 << 20, maxFDs: 4096, maxGoroutines: 4096, maxP99: time.Second,
+	// No latency bound here: the chat's p99 is a figure of `make soak`, and
+	// this test shares the machine with the whole suite. Every push must
+	// still be answered (see judge).
+	judge(rep, bounds{maxRSS: 256 << 20, maxFDs: 4096, maxGoroutines: 4096,
 		fresh: true, maxLogLine: 4096, maxLogRate: 4 << 20})
 	var md bytes.Buffer
 	writeMarkdown(&md, rep)
