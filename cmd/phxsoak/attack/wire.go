@@ -11,6 +11,51 @@ import (
 	"github.com/gobwas/ws"
 )
 
+// replySocket is an upgraded attack socket whose replies a goroutine reads
+// and counts (readReplies) while the attack writes.
+type replySocket struct {
+	*wsConn
+	replies atomic.Int64
+	done    chan struct{} // closed when the reader ends (server close, EOF)
+	stop    func() bool   // undoes closeOnDone
+}
+
+// openReplySocket upgrades socket i with query, records the upgrade's
+// status and starts the reply reader; nil when the socket did not open.
+// The socket is closed when life ends.
+func openReplySocket(life context.Context, t Target, rec *recorder, i int, query string) *replySocket {
+	c, status, err := dialWS(life, t, i, upgrade{Query: query}, rec)
+	if err == nil {
+		rec.http("upgrade", status)
+	}
+	if err != nil || c == nil {
+		return nil
+	}
+	s := &replySocket{wsConn: c, done: make(chan struct{}), stop: closeOnDone(life, c)}
+	go func() { defer close(s.done); readReplies(c, rec, &s.replies) }()
+	return s
+}
+
+// awaitReplies waits until more than n replies arrived; false when the
+// reader ended (the server closed the socket) or life ended first.
+func (s *replySocket) awaitReplies(life context.Context, n int64) bool {
+	for s.replies.Load() <= n && life.Err() == nil {
+		select {
+		case <-s.done:
+			return false
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return life.Err() == nil
+}
+
+// finish closes the socket and waits for its reader.
+func (s *replySocket) finish() {
+	s.stop()
+	_ = s.Close()
+	<-s.done
+}
+
 // readReplies reads c until it fails, counting reply statuses and close
 // codes into rec; n counts the replies.
 func readReplies(c *wsConn, rec *recorder, n *atomic.Int64) {
@@ -71,42 +116,27 @@ func BigTopics(ctx context.Context, t Target, o Options) Result {
 func bigTopicsOnce(ctx context.Context, t Target, rec *recorder, i int, per int64) bool {
 	life, cancel := context.WithTimeout(ctx, round)
 	defer cancel()
-	c, status, err := dialWS(life, t, i, upgrade{Query: "vsn=2.0.0&token=user:soak_topic" + strconv.Itoa(i)}, rec)
-	if err != nil || c == nil {
-		if err == nil {
-			rec.http("upgrade", status)
-		}
+	s := openReplySocket(life, t, rec, i, "vsn=2.0.0&token=user:soak_topic"+strconv.Itoa(i))
+	if s == nil {
 		return false
 	}
-	rec.http("upgrade", status)
-	defer c.Close()
-	stop := closeOnDone(life, c)
-	defer stop()
-	var replies atomic.Int64
-	done := make(chan struct{})
-	go func() { defer close(done); readReplies(c, rec, &replies) }()
+	defer s.finish()
 	pad := strings.Repeat("t", TopicSize)
 	for j := range per {
 		ref := strconv.FormatInt(j+1, 10)
 		topic := "room:" + strconv.Itoa(i) + "_" + ref + "_" + pad
 		b := pushFrame(ref, ref, topic[:TopicSize], "phx_join", "{}")
-		if _, err := c.Write(b); err != nil {
+		if _, err := s.Write(b); err != nil {
 			break
 		}
 		rec.wrote(len(b))
-		for replies.Load() <= j && life.Err() == nil {
-			select {
-			case <-done:
-				return true
-			case <-time.After(time.Millisecond):
-			}
+		if !s.awaitReplies(life, j) { // one join per answer
+			return true
 		}
 	}
 	select {
-	case <-done: // the server closed the socket
+	case <-s.done: // the server closed the socket
 	case <-life.Done():
-		_ = c.Close()
-		<-done
 	}
 	return true
 }
@@ -171,40 +201,28 @@ func BadFrames(ctx context.Context, t Target, o Options) Result {
 func unmatchedOnce(ctx context.Context, t Target, rec *recorder, i int, budget int64, sent *atomic.Int64) bool {
 	life, cancel := context.WithTimeout(ctx, round)
 	defer cancel()
-	c, status, err := dialWS(life, t, i, upgrade{Query: "vsn=2.0.0&token=user:soak_bad" + strconv.Itoa(i)}, rec)
-	if err != nil || c == nil {
+	s := openReplySocket(life, t, rec, i, "vsn=2.0.0&token=user:soak_bad"+strconv.Itoa(i))
+	if s == nil {
 		return false
 	}
-	rec.http("upgrade", status)
-	defer c.Close()
-	stop := closeOnDone(life, c)
-	defer stop()
-	var replies atomic.Int64
-	done := make(chan struct{})
-	go func() { defer close(done); readReplies(c, rec, &replies) }()
+	defer s.finish()
 	pad := strings.Repeat("u", 4096)
 	var written int64
 	for k := 0; life.Err() == nil && sent.Load() < budget; k++ {
 		// stay at most 256 joins ahead of the replies: a log flood, not a
 		// slow-consumer test
-		for written-replies.Load() > 256 && life.Err() == nil {
-			select {
-			case <-done:
-				return true
-			case <-time.After(time.Millisecond):
-			}
+		if written > 256 && !s.awaitReplies(life, written-257) {
+			return true
 		}
 		ref := strconv.Itoa(k + 1)
 		b := pushFrame(ref, ref, "nope:"+ref+pad, "phx_join", "{}")
-		if _, err := c.Write(b); err != nil {
+		if _, err := s.Write(b); err != nil {
 			break
 		}
 		written++
 		sent.Add(1)
 		rec.wrote(len(b))
 	}
-	_ = c.Close()
-	<-done
 	return true
 }
 
