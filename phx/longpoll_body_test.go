@@ -47,20 +47,7 @@ func TestLongPollTricklingPostsHoldWhatTheySent(t *testing.T) {
 	reads := make([]atomic.Int64, n)
 	codes := make([]int, n)
 	for i := range n {
-		c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
-		c.open()
-		req := httptest.NewRequest(http.MethodPost, "/socket/longpoll?vsn=2.0.0", nil)
-		req.Body = io.NopCloser(&trickleBody{first: sent, read: &reads[i], stop: stop})
-		req.ContentLength = maxBody
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		req.Header.Set("X-Phoenix-Longpoll-Token", c.token)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, req)
-			codes[i] = rec.Code
-		}()
+		postInBackground(t, srv, &wg, &trickleBody{first: sent, read: &reads[i], stop: stop}, maxBody, &codes[i])
 	}
 	waitFor(t, func() bool {
 		total := int64(0)

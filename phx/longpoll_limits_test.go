@@ -345,20 +345,7 @@ func TestLongPollBodyBudget(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]int, held)
 	for i := range held {
-		c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
-		c.open()
-		req := httptest.NewRequest(http.MethodPost, "/socket/longpoll?vsn=2.0.0", nil)
-		req.Body = io.NopCloser(&blockingBody{r: strings.NewReader(line), release: release})
-		req.ContentLength = maxBody
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		req.Header.Set("X-Phoenix-Longpoll-Token", c.token)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := httptest.NewRecorder()
-			srv.ServeHTTP(rec, req)
-			codes[i] = rec.Code
-		}()
+		postInBackground(t, srv, &wg, &blockingBody{r: strings.NewReader(line), release: release}, maxBody, &codes[i])
 	}
 	waitFor(t, func() bool { return srv.lp.bodies.Load() == held*maxBody })
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
@@ -397,4 +384,23 @@ func TestLongPollLimitDefaults(t *testing.T) {
 	if c := (LongPollConfig{BodyBudget: 1}).withDefaults(64 << 20); c.MaxBody != 64<<20 || c.BodyBudget != c.MaxBody {
 		t.Fatalf("with a 64 MiB frame limit: MaxBody %d, BodyBudget %d", c.MaxBody, c.BodyBudget)
 	}
+}
+
+// postInBackground opens a session on srv and serves, on a goroutine of
+// wg, one NDJSON POST with body (declared as n bytes); its HTTP status
+// lands in *code.
+func postInBackground(t *testing.T, srv *Server, wg *sync.WaitGroup, body io.Reader, n int64, code *int) {
+	t.Helper()
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	req := httptest.NewRequest(http.MethodPost, "/socket/longpoll?vsn=2.0.0", nil)
+	req.Body = io.NopCloser(body)
+	req.ContentLength = n
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("X-Phoenix-Longpoll-Token", c.token)
+	wg.Go(func() {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		*code = rec.Code
+	})
 }
