@@ -208,3 +208,29 @@ func TestBadFrameFloodLogs(t *testing.T) {
 		t.Fatalf("%d lines written over %d windows, limit 10 each", written, windows)
 	}
 }
+
+// TestWarnLogKindsBounded: messages are meant to be constant, but a caller
+// that builds them from client input must not grow the table (or the log)
+// without bound: past maxWarnKinds they share one rate-limited entry.
+func TestWarnLogKindsBounded(t *testing.T) {
+	rec := newLineRecorder()
+	w := newWarnLog(rec.logger(), 100, 5)
+	start := time.Now()
+	w.now = func() time.Time { return start } // every call in one window
+	const distinct = 10 * maxWarnKinds
+	for i := range distinct {
+		w.Warn("client says " + strconv.Itoa(i))
+	}
+	w.mu.Lock()
+	kinds := len(w.kinds)
+	w.mu.Unlock()
+	if kinds != maxWarnKinds+1 {
+		t.Fatalf("%d kinds kept after %d distinct messages, want %d (the cap plus the shared entry)",
+			kinds, distinct, maxWarnKinds+1)
+	}
+	// The first maxWarnKinds messages each got a line; the rest share one
+	// budget of 5 lines per window.
+	if n := len(rec.matching("client says")); n != maxWarnKinds+5 {
+		t.Fatalf("%d lines written, want %d", n, maxWarnKinds+5)
+	}
+}
