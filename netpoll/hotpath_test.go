@@ -97,3 +97,27 @@ func TestDeadlineNodesRecycled(t *testing.T) {
 		t.Fatalf("%.1f allocations per handshake and close deadline, want 0", n)
 	}
 }
+
+// TestDeadlineFreeListBounded: after a burst of connections with
+// deadlines, at most maxFreeNodes nodes are kept for reuse; the rest are
+// left to the GC, so the burst's memory is not held forever.
+func TestDeadlineFreeListBounded(t *testing.T) {
+	s, _ := startServer(t, Config{}, acceptAll(newRecorder(false)), nil)
+	conns := make([]*Conn, 3*maxFreeNodes)
+	for i := range conns {
+		conns[i] = &Conn{s: s}
+		s.setDeadline(conns[i], dlHandshake)
+	}
+	for _, c := range conns {
+		s.clearDeadline(c)
+	}
+	s.dls.mu.Lock()
+	defer s.dls.mu.Unlock()
+	kept := 0
+	for n := s.dls.free; n != nil; n = n.next {
+		kept++
+	}
+	if kept != maxFreeNodes || s.dls.nfree != kept {
+		t.Fatalf("%d nodes kept (counted %d) after %d deadlines cleared, want %d", kept, s.dls.nfree, len(conns), maxFreeNodes)
+	}
+}
