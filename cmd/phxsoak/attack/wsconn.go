@@ -2,6 +2,7 @@ package attack
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -146,19 +147,13 @@ func dialWS(ctx context.Context, t Target, i int, u upgrade, rec *recorder) (*ws
 // mask is the fixed masking key of attack frames (any key is valid).
 var mask = [4]byte{0x1f, 0x2e, 0x3d, 0x4c}
 
-// appendFrame appends one final masked client frame.
+// appendFrame appends one final masked client frame (header by gobwas).
 func appendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, 0x80|byte(op))
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n <= 0xffff:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0x80|126), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint64(append(dst, 0x80|127), uint64(n))
-	}
-	dst = append(dst, mask[:]...)
+	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: mask, Length: int64(len(payload))}
+	buf := bytes.NewBuffer(dst)
+	buf.Grow(ws.HeaderSize(h) + len(payload))
+	_ = ws.WriteHeader(buf, h) // cannot fail: Length ≥ 0, a bytes.Buffer never errs
+	dst = buf.Bytes()
 	start := len(dst)
 	dst = append(dst, payload...)
 	ws.Cipher(dst[start:], mask, 0)
