@@ -39,6 +39,7 @@ type inboundGate struct {
 	paused  atomic.Bool   // the transport's input is paused (written under mu)
 	mu      sync.Mutex    // serializes pause/resume decisions
 	resumed chan struct{} // closed when input resumes (LongPoll POSTs wait on it)
+	decided int64         // units the last pause or resume was decided on (mu; tests read it)
 }
 
 // inboundAcquire counts one unit of inbound work of size frame bytes and
@@ -77,15 +78,18 @@ func (s *Socket) inboundSettle() {
 	defer g.mu.Unlock()
 	if !g.paused.Load() {
 		g.paused.Store(true) // before reading the counts: see inboundGate
-		if g.n.Load() < int64(cfg.MaxInbound) && g.bytes.Load() < int64(cfg.MaxInboundBytes) {
+		n := g.n.Load()
+		if n < int64(cfg.MaxInbound) && g.bytes.Load() < int64(cfg.MaxInboundBytes) {
 			g.paused.Store(false) // a release got in first
 			return
 		}
+		g.decided = n
 		g.resumed = make(chan struct{})
 		s.tr.pauseRead()
 		return
 	}
-	if g.n.Load() <= int64(cfg.InboundResume) && g.bytes.Load() <= int64(cfg.MaxInboundBytes/2) {
+	if n := g.n.Load(); n <= int64(cfg.InboundResume) && g.bytes.Load() <= int64(cfg.MaxInboundBytes/2) {
+		g.decided = n
 		g.paused.Store(false)
 		close(g.resumed)
 		g.resumed = nil

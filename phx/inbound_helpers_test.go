@@ -35,7 +35,7 @@ func (g *readGate) set(paused bool) {
 	g.paused = paused
 	n := -1
 	if g.sock != nil {
-		n = int(g.sock.in.n.Load()) // the caller (inboundSettle) holds s.in.mu
+		n = int(g.sock.in.decided) // the caller (inboundSettle) holds s.in.mu; the count moves lock-free
 	}
 	if paused {
 		g.calls = append(g.calls, fmt.Sprintf("pause@%d", n))
