@@ -181,6 +181,12 @@ func TestTranscriptBasic(t *testing.T) {
 		}
 		switch act.kind {
 		case stepDial:
+			if r.c != nil {
+				// The recording's next connection came after its server had
+				// torn the previous one down (its presences gone): wait for
+				// phxd to have done the same before dialing.
+				srv.waitClosedAll(t)
+			}
 			r.c = dialRaw(t, srv, act.query)
 		case stepSend:
 			if err := r.c.write(act.op, act.data); err != nil {
@@ -449,5 +455,36 @@ func TestTranscriptV1(t *testing.T) {
 		c := clients[query]
 		c.sendText(v1("", q("2"), "room:v1", "echo", `{"a":1}`))
 		c.expectText(recorded[query][1])
+	}
+}
+
+// waitClosedAll waits until phxd has logged as many closed sockets as
+// connected ones.
+func (s *phxd) waitClosedAll(t *testing.T) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		changed, open := s.changed, 0
+		for _, e := range s.entries {
+			switch e.Msg {
+			case "connected":
+				open++
+			case "socket closed":
+				open--
+			}
+		}
+		s.mu.Unlock()
+		if open <= 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-s.exited:
+			t.Fatal("phxd exited while waiting for its sockets to close")
+		case <-deadline.C:
+			t.Fatalf("%d sockets still open in phxd's log after 30s", open)
+		}
 	}
 }
