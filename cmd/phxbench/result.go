@@ -67,7 +67,8 @@ type ServerCost struct {
 	RSSStart            int64        `json:"rss_start"`
 	RSSEnd              int64        `json:"rss_end"` // last sample before the sockets closed
 	RSSPeak             int64        `json:"rss_peak"`
-	RSSPerSocket        float64      `json:"rss_per_socket"` // (end − start) / sockets open at the end
+	RSSPerSocket        float64      `json:"rss_per_socket"` // (end − start) / sockets open at the end; 0 when RSS fell below the start
+	RSSBelowStart       bool         `json:"rss_below_start,omitempty"` // RSS at the end was below the start (a warm server returned memory): no per-socket figure
 	CPUS                float64      `json:"cpu_s"`
 	CPUPerConnectJoinUS float64      `json:"cpu_per_connect_join_us,omitempty"`
 	CPUPerPushUS        float64      `json:"cpu_per_push_us,omitempty"`
@@ -307,7 +308,12 @@ func serverCost(pid int, s []procSample, c *counters, m *marks, t0 int64) *Serve
 		sc.ThreadsMax = max(sc.ThreadsMax, x.Threads)
 		sc.GoroutinesMax = max(sc.GoroutinesMax, x.Goroutines)
 	}
-	if c.OpenAtEnd > 0 {
+	switch {
+	case sc.RSSEnd < sc.RSSStart:
+		// A server warmed by an earlier run can return memory during this
+		// one; a negative cost per socket would be meaningless.
+		sc.RSSBelowStart = true
+	case c.OpenAtEnd > 0:
 		sc.RSSPerSocket = float64(sc.RSSEnd-sc.RSSStart) / float64(c.OpenAtEnd)
 	}
 	per := func(n int64, from, to int64) float64 {

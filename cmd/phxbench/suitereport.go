@@ -33,7 +33,9 @@ func figuresOf(r *Result) map[string]float64 {
 		f["server_cpu_s"] = s.CPUS
 		f["rss_start_b"] = float64(s.RSSStart)
 		f["rss_held_b"] = float64(s.RSSEnd)
-		f["rss_per_socket_b"] = s.RSSPerSocket
+		if !s.RSSBelowStart {
+			f["rss_per_socket_b"] = s.RSSPerSocket
+		}
 		f["threads_peak"] = float64(s.ThreadsMax)
 		if s.GoroutinesMax > 0 {
 			f["goroutines_peak"] = float64(s.GoroutinesMax)

@@ -91,9 +91,13 @@ func (r *Result) serverLines(w io.Writer) {
 	if s == nil {
 		return
 	}
+	perSocket := bytesStr(s.RSSPerSocket)
+	if s.RSSBelowStart {
+		perSocket = "n/a (RSS fell below baseline)"
+	}
 	fmt.Fprintf(w, "  server      pid %d: cpu %.2f s; rss %s → %s (peak %s), %s per open socket; threads ≤ %d",
 		s.PID, s.CPUS, bytesStr(float64(s.RSSStart)), bytesStr(float64(s.RSSEnd)), bytesStr(float64(s.RSSPeak)),
-		bytesStr(s.RSSPerSocket), s.ThreadsMax)
+		perSocket, s.ThreadsMax)
 	if s.GoroutinesMax > 0 {
 		fmt.Fprintf(w, ", goroutines ≤ %d", s.GoroutinesMax)
 	}
