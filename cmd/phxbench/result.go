@@ -67,7 +67,7 @@ type ServerCost struct {
 	RSSStart            int64        `json:"rss_start"`
 	RSSEnd              int64        `json:"rss_end"` // last sample before the sockets closed
 	RSSPeak             int64        `json:"rss_peak"`
-	RSSPerSocket        float64      `json:"rss_per_socket"` // (end − start) / sockets open at the end; 0 when RSS fell below the start
+	RSSPerSocket        float64      `json:"rss_per_socket"`            // (end − start) / sockets open at the end; 0 when RSS fell below the start
 	RSSBelowStart       bool         `json:"rss_below_start,omitempty"` // RSS at the end was below the start (a warm server returned memory): no per-socket figure
 	CPUS                float64      `json:"cpu_s"`
 	CPUPerConnectJoinUS float64      `json:"cpu_per_connect_join_us,omitempty"`
