@@ -136,15 +136,22 @@ func (c *chart) svg() string {
 	c.xAxis(&b, xmin, xmax, sx, ph)
 	for i, s := range c.series {
 		var pts []string
+		var last [2]float64
 		for _, p := range s.pts {
 			y := c.ty(p[1])
 			if math.IsInf(y, 0) || math.IsNaN(y) {
 				continue
 			}
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", sx(p[0]), sy(y)))
+			last = [2]float64{sx(p[0]), sy(y)}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", last[0], last[1]))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="%s" points="%s"/>`,
 			s.color, s.dash, strings.Join(pts, " "))
+		if len(pts) == 1 {
+			// A phase shorter than one timeline step leaves a single point,
+			// which a polyline does not draw: mark it.
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`, last[0], last[1], s.color)
+		}
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="%s"/><text x="%d" y="%d">%s</text>`,
 			cw-padR+10, cw-padR+30, padT+10+i*16, padT+10+i*16, s.color, s.dash, cw-padR+34, padT+14+i*16, esc(s.name))
 	}
