@@ -158,3 +158,49 @@ func (p *program) transportName() string {
 	}
 	return "mixed"
 }
+
+// planned estimates how long the run should take when nothing goes wrong:
+// for the slowest group, its ramp-up (count / rate) plus the think time of
+// its steps (sleeps with half their jitter, paced or timed repeats), then
+// the hold. Replies and barrier waits are not in it. It never exceeds the
+// scenario's hard bound; 0 when the steps say nothing about time.
+func (p *program) planned() time.Duration {
+	var d time.Duration
+	for _, gp := range p.groups {
+		g := opsTime(gp.ops)
+		if gp.rate > 0 {
+			g += time.Duration(float64(gp.count) / gp.rate * float64(time.Second))
+		}
+		d = max(d, g)
+	}
+	if d > 0 {
+		d += p.sc.Hold.D()
+	}
+	if bound := p.sc.Duration.D(); bound > 0 {
+		d = min(d, bound)
+	}
+	return d
+}
+
+// opsTime is the think time of a list of ops (see planned).
+func opsTime(ops []op) time.Duration {
+	var d time.Duration
+	for i := range ops {
+		o := &ops[i]
+		switch o.kind {
+		case opSleep:
+			d += o.sleep + o.jitter/2
+		case opRepeat:
+			iter := max(o.every, opsTime(o.body))
+			var r time.Duration
+			if o.times > 0 {
+				r = time.Duration(o.times) * iter
+			}
+			if o.forDur > 0 && (o.times == 0 || o.forDur < r) {
+				r = o.forDur
+			}
+			d += r
+		}
+	}
+	return d
+}

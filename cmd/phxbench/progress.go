@@ -7,14 +7,17 @@ import (
 	"time"
 )
 
-// progress redraws one status line on a terminal with \r: a bar of clients
-// done, elapsed time against the run's bound, and live counters. It writes
-// nothing when w is nil (not a terminal, or -progress off).
+// progress redraws one status line on a terminal with \r: a bar of the
+// elapsed time against the run's planned duration (or of clients done, when
+// that is further along or nothing is planned), elapsed against planned
+// time and the hard bound, and live counters. It writes nothing when w is
+// nil (not a terminal, or -progress off).
 type progress struct {
 	w        io.Writer
 	name     string
 	total    int64
-	bound    time.Duration
+	planned  time.Duration // expected duration (program.planned); 0: unknown
+	bound    time.Duration // the scenario's hard bound
 	start    time.Time
 	last     liveSnapshot
 	lastTime time.Time
@@ -24,7 +27,7 @@ type progress struct {
 // newProgress starts the clock of the progress line.
 func newProgress(w io.Writer, p *program) *progress {
 	now := time.Now()
-	return &progress{w: w, name: p.sc.Name, total: int64(p.total), bound: p.sc.Duration.D(), start: now, lastTime: now}
+	return &progress{w: w, name: p.sc.Name, total: int64(p.total), planned: p.planned(), bound: p.sc.Duration.D(), start: now, lastTime: now}
 }
 
 // draw redraws the line.
@@ -41,13 +44,22 @@ func (pr *progress) draw(s liveSnapshot) {
 		return float64(cur-prev) / dt
 	}
 	const width = 20
-	filled := 0
+	elapsed := now.Sub(pr.start)
+	frac := 0.0
 	if pr.total > 0 {
-		filled = int(min(s.Done, pr.total) * width / pr.total)
+		frac = float64(min(s.Done, pr.total)) / float64(pr.total)
 	}
+	if pr.planned > 0 {
+		frac = max(frac, min(1, elapsed.Seconds()/pr.planned.Seconds()))
+	}
+	filled := int(frac * width)
 	bar := strings.Repeat("#", filled) + strings.Repeat(".", width-filled)
-	line := fmt.Sprintf("%s [%s] done %d/%d  %.0fs/%.0fs  open %d joined %d fail %d  push %d rep %d (%.0f/s)  deliv %d (%.0f/s)  err %d",
-		pr.name, bar, s.Done, pr.total, now.Sub(pr.start).Seconds(), pr.bound.Seconds(), s.Open, s.Joined, s.Failed,
+	clock := fmt.Sprintf("%.0fs/%.0fs (limit %.0fs)", elapsed.Seconds(), pr.planned.Seconds(), pr.bound.Seconds())
+	if pr.planned <= 0 {
+		clock = fmt.Sprintf("%.0fs (limit %.0fs)", elapsed.Seconds(), pr.bound.Seconds())
+	}
+	line := fmt.Sprintf("%s [%s] done %d/%d  %s  open %d joined %d fail %d  push %d rep %d (%.0f/s)  deliv %d (%.0f/s)  err %d",
+		pr.name, bar, s.Done, pr.total, clock, s.Open, s.Joined, s.Failed,
 		s.Pushes, s.Replies, rate(s.Replies, pr.last.Replies), s.Deliveries, rate(s.Deliveries, pr.last.Deliveries), s.Errors)
 	fmt.Fprint(pr.w, "\r\033[K"+line)
 	pr.last, pr.lastTime, pr.drawn = s, now, true

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoProgram compiles the echo built-in: 100 sockets ramped at 1000/s,
+// pushing for 10 s (planned ≈ 0.1 s + 25 ms of start jitter + 10 s).
+func echoProgram(t *testing.T) *program {
+	t.Helper()
+	sc, ok, err := builtin("echo", builtinOptions{url: "ws://127.0.0.1:4000/socket/websocket", vsn: "2.0.0",
+		token: "user:b{{id}}", n: 100, rate: 2000, ramp: 1000, d: 10 * time.Second})
+	if !ok || err != nil {
+		t.Fatalf("builtin: %v %v", ok, err)
+	}
+	p, err := compile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlannedDuration(t *testing.T) {
+	p := echoProgram(t)
+	wantEq(t, "planned", p.planned(), 100*time.Millisecond+25*time.Millisecond+10*time.Second)
+	if b := p.sc.Duration.D(); p.planned() >= b {
+		t.Errorf("planned %v not below the hard bound %v", p.planned(), b)
+	}
+}
+
+// Halfway through the planned duration, with no client done yet, the bar
+// is half full and the line shows the planned duration, not the bound.
+func TestProgressAdvancesAgainstPlan(t *testing.T) {
+	p := echoProgram(t)
+	var b strings.Builder
+	pr := newProgress(&b, p)
+	pr.start = time.Now().Add(-p.planned() / 2)
+	pr.draw(liveSnapshot{Open: 100, Joined: 100})
+	line := b.String()
+	if !strings.Contains(line, "[##########..........]") {
+		t.Errorf("bar not half full at half the planned time: %q", line)
+	}
+	if !strings.Contains(line, "5s/10s (limit ") {
+		t.Errorf("line does not show elapsed against the planned 10 s: %q", line)
+	}
+}
