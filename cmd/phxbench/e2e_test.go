@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary act as a -worker or -sink child, so the
@@ -17,32 +18,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	code := m.Run()
-	if leaked := leakedGoroutines(5 * time.Second); code == 0 && leaked != "" {
-		fmt.Fprintln(os.Stderr, "leaked goroutines:\n"+leaked)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines waits for this package's goroutines to end and returns
-// the stacks of those that do not.
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var ours []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "cmd/phxbench") && !strings.Contains(g, "TestMain") {
-				ours = append(ours, g)
-			}
-		}
-		if len(ours) == 0 || time.Now().After(deadline) {
-			return strings.Join(ours, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	goleak.VerifyTestMain(m)
 }
 
 // chatScenario: n subscribers echo three times and wait for msgs
