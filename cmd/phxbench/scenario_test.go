@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -140,49 +139,4 @@ func TestDurationJSON(t *testing.T) {
 	}
 	b, _ := Duration(90 * time.Second).MarshalJSON()
 	wantEq(t, "marshal", string(b), `"1m30s"`)
-}
-
-func TestParseSrc(t *testing.T) {
-	a, err := parseSrc("127.0.0.2-127.0.0.4,10.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEq(t, "count", len(a), 4)
-	wantEq(t, "last", a[3], [4]byte{10, 0, 0, 1})
-	if _, err := parseSrc("127.0.0.300"); err == nil {
-		t.Error("bad address accepted")
-	}
-	if a, _ := parseSrc("none"); a != nil {
-		t.Error("none gave addresses")
-	}
-}
-
-func TestFlags(t *testing.T) {
-	var errb strings.Builder
-	if _, err := parseFlags([]string{"-n", "5"}, &errb); err == nil {
-		t.Error("missing -scenario accepted")
-	}
-	o, err := parseFlags([]string{"-scenario", "echo", "-n", "5", "-procs", "2"}, &errb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantEq(t, "procs", o.procs, 2)
-	var out strings.Builder
-	code := run([]string{"-scenario", "fanout", "-n", "10", "-print-scenario"}, nil, &out, &errb)
-	wantEq(t, "exit", code, exitOK)
-	if !strings.Contains(out.String(), `"{{stamp}}"`) {
-		t.Errorf("printed scenario lacks the stamp: %s", out.String())
-	}
-	code = run([]string{"-scenario", filepath.Join(testdataDir, "bad", "zero_count.json")}, nil, &out, &errb)
-	wantEq(t, "exit for a bad file", code, exitUsage)
-}
-
-func TestFileLimit(t *testing.T) {
-	if err := checkNoFile(1 << 30); err == nil {
-		t.Error("a billion sockets fit the file limit?")
-	}
-	if err := checkNoFile(10); err != nil {
-		t.Error(err)
-	}
-	_ = os.Getpid()
 }
