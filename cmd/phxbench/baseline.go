@@ -35,7 +35,7 @@ type BaselineResult struct {
 // syntheticFrame is a broadcast frame of the fanout shape, for a baseline
 // run without a captured frame.
 func syntheticFrame(topic string, bodySize int) []byte {
-	body := string(appendStamp(nil, nowNS())) + strings.Repeat("x", max(0, bodySize))
+	body := string(appendStamp(nil, time.Now().UnixNano())) + strings.Repeat("x", max(0, bodySize))
 	msg := fmt.Sprintf(`[null,null,%q,"new_msg",{"user":"b0","body":%q}]`, topic, body)
 	return appendServerFrame(nil, ws.OpText, []byte(msg))
 }

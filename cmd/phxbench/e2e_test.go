@@ -66,7 +66,7 @@ func runJSON(t *testing.T, js string, o runOptions) *Result {
 	r.check(sc.Expect)
 	if testing.Verbose() {
 		var b bytes.Buffer
-		r.writeSummary(&b)
+		writeSummary(&b, r)
 		t.Log("\n" + b.String())
 	}
 	return r

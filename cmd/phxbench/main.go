@@ -20,14 +20,6 @@ import (
 	"time"
 )
 
-// Exit codes.
-const (
-	exitOK       = 0
-	exitFailed   = 1 // the run completed but expectations failed
-	exitUsage    = 2 // bad flags or scenario
-	exitRunError = 3 // the run could not be carried out
-)
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -233,7 +225,7 @@ func execute(o *options, p *program, stdout, stderr io.Writer) int {
 	}
 	ro := runOptions{procs: o.procs, src: src, pid: o.pid, sample: o.sample, metrics: o.metrics, capture: o.baseline, step: o.step}
 	if o.progress == "on" || o.progress == "auto" && isTTY(os.Stderr.Fd()) {
-		ro.progress = stderr
+		ro.progress = newProgress(stderr, p)
 	}
 	r, err := runScenario(p, ro)
 	if err != nil {
@@ -287,7 +279,7 @@ func runBaselineOnly(o *options, stdout, stderr io.Writer) int {
 
 // report prints the summary and writes -out and -report.
 func report(r *Result, o *options, stdout, stderr io.Writer) int {
-	r.writeSummary(stdout)
+	writeSummary(stdout, r)
 	code := exitOK
 	if !r.OK {
 		code = exitFailed

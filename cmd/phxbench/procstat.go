@@ -91,7 +91,7 @@ func (s *sampler) stop() []procSample {
 
 // read samples /proc/PID/stat (CPU ticks, threads, RSS pages).
 func (s *sampler) read() (procSample, error) {
-	now := nowNS()
+	now := time.Now().UnixNano()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
 	if err != nil {
 		return procSample{}, err

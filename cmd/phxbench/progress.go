@@ -30,6 +30,12 @@ func newProgress(w io.Writer, p *program) *progress {
 	return &progress{w: w, name: p.sc.Name, total: int64(p.total), planned: p.planned(), bound: p.sc.Duration.D(), start: now, lastTime: now}
 }
 
+// begin restarts the clock: the run starts now.
+func (pr *progress) begin() {
+	pr.start = time.Now()
+	pr.lastTime = pr.start
+}
+
 // draw redraws the line.
 func (pr *progress) draw(s liveSnapshot) {
 	if pr.w == nil {

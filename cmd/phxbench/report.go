@@ -26,7 +26,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-
 `, esc(r.Scenario), esc(r.Scenario), strings.ToLower(status), status, esc(r.Description),
 		esc(r.URL), esc("vsn "+r.Vsn), r.Started.Format("2006-01-02 15:04:05 MST"))
 	var sum strings.Builder
-	r.writeSummary(&sum)
+	writeSummary(&sum, r)
 	fmt.Fprintf(&b, "<h2>Summary</h2><pre>%s</pre>\n", esc(sum.String()))
 	b.WriteString(percentileTable(r))
 	fmt.Fprintf(&b, "<h2>Latency over time</h2><p>Per %g s of the run: median (solid), p99 (dashed), max (dotted). Log scale.</p>\n", r.StepS)

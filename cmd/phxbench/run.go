@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +20,14 @@ import (
 // an init line and control lines on stdin and write events as JSON lines on
 // stdout.
 
+// Exit codes of phxbench (the suite reads them from its runs too).
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the run completed but expectations failed
+	exitUsage    = 2 // bad flags or scenario
+	exitRunError = 3 // the run could not be carried out
+)
+
 // runOptions configure a run.
 type runOptions struct {
 	procs    int
@@ -28,9 +35,16 @@ type runOptions struct {
 	pid      int
 	sample   time.Duration
 	metrics  string
-	progress io.Writer // nil: no live progress
+	progress progressView // nil: no live progress
 	capture  bool
 	step     time.Duration // timeline slot
+}
+
+// progressView shows a live status line while a run goes on.
+type progressView interface {
+	begin()              // the run starts now
+	draw(s liveSnapshot) // the counters summed over the engines
+	finish()             // the run is over
 }
 
 // workerHandle is one engine, local or in a child process.
@@ -127,8 +141,10 @@ func coordinate(p *program, o runOptions, hs []workerHandle, events chan workerE
 	defer signal.Stop(sig)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	prog := newProgress(o.progress, p)
-	defer prog.finish()
+	if o.progress != nil {
+		o.progress.begin()
+		defer o.progress.finish()
+	}
 	c := &coordinator{hs: hs, arrivals: map[int]int{}, results: make([]*workerResult, len(hs)), lives: make([]liveSnapshot, len(hs))}
 	for c.got < len(hs) {
 		select {
@@ -139,7 +155,9 @@ func coordinate(p *program, o runOptions, hs []workerHandle, events chan workerE
 		case <-sig:
 			c.broadcast(ctlMsg{Stop: true})
 		case <-tick.C:
-			prog.draw(c.live())
+			if o.progress != nil {
+				o.progress.draw(c.live())
+			}
 		}
 	}
 	return c.results, nil
@@ -395,14 +413,3 @@ func (l *lineWriter) write(v any) {
 	defer l.mu.Unlock()
 	_, _ = l.w.Write(append(b, '\n'))
 }
-
-// parseScenarioBytes is parseScenario for a byte slice.
-func parseScenarioBytes(b []byte) (*Scenario, error) {
-	sc, err := parseScenario(bytesReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
-	}
-	return sc, nil
-}
-
-var errTooManyFiles = errors.New("not enough open files")

@@ -208,3 +208,12 @@ func (sc *Scenario) applyDefaults() {
 		}
 	}
 }
+
+// parseScenarioBytes is parseScenario for a byte slice.
+func parseScenarioBytes(b []byte) (*Scenario, error) {
+	sc, err := parseScenario(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return sc, nil
+}

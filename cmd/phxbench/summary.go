@@ -9,7 +9,7 @@ import (
 )
 
 // writeSummary prints the human-readable result.
-func (r *Result) writeSummary(w io.Writer) {
+func writeSummary(w io.Writer, r *Result) {
 	c := &r.Counters
 	procs := "1 process"
 	if r.Procs > 1 {
@@ -22,11 +22,11 @@ func (r *Result) writeSummary(w io.Writer) {
 	fmt.Fprintf(w, "phxbench %s: %s vsn %s, %s, %.1f s\n", r.Scenario, r.URL, vsn, procs, r.ElapsedS)
 	fmt.Fprintf(w, "  clients     %d: %d connected, %d joined, %d connect failures, %d failed later, %d unfinished, %d open at end\n",
 		c.Clients, c.Connected, c.Joined, c.ConnectFailed, c.Failed, c.Unfinished, c.OpenAtEnd)
-	r.latencyLine(w, "connect", fmt.Sprintf("%s/s", num(r.Rates.ConnectPerS)))
-	r.latencyLine(w, "join", fmt.Sprintf("connect+join %s/s", num(r.Rates.ConnectJoinPerS)))
+	latencyLine(w, r, "connect", fmt.Sprintf("%s/s", num(r.Rates.ConnectPerS)))
+	latencyLine(w, r, "join", fmt.Sprintf("connect+join %s/s", num(r.Rates.ConnectJoinPerS)))
 	for _, k := range slices.Sorted(maps.Keys(r.Latency)) {
 		if strings.HasPrefix(k, "push:") {
-			r.latencyLine(w, k, "")
+			latencyLine(w, r, k, "")
 		}
 	}
 	if c.PushesSent > 0 {
@@ -36,10 +36,10 @@ func (r *Result) writeSummary(w io.Writer) {
 	if d := r.Deliveries; c.Deliveries > 0 || d.Expected > 0 {
 		fmt.Fprintf(w, "  deliveries  %d received, %d expected, %d lost, %d outside a window; %s/s\n",
 			d.Received, d.Expected, d.Lost, d.OutsideWindow, num(r.Rates.DeliveriesPerS))
-		r.latencyLine(w, "delivery", "")
+		latencyLine(w, r, "delivery", "")
 	}
-	r.errorsLine(w)
-	r.serverLines(w)
+	errorsLine(w, r)
+	serverLines(w, r)
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "  baseline    bare write(2) of a %d-byte frame to %d sockets × %d: %.2f µs CPU per write (%.2f µs wall)\n",
 			b.FrameBytes, b.Sockets, b.Rounds, b.CPUPerWriteUS, b.WallPerWriteUS)
@@ -60,7 +60,7 @@ func (r *Result) writeSummary(w io.Writer) {
 }
 
 // latencyLine prints one histogram's percentiles.
-func (r *Result) latencyLine(w io.Writer, name, prefix string) {
+func latencyLine(w io.Writer, r *Result, name, prefix string) {
 	s, ok := r.Latency[name]
 	if !ok {
 		return
@@ -73,7 +73,7 @@ func (r *Result) latencyLine(w io.Writer, name, prefix string) {
 }
 
 // errorsLine prints the errors by kind.
-func (r *Result) errorsLine(w io.Writer) {
+func errorsLine(w io.Writer, r *Result) {
 	if len(r.Errors) == 0 {
 		fmt.Fprintln(w, "  errors      none")
 		return
@@ -86,7 +86,7 @@ func (r *Result) errorsLine(w io.Writer) {
 }
 
 // serverLines prints the server process's cost.
-func (r *Result) serverLines(w io.Writer) {
+func serverLines(w io.Writer, r *Result) {
 	s := r.Server
 	if s == nil {
 		return

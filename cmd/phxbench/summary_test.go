@@ -10,7 +10,7 @@ import (
 func TestServerLinesRSSBelowStart(t *testing.T) {
 	r := &Result{Server: &ServerCost{PID: 7, RSSStart: 100 << 20, RSSEnd: 90 << 20, RSSBelowStart: true}}
 	var b strings.Builder
-	r.serverLines(&b)
+	serverLines(&b, r)
 	out := b.String()
 	if !strings.Contains(out, "n/a (RSS fell below baseline) per open socket") {
 		t.Errorf("summary does not explain the missing figure:\n%s", out)

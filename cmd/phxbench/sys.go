@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 
@@ -91,4 +90,5 @@ func isTTY(fd uintptr) bool {
 	return err == nil
 }
 
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+// errTooManyFiles is returned when the sockets would not fit the open-files limit.
+var errTooManyFiles = errors.New("not enough open files")
