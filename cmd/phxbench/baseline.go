@@ -34,16 +34,16 @@ type BaselineResult struct {
 
 // syntheticFrame is a broadcast frame of the fanout shape, for a baseline
 // run without a captured frame.
-func syntheticFrame(topic string, bodySize int) []byte {
-	body := string(appendStamp(nil, time.Now().UnixNano())) + strings.Repeat("x", max(0, bodySize))
+func SyntheticFrame(topic string, bodySize int) []byte {
+	body := string(AppendStamp(nil, time.Now().UnixNano())) + strings.Repeat("x", max(0, bodySize))
 	msg := fmt.Sprintf(`[null,null,%q,"new_msg",{"user":"b0","body":%q}]`, topic, body)
-	return appendServerFrame(nil, ws.OpText, []byte(msg))
+	return AppendServerFrame(nil, ws.OpText, []byte(msg))
 }
 
 // runBaseline writes frame rounds times to each of n sockets connected to
 // a sink process, and measures the writing thread's CPU.
-func runBaseline(n, rounds int, frame []byte, src [][4]byte) (*BaselineResult, error) {
-	if err := checkNoFile(n); err != nil {
+func Measure(n, rounds int, frame []byte, src [][4]byte) (*BaselineResult, error) {
+	if err := CheckNoFile(n); err != nil {
 		return nil, err
 	}
 	sink, port, err := startSink()
@@ -177,8 +177,8 @@ func startSink() (*sinkProc, int, error) {
 
 // sinkMain is the -sink mode: accept on 127.0.0.1, print the port, read and
 // discard everything until stdin closes.
-func sinkMain(stdin io.Reader, stdout io.Writer) int {
-	raiseNoFile()
+func SinkMain(stdin io.Reader, stdout io.Writer) int {
+	RaiseNoFile()
 	lfd, port, err := listenLoopback()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "phxbench sink:", err)

@@ -12,20 +12,20 @@ import (
 // which can be saved and edited as a starting point.
 
 // builtinOptions are the flags the built-in scenarios read.
-type builtinOptions struct {
-	url, vsn, topic, token string
-	n, msgs, inflight      int
-	size                   int
-	rate, ramp             float64
-	d                      time.Duration
-	binary                 bool
+type BuiltinOptions struct {
+	URL, Vsn, Topic, Token string
+	N, Msgs, Inflight      int
+	Size                   int
+	Rate, Ramp             float64
+	D                      time.Duration
+	Binary                 bool
 }
 
 // builtinNames lists the built-in scenarios.
-var builtinNames = []string{"idle", "fanout", "connect", "echo"}
+var BuiltinNames = []string{"idle", "fanout", "connect", "echo"}
 
 // builtin returns the named built-in scenario, or ok false.
-func builtin(name string, o builtinOptions) (sc *Scenario, ok bool, err error) {
+func Builtin(name string, o BuiltinOptions) (sc *Scenario, ok bool, err error) {
 	var s Scenario
 	switch name {
 	case "idle":
@@ -35,7 +35,7 @@ func builtin(name string, o builtinOptions) (sc *Scenario, ok bool, err error) {
 	case "connect":
 		s = connectScenario(o)
 	case "echo":
-		if o.rate <= 0 {
+		if o.Rate <= 0 {
 			return nil, true, fmt.Errorf("echo: -rate must be positive (pushes per second over all sockets)")
 		}
 		s = echoScenario(o)
@@ -47,7 +47,7 @@ func builtin(name string, o builtinOptions) (sc *Scenario, ok bool, err error) {
 	if err != nil {
 		return nil, true, err
 	}
-	sc, err = parseScenarioBytes(b)
+	sc, err = ParseScenarioBytes(b)
 	return sc, true, err
 }
 
@@ -63,62 +63,62 @@ func connectBound(n int, rate float64) time.Duration {
 }
 
 // params are the connect params of every built-in client.
-func (o builtinOptions) params() map[string]string { return map[string]string{"token": o.token} }
+func (o BuiltinOptions) params() map[string]string { return map[string]string{"token": o.Token} }
 
 // topicOr returns -topic, or def when it is empty.
-func (o builtinOptions) topicOr(def string) string {
-	if o.topic != "" {
-		return o.topic
+func (o BuiltinOptions) TopicOr(def string) string {
+	if o.Topic != "" {
+		return o.Topic
 	}
 	return def
 }
 
 // body is a payload string: an optional stamp, padded to -size bytes.
-func (o builtinOptions) body(stamp bool) string {
+func (o BuiltinOptions) body(stamp bool) string {
 	b := ""
 	if stamp {
 		b = "{{stamp}}"
 	}
-	return b + strings.Repeat("x", max(0, o.size))
+	return b + strings.Repeat("x", max(0, o.Size))
 }
 
 // idleScenario connects and joins N sockets and holds them for -d.
-func idleScenario(o builtinOptions) Scenario {
+func idleScenario(o BuiltinOptions) Scenario {
 	return Scenario{
 		Name:        "idle",
-		Description: fmt.Sprintf("connect and join %d sockets at %v/s, hold them for %v", o.n, o.ramp, o.d),
-		URL:         o.url, Vsn: o.vsn,
-		Duration: Duration(connectBound(o.n, o.ramp)),
-		Hold:     Duration(o.d),
+		Description: fmt.Sprintf("connect and join %d sockets at %v/s, hold them for %v", o.N, o.Ramp, o.D),
+		URL:         o.URL, Vsn: o.Vsn,
+		Duration: Duration(connectBound(o.N, o.Ramp)),
+		Hold:     Duration(o.D),
 		Groups: []Group{{
-			Name: "idle", Count: o.n, Rate: o.ramp, Params: o.params(),
-			Steps: []Step{{Join: ptr(o.topicOr("bench:idle"))}},
+			Name: "idle", Count: o.N, Rate: o.Ramp, Params: o.params(),
+			Steps: []Step{{Join: ptr(o.TopicOr("bench:idle"))}},
 		}},
 	}
 }
 
 // fanoutScenario has N subscribers on one topic and one publisher pushing
 // -msgs stamped new_msg with up to -inflight in flight.
-func fanoutScenario(o builtinOptions) Scenario {
-	topic := o.topicOr("bench:fanout")
+func fanoutScenario(o BuiltinOptions) Scenario {
+	topic := o.TopicOr("bench:fanout")
 	pl, _ := json.Marshal(map[string]string{"body": o.body(true)})
 	return Scenario{
 		Name: "fanout",
 		Description: fmt.Sprintf("%d subscribers of %s; 1 publisher pushes %d new_msg, up to %d in flight",
-			o.n, topic, o.msgs, o.inflight),
-		URL: o.url, Vsn: o.vsn,
-		Duration: Duration(connectBound(o.n, o.ramp) + 120*time.Second),
+			o.N, topic, o.Msgs, o.Inflight),
+		URL: o.URL, Vsn: o.Vsn,
+		Duration: Duration(connectBound(o.N, o.Ramp) + 120*time.Second),
 		Groups: []Group{
 			{
-				Name: "subscribers", Count: o.n, Rate: o.ramp, Params: o.params(),
+				Name: "subscribers", Count: o.N, Rate: o.Ramp, Params: o.params(),
 				Steps: []Step{{Join: ptr(topic)}, {Barrier: ptr("subscribed")}},
 			},
 			{
-				Name: "publisher", Count: 1, Params: o.params(), MaxInflight: o.inflight,
+				Name: "publisher", Count: 1, Params: o.params(), MaxInflight: o.Inflight,
 				Steps: []Step{
 					{Join: ptr(topic)},
 					{Barrier: ptr("subscribed")},
-					{Repeat: ptr(o.msgs), Steps: []Step{{Push: ptr("new_msg"), Payload: pl, NoWait: true}}},
+					{Repeat: ptr(o.Msgs), Steps: []Step{{Push: ptr("new_msg"), Payload: pl, NoWait: true}}},
 				},
 			},
 		},
@@ -127,15 +127,15 @@ func fanoutScenario(o builtinOptions) Scenario {
 
 // connectScenario connects and joins N sockets as fast as -rate (0: as fast
 // as max_connecting allows), measuring connect+join rate and cost.
-func connectScenario(o builtinOptions) Scenario {
+func connectScenario(o BuiltinOptions) Scenario {
 	return Scenario{
 		Name:        "connect",
-		Description: fmt.Sprintf("connect+join %d sockets (rate %v/s, 0 = unlimited)", o.n, o.rate),
-		URL:         o.url, Vsn: o.vsn,
-		Duration: Duration(connectBound(o.n, o.rate)),
+		Description: fmt.Sprintf("connect+join %d sockets (rate %v/s, 0 = unlimited)", o.N, o.Rate),
+		URL:         o.URL, Vsn: o.Vsn,
+		Duration: Duration(connectBound(o.N, o.Rate)),
 		Groups: []Group{{
-			Name: "connect", Count: o.n, Rate: o.rate, Params: o.params(),
-			Steps: []Step{{Join: ptr(o.topicOr("bench:connect"))}},
+			Name: "connect", Count: o.N, Rate: o.Rate, Params: o.params(),
+			Steps: []Step{{Join: ptr(o.TopicOr("bench:connect"))}},
 		}},
 	}
 }
@@ -143,27 +143,27 @@ func connectScenario(o builtinOptions) Scenario {
 // echoScenario pushes echo at -rate per second in total over N sockets for
 // -d: each socket pushes every N/rate seconds, starting at a random phase
 // once all have joined.
-func echoScenario(o builtinOptions) Scenario {
-	every := time.Duration(float64(o.n) / o.rate * float64(time.Second))
+func echoScenario(o BuiltinOptions) Scenario {
+	every := time.Duration(float64(o.N) / o.Rate * float64(time.Second))
 	var pl json.RawMessage
-	if o.binary {
+	if o.Binary {
 		pl, _ = json.Marshal("echo " + o.body(false))
 	} else {
 		pl, _ = json.Marshal(map[string]string{"body": o.body(false), "seq": "{{seq}}"})
 	}
 	return Scenario{
 		Name:        "echo",
-		Description: fmt.Sprintf("%v echo pushes/s over %d sockets for %v (one push per socket every %v)", o.rate, o.n, o.d, every),
-		URL:         o.url, Vsn: o.vsn,
-		Duration: Duration(connectBound(o.n, o.ramp) + o.d + 30*time.Second),
+		Description: fmt.Sprintf("%v echo pushes/s over %d sockets for %v (one push per socket every %v)", o.Rate, o.N, o.D, every),
+		URL:         o.URL, Vsn: o.Vsn,
+		Duration: Duration(connectBound(o.N, o.Ramp) + o.D + 30*time.Second),
 		Groups: []Group{{
-			Name: "echo", Count: o.n, Rate: o.ramp, Params: o.params(),
+			Name: "echo", Count: o.N, Rate: o.Ramp, Params: o.params(),
 			Steps: []Step{
-				{Join: ptr(o.topicOr("bench:echo"))},
+				{Join: ptr(o.TopicOr("bench:echo"))},
 				{Barrier: ptr("joined")},
 				{Sleep: ptr(Duration(0)), Jitter: Duration(every)},
-				{Repeat: ptr(0), For: Duration(o.d), Every: Duration(every), Steps: []Step{
-					{Push: ptr("echo"), Payload: pl, Binary: o.binary},
+				{Repeat: ptr(0), For: Duration(o.D), Every: Duration(every), Steps: []Step{
+					{Push: ptr("echo"), Payload: pl, Binary: o.Binary},
 				}},
 			},
 		}},

@@ -53,7 +53,7 @@ type pending struct {
 	topic    int
 	blocking bool
 	stamp    int64 // publish send time when the payload carried {{stamp}}
-	o        *op
+	o        *Op
 }
 
 // topicState is a client's view of one of its group's topics, and the
@@ -78,11 +78,11 @@ func (t *topicState) counts(ts int64) bool {
 
 // frame is an activation of a step list.
 type frame struct {
-	ops   []op
+	ops   []Op
 	pc    int
 	iter  int
 	start int64
-	rep   *op
+	rep   *Op
 }
 
 type client struct {
@@ -92,7 +92,7 @@ type client struct {
 	lp        *lpConn // LongPoll connection, when the group uses LongPoll
 	state     cstate
 	gen       uint32
-	vars      tmplVars
+	vars      TmplVars
 	key       string
 	connStart int64
 	in        []byte
@@ -108,7 +108,7 @@ type client struct {
 	block     blockKind
 	blockRef  uint64
 	barrier   int
-	waitOp    *op
+	waitOp    *Op
 	arrived   uint64 // barriers this client has reached (or failed before)
 	done      bool
 }
@@ -116,13 +116,13 @@ type client struct {
 // newClient prepares client n of group g (global id), not yet connected.
 func newClient(g *groupRT, id, n int) *client {
 	c := &client{id: id, n: n, g: g, fd: -1}
-	c.vars = tmplVars{id: id, n: n, group: g.gp.name}
-	c.topics = make([]topicState, len(g.gp.topics))
+	c.vars = TmplVars{ID: id, N: n, Group: g.gp.Name}
+	c.topics = make([]topicState, len(g.gp.Topics))
 	for i := range c.topics {
-		c.topics[i].name = g.gp.topics[i].str(&c.vars)
+		c.topics[i].name = g.gp.Topics[i].Str(&c.vars)
 	}
-	if len(g.gp.waitKeys) > 0 {
-		c.waits = make([]int32, len(g.gp.waitKeys))
+	if len(g.gp.WaitKeys) > 0 {
+		c.waits = make([]int32, len(g.gp.WaitKeys))
 	}
 	return c
 }
@@ -149,14 +149,14 @@ func (e *engine) opened(c *client) {
 	e.st.record("connect", e.now-c.connStart, e.now)
 	e.st.count("connects", e.now)
 	e.st.marks.LastConnect = e.now
-	if hb := int64(*e.p.sc.Heartbeat); hb > 0 {
+	if hb := int64(*e.p.Scenario.Heartbeat); hb > 0 {
 		e.addTimer(timer{at: e.now + hb/2 + e.rng.Int64N(hb/2+1), c: c, kind: tHeartbeat})
 	}
 	if e.phase != phRun {
 		c.stopSteps()
 		return
 	}
-	c.stack = append(c.stack[:0], frame{ops: c.g.gp.ops, start: e.now})
+	c.stack = append(c.stack[:0], frame{ops: c.g.gp.Ops, start: e.now})
 	e.advance(c)
 }
 
@@ -183,7 +183,7 @@ func (e *engine) fail(c *client, kind string) {
 	c.state = stFailed
 	c.unblock()
 	c.endWindows(e)
-	for b := range c.g.gp.barriers {
+	for b := range c.g.gp.Barriers {
 		e.arrive(c, b)
 	}
 	e.clientDone(c)
@@ -230,40 +230,40 @@ func (e *engine) advance(c *client) {
 // exec runs the op at f.pc. It advances f.pc unless the op must be retried.
 func (e *engine) exec(c *client, f *frame) {
 	o := &f.ops[f.pc]
-	switch o.kind {
-	case opJoin:
+	switch o.Kind {
+	case OpJoin:
 		f.pc++
 		e.sendJoin(c, o)
-	case opPush:
-		if c.npush >= c.g.gp.inflight {
+	case OpPush:
+		if c.npush >= c.g.gp.Inflight {
 			c.block = blockInflight
 			return
 		}
 		f.pc++
 		e.sendPush(c, o)
-	case opWait:
+	case OpWait:
 		f.pc++
 		e.startWait(c, o)
-	case opSleep:
+	case OpSleep:
 		f.pc++
-		d := int64(o.sleep)
-		if o.jitter > 0 {
-			d += e.rng.Int64N(int64(o.jitter))
+		d := int64(o.Sleep)
+		if o.Jitter > 0 {
+			d += e.rng.Int64N(int64(o.Jitter))
 		}
 		e.sleepUntil(c, e.now+d)
-	case opRepeat:
+	case OpRepeat:
 		f.pc++
-		c.stack = append(c.stack, frame{ops: o.body, start: e.now, rep: o})
-	case opBarrier:
+		c.stack = append(c.stack, frame{ops: o.Body, start: e.now, rep: o})
+	case OpBarrier:
 		f.pc++
-		e.arrive(c, o.barrier)
-		if !e.released[o.barrier] {
-			c.block, c.barrier = blockBarrier, o.barrier
+		e.arrive(c, o.Barrier)
+		if !e.released[o.Barrier] {
+			c.block, c.barrier = blockBarrier, o.Barrier
 		}
-	case opLeave:
+	case OpLeave:
 		f.pc++
 		e.sendLeave(c, o)
-	case opClose:
+	case OpClose:
 		f.pc++
 		c.stack = c.stack[:1]
 		c.stack[0].pc = len(c.stack[0].ops)
@@ -280,9 +280,9 @@ func (e *engine) exec(c *client, f *frame) {
 func (e *engine) loopEnd(c *client, f *frame) {
 	f.iter++
 	o := f.rep
-	next := f.start + int64(f.iter)*int64(o.every)
-	stop := o.times > 0 && f.iter >= o.times
-	if o.forDur > 0 && max(next, e.now) >= f.start+int64(o.forDur) {
+	next := f.start + int64(f.iter)*int64(o.Every)
+	stop := o.Times > 0 && f.iter >= o.Times
+	if o.ForDur > 0 && max(next, e.now) >= f.start+int64(o.ForDur) {
 		stop = true
 	}
 	if stop {
@@ -322,9 +322,9 @@ func (e *engine) stepTimer(c *client) {
 		c.unblock()
 	case blockWait:
 		o := c.waitOp
-		e.st.err("wait_timeout:" + o.event)
+		e.st.err("wait_timeout:" + o.Event)
 		e.st.c.WaitTimeouts++
-		c.waits[o.waitKey] = 0
+		c.waits[o.WaitKey] = 0
 		c.unblock()
 	case blockReply:
 		p, ok := c.takePending(e, c.blockRef)
@@ -347,13 +347,13 @@ func (e *engine) stepTimer(c *client) {
 }
 
 // startWait consumes count matching events, blocking until they arrive.
-func (e *engine) startWait(c *client, o *op) {
-	if int(c.waits[o.waitKey]) >= o.count {
-		c.waits[o.waitKey] -= int32(o.count)
+func (e *engine) startWait(c *client, o *Op) {
+	if int(c.waits[o.WaitKey]) >= o.Count {
+		c.waits[o.WaitKey] -= int32(o.Count)
 		return
 	}
 	c.block, c.waitOp = blockWait, o
-	e.addTimer(timer{at: e.now + int64(o.timeout), c: c, gen: c.gen, kind: tStep})
+	e.addTimer(timer{at: e.now + int64(o.Timeout), c: c, gen: c.gen, kind: tStep})
 }
 
 // nextRef returns the client's next ref.
@@ -364,7 +364,7 @@ func (c *client) nextRef() uint64 {
 
 // request sends one client message and records it as pending.
 func (e *engine) request(c *client, m *serializer.Message, p pending, timeout time.Duration) {
-	frame, binary, err := serializer.EncodeClient(c.g.gp.vsn, e.pbuf[:0], m)
+	frame, binary, err := serializer.EncodeClient(c.g.gp.Vsn, e.pbuf[:0], m)
 	e.pbuf = frame[:0]
 	if err != nil {
 		e.fail(c, "encode:"+err.Error())
@@ -390,45 +390,45 @@ func (e *engine) request(c *client, m *serializer.Message, p pending, timeout ti
 }
 
 // sendJoin sends phx_join; the join ref is also the join_ref.
-func (e *engine) sendJoin(c *client, o *op) {
+func (e *engine) sendJoin(c *client, o *Op) {
 	ref := c.nextRef()
-	t := &c.topics[o.topic]
+	t := &c.topics[o.Topic]
 	t.joinRef = ref
 	var jr [24]byte
-	raw := appendRef(jr[:0], ref)
-	e.tbuf = o.payload.expand(e.tbuf[:0], &c.vars)
+	raw := AppendRef(jr[:0], ref)
+	e.tbuf = o.Payload.Expand(e.tbuf[:0], &c.vars)
 	m := serializer.Message{JoinRef: raw, Ref: raw, Topic: t.name, Event: serializer.EventJoin, Payload: e.tbuf}
-	e.request(c, &m, pending{ref: ref, kind: reqJoin, topic: o.topic, blocking: true, o: o}, o.timeout)
+	e.request(c, &m, pending{ref: ref, kind: reqJoin, topic: o.Topic, blocking: true, o: o}, o.Timeout)
 }
 
 // sendLeave sends phx_leave; the delivery window stays open for what the
 // server sent before it, until the reply.
-func (e *engine) sendLeave(c *client, o *op) {
-	t := &c.topics[o.topic]
+func (e *engine) sendLeave(c *client, o *Op) {
+	t := &c.topics[o.Topic]
 	ref := c.nextRef()
 	var a, b [24]byte
-	m := serializer.Message{JoinRef: appendRef(a[:0], t.joinRef), Ref: appendRef(b[:0], ref),
+	m := serializer.Message{JoinRef: AppendRef(a[:0], t.joinRef), Ref: AppendRef(b[:0], ref),
 		Topic: t.name, Event: serializer.EventLeave, Payload: []byte("{}")}
 	if t.joined {
 		t.leaving, t.end = true, e.now
 	}
-	e.request(c, &m, pending{ref: ref, kind: reqLeave, topic: o.topic, blocking: true, o: o}, o.timeout)
+	e.request(c, &m, pending{ref: ref, kind: reqLeave, topic: o.Topic, blocking: true, o: o}, o.Timeout)
 }
 
 // sendPush sends a push; a stamped one records its send time.
-func (e *engine) sendPush(c *client, o *op) {
-	t := &c.topics[o.topic]
+func (e *engine) sendPush(c *client, o *Op) {
+	t := &c.topics[o.Topic]
 	ref := c.nextRef()
-	c.vars.seq++
-	c.vars.stamp = e.now
-	e.tbuf = o.payload.expand(e.tbuf[:0], &c.vars)
+	c.vars.Seq++
+	c.vars.Stamp = e.now
+	e.tbuf = o.Payload.Expand(e.tbuf[:0], &c.vars)
 	var a, b [24]byte
-	m := serializer.Message{Ref: appendRef(b[:0], ref), Topic: t.name, Event: o.event, Payload: e.tbuf, Binary: o.binary}
+	m := serializer.Message{Ref: AppendRef(b[:0], ref), Topic: t.name, Event: o.Event, Payload: e.tbuf, Binary: o.Binary}
 	if t.joinRef != 0 {
-		m.JoinRef = appendRef(a[:0], t.joinRef)
+		m.JoinRef = AppendRef(a[:0], t.joinRef)
 	}
-	p := pending{ref: ref, kind: reqPush, topic: o.topic, blocking: !o.nowait, o: o}
-	if o.stamped {
+	p := pending{ref: ref, kind: reqPush, topic: o.Topic, blocking: !o.NoWait, o: o}
+	if o.Stamped {
 		p.stamp = e.now
 		if e.st.marks.FirstPublish == 0 {
 			e.st.marks.FirstPublish = e.now
@@ -437,23 +437,23 @@ func (e *engine) sendPush(c *client, o *op) {
 	if e.st.marks.FirstPush == 0 {
 		e.st.marks.FirstPush = e.now
 	}
-	if o.nowait {
+	if o.NoWait {
 		c.npush++
 	}
 	e.st.c.PushesSent++
 	e.st.live.pushes.Add(1)
-	e.request(c, &m, p, o.timeout)
+	e.request(c, &m, p, o.Timeout)
 }
 
 // heartbeat sends phoenix.js's heartbeat and schedules the next one.
 func (e *engine) heartbeat(c *client) {
 	ref := c.nextRef()
 	var b [24]byte
-	m := serializer.Message{Ref: appendRef(b[:0], ref), Topic: serializer.TopicPhoenix,
+	m := serializer.Message{Ref: AppendRef(b[:0], ref), Topic: serializer.TopicPhoenix,
 		Event: serializer.EventHeartbeat, Payload: []byte("{}")}
 	e.st.c.Heartbeats++
-	e.addTimer(timer{at: e.now + int64(*e.p.sc.Heartbeat), c: c, kind: tHeartbeat})
-	e.request(c, &m, pending{ref: ref, kind: reqHeartbeat}, e.p.sc.ReplyTimeout.D())
+	e.addTimer(timer{at: e.now + int64(*e.p.Scenario.Heartbeat), c: c, kind: tHeartbeat})
+	e.request(c, &m, pending{ref: ref, kind: reqHeartbeat}, e.p.Scenario.ReplyTimeout.D())
 }
 
 // takePending removes and returns the request with ref.
@@ -485,7 +485,7 @@ func reqName(p pending) string {
 	case reqHeartbeat:
 		return "heartbeat"
 	}
-	return p.o.event
+	return p.o.Event
 }
 
 // replyTimeout expires a non-blocking request.
@@ -503,7 +503,7 @@ func (e *engine) replyTimeout(c *client, ref uint64) {
 // replies.
 func (e *engine) resume(c *client) {
 	switch {
-	case c.block == blockInflight && c.npush < c.g.gp.inflight,
+	case c.block == blockInflight && c.npush < c.g.gp.Inflight,
 		c.block == blockDrain && c.npush == 0:
 		c.unblock()
 		e.advance(c)

@@ -10,7 +10,7 @@ import (
 // numeric refs and delivery stamps.
 
 // parseRef reads a ref this client sent ("123") back as a number.
-func parseRef(raw []byte) (uint64, bool) {
+func ParseRef(raw []byte) (uint64, bool) {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
 		raw = raw[1 : len(raw)-1]
 	}
@@ -28,7 +28,7 @@ func parseRef(raw []byte) (uint64, bool) {
 }
 
 // appendRef appends ref n as a raw JSON string, as phoenix.js sends it.
-func appendRef(dst []byte, n uint64) []byte {
+func AppendRef(dst []byte, n uint64) []byte {
 	dst = append(dst, '"')
 	dst = strconv.AppendUint(dst, n, 10)
 	return append(dst, '"')
@@ -40,14 +40,14 @@ func appendRef(dst []byte, n uint64) []byte {
 const stampMark = "~pb~"
 
 // appendStamp appends the stamp for send time ns.
-func appendStamp(dst []byte, ns int64) []byte {
+func AppendStamp(dst []byte, ns int64) []byte {
 	dst = append(dst, stampMark...)
 	dst = strconv.AppendInt(dst, ns, 10)
 	return append(dst, '~')
 }
 
 // findStamp returns the send time carried by a stamp in p.
-func findStamp(p []byte) (int64, bool) {
+func FindStamp(p []byte) (int64, bool) {
 	i := bytes.Index(p, []byte(stampMark))
 	if i < 0 {
 		return 0, false

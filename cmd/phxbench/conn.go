@@ -21,7 +21,7 @@ const (
 
 // connect starts a client's TCP connect.
 func (e *engine) connect(c *client) {
-	if c.g.gp.longpoll {
+	if c.g.gp.LongPoll {
 		e.connectLP(c)
 		return
 	}
@@ -47,7 +47,7 @@ func (e *engine) connect(c *client) {
 		}
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: e.p.port, Addr: e.p.addr})
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: e.p.Port, Addr: e.p.Addr})
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		e.failConnect(c, "connect", err)
 		return
@@ -59,7 +59,7 @@ func (e *engine) connect(c *client) {
 	c.state = stConnecting
 	e.connecting++
 	e.st.live.connecting.Add(1)
-	e.addTimer(timer{at: e.now + int64(e.p.sc.ConnectTimeout), c: c, gen: c.gen, kind: tConnect})
+	e.addTimer(timer{at: e.now + int64(e.p.Scenario.ConnectTimeout), c: c, gen: c.gen, kind: tConnect})
 }
 
 // failConnect records a connect that failed before the upgrade.
@@ -131,10 +131,10 @@ func (e *engine) connected(c *client) {
 	}
 	c.key = base64.StdEncoding.EncodeToString(k[:])
 	protocols := ""
-	if tok := c.g.gp.auth.str(&c.vars); tok != "" {
-		protocols = authProtocols(tok)
+	if tok := c.g.gp.Auth.Str(&c.vars); tok != "" {
+		protocols = AuthProtocols(tok)
 	}
-	e.wbuf = appendUpgrade(e.wbuf[:0], e.p.host, c.g.gp.query(e.p.wsPath, &c.vars), c.key, protocols)
+	e.wbuf = AppendUpgrade(e.wbuf[:0], e.p.Host, c.g.gp.Query(e.p.WSPath, &c.vars), c.key, protocols)
 	e.write(c, e.wbuf)
 }
 
@@ -171,7 +171,7 @@ func (e *engine) lost(c *client, why string) {
 // and keeps the incomplete tail in c.in.
 func (e *engine) consume(c *client, data []byte) {
 	if c.state == stHandshaking {
-		n, status, err := parseUpgrade(data, c.key)
+		n, status, err := ParseUpgrade(data, c.key)
 		switch {
 		case err != nil:
 			e.fail(c, "connect:bad_upgrade")
@@ -187,18 +187,18 @@ func (e *engine) consume(c *client, data []byte) {
 		data = data[n:]
 	}
 	for len(data) > 0 && c.fd >= 0 {
-		h, ok, err := parseFrameHeader(data)
+		h, ok, err := ParseFrameHeader(data)
 		if err != nil {
 			e.fail(c, "frame_too_large")
 			return
 		}
-		if !ok || len(data) < h.size+h.length {
+		if !ok || len(data) < h.Size+h.Length {
 			break
 		}
-		frame := data[:h.size+h.length]
-		payload := frame[h.size:]
-		if h.masked {
-			ws.Cipher(payload, h.mask, 0)
+		frame := data[:h.Size+h.Length]
+		payload := frame[h.Size:]
+		if h.Masked {
+			ws.Cipher(payload, h.Mask, 0)
 		}
 		data = data[len(frame):]
 		e.onFrame(c, h, payload, frame)
@@ -226,9 +226,9 @@ func (e *engine) keep(c *client, rest []byte) {
 
 // onFrame handles one frame: control frames here, data (reassembled when
 // fragmented) to the message handler.
-func (e *engine) onFrame(c *client, h frameHeader, payload, frame []byte) {
+func (e *engine) onFrame(c *client, h FrameHeader, payload, frame []byte) {
 	e.st.c.FramesIn++
-	switch h.op {
+	switch h.Op {
 	case ws.OpPing:
 		e.sendFrame(c, ws.OpPong, payload)
 		return
@@ -243,36 +243,36 @@ func (e *engine) onFrame(c *client, h frameHeader, payload, frame []byte) {
 		e.lost(c, why)
 		return
 	}
-	if h.op == ws.OpContinuation || !h.fin {
-		if h.op != ws.OpContinuation {
-			c.fragOp = h.op
+	if h.Op == ws.OpContinuation || !h.Fin {
+		if h.Op != ws.OpContinuation {
+			c.fragOp = h.Op
 			c.frag = c.frag[:0]
 		}
 		c.frag = append(c.frag, payload...)
-		if len(c.frag) > maxFrame {
+		if len(c.frag) > MaxFrame {
 			e.fail(c, "frame_too_large")
 			return
 		}
-		if !h.fin {
+		if !h.Fin {
 			return
 		}
 		payload, frame = c.frag, nil
-		h.op = c.fragOp
+		h.Op = c.fragOp
 		defer func() { c.frag = nil }()
 	}
-	e.onMessage(c, payload, h.op == ws.OpBinary, frame)
+	e.onMessage(c, payload, h.Op == ws.OpBinary, frame)
 }
 
 // sendFrame writes one masked frame.
 func (e *engine) sendFrame(c *client, op ws.OpCode, payload []byte) {
-	if c.g.gp.longpoll {
+	if c.g.gp.LongPoll {
 		e.sendLP(c, payload, op == ws.OpText)
 		return
 	}
 	mask := [4]byte{}
 	r := e.rng.Uint32()
 	mask[0], mask[1], mask[2], mask[3] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
-	e.wbuf = appendClientFrame(e.wbuf[:0], op, payload, mask)
+	e.wbuf = AppendClientFrame(e.wbuf[:0], op, payload, mask)
 	e.st.c.FramesOut++
 	e.write(c, e.wbuf)
 }

@@ -45,7 +45,7 @@ type workerEvent struct {
 	Worker   int           `json:"-"`
 	Arrive   *int          `json:"arrive,omitempty"`
 	Done     bool          `json:"done,omitempty"`
-	Progress *liveSnapshot `json:"progress,omitempty"`
+	Progress *LiveSnapshot `json:"progress,omitempty"`
 	Result   *workerResult `json:"result,omitempty"`
 	Error    string        `json:"error,omitempty"`
 }
@@ -61,14 +61,14 @@ type engineOptions struct {
 
 // groupRT is a group's local clients and ramp state.
 type groupRT struct {
-	gp    *groupProg
+	gp    *GroupProg
 	local []*client
 	next  int
 	rate  float64 // this process's share
 }
 
 type engine struct {
-	p      *program
+	p      *Program
 	o      engineOptions
 	ep     int
 	events []unix.EpollEvent
@@ -104,7 +104,7 @@ type engine struct {
 }
 
 // newEngine prepares the local clients; nothing is connected yet.
-func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, error) {
+func newEngine(p *Program, o engineOptions, out func(workerEvent)) (*engine, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -114,16 +114,16 @@ func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, err
 		events: make([]unix.EpollEvent, 512),
 		rbuf:   make([]byte, 256<<10),
 		rng:    rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(o.worker))),
-		ctl:    make(chan ctlMsg, 2*maxBarriers+8),
+		ctl:    make(chan ctlMsg, 2*MaxBarriers+8),
 		st:     newStats(o.t0, o.step),
 	}
-	e.participants = make([]int, len(p.barriers))
-	e.arrived = make([]int, len(p.barriers))
-	e.released = make([]bool, len(p.barriers))
-	for _, gp := range p.groups {
-		g := &groupRT{gp: gp, rate: gp.rate / float64(o.procs)}
-		for n := range gp.count {
-			id := gp.first + n
+	e.participants = make([]int, len(p.Barriers))
+	e.arrived = make([]int, len(p.Barriers))
+	e.released = make([]bool, len(p.Barriers))
+	for _, gp := range p.Groups {
+		g := &groupRT{gp: gp, rate: gp.Rate / float64(o.procs)}
+		for n := range gp.Count {
+			id := gp.First + n
 			if id%o.procs != o.worker {
 				continue
 			}
@@ -131,12 +131,12 @@ func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, err
 			g.local = append(g.local, c)
 			e.all = append(e.all, c)
 		}
-		for b := range gp.barriers {
+		for b := range gp.Barriers {
 			e.participants[b] += len(g.local)
 		}
 		e.groups = append(e.groups, g)
 	}
-	if p.hasLongPoll() {
+	if p.HasLongPoll() {
 		lp, err := newLPShared(ep, len(e.all), o.src)
 		if err != nil {
 			unix.Close(ep)
@@ -144,7 +144,7 @@ func newEngine(p *program, o engineOptions, out func(workerEvent)) (*engine, err
 		}
 		e.lp = lp
 	}
-	e.maxConnect = max(1, p.sc.MaxConnecting/o.procs)
+	e.maxConnect = max(1, p.Scenario.MaxConnecting/o.procs)
 	e.st.c.Clients = int64(len(e.all))
 	return e, nil
 }
@@ -167,7 +167,7 @@ func (e *engine) run() (*workerResult, error) {
 	if len(e.all) == 0 {
 		e.out(workerEvent{Done: true})
 	}
-	e.addTimer(timer{at: e.start + int64(e.p.sc.Duration), kind: tDeadline})
+	e.addTimer(timer{at: e.start + int64(e.p.Scenario.Duration), kind: tDeadline})
 	for e.phase != phFinish {
 		if err := e.iterate(); err != nil {
 			e.closeAll()
@@ -310,8 +310,8 @@ func (e *engine) beginEnd(interrupted bool) {
 			c.stopSteps()
 		}
 	}
-	hold := int64(e.p.sc.Hold)
-	drain := int64(*e.p.sc.Drain)
+	hold := int64(e.p.Scenario.Hold)
+	drain := int64(*e.p.Scenario.Drain)
 	if interrupted {
 		hold, drain = 0, min(drain, int64(time.Second))
 	}

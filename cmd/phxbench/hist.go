@@ -23,12 +23,12 @@ type Hist struct {
 
 // Precision of the main histograms and of the per-second timeline ones.
 const (
-	histBits     = 8 // ≤ 0.8% error
-	timelineBits = 5 // ≤ 6.3% error, 16× smaller
+	HistBits     = 8 // ≤ 0.8% error
+	TimelineBits = 5 // ≤ 6.3% error, 16× smaller
 )
 
 // newHist returns an empty histogram with the given sub-bucket bits (2..16).
-func newHist(b uint8) *Hist { return &Hist{Bits: b, min: math.MaxInt64} }
+func New(b uint8) *Hist { return &Hist{Bits: b, min: math.MaxInt64} }
 
 // index returns the bucket of v (v ≥ 0).
 func (h *Hist) index(v int64) int {
@@ -145,7 +145,7 @@ func (h *Hist) Merge(o *Hist) {
 
 // histJSON is the sparse wire form of a Hist: non-empty buckets as
 // [index, count] pairs.
-type histJSON struct {
+type JSON struct {
 	Bits    uint8       `json:"bits"`
 	Buckets [][2]uint64 `json:"buckets"`
 	Sum     float64     `json:"sum"`
@@ -154,8 +154,8 @@ type histJSON struct {
 }
 
 // export returns h's sparse form.
-func (h *Hist) export() histJSON {
-	j := histJSON{Bits: h.Bits, Sum: h.sum, Min: h.Min(), Max: h.Max(), Buckets: [][2]uint64{}}
+func (h *Hist) Export() JSON {
+	j := JSON{Bits: h.Bits, Sum: h.sum, Min: h.Min(), Max: h.Max(), Buckets: [][2]uint64{}}
 	for i, c := range h.counts {
 		if c != 0 {
 			j.Buckets = append(j.Buckets, [2]uint64{uint64(i), c})
@@ -165,8 +165,8 @@ func (h *Hist) export() histJSON {
 }
 
 // histFrom rebuilds a Hist from its sparse form.
-func histFrom(j histJSON) *Hist {
-	h := newHist(j.Bits)
+func From(j JSON) *Hist {
+	h := New(j.Bits)
 	for _, b := range j.Buckets {
 		i := int(b[0])
 		if i >= len(h.counts) {
@@ -194,7 +194,7 @@ type Summary struct {
 }
 
 // summary returns h's headline figures.
-func (h *Hist) summary() Summary {
+func (h *Hist) Summary() Summary {
 	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	return Summary{
 		Count: h.n, Mean: h.Mean() / 1e3, Min: us(h.Min()),
@@ -202,3 +202,6 @@ func (h *Hist) summary() Summary {
 		P999: us(h.Quantile(0.999)), Max: us(h.Max()),
 	}
 }
+
+// us converts nanoseconds to microseconds.
+func US(ns int64) float64 { return float64(ns) / 1e3 }

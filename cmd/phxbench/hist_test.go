@@ -25,7 +25,7 @@ func TestHistQuantiles(t *testing.T) {
 	qs := []float64{0, 0.001, 0.5, 0.9, 0.99, 0.999, 0.9999, 1}
 	for name, gen := range dists {
 		t.Run(name, func(t *testing.T) {
-			h := newHist(histBits)
+			h := New(HistBits)
 			vals := make([]int64, 100_000)
 			for i := range vals {
 				vals[i] = gen()
@@ -34,7 +34,7 @@ func TestHistQuantiles(t *testing.T) {
 			slices.Sort(vals)
 			for _, q := range qs {
 				got, want := h.Quantile(q), reference(vals, q)
-				bound := want + want>>(histBits-1) + 1
+				bound := want + want>>(HistBits-1) + 1
 				if got < want || got > bound {
 					t.Errorf("q %v: got %d, want %d (≤ %d)", q, got, want, bound)
 				}
@@ -47,7 +47,7 @@ func TestHistQuantiles(t *testing.T) {
 }
 
 func TestHistBuckets(t *testing.T) {
-	h := newHist(histBits)
+	h := New(HistBits)
 	prev := -1
 	for _, v := range []int64{0, 1, 255, 256, 257, 511, 512, 1000, 1 << 20, 1<<40 + 12345, math.MaxInt64} {
 		i := h.index(v)
@@ -63,7 +63,7 @@ func TestHistBuckets(t *testing.T) {
 }
 
 func TestHistMergeAndExport(t *testing.T) {
-	a, b, all := newHist(histBits), newHist(histBits), newHist(histBits)
+	a, b, all := New(HistBits), New(HistBits), New(HistBits)
 	for i := range int64(10_000) {
 		v := i * i % 9973 * 1000
 		all.Record(v)
@@ -73,17 +73,17 @@ func TestHistMergeAndExport(t *testing.T) {
 			b.Record(v)
 		}
 	}
-	m := histFrom(a.export())
-	m.Merge(histFrom(b.export()))
+	m := From(a.Export())
+	m.Merge(From(b.Export()))
 	for _, q := range []float64{0.1, 0.5, 0.99, 1} {
 		wantEq(t, "quantile", m.Quantile(q), all.Quantile(q))
 	}
 	wantEq(t, "count", m.Count(), all.Count())
 	wantEq(t, "mean", math.Round(m.Mean()), math.Round(all.Mean()))
-	empty := histFrom(newHist(histBits).export())
+	empty := From(New(HistBits).Export())
 	wantEq(t, "empty quantile", empty.Quantile(0.5), int64(0))
 	wantEq(t, "empty max", empty.Max(), int64(0))
-	s := all.summary()
+	s := all.Summary()
 	if s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > s.P999 || s.P999 > s.Max {
 		t.Errorf("summary not monotone: %+v", s)
 	}

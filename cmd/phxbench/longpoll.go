@@ -163,14 +163,14 @@ func (e *engine) connectLP(c *client) {
 	if e.st.marks.FirstConnect == 0 {
 		e.st.marks.FirstConnect = e.now
 	}
-	l := &lpConn{c: c, sh: e.lp, v1: c.g.gp.vsn == serializer.V1, wake: make(chan struct{}, 1), auth: c.g.gp.auth.str(&c.vars),
-		url: "http://" + e.p.host + c.g.gp.query(e.p.lpPath, &c.vars)}
+	l := &lpConn{c: c, sh: e.lp, v1: c.g.gp.Vsn == serializer.V1, wake: make(chan struct{}, 1), auth: c.g.gp.Auth.Str(&c.vars),
+		url: "http://" + e.p.Host + c.g.gp.Query(e.p.LPPath, &c.vars)}
 	l.ctx, l.cancel = context.WithCancel(e.lp.ctx)
 	c.lp = l
 	c.state = stConnecting
 	e.connecting++
 	e.st.live.connecting.Add(1)
-	e.addTimer(timer{at: e.now + int64(e.p.sc.ConnectTimeout), c: c, gen: c.gen, kind: tConnect})
+	e.addTimer(timer{at: e.now + int64(e.p.Scenario.ConnectTimeout), c: c, gen: c.gen, kind: tConnect})
 	e.lp.wg.Add(1)
 	go l.poll()
 }

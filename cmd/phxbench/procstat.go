@@ -20,16 +20,16 @@ import (
 
 // procSample is one reading. T is unix ns in memory and seconds since the
 // run's start in the JSON result.
-type procSample struct {
+type Sample struct {
 	T          float64 `json:"t"`
 	RSS        int64   `json:"rss"`
 	CPU        float64 `json:"cpu_s"`
 	Threads    int     `json:"threads"`
 	Goroutines int     `json:"goroutines,omitempty"`
-	at         int64
+	At         int64   `json:"-"` // unix ns
 }
 
-type sampler struct {
+type Sampler struct {
 	pid      int
 	interval time.Duration
 	metrics  string
@@ -38,7 +38,7 @@ type sampler struct {
 	page     int64
 	client   *http.Client
 	mu       sync.Mutex
-	samples  []procSample
+	samples  []Sample
 	lastG    int   // goroutines at the last scrape
 	lastGAt  int64 // when (unix ns)
 	quit     chan struct{}
@@ -46,9 +46,9 @@ type sampler struct {
 }
 
 // startSampler takes a first sample now and then one per interval.
-func startSampler(pid int, interval time.Duration, metrics string, t0 int64) (*sampler, error) {
-	s := &sampler{pid: pid, interval: max(interval, 10*time.Millisecond), metrics: metrics, t0: t0,
-		hz: clockTicks(), page: int64(os.Getpagesize()), quit: make(chan struct{}),
+func Start(pid int, interval time.Duration, metrics string, t0 int64) (*Sampler, error) {
+	s := &Sampler{pid: pid, interval: max(interval, 10*time.Millisecond), metrics: metrics, t0: t0,
+		hz: ClockTicks(), page: int64(os.Getpagesize()), quit: make(chan struct{}),
 		client: &http.Client{Timeout: time.Second}}
 	first, err := s.read()
 	if err != nil {
@@ -61,7 +61,7 @@ func startSampler(pid int, interval time.Duration, metrics string, t0 int64) (*s
 }
 
 // loop samples every interval until stop.
-func (s *sampler) loop() {
+func (s *Sampler) loop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
@@ -80,7 +80,7 @@ func (s *sampler) loop() {
 }
 
 // stop takes a last sample and returns them all.
-func (s *sampler) stop() []procSample {
+func (s *Sampler) Stop() []Sample {
 	close(s.quit)
 	s.wg.Wait()
 	if x, err := s.read(); err == nil {
@@ -90,25 +90,25 @@ func (s *sampler) stop() []procSample {
 }
 
 // read samples /proc/PID/stat (CPU ticks, threads, RSS pages).
-func (s *sampler) read() (procSample, error) {
+func (s *Sampler) read() (Sample, error) {
 	now := time.Now().UnixNano()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
 	if err != nil {
-		return procSample{}, err
+		return Sample{}, err
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: state is field 3, utime 14, stime 15, num_threads 20, rss 24.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return procSample{}, fmt.Errorf("unexpected /proc stat format")
+		return Sample{}, fmt.Errorf("unexpected /proc stat format")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 22 {
-		return procSample{}, fmt.Errorf("short /proc stat")
+		return Sample{}, fmt.Errorf("short /proc stat")
 	}
 	num := func(k int) int64 { v, _ := strconv.ParseInt(f[k-3], 10, 64); return v }
-	x := procSample{
-		at:      now,
+	x := Sample{
+		At:      now,
 		T:       float64(now-s.t0) / 1e9,
 		CPU:     float64(num(14)+num(15)) / s.hz,
 		Threads: int(num(20)),
@@ -125,7 +125,7 @@ func (s *sampler) read() (procSample, error) {
 }
 
 // goroutines scrapes go_goroutines from a Prometheus text endpoint.
-func (s *sampler) goroutines() int {
+func (s *Sampler) goroutines() int {
 	resp, err := s.client.Get(s.metrics)
 	if err != nil {
 		return 0
@@ -143,7 +143,7 @@ func (s *sampler) goroutines() int {
 
 // clockTicks returns the kernel's CLK_TCK from the auxiliary vector
 // (AT_CLKTCK), 100 when unknown.
-func clockTicks() float64 {
+func ClockTicks() float64 {
 	b, err := os.ReadFile("/proc/self/auxv")
 	if err == nil {
 		for i := 0; i+16 <= len(b); i += 16 {
@@ -158,20 +158,20 @@ func clockTicks() float64 {
 }
 
 // cpuAt interpolates the server's cumulative CPU seconds at unix ns t.
-func cpuAt(samples []procSample, t int64) float64 {
+func CPUAt(samples []Sample, t int64) float64 {
 	if len(samples) == 0 {
 		return 0
 	}
-	if t <= samples[0].at {
+	if t <= samples[0].At {
 		return samples[0].CPU
 	}
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]
-		if t <= b.at {
-			if b.at == a.at {
+		if t <= b.At {
+			if b.At == a.At {
 				return b.CPU
 			}
-			f := float64(t-a.at) / float64(b.at-a.at)
+			f := float64(t-a.At) / float64(b.At-a.At)
 			return a.CPU + f*(b.CPU-a.CPU)
 		}
 	}
@@ -179,10 +179,10 @@ func cpuAt(samples []procSample, t int64) float64 {
 }
 
 // rssBefore returns the RSS of the last sample taken at or before t.
-func rssBefore(samples []procSample, t int64) int64 {
+func RSSBefore(samples []Sample, t int64) int64 {
 	var rss int64
 	for _, s := range samples {
-		if s.at > t {
+		if s.At > t {
 			break
 		}
 		rss = s.RSS

@@ -14,37 +14,37 @@ import (
 type opKind uint8
 
 const (
-	opJoin opKind = iota
-	opPush
-	opWait
-	opSleep
-	opRepeat
-	opBarrier
-	opLeave
-	opClose
+	OpJoin opKind = iota
+	OpPush
+	OpWait
+	OpSleep
+	OpRepeat
+	OpBarrier
+	OpLeave
+	OpClose
 )
 
 // op is one compiled step.
-type op struct {
-	kind    opKind
-	topic   int // index into groupProg.topics
-	event   string
-	payload tmpl
-	binary  bool
-	expect  string // "" accepts any status
-	nowait  bool
-	stamped bool // payload carries {{stamp}}
-	timeout time.Duration
-	count   int
-	waitKey int
-	sleep   time.Duration
-	jitter  time.Duration
-	times   int
-	every   time.Duration
-	forDur  time.Duration
-	body    []op
-	barrier int
-	hist    string // latency histogram name
+type Op struct {
+	Kind    opKind
+	Topic   int // index into groupProg.topics
+	Event   string
+	Payload tmpl
+	Binary  bool
+	Expect  string // "" accepts any status
+	NoWait  bool
+	Stamped bool // payload carries {{stamp}}
+	Timeout time.Duration
+	Count   int
+	WaitKey int
+	Sleep   time.Duration
+	Jitter  time.Duration
+	Times   int
+	Every   time.Duration
+	ForDur  time.Duration
+	Body    []Op
+	Barrier int
+	Hist    string // latency histogram name
 }
 
 // param is one connect param.
@@ -55,59 +55,59 @@ type param struct {
 
 // waitKey is a (topic, event) pair some wait step counts.
 type waitKey struct {
-	topic int
-	event string
+	Topic int
+	Event string
 }
 
 // groupProg is a compiled group.
-type groupProg struct {
+type GroupProg struct {
 	idx      int
-	name     string
-	count    int
-	first    int // global id of the group's first client
-	rate     float64
-	vsn      serializer.Version
+	Name     string
+	Count    int
+	First    int // global id of the group's first client
+	Rate     float64
+	Vsn      serializer.Version
 	vsnStr   string
-	longpoll bool // LongPoll transport (longpoll.go) instead of WebSocket
-	inflight int
+	LongPoll bool // LongPoll transport (longpoll.go) instead of WebSocket
+	Inflight int
 	params   []param
-	auth     tmpl
-	topics   []tmpl
-	waitKeys []waitKey
-	ops      []op
-	barriers map[int]int // barrier index → top-level pc
+	Auth     tmpl
+	Topics   []tmpl
+	WaitKeys []waitKey
+	Ops      []Op
+	Barriers map[int]int // barrier index → top-level pc
 }
 
 // program is a compiled scenario.
-type program struct {
-	sc       *Scenario
-	host     string // Host header
-	addr     [4]byte
-	port     int
+type Program struct {
+	Scenario *Scenario
+	Host     string // Host header
+	Addr     [4]byte
+	Port     int
 	path     string // as given
-	wsPath   string // path of the WebSocket endpoint (…/websocket)
-	lpPath   string // path of the LongPoll endpoint (…/longpoll)
-	loopback bool
-	groups   []*groupProg
-	barriers []string
-	total    int
+	WSPath   string // path of the WebSocket endpoint (…/websocket)
+	LPPath   string // path of the LongPoll endpoint (…/longpoll)
+	Loopback bool
+	Groups   []*GroupProg
+	Barriers []string
+	Total    int
 }
 
 // maxBarriers is the number of distinct barriers a scenario may use (a
 // client tracks the ones it reached in a 64-bit mask).
-const maxBarriers = 64
+const MaxBarriers = 64
 
 var groupName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // query builds a client's path and query string.
-func (gp *groupProg) query(path string, v *tmplVars) string {
+func (gp *GroupProg) Query(path string, v *TmplVars) string {
 	buf := []byte(path)
 	sep := byte('?')
 	for _, pr := range gp.params {
 		buf = append(buf, sep)
 		buf = append(buf, url.QueryEscape(pr.key)...)
 		buf = append(buf, '=')
-		buf = append(buf, url.QueryEscape(pr.val.str(v))...)
+		buf = append(buf, url.QueryEscape(pr.val.Str(v))...)
 		sep = '&'
 	}
 	buf = append(buf, sep)
@@ -119,22 +119,22 @@ func (gp *groupProg) query(path string, v *tmplVars) string {
 // fdsNeeded is the number of file descriptors the clients need: one socket
 // per WebSocket client, two HTTP connections (poll and send) per LongPoll
 // client.
-func (p *program) fdsNeeded() int {
+func (p *Program) FDsNeeded() int {
 	n := 0
-	for _, gp := range p.groups {
-		if gp.longpoll {
-			n += 2 * gp.count
+	for _, gp := range p.Groups {
+		if gp.LongPoll {
+			n += 2 * gp.Count
 		} else {
-			n += gp.count
+			n += gp.Count
 		}
 	}
 	return n
 }
 
 // hasLongPoll reports whether some group uses the LongPoll transport.
-func (p *program) hasLongPoll() bool {
-	for _, gp := range p.groups {
-		if gp.longpoll {
+func (p *Program) HasLongPoll() bool {
+	for _, gp := range p.Groups {
+		if gp.LongPoll {
 			return true
 		}
 	}
@@ -143,17 +143,17 @@ func (p *program) hasLongPoll() bool {
 
 // transportName is "" when every group uses WebSocket, "longpoll" when
 // every group uses LongPoll, "mixed" otherwise.
-func (p *program) transportName() string {
+func (p *Program) TransportName() string {
 	lp := 0
-	for _, gp := range p.groups {
-		if gp.longpoll {
+	for _, gp := range p.Groups {
+		if gp.LongPoll {
 			lp++
 		}
 	}
 	switch lp {
 	case 0:
 		return ""
-	case len(p.groups):
+	case len(p.Groups):
 		return "longpoll"
 	}
 	return "mixed"
@@ -164,40 +164,40 @@ func (p *program) transportName() string {
 // its steps (sleeps with half their jitter, paced or timed repeats), then
 // the hold. Replies and barrier waits are not in it. It never exceeds the
 // scenario's hard bound; 0 when the steps say nothing about time.
-func (p *program) planned() time.Duration {
+func (p *Program) Planned() time.Duration {
 	var d time.Duration
-	for _, gp := range p.groups {
-		g := opsTime(gp.ops)
-		if gp.rate > 0 {
-			g += time.Duration(float64(gp.count) / gp.rate * float64(time.Second))
+	for _, gp := range p.Groups {
+		g := opsTime(gp.Ops)
+		if gp.Rate > 0 {
+			g += time.Duration(float64(gp.Count) / gp.Rate * float64(time.Second))
 		}
 		d = max(d, g)
 	}
 	if d > 0 {
-		d += p.sc.Hold.D()
+		d += p.Scenario.Hold.D()
 	}
-	if bound := p.sc.Duration.D(); bound > 0 {
+	if bound := p.Scenario.Duration.D(); bound > 0 {
 		d = min(d, bound)
 	}
 	return d
 }
 
 // opsTime is the think time of a list of ops (see planned).
-func opsTime(ops []op) time.Duration {
+func opsTime(ops []Op) time.Duration {
 	var d time.Duration
 	for i := range ops {
 		o := &ops[i]
-		switch o.kind {
-		case opSleep:
-			d += o.sleep + o.jitter/2
-		case opRepeat:
-			iter := max(o.every, opsTime(o.body))
+		switch o.Kind {
+		case OpSleep:
+			d += o.Sleep + o.Jitter/2
+		case OpRepeat:
+			iter := max(o.Every, opsTime(o.Body))
 			var r time.Duration
-			if o.times > 0 {
-				r = time.Duration(o.times) * iter
+			if o.Times > 0 {
+				r = time.Duration(o.Times) * iter
 			}
-			if o.forDur > 0 && (o.times == 0 || o.forDur < r) {
-				r = o.forDur
+			if o.ForDur > 0 && (o.Times == 0 || o.ForDur < r) {
+				r = o.ForDur
 			}
 			d += r
 		}

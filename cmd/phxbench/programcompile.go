@@ -17,14 +17,14 @@ import (
 
 // validate applies defaults and checks the whole scenario.
 func (sc *Scenario) validate() error {
-	_, err := compile(sc)
+	_, err := Compile(sc)
 	return err
 }
 
 // compile applies defaults to sc and compiles it.
-func compile(sc *Scenario) (*program, error) {
+func Compile(sc *Scenario) (*Program, error) {
 	sc.applyDefaults()
-	p := &program{sc: sc}
+	p := &Program{Scenario: sc}
 	if err := p.parseURL(sc.URL); err != nil {
 		return nil, err
 	}
@@ -52,9 +52,9 @@ func compile(sc *Scenario) (*program, error) {
 		if err != nil {
 			return nil, fmt.Errorf("groups[%d] %q: %w", i, g.Name, err)
 		}
-		gp.first = p.total
-		p.total += g.Count
-		p.groups = append(p.groups, gp)
+		gp.First = p.Total
+		p.Total += g.Count
+		p.Groups = append(p.Groups, gp)
 	}
 	return p, nil
 }
@@ -62,7 +62,7 @@ func compile(sc *Scenario) (*program, error) {
 // parseURL checks a ws:// or http:// URL whose host is an IPv4 address or
 // resolves to one. A path ending in /websocket or /longpoll names the socket
 // endpoint: each transport uses its own last segment, as phoenix.js does.
-func (p *program) parseURL(raw string) error {
+func (p *Program) parseURL(raw string) error {
 	if raw == "" {
 		return fmt.Errorf(`"url" is required, e.g. "ws://127.0.0.1:4000/socket/websocket"`)
 	}
@@ -84,16 +84,16 @@ func (p *program) parseURL(raw string) error {
 	if err != nil {
 		return fmt.Errorf(`"url": %w`, err)
 	}
-	copy(p.addr[:], ta.IP.To4())
-	p.port, p.host, p.path = ta.Port, u.Host, u.EscapedPath()
-	p.loopback = ta.IP.IsLoopback()
+	copy(p.Addr[:], ta.IP.To4())
+	p.Port, p.Host, p.path = ta.Port, u.Host, u.EscapedPath()
+	p.Loopback = ta.IP.IsLoopback()
 	if p.path == "" {
 		p.path = "/"
 	}
-	p.wsPath, p.lpPath = p.path, p.path
+	p.WSPath, p.LPPath = p.path, p.path
 	for _, last := range []string{"/websocket", "/longpoll"} {
 		if base, ok := strings.CutSuffix(p.path, last); ok {
-			p.wsPath, p.lpPath = base+"/websocket", base+"/longpoll"
+			p.WSPath, p.LPPath = base+"/websocket", base+"/longpoll"
 		}
 	}
 	return nil
@@ -111,7 +111,7 @@ func (e *Expect) check() error {
 }
 
 // compileGroup checks and compiles one group.
-func (p *program) compileGroup(i int, g *Group) (*groupProg, error) {
+func (p *Program) compileGroup(i int, g *Group) (*GroupProg, error) {
 	switch {
 	case !groupName.MatchString(g.Name):
 		return nil, fmt.Errorf(`"name" must match [A-Za-z0-9_-]{1,64}`)
@@ -124,20 +124,20 @@ func (p *program) compileGroup(i int, g *Group) (*groupProg, error) {
 	case len(g.Steps) == 0:
 		return nil, fmt.Errorf(`"steps" must list at least one step`)
 	}
-	gp := &groupProg{idx: i, name: g.Name, count: g.Count, rate: g.Rate, inflight: g.MaxInflight, barriers: map[int]int{}}
+	gp := &GroupProg{idx: i, Name: g.Name, Count: g.Count, Rate: g.Rate, Inflight: g.MaxInflight, Barriers: map[int]int{}}
 	gp.vsnStr = g.Vsn
 	if gp.vsnStr == "" {
-		gp.vsnStr = p.sc.Vsn
+		gp.vsnStr = p.Scenario.Vsn
 	}
 	v, err := serializer.ParseVsn(gp.vsnStr)
 	if err != nil {
 		return nil, fmt.Errorf(`"vsn": %w`, err)
 	}
-	gp.vsn = v
-	switch tr := cmp.Or(g.Transport, p.sc.Transport, "websocket"); tr {
+	gp.Vsn = v
+	switch tr := cmp.Or(g.Transport, p.Scenario.Transport, "websocket"); tr {
 	case "websocket":
 	case "longpoll":
-		gp.longpoll = true
+		gp.LongPoll = true
 	default:
 		return nil, fmt.Errorf(`"transport" must be websocket or longpoll, got %q`, tr)
 	}
@@ -145,13 +145,13 @@ func (p *program) compileGroup(i int, g *Group) (*groupProg, error) {
 		return nil, err
 	}
 	c := &stepCompiler{p: p, g: gp}
-	gp.ops, err = c.steps(g.Steps, "steps", true)
+	gp.Ops, err = c.steps(g.Steps, "steps", true)
 	return gp, err
 }
 
 // compileParams compiles the connect params, sorted by key for a stable
 // query string; vsn is appended last, as phoenix.js does.
-func (gp *groupProg) compileParams(g *Group) error {
+func (gp *GroupProg) compileParams(g *Group) error {
 	keys := make([]string, 0, len(g.Params))
 	for k := range g.Params {
 		if k == "vsn" {
@@ -171,6 +171,6 @@ func (gp *groupProg) compileParams(g *Group) error {
 	if err != nil {
 		return fmt.Errorf(`"auth_token": %w`, err)
 	}
-	gp.auth = t
+	gp.Auth = t
 	return nil
 }

@@ -17,36 +17,36 @@ import (
 // stepCompiler carries the lexical state of step compilation: the topic of
 // the latest join, which push, wait and leave steps default to.
 type stepCompiler struct {
-	p         *program
-	g         *groupProg
+	p         *Program
+	g         *GroupProg
 	lastTopic string
 }
 
 // Which modifier fields each action accepts.
 var allowedFields = map[opKind][]string{
-	opJoin:    {"payload", "timeout"},
-	opPush:    {"topic", "payload", "binary", "expect", "nowait", "timeout"},
-	opWait:    {"topic", "count", "timeout"},
-	opSleep:   {"jitter"},
-	opRepeat:  {"every", "for", "steps"},
-	opBarrier: {},
-	opLeave:   {"timeout"},
-	opClose:   {},
+	OpJoin:    {"payload", "timeout"},
+	OpPush:    {"topic", "payload", "binary", "expect", "nowait", "timeout"},
+	OpWait:    {"topic", "count", "timeout"},
+	OpSleep:   {"jitter"},
+	OpRepeat:  {"every", "for", "steps"},
+	OpBarrier: {},
+	OpLeave:   {"timeout"},
+	OpClose:   {},
 }
 
 var kindNames = [...]string{"join", "push", "wait", "sleep", "repeat", "barrier", "leave", "close"}
 
 // steps compiles a list of steps at path.
-func (c *stepCompiler) steps(steps []Step, path string, top bool) ([]op, error) {
-	ops := make([]op, 0, len(steps))
+func (c *stepCompiler) steps(steps []Step, path string, top bool) ([]Op, error) {
+	ops := make([]Op, 0, len(steps))
 	for i := range steps {
 		at := fmt.Sprintf("%s[%d]", path, i)
 		o, err := c.step(&steps[i], at, top)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
-		if o.kind == opBarrier {
-			c.g.barriers[o.barrier] = i
+		if o.Kind == OpBarrier {
+			c.g.Barriers[o.Barrier] = i
 		}
 		ops = append(ops, o)
 	}
@@ -93,43 +93,43 @@ func presentFields(s *Step) []string {
 }
 
 // step compiles one step.
-func (c *stepCompiler) step(s *Step, at string, top bool) (op, error) {
+func (c *stepCompiler) step(s *Step, at string, top bool) (Op, error) {
 	k, err := actionOf(s)
 	if err != nil {
-		return op{}, err
+		return Op{}, err
 	}
 	for _, f := range presentFields(s) {
 		if !slices.Contains(allowedFields[k], f) {
-			return op{}, fmt.Errorf("%s step: field %q does not apply (allowed: %s)", kindNames[k], f, joinFields(allowedFields[k]))
+			return Op{}, fmt.Errorf("%s step: field %q does not apply (allowed: %s)", kindNames[k], f, joinFields(allowedFields[k]))
 		}
 	}
 	if s.Timeout < 0 {
-		return op{}, fmt.Errorf("%s step: timeout must not be negative", kindNames[k])
+		return Op{}, fmt.Errorf("%s step: timeout must not be negative", kindNames[k])
 	}
 	switch k {
-	case opJoin:
+	case OpJoin:
 		return c.join(s)
-	case opPush:
+	case OpPush:
 		return c.push(s)
-	case opWait:
+	case OpWait:
 		return c.wait(s)
-	case opSleep:
+	case OpSleep:
 		if *s.Sleep < 0 || s.Jitter < 0 {
-			return op{}, fmt.Errorf("sleep step: durations must not be negative")
+			return Op{}, fmt.Errorf("sleep step: durations must not be negative")
 		}
-		return op{kind: opSleep, sleep: s.Sleep.D(), jitter: s.Jitter.D()}, nil
-	case opRepeat:
+		return Op{Kind: OpSleep, Sleep: s.Sleep.D(), Jitter: s.Jitter.D()}, nil
+	case OpRepeat:
 		return c.repeat(s, at)
-	case opBarrier:
+	case OpBarrier:
 		return c.barrier(s, top)
-	case opLeave:
+	case OpLeave:
 		t, err := c.topic(*s.Leave, "leave")
-		return op{kind: opLeave, topic: t, timeout: c.timeout(s), hist: "leave"}, err
+		return Op{Kind: OpLeave, Topic: t, Timeout: c.timeout(s), Hist: "leave"}, err
 	}
 	if !*s.Close {
-		return op{}, fmt.Errorf(`close step: write "close": true`)
+		return Op{}, fmt.Errorf(`close step: write "close": true`)
 	}
-	return op{kind: opClose}, nil
+	return Op{Kind: OpClose}, nil
 }
 
 // joinFields lists field names for an error message.
@@ -145,7 +145,7 @@ func (c *stepCompiler) timeout(s *Step) time.Duration {
 	if s.Timeout > 0 {
 		return s.Timeout.D()
 	}
-	return c.p.sc.ReplyTimeout.D()
+	return c.p.Scenario.ReplyTimeout.D()
 }
 
 // topic numbers a topic template within the group.
@@ -156,7 +156,7 @@ func (c *stepCompiler) topic(name, what string) (int, error) {
 		}
 		name = c.lastTopic
 	}
-	for i, t := range c.g.topics {
+	for i, t := range c.g.Topics {
 		if t.raw == name {
 			return i, nil
 		}
@@ -165,8 +165,8 @@ func (c *stepCompiler) topic(name, what string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s step: topic: %w", what, err)
 	}
-	c.g.topics = append(c.g.topics, t)
-	return len(c.g.topics) - 1, nil
+	c.g.Topics = append(c.g.Topics, t)
+	return len(c.g.Topics) - 1, nil
 }
 
 // payload compiles a payload: a JSON object for text pushes, a JSON string
@@ -194,45 +194,45 @@ func payload(raw json.RawMessage, binary bool) (tmpl, error) {
 }
 
 // join compiles a join step and makes its topic the default of later steps.
-func (c *stepCompiler) join(s *Step) (op, error) {
+func (c *stepCompiler) join(s *Step) (Op, error) {
 	if *s.Join == "" {
-		return op{}, fmt.Errorf("join step: the topic is empty")
+		return Op{}, fmt.Errorf("join step: the topic is empty")
 	}
 	t, err := c.topic(*s.Join, "join")
 	if err != nil {
-		return op{}, err
+		return Op{}, err
 	}
 	c.lastTopic = *s.Join
 	pl, err := payload(s.Payload, false)
 	if err != nil {
-		return op{}, fmt.Errorf("join step: %w", err)
+		return Op{}, fmt.Errorf("join step: %w", err)
 	}
 	if pl.has(phSeq) || pl.has(phStamp) {
-		return op{}, fmt.Errorf("join step: {{seq}} and {{stamp}} are only for push payloads")
+		return Op{}, fmt.Errorf("join step: {{seq}} and {{stamp}} are only for push payloads")
 	}
-	return op{kind: opJoin, topic: t, payload: pl, timeout: c.timeout(s), expect: "ok", hist: "join"}, nil
+	return Op{Kind: OpJoin, Topic: t, Payload: pl, Timeout: c.timeout(s), Expect: "ok", Hist: "join"}, nil
 }
 
 // push compiles a push step.
-func (c *stepCompiler) push(s *Step) (op, error) {
+func (c *stepCompiler) push(s *Step) (Op, error) {
 	ev := *s.Push
 	switch {
 	case ev == "":
-		return op{}, fmt.Errorf("push step: the event is empty")
+		return Op{}, fmt.Errorf("push step: the event is empty")
 	case ev == serializer.EventJoin || ev == serializer.EventLeave:
-		return op{}, fmt.Errorf("push step: use a %s step for %s", map[bool]string{true: "join", false: "leave"}[ev == serializer.EventJoin], ev)
-	case s.Binary && c.g.vsn != serializer.V2:
-		return op{}, fmt.Errorf("push step: binary payloads need vsn 2.0.0 (V1 has no binary frames)")
-	case s.Binary && c.g.longpoll:
-		return op{}, fmt.Errorf("push step: binary payloads are not supported over longpoll (LongPoll does not carry binary frames from the server to the client); use transport websocket")
+		return Op{}, fmt.Errorf("push step: use a %s step for %s", map[bool]string{true: "join", false: "leave"}[ev == serializer.EventJoin], ev)
+	case s.Binary && c.g.Vsn != serializer.V2:
+		return Op{}, fmt.Errorf("push step: binary payloads need vsn 2.0.0 (V1 has no binary frames)")
+	case s.Binary && c.g.LongPoll:
+		return Op{}, fmt.Errorf("push step: binary payloads are not supported over longpoll (LongPoll does not carry binary frames from the server to the client); use transport websocket")
 	}
 	t, err := c.topic(s.Topic, "push")
 	if err != nil {
-		return op{}, err
+		return Op{}, err
 	}
 	pl, err := payload(s.Payload, s.Binary)
 	if err != nil {
-		return op{}, fmt.Errorf("push step: %w", err)
+		return Op{}, fmt.Errorf("push step: %w", err)
 	}
 	expect := "ok"
 	if s.Expect != nil {
@@ -241,82 +241,82 @@ func (c *stepCompiler) push(s *Step) (op, error) {
 			expect = ""
 		}
 	}
-	return op{kind: opPush, topic: t, event: ev, payload: pl, binary: s.Binary, expect: expect,
-		nowait: s.NoWait, stamped: pl.has(phStamp), timeout: c.timeout(s), hist: "push:" + ev}, nil
+	return Op{Kind: OpPush, Topic: t, Event: ev, Payload: pl, Binary: s.Binary, Expect: expect,
+		NoWait: s.NoWait, Stamped: pl.has(phStamp), Timeout: c.timeout(s), Hist: "push:" + ev}, nil
 }
 
 // wait compiles a wait step and registers its (topic, event) counter.
-func (c *stepCompiler) wait(s *Step) (op, error) {
+func (c *stepCompiler) wait(s *Step) (Op, error) {
 	if *s.Wait == "" {
-		return op{}, fmt.Errorf("wait step: the event is empty")
+		return Op{}, fmt.Errorf("wait step: the event is empty")
 	}
 	if s.Count < 0 {
-		return op{}, fmt.Errorf("wait step: count must be at least 1")
+		return Op{}, fmt.Errorf("wait step: count must be at least 1")
 	}
 	t, err := c.topic(s.Topic, "wait")
 	if err != nil {
-		return op{}, err
+		return Op{}, err
 	}
 	key := -1
-	for i, k := range c.g.waitKeys {
-		if k.topic == t && k.event == *s.Wait {
+	for i, k := range c.g.WaitKeys {
+		if k.Topic == t && k.Event == *s.Wait {
 			key = i
 		}
 	}
 	if key < 0 {
-		c.g.waitKeys = append(c.g.waitKeys, waitKey{topic: t, event: *s.Wait})
-		key = len(c.g.waitKeys) - 1
+		c.g.WaitKeys = append(c.g.WaitKeys, waitKey{Topic: t, Event: *s.Wait})
+		key = len(c.g.WaitKeys) - 1
 	}
-	o := op{kind: opWait, topic: t, event: *s.Wait, count: max(s.Count, 1), waitKey: key, timeout: defaultWaitTimeout}
+	o := Op{Kind: OpWait, Topic: t, Event: *s.Wait, Count: max(s.Count, 1), WaitKey: key, Timeout: defaultWaitTimeout}
 	if s.Timeout > 0 {
-		o.timeout = s.Timeout.D()
+		o.Timeout = s.Timeout.D()
 	}
 	return o, nil
 }
 
 // repeat compiles a bounded loop.
-func (c *stepCompiler) repeat(s *Step, at string) (op, error) {
+func (c *stepCompiler) repeat(s *Step, at string) (Op, error) {
 	switch {
 	case *s.Repeat < 0:
-		return op{}, fmt.Errorf("repeat step: the count must not be negative")
+		return Op{}, fmt.Errorf("repeat step: the count must not be negative")
 	case *s.Repeat == 0 && s.For <= 0:
-		return op{}, fmt.Errorf(`repeat step: give a count > 0 or a "for" duration (a loop must be bounded)`)
+		return Op{}, fmt.Errorf(`repeat step: give a count > 0 or a "for" duration (a loop must be bounded)`)
 	case s.Every < 0 || s.For < 0:
-		return op{}, fmt.Errorf("repeat step: durations must not be negative")
+		return Op{}, fmt.Errorf("repeat step: durations must not be negative")
 	case len(s.Steps) == 0:
-		return op{}, fmt.Errorf(`repeat step: "steps" must list at least one step`)
+		return Op{}, fmt.Errorf(`repeat step: "steps" must list at least one step`)
 	}
 	body, err := c.steps(s.Steps, at+".steps", false)
 	if err != nil {
-		return op{}, err
+		return Op{}, err
 	}
-	return op{kind: opRepeat, times: *s.Repeat, every: s.Every.D(), forDur: s.For.D(), body: body}, nil
+	return Op{Kind: OpRepeat, Times: *s.Repeat, Every: s.Every.D(), ForDur: s.For.D(), Body: body}, nil
 }
 
 // barrier numbers a barrier; each may appear once per group, at the top level.
-func (c *stepCompiler) barrier(s *Step, top bool) (op, error) {
+func (c *stepCompiler) barrier(s *Step, top bool) (Op, error) {
 	name := *s.Barrier
 	switch {
 	case name == "":
-		return op{}, fmt.Errorf("barrier step: the name is empty")
+		return Op{}, fmt.Errorf("barrier step: the name is empty")
 	case !top:
-		return op{}, fmt.Errorf("barrier step: barriers are only allowed at the top level of a group's steps")
+		return Op{}, fmt.Errorf("barrier step: barriers are only allowed at the top level of a group's steps")
 	}
 	idx := -1
-	for i, b := range c.p.barriers {
+	for i, b := range c.p.Barriers {
 		if b == name {
 			idx = i
 		}
 	}
 	if idx < 0 {
-		if len(c.p.barriers) == maxBarriers {
-			return op{}, fmt.Errorf("barrier step: at most %d distinct barriers", maxBarriers)
+		if len(c.p.Barriers) == MaxBarriers {
+			return Op{}, fmt.Errorf("barrier step: at most %d distinct barriers", MaxBarriers)
 		}
-		c.p.barriers = append(c.p.barriers, name)
-		idx = len(c.p.barriers) - 1
+		c.p.Barriers = append(c.p.Barriers, name)
+		idx = len(c.p.Barriers) - 1
 	}
-	if _, dup := c.g.barriers[idx]; dup {
-		return op{}, fmt.Errorf("barrier step: barrier %q appears twice in this group", name)
+	if _, dup := c.g.Barriers[idx]; dup {
+		return Op{}, fmt.Errorf("barrier step: barrier %q appears twice in this group", name)
 	}
-	return op{kind: opBarrier, barrier: idx}, nil
+	return Op{Kind: OpBarrier, Barrier: idx}, nil
 }

@@ -19,25 +19,25 @@ type progress struct {
 	planned  time.Duration // expected duration (program.planned); 0: unknown
 	bound    time.Duration // the scenario's hard bound
 	start    time.Time
-	last     liveSnapshot
+	last     LiveSnapshot
 	lastTime time.Time
 	drawn    bool
 }
 
 // newProgress starts the clock of the progress line.
-func newProgress(w io.Writer, p *program) *progress {
+func NewProgress(w io.Writer, p *Program) *progress {
 	now := time.Now()
-	return &progress{w: w, name: p.sc.Name, total: int64(p.total), planned: p.planned(), bound: p.sc.Duration.D(), start: now, lastTime: now}
+	return &progress{w: w, name: p.Scenario.Name, total: int64(p.Total), planned: p.Planned(), bound: p.Scenario.Duration.D(), start: now, lastTime: now}
 }
 
 // begin restarts the clock: the run starts now.
-func (pr *progress) begin() {
+func (pr *progress) Begin() {
 	pr.start = time.Now()
 	pr.lastTime = pr.start
 }
 
 // draw redraws the line.
-func (pr *progress) draw(s liveSnapshot) {
+func (pr *progress) Draw(s LiveSnapshot) {
 	if pr.w == nil {
 		return
 	}
@@ -72,7 +72,7 @@ func (pr *progress) draw(s liveSnapshot) {
 }
 
 // finish clears the line.
-func (pr *progress) finish() {
+func (pr *progress) Finish() {
 	if pr.w != nil && pr.drawn {
 		fmt.Fprint(pr.w, "\r\033[K")
 	}

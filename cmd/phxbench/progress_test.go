@@ -8,14 +8,14 @@ import (
 
 // echoProgram compiles the echo built-in: 100 sockets ramped at 1000/s,
 // pushing for 10 s (planned ≈ 0.1 s + 25 ms of start jitter + 10 s).
-func echoProgram(t *testing.T) *program {
+func echoProgram(t *testing.T) *Program {
 	t.Helper()
-	sc, ok, err := builtin("echo", builtinOptions{url: "ws://127.0.0.1:4000/socket/websocket", vsn: "2.0.0",
-		token: "user:b{{id}}", n: 100, rate: 2000, ramp: 1000, d: 10 * time.Second})
+	sc, ok, err := Builtin("echo", BuiltinOptions{URL: "ws://127.0.0.1:4000/socket/websocket", Vsn: "2.0.0",
+		Token: "user:b{{id}}", N: 100, Rate: 2000, Ramp: 1000, D: 10 * time.Second})
 	if !ok || err != nil {
 		t.Fatalf("builtin: %v %v", ok, err)
 	}
-	p, err := compile(sc)
+	p, err := Compile(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,9 +24,9 @@ func echoProgram(t *testing.T) *program {
 
 func TestPlannedDuration(t *testing.T) {
 	p := echoProgram(t)
-	wantEq(t, "planned", p.planned(), 100*time.Millisecond+25*time.Millisecond+10*time.Second)
-	if b := p.sc.Duration.D(); p.planned() >= b {
-		t.Errorf("planned %v not below the hard bound %v", p.planned(), b)
+	wantEq(t, "planned", p.Planned(), 100*time.Millisecond+25*time.Millisecond+10*time.Second)
+	if b := p.Scenario.Duration.D(); p.Planned() >= b {
+		t.Errorf("planned %v not below the hard bound %v", p.Planned(), b)
 	}
 }
 
@@ -35,9 +35,9 @@ func TestPlannedDuration(t *testing.T) {
 func TestProgressAdvancesAgainstPlan(t *testing.T) {
 	p := echoProgram(t)
 	var b strings.Builder
-	pr := newProgress(&b, p)
-	pr.start = time.Now().Add(-p.planned() / 2)
-	pr.draw(liveSnapshot{Open: 100, Joined: 100})
+	pr := NewProgress(&b, p)
+	pr.start = time.Now().Add(-p.Planned() / 2)
+	pr.Draw(LiveSnapshot{Open: 100, Joined: 100})
 	line := b.String()
 	if !strings.Contains(line, "[##########..........]") {
 		t.Errorf("bar not half full at half the planned time: %q", line)

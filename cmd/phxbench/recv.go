@@ -13,7 +13,7 @@ import (
 // onMessage decodes one data message. frame is the whole WebSocket frame
 // (nil when reassembled from fragments), kept once for the baseline.
 func (e *engine) onMessage(c *client, payload []byte, binary bool, frame []byte) {
-	m, err := serializer.DecodeServer(c.g.gp.vsn, payload, binary)
+	m, err := serializer.DecodeServer(c.g.gp.Vsn, payload, binary)
 	if err != nil {
 		e.fail(c, "decode")
 		return
@@ -27,7 +27,7 @@ func (e *engine) onMessage(c *client, payload []byte, binary bool, frame []byte)
 
 // onReply completes the request with the reply's ref.
 func (e *engine) onReply(c *client, m *serializer.Message) {
-	ref, ok := parseRef(m.Ref)
+	ref, ok := ParseRef(m.Ref)
 	if !ok {
 		e.st.err("reply_unknown_ref")
 		return
@@ -85,12 +85,12 @@ func (e *engine) joinReply(c *client, p *pending, status string, rtt int64) {
 func (e *engine) pushReply(c *client, p *pending, status string, rtt int64) {
 	e.st.c.Replies++
 	e.st.live.replies.Add(1)
-	e.st.record(p.o.hist, rtt, e.now)
+	e.st.record(p.o.Hist, rtt, e.now)
 	e.st.count("replies", e.now)
 	e.st.marks.LastReply = e.now
-	if p.o.expect != "" && status != p.o.expect {
+	if p.o.Expect != "" && status != p.o.Expect {
 		e.st.c.StatusErrors++
-		e.st.err("status:" + p.o.event + ":" + status)
+		e.st.err("status:" + p.o.Event + ":" + status)
 	}
 	if p.stamp != 0 && status == "ok" {
 		e.st.publish(c.topics[p.topic].name, p.stamp)
@@ -113,14 +113,14 @@ func (e *engine) onPush(c *client, m *serializer.Message, frame []byte) {
 		}
 		return
 	}
-	if ts, ok := findStamp(m.Payload); ok {
+	if ts, ok := FindStamp(m.Payload); ok {
 		e.delivered(c, ti, ts, frame)
 	}
 	if ti < 0 {
 		return
 	}
-	for k, wk := range c.g.gp.waitKeys {
-		if wk.topic == ti && wk.event == m.Event {
+	for k, wk := range c.g.gp.WaitKeys {
+		if wk.Topic == ti && wk.Event == m.Event {
 			c.waits[k]++
 			e.checkWait(c, k)
 		}
@@ -148,10 +148,10 @@ func (e *engine) delivered(c *client, ti int, ts int64, frame []byte) {
 // checkWait resumes a client whose wait step is satisfied.
 func (e *engine) checkWait(c *client, k int) {
 	o := c.waitOp
-	if c.block != blockWait || o.waitKey != k || int(c.waits[k]) < o.count {
+	if c.block != blockWait || o.WaitKey != k || int(c.waits[k]) < o.Count {
 		return
 	}
-	c.waits[k] -= int32(o.count)
+	c.waits[k] -= int32(o.Count)
 	c.unblock()
 	e.advance(c)
 }

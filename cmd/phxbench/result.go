@@ -11,34 +11,34 @@ import (
 // Result is the merged outcome of a run, written by -out as JSON. Latencies
 // are in microseconds, times in seconds since the start of the run.
 type Result struct {
-	Scenario    string              `json:"scenario"`
-	Description string              `json:"description,omitempty"`
-	URL         string              `json:"url"`
-	Vsn         string              `json:"vsn"`
-	Transport   string              `json:"transport,omitempty"` // longpoll or mixed; empty: websocket
-	Procs       int                 `json:"procs"`
-	Started     time.Time           `json:"started"`
-	ElapsedS    float64             `json:"elapsed_s"`
-	Interrupted bool                `json:"interrupted,omitempty"`  // stopped by SIGINT/SIGTERM
-	DeadlineHit bool                `json:"deadline_hit,omitempty"` // the scenario's duration ended the run
-	Counters    counters            `json:"counters"`
-	Rates       Rates               `json:"rates"`
-	Latency     map[string]Summary  `json:"latency"`
-	Deliveries  Deliveries          `json:"deliveries"`
-	Errors      map[string]int64    `json:"errors"`
-	Server      *ServerCost         `json:"server,omitempty"`
-	Client      ClientCost          `json:"client"`
-	Baseline    *BaselineResult     `json:"baseline,omitempty"`
-	StepS       float64             `json:"timeline_step_s"`
-	Timeline    []TimelinePoint     `json:"timeline"`
-	Checks      []Check             `json:"checks"`
-	OK          bool                `json:"ok"`
-	Phases      map[string]float64  `json:"phases"`
-	Histograms  map[string]histJSON `json:"histograms"`
+	Scenario    string             `json:"scenario"`
+	Description string             `json:"description,omitempty"`
+	URL         string             `json:"url"`
+	Vsn         string             `json:"vsn"`
+	Transport   string             `json:"transport,omitempty"` // longpoll or mixed; empty: websocket
+	Procs       int                `json:"procs"`
+	Started     time.Time          `json:"started"`
+	ElapsedS    float64            `json:"elapsed_s"`
+	Interrupted bool               `json:"interrupted,omitempty"`  // stopped by SIGINT/SIGTERM
+	DeadlineHit bool               `json:"deadline_hit,omitempty"` // the scenario's duration ended the run
+	Counters    Counters           `json:"counters"`
+	Rates       Rates              `json:"rates"`
+	Latency     map[string]Summary `json:"latency"`
+	Deliveries  Deliveries         `json:"deliveries"`
+	Errors      map[string]int64   `json:"errors"`
+	Server      *ServerCost        `json:"server,omitempty"`
+	Client      ClientCost         `json:"client"`
+	Baseline    *BaselineResult    `json:"baseline,omitempty"`
+	StepS       float64            `json:"timeline_step_s"`
+	Timeline    []TimelinePoint    `json:"timeline"`
+	Checks      []Check            `json:"checks"`
+	OK          bool               `json:"ok"`
+	Phases      map[string]float64 `json:"phases"`
+	Histograms  map[string]JSON    `json:"histograms"`
 
 	marks marks
-	hists map[string]*Hist
-	frame []byte
+	Hists map[string]*Hist `json:"-"` // the merged histograms (Histograms is their JSON)
+	Frame []byte           `json:"-"` // the first stamped broadcast frame a client received (for -baseline)
 }
 
 // Rates are throughputs over the phase each belongs to.
@@ -63,20 +63,20 @@ type Deliveries struct {
 
 // ServerCost is the server process's cost, from /proc samples.
 type ServerCost struct {
-	PID                 int          `json:"pid"`
-	RSSStart            int64        `json:"rss_start"`
-	RSSEnd              int64        `json:"rss_end"` // last sample before the sockets closed
-	RSSPeak             int64        `json:"rss_peak"`
-	RSSPerSocket        float64      `json:"rss_per_socket"`            // (end − start) / sockets open at the end; 0 when RSS fell below the start
-	RSSBelowStart       bool         `json:"rss_below_start,omitempty"` // RSS at the end was below the start (a warm server returned memory): no per-socket figure
-	CPUS                float64      `json:"cpu_s"`
-	CPUPerConnectJoinUS float64      `json:"cpu_per_connect_join_us,omitempty"`
-	CPUPerPushUS        float64      `json:"cpu_per_push_us,omitempty"`
-	CPUPerDeliveryUS    float64      `json:"cpu_per_delivery_us,omitempty"`
-	ThreadsMax          int          `json:"threads_max"`
-	GoroutinesMax       int          `json:"goroutines_max,omitempty"`
-	VsBareWrite         float64      `json:"cpu_per_delivery_vs_bare_write,omitempty"`
-	Samples             []procSample `json:"samples"`
+	PID                 int      `json:"pid"`
+	RSSStart            int64    `json:"rss_start"`
+	RSSEnd              int64    `json:"rss_end"` // last sample before the sockets closed
+	RSSPeak             int64    `json:"rss_peak"`
+	RSSPerSocket        float64  `json:"rss_per_socket"`            // (end − start) / sockets open at the end; 0 when RSS fell below the start
+	RSSBelowStart       bool     `json:"rss_below_start,omitempty"` // RSS at the end was below the start (a warm server returned memory): no per-socket figure
+	CPUS                float64  `json:"cpu_s"`
+	CPUPerConnectJoinUS float64  `json:"cpu_per_connect_join_us,omitempty"`
+	CPUPerPushUS        float64  `json:"cpu_per_push_us,omitempty"`
+	CPUPerDeliveryUS    float64  `json:"cpu_per_delivery_us,omitempty"`
+	ThreadsMax          int      `json:"threads_max"`
+	GoroutinesMax       int      `json:"goroutines_max,omitempty"`
+	VsBareWrite         float64  `json:"cpu_per_delivery_vs_bare_write,omitempty"`
+	Samples             []Sample `json:"samples"`
 }
 
 // ClientCost is phxbench's own cost, all processes.
@@ -100,21 +100,21 @@ type Check struct {
 }
 
 // aggregate merges the workers' results.
-func aggregate(p *program, o runOptions, t0 int64, ws []*workerResult, samples []procSample) *Result {
+func aggregate(p *Program, o RunOptions, t0 int64, ws []*workerResult, samples []Sample) *Result {
 	r := &Result{
-		Scenario: p.sc.Name, Description: p.sc.Description, URL: p.sc.URL, Vsn: p.sc.Vsn,
-		Transport: p.transportName(),
+		Scenario: p.Scenario.Name, Description: p.Scenario.Description, URL: p.Scenario.URL, Vsn: p.Scenario.Vsn,
+		Transport: p.TransportName(),
 		Procs:     len(ws), Started: time.Unix(0, t0), Errors: map[string]int64{},
-		Latency: map[string]Summary{}, Histograms: map[string]histJSON{}, hists: map[string]*Hist{},
+		Latency: map[string]Summary{}, Histograms: map[string]JSON{}, Hists: map[string]*Hist{},
 	}
 	m := merged{windows: map[string][][3]int64{}, pubs: map[string][]int64{}, tl: map[string][]*Hist{}, counts: map[string][]int64{}}
 	for _, w := range ws {
 		r.merge(w, &m)
 	}
 	windows, pubs, tl, counts := m.windows, m.pubs, m.tl, m.counts
-	for k, h := range r.hists {
-		r.Latency[k] = h.summary()
-		r.Histograms[k] = h.export()
+	for k, h := range r.Hists {
+		r.Latency[k] = h.Summary()
+		r.Histograms[k] = h.Export()
 	}
 	r.ElapsedS = float64(r.marks.Close-t0) / 1e9
 	r.Interrupted, r.DeadlineHit = r.marks.Stopped, r.marks.Deadline
@@ -122,11 +122,11 @@ func aggregate(p *program, o runOptions, t0 int64, ws []*workerResult, samples [
 	r.Deliveries.Received = r.Counters.Deliveries
 	r.Deliveries.OutsideWindow = r.Counters.Unexpected
 	r.Rates = ratesOf(&r.Counters, &r.marks)
-	r.StepS = max(o.step, time.Millisecond).Seconds()
+	r.StepS = max(o.Step, time.Millisecond).Seconds()
 	r.Timeline = timelineOf(tl, counts, r.StepS)
 	r.Phases = phasesOf(&r.marks, t0)
-	if o.pid > 0 {
-		r.Server = serverCost(o.pid, samples, &r.Counters, &r.marks, t0)
+	if o.PID > 0 {
+		r.Server = serverCost(o.PID, samples, &r.Counters, &r.marks, t0)
 	}
 	return r
 }
@@ -146,7 +146,7 @@ func (r *Result) merge(w *workerResult, m *merged) {
 	for k, v := range w.Errors {
 		r.Errors[k] += v
 	}
-	mergeHists(r.hists, w.Hists)
+	mergeHists(r.Hists, w.Hists)
 	mergeTimeline(m.tl, w.Timeline)
 	for k, v := range w.Rates {
 		m.counts[k] = addSeries(m.counts[k], v)
@@ -159,23 +159,23 @@ func (r *Result) merge(w *workerResult, m *merged) {
 	}
 	r.Client.CPUS += w.CPU
 	r.Client.MaxRSS = max(r.Client.MaxRSS, w.MaxRSS)
-	if r.frame == nil {
-		r.frame = w.Frame
+	if r.Frame == nil {
+		r.Frame = w.Frame
 	}
 }
 
 // mergeHists adds a worker's histograms.
-func mergeHists(dst map[string]*Hist, src map[string]histJSON) {
+func mergeHists(dst map[string]*Hist, src map[string]JSON) {
 	for k, j := range src {
 		if dst[k] == nil {
-			dst[k] = newHist(j.Bits)
+			dst[k] = New(j.Bits)
 		}
-		dst[k].Merge(histFrom(j))
+		dst[k].Merge(From(j))
 	}
 }
 
 // mergeTimeline adds a worker's per-slot histograms.
-func mergeTimeline(dst map[string][]*Hist, src map[string][]*histJSON) {
+func mergeTimeline(dst map[string][]*Hist, src map[string][]*JSON) {
 	for k, secs := range src {
 		d := dst[k]
 		for len(d) < len(secs) {
@@ -186,9 +186,9 @@ func mergeTimeline(dst map[string][]*Hist, src map[string][]*histJSON) {
 				continue
 			}
 			if d[i] == nil {
-				d[i] = newHist(j.Bits)
+				d[i] = New(j.Bits)
 			}
-			d[i].Merge(histFrom(*j))
+			d[i].Merge(From(*j))
 		}
 		dst[k] = d
 	}
@@ -235,7 +235,7 @@ func perS(n int64, from, to int64) float64 {
 }
 
 // ratesOf computes the phase throughputs.
-func ratesOf(c *counters, m *marks) Rates {
+func ratesOf(c *Counters, m *marks) Rates {
 	return Rates{
 		ConnectPerS:     perS(c.Connected, m.FirstConnect, m.LastConnect),
 		ConnectJoinPerS: perS(c.Joined, m.FirstConnect, m.LastJoin),
@@ -280,7 +280,7 @@ func timelineOf(tl map[string][]*Hist, counts map[string][]int64, step float64) 
 	for _, k := range slices.Sorted(maps.Keys(tl)) {
 		for i, h := range tl[k] {
 			if h != nil && h.Count() > 0 {
-				pts[i].Latency[k] = [3]float64{us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Max())}
+				pts[i].Latency[k] = [3]float64{US(h.Quantile(0.5)), US(h.Quantile(0.99)), US(h.Max())}
 			}
 		}
 	}
@@ -292,16 +292,14 @@ func timelineOf(tl map[string][]*Hist, counts map[string][]int64, step float64) 
 	return pts
 }
 
-func us(ns int64) float64 { return float64(ns) / 1e3 }
-
 // serverCost attributes the server's CPU to the run's phases.
-func serverCost(pid int, s []procSample, c *counters, m *marks, t0 int64) *ServerCost {
+func serverCost(pid int, s []Sample, c *Counters, m *marks, t0 int64) *ServerCost {
 	sc := &ServerCost{PID: pid, Samples: s}
 	if len(s) == 0 {
 		return sc
 	}
 	sc.RSSStart = s[0].RSS
-	sc.RSSEnd = rssBefore(s, m.Close)
+	sc.RSSEnd = RSSBefore(s, m.Close)
 	sc.CPUS = s[len(s)-1].CPU - s[0].CPU
 	for _, x := range s {
 		sc.RSSPeak = max(sc.RSSPeak, x.RSS)
@@ -320,7 +318,7 @@ func serverCost(pid int, s []procSample, c *counters, m *marks, t0 int64) *Serve
 		if n == 0 || from == 0 || to <= from {
 			return 0
 		}
-		return (cpuAt(s, to) - cpuAt(s, from)) * 1e6 / float64(n)
+		return (CPUAt(s, to) - CPUAt(s, from)) * 1e6 / float64(n)
 	}
 	sc.CPUPerConnectJoinUS = per(c.Joined, m.FirstConnect, m.LastJoin)
 	if c.Deliveries == 0 { // otherwise the push window is mostly fan-out work
@@ -331,8 +329,8 @@ func serverCost(pid int, s []procSample, c *counters, m *marks, t0 int64) *Serve
 }
 
 // check evaluates the scenario's expectations and sets r.OK.
-func (r *Result) check(e Expect) {
-	rate := defaultConnectErrRate
+func (r *Result) Check(e Expect) {
+	rate := DefaultConnectErrRate
 	if e.MaxConnectErrorRate != nil {
 		rate = *e.MaxConnectErrorRate
 	}
@@ -359,7 +357,7 @@ func (r *Result) check(e Expect) {
 	r.add("lost messages", r.Deliveries.Lost <= maxLost, fmt.Sprintf("%d of %d expected, limit %d", r.Deliveries.Lost, r.Deliveries.Expected, maxLost))
 	for _, name := range slices.Sorted(maps.Keys(e.P99)) {
 		lim := e.P99[name].D()
-		h := r.hists[name]
+		h := r.Hists[name]
 		if h == nil {
 			r.add("p99 "+name, false, "no samples")
 			continue

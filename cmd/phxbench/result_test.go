@@ -5,12 +5,12 @@ import "testing"
 // A warm server can return memory during a run: the end RSS below the
 // start must not turn into a negative cost per socket.
 func TestServerCostRSSBelowStart(t *testing.T) {
-	s := []procSample{
-		{at: 1e9, RSS: 100 << 20, CPU: 1},
-		{at: 2e9, RSS: 90 << 20, CPU: 2},
-		{at: 3e9, RSS: 80 << 20, CPU: 3},
+	s := []Sample{
+		{At: 1e9, RSS: 100 << 20, CPU: 1},
+		{At: 2e9, RSS: 90 << 20, CPU: 2},
+		{At: 3e9, RSS: 80 << 20, CPU: 3},
 	}
-	c := &counters{OpenAtEnd: 1000}
+	c := &Counters{OpenAtEnd: 1000}
 	m := &marks{Close: 2.5e9}
 	sc := serverCost(42, s, c, m, 0)
 	if sc.RSSPerSocket < 0 {

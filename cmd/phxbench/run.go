@@ -22,35 +22,35 @@ import (
 
 // Exit codes of phxbench (the suite reads them from its runs too).
 const (
-	exitOK       = 0
-	exitFailed   = 1 // the run completed but expectations failed
-	exitUsage    = 2 // bad flags or scenario
-	exitRunError = 3 // the run could not be carried out
+	ExitOK       = 0
+	ExitFailed   = 1 // the run completed but expectations failed
+	ExitUsage    = 2 // bad flags or scenario
+	ExitRunError = 3 // the run could not be carried out
 )
 
 // runOptions configure a run.
-type runOptions struct {
-	procs    int
-	src      [][4]byte
-	pid      int
-	sample   time.Duration
-	metrics  string
-	progress progressView // nil: no live progress
-	capture  bool
-	step     time.Duration // timeline slot
+type RunOptions struct {
+	Procs    int
+	Src      [][4]byte
+	PID      int
+	Sample   time.Duration
+	Metrics  string
+	Progress ProgressView // nil: no live progress
+	Capture  bool
+	Step     time.Duration // timeline slot
 }
 
 // progressView shows a live status line while a run goes on.
-type progressView interface {
-	begin()              // the run starts now
-	draw(s liveSnapshot) // the counters summed over the engines
-	finish()             // the run is over
+type ProgressView interface {
+	Begin()              // the run starts now
+	Draw(s LiveSnapshot) // the counters summed over the engines
+	Finish()             // the run is over
 }
 
 // workerHandle is one engine, local or in a child process.
 type workerHandle interface {
 	send(m ctlMsg)
-	live() (liveSnapshot, bool)
+	live() (LiveSnapshot, bool)
 	kill()
 }
 
@@ -66,16 +66,16 @@ type workerInit struct {
 }
 
 // runScenario runs p and returns the merged result.
-func runScenario(p *program, o runOptions) (*Result, error) {
+func Run(p *Program, o RunOptions) (*Result, error) {
 	t0 := nowNS()
-	if o.step <= 0 {
-		o.step = 250 * time.Millisecond
+	if o.Step <= 0 {
+		o.Step = 250 * time.Millisecond
 	}
 	events := make(chan workerEvent, 256)
-	var smp *sampler
-	if o.pid > 0 {
+	var smp *Sampler
+	if o.PID > 0 {
 		var err error
-		if smp, err = startSampler(o.pid, o.sample, o.metrics, t0); err != nil {
+		if smp, err = Start(o.PID, o.Sample, o.Metrics, t0); err != nil {
 			return nil, err
 		}
 	}
@@ -84,9 +84,9 @@ func runScenario(p *program, o runOptions) (*Result, error) {
 		return nil, err
 	}
 	results, err := coordinate(p, o, hs, events)
-	var samples []procSample
+	var samples []Sample
 	if smp != nil {
-		samples = smp.stop()
+		samples = smp.Stop()
 	}
 	if err != nil {
 		return nil, err
@@ -95,22 +95,22 @@ func runScenario(p *program, o runOptions) (*Result, error) {
 }
 
 // startWorkers starts the engines.
-func startWorkers(p *program, o runOptions, t0 int64, events chan workerEvent) ([]workerHandle, error) {
-	if o.procs <= 1 {
-		eo := engineOptions{worker: 0, procs: 1, t0: t0, src: o.src, capture: o.capture, step: o.step}
+func startWorkers(p *Program, o RunOptions, t0 int64, events chan workerEvent) ([]workerHandle, error) {
+	if o.Procs <= 1 {
+		eo := engineOptions{worker: 0, procs: 1, t0: t0, src: o.Src, capture: o.Capture, step: o.Step}
 		h, err := startLocal(p, eo, events)
 		if err != nil {
 			return nil, err
 		}
 		return []workerHandle{h}, nil
 	}
-	scJSON, err := json.Marshal(p.sc)
+	scJSON, err := json.Marshal(p.Scenario)
 	if err != nil {
 		return nil, err
 	}
 	var hs []workerHandle
-	for i := range o.procs {
-		init := workerInit{Scenario: scJSON, Worker: i, Procs: o.procs, T0: t0, Src: o.src, Capture: o.capture && i == 0, Step: o.step}
+	for i := range o.Procs {
+		init := workerInit{Scenario: scJSON, Worker: i, Procs: o.Procs, T0: t0, Src: o.Src, Capture: o.Capture && i == 0, Step: o.Step}
 		h, err := startProc(init, events)
 		if err != nil {
 			for _, h := range hs {
@@ -130,22 +130,22 @@ type coordinator struct {
 	done     int
 	got      int
 	results  []*workerResult
-	lives    []liveSnapshot
+	lives    []LiveSnapshot
 }
 
 // coordinate relays barriers and the end, draws progress and collects one
 // result per worker. SIGINT/SIGTERM stop the run early (results are kept).
-func coordinate(p *program, o runOptions, hs []workerHandle, events chan workerEvent) ([]*workerResult, error) {
+func coordinate(p *Program, o RunOptions, hs []workerHandle, events chan workerEvent) ([]*workerResult, error) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	if o.progress != nil {
-		o.progress.begin()
-		defer o.progress.finish()
+	if o.Progress != nil {
+		o.Progress.Begin()
+		defer o.Progress.Finish()
 	}
-	c := &coordinator{hs: hs, arrivals: map[int]int{}, results: make([]*workerResult, len(hs)), lives: make([]liveSnapshot, len(hs))}
+	c := &coordinator{hs: hs, arrivals: map[int]int{}, results: make([]*workerResult, len(hs)), lives: make([]LiveSnapshot, len(hs))}
 	for c.got < len(hs) {
 		select {
 		case ev := <-events:
@@ -155,8 +155,8 @@ func coordinate(p *program, o runOptions, hs []workerHandle, events chan workerE
 		case <-sig:
 			c.broadcast(ctlMsg{Stop: true})
 		case <-tick.C:
-			if o.progress != nil {
-				o.progress.draw(c.live())
+			if o.Progress != nil {
+				o.Progress.Draw(c.live())
 			}
 		}
 	}
@@ -196,8 +196,8 @@ func (c *coordinator) broadcast(m ctlMsg) {
 }
 
 // live sums the workers' latest counters.
-func (c *coordinator) live() liveSnapshot {
-	var sum liveSnapshot
+func (c *coordinator) live() LiveSnapshot {
+	var sum LiveSnapshot
 	for i, h := range c.hs {
 		if l, ok := h.live(); ok {
 			c.lives[i] = l
@@ -211,7 +211,7 @@ func (c *coordinator) live() liveSnapshot {
 type localWorker struct{ e *engine }
 
 // startLocal runs an engine on a goroutine; its events go to events.
-func startLocal(p *program, eo engineOptions, events chan workerEvent) (*localWorker, error) {
+func startLocal(p *Program, eo engineOptions, events chan workerEvent) (*localWorker, error) {
 	out := func(ev workerEvent) { events <- ev }
 	e, err := newEngine(p, eo, out)
 	if err != nil {
@@ -229,7 +229,7 @@ func startLocal(p *program, eo engineOptions, events chan workerEvent) (*localWo
 }
 
 func (w *localWorker) send(m ctlMsg)              { w.e.ctl <- m }
-func (w *localWorker) live() (liveSnapshot, bool) { return w.e.st.live.snapshot(), true }
+func (w *localWorker) live() (LiveSnapshot, bool) { return w.e.st.live.snapshot(), true }
 func (w *localWorker) kill()                      { w.e.ctl <- ctlMsg{Stop: true} }
 
 // procWorker is a child process running -worker.
@@ -309,13 +309,13 @@ func (w *procWorker) writeLine(v any) error {
 }
 
 func (w *procWorker) send(m ctlMsg)              { _ = w.writeLine(m) }
-func (w *procWorker) live() (liveSnapshot, bool) { return liveSnapshot{}, false }
+func (w *procWorker) live() (LiveSnapshot, bool) { return LiveSnapshot{}, false }
 func (w *procWorker) kill()                      { _ = w.cmd.Process.Kill() }
 
 // workerMain is the -worker mode: run one engine as told on stdin.
-func workerMain(stdin io.Reader, stdout io.Writer) int {
+func WorkerMain(stdin io.Reader, stdout io.Writer) int {
 	signal.Ignore(os.Interrupt) // the parent decides when to stop
-	raiseNoFile()
+	RaiseNoFile()
 	in := bufio.NewReaderSize(stdin, 1<<20)
 	var enc lineWriter
 	enc.w = stdout
@@ -369,16 +369,16 @@ func reportProgress(e *engine, enc *lineWriter, stop chan struct{}) {
 
 // workerProgram compiles the scenario a worker was given and checks the
 // file limit for its share of the clients.
-func workerProgram(init workerInit) (*program, error) {
-	sc, err := parseScenarioBytes(init.Scenario)
+func workerProgram(init workerInit) (*Program, error) {
+	sc, err := ParseScenarioBytes(init.Scenario)
 	if err != nil {
 		return nil, err
 	}
-	p, err := compile(sc)
+	p, err := Compile(sc)
 	if err != nil {
 		return nil, err
 	}
-	return p, checkNoFile(p.fdsNeeded()/max(init.Procs, 1) + 1)
+	return p, CheckNoFile(p.FDsNeeded()/max(init.Procs, 1) + 1)
 }
 
 // readControl forwards control lines; a closed stdin stops the run.

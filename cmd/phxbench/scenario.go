@@ -120,17 +120,17 @@ const (
 	defaultReplyTimeout   = 10 * time.Second
 	defaultWaitTimeout    = 30 * time.Second
 	defaultMaxConnecting  = 256
-	defaultConnectErrRate = 0.001
+	DefaultConnectErrRate = 0.001
 )
 
 // loadScenario reads and validates a scenario file.
-func loadScenario(path string) (*Scenario, error) {
+func LoadScenario(path string) (*Scenario, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	sc, err := parseScenario(f)
+	sc, err := ParseScenario(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -139,7 +139,7 @@ func loadScenario(path string) (*Scenario, error) {
 
 // parseScenario decodes strict JSON (unknown fields are errors) and
 // validates it.
-func parseScenario(r io.Reader) (*Scenario, error) {
+func ParseScenario(r io.Reader) (*Scenario, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -210,8 +210,8 @@ func (sc *Scenario) applyDefaults() {
 }
 
 // parseScenarioBytes is parseScenario for a byte slice.
-func parseScenarioBytes(b []byte) (*Scenario, error) {
-	sc, err := parseScenario(bytes.NewReader(b))
+func ParseScenarioBytes(b []byte) (*Scenario, error) {
+	sc, err := ParseScenario(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}

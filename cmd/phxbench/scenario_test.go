@@ -17,7 +17,7 @@ func TestExampleScenarios(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			sc, err := loadScenario(f)
+			sc, err := LoadScenario(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestBadScenarios(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
-			_, err := loadScenario(f)
+			_, err := LoadScenario(f)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -76,53 +76,53 @@ func TestBadScenarios(t *testing.T) {
 }
 
 func TestBuiltins(t *testing.T) {
-	o := builtinOptions{url: "ws://127.0.0.1:4000/socket/websocket", vsn: "2.0.0", token: "user:b{{id}}",
-		n: 100, msgs: 10, inflight: 5, rate: 200, ramp: 1000, d: 2 * time.Second}
-	for _, name := range builtinNames {
-		sc, ok, err := builtin(name, o)
+	o := BuiltinOptions{URL: "ws://127.0.0.1:4000/socket/websocket", Vsn: "2.0.0", Token: "user:b{{id}}",
+		N: 100, Msgs: 10, Inflight: 5, Rate: 200, Ramp: 1000, D: 2 * time.Second}
+	for _, name := range BuiltinNames {
+		sc, ok, err := Builtin(name, o)
 		if !ok || err != nil {
 			t.Fatalf("%s: ok %v err %v", name, ok, err)
 		}
-		p, err := compile(sc)
+		p, err := Compile(sc)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if p.total < 100 {
-			t.Errorf("%s: %d clients", name, p.total)
+		if p.Total < 100 {
+			t.Errorf("%s: %d clients", name, p.Total)
 		}
 	}
-	if _, ok, _ := builtin("nope", o); ok {
+	if _, ok, _ := Builtin("nope", o); ok {
 		t.Error("unknown built-in accepted")
 	}
-	o.binary = true
-	sc, _, err := builtin("echo", o)
+	o.Binary = true
+	sc, _, err := Builtin("echo", o)
 	if err != nil || !sc.Groups[0].Steps[3].Steps[0].Binary {
 		t.Errorf("binary echo: %v", err)
 	}
 }
 
 func TestCompileDetails(t *testing.T) {
-	sc, err := parseScenario(strings.NewReader(`{"url": "ws://localhost:4000/socket/websocket", "duration": 1.5,
+	sc, err := ParseScenario(strings.NewReader(`{"url": "ws://localhost:4000/socket/websocket", "duration": 1.5,
 	  "groups": [{"name": "g", "count": 3, "params": {"token": "user:{{group}}{{n}}", "a b": "x&y"}, "steps": [
 	    {"join": "room:{{id}}"}, {"push": "echo", "expect": "any"}, {"wait": "ev"}, {"leave": "room:{{id}}"}]}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile(sc)
+	p, err := Compile(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantEq(t, "duration", sc.Duration.D(), 1500*time.Millisecond)
-	wantEq(t, "addr", p.addr, [4]byte{127, 0, 0, 1})
-	wantEq(t, "loopback", p.loopback, true)
-	g := p.groups[0]
-	wantEq(t, "topics", len(g.topics), 1)
-	wantEq(t, "push topic", g.ops[1].topic, 0)
-	wantEq(t, "expect any", g.ops[1].expect, "")
-	wantEq(t, "inflight default", g.inflight, 1)
-	v := tmplVars{id: 7, n: 2, group: "g"}
-	wantEq(t, "query", g.query("/socket/websocket", &v), "/socket/websocket?a+b=x%26y&token=user%3Ag2&vsn=2.0.0")
-	wantEq(t, "topic", g.topics[0].str(&v), "room:7")
+	wantEq(t, "addr", p.Addr, [4]byte{127, 0, 0, 1})
+	wantEq(t, "loopback", p.Loopback, true)
+	g := p.Groups[0]
+	wantEq(t, "topics", len(g.Topics), 1)
+	wantEq(t, "push topic", g.Ops[1].Topic, 0)
+	wantEq(t, "expect any", g.Ops[1].Expect, "")
+	wantEq(t, "inflight default", g.Inflight, 1)
+	v := TmplVars{ID: 7, N: 2, Group: "g"}
+	wantEq(t, "query", g.Query("/socket/websocket", &v), "/socket/websocket?a+b=x%26y&token=user%3Ag2&vsn=2.0.0")
+	wantEq(t, "topic", g.Topics[0].Str(&v), "room:7")
 	wantEq(t, "heartbeat default", sc.Heartbeat.D(), defaultHeartbeat)
 }
 

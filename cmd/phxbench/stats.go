@@ -13,7 +13,7 @@ type stats struct {
 	t0        int64
 	step      int64 // timeline slot width (ns)
 	live      liveCounters
-	c         counters
+	c         Counters
 	marks     marks
 	hists     map[string]*Hist
 	timeline  map[string][]*Hist // per slot since t0
@@ -31,7 +31,7 @@ type liveCounters struct {
 }
 
 // liveSnapshot is a copy of liveCounters, summed over workers.
-type liveSnapshot struct {
+type LiveSnapshot struct {
 	Connecting int64 `json:"connecting"`
 	Open       int64 `json:"open"`
 	Joined     int64 `json:"joined"`
@@ -43,15 +43,15 @@ type liveSnapshot struct {
 	Errors     int64 `json:"errors"`
 }
 
-func (l *liveCounters) snapshot() liveSnapshot {
-	return liveSnapshot{
+func (l *liveCounters) snapshot() LiveSnapshot {
+	return LiveSnapshot{
 		Connecting: l.connecting.Load(), Open: l.open.Load(), Joined: l.joined.Load(),
 		Failed: l.failed.Load(), Done: l.done.Load(), Pushes: l.pushes.Load(),
 		Replies: l.replies.Load(), Deliveries: l.deliveries.Load(), Errors: l.errors.Load(),
 	}
 }
 
-func (s *liveSnapshot) add(o liveSnapshot) {
+func (s *LiveSnapshot) add(o LiveSnapshot) {
 	s.Connecting += o.Connecting
 	s.Open += o.Open
 	s.Joined += o.Joined
@@ -64,7 +64,7 @@ func (s *liveSnapshot) add(o liveSnapshot) {
 }
 
 // counters are the run's totals.
-type counters struct {
+type Counters struct {
 	Clients       int64 `json:"clients"`
 	Connected     int64 `json:"connected"`
 	ConnectFailed int64 `json:"connect_failed"`
@@ -88,7 +88,7 @@ type counters struct {
 	BytesOut      int64 `json:"bytes_out"`
 }
 
-func (c *counters) add(o counters) {
+func (c *Counters) add(o Counters) {
 	c.Clients += o.Clients
 	c.Connected += o.Connected
 	c.ConnectFailed += o.ConnectFailed
@@ -171,7 +171,7 @@ func (s *stats) slot(now int64) int {
 func (s *stats) record(name string, v, now int64) {
 	h := s.hists[name]
 	if h == nil {
-		h = newHist(histBits)
+		h = New(HistBits)
 		s.hists[name] = h
 	}
 	h.Record(v)
@@ -181,7 +181,7 @@ func (s *stats) record(name string, v, now int64) {
 		tl = append(tl, nil)
 	}
 	if tl[sec] == nil {
-		tl[sec] = newHist(timelineBits)
+		tl[sec] = New(TimelineBits)
 	}
 	tl[sec].Record(v)
 	s.timeline[name] = tl
@@ -216,36 +216,36 @@ func (s *stats) publish(topic string, ts int64) {
 
 // workerResult is one process's raw measurements, merged by aggregate.
 type workerResult struct {
-	Worker    int                    `json:"worker"`
-	Counters  counters               `json:"counters"`
-	Marks     marks                  `json:"marks"`
-	Hists     map[string]histJSON    `json:"hists"`
-	Timeline  map[string][]*histJSON `json:"timeline"`
-	Rates     map[string][]int64     `json:"rates"`
-	Errors    map[string]int64       `json:"errors"`
-	Windows   map[string][][3]int64  `json:"windows"`
-	Publishes map[string][]int64     `json:"publishes"`
-	Frame     []byte                 `json:"frame,omitempty"`
-	CPU       float64                `json:"cpu_s"`
-	MaxRSS    int64                  `json:"max_rss"`
-	Live      liveSnapshot           `json:"live"`
+	Worker    int                   `json:"worker"`
+	Counters  Counters              `json:"counters"`
+	Marks     marks                 `json:"marks"`
+	Hists     map[string]JSON       `json:"hists"`
+	Timeline  map[string][]*JSON    `json:"timeline"`
+	Rates     map[string][]int64    `json:"rates"`
+	Errors    map[string]int64      `json:"errors"`
+	Windows   map[string][][3]int64 `json:"windows"`
+	Publishes map[string][]int64    `json:"publishes"`
+	Frame     []byte                `json:"frame,omitempty"`
+	CPU       float64               `json:"cpu_s"`
+	MaxRSS    int64                 `json:"max_rss"`
+	Live      LiveSnapshot          `json:"live"`
 }
 
 // export builds the result of this process.
 func (s *stats) export(e *engine) *workerResult {
 	r := &workerResult{
-		Worker: e.o.worker, Counters: s.c, Marks: s.marks, Hists: map[string]histJSON{},
-		Timeline: map[string][]*histJSON{}, Rates: s.rates, Errors: s.errors,
+		Worker: e.o.worker, Counters: s.c, Marks: s.marks, Hists: map[string]JSON{},
+		Timeline: map[string][]*JSON{}, Rates: s.rates, Errors: s.errors,
 		Windows: s.windows, Publishes: s.publishes, Frame: s.frame, Live: s.live.snapshot(),
 	}
 	for k, h := range s.hists {
-		r.Hists[k] = h.export()
+		r.Hists[k] = h.Export()
 	}
 	for k, tl := range s.timeline {
-		out := make([]*histJSON, len(tl))
+		out := make([]*JSON, len(tl))
 		for i, h := range tl {
 			if h != nil {
-				j := h.export()
+				j := h.Export()
 				out[i] = &j
 			}
 		}

@@ -258,14 +258,14 @@ type suiteFile struct {
 }
 
 // suiteMain is phxbench -suite.
-func suiteMain(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	o, err := parseSuiteFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return ExitOK
 		}
 		fmt.Fprintln(stderr, "phxbench -suite:", err)
-		return exitUsage
+		return ExitUsage
 	}
 	if o.render != "" {
 		return renderMain(o, stdout, stderr)
@@ -274,7 +274,7 @@ func suiteMain(args []string, stdout, stderr io.Writer) int {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite:", err)
-		return exitRunError
+		return ExitRunError
 	}
 	if o.plan {
 		for _, c := range cases {
@@ -282,18 +282,18 @@ func suiteMain(args []string, stdout, stderr io.Writer) int {
 				strings.Join(serverArgs("127.0.0.1:4400"), " "),
 				shellJoin(c.command("phxbench", "127.0.0.1:4400", "$PID", c.ID+".json", c.ID+".html")))
 		}
-		return exitOK
+		return ExitOK
 	}
 	if st, err := os.Stat(o.phxd); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		fmt.Fprintf(stderr, "phxbench -suite: -phxd %s is not an executable file\n", o.phxd)
-		return exitUsage
+		return ExitUsage
 	}
 	runsDir := filepath.Join(o.dir, "runs")
 	if err := os.MkdirAll(runsDir, 0o755); err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite:", err)
-		return exitRunError
+		return ExitRunError
 	}
-	raiseNoFile()
+	RaiseNoFile()
 	var stop atomic.Bool
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -326,14 +326,14 @@ func suiteMain(args []string, stdout, stderr io.Writer) int {
 	sf.Machine.LoadEnd = loadavg()
 	sf.Machine.PhxdSHAEnd = fileSHA(o.phxd)
 	sf.Machine.GitHeadEnd, sf.Machine.GitDirtyEnd = gitState()
-	code := exitOK
+	code := ExitOK
 	if err := writeJSONFile(filepath.Join(o.dir, "suite.json"), sf); err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite:", err)
-		code = exitRunError
+		code = ExitRunError
 	}
 	code = max(code, writeOutputs(sf, o, stdout, stderr))
 	if stop.Load() {
-		code = max(code, exitFailed)
+		code = max(code, ExitFailed)
 	}
 	return code
 }
@@ -341,10 +341,10 @@ func suiteMain(args []string, stdout, stderr io.Writer) int {
 // writeOutputs renders the tables (-md, -doc) and the growth plot (-svg),
 // prints the tables, and returns exitFailed when a run failed.
 func writeOutputs(sf *suiteFile, o *suiteOptions, stdout, stderr io.Writer) int {
-	code := exitOK
+	code := ExitOK
 	fail := func(what string, err error) {
 		fmt.Fprintf(stderr, "phxbench -suite: %s: %v\n", what, err)
-		code = exitRunError
+		code = ExitRunError
 	}
 	rel := func(from string) string {
 		if r, err := filepath.Rel(filepath.Dir(from), o.svg); err == nil {
@@ -370,8 +370,8 @@ func writeOutputs(sf *suiteFile, o *suiteOptions, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprint(stdout, md)
 	for _, r := range sf.Runs {
-		if !r.ok() || r.Exit != exitOK {
-			code = max(code, exitFailed)
+		if !r.ok() || r.Exit != ExitOK {
+			code = max(code, ExitFailed)
 		}
 	}
 	return code
@@ -387,12 +387,12 @@ func renderMain(o *suiteOptions, stdout, stderr io.Writer) int {
 	b, err := os.ReadFile(o.render)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite:", err)
-		return exitUsage
+		return ExitUsage
 	}
 	var sf suiteFile
 	if err := json.Unmarshal(b, &sf); err != nil {
 		fmt.Fprintf(stderr, "phxbench -suite: %s: %v\n", o.render, err)
-		return exitUsage
+		return ExitUsage
 	}
 	// Recompute the figures from the runs' results when they are at hand,
 	// so that a change in how figures are derived applies to old runs.

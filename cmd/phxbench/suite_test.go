@@ -35,7 +35,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestHeldStats(t *testing.T) {
-	s := []procSample{
+	s := []Sample{
 		{T: 0, CPU: 0, Threads: 8, Goroutines: 20},
 		{T: 1, CPU: 0.9, Threads: 12, Goroutines: 40}, // ramp: outside the window
 		{T: 2, CPU: 1.0, Threads: 10, Goroutines: 38}, // scraped before the window, carried over
@@ -133,12 +133,12 @@ func TestSuiteFlagsAndCases(t *testing.T) {
 func fakeResult(t *testing.T, kind string, n int, scale float64) *Result {
 	t.Helper()
 	r := &Result{Scenario: kind, OK: true, Errors: map[string]int64{}, Latency: map[string]Summary{},
-		Counters: counters{Clients: int64(n), Joined: int64(n), OpenAtEnd: int64(n)},
+		Counters: Counters{Clients: int64(n), Joined: int64(n), OpenAtEnd: int64(n)},
 		Rates:    Rates{ConnectJoinPerS: 5000 * scale},
 		Phases:   map[string]float64{"last_join": 2, "close": 7},
 		Server: &ServerCost{RSSStart: 12 << 20, RSSEnd: 12<<20 + int64(n)*5000, RSSPerSocket: 5000 * scale,
 			CPUS: 3, CPUPerConnectJoinUS: 180 * scale, ThreadsMax: 14, GoroutinesMax: 63,
-			Samples: []procSample{{T: 1, CPU: 1, Threads: 9, Goroutines: 23}, {T: 3, CPU: 1.9, Threads: 10, Goroutines: 40},
+			Samples: []Sample{{T: 1, CPU: 1, Threads: 9, Goroutines: 23}, {T: 3, CPU: 1.9, Threads: 10, Goroutines: 40},
 				{T: 6, CPU: 1.93, Threads: 10, Goroutines: 21}, {T: 7.5, CPU: 2.5, Threads: 14, Goroutines: 63}}},
 	}
 	switch kind {

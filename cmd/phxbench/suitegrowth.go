@@ -91,57 +91,57 @@ func writeGrowth(b *strings.Builder, sf *suiteFile, svgRel string) {
 // growthSVG plots the growth medians: memory per socket, total memory, and
 // CPU per operation against sockets.
 func growthSVG(rows []growthRow) string {
-	var ticks []tick
+	var ticks []Tick
 	for _, g := range rows {
-		ticks = append(ticks, tick{float64(g.N), siFmt(float64(g.N))})
+		ticks = append(ticks, Tick{float64(g.N), SIFmt(float64(g.N))})
 	}
-	line := func(name, key string, color, dash string, scale float64) series {
-		s := series{name: name, color: color, dash: dash}
+	line := func(name, key string, color, dash string, scale float64) Series {
+		s := Series{Name: name, Color: color, Dash: dash}
 		for _, g := range rows {
 			if v, ok := g.V[key]; ok {
-				s.pts = append(s.pts, [2]float64{float64(g.N), v * scale})
+				s.Pts = append(s.Pts, [2]float64{float64(g.N), v * scale})
 			}
 		}
 		return s
 	}
-	flat := func(name string, v float64, color, dash string) series {
-		s := series{name: name, color: color, dash: dash}
+	flat := func(name string, v float64, color, dash string) Series {
+		s := Series{Name: name, Color: color, Dash: dash}
 		for _, g := range rows {
-			s.pts = append(s.pts, [2]float64{float64(g.N), v})
+			s.Pts = append(s.Pts, [2]float64{float64(g.N), v})
 		}
 		return s
 	}
-	charts := []chart{
-		{title: "server RSS per idle joined socket (log scale)", xLabel: "sockets", yLabel: "KiB per socket", logY: true,
-			xTicks: ticks, yFmt: trimFloat, series: []series{
-				line("phxd, average", "rss_per_socket_b", palette[0], "", 1.0/1024),
-				line("phxd, per added socket", "rss_marginal_b", palette[3], "4 2", 1.0/1024),
-				flat("target 2 KB", tgtRSSPerSocket/1024.0, palette[2], "6 3"),
-				flat("Phoenix 38 KB", phxRSSPerSocket/1024.0, palette[1], "2 3"),
+	charts := []Chart{
+		{Title: "server RSS per idle joined socket (log scale)", XLabel: "sockets", YLabel: "KiB per socket", LogY: true,
+			XTicks: ticks, YFmt: TrimFloat, Series: []Series{
+				line("phxd, average", "rss_per_socket_b", Palette[0], "", 1.0/1024),
+				line("phxd, per added socket", "rss_marginal_b", Palette[3], "4 2", 1.0/1024),
+				flat("target 2 KB", tgtRSSPerSocket/1024.0, Palette[2], "6 3"),
+				flat("Phoenix 38 KB", phxRSSPerSocket/1024.0, Palette[1], "2 3"),
 			}},
-		{title: "server RSS with the sockets held, goroutines, threads", xLabel: "sockets", yLabel: "MiB / count",
-			xTicks: ticks, yFmt: siFmt, series: []series{
-				line("RSS MiB", "rss_held_b", palette[0], "", 1.0/(1<<20)),
-				line("goroutines", "goroutines_held", palette[3], "", 1),
-				line("threads", "threads_held", palette[4], "", 1),
+		{Title: "server RSS with the sockets held, goroutines, threads", XLabel: "sockets", YLabel: "MiB / count",
+			XTicks: ticks, YFmt: SIFmt, Series: []Series{
+				line("RSS MiB", "rss_held_b", Palette[0], "", 1.0/(1<<20)),
+				line("goroutines", "goroutines_held", Palette[3], "", 1),
+				line("threads", "threads_held", Palette[4], "", 1),
 			}},
-		{title: "server CPU per operation (log scale)", xLabel: "sockets", yLabel: "µs", logY: true,
-			xTicks: ticks, yFmt: trimFloat, series: []series{
-				line("per connect+join (ramp)", "cpu_per_connect_join_us", palette[0], "", 1),
-				line("per delivery", "cpu_per_delivery_us", palette[3], "", 1),
-				line("bare write(2)", "bare_write_us", palette[5], "4 2", 1),
-				flat("connect target 40", tgtConnectCPU, palette[2], "6 3"),
-				flat("Phoenix connect 200", phxConnectCPU, palette[1], "2 3"),
+		{Title: "server CPU per operation (log scale)", XLabel: "sockets", YLabel: "µs", LogY: true,
+			XTicks: ticks, YFmt: TrimFloat, Series: []Series{
+				line("per connect+join (ramp)", "cpu_per_connect_join_us", Palette[0], "", 1),
+				line("per delivery", "cpu_per_delivery_us", Palette[3], "", 1),
+				line("bare write(2)", "bare_write_us", Palette[5], "4 2", 1),
+				flat("connect target 40", tgtConnectCPU, Palette[2], "6 3"),
+				flat("Phoenix connect 200", phxConnectCPU, Palette[1], "2 3"),
 			}},
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d"><rect width="100%%" height="100%%" fill="#fff"/>`+"\n", cw, chh*len(charts))
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d"><rect width="100%%" height="100%%" fill="#fff"/>`+"\n", ChartWidth, ChartHeight*len(charts))
 	for i, c := range charts {
-		s := c.svg()
+		s := c.SVG()
 		if s == "" {
 			continue
 		}
-		b.WriteString(strings.Replace(s, "<svg ", fmt.Sprintf(`<svg y="%d" `, i*chh), 1))
+		b.WriteString(strings.Replace(s, "<svg ", fmt.Sprintf(`<svg y="%d" `, i*ChartHeight), 1))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()

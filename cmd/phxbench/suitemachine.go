@@ -63,7 +63,7 @@ func gatherMachine(o *suiteOptions) machineInfo {
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 3 && f[0] == "MemTotal:" {
 			kb, _ := strconv.ParseFloat(f[1], 64)
-			m.MemTotal = bytesStr(kb * 1024)
+			m.MemTotal = BytesStr(kb * 1024)
 		}
 	}
 	var u unix.Utsname

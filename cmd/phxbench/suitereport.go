@@ -133,7 +133,7 @@ const goroutineLag = 1.25
 // heldStats reads the server samples taken within [from, to] (seconds since
 // the start): the largest goroutine and thread counts and the CPU rate. ok
 // is false with fewer than two samples there.
-func heldStats(s []procSample, from, to float64) (held, bool) {
+func heldStats(s []Sample, from, to float64) (held, bool) {
 	var h held
 	first, last := -1, -1
 	for i, x := range s {
@@ -252,9 +252,9 @@ func fmtKiB(b float64) string   { return fmt.Sprintf("%.2f KiB", b/1024) }
 func fmtMiB(b float64) string   { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 func fmtUS(v float64) string    { return fmt.Sprintf("%.1f µs", v) }
 func fmtUS2(v float64) string   { return fmt.Sprintf("%.2f µs", v) }
-func fmtLat(v float64) string   { return dur(v) }
+func fmtLat(v float64) string   { return Dur(v) }
 func fmtCount(v float64) string { return strconv.FormatFloat(math.Round(v), 'f', -1, 64) }
-func fmtRate(v float64) string  { return fmt.Sprintf("%s/s", num(v)) }
+func fmtRate(v float64) string  { return fmt.Sprintf("%s/s", Num(v)) }
 func fmtX(v float64) string     { return fmt.Sprintf("%.2f×", v) }
 func fmtPct(v float64) string   { return fmt.Sprintf("%.1f%%", v) }
 func fmtRatio(v float64) string { return fmt.Sprintf("%.2f", v) }
@@ -463,7 +463,7 @@ func writeRuns(b *strings.Builder, sf *suiteFile) {
 		switch {
 		case !r.ok():
 			res = "ERROR: " + r.Err
-		case r.Exit != exitOK:
+		case r.Exit != ExitOK:
 			var fails []string
 			for _, c := range r.Checks {
 				fails = append(fails, c.Name+": "+c.Detail)

@@ -29,16 +29,16 @@ func runLine(c suiteCase, r *runRecord) string {
 	var s string
 	switch c.Kind {
 	case "idle":
-		s = fmt.Sprintf("%s/socket, %.0f goroutines, %.0f threads", bytesStr(f["rss_per_socket_b"]), f["goroutines_held"], f["threads_held"])
+		s = fmt.Sprintf("%s/socket, %.0f goroutines, %.0f threads", BytesStr(f["rss_per_socket_b"]), f["goroutines_held"], f["threads_held"])
 	case "fanout":
 		s = fmt.Sprintf("%.2f µs/delivery, bare write %.2f µs, %.2f×, lost %.0f", f["cpu_per_delivery_us"], f["bare_write_us"], f["vs_bare_write"], f["lost"])
 	case "connect":
 		s = fmt.Sprintf("%.0f/s, %.1f µs/connect+join", f["connect_joins_per_s"], f["cpu_per_connect_join_us"])
 	case "echo":
-		s = fmt.Sprintf("p50 %s p99 %s, %.1f µs/echo", dur(f["echo_p50_us"]), dur(f["echo_p99_us"]), f["cpu_per_echo_us"])
+		s = fmt.Sprintf("p50 %s p99 %s, %.1f µs/echo", Dur(f["echo_p50_us"]), Dur(f["echo_p99_us"]), f["cpu_per_echo_us"])
 	}
 	st := "ok"
-	if r.Exit != exitOK {
+	if r.Exit != ExitOK {
 		st = fmt.Sprintf("FAIL(exit %d)", r.Exit)
 	}
 	return fmt.Sprintf("%s; %.1f s, load %.2f, others %.2f cores, %s", s, r.WallS, r.Load1, r.Others, st)
@@ -86,7 +86,7 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 		rec.Err = runErr.Error()
 		return rec
 	}
-	if rec.Exit != exitOK && rec.Exit != exitFailed {
+	if rec.Exit != ExitOK && rec.Exit != ExitFailed {
 		rec.Err = fmt.Sprintf("phxbench exited %d (see %s.txt)", rec.Exit, base)
 		return rec
 	}
@@ -240,7 +240,7 @@ func cpuBusy() float64 {
 	if err != nil {
 		return 0
 	}
-	v, _ := parseCPUBusy(string(b), clockTicks())
+	v, _ := parseCPUBusy(string(b), ClockTicks())
 	return v
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // writeSummary prints the human-readable result.
-func writeSummary(w io.Writer, r *Result) {
+func WriteSummary(w io.Writer, r *Result) {
 	c := &r.Counters
 	procs := "1 process"
 	if r.Procs > 1 {
@@ -22,8 +22,8 @@ func writeSummary(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "phxbench %s: %s vsn %s, %s, %.1f s\n", r.Scenario, r.URL, vsn, procs, r.ElapsedS)
 	fmt.Fprintf(w, "  clients     %d: %d connected, %d joined, %d connect failures, %d failed later, %d unfinished, %d open at end\n",
 		c.Clients, c.Connected, c.Joined, c.ConnectFailed, c.Failed, c.Unfinished, c.OpenAtEnd)
-	latencyLine(w, r, "connect", fmt.Sprintf("%s/s", num(r.Rates.ConnectPerS)))
-	latencyLine(w, r, "join", fmt.Sprintf("connect+join %s/s", num(r.Rates.ConnectJoinPerS)))
+	latencyLine(w, r, "connect", fmt.Sprintf("%s/s", Num(r.Rates.ConnectPerS)))
+	latencyLine(w, r, "join", fmt.Sprintf("connect+join %s/s", Num(r.Rates.ConnectJoinPerS)))
 	for _, k := range slices.Sorted(maps.Keys(r.Latency)) {
 		if strings.HasPrefix(k, "push:") {
 			latencyLine(w, r, k, "")
@@ -31,11 +31,11 @@ func writeSummary(w io.Writer, r *Result) {
 	}
 	if c.PushesSent > 0 {
 		fmt.Fprintf(w, "  pushes      %d sent, %d replies (%s/s), %d wrong status, %d timeouts\n",
-			c.PushesSent, c.Replies, num(r.Rates.RepliesPerS), c.StatusErrors, c.Timeouts)
+			c.PushesSent, c.Replies, Num(r.Rates.RepliesPerS), c.StatusErrors, c.Timeouts)
 	}
 	if d := r.Deliveries; c.Deliveries > 0 || d.Expected > 0 {
 		fmt.Fprintf(w, "  deliveries  %d received, %d expected, %d lost, %d outside a window; %s/s\n",
-			d.Received, d.Expected, d.Lost, d.OutsideWindow, num(r.Rates.DeliveriesPerS))
+			d.Received, d.Expected, d.Lost, d.OutsideWindow, Num(r.Rates.DeliveriesPerS))
 		latencyLine(w, r, "delivery", "")
 	}
 	errorsLine(w, r)
@@ -44,7 +44,7 @@ func writeSummary(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "  baseline    bare write(2) of a %d-byte frame to %d sockets × %d: %.2f µs CPU per write (%.2f µs wall)\n",
 			b.FrameBytes, b.Sockets, b.Rounds, b.CPUPerWriteUS, b.WallPerWriteUS)
 	}
-	fmt.Fprintf(w, "  client      cpu %.2f s, max rss %s\n", r.Client.CPUS, bytesStr(float64(r.Client.MaxRSS)))
+	fmt.Fprintf(w, "  client      cpu %.2f s, max rss %s\n", r.Client.CPUS, BytesStr(float64(r.Client.MaxRSS)))
 	for _, ch := range r.Checks {
 		mark := "ok  "
 		if !ch.OK {
@@ -69,7 +69,7 @@ func latencyLine(w io.Writer, r *Result, name, prefix string) {
 		prefix += "; "
 	}
 	fmt.Fprintf(w, "  %-11s %sp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%d)\n", name, prefix,
-		dur(s.P50), dur(s.P90), dur(s.P99), dur(s.P999), dur(s.Max), s.Count)
+		Dur(s.P50), Dur(s.P90), Dur(s.P99), Dur(s.P999), Dur(s.Max), s.Count)
 }
 
 // errorsLine prints the errors by kind.
@@ -91,12 +91,12 @@ func serverLines(w io.Writer, r *Result) {
 	if s == nil {
 		return
 	}
-	perSocket := bytesStr(s.RSSPerSocket)
+	perSocket := BytesStr(s.RSSPerSocket)
 	if s.RSSBelowStart {
 		perSocket = "n/a (RSS fell below baseline)"
 	}
 	fmt.Fprintf(w, "  server      pid %d: cpu %.2f s; rss %s → %s (peak %s), %s per open socket; threads ≤ %d",
-		s.PID, s.CPUS, bytesStr(float64(s.RSSStart)), bytesStr(float64(s.RSSEnd)), bytesStr(float64(s.RSSPeak)),
+		s.PID, s.CPUS, BytesStr(float64(s.RSSStart)), BytesStr(float64(s.RSSEnd)), BytesStr(float64(s.RSSPeak)),
 		perSocket, s.ThreadsMax)
 	if s.GoroutinesMax > 0 {
 		fmt.Fprintf(w, ", goroutines ≤ %d", s.GoroutinesMax)
@@ -121,7 +121,7 @@ func serverLines(w io.Writer, r *Result) {
 }
 
 // dur formats microseconds.
-func dur(us float64) string {
+func Dur(us float64) string {
 	switch {
 	case us >= 1e6:
 		return fmt.Sprintf("%.2fs", us/1e6)
@@ -132,7 +132,7 @@ func dur(us float64) string {
 }
 
 // num formats a rate.
-func num(v float64) string {
+func Num(v float64) string {
 	if v >= 100 {
 		return fmt.Sprintf("%.0f", v)
 	}
@@ -140,7 +140,7 @@ func num(v float64) string {
 }
 
 // bytesStr formats a byte count.
-func bytesStr(b float64) string {
+func BytesStr(b float64) string {
 	neg := ""
 	if b < 0 {
 		neg, b = "-", -b

@@ -12,7 +12,7 @@ import (
 // Process-level helpers: file limits, source addresses, terminals.
 
 // raiseNoFile raises the soft open-files limit to the hard one.
-func raiseNoFile() {
+func RaiseNoFile() {
 	var r unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
 		r.Cur = r.Max
@@ -24,7 +24,7 @@ func raiseNoFile() {
 const fdSlack = 64
 
 // checkNoFile fails when sockets sockets would not fit the open-files limit.
-func checkNoFile(sockets int) error {
+func CheckNoFile(sockets int) error {
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
 		return err
@@ -38,7 +38,7 @@ func checkNoFile(sockets int) error {
 
 // parseSrc parses "-src": "none", one IPv4 address, a range
 // "127.0.0.2-127.0.0.33", or a comma-separated list of those.
-func parseSrc(s string) ([][4]byte, error) {
+func ParseSrc(s string) ([][4]byte, error) {
 	if s == "" || s == "none" {
 		return nil, nil
 	}
@@ -82,10 +82,10 @@ func u32(a [4]byte) uint32 {
 
 // defaultSrc is used for loopback targets: 32 source addresses give each
 // (source, destination) pair its own ephemeral port range.
-const defaultSrc = "127.0.0.2-127.0.0.33"
+const DefaultSrc = "127.0.0.2-127.0.0.33"
 
 // isTTY reports whether fd is a terminal.
-func isTTY(fd uintptr) bool {
+func IsTTY(fd uintptr) bool {
 	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
 	return err == nil
 }

@@ -39,11 +39,11 @@ type tmpl struct {
 }
 
 // tmplVars are the values placeholders expand to.
-type tmplVars struct {
-	id, n int
-	group string
-	seq   uint64
-	stamp int64
+type TmplVars struct {
+	ID, N int
+	Group string
+	Seq   uint64
+	Stamp int64
 }
 
 // compileTmpl parses s. payload reports whether {{seq}} and {{stamp}} are
@@ -101,30 +101,30 @@ func (t *tmpl) has(ph placeholder) bool {
 }
 
 // expand appends t with v's values.
-func (t *tmpl) expand(dst []byte, v *tmplVars) []byte {
+func (t *tmpl) Expand(dst []byte, v *TmplVars) []byte {
 	for _, p := range t.parts {
 		switch p.ph {
 		case phNone:
 			dst = append(dst, p.lit...)
 		case phID:
-			dst = strconv.AppendInt(dst, int64(v.id), 10)
+			dst = strconv.AppendInt(dst, int64(v.ID), 10)
 		case phN:
-			dst = strconv.AppendInt(dst, int64(v.n), 10)
+			dst = strconv.AppendInt(dst, int64(v.N), 10)
 		case phGroup:
-			dst = append(dst, v.group...)
+			dst = append(dst, v.Group...)
 		case phSeq:
-			dst = strconv.AppendUint(dst, v.seq, 10)
+			dst = strconv.AppendUint(dst, v.Seq, 10)
 		case phStamp:
-			dst = appendStamp(dst, v.stamp)
+			dst = AppendStamp(dst, v.Stamp)
 		}
 	}
 	return dst
 }
 
 // str expands t to a string, without allocating when t is static.
-func (t *tmpl) str(v *tmplVars) string {
+func (t *tmpl) Str(v *TmplVars) string {
 	if t.static() {
 		return t.raw
 	}
-	return string(t.expand(nil, v))
+	return string(t.Expand(nil, v))
 }

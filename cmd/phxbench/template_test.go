@@ -9,7 +9,7 @@ func TestTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := string(tm.expand(nil, &tmplVars{id: 12, n: 3, group: "grp", seq: 9, stamp: 77}))
+	got := string(tm.Expand(nil, &TmplVars{ID: 12, N: 3, Group: "grp", Seq: 9, Stamp: 77}))
 	wantEq(t, "expand", got, `{"id":"12","n":"3","g":"grp","s":"9","t":"~pb~77~"}`)
 	for _, bad := range []string{"{{", "{{nope}}"} {
 		if _, err := compileTmpl(bad, true); err == nil {

@@ -18,7 +18,7 @@ import (
 // frame never blocks anything.
 
 // maxFrame bounds an inbound message; larger ones fail the client.
-const maxFrame = 16 << 20
+const MaxFrame = 16 << 20
 
 // maxHandshake bounds the upgrade response header.
 const maxHandshake = 16 << 10
@@ -33,7 +33,7 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // appendUpgrade appends a WebSocket upgrade request. protocols is the
 // Sec-WebSocket-Protocol value, or "" for none.
-func appendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
+func AppendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 	dst = append(dst, "GET "...)
 	dst = append(dst, pathQuery...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
@@ -50,7 +50,7 @@ func appendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 // authProtocols returns the Sec-WebSocket-Protocol value phoenix.js sends
 // for an auth token (an extra subprotocol "base64url.bearer.phx." + the
 // token): standard base64 without padding, despite the prefix's name.
-func authProtocols(token string) string {
+func AuthProtocols(token string) string {
 	return "phoenix, base64url.bearer.phx." + base64.RawStdEncoding.EncodeToString([]byte(token))
 }
 
@@ -63,7 +63,7 @@ func acceptKey(key string) string {
 // parseUpgrade parses an upgrade response from buf. It returns n == 0 while
 // the header is incomplete, otherwise the header length and the HTTP
 // status. A 101 whose Sec-WebSocket-Accept does not match key is an error.
-func parseUpgrade(buf []byte, key string) (n, status int, err error) {
+func ParseUpgrade(buf []byte, key string) (n, status int, err error) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(buf) > maxHandshake {
@@ -96,36 +96,36 @@ func parseUpgrade(buf []byte, key string) (n, status int, err error) {
 }
 
 // frameHeader is a parsed frame header.
-type frameHeader struct {
-	fin    bool
-	op     ws.OpCode
-	masked bool
-	mask   [4]byte
-	size   int // header bytes
-	length int // payload bytes
+type FrameHeader struct {
+	Fin    bool
+	Op     ws.OpCode
+	Masked bool
+	Mask   [4]byte
+	Size   int // header bytes
+	Length int // payload bytes
 }
 
 // parseFrameHeader parses the header at the start of b. ok is false while
 // b holds less than a whole header.
-func parseFrameHeader(b []byte) (h frameHeader, ok bool, err error) {
+func ParseFrameHeader(b []byte) (h FrameHeader, ok bool, err error) {
 	if len(b) < 2 {
 		return h, false, nil
 	}
-	h.fin = b[0]&0x80 != 0
-	h.op = ws.OpCode(b[0] & 0x0f)
-	h.masked = b[1]&0x80 != 0
-	h.size = 2
+	h.Fin = b[0]&0x80 != 0
+	h.Op = ws.OpCode(b[0] & 0x0f)
+	h.Masked = b[1]&0x80 != 0
+	h.Size = 2
 	n := uint64(b[1] & 0x7f)
 	switch n {
 	case 126:
-		h.size += 2
+		h.Size += 2
 	case 127:
-		h.size += 8
+		h.Size += 8
 	}
-	if h.masked {
-		h.size += 4
+	if h.Masked {
+		h.Size += 4
 	}
-	if len(b) < h.size {
+	if len(b) < h.Size {
 		return h, false, nil
 	}
 	switch n {
@@ -134,18 +134,18 @@ func parseFrameHeader(b []byte) (h frameHeader, ok bool, err error) {
 	case 127:
 		n = binary.BigEndian.Uint64(b[2:])
 	}
-	if n > maxFrame {
+	if n > MaxFrame {
 		return h, false, fmt.Errorf("%w: %d bytes", errFrameTooLarge, n)
 	}
-	h.length = int(n)
-	if h.masked {
-		copy(h.mask[:], b[h.size-4:h.size])
+	h.Length = int(n)
+	if h.Masked {
+		copy(h.Mask[:], b[h.Size-4:h.Size])
 	}
 	return h, true, nil
 }
 
 // appendClientFrame appends one final, masked client frame.
-func appendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) []byte {
+func AppendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) []byte {
 	n := len(payload)
 	dst = append(dst, 0x80|byte(op))
 	switch {
@@ -167,7 +167,7 @@ func appendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) [
 
 // appendServerFrame appends one final, unmasked server frame (used by the
 // baseline's synthetic frame).
-func appendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+func AppendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
 	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
 	var buf bytes.Buffer
 	buf.Grow(ws.HeaderSize(h))
