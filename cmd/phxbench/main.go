@@ -8,6 +8,14 @@
 package main
 
 import (
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/suite"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
+
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,7 +35,7 @@ func main() {
 // options are the command-line flags.
 type options struct {
 	scenario       string
-	b              BuiltinOptions
+	b              scenario.BuiltinOptions
 	duration       time.Duration
 	procs          int
 	src            string
@@ -49,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phxbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(BuiltinNames, ", ")+", baseline")
+	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(scenario.BuiltinNames, ", ")+", baseline")
 	fs.StringVar(&o.b.URL, "url", "", "server URL, ws:// or http:// (a path ending in /websocket or /longpoll is switched to the transport's), overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
 	fs.StringVar(&o.transport, "transport", "", "transport, overrides the scenario's: websocket or longpoll (longpoll: a goroutine pair per client, a few thousand clients per process at most)")
 	fs.StringVar(&o.b.Vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
@@ -65,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.b.Token, "token", "user:b{{id}}", "built-ins: the token connect param")
 	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's hard time bound")
 	fs.IntVar(&o.procs, "procs", 1, "worker processes to spread the sockets over")
-	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+DefaultSrc+" for loopback targets), none, a, a-b, or a list")
+	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+sys.DefaultSrc+" for loopback targets), none, a, a-b, or a list")
 	fs.IntVar(&o.pid, "pid", 0, "server process to sample from /proc (RSS, CPU, threads)")
 	fs.StringVar(&o.metrics, "metrics", "", "with -pid: Prometheus URL to read go_goroutines from")
 	fs.DurationVar(&o.sample, "sample", 200*time.Millisecond, "with -pid: sampling interval")
@@ -85,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	case o.scenario == "":
-		return nil, fmt.Errorf("-scenario is required (a JSON file or one of %s, baseline)", strings.Join(BuiltinNames, ", "))
+		return nil, fmt.Errorf("-scenario is required (a JSON file or one of %s, baseline)", strings.Join(scenario.BuiltinNames, ", "))
 	case o.procs < 1 || o.procs > 64:
 		return nil, fmt.Errorf("-procs must be within 1..64")
 	case o.b.N < 1:
@@ -102,41 +110,41 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 // modes, then runs a scenario and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 1 && args[0] == "-worker" {
-		return WorkerMain(stdin, stdout)
+		return engine.WorkerMain(stdin, stdout)
 	}
 	if len(args) == 1 && args[0] == "-sink" {
-		return SinkMain(stdin, stdout)
+		return baseline.SinkMain(stdin, stdout)
 	}
 	if i := slices.IndexFunc(args, func(a string) bool { return a == "-suite" || a == "--suite" }); i >= 0 {
-		return Main(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
+		return suite.Main(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
 	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+			return engine.ExitOK
 		}
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return ExitUsage
+		return engine.ExitUsage
 	}
-	RaiseNoFile()
+	sys.RaiseNoFile()
 	if o.scenario == "baseline" {
 		return runBaselineOnly(o, stdout, stderr)
 	}
 	p, err := resolve(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return ExitUsage
+		return engine.ExitUsage
 	}
 	if o.printScenario {
 		b, _ := json.MarshalIndent(p.Scenario, "", "  ")
 		fmt.Fprintln(stdout, string(b))
-		return ExitOK
+		return engine.ExitOK
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "phxbench:", err)
-			return ExitUsage
+			return engine.ExitUsage
 		}
 		defer stop()
 	}
@@ -158,7 +166,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // resolve loads the scenario (file or built-in), applies flag overrides and
 // compiles it.
-func resolve(o *options) (*Program, error) {
+func resolve(o *options) (*scenario.Program, error) {
 	b := o.b
 	if b.URL == "" {
 		b.URL = "ws://127.0.0.1:4000/socket/websocket"
@@ -169,9 +177,9 @@ func resolve(o *options) (*Program, error) {
 	if b.Rate == 0 && o.scenario == "echo" {
 		b.Rate = 2000
 	}
-	sc, ok, err := Builtin(o.scenario, b)
+	sc, ok, err := scenario.Builtin(o.scenario, b)
 	if !ok {
-		sc, err = LoadScenario(o.scenario)
+		sc, err = scenario.LoadScenario(o.scenario)
 	}
 	if err != nil {
 		return nil, err
@@ -192,16 +200,16 @@ func resolve(o *options) (*Program, error) {
 		}
 	}
 	if o.duration > 0 {
-		sc.Duration = Duration(o.duration)
+		sc.Duration = scenario.Duration(o.duration)
 	}
-	p, err := Compile(sc)
+	p, err := scenario.Compile(sc)
 	if err != nil {
 		return nil, err
 	}
 	if o.baseline && p.HasLongPoll() {
 		return nil, fmt.Errorf("-baseline measures WebSocket writes; it does not apply to longpoll clients")
 	}
-	return p, CheckNoFile(p.FDsNeeded()/o.procs + 1)
+	return p, sys.CheckNoFile(p.FDsNeeded()/o.procs + 1)
 }
 
 // sources resolves -src for a target.
@@ -210,27 +218,27 @@ func sources(o *options, loopback bool) ([][4]byte, error) {
 	if s == "auto" {
 		s = "none"
 		if loopback {
-			s = DefaultSrc
+			s = sys.DefaultSrc
 		}
 	}
-	return ParseSrc(s)
+	return sys.ParseSrc(s)
 }
 
 // execute runs the program and reports.
-func execute(o *options, p *Program, stdout, stderr io.Writer) int {
+func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 	src, err := sources(o, p.Loopback)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return ExitUsage
+		return engine.ExitUsage
 	}
-	ro := RunOptions{Procs: o.procs, Src: src, PID: o.pid, Sample: o.sample, Metrics: o.metrics, Capture: o.baseline, Step: o.step}
-	if o.progress == "on" || o.progress == "auto" && IsTTY(os.Stderr.Fd()) {
-		ro.Progress = NewProgress(stderr, p)
+	ro := engine.RunOptions{Procs: o.procs, Src: src, PID: o.pid, Sample: o.sample, Metrics: o.metrics, Capture: o.baseline, Step: o.step}
+	if o.progress == "on" || o.progress == "auto" && sys.IsTTY(os.Stderr.Fd()) {
+		ro.Progress = report.NewProgress(stderr, p)
 	}
-	r, err := Run(p, ro)
+	r, err := engine.Run(p, ro)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return ExitRunError
+		return engine.ExitRunError
 	}
 	if o.baseline {
 		if err := addBaseline(r, o, src, p); err != nil {
@@ -238,17 +246,17 @@ func execute(o *options, p *Program, stdout, stderr io.Writer) int {
 		}
 	}
 	r.Check(p.Scenario.Expect)
-	return report(r, o, stdout, stderr)
+	return writeResults(r, o, stdout, stderr)
 }
 
 // addBaseline measures the bare write for the run's frame and socket count.
-func addBaseline(r *Result, o *options, src [][4]byte, p *Program) error {
+func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Program) error {
 	frame := r.Frame
 	if frame == nil {
-		frame = SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)
+		frame = baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)
 	}
 	n := int(max(r.Counters.OpenAtEnd, 1))
-	b, err := Measure(n, o.baselineRounds, frame, src)
+	b, err := baseline.Measure(n, o.baselineRounds, frame, src)
 	if err != nil {
 		return err
 	}
@@ -264,25 +272,25 @@ func runBaselineOnly(o *options, stdout, stderr io.Writer) int {
 	src, err := sources(o, true)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return ExitUsage
+		return engine.ExitUsage
 	}
 	t0 := time.Now()
-	b, err := Measure(o.b.N, o.baselineRounds, SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size), src)
+	b, err := baseline.Measure(o.b.N, o.baselineRounds, baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size), src)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench: baseline:", err)
-		return ExitRunError
+		return engine.ExitRunError
 	}
-	r := &Result{Scenario: "baseline", URL: "-", Vsn: "-", Procs: 1, Started: t0, Baseline: b,
-		ElapsedS: time.Since(t0).Seconds(), Errors: map[string]int64{}, Latency: map[string]Summary{}, OK: true}
-	return report(r, o, stdout, stderr)
+	r := &engine.Result{Scenario: "baseline", URL: "-", Vsn: "-", Procs: 1, Started: t0, Baseline: b,
+		ElapsedS: time.Since(t0).Seconds(), Errors: map[string]int64{}, Latency: map[string]hist.Summary{}, OK: true}
+	return writeResults(r, o, stdout, stderr)
 }
 
-// report prints the summary and writes -out and -report.
-func report(r *Result, o *options, stdout, stderr io.Writer) int {
-	WriteSummary(stdout, r)
-	code := ExitOK
+// writeResults prints the summary and writes -out and -report.
+func writeResults(r *engine.Result, o *options, stdout, stderr io.Writer) int {
+	report.WriteSummary(stdout, r)
+	code := engine.ExitOK
 	if !r.OK {
-		code = ExitFailed
+		code = engine.ExitFailed
 	}
 	if o.out != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
@@ -291,13 +299,13 @@ func report(r *Result, o *options, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "phxbench: -out:", err)
-			code = ExitRunError
+			code = engine.ExitRunError
 		}
 	}
 	if o.report != "" {
-		if err := os.WriteFile(o.report, []byte(HTML(r)), 0o644); err != nil {
+		if err := os.WriteFile(o.report, []byte(report.HTML(r)), 0o644); err != nil {
 			fmt.Fprintln(stderr, "phxbench: -report:", err)
-			code = ExitRunError
+			code = engine.ExitRunError
 		}
 	}
 	return code
