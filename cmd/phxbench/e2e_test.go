@@ -1,12 +1,6 @@
 package main
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
-
 	"bytes"
 	"fmt"
 	"os"
@@ -14,6 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 	"go.uber.org/goleak"
 )
 

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-
 	"bufio"
 	"bytes"
 	"crypto/rand"
@@ -17,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"github.com/phxgo/phxgo/serializer"
 )
 

@@ -8,14 +8,6 @@
 package main
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/suite"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
-
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,6 +18,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/suite"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 )
 
 func main() {

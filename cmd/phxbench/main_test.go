@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-
 	"bytes"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 )
 
 const testdataDir = "../../testdata/phxbench"

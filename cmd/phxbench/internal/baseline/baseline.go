@@ -1,9 +1,6 @@
 package baseline
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
-
 	"bufio"
 	"errors"
 	"fmt"
@@ -16,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +34,7 @@ type BaselineResult struct {
 	WallPerWriteUS float64 `json:"wall_per_write_us"` // elapsed
 }
 
-// syntheticFrame is a broadcast frame of the fanout shape, for a baseline
+// SyntheticFrame is a broadcast frame of the fanout shape, for a baseline
 // run without a captured frame.
 func SyntheticFrame(topic string, bodySize int) []byte {
 	body := string(wire.AppendStamp(nil, time.Now().UnixNano())) + strings.Repeat("x", max(0, bodySize))
@@ -43,7 +42,7 @@ func SyntheticFrame(topic string, bodySize int) []byte {
 	return wire.AppendServerFrame(nil, ws.OpText, []byte(msg))
 }
 
-// runBaseline writes frame rounds times to each of n sockets connected to
+// Measure writes frame rounds times to each of n sockets connected to
 // a sink process, and measures the writing thread's CPU.
 func Measure(n, rounds int, frame []byte, src [][4]byte) (*BaselineResult, error) {
 	if err := sys.CheckNoFile(n); err != nil {
@@ -178,7 +177,7 @@ func startSink() (*sinkProc, int, error) {
 	return s, port, nil
 }
 
-// sinkMain is the -sink mode: accept on 127.0.0.1, print the port, read and
+// SinkMain is the -sink mode: accept on 127.0.0.1, print the port, read and
 // discard everything until stdin closes.
 func SinkMain(stdin io.Reader, stdout io.Writer) int {
 	sys.RaiseNoFile()

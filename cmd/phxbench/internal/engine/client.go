@@ -1,13 +1,12 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
-
 	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 	"github.com/phxgo/phxgo/serializer"
 )
 

@@ -1,13 +1,12 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
-
 	"encoding/base64"
 	"errors"
 	"strconv"
 
 	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 	"golang.org/x/sys/unix"
 )
 

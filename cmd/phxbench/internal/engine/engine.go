@@ -1,14 +1,13 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-
 	"container/heap"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"golang.org/x/sys/unix"
 )
 

@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
-
 	"bytes"
 	"encoding/json"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 	"github.com/phxgo/phxgo/serializer"
 )
 

@@ -1,16 +1,16 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
 // Result is the merged outcome of a run, written by -out as JSON. Latencies
@@ -333,7 +333,7 @@ func serverCost(pid int, s []procstat.Sample, c *Counters, m *marks, t0 int64) *
 	return sc
 }
 
-// check evaluates the scenario's expectations and sets r.OK.
+// Check evaluates the scenario's expectations and sets r.OK.
 func (r *Result) Check(e scenario.Expect) {
 	rate := scenario.DefaultConnectErrRate
 	if e.MaxConnectErrorRate != nil {

@@ -1,10 +1,6 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
-
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -15,6 +11,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 )
 
 // The coordinator runs the engines (one in this process, or one per worker
@@ -32,7 +32,7 @@ const (
 	ExitRunError = 3 // the run could not be carried out
 )
 
-// runOptions configure a run.
+// RunOptions configure a run.
 type RunOptions struct {
 	Procs    int
 	Src      [][4]byte
@@ -44,7 +44,7 @@ type RunOptions struct {
 	Step     time.Duration // timeline slot
 }
 
-// progressView shows a live status line while a run goes on.
+// ProgressView shows a live status line while a run goes on.
 type ProgressView interface {
 	Begin()              // the run starts now
 	Draw(s LiveSnapshot) // the counters summed over the engines
@@ -69,7 +69,7 @@ type workerInit struct {
 	Step     time.Duration   `json:"step"`
 }
 
-// runScenario runs p and returns the merged result.
+// Run runs p and returns the merged result.
 func Run(p *scenario.Program, o RunOptions) (*Result, error) {
 	t0 := nowNS()
 	if o.Step <= 0 {
@@ -316,7 +316,7 @@ func (w *procWorker) send(m ctlMsg)              { _ = w.writeLine(m) }
 func (w *procWorker) live() (LiveSnapshot, bool) { return LiveSnapshot{}, false }
 func (w *procWorker) kill()                      { _ = w.cmd.Process.Kill() }
 
-// workerMain is the -worker mode: run one engine as told on stdin.
+// WorkerMain is the -worker mode: run one engine as told on stdin.
 func WorkerMain(stdin io.Reader, stdout io.Writer) int {
 	signal.Ignore(os.Interrupt) // the parent decides when to stop
 	sys.RaiseNoFile()

@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
-
 	"sync/atomic"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +31,7 @@ type liveCounters struct {
 	pushes, replies, deliveries, errors    atomic.Int64
 }
 
-// liveSnapshot is a copy of liveCounters, summed over workers.
+// LiveSnapshot is a copy of liveCounters, summed over workers.
 type LiveSnapshot struct {
 	Connecting int64 `json:"connecting"`
 	Open       int64 `json:"open"`
@@ -65,7 +64,7 @@ func (s *LiveSnapshot) add(o LiveSnapshot) {
 	s.Errors += o.Errors
 }
 
-// counters are the run's totals.
+// Counters are the run's totals.
 type Counters struct {
 	Clients       int64 `json:"clients"`
 	Connected     int64 `json:"connected"`

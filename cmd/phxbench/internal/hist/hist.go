@@ -27,7 +27,7 @@ const (
 	TimelineBits = 5 // ≤ 6.3% error, 16× smaller
 )
 
-// newHist returns an empty histogram with the given sub-bucket bits (2..16).
+// New returns an empty histogram with the given sub-bucket bits (2..16).
 func New(b uint8) *Hist { return &Hist{Bits: b, min: math.MaxInt64} }
 
 // index returns the bucket of v (v ≥ 0).
@@ -143,7 +143,7 @@ func (h *Hist) Merge(o *Hist) {
 	h.max = max(h.max, o.max)
 }
 
-// histJSON is the sparse wire form of a Hist: non-empty buckets as
+// JSON is the sparse wire form of a Hist: non-empty buckets as
 // [index, count] pairs.
 type JSON struct {
 	Bits    uint8       `json:"bits"`
@@ -153,7 +153,7 @@ type JSON struct {
 	Max     int64       `json:"max"`
 }
 
-// export returns h's sparse form.
+// Export returns h's sparse form.
 func (h *Hist) Export() JSON {
 	j := JSON{Bits: h.Bits, Sum: h.sum, Min: h.Min(), Max: h.Max(), Buckets: [][2]uint64{}}
 	for i, c := range h.counts {
@@ -164,7 +164,7 @@ func (h *Hist) Export() JSON {
 	return j
 }
 
-// histFrom rebuilds a Hist from its sparse form.
+// From rebuilds a Hist from its sparse form.
 func From(j JSON) *Hist {
 	h := New(j.Bits)
 	for _, b := range j.Buckets {
@@ -193,7 +193,7 @@ type Summary struct {
 	Max   float64 `json:"max_us"`
 }
 
-// summary returns h's headline figures.
+// Summary returns h's headline figures.
 func (h *Hist) Summary() Summary {
 	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	return Summary{
@@ -203,5 +203,5 @@ func (h *Hist) Summary() Summary {
 	}
 }
 
-// us converts nanoseconds to microseconds.
+// US converts nanoseconds to microseconds.
 func US(ns int64) float64 { return float64(ns) / 1e3 }

@@ -18,7 +18,7 @@ import (
 // system, all threads), thread count, and, when -metrics names a Prometheus
 // endpoint exposing go_goroutines, goroutines.
 
-// procSample is one reading. T is unix ns in memory and seconds since the
+// Sample is one reading. T is unix ns in memory and seconds since the
 // run's start in the JSON result.
 type Sample struct {
 	T          float64 `json:"t"`
@@ -45,7 +45,7 @@ type Sampler struct {
 	wg       sync.WaitGroup
 }
 
-// startSampler takes a first sample now and then one per interval.
+// Start takes a first sample now and then one per interval.
 func Start(pid int, interval time.Duration, metrics string, t0 int64) (*Sampler, error) {
 	s := &Sampler{pid: pid, interval: max(interval, 10*time.Millisecond), metrics: metrics, t0: t0,
 		hz: ClockTicks(), page: int64(os.Getpagesize()), quit: make(chan struct{}),
@@ -79,7 +79,7 @@ func (s *Sampler) loop() {
 	}
 }
 
-// stop takes a last sample and returns them all.
+// Stop takes a last sample and returns them all.
 func (s *Sampler) Stop() []Sample {
 	close(s.quit)
 	s.wg.Wait()
@@ -141,7 +141,7 @@ func (s *Sampler) goroutines() int {
 	return 0
 }
 
-// clockTicks returns the kernel's CLK_TCK from the auxiliary vector
+// ClockTicks returns the kernel's CLK_TCK from the auxiliary vector
 // (AT_CLKTCK), 100 when unknown.
 func ClockTicks() float64 {
 	b, err := os.ReadFile("/proc/self/auxv")
@@ -157,7 +157,7 @@ func ClockTicks() float64 {
 	return 100
 }
 
-// cpuAt interpolates the server's cumulative CPU seconds at unix ns t.
+// CPUAt interpolates the server's cumulative CPU seconds at unix ns t.
 func CPUAt(samples []Sample, t int64) float64 {
 	if len(samples) == 0 {
 		return 0
@@ -178,7 +178,7 @@ func CPUAt(samples []Sample, t int64) float64 {
 	return samples[len(samples)-1].CPU
 }
 
-// rssBefore returns the RSS of the last sample taken at or before t.
+// RSSBefore returns the RSS of the last sample taken at or before t.
 func RSSBefore(samples []Sample, t int64) int64 {
 	var rss int64
 	for _, s := range samples {

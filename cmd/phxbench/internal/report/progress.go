@@ -1,13 +1,13 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
 // progress redraws one status line on a terminal with \r: a bar of the
@@ -27,19 +27,19 @@ type progress struct {
 	drawn    bool
 }
 
-// newProgress starts the clock of the progress line.
+// NewProgress starts the clock of the progress line.
 func NewProgress(w io.Writer, p *scenario.Program) *progress {
 	now := time.Now()
 	return &progress{w: w, name: p.Scenario.Name, total: int64(p.Total), planned: p.Planned(), bound: p.Scenario.Duration.D(), start: now, lastTime: now}
 }
 
-// begin restarts the clock: the run starts now.
+// Begin restarts the clock: the run starts now.
 func (pr *progress) Begin() {
 	pr.start = time.Now()
 	pr.lastTime = pr.start
 }
 
-// draw redraws the line.
+// Draw redraws the line.
 func (pr *progress) Draw(s engine.LiveSnapshot) {
 	if pr.w == nil {
 		return
@@ -74,7 +74,7 @@ func (pr *progress) Draw(s engine.LiveSnapshot) {
 	pr.last, pr.lastTime, pr.drawn = s, now, true
 }
 
-// finish clears the line.
+// Finish clears the line.
 func (pr *progress) Finish() {
 	if pr.w != nil && pr.drawn {
 		fmt.Fprint(pr.w, "\r\033[K")

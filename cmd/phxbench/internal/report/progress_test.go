@@ -1,12 +1,12 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
-
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
 // echoProgram compiles the echo built-in: 100 sockets ramped at 1000/s,

@@ -1,18 +1,18 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
-
 	"fmt"
 	"html"
 	"maps"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 )
 
-// htmlReport renders a self-contained HTML page (inline SVG, no scripts):
+// HTML renders a self-contained HTML page (inline SVG, no scripts):
 // the summary, latency over time, the latency distribution (percentile
 // spectrum), throughput over time and, with -pid, the server's RSS and CPU.
 func HTML(r *engine.Result) string {
@@ -94,7 +94,7 @@ func percentileTable(r *engine.Result) string {
 
 var Palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
 
-// series is one line of a chart.
+// Series is one line of a chart.
 type Series struct {
 	Name  string
 	Color string
@@ -102,7 +102,7 @@ type Series struct {
 	Pts   [][2]float64
 }
 
-// chart is a line chart rendered as SVG.
+// Chart is a line chart rendered as SVG.
 type Chart struct {
 	Title, XLabel, YLabel string
 	LogY                  bool
@@ -122,7 +122,7 @@ const (
 	padB                    = 40
 )
 
-// svg renders the chart.
+// SVG renders the chart.
 func (c *Chart) SVG() string {
 	xmin, xmax, ymin, ymax, ok := c.bounds()
 	if !ok {
@@ -261,7 +261,7 @@ func niceStep(raw float64) float64 {
 	return 10 * p
 }
 
-// trimFloat formats a number with 4 significant digits.
+// TrimFloat formats a number with 4 significant digits.
 func TrimFloat(v float64) string { return strings.TrimSuffix(fmt.Sprintf("%.4g", v), ".0") }
 
 // latencyOverTime charts p50/p99/max per second of one histogram.
@@ -333,7 +333,7 @@ func throughput(r *engine.Result) string {
 	return out
 }
 
-// siFmt formats an axis value with k/M suffixes.
+// SIFmt formats an axis value with k/M suffixes.
 func SIFmt(v float64) string {
 	switch a := math.Abs(v); {
 	case a >= 1e6:

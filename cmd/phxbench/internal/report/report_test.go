@@ -1,10 +1,10 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 )
 
 // A phase shorter than one timeline step (here every join in the first

@@ -1,16 +1,16 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 )
 
-// writeSummary prints the human-readable result.
+// WriteSummary prints the human-readable result.
 func WriteSummary(w io.Writer, r *engine.Result) {
 	c := &r.Counters
 	procs := "1 process"
@@ -122,7 +122,7 @@ func serverLines(w io.Writer, r *engine.Result) {
 	}
 }
 
-// dur formats microseconds.
+// Dur formats microseconds.
 func Dur(us float64) string {
 	switch {
 	case us >= 1e6:
@@ -133,7 +133,7 @@ func Dur(us float64) string {
 	return fmt.Sprintf("%.0fµs", us)
 }
 
-// num formats a rate.
+// Num formats a rate.
 func Num(v float64) string {
 	if v >= 100 {
 		return fmt.Sprintf("%.0f", v)
@@ -141,7 +141,7 @@ func Num(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-// bytesStr formats a byte count.
+// BytesStr formats a byte count.
 func BytesStr(b float64) string {
 	neg := ""
 	if b < 0 {

@@ -1,10 +1,10 @@
 package report
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 )
 
 // The summary says why there is no RSS per socket instead of printing a

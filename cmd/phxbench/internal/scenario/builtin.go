@@ -11,7 +11,7 @@ import (
 // an ordinary Scenario built from flags; -print-scenario shows its JSON,
 // which can be saved and edited as a starting point.
 
-// builtinOptions are the flags the built-in scenarios read.
+// BuiltinOptions are the flags the built-in scenarios read.
 type BuiltinOptions struct {
 	URL, Vsn, Topic, Token string
 	N, Msgs, Inflight      int
@@ -21,10 +21,10 @@ type BuiltinOptions struct {
 	Binary                 bool
 }
 
-// builtinNames lists the built-in scenarios.
+// BuiltinNames lists the built-in scenarios.
 var BuiltinNames = []string{"idle", "fanout", "connect", "echo"}
 
-// builtin returns the named built-in scenario, or ok false.
+// Builtin returns the named built-in scenario, or ok false.
 func Builtin(name string, o BuiltinOptions) (sc *Scenario, ok bool, err error) {
 	var s Scenario
 	switch name {
@@ -65,7 +65,7 @@ func connectBound(n int, rate float64) time.Duration {
 // params are the connect params of every built-in client.
 func (o BuiltinOptions) params() map[string]string { return map[string]string{"token": o.Token} }
 
-// topicOr returns -topic, or def when it is empty.
+// TopicOr returns -topic, or def when it is empty.
 func (o BuiltinOptions) TopicOr(def string) string {
 	if o.Topic != "" {
 		return o.Topic

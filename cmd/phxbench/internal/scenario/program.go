@@ -24,7 +24,7 @@ const (
 	OpClose
 )
 
-// op is one compiled step.
+// Op is one compiled step.
 type Op struct {
 	Kind    opKind
 	Topic   int // index into groupProg.topics
@@ -53,13 +53,13 @@ type param struct {
 	val tmpl
 }
 
-// waitKey is a (topic, event) pair some wait step counts.
+// WaitKey is a (topic, event) pair some wait step counts.
 type waitKey struct {
 	Topic int
 	Event string
 }
 
-// groupProg is a compiled group.
+// GroupProg is a compiled group.
 type GroupProg struct {
 	idx      int
 	Name     string
@@ -78,7 +78,7 @@ type GroupProg struct {
 	Barriers map[int]int // barrier index → top-level pc
 }
 
-// program is a compiled scenario.
+// Program is a compiled scenario.
 type Program struct {
 	Scenario *Scenario
 	Host     string // Host header
@@ -93,13 +93,13 @@ type Program struct {
 	Total    int
 }
 
-// maxBarriers is the number of distinct barriers a scenario may use (a
+// MaxBarriers is the number of distinct barriers a scenario may use (a
 // client tracks the ones it reached in a 64-bit mask).
 const MaxBarriers = 64
 
 var groupName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// query builds a client's path and query string.
+// Query builds a client's path and query string.
 func (gp *GroupProg) Query(path string, v *TmplVars) string {
 	buf := []byte(path)
 	sep := byte('?')
@@ -116,7 +116,7 @@ func (gp *GroupProg) Query(path string, v *TmplVars) string {
 	return string(buf)
 }
 
-// fdsNeeded is the number of file descriptors the clients need: one socket
+// FDsNeeded is the number of file descriptors the clients need: one socket
 // per WebSocket client, two HTTP connections (poll and send) per LongPoll
 // client.
 func (p *Program) FDsNeeded() int {
@@ -131,7 +131,7 @@ func (p *Program) FDsNeeded() int {
 	return n
 }
 
-// hasLongPoll reports whether some group uses the LongPoll transport.
+// HasLongPoll reports whether some group uses the LongPoll transport.
 func (p *Program) HasLongPoll() bool {
 	for _, gp := range p.Groups {
 		if gp.LongPoll {
@@ -141,8 +141,8 @@ func (p *Program) HasLongPoll() bool {
 	return false
 }
 
-// transportName is "" when every group uses WebSocket, "longpoll" when
-// every group uses LongPoll, "mixed" otherwise.
+// TransportName is "" when every group uses WebSocket, "longpoll" when
+// Every group uses LongPoll, "mixed" otherwise.
 func (p *Program) TransportName() string {
 	lp := 0
 	for _, gp := range p.Groups {
@@ -159,7 +159,7 @@ func (p *Program) TransportName() string {
 	return "mixed"
 }
 
-// planned estimates how long the run should take when nothing goes wrong:
+// Planned estimates how long the run should take when nothing goes wrong:
 // for the slowest group, its ramp-up (count / rate) plus the think time of
 // its steps (sleeps with half their jitter, paced or timed repeats), then
 // the hold. Replies and barrier waits are not in it. It never exceeds the

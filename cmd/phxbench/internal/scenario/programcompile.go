@@ -21,7 +21,7 @@ func (sc *Scenario) validate() error {
 	return err
 }
 
-// compile applies defaults to sc and compiles it.
+// Compile applies defaults to sc and compiles it.
 func Compile(sc *Scenario) (*Program, error) {
 	sc.applyDefaults()
 	p := &Program{Scenario: sc}

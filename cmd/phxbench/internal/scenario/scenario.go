@@ -123,7 +123,7 @@ const (
 	DefaultConnectErrRate = 0.001
 )
 
-// loadScenario reads and validates a scenario file.
+// LoadScenario reads and validates a scenario file.
 func LoadScenario(path string) (*Scenario, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -137,7 +137,7 @@ func LoadScenario(path string) (*Scenario, error) {
 	return sc, nil
 }
 
-// parseScenario decodes strict JSON (unknown fields are errors) and
+// ParseScenario decodes strict JSON (unknown fields are errors) and
 // validates it.
 func ParseScenario(r io.Reader) (*Scenario, error) {
 	data, err := io.ReadAll(r)
@@ -209,7 +209,7 @@ func (sc *Scenario) applyDefaults() {
 	}
 }
 
-// parseScenarioBytes is parseScenario for a byte slice.
+// ParseScenarioBytes is parseScenario for a byte slice.
 func ParseScenarioBytes(b []byte) (*Scenario, error) {
 	sc, err := ParseScenario(bytes.NewReader(b))
 	if err != nil {

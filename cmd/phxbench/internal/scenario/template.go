@@ -1,11 +1,11 @@
 package scenario
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
-
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 )
 
 // Templates let one group describe many distinct clients: {{id}} (client
@@ -40,7 +40,7 @@ type tmpl struct {
 	raw   string
 }
 
-// tmplVars are the values placeholders expand to.
+// TmplVars are the values placeholders expand to.
 type TmplVars struct {
 	ID, N int
 	Group string
@@ -102,7 +102,7 @@ func (t *tmpl) has(ph placeholder) bool {
 	return false
 }
 
-// expand appends t with v's values.
+// Expand appends t with v's values.
 func (t *tmpl) Expand(dst []byte, v *TmplVars) []byte {
 	for _, p := range t.parts {
 		switch p.ph {
@@ -123,7 +123,7 @@ func (t *tmpl) Expand(dst []byte, v *TmplVars) []byte {
 	return dst
 }
 
-// str expands t to a string, without allocating when t is static.
+// Str expands t to a string, without allocating when t is static.
 func (t *tmpl) Str(v *TmplVars) string {
 	if t.static() {
 		return t.raw

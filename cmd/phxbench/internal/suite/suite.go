@@ -1,9 +1,6 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
-
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +15,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 )
 
 // The performance suite (issue 6): phxbench -suite -phxd PATH runs the
@@ -260,7 +260,7 @@ type suiteFile struct {
 	Runs    []*runRecord `json:"runs"`
 }
 
-// suiteMain is phxbench -suite.
+// Main is phxbench -suite.
 func Main(args []string, stdout, stderr io.Writer) int {
 	o, err := parseSuiteFlags(args, stderr)
 	if err != nil {

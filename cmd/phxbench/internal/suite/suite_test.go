@@ -1,11 +1,6 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
-
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -14,6 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
 )
 
 func TestMedian(t *testing.T) {

@@ -1,10 +1,10 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-
 	"fmt"
 	"strings"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 )
 
 // Item 5 of the suite, growth with the number of sockets: the medians at

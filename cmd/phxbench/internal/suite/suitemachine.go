@@ -1,8 +1,6 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-
 	"bufio"
 	"bytes"
 	"crypto/sha256"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 	"golang.org/x/sys/unix"
 )
 

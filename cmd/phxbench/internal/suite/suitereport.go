@@ -1,16 +1,16 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 )
 
 // The suite's figures: what each run's JSON result yields (figuresOf), the

@@ -1,10 +1,6 @@
 package suite
 
 import (
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
-	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
-
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +14,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 )
 
 // Running the suite's cases: one phxbench child per run against a fresh phxd

@@ -11,7 +11,7 @@ import (
 
 // Process-level helpers: file limits, source addresses, terminals.
 
-// raiseNoFile raises the soft open-files limit to the hard one.
+// RaiseNoFile raises the soft open-files limit to the hard one.
 func RaiseNoFile() {
 	var r unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
@@ -23,7 +23,7 @@ func RaiseNoFile() {
 // fdSlack is the files a process needs besides its sockets.
 const fdSlack = 64
 
-// checkNoFile fails when sockets sockets would not fit the open-files limit.
+// CheckNoFile fails when sockets sockets would not fit the open-files limit.
 func CheckNoFile(sockets int) error {
 	var r unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
@@ -36,7 +36,7 @@ func CheckNoFile(sockets int) error {
 	return nil
 }
 
-// parseSrc parses "-src": "none", one IPv4 address, a range
+// ParseSrc parses "-src": "none", one IPv4 address, a range
 // "127.0.0.2-127.0.0.33", or a comma-separated list of those.
 func ParseSrc(s string) ([][4]byte, error) {
 	if s == "" || s == "none" {
@@ -80,11 +80,11 @@ func u32(a [4]byte) uint32 {
 	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 }
 
-// defaultSrc is used for loopback targets: 32 source addresses give each
+// DefaultSrc is used for loopback targets: 32 source addresses give each
 // (source, destination) pair its own ephemeral port range.
 const DefaultSrc = "127.0.0.2-127.0.0.33"
 
-// isTTY reports whether fd is a terminal.
+// IsTTY reports whether fd is a terminal.
 func IsTTY(fd uintptr) bool {
 	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
 	return err == nil

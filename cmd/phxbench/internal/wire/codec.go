@@ -9,7 +9,7 @@ import (
 // (EncodeClient, DecodeServer); this file keeps what only phxbench needs:
 // numeric refs and delivery stamps.
 
-// parseRef reads a ref this client sent ("123") back as a number.
+// ParseRef reads a ref this client sent ("123") back as a number.
 func ParseRef(raw []byte) (uint64, bool) {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
 		raw = raw[1 : len(raw)-1]
@@ -27,7 +27,7 @@ func ParseRef(raw []byte) (uint64, bool) {
 	return n, true
 }
 
-// appendRef appends ref n as a raw JSON string, as phoenix.js sends it.
+// AppendRef appends ref n as a raw JSON string, as phoenix.js sends it.
 func AppendRef(dst []byte, n uint64) []byte {
 	dst = append(dst, '"')
 	dst = strconv.AppendUint(dst, n, 10)
@@ -39,14 +39,14 @@ func AppendRef(dst []byte, n uint64) []byte {
 // server passes through (new_msg's body) into every broadcast copy.
 const stampMark = "~pb~"
 
-// appendStamp appends the stamp for send time ns.
+// AppendStamp appends the stamp for send time ns.
 func AppendStamp(dst []byte, ns int64) []byte {
 	dst = append(dst, stampMark...)
 	dst = strconv.AppendInt(dst, ns, 10)
 	return append(dst, '~')
 }
 
-// findStamp returns the send time carried by a stamp in p.
+// FindStamp returns the send time carried by a stamp in p.
 func FindStamp(p []byte) (int64, bool) {
 	i := bytes.Index(p, []byte(stampMark))
 	if i < 0 {

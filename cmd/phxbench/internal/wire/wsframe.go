@@ -17,7 +17,7 @@ import (
 // incrementally from whatever a non-blocking read returned, so a partial
 // frame never blocks anything.
 
-// maxFrame bounds an inbound message; larger ones fail the client.
+// MaxFrame bounds an inbound message; larger ones fail the client.
 const MaxFrame = 16 << 20
 
 // maxHandshake bounds the upgrade response header.
@@ -31,7 +31,7 @@ var (
 // wsGUID is RFC 6455's key suffix.
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-// appendUpgrade appends a WebSocket upgrade request. protocols is the
+// AppendUpgrade appends a WebSocket upgrade request. protocols is the
 // Sec-WebSocket-Protocol value, or "" for none.
 func AppendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 	dst = append(dst, "GET "...)
@@ -47,7 +47,7 @@ func AppendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 	return append(dst, "\r\n\r\n"...)
 }
 
-// authProtocols returns the Sec-WebSocket-Protocol value phoenix.js sends
+// AuthProtocols returns the Sec-WebSocket-Protocol value phoenix.js sends
 // for an auth token (an extra subprotocol "base64url.bearer.phx." + the
 // token): standard base64 without padding, despite the prefix's name.
 func AuthProtocols(token string) string {
@@ -60,7 +60,7 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// parseUpgrade parses an upgrade response from buf. It returns n == 0 while
+// ParseUpgrade parses an upgrade response from buf. It returns n == 0 while
 // the header is incomplete, otherwise the header length and the HTTP
 // status. A 101 whose Sec-WebSocket-Accept does not match key is an error.
 func ParseUpgrade(buf []byte, key string) (n, status int, err error) {
@@ -95,7 +95,7 @@ func ParseUpgrade(buf []byte, key string) (n, status int, err error) {
 	return n, status, fmt.Errorf("%w: no Sec-WebSocket-Accept", errHandshake)
 }
 
-// frameHeader is a parsed frame header.
+// FrameHeader is a parsed frame header.
 type FrameHeader struct {
 	Fin    bool
 	Op     ws.OpCode
@@ -105,7 +105,7 @@ type FrameHeader struct {
 	Length int // payload bytes
 }
 
-// parseFrameHeader parses the header at the start of b. ok is false while
+// ParseFrameHeader parses the header at the start of b. ok is false while
 // b holds less than a whole header.
 func ParseFrameHeader(b []byte) (h FrameHeader, ok bool, err error) {
 	if len(b) < 2 {
@@ -144,7 +144,7 @@ func ParseFrameHeader(b []byte) (h FrameHeader, ok bool, err error) {
 	return h, true, nil
 }
 
-// appendClientFrame appends one final, masked client frame.
+// AppendClientFrame appends one final, masked client frame.
 func AppendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) []byte {
 	n := len(payload)
 	dst = append(dst, 0x80|byte(op))
@@ -165,7 +165,7 @@ func AppendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) [
 	return dst
 }
 
-// appendServerFrame appends one final, unmasked server frame (used by the
+// AppendServerFrame appends one final, unmasked server frame (used by the
 // baseline's synthetic frame).
 func AppendServerFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
 	h := ws.Header{Fin: true, OpCode: op, Length: int64(len(payload))}
