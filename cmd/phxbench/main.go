@@ -4,7 +4,10 @@
 // binary frames. One process drives tens of thousands of sockets from a
 // single epoll loop; -procs spreads them over worker processes.
 //
-// See README.md for flags, the scenario format and how to read results.
+// This package only parses flags and wires the internal packages together:
+// scenario (the script), engine (the run), baseline, report (summary, HTML,
+// progress) and suite. See README.md for flags, the scenario format, how to
+// read results and where the code is.
 package main
 
 import (

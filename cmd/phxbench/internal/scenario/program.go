@@ -68,7 +68,7 @@ type GroupProg struct {
 	Rate     float64
 	Vsn      serializer.Version
 	vsnStr   string
-	LongPoll bool // LongPoll transport (longpoll.go) instead of WebSocket
+	LongPoll bool // LongPoll transport (engine/longpoll.go) instead of WebSocket
 	Inflight int
 	params   []param
 	Auth     tmpl

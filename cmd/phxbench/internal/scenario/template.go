@@ -12,7 +12,7 @@ import (
 // number over the whole scenario), {{n}} (number within its group) and
 // {{group}} may appear in params, auth_token, topics and payloads; payloads
 // may also use {{seq}} (the client's push counter) and {{stamp}} (send time,
-// for delivery latency and loss accounting; see codec.go).
+// for delivery latency and loss accounting; see package wire).
 
 type placeholder uint8
 
