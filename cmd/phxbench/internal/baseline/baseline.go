@@ -24,8 +24,8 @@ import (
 // reading side is a sink in a child process (phxbench -sink), so both ends
 // of N sockets never share one process's file limit.
 
-// BaselineResult is the measured bare-write cost.
-type BaselineResult struct {
+// Result is the measured bare-write cost.
+type Result struct {
 	Sockets        int     `json:"sockets"`
 	Rounds         int     `json:"rounds"`
 	FrameBytes     int     `json:"frame_bytes"`
@@ -44,7 +44,7 @@ func SyntheticFrame(topic string, bodySize int) []byte {
 
 // Measure writes frame rounds times to each of n sockets connected to
 // a sink process, and measures the writing thread's CPU.
-func Measure(n, rounds int, frame []byte, src [][4]byte) (*BaselineResult, error) {
+func Measure(n, rounds int, frame []byte, src [][4]byte) (*Result, error) {
 	if err := sys.CheckNoFile(n); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func Measure(n, rounds int, frame []byte, src [][4]byte) (*BaselineResult, error
 	}
 	cpu, wall := threadCPU()-cpu0, time.Since(t0)
 	writes := int64(n) * int64(rounds)
-	return &BaselineResult{
+	return &Result{
 		Sockets: n, Rounds: rounds, FrameBytes: len(frame), Writes: writes,
 		CPUPerWriteUS:  cpu.Seconds() * 1e6 / float64(writes),
 		WallPerWriteUS: wall.Seconds() * 1e6 / float64(writes),

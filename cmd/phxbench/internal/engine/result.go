@@ -33,7 +33,7 @@ type Result struct {
 	Errors      map[string]int64         `json:"errors"`
 	Server      *ServerCost              `json:"server,omitempty"`
 	Client      ClientCost               `json:"client"`
-	Baseline    *baseline.BaselineResult `json:"baseline,omitempty"`
+	Baseline    *baseline.Result `json:"baseline,omitempty"`
 	StepS       float64                  `json:"timeline_step_s"`
 	Timeline    []TimelinePoint          `json:"timeline"`
 	Checks      []Check                  `json:"checks"`

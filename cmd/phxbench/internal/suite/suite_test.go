@@ -149,7 +149,7 @@ func fakeResult(t *testing.T, kind string, n int, scale float64) *engine.Result 
 	switch kind {
 	case "fanout":
 		r.Server.CPUPerDeliveryUS = 3.7 * scale
-		r.Baseline = &baseline.BaselineResult{CPUPerWriteUS: 7}
+		r.Baseline = &baseline.Result{CPUPerWriteUS: 7}
 		r.Server.VsBareWrite = r.Server.CPUPerDeliveryUS / 7
 		r.Deliveries = engine.Deliveries{Received: 200 * int64(n+1), Expected: 200 * int64(n+1)}
 		r.Rates.DeliveriesPerS = 290000
