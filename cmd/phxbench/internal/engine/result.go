@@ -16,30 +16,30 @@ import (
 // Result is the merged outcome of a run, written by -out as JSON. Latencies
 // are in microseconds, times in seconds since the start of the run.
 type Result struct {
-	Scenario    string                   `json:"scenario"`
-	Description string                   `json:"description,omitempty"`
-	URL         string                   `json:"url"`
-	Vsn         string                   `json:"vsn"`
-	Transport   string                   `json:"transport,omitempty"` // longpoll or mixed; empty: websocket
-	Procs       int                      `json:"procs"`
-	Started     time.Time                `json:"started"`
-	ElapsedS    float64                  `json:"elapsed_s"`
-	Interrupted bool                     `json:"interrupted,omitempty"`  // stopped by SIGINT/SIGTERM
-	DeadlineHit bool                     `json:"deadline_hit,omitempty"` // the scenario's duration ended the run
-	Counters    Counters                 `json:"counters"`
-	Rates       Rates                    `json:"rates"`
-	Latency     map[string]hist.Summary  `json:"latency"`
-	Deliveries  Deliveries               `json:"deliveries"`
-	Errors      map[string]int64         `json:"errors"`
-	Server      *ServerCost              `json:"server,omitempty"`
-	Client      ClientCost               `json:"client"`
-	Baseline    *baseline.Result `json:"baseline,omitempty"`
-	StepS       float64                  `json:"timeline_step_s"`
-	Timeline    []TimelinePoint          `json:"timeline"`
-	Checks      []Check                  `json:"checks"`
-	OK          bool                     `json:"ok"`
-	Phases      map[string]float64       `json:"phases"`
-	Histograms  map[string]hist.JSON     `json:"histograms"`
+	Scenario    string                  `json:"scenario"`
+	Description string                  `json:"description,omitempty"`
+	URL         string                  `json:"url"`
+	Vsn         string                  `json:"vsn"`
+	Transport   string                  `json:"transport,omitempty"` // longpoll or mixed; empty: websocket
+	Procs       int                     `json:"procs"`
+	Started     time.Time               `json:"started"`
+	ElapsedS    float64                 `json:"elapsed_s"`
+	Interrupted bool                    `json:"interrupted,omitempty"`  // stopped by SIGINT/SIGTERM
+	DeadlineHit bool                    `json:"deadline_hit,omitempty"` // the scenario's duration ended the run
+	Counters    Counters                `json:"counters"`
+	Rates       Rates                   `json:"rates"`
+	Latency     map[string]hist.Summary `json:"latency"`
+	Deliveries  Deliveries              `json:"deliveries"`
+	Errors      map[string]int64        `json:"errors"`
+	Server      *ServerCost             `json:"server,omitempty"`
+	Client      ClientCost              `json:"client"`
+	Baseline    *baseline.Result        `json:"baseline,omitempty"`
+	StepS       float64                 `json:"timeline_step_s"`
+	Timeline    []TimelinePoint         `json:"timeline"`
+	Checks      []Check                 `json:"checks"`
+	OK          bool                    `json:"ok"`
+	Phases      map[string]float64      `json:"phases"`
+	Histograms  map[string]hist.JSON    `json:"histograms"`
 
 	marks marks
 	Hists map[string]*hist.Hist `json:"-"` // the merged histograms (Histograms is their JSON)
