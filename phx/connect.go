@@ -91,11 +91,11 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
 		s.warn.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
-		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: err}
+		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: err}
 	}
 	if verr := ce.Validate(); verr != nil {
 		s.warn.Error("connect handler returned an invalid ConnectError", "err", verr)
-		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: verr}
+		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: verr}
 	}
 	return nil, ce
 }
@@ -112,7 +112,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 	frame, err := connectErrorFrame(ver, ce)
 	if err != nil {
 		s.warn.Error("connect error payload", "err", err)
-		ce = &ConnectError{Code: 4500, Reason: "internal_error"}
+		ce = &ConnectError{Code: CloseConnectFailed, Reason: "internal_error"}
 		frame, _ = connectErrorFrame(ver, ce)
 	}
 	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)

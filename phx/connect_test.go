@@ -19,9 +19,9 @@ func testConnect(_ context.Context, info *ConnectInfo) (Assigns, error) {
 	case "boom":
 		return nil, errors.New("db down")
 	case "badcode":
-		return nil, &ConnectError{Code: 1000, Reason: "x"}
+		return nil, &ConnectError{Code: CloseNormal, Reason: "x"}
 	}
-	return nil, &ConnectError{Code: 4401, Reason: "unauthorized", Payload: Reason("unauthorized")}
+	return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 }
 
 func upgradeReq(query string, header http.Header, protocols ...string) *netpoll.UpgradeRequest {
@@ -40,7 +40,7 @@ func TestHandleUpgrade(t *testing.T) {
 		req       *netpoll.UpgradeRequest
 		status    int
 		reject    bool
-		code      int
+		code      CloseCode
 		protocol  string
 		authToken string
 	}{
@@ -57,13 +57,13 @@ func TestHandleUpgrade(t *testing.T) {
 		{name: "foreign origin", req: upgradeReq("token=good", http.Header{"Origin": {"https://evil.test"}}), status: 403},
 		{name: "origin equal to Host (DNS rebinding)", req: upgradeReq("token=good", http.Header{"Origin": {"https://example.com"}}), status: 403},
 		{name: "loopback origin", req: upgradeReq("token=good", http.Header{"Origin": {"http://127.0.0.1:4000"}})},
-		{name: "rejected", req: upgradeReq("token=nope&vsn=2.0.0", nil), reject: true, code: 4401},
-		{name: "plain error is internal", req: upgradeReq("token=boom", nil), reject: true, code: 4500},
-		{name: "invalid code is internal", req: upgradeReq("token=badcode", nil), reject: true, code: 4500},
+		{name: "rejected", req: upgradeReq("token=nope&vsn=2.0.0", nil), reject: true, code: CloseUnauthorized},
+		{name: "plain error is internal", req: upgradeReq("token=boom", nil), reject: true, code: CloseConnectFailed},
+		{name: "invalid code is internal", req: upgradeReq("token=badcode", nil), reject: true, code: CloseConnectFailed},
 		{name: "phoenix protocol answered", req: upgradeReq("token=good&vsn=2.0.0", nil, "phoenix",
 			authTokenPrefix+base64.RawStdEncoding.EncodeToString([]byte("s3cr?t~"))), protocol: "phoenix", authToken: "s3cr?t~"},
 		{name: "unknown protocol refused", req: upgradeReq("token=good", nil, "graphql-ws"), status: 403},
-		{name: "rejected still answers phoenix", req: upgradeReq("token=nope&vsn=2.0.0", nil, "phoenix"), reject: true, code: 4401, protocol: "phoenix"},
+		{name: "rejected still answers phoenix", req: upgradeReq("token=nope&vsn=2.0.0", nil, "phoenix"), reject: true, code: CloseUnauthorized, protocol: "phoenix"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestJoinDeadline(t *testing.T) {
 	busy.in(`["1","1","room:a","phx_join",{}]`)
 	busy.next()
 	idle.expect(`[null,null,"phoenix","phx_connect_error",{"reason":"join_timeout"}]`)
-	idle.expectClosed(4408)
+	idle.expectClosed(CloseJoinTimeout)
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case <-busy.tr.done:

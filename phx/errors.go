@@ -40,9 +40,9 @@ var (
 // and Reason, which the browser WebSocket API exposes (unlike an HTTP 403).
 type ConnectError struct {
 	// Code is the close code sent to the client, 4000–4999 (4000 + an
-	// HTTP-like status is the convention: 4401 unauthorized, 4403
-	// forbidden, 4429 rate limited, 4503 unavailable).
-	Code int
+	// HTTP-like status is the convention: CloseUnauthorized,
+	// CloseForbidden, CloseTooManyRequests, CloseUnavailable).
+	Code CloseCode
 	// Reason is the close reason: valid UTF-8, at most 123 bytes.
 	Reason string
 	// Payload is the phx_connect_error payload (a JSON object); when nil
@@ -70,7 +70,7 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 
 // Validate checks the close code range and the reason's length and encoding.
 func (e *ConnectError) Validate() error {
-	if e.Code < 4000 || e.Code > 4999 {
+	if !e.Code.isApp() {
 		return fmt.Errorf("%w: got %d", ErrBadCloseCode, e.Code)
 	}
 	if len(e.Reason) > maxCloseReason || !utf8.ValidString(e.Reason) {

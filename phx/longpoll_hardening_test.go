@@ -153,7 +153,7 @@ func TestLongPollSessionsPerAddressCap(t *testing.T) {
 	// one session of the capped address ends (kicked, its client told):
 	// its place comes back, for that address only
 	id, _ := srv.lp.tokens.sessionID(tokens[0])
-	srv.lp.get(id).close(1001, "")
+	srv.lp.get(id).close(CloseGoingAway, "")
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tokens[0]}
 	if r := c.get(); r.Status != 403 {
 		t.Fatalf("poll of the kicked session: %+v, want 403", r)

@@ -171,7 +171,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
 	if !s.lp.add(ss) { // shut down meanwhile: never in the map
-		ss.close(1012, "")
+		ss.close(CloseServiceRestart, "")
 		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
 		return
 	}
@@ -261,7 +261,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		// as an undecodable frame closes a WebSocket (and an invalid JSON
 		// line closes this session below)
 		s.warn.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
-		ss.close(1007, "invalid message")
+		ss.close(CloseInvalidPayload, "invalid message")
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -273,7 +273,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 				// over the inbound caps for too long (Config.InboundStall),
 				// or the client gave up on the POST
 				s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
-				ss.close(1008, "inbound queue full")
+				ss.close(ClosePolicyViolation, "inbound queue full")
 			}
 			writeLPStatus(w, 410)
 			return
@@ -356,7 +356,7 @@ func (lp *longPoll) readBody(w http.ResponseWriter, r *http.Request, limit int64
 func (s *Server) lpTooLarge(w http.ResponseWriter, ss *lpSession, declared int64) {
 	s.warn.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
 		"limit", s.lp.cfg.MaxBody, "content_length", declared)
-	ss.close(1009, "message too big")
+	ss.close(CloseTooBig, "message too big")
 	w.Header().Set("Connection", "close") // the rest of the body is not read
 	writeLPStatusCode(w, http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge)
 }

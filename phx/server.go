@@ -196,7 +196,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return np.Shutdown(ctx, 1012, "", s.cfg.DrainBatch, s.cfg.DrainInterval)
+	return np.Shutdown(ctx, int(CloseServiceRestart), "", s.cfg.DrainBatch, s.cfg.DrainInterval)
 }
 
 // Close drops every connection at once.
@@ -219,7 +219,7 @@ func (s *Server) joinLapsed(sock *Socket) {
 	}
 	s.stats.joinLapse.Add(1)
 	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
-	ce := &ConnectError{Code: 4408, Reason: "join_timeout", Payload: Reason("join_timeout")}
+	ce := &ConnectError{Code: CloseJoinTimeout, Reason: "join_timeout", Payload: Reason("join_timeout")}
 	frame, err := connectErrorFrame(sock.ver, ce)
 	if err == nil {
 		_ = sock.tr.send(false, frame)
