@@ -183,7 +183,7 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	if over {
 		ss.srv.warn.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
 		ss.close(ClosePolicyViolation, "slow consumer")
-		return errSlowLongPoll
+		return ErrSlowConsumer
 	}
 	return nil
 }

@@ -20,10 +20,9 @@ import (
 // rest are ignored. The body's size is LongPollConfig.MaxBody.
 const lpMaxLines = 100
 
-var (
-	errLongPollBinary = errors.New("phx: longpoll cannot send binary frames")
-	errSlowLongPoll   = errors.New("phx: longpoll session buffer full")
-)
+// errLongPollBinary is returned by a binary write on a LongPoll session,
+// which carries text frames only.
+var errLongPollBinary = errors.New("phx: longpoll cannot send binary frames")
 
 // serveLongPoll answers /longpoll requests as Phoenix does. Every logical
 // status travels in a JSON body of an HTTP 200, as phoenix.js expects.

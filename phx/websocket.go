@@ -93,7 +93,7 @@ func (t wsTransport) send(binary bool, payload []byte) error {
 	if binary {
 		op = netpoll.OpBinary
 	}
-	return t.c.Send(op, payload)
+	return wsWriteErr(t.c.Send(op, payload))
 }
 
 // sendReply writes a reply inline when the connection is idle (see
@@ -103,7 +103,7 @@ func (t wsTransport) sendReply(binary bool, payload []byte) error {
 	if binary {
 		op = netpoll.OpBinary
 	}
-	return t.c.SendNow(op, payload)
+	return wsWriteErr(t.c.SendNow(op, payload))
 }
 
 func (t wsTransport) close(code CloseCode, reason string) { t.c.Close(int(code), reason) }
