@@ -127,7 +127,7 @@ func TestPushSlowConsumerBothTransports(t *testing.T) {
 		}
 	}
 	t.Run("websocket", func(t *testing.T) {
-		srv := newServerForTest(t, Config{Net: netpoll.Config{WriteQueueBytes: 512}})
+		srv := newServerForTest(t, Config{Net: NetConfig{WriteQueueBytes: 512}})
 		k := &keepChannel{}
 		srv.Channel("keep:*", k)
 		c := dialWire(t, startWire(t, srv))

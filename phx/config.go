@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/phxgo/phxgo/netpoll"
 )
 
 // RejectMode chooses how a refused connect is answered.
@@ -108,8 +106,10 @@ type Config struct {
 	Logger *slog.Logger
 	// LongPoll configures the LongPoll transport (on by default).
 	LongPoll LongPollConfig
-	// Net configures the WebSocket event loop.
-	Net netpoll.Config
+	// Net tunes the event loop that serves WebSockets (and, under Serve,
+	// the listener's connections): timeouts, frame and queue sizes,
+	// connection limits.
+	Net NetConfig
 	// DrainBatch and DrainInterval pace Shutdown (defaults 10,000 sockets
 	// every 2s, as Phoenix).
 	DrainBatch    int
@@ -223,9 +223,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.Net.Logger == nil {
-		c.Net.Logger = c.Logger
 	}
 	if c.DrainBatch <= 0 {
 		c.DrainBatch = 10_000

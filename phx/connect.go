@@ -18,10 +18,11 @@ import (
 // authToken (Phoenix ≥ 1.8 sends it as a Sec-WebSocket-Protocol entry).
 const authTokenPrefix = "base64url.bearer.phx."
 
-// HandleUpgrade implements netpoll.Upgrader: it runs the checks Phoenix runs
-// before a WebSocket connect (path, origin, vsn, subprotocol), the reconnect
-// brake and the app's Connect, and decides how to answer.
-func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeResponse {
+// handleUpgrade answers a WebSocket upgrade request for the event loop (see
+// upgrader): it runs the checks Phoenix runs before a WebSocket connect
+// (path, origin, vsn, subprotocol), the reconnect brake and the app's
+// Connect, and decides how to answer.
+func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeResponse {
 	if req.Path != s.cfg.Path+"/websocket" {
 		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
 	}

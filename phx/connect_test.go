@@ -67,7 +67,7 @@ func TestHandleUpgrade(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := srv.HandleUpgrade(tc.req)
+			res := srv.handleUpgrade(tc.req)
 			if res.Status != tc.status {
 				t.Fatalf("status %d, want %d", res.Status, tc.status)
 			}
@@ -93,40 +93,40 @@ func TestHandleUpgrade(t *testing.T) {
 
 func TestRejectFrameAndHTTPMode(t *testing.T) {
 	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: -1})
-	res := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	res := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	rh := res.Handler.(*rejectHandler)
 	if want := `[null,null,"phoenix","phx_connect_error",{"reason":"unauthorized"}]`; string(rh.frame) != want {
 		t.Fatalf("frame %s, want %s", rh.frame, want)
 	}
-	res = srv.HandleUpgrade(upgradeReq("token=nope", nil))
+	res = srv.handleUpgrade(upgradeReq("token=nope", nil))
 	rh = res.Handler.(*rejectHandler)
 	if want := `{"event":"phx_connect_error","payload":{"reason":"unauthorized"},"ref":null,"topic":"phoenix"}`; string(rh.frame) != want {
 		t.Fatalf("V1 frame %s, want %s", rh.frame, want)
 	}
 	httpSrv := newServerForTest(t, Config{Connect: testConnect, RejectMode: RejectHTTP})
-	if res := httpSrv.HandleUpgrade(upgradeReq("token=nope", nil)); res.Status != 403 || len(res.Body) != 0 {
+	if res := httpSrv.handleUpgrade(upgradeReq("token=nope", nil)); res.Status != 403 || len(res.Body) != 0 {
 		t.Fatalf("http mode: status %d body %q", res.Status, res.Body)
 	}
 }
 
 func TestBrake(t *testing.T) {
 	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: time.Hour})
-	first := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	first := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	if _, ok := first.Handler.(*rejectHandler); !ok {
 		t.Fatal("first rejection is not a frame rejection")
 	}
-	again := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	again := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	if again.Status != http.StatusTooManyRequests {
 		t.Fatalf("retry status %d, want 429", again.Status)
 	}
 	if string(again.Body) != `{"reason":"unauthorized"}` || again.Header.Get("Retry-After") != "3600" {
 		t.Fatalf("429 body %q retry-after %q", again.Body, again.Header.Get("Retry-After"))
 	}
-	other := srv.HandleUpgrade(upgradeReq("token=other&vsn=2.0.0", nil))
+	other := srv.handleUpgrade(upgradeReq("token=other&vsn=2.0.0", nil))
 	if _, ok := other.Handler.(*rejectHandler); !ok {
 		t.Fatal("a different credential was braked")
 	}
-	if ok := srv.HandleUpgrade(upgradeReq("token=good&vsn=2.0.0", nil)); ok.Status != 0 {
+	if ok := srv.handleUpgrade(upgradeReq("token=good&vsn=2.0.0", nil)); ok.Status != 0 {
 		t.Fatalf("good token status %d", ok.Status)
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/phxgo/phxgo/netpoll"
 )
 
 // Attacks on the LongPoll limits (hole 8 of issue 10): each asserts the
@@ -132,7 +130,7 @@ func TestLongPollSessionCapAttack(t *testing.T) {
 // would let more than MaxConns in below).
 func TestLongPollSessionsTakeEventLoopSlots(t *testing.T) {
 	const maxConns = 12
-	srv, _ := lpCountingServer(t, Config{Net: netpoll.Config{MaxConns: maxConns},
+	srv, _ := lpCountingServer(t, Config{Net: NetConfig{MaxConns: maxConns},
 		LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: 150 * time.Millisecond}})
 	np, err := srv.netpoll()
 	if err != nil {
