@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/netpoll"
 )
 
 func TestCloseCodeString(t *testing.T) {
@@ -40,6 +42,23 @@ func TestConnectErrorValidateRange(t *testing.T) {
 	for _, code := range []CloseCode{4000, CloseUnauthorized, CloseTooManyRequests, 4999} {
 		if err := (&ConnectError{Code: code}).Validate(); err != nil {
 			t.Errorf("code %d: %v", code, err)
+		}
+	}
+}
+
+// The event loop reports and sends its own numeric codes; phx's names must
+// mean the same numbers.
+func TestCloseCodesMatchEventLoop(t *testing.T) {
+	for code, np := range map[CloseCode]int{
+		CloseNormal: netpoll.CloseNormal, CloseGoingAway: netpoll.CloseGoingAway,
+		CloseProtocolError: netpoll.CloseProtocolError, CloseNoStatus: netpoll.CloseNoStatus,
+		CloseAbnormal: netpoll.CloseAbnormal, CloseInvalidPayload: netpoll.CloseInvalidPayload,
+		ClosePolicyViolation: netpoll.ClosePolicyViolation, CloseTooBig: netpoll.CloseTooBig,
+		CloseInternalError: netpoll.CloseInternalError, CloseServiceRestart: netpoll.CloseServiceRestart,
+		CloseTryAgainLater: netpoll.CloseTryAgainLater,
+	} {
+		if int(code) != np {
+			t.Errorf("%v is %d in the event loop", code, np)
 		}
 	}
 }
