@@ -183,8 +183,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Shutdown stops accepting and drains open sockets with close code 1012
-// (Service Restart) in batches, as Phoenix does, until ctx ends.
+// Shutdown stops accepting and drains open sockets with
+// CloseServiceRestart (1012) in batches, as Phoenix does, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.deadlines.close()
 	if s.lp != nil {

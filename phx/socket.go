@@ -99,7 +99,7 @@ func (s *Socket) Deliver(b *Broadcast) {
 	}
 }
 
-// Close closes the socket from the server side with code 1001.
+// Close closes the socket from the server side with CloseGoingAway (1001).
 func (s *Socket) Close() { s.tr.close(CloseGoingAway, "") }
 
 // write encodes m in the socket's format and queues it.
