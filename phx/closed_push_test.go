@@ -69,11 +69,18 @@ func expectSocketClosed(t *testing.T, c *Channel) {
 	if err := c.Push("late", Reason("x")); !errors.Is(err, ErrSocketClosed) {
 		t.Fatalf("push right after close: %v, want ErrSocketClosed", err)
 	}
+	if err := c.Reply(&InMessage{Ref: []byte(`"9"`)}, "ok", Empty); !errors.Is(err, ErrSocketClosed) {
+		t.Fatalf("reply right after close: %v, want ErrSocketClosed", err)
+	}
 	waitGone(t, c.Socket())
 	waitState(t, c, stateClosed)
 	err := c.Push("late", Reason("x"))
 	if !errors.Is(err, ErrSocketClosed) || !errors.Is(err, ErrChannelClosed) {
 		t.Fatalf("push after teardown: %v, want ErrSocketClosed and ErrChannelClosed", err)
+	}
+	err = c.Reply(&InMessage{Ref: []byte(`"9"`)}, "ok", Empty)
+	if !errors.Is(err, ErrSocketClosed) || !errors.Is(err, ErrChannelClosed) {
+		t.Fatalf("reply after teardown: %v, want ErrSocketClosed and ErrChannelClosed", err)
 	}
 }
 
