@@ -24,7 +24,7 @@
 //     under it, so Deliver never subscribes, unsubscribes or blocks.
 //  2. Channel.mu (mailbox queue, held-back writes, state changes).
 //  3. Socket.mu (the topic → channel table).
-//  4. The transport's own locks (netpoll connection queue), taken inside
+//  4. The transport's own locks (the event loop's connection queue), taken inside
 //     send and close, which never block.
 //
 // The socket's inbound gate (inbound.go) counts with atomics; its lock is

@@ -30,10 +30,10 @@ func (c *countingTransport) send(_ bool, p []byte) error {
 	}
 	return nil
 }
-func (c *countingTransport) close(int, string) {}
-func (c *countingTransport) name() string      { return "count" }
-func (c *countingTransport) pauseRead()        {}
-func (c *countingTransport) resumeRead()       {}
+func (c *countingTransport) close(CloseCode, string) {}
+func (c *countingTransport) name() string            { return "count" }
+func (c *countingTransport) pauseRead()              {}
+func (c *countingTransport) resumeRead()             {}
 
 // benchSockets opens n sockets (users u0…) with counting transports.
 func benchSockets(srv *Server, n int) ([]*Socket, []*countingTransport) {

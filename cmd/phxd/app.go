@@ -23,13 +23,13 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 	}
 	switch token {
 	case "expired":
-		return nil, &phx.ConnectError{Code: 4401, Reason: "token_expired",
+		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "token_expired",
 			Payload: phx.Reason("token_expired")}
 	case "overloaded":
-		return nil, &phx.ConnectError{Code: 4503, Reason: "try_later", RetryAfter: retryAfter,
+		return nil, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
 			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
 	default:
-		return nil, &phx.ConnectError{Code: 4401, Reason: "unauthorized",
+		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 			Payload: phx.Reason("unauthorized")}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/phxgo/phxgo/netpoll"
 	"github.com/phxgo/phxgo/phx"
 )
 
@@ -158,7 +157,7 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 		InboundStall:    o.pauseTimeout,
 		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
 			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
-		Net: netpoll.Config{
+		Net: phx.NetConfig{
 			IdleTimeout:      o.idleTimeout,
 			MaxFrameSize:     o.maxFrame,
 			MaxConns:         o.maxConns,
@@ -170,7 +169,6 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 			HTTPReadTimeout:  o.httpRead,
 			HTTPWriteTimeout: o.httpWrite,
 			PauseTimeout:     o.pauseTimeout,
-			Logger:           log,
 		},
 	})
 	presence, err := phx.NewPresence(srv, phx.PresenceConfig{DiffWindow: disabled(o.presenceWin)})
