@@ -1,12 +1,12 @@
-package phx_test
+package presence_test
 
 import (
 	"testing"
 
-	"github.com/phxgo/phxgo/phx"
-	"github.com/phxgo/phxgo/phx/presencetest"
+	"github.com/phxgo/phxgo/phx/presence"
+	"github.com/phxgo/phxgo/phx/presence/presencetest"
 )
 
-func TestMemoryPresenceStoreConformance(t *testing.T) {
-	presencetest.RunStore(t, func() phx.PresenceStore { return phx.NewMemoryPresenceStore() })
+func TestMemoryStoreConformance(t *testing.T) {
+	presencetest.RunStore(t, func() presence.Store { return presence.NewMemoryStore() })
 }
