@@ -36,9 +36,7 @@ import (
 // is written when the diff is broadcast, under t.mu). Diffs of one topic
 // go out in order.
 //
-// Lock order: batch.mu, then Presence.ownersMu or
-// Presence.topicsMu, then the PubSub and channel locks taken by
-// broadcasts and pushes.
+// Lock order: see the package documentation (doc.go).
 type batch struct {
 	name string
 
