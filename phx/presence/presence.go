@@ -160,7 +160,8 @@ func (p *Presence) ctx() (context.Context, context.CancelFunc) {
 // struct, RawJSON; nil means {}), owned by the channel instance c: it
 // leaves when c ends. The meta gets a fresh phx_ref; members get a
 // presence_diff join. Call it from AfterJoin or later (a join that is
-// still in flight gets ErrNotJoined), then PushState.
+// still in flight gets ErrNotJoined, one that has ended
+// phx.ErrChannelClosed), then PushState.
 func (p *Presence) Track(c *phx.Channel, key string, meta any) error {
 	if p.closed.Load() {
 		return ErrClosed

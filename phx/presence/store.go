@@ -22,7 +22,8 @@ type Entry struct {
 	// nodes expire it when that node stops heartbeating.
 	Node string
 	// Owner identifies the channel instance that tracked it, unique across
-	// nodes ("<node>#<channel id>").
+	// nodes ("<node>#<n>": the node's Presence numbers the channel instances
+	// it tracks for, in the order of their first Track).
 	Owner string
 }
 
