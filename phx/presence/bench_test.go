@@ -185,9 +185,9 @@ func benchTrack(b *testing.B, window time.Duration) {
 		b.StopTimer()
 		srv := phx.NewServer(phx.Config{Logger: discardLogger(), JoinDeadline: -1, Connect: connectAssigns})
 		ts := &testServer{Server: srv, chans: make(map[string]*phx.Channel)}
+		srv.Channel("room:*", plainHandler{ts})
 		addr, stopSrv := serve(b, srv)
 		ts.addr = addr
-		srv.Channel("room:*", plainHandler{ts})
 		p, err := New(srv, Config{HeartbeatInterval: -1, DiffWindow: window})
 		if err != nil {
 			b.Fatal(err)

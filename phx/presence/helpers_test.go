@@ -99,18 +99,17 @@ func startPresenceServer(t testing.TB, cfg phx.Config, pcfg Config) (ts *testSer
 	cfg.Connect = connectAssigns
 	srv := phx.NewServer(cfg)
 	ts = &testServer{Server: srv, chans: make(map[string]*phx.Channel)}
-	addr, stopSrv := serve(t, srv)
-	ts.addr = addr
 	if pcfg.HeartbeatInterval == 0 {
 		pcfg.HeartbeatInterval = -1
 	}
 	p, err := New(srv, pcfg)
 	if err != nil {
-		stopSrv()
 		t.Fatal(err)
 	}
 	ts.handler = &presenceHandler{p: p, ts: ts}
-	srv.Channel("room:*", ts.handler)
+	srv.Channel("room:*", ts.handler) // routes before serving
+	addr, stopSrv := serve(t, srv)
+	ts.addr = addr
 	return ts, p, func() {
 		_ = p.Close()
 		stopSrv()
