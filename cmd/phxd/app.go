@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/presence"
 )
 
 // The example app: token-based connect, room:* with chat
@@ -47,7 +48,7 @@ const maxSlow = 5000
 
 // roomChannel serves room:*. Its members are tracked in Presence.
 type roomChannel struct {
-	presence *phx.Presence
+	presence *presence.Presence
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
@@ -116,7 +117,7 @@ func (rc roomChannel) setStatus(c *phx.Channel, msg *phx.InMessage) (any, error)
 	}
 	_ = c.Reply(msg, "ok", phx.Empty)
 	status := *in.Status
-	err := rc.presence.Update(c, c.Assigns().String("user_id"), phx.PresenceUpdater(func(meta map[string]any) any {
+	err := rc.presence.Update(c, c.Assigns().String("user_id"), presence.Updater(func(meta map[string]any) any {
 		meta["status"] = status
 		return meta
 	}))

@@ -1,6 +1,10 @@
-package phx
+package presence
 
-import "time"
+import (
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+)
 
 // Node liveness. Every node heartbeats in the store each
 // HeartbeatInterval; each node also looks at the others' heartbeats and
@@ -74,9 +78,9 @@ func (p *Presence) ExpireDeadNodes(now time.Time) int {
 // node's entries were expired by another node: clients got their leaves.
 func (p *Presence) reannounce() {
 	type item struct {
-		c    *Channel
-		slot presenceSlot
-		e    PresenceEntry
+		c    *phx.Channel
+		slot slotKey
+		e    Entry
 	}
 	var items []item
 	p.ownersMu.Lock()

@@ -1,13 +1,15 @@
-package phx
+package presence
 
 import (
 	"cmp"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
-// presenceTopic batches one topic's changes into presence_diff broadcasts.
+// batch batches one topic's changes into presence_diff broadcasts.
 //
 // Batching rule (DiffWindow W): a change in a quiet topic is applied to the
 // store and broadcast at once, and opens a window of W. Changes made while
@@ -34,10 +36,8 @@ import (
 // is written when the diff is broadcast, under t.mu). Diffs of one topic
 // go out in order.
 //
-// Lock order: presenceTopic.mu, then Presence.ownersMu or
-// Presence.topicsMu, then the PubSub and channel locks taken by
-// broadcasts and pushes.
-type presenceTopic struct {
+// Lock order: see the package documentation (doc.go).
+type batch struct {
 	name string
 
 	mu      sync.Mutex
@@ -45,38 +45,38 @@ type presenceTopic struct {
 	open    bool // a window is running; its timer flushes what waits
 	timer   *time.Timer
 
-	joins  []pendingJoin   // waiting joins in order; Ref "" = cancelled
-	joinAt map[string]int  // ref → index in joins, for joins still live
-	nJoins int             // live entries in joins
-	leaves []PresenceEntry // waiting leaves (of announced or shown refs)
+	joins  []pendingJoin  // waiting joins in order; Ref "" = cancelled
+	joinAt map[string]int // ref → index in joins, for joins still live
+	nJoins int            // live entries in joins
+	leaves []Entry        // waiting leaves (of announced or shown refs)
 
 	state    []byte // encoded presence_state of the store at stateRev
 	stateRev uint64
 
-	stored    []PresenceEntry // the store's entries at storedRev, sorted by key
+	stored    []Entry // the store's entries at storedRev, sorted by key
 	storedRev uint64
 }
 
 // pendingJoin is a join waiting for the end of the window.
 type pendingJoin struct {
-	PresenceEntry
+	Entry
 	shown bool // a List or presence_state included it: its leave must be told
 	left  bool // shown, then left within the batch: in the diff's joins and leaves, never stored
 }
 
-func (t *presenceTopic) join(e PresenceEntry) {
+func (t *batch) join(e Entry) {
 	if t.joinAt == nil {
 		t.joinAt = make(map[string]int)
 	}
 	t.joinAt[e.Ref] = len(t.joins)
-	t.joins = append(t.joins, pendingJoin{PresenceEntry: e})
+	t.joins = append(t.joins, pendingJoin{Entry: e})
 	t.nJoins++
 }
 
 // leave records that e left. A join still waiting that nobody was shown is
 // simply cancelled; one that was shown stays in the diff's joins and its
 // leave is added, so that the views that hold it drop it.
-func (t *presenceTopic) leave(e PresenceEntry) {
+func (t *batch) leave(e Entry) {
 	if i, ok := t.joinAt[e.Ref]; ok {
 		delete(t.joinAt, e.Ref)
 		t.nJoins--
@@ -89,9 +89,9 @@ func (t *presenceTopic) leave(e PresenceEntry) {
 	t.leaves = append(t.leaves, e)
 }
 
-func (t *presenceTopic) pending() bool { return t.nJoins > 0 || len(t.leaves) > 0 }
+func (t *batch) pending() bool { return t.nJoins > 0 || len(t.leaves) > 0 }
 
-func (t *presenceTopic) reset() {
+func (t *batch) reset() {
 	clear(t.joins)
 	t.joins, t.leaves, t.nJoins = t.joins[:0], nil, 0
 	clear(t.joinAt)
@@ -102,22 +102,22 @@ func (t *presenceTopic) reset() {
 // rev, which the caller read), merged with the waiting joins of owner, or
 // with every waiting join when owner is "" (these are marked shown). A
 // stored presence whose leave waits is still shown: its leave will come.
-func (p *Presence) current(t *presenceTopic, rev uint64, owner string) ([]PresenceEntry, error) {
+func (p *Presence) current(t *batch, rev uint64, owner string) ([]Entry, error) {
 	if err := p.loadStored(t, rev); err != nil {
 		return nil, err
 	}
-	var joins []PresenceEntry
+	var joins []Entry
 	for i := range t.joins {
 		if j := &t.joins[i]; j.Ref != "" && !j.left && (owner == "" || j.Owner == owner) {
 			j.shown = true
-			joins = append(joins, j.PresenceEntry)
+			joins = append(joins, j.Entry)
 		}
 	}
 	if len(joins) == 0 {
 		return t.stored, nil
 	}
 	joins = sortedByKey(joins)
-	out := make([]PresenceEntry, 0, len(t.stored)+len(joins))
+	out := make([]Entry, 0, len(t.stored)+len(joins))
 	i := 0
 	for _, e := range t.stored { // merge: a key's stored metas before its waiting ones
 		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
@@ -130,7 +130,7 @@ func (p *Presence) current(t *presenceTopic, rev uint64, owner string) ([]Presen
 
 // loadStored caches the store's entries of t at revision rev, sorted by
 // key (t.mu held). Callers treat t.stored as read-only.
-func (p *Presence) loadStored(t *presenceTopic, rev uint64) error {
+func (p *Presence) loadStored(t *batch, rev uint64) error {
 	if rev == 0 {
 		t.stored, t.storedRev = nil, 0
 		return nil
@@ -150,12 +150,12 @@ func (p *Presence) loadStored(t *presenceTopic, rev uint64) error {
 
 // withTopic runs f with the topic's batch locked, creating it if needed,
 // and drops the batch afterwards when it is idle.
-func (p *Presence) withTopic(name string, f func(t *presenceTopic) error) error {
+func (p *Presence) withTopic(name string, f func(t *batch) error) error {
 	for {
 		p.topicsMu.Lock()
 		t := p.topics[name]
 		if t == nil {
-			t = &presenceTopic{name: name}
+			t = &batch{name: name}
 			p.topics[name] = t
 		}
 		p.topicsMu.Unlock()
@@ -174,7 +174,7 @@ func (p *Presence) withTopic(name string, f func(t *presenceTopic) error) error 
 }
 
 // removeTopic drops an idle batch (t.mu held).
-func (p *Presence) removeTopic(t *presenceTopic) {
+func (p *Presence) removeTopic(t *batch) {
 	t.removed = true
 	p.topicsMu.Lock()
 	if p.topics[t.name] == t {
@@ -186,7 +186,7 @@ func (p *Presence) removeTopic(t *presenceTopic) {
 // changed is called after a change was recorded in t (t.mu held): it
 // flushes at once in a quiet topic and opens a window, or leaves the
 // change for the running window.
-func (p *Presence) changed(t *presenceTopic) {
+func (p *Presence) changed(t *batch) {
 	if t.open {
 		return
 	}
@@ -215,7 +215,7 @@ func (p *Presence) window() time.Duration {
 
 // tick ends a window: what waited goes out and a new window opens, or the
 // topic is quiet again.
-func (p *Presence) tick(t *presenceTopic) {
+func (p *Presence) tick(t *batch) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.removed || !t.open {
@@ -235,18 +235,18 @@ func (p *Presence) tick(t *presenceTopic) {
 // flush writes t's waiting changes to the store and broadcasts them as one
 // presence_diff (t.mu held). On a store error nothing is broadcast and the
 // changes keep waiting (false).
-func (p *Presence) flush(t *presenceTopic) bool {
+func (p *Presence) flush(t *batch) bool {
 	if !t.pending() {
 		t.reset()
 		return true
 	}
-	joins := make([]PresenceEntry, 0, len(t.joins))
-	stored := make([]PresenceEntry, 0, t.nJoins)
+	joins := make([]Entry, 0, len(t.joins))
+	stored := make([]Entry, 0, t.nJoins)
 	for _, j := range t.joins {
 		if j.Ref != "" {
-			joins = append(joins, j.PresenceEntry)
+			joins = append(joins, j.Entry)
 			if !j.left {
-				stored = append(stored, j.PresenceEntry)
+				stored = append(stored, j.Entry)
 			}
 		}
 	}
@@ -266,8 +266,11 @@ func (p *Presence) flush(t *presenceTopic) bool {
 	t.reset()
 	t.state = nil
 	p.diffs.Add(1)
-	b := &Broadcast{Topic: t.name, Event: EventPresenceDiff, Payload: payload}
-	if err := p.srv.pubsub.Broadcast(b); err != nil {
+	b, err := phx.NewBroadcast(t.name, EventDiff, phx.RawJSON(payload))
+	if err == nil {
+		err = p.srv.PubSub().Broadcast(b)
+	}
+	if err != nil {
 		p.log.Error("presence: diff broadcast failed", "topic", t.name, "err", err)
 	}
 	return true
@@ -275,13 +278,13 @@ func (p *Presence) flush(t *presenceTopic) bool {
 
 // announceLeaves broadcasts the leaves of entries removed from the store
 // behind Presence's back (an expired node), grouped by topic.
-func (p *Presence) announceLeaves(entries []PresenceEntry) {
-	byTopic := make(map[string][]PresenceEntry)
+func (p *Presence) announceLeaves(entries []Entry) {
+	byTopic := make(map[string][]Entry)
 	for _, e := range entries {
 		byTopic[e.Topic] = append(byTopic[e.Topic], e)
 	}
 	for topic, list := range byTopic {
-		_ = p.withTopic(topic, func(t *presenceTopic) error {
+		_ = p.withTopic(topic, func(t *batch) error {
 			for _, e := range list {
 				t.leave(e)
 			}
@@ -293,14 +296,14 @@ func (p *Presence) announceLeaves(entries []PresenceEntry) {
 
 // sortedByKey orders entries by key, keeping the order of each key's
 // metas; it may sort in place.
-func sortedByKey(entries []PresenceEntry) []PresenceEntry {
-	slices.SortStableFunc(entries, func(a, b PresenceEntry) int { return cmp.Compare(a.Key, b.Key) })
+func sortedByKey(entries []Entry) []Entry {
+	slices.SortStableFunc(entries, func(a, b Entry) int { return cmp.Compare(a.Key, b.Key) })
 	return entries
 }
 
 // appendGrouped appends the {key: {"metas": [meta, …]}} object of entries
 // sorted by key.
-func appendGrouped(b []byte, entries []PresenceEntry) []byte {
+func appendGrouped(b []byte, entries []Entry) []byte {
 	b = append(b, '{')
 	for i := 0; i < len(entries); {
 		key := entries[i].Key

@@ -1,4 +1,4 @@
-package phx
+package presence
 
 import (
 	"crypto/rand"
@@ -14,35 +14,37 @@ import (
 	"unicode/utf8"
 
 	jsoniter "github.com/json-iterator/go"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
 // Presence errors, matched with errors.Is.
 var (
-	// ErrPresenceKey is returned for a key phoenix.js cannot hold: empty,
+	// ErrKey is returned for a key phoenix.js cannot hold: empty,
 	// not UTF-8, or an Object.prototype property name.
-	ErrPresenceKey = errors.New("phx: invalid presence key")
-	// ErrPresenceMeta is returned for a meta that is not a JSON object.
-	ErrPresenceMeta = errors.New("phx: presence meta must be a JSON object")
-	// ErrPresenceAlreadyTracked is returned when the channel already tracks
+	ErrKey = errors.New("presence: invalid key")
+	// ErrMeta is returned for a meta that is not a JSON object.
+	ErrMeta = errors.New("presence: meta must be a JSON object")
+	// ErrAlreadyTracked is returned when the channel already tracks
 	// the key on its topic (Phoenix's {:error, {:already_tracked, …}}).
-	ErrPresenceAlreadyTracked = errors.New("phx: presence already tracked")
-	// ErrPresenceNotTracked is returned by Update and Untrack when the
+	ErrAlreadyTracked = errors.New("presence: already tracked")
+	// ErrNotTracked is returned by Update and Untrack when the
 	// channel does not track the key (Phoenix's {:error, :nopresence}).
-	ErrPresenceNotTracked = errors.New("phx: presence not tracked")
-	// ErrPresenceNotJoined is returned when tracking from a channel whose
+	ErrNotTracked = errors.New("presence: not tracked")
+	// ErrNotJoined is returned when tracking from a channel whose
 	// join has not completed: track from AfterJoin or later.
-	ErrPresenceNotJoined = errors.New("phx: presence tracked before the join completed")
-	// ErrPresenceClosed is returned after Presence.Close.
-	ErrPresenceClosed = errors.New("phx: presence closed")
+	ErrNotJoined = errors.New("presence: tracked before the join completed")
+	// ErrClosed is returned by Track and Update after Presence.Close.
+	ErrClosed = errors.New("presence: closed")
 )
 
-// reservedPresenceKeys are the property names of Object.prototype (plus
+// reservedKeys are the property names of Object.prototype (plus
 // "prototype"). phoenix.js before 1.8.9 keeps presences in plain objects
 // indexed by key: such a key finds the inherited property instead of a
 // presence (state["constructor"].metas is undefined and the client throws)
 // or, for __proto__, replaces the object's prototype. Phoenix 1.8.9+
 // uses null-prototype objects, but older clients are still deployed.
-var reservedPresenceKeys = map[string]bool{
+var reservedKeys = map[string]bool{
 	"__proto__": true, "constructor": true, "prototype": true,
 	"hasOwnProperty": true, "isPrototypeOf": true, "propertyIsEnumerable": true,
 	"toString": true, "toLocaleString": true, "valueOf": true,
@@ -50,18 +52,18 @@ var reservedPresenceKeys = map[string]bool{
 	"__lookupGetter__": true, "__lookupSetter__": true,
 }
 
-// CheckPresenceKey reports whether key can be used as a presence key; the
-// error wraps ErrPresenceKey.
-func CheckPresenceKey(key string) error {
+// CheckKey reports whether key can be used as a presence key; the
+// error wraps ErrKey.
+func CheckKey(key string) error {
 	switch {
 	case key == "":
-		return fmt.Errorf("%w: empty key", ErrPresenceKey)
+		return fmt.Errorf("%w: empty key", ErrKey)
 	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: key is not valid UTF-8", ErrPresenceKey)
-	case reservedPresenceKeys[key]:
+		return fmt.Errorf("%w: key is not valid UTF-8", ErrKey)
+	case reservedKeys[key]:
 		return fmt.Errorf("%w: %q is an Object.prototype property name, which breaks "+
 			"phoenix.js Presence clients older than 1.8.9 (prefix keys, e.g. \"user:%s\")",
-			ErrPresenceKey, key, key)
+			ErrKey, key, key)
 	}
 	return nil
 }
@@ -74,10 +76,10 @@ var (
 	refCounter   atomic.Uint32
 )
 
-// newPresenceRef returns a phx_ref as Phoenix builds them: 64-bit
+// newRef returns a phx_ref as Phoenix builds them: 64-bit
 // nanosecond clock, 16-bit node hash, 16-bit counter, base64url (16
 // characters, no padding).
-func newPresenceRef(nodeHash uint16) string {
+func newRef(nodeHash uint16) string {
 	now := time.Now().UnixNano()
 	for {
 		last := lastRefNanos.Load()
@@ -114,23 +116,80 @@ func defaultNodeID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(r[:]))
 }
 
+// json is the JSON configuration phx encodes payloads with: compatible with
+// encoding/json, keys sorted, no HTML escaping (as Phoenix's Jason).
+var json = jsoniter.Config{
+	EscapeHTML:             false,
+	SortMapKeys:            true,
+	ValidateJsonRawMessage: true,
+}.Froze()
+
+// encodeMeta turns an app meta into JSON text, as phx encodes a payload:
+// nil (and an empty RawJSON or Payload) is {}, RawJSON and a JSON Payload
+// are taken as they are, anything else is marshaled. Binary values are
+// refused: a meta must be a JSON object.
+func encodeMeta(meta any) ([]byte, error) {
+	switch x := meta.(type) {
+	case nil:
+		return phx.Empty, nil
+	case phx.RawJSON:
+		if len(x) == 0 {
+			return phx.Empty, nil
+		}
+		return x, nil
+	case phx.Binary:
+		return nil, ErrMeta
+	case phx.Payload:
+		if x.IsBinary() {
+			return nil, ErrMeta
+		}
+		if len(x.Bytes()) == 0 {
+			return phx.Empty, nil
+		}
+		return x.Bytes(), nil
+	case *phx.Payload:
+		return encodeMeta(*x)
+	}
+	data, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("presence: encode meta: %w", err)
+	}
+	return data, nil
+}
+
+// isJSONObject reports whether b, past leading white space, opens an
+// object.
+func isJSONObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // jsonNumbers decodes metas for updaters keeping numbers exact.
 var jsonNumbers = jsoniter.Config{EscapeHTML: false, SortMapKeys: true, UseNumber: true}.Froze()
 
 // buildMeta encodes an app meta and adds phx_ref (and phx_ref_prev when
 // prev is not empty), overriding any such keys of the app's. Keys come out
 // sorted, as Phoenix's small maps do.
-func buildMeta(meta any, ref, prev string) (RawJSON, error) {
-	data, bin, err := encodeValue(meta)
+func buildMeta(meta any, ref, prev string) (phx.RawJSON, error) {
+	data, err := encodeMeta(meta)
 	if err != nil {
 		return nil, err
 	}
-	if bin || !isJSONObject(data) {
-		return nil, ErrPresenceMeta
+	if !isJSONObject(data) {
+		return nil, ErrMeta
 	}
 	var fields map[string]jsoniter.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPresenceMeta, err)
+		return nil, fmt.Errorf("%w: %v", ErrMeta, err)
 	}
 	if fields == nil {
 		fields = make(map[string]jsoniter.RawMessage, 2)
@@ -143,7 +202,7 @@ func buildMeta(meta any, ref, prev string) (RawJSON, error) {
 	}
 	out, err := json.Marshal(fields)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPresenceMeta, err)
+		return nil, fmt.Errorf("%w: %v", ErrMeta, err)
 	}
 	return out, nil
 }
@@ -158,7 +217,7 @@ func quoteRef(ref string) jsoniter.RawMessage {
 
 // decodeMeta turns a stored meta into a map for an updater; numbers are
 // json.Number so that they encode back unchanged.
-func decodeMeta(meta RawJSON) (map[string]any, error) {
+func decodeMeta(meta phx.RawJSON) (map[string]any, error) {
 	var m map[string]any
 	if err := jsonNumbers.Unmarshal(meta, &m); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package phx
+package presence
 
 import (
 	"context"
@@ -9,20 +9,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
 // Presence events, as phoenix.js's Presence class expects them.
 const (
-	EventPresenceState = "presence_state"
-	EventPresenceDiff  = "presence_diff"
+	EventState = "presence_state"
+	EventDiff  = "presence_diff"
 )
 
-// PresenceConfig configures a Presence. The zero value of every field is a
+// Config configures a Presence. The zero value of every field is a
 // sensible default.
-type PresenceConfig struct {
-	// Store holds the announced presences (default: a MemoryPresenceStore,
-	// for a single node).
-	Store PresenceStore
+type Config struct {
+	// Store holds the announced presences (default: a MemoryStore, for a
+	// single node).
+	Store Store
 	// Node names this node in the store (default: hostname-pid-random).
 	// Two live processes must never share a node id.
 	Node string
@@ -44,9 +46,9 @@ type PresenceConfig struct {
 	StoreTimeout time.Duration
 }
 
-func (c PresenceConfig) withDefaults() PresenceConfig {
+func (c Config) withDefaults() Config {
 	if c.Store == nil {
-		c.Store = NewMemoryPresenceStore()
+		c.Store = NewMemoryStore()
 	}
 	if c.Node == "" {
 		c.Node = defaultNodeID()
@@ -68,24 +70,26 @@ func (c PresenceConfig) withDefaults() PresenceConfig {
 
 // Presence tracks who is present on which topic, pushes presence_state to
 // joiners and broadcasts presence_diff, as Phoenix.Presence does, so that
-// phoenix.js's Presence class works unchanged. Create one per Server.
+// phoenix.js's Presence class works unchanged. Create one per phx.Server
+// with New.
 //
 // Every tracked meta belongs to the channel instance that tracked it and
 // leaves automatically when that instance ends for any reason (leave,
 // stop, crash, duplicate join, socket closed or lost). Safe for concurrent
 // use.
 type Presence struct {
-	srv      *Server
-	cfg      PresenceConfig
-	store    PresenceStore
+	srv      *phx.Server
+	cfg      Config
+	store    Store
 	log      *slog.Logger
 	nodeHash uint16
 
 	topicsMu sync.Mutex
-	topics   map[string]*presenceTopic
+	topics   map[string]*batch
 
 	ownersMu sync.Mutex
-	owners   map[*Channel]*presenceOwner
+	owners   map[*phx.Channel]*ownerRec
+	ownerSeq atomic.Uint64 // numbers owner records: their ids are "<node>#<n>"
 
 	diffs     atomic.Int64 // presence_diff broadcasts sent
 	beaten    atomic.Bool
@@ -95,37 +99,38 @@ type Presence struct {
 	loopDone  chan struct{}
 }
 
-// presenceOwner is a channel instance with tracked presences.
-type presenceOwner struct {
-	ch      *Channel
+// ownerRec is a channel instance with tracked presences.
+type ownerRec struct {
+	ch      *phx.Channel
 	id      string
 	dead    bool
-	entries map[presenceSlot]PresenceEntry
+	entries map[slotKey]Entry
 }
 
-type presenceSlot struct{ topic, key string }
+type slotKey struct{ topic, key string }
 
-// PresenceUpdater computes a new meta from the current one (phx_ref and
+// Updater computes a new meta from the current one (phx_ref and
 // phx_ref_prev included; numbers as json.Number). It may modify and return
 // its argument. It runs outside Presence's locks and may run again if the
 // presence changed meanwhile.
-type PresenceUpdater func(meta map[string]any) any
+type Updater func(meta map[string]any) any
 
-// PresenceState is the presence_state payload (and each half of a
+// State is the presence_state payload (and each half of a
 // presence_diff): key → {"metas": [meta, …]}.
-type PresenceState map[string]PresenceMetas
+type State map[string]Metas
 
-// PresenceMetas are the metas of one key, each a JSON object with phx_ref.
-type PresenceMetas struct {
+// Metas are the metas of one key, each a JSON object with phx_ref.
+type Metas struct {
 	Metas []stdjson.RawMessage `json:"metas"`
 }
 
-// NewPresence creates the Presence of srv. It registers the node with the
-// store (first heartbeat) and starts the heartbeat loop; Close stops it.
-func NewPresence(srv *Server, cfg PresenceConfig) (*Presence, error) {
+// New creates the Presence of srv. It registers the node with the store
+// (first heartbeat) and starts the heartbeat loop; Close stops it. It logs
+// to srv.Logger().
+func New(srv *phx.Server, cfg Config) (*Presence, error) {
 	cfg = cfg.withDefaults()
-	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.log, nodeHash: hashNode(cfg.Node),
-		topics: make(map[string]*presenceTopic), owners: make(map[*Channel]*presenceOwner),
+	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(), nodeHash: hashNode(cfg.Node),
+		topics: make(map[string]*batch), owners: make(map[*phx.Channel]*ownerRec),
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
 	ctx, cancel := p.ctx()
 	defer cancel()
@@ -145,7 +150,7 @@ func NewPresence(srv *Server, cfg PresenceConfig) (*Presence, error) {
 func (p *Presence) Node() string { return p.cfg.Node }
 
 // Store returns the store.
-func (p *Presence) Store() PresenceStore { return p.store }
+func (p *Presence) Store() Store { return p.store }
 
 func (p *Presence) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
@@ -155,21 +160,22 @@ func (p *Presence) ctx() (context.Context, context.CancelFunc) {
 // struct, RawJSON; nil means {}), owned by the channel instance c: it
 // leaves when c ends. The meta gets a fresh phx_ref; members get a
 // presence_diff join. Call it from AfterJoin or later (a join that is
-// still in flight gets ErrPresenceNotJoined), then PushState.
-func (p *Presence) Track(c *Channel, key string, meta any) error {
+// still in flight gets ErrNotJoined, one that has ended
+// phx.ErrChannelClosed), then PushState.
+func (p *Presence) Track(c *phx.Channel, key string, meta any) error {
 	if p.closed.Load() {
-		return ErrPresenceClosed
+		return ErrClosed
 	}
-	if err := CheckPresenceKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return err
 	}
-	switch chanState(c.state.Load()) {
-	case stateJoining:
-		return ErrPresenceNotJoined
-	case stateClosed:
-		return ErrChannelClosed
+	switch c.State() {
+	case phx.ChannelJoining:
+		return ErrNotJoined
+	case phx.ChannelClosed:
+		return phx.ErrChannelClosed
 	}
-	ref := newPresenceRef(p.nodeHash)
+	ref := newRef(p.nodeHash)
 	data, err := buildMeta(meta, ref, "")
 	if err != nil {
 		return err
@@ -180,19 +186,20 @@ func (p *Presence) Track(c *Channel, key string, meta any) error {
 		// hook runs at once and removes what was just added.
 		defer c.OnTerminate(func(error) { p.ownerDown(o) })
 	}
-	e := PresenceEntry{Topic: c.topic, Key: key, Ref: ref, Meta: data, Node: p.cfg.Node, Owner: o.id}
-	slot := presenceSlot{c.topic, key}
-	return p.withTopic(c.topic, func(t *presenceTopic) error {
+	topic := c.Topic()
+	e := Entry{Topic: topic, Key: key, Ref: ref, Meta: data, Node: p.cfg.Node, Owner: o.id}
+	sl := slotKey{topic, key}
+	return p.withTopic(topic, func(t *batch) error {
 		p.ownersMu.Lock()
 		if o.dead {
 			p.ownersMu.Unlock()
-			return ErrChannelClosed
+			return phx.ErrChannelClosed
 		}
-		if _, dup := o.entries[slot]; dup {
+		if _, dup := o.entries[sl]; dup {
 			p.ownersMu.Unlock()
-			return ErrPresenceAlreadyTracked
+			return ErrAlreadyTracked
 		}
-		o.entries[slot] = e
+		o.entries[sl] = e
 		p.ownersMu.Unlock()
 		t.join(e)
 		p.changed(t)
@@ -200,30 +207,30 @@ func (p *Presence) Track(c *Channel, key string, meta any) error {
 	})
 }
 
-// errPresenceRaced makes Update retry after a concurrent change.
-var errPresenceRaced = errors.New("phx: presence changed concurrently")
+// errRaced makes Update retry after a concurrent change.
+var errRaced = errors.New("presence: changed concurrently")
 
 // Update replaces the meta c tracks under key: meta is the new meta, or a
-// PresenceUpdater (or func(map[string]any) any) computing it from the
+// Updater (or func(map[string]any) any) computing it from the
 // current one. The new meta gets a new phx_ref and phx_ref_prev = the old
 // ref; members get one presence_diff with the new meta in joins and the
 // old one in leaves (as Phoenix).
-func (p *Presence) Update(c *Channel, key string, meta any) error {
+func (p *Presence) Update(c *phx.Channel, key string, meta any) error {
 	if p.closed.Load() {
-		return ErrPresenceClosed
+		return ErrClosed
 	}
-	var upd PresenceUpdater
+	var upd Updater
 	switch f := meta.(type) {
-	case PresenceUpdater:
+	case Updater:
 		upd = f
 	case func(map[string]any) any:
 		upd = f
 	}
-	slot := presenceSlot{c.topic, key}
+	slot := slotKey{c.Topic(), key}
 	for attempt := 0; ; attempt++ {
 		cur, ok := p.lookup(c, slot)
 		if !ok {
-			return ErrPresenceNotTracked
+			return ErrNotTracked
 		}
 		m := meta
 		if upd != nil {
@@ -234,7 +241,7 @@ func (p *Presence) Update(c *Channel, key string, meta any) error {
 			m = upd(prev)
 		}
 		err := p.replace(c, slot, cur, m)
-		if errors.Is(err, errPresenceRaced) && attempt < 100 {
+		if errors.Is(err, errRaced) && attempt < 100 {
 			continue
 		}
 		return err
@@ -242,29 +249,29 @@ func (p *Presence) Update(c *Channel, key string, meta any) error {
 }
 
 // replace swaps cur (still current) for a new entry with meta.
-func (p *Presence) replace(c *Channel, slot presenceSlot, cur PresenceEntry, meta any) error {
-	ref := newPresenceRef(p.nodeHash)
+func (p *Presence) replace(c *phx.Channel, slot slotKey, cur Entry, meta any) error {
+	ref := newRef(p.nodeHash)
 	data, err := buildMeta(meta, ref, cur.Ref)
 	if err != nil {
 		return err
 	}
 	next := cur
 	next.Ref, next.Meta = ref, data
-	return p.withTopic(slot.topic, func(t *presenceTopic) error {
+	return p.withTopic(slot.topic, func(t *batch) error {
 		p.ownersMu.Lock()
 		o := p.owners[c]
 		if o == nil || o.dead {
 			p.ownersMu.Unlock()
-			return ErrPresenceNotTracked
+			return ErrNotTracked
 		}
 		e, ok := o.entries[slot]
 		if !ok {
 			p.ownersMu.Unlock()
-			return ErrPresenceNotTracked
+			return ErrNotTracked
 		}
 		if e.Ref != cur.Ref {
 			p.ownersMu.Unlock()
-			return errPresenceRaced
+			return errRaced
 		}
 		o.entries[slot] = next
 		p.ownersMu.Unlock()
@@ -276,13 +283,13 @@ func (p *Presence) replace(c *Channel, slot presenceSlot, cur PresenceEntry, met
 }
 
 // Untrack stops tracking key for c; members get a presence_diff leave.
-// ErrPresenceNotTracked when there was nothing to untrack.
-func (p *Presence) Untrack(c *Channel, key string) error {
-	slot := presenceSlot{c.topic, key}
-	return p.withTopic(slot.topic, func(t *presenceTopic) error {
+// ErrNotTracked when there was nothing to untrack.
+func (p *Presence) Untrack(c *phx.Channel, key string) error {
+	slot := slotKey{c.Topic(), key}
+	return p.withTopic(slot.topic, func(t *batch) error {
 		p.ownersMu.Lock()
 		o := p.owners[c]
-		var e PresenceEntry
+		var e Entry
 		ok := false
 		if o != nil {
 			if e, ok = o.entries[slot]; ok {
@@ -291,7 +298,7 @@ func (p *Presence) Untrack(c *Channel, key string) error {
 		}
 		p.ownersMu.Unlock()
 		if !ok {
-			return ErrPresenceNotTracked
+			return ErrNotTracked
 		}
 		t.leave(e)
 		p.changed(t)
@@ -306,9 +313,9 @@ func (p *Presence) Untrack(c *Channel, key string) error {
 // to a subscriber of topic keeps phoenix.js consistent: what it shows that
 // was still waiting is announced by the next diff, and the leave of every
 // presence it shows is broadcast.
-func (p *Presence) List(topic string) (PresenceState, error) {
-	var entries []PresenceEntry
-	err := p.withTopic(topic, func(t *presenceTopic) error {
+func (p *Presence) List(topic string) (State, error) {
+	var entries []Entry
+	err := p.withTopic(topic, func(t *batch) error {
 		ctx, cancel := p.ctx()
 		rev, err := p.store.Revision(ctx, topic)
 		cancel()
@@ -321,7 +328,7 @@ func (p *Presence) List(topic string) (PresenceState, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(PresenceState)
+	out := make(State)
 	for _, e := range entries {
 		m := out[e.Key]
 		m.Metas = append(m.Metas, stdjson.RawMessage(e.Meta))
@@ -341,10 +348,10 @@ func (p *Presence) List(topic string) (PresenceState, error) {
 // harmlessly: diffs are idempotent by phx_ref), and the leave of every
 // presence in the state is broadcast to c. Diffs that reach c before the
 // state are held by phoenix.js and applied after it.
-func (p *Presence) PushState(c *Channel) error {
+func (p *Presence) PushState(c *phx.Channel) error {
 	owner := p.ownerID(c)
 	var state []byte
-	err := p.withTopic(c.topic, func(t *presenceTopic) error {
+	err := p.withTopic(c.Topic(), func(t *batch) error {
 		var err error
 		state, err = p.stateJSON(t, owner) // immutable once built: pushed outside the lock
 		return err
@@ -352,14 +359,14 @@ func (p *Presence) PushState(c *Channel) error {
 	if err != nil {
 		return err
 	}
-	return c.Push(EventPresenceState, RawJSON(state))
+	return c.Push(EventState, phx.RawJSON(state))
 }
 
 // stateJSON returns the encoded state of t for the channel whose owner id
 // is owner ("" when it tracks nothing), t.mu held. The state of the store
 // alone is cached by revision: only a channel with joins still waiting
 // gets one of its own.
-func (p *Presence) stateJSON(t *presenceTopic, owner string) ([]byte, error) {
+func (p *Presence) stateJSON(t *batch, owner string) ([]byte, error) {
 	ctx, cancel := p.ctx()
 	rev, err := p.store.Revision(ctx, t.name)
 	cancel()
@@ -377,13 +384,13 @@ func (p *Presence) stateJSON(t *presenceTopic, owner string) ([]byte, error) {
 	}
 	if !own {
 		if rev == 0 {
-			return Empty, nil
+			return phx.Empty, nil
 		}
 		if t.state != nil && t.stateRev == rev {
 			return t.state, nil
 		}
 	}
-	var entries []PresenceEntry
+	var entries []Entry
 	if own {
 		entries, err = p.current(t, rev, owner)
 	} else {
@@ -405,7 +412,7 @@ func (p *Presence) stateJSON(t *presenceTopic, owner string) ([]byte, error) {
 }
 
 // ownerID is the owner id of what c tracked, "" when it tracks nothing.
-func (p *Presence) ownerID(c *Channel) string {
+func (p *Presence) ownerID(c *phx.Channel) string {
 	p.ownersMu.Lock()
 	defer p.ownersMu.Unlock()
 	if o := p.owners[c]; o != nil {
@@ -415,30 +422,30 @@ func (p *Presence) ownerID(c *Channel) string {
 }
 
 // ownerFor returns c's owner record, creating it (fresh) if needed.
-func (p *Presence) ownerFor(c *Channel) (o *presenceOwner, fresh bool) {
+func (p *Presence) ownerFor(c *phx.Channel) (o *ownerRec, fresh bool) {
 	p.ownersMu.Lock()
 	defer p.ownersMu.Unlock()
 	if o = p.owners[c]; o != nil {
 		return o, false
 	}
-	o = &presenceOwner{ch: c, id: p.cfg.Node + "#" + strconv.FormatUint(c.id, 10),
-		entries: make(map[presenceSlot]PresenceEntry)}
+	o = &ownerRec{ch: c, id: p.cfg.Node + "#" + strconv.FormatUint(p.ownerSeq.Add(1), 10),
+		entries: make(map[slotKey]Entry)}
 	p.owners[c] = o
 	return o, true
 }
 
-func (p *Presence) lookup(c *Channel, slot presenceSlot) (PresenceEntry, bool) {
+func (p *Presence) lookup(c *phx.Channel, slot slotKey) (Entry, bool) {
 	p.ownersMu.Lock()
 	defer p.ownersMu.Unlock()
 	if o := p.owners[c]; o != nil && !o.dead {
 		e, ok := o.entries[slot]
 		return e, ok
 	}
-	return PresenceEntry{}, false
+	return Entry{}, false
 }
 
 // ownerDown removes everything o tracked: its channel instance ended.
-func (p *Presence) ownerDown(o *presenceOwner) {
+func (p *Presence) ownerDown(o *ownerRec) {
 	p.ownersMu.Lock()
 	o.dead = true
 	if p.owners[o.ch] == o {
@@ -450,9 +457,9 @@ func (p *Presence) ownerDown(o *presenceOwner) {
 	}
 	p.ownersMu.Unlock()
 	for topic := range topics {
-		_ = p.withTopic(topic, func(t *presenceTopic) error {
+		_ = p.withTopic(topic, func(t *batch) error {
 			p.ownersMu.Lock()
-			var gone []PresenceEntry
+			var gone []Entry
 			for slot, e := range o.entries {
 				if slot.topic == topic {
 					gone = append(gone, e)
@@ -482,7 +489,7 @@ func (p *Presence) Close() error {
 		close(p.stop)
 		<-p.loopDone
 		p.topicsMu.Lock()
-		topics := make([]*presenceTopic, 0, len(p.topics))
+		topics := make([]*batch, 0, len(p.topics))
 		for _, t := range p.topics {
 			topics = append(topics, t)
 		}
@@ -499,7 +506,7 @@ func (p *Presence) Close() error {
 		}
 		ctx, cancel := p.ctx()
 		defer cancel()
-		var left []PresenceEntry
+		var left []Entry
 		if left, err = p.store.ExpireNode(ctx, p.cfg.Node); err == nil {
 			p.announceLeaves(left)
 		}

@@ -1,10 +1,12 @@
-package phx
+package presence
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
 const (
@@ -14,7 +16,7 @@ const (
 
 // Track, state, update, leave with batching off: exact frames.
 func TestPresenceTrackUpdateLeave(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 	r := &refNames{}
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
@@ -68,11 +70,11 @@ func TestPresenceAutoUntrack(t *testing.T) {
 			[]string{`["5","5","room:p","phx_error",{"reason":"channel_crash"}]`}},
 		{"stop", func(v *harness) { v.in(`["5","6","room:p","leave_me",{}]`) },
 			[]string{`["5","5","room:p","phx_close",{}]`}},
-		{"socket closed abruptly", func(v *harness) { v.sock.closedByTransport(1006, "") }, nil},
+		{"socket closed abruptly", func(v *harness) { v.drop() }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+			srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 			r := &refNames{}
 			a := srv.user(t, "alice")
 			a.join("room:p", "1")
@@ -103,7 +105,7 @@ func TestPresenceAutoUntrack(t *testing.T) {
 // new channel instance: the old meta leaves, a new one joins, and the new
 // instance gets a fresh presence_state with its own join_ref.
 func TestPresenceRejoin(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 	r := &refNames{}
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
@@ -128,7 +130,7 @@ func TestPresenceRejoin(t *testing.T) {
 // Two sockets of one user: two metas under one key; the key stays until
 // both are gone.
 func TestPresenceTwoSocketsOneUser(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 	obs := srv.user(t, "obs")
 	obs.join("room:p", "1")
 	view := newClientView(t)
@@ -141,8 +143,8 @@ func TestPresenceTwoSocketsOneUser(t *testing.T) {
 	if n := len(mustList(t, p, "room:p")["alice"].Metas); n != 2 {
 		t.Fatalf("alice has %d metas, want 2", n)
 	}
-	c1, c2 := s1.sock.lookup("room:p"), s2.sock.lookup("room:p")
-	s1.sock.closedByTransport(1006, "")
+	c1, c2 := s1.lookup("room:p"), s2.lookup("room:p")
+	s1.drop()
 	<-c1.Done() // its presence left with it (OnTerminate)
 	if n := len(mustList(t, p, "room:p")["alice"].Metas); n != 1 {
 		t.Fatalf("alice has %d metas, want 1", n)
@@ -152,7 +154,7 @@ func TestPresenceTwoSocketsOneUser(t *testing.T) {
 	if st := mustList(t, p, "room:p")["alice"].Metas; len(st) != 1 || !strings.Contains(string(st[0]), `"status":"busy"`) {
 		t.Fatalf("alice after update: %s", st)
 	}
-	s2.sock.closedByTransport(1006, "")
+	s2.drop()
 	<-c2.Done()
 	if _, ok := mustList(t, p, "room:p")["alice"]; ok {
 		t.Fatal("alice still listed")
@@ -168,17 +170,17 @@ func TestPresenceTwoSocketsOneUser(t *testing.T) {
 
 // Keys that would break phoenix.js clients, and other misuse.
 func TestPresenceRefusals(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
 	a.settle() // the join is complete (Track refuses a join in flight)
-	c := a.sock.lookup("room:p")
+	c := a.lookup("room:p")
 	for _, key := range []string{"", "__proto__", "constructor", "prototype", "hasOwnProperty",
 		"toString", "valueOf", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString",
 		"__defineGetter__", "__defineSetter__", "__lookupGetter__", "__lookupSetter__", "bad\xff"} {
 		err := p.Track(c, key, nil)
-		if !errors.Is(err, ErrPresenceKey) {
-			t.Errorf("Track(%q): %v, want ErrPresenceKey", key, err)
+		if !errors.Is(err, ErrKey) {
+			t.Errorf("Track(%q): %v, want ErrKey", key, err)
 		}
 	}
 	for _, key := range []string{"user:__proto__", "Constructor", "toString2", "42", "ünïcode"} {
@@ -186,55 +188,55 @@ func TestPresenceRefusals(t *testing.T) {
 			t.Errorf("Track(%q): %v", key, err)
 		}
 	}
-	if err := p.Track(c, "42", nil); !errors.Is(err, ErrPresenceAlreadyTracked) {
+	if err := p.Track(c, "42", nil); !errors.Is(err, ErrAlreadyTracked) {
 		t.Errorf("second Track: %v", err)
 	}
-	for _, meta := range []any{RawJSON(`[1]`), "str", 5, Binary{1}} {
-		if err := p.Track(c, "m", meta); !errors.Is(err, ErrPresenceMeta) {
-			t.Errorf("Track meta %v: %v, want ErrPresenceMeta", meta, err)
+	for _, meta := range []any{phx.RawJSON(`[1]`), "str", 5, phx.Binary{1}} {
+		if err := p.Track(c, "m", meta); !errors.Is(err, ErrMeta) {
+			t.Errorf("Track meta %v: %v, want ErrMeta", meta, err)
 		}
 	}
-	if err := p.Update(c, "nobody", nil); !errors.Is(err, ErrPresenceNotTracked) {
+	if err := p.Update(c, "nobody", nil); !errors.Is(err, ErrNotTracked) {
 		t.Errorf("Update untracked: %v", err)
 	}
-	if err := p.Untrack(c, "nobody"); !errors.Is(err, ErrPresenceNotTracked) {
+	if err := p.Untrack(c, "nobody"); !errors.Is(err, ErrNotTracked) {
 		t.Errorf("Untrack untracked: %v", err)
 	}
 	// Tracking from Join (the join is not complete): refused.
-	ph := srv.router.match("room:q").handler.(*presenceHandler)
+	ph := srv.handler
 	a.in(`["2","2","room:q","phx_join",{"track_in_join":true}]`)
 	a.settle()
 	ph.mu.Lock()
 	joinErr := ph.joinErr
 	ph.mu.Unlock()
-	if !errors.Is(joinErr, ErrPresenceNotJoined) {
-		t.Errorf("Track in Join: %v, want ErrPresenceNotJoined", joinErr)
+	if !errors.Is(joinErr, ErrNotJoined) {
+		t.Errorf("Track in Join: %v, want ErrNotJoined", joinErr)
 	}
 	a.in(`["1","3","room:p","phx_leave",{}]`)
 	<-c.Done()
-	if err := p.Track(c, "late", nil); !errors.Is(err, ErrChannelClosed) {
+	if err := p.Track(c, "late", nil); !errors.Is(err, phx.ErrChannelClosed) {
 		t.Errorf("Track on a closed channel: %v", err)
 	}
-	cq := a.sock.lookup("room:q")
+	cq := a.lookup("room:q")
 	a.in(`["2","4","room:q","phx_leave",{}]`)
 	<-cq.Done()
 	if len(mustList(t, p, "room:p")) != 0 || len(mustList(t, p, "room:q")) != 0 {
 		t.Fatal("presences outlived their channels")
 	}
 	_ = p.Close()
-	if err := p.Track(c, "x", nil); !errors.Is(err, ErrPresenceClosed) {
+	if err := p.Track(c, "x", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Track after Close: %v", err)
 	}
 }
 
 // An updater sees the current meta with exact numbers.
 func TestPresenceUpdaterNumbers(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: -1})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: -1})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
 	a.settle() // the join is complete (Track refuses a join in flight)
-	c := a.sock.lookup("room:p")
-	if err := p.Track(c, "k", RawJSON(`{"online_at":1795876034181,"big":9007199254740993,"f":1.5,"phx_ref":"x"}`)); err != nil {
+	c := a.lookup("room:p")
+	if err := p.Track(c, "k", phx.RawJSON(`{"online_at":1795876034181,"big":9007199254740993,"f":1.5,"phx_ref":"x"}`)); err != nil {
 		t.Fatal(err)
 	}
 	var prevRef string
@@ -265,7 +267,7 @@ func TestPresenceRefs(t *testing.T) {
 	seen := make(map[string]bool)
 	h := hashNode("n1")
 	for i := 0; i < 20_000; i++ {
-		r := newPresenceRef(h)
+		r := newRef(h)
 		if len(r) != 16 || seen[r] {
 			t.Fatalf("ref %q: len %d, duplicate %v", r, len(r), seen[r])
 		}
@@ -278,7 +280,7 @@ func TestPresenceRefs(t *testing.T) {
 	}
 }
 
-func mustList(t testing.TB, p *Presence, topic string) PresenceState {
+func mustList(t testing.TB, p *Presence, topic string) State {
 	t.Helper()
 	st, err := p.List(topic)
 	if err != nil {
@@ -287,7 +289,7 @@ func mustList(t testing.TB, p *Presence, topic string) PresenceState {
 	return st
 }
 
-func (m PresenceMetas) ref(t testing.TB) string {
+func (m Metas) ref(t testing.TB) string {
 	t.Helper()
 	if len(m.Metas) != 1 {
 		t.Fatalf("want one meta, got %s", m.Metas)

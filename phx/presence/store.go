@@ -1,38 +1,41 @@
-package phx
+package presence
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/phxgo/phxgo/phx"
 )
 
-// PresenceEntry is one tracked meta: one (topic, key, owner) triple as
+// Entry is one tracked meta: one (topic, key, owner) triple as
 // announced to clients.
-type PresenceEntry struct {
+type Entry struct {
 	Topic string
 	Key   string
 	// Ref is the meta's phx_ref: unique, never reused.
 	Ref string
 	// Meta is the meta object exactly as announced, phx_ref (and
 	// phx_ref_prev after an update) included. Leaves repeat it verbatim.
-	Meta RawJSON
+	Meta phx.RawJSON
 	// Node is the id of the node whose Presence tracked the entry; other
 	// nodes expire it when that node stops heartbeating.
 	Node string
 	// Owner identifies the channel instance that tracked it, unique across
-	// nodes ("<node>#<channel id>").
+	// nodes ("<node>#<n>": the node's Presence numbers the channel instances
+	// it tracks for, in the order of their first Track).
 	Owner string
 }
 
-// PresenceNode is a node known to a PresenceStore.
-type PresenceNode struct {
+// Node is a node known to a Store.
+type Node struct {
 	ID string
 	// LastSeen is the node's latest heartbeat; zero when the store holds
 	// entries of the node but no heartbeat since it was last expired.
 	LastSeen time.Time
 }
 
-// PresenceStore holds the presences every node has announced. Presence
+// Store holds the presences every node has announced. Presence
 // writes to it only when it broadcasts the matching presence_diff, so what
 // a store lists is always what subscribers have been told; List and
 // presence_state add joins of this node that still wait for their diff,
@@ -41,15 +44,15 @@ type PresenceNode struct {
 // A store shared by several nodes (Redis, …) lets each node list the
 // others' presences; each node writes only its own entries, except through
 // ExpireNode. Implementations must be safe for concurrent use; run
-// phx/presencetest.RunStore against them.
-type PresenceStore interface {
+// presencetest.RunStore (package phx/presence/presencetest) against them.
+type Store interface {
 	// Apply adds joins and removes leaves of one topic atomically. Joins
 	// are upserts by Ref; leaves are matched by Ref (Topic and Ref of the
 	// given entries); a leave of an unknown ref is ignored.
-	Apply(ctx context.Context, topic string, joins, leaves []PresenceEntry) error
+	Apply(ctx context.Context, topic string, joins, leaves []Entry) error
 	// List returns every entry of topic, the entries of one key in the
 	// order they were first added.
-	List(ctx context.Context, topic string) ([]PresenceEntry, error)
+	List(ctx context.Context, topic string) ([]Entry, error)
 	// Revision returns 0 when topic has no entries, otherwise a number
 	// that changes whenever its entries change and never repeats an
 	// earlier non-zero value of the topic while the store lives. Presence
@@ -61,42 +64,42 @@ type PresenceStore interface {
 	Heartbeat(ctx context.Context, node string, at time.Time) (existed bool, err error)
 	// Nodes lists the nodes that heartbeated since their last expiry or
 	// that own entries.
-	Nodes(ctx context.Context) ([]PresenceNode, error)
+	Nodes(ctx context.Context) ([]Node, error)
 	// ExpireNode removes every entry of node, in every topic, and the
 	// node's heartbeat record, and returns the removed entries. It is a
 	// claim: when several nodes expire the same node at once, each entry
 	// is returned to exactly one of them (which broadcasts its leave).
-	ExpireNode(ctx context.Context, node string) ([]PresenceEntry, error)
+	ExpireNode(ctx context.Context, node string) ([]Entry, error)
 }
 
-// MemoryPresenceStore is the single-node PresenceStore.
-type MemoryPresenceStore struct {
+// MemoryStore is the single-node Store.
+type MemoryStore struct {
 	mu     sync.Mutex
 	rev    uint64 // last revision handed out, store-wide
-	topics map[string]*memPresenceTopic
-	nodes  map[string]*memPresenceNode
+	topics map[string]*memTopic
+	nodes  map[string]*memNode
 }
 
-type memPresenceTopic struct {
+type memTopic struct {
 	rev  uint64
-	keys map[string][]PresenceEntry // key → entries in insertion order
-	refs map[string]string          // ref → key
+	keys map[string][]Entry // key → entries in insertion order
+	refs map[string]string  // ref → key
 }
 
-type memPresenceNode struct {
+type memNode struct {
 	lastSeen time.Time
 	beat     bool              // heartbeated since the last expiry
 	refs     map[string]string // ref → topic of the node's entries
 }
 
-// NewMemoryPresenceStore returns an empty in-memory PresenceStore.
-func NewMemoryPresenceStore() *MemoryPresenceStore {
-	return &MemoryPresenceStore{topics: make(map[string]*memPresenceTopic),
-		nodes: make(map[string]*memPresenceNode)}
+// NewMemoryStore returns an empty in-memory Store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{topics: make(map[string]*memTopic),
+		nodes: make(map[string]*memNode)}
 }
 
-// Apply implements PresenceStore.
-func (s *MemoryPresenceStore) Apply(_ context.Context, topic string, joins, leaves []PresenceEntry) error {
+// Apply implements Store.
+func (s *MemoryStore) Apply(_ context.Context, topic string, joins, leaves []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := false
@@ -121,7 +124,7 @@ func (s *MemoryPresenceStore) Apply(_ context.Context, topic string, joins, leav
 
 // add upserts e (lock held): an entry whose ref is already stored under
 // the same key is replaced in place, otherwise it is appended to its key.
-func (s *MemoryPresenceStore) add(e PresenceEntry) {
+func (s *MemoryStore) add(e Entry) {
 	if t := s.topics[e.Topic]; t != nil {
 		if key, ok := t.refs[e.Ref]; ok {
 			if key == e.Key {
@@ -139,7 +142,7 @@ func (s *MemoryPresenceStore) add(e PresenceEntry) {
 	}
 	t := s.topics[e.Topic]
 	if t == nil {
-		t = &memPresenceTopic{keys: make(map[string][]PresenceEntry), refs: make(map[string]string)}
+		t = &memTopic{keys: make(map[string][]Entry), refs: make(map[string]string)}
 		s.topics[e.Topic] = t
 	}
 	t.refs[e.Ref] = e.Key
@@ -147,10 +150,10 @@ func (s *MemoryPresenceStore) add(e PresenceEntry) {
 	s.nodeOf(e.Node).refs[e.Ref] = e.Topic
 }
 
-func (s *MemoryPresenceStore) nodeOf(id string) *memPresenceNode {
+func (s *MemoryStore) nodeOf(id string) *memNode {
 	n := s.nodes[id]
 	if n == nil {
-		n = &memPresenceNode{refs: make(map[string]string)}
+		n = &memNode{refs: make(map[string]string)}
 		s.nodes[id] = n
 	}
 	return n
@@ -159,7 +162,7 @@ func (s *MemoryPresenceStore) nodeOf(id string) *memPresenceNode {
 // remove deletes ref from topic (lock held) and reports whether it was
 // there. An emptied topic is dropped: its revision reads 0 (the empty
 // state) and a later record gets a revision above every earlier one.
-func (s *MemoryPresenceStore) remove(topic, ref string) bool {
+func (s *MemoryStore) remove(topic, ref string) bool {
 	t := s.topics[topic]
 	if t == nil {
 		return false
@@ -194,24 +197,24 @@ func (s *MemoryPresenceStore) remove(topic, ref string) bool {
 	return true
 }
 
-// List implements PresenceStore.
-func (s *MemoryPresenceStore) List(_ context.Context, topic string) ([]PresenceEntry, error) {
+// List implements Store.
+func (s *MemoryStore) List(_ context.Context, topic string) ([]Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.topics[topic]
 	if t == nil {
 		return nil, nil
 	}
-	out := make([]PresenceEntry, 0, len(t.refs))
+	out := make([]Entry, 0, len(t.refs))
 	for _, list := range t.keys {
 		out = append(out, list...)
 	}
 	return out, nil
 }
 
-// Revision implements PresenceStore. Revisions come from one store-wide
+// Revision implements Store. Revisions come from one store-wide
 // counter, so a topic that empties and fills again never repeats one.
-func (s *MemoryPresenceStore) Revision(_ context.Context, topic string) (uint64, error) {
+func (s *MemoryStore) Revision(_ context.Context, topic string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t := s.topics[topic]; t != nil {
@@ -220,8 +223,8 @@ func (s *MemoryPresenceStore) Revision(_ context.Context, topic string) (uint64,
 	return 0, nil // empty: every empty topic has the same state, {}
 }
 
-// Heartbeat implements PresenceStore.
-func (s *MemoryPresenceStore) Heartbeat(_ context.Context, node string, at time.Time) (bool, error) {
+// Heartbeat implements Store.
+func (s *MemoryStore) Heartbeat(_ context.Context, node string, at time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.nodeOf(node)
@@ -233,13 +236,13 @@ func (s *MemoryPresenceStore) Heartbeat(_ context.Context, node string, at time.
 	return existed, nil
 }
 
-// Nodes implements PresenceStore.
-func (s *MemoryPresenceStore) Nodes(context.Context) ([]PresenceNode, error) {
+// Nodes implements Store.
+func (s *MemoryStore) Nodes(context.Context) ([]Node, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]PresenceNode, 0, len(s.nodes))
+	out := make([]Node, 0, len(s.nodes))
 	for id, n := range s.nodes {
-		pn := PresenceNode{ID: id}
+		pn := Node{ID: id}
 		if n.beat {
 			pn.LastSeen = n.lastSeen
 		}
@@ -248,8 +251,8 @@ func (s *MemoryPresenceStore) Nodes(context.Context) ([]PresenceNode, error) {
 	return out, nil
 }
 
-// ExpireNode implements PresenceStore.
-func (s *MemoryPresenceStore) ExpireNode(_ context.Context, node string) ([]PresenceEntry, error) {
+// ExpireNode implements Store.
+func (s *MemoryStore) ExpireNode(_ context.Context, node string) ([]Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.nodes[node]
@@ -257,7 +260,7 @@ func (s *MemoryPresenceStore) ExpireNode(_ context.Context, node string) ([]Pres
 		return nil, nil
 	}
 	n.beat = false // so that remove drops the record with its last entry
-	var out []PresenceEntry
+	var out []Entry
 	touched := make(map[string]bool)
 	for ref, topic := range n.refs {
 		t := s.topics[topic]

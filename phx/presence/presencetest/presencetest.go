@@ -1,8 +1,8 @@
-// Package presencetest is the conformance suite of phx.PresenceStore
+// Package presencetest is the conformance suite of presence.Store
 // implementations. Every store (the in-memory one, Redis, …) must pass it:
 //
 //	func TestMyStore(t *testing.T) {
-//		presencetest.RunStore(t, func() phx.PresenceStore { return newMyStore(t) })
+//		presencetest.RunStore(t, func() presence.Store { return newMyStore(t) })
 //	}
 //
 // newStore must return an empty, independent store on each call.
@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/presence"
 )
 
 // RunStore runs every conformance case as a subtest of t.
-func RunStore(t *testing.T, newStore func() phx.PresenceStore) {
+func RunStore(t *testing.T, newStore func() presence.Store) {
 	cases := []struct {
 		name string
-		f    func(t *testing.T, s phx.PresenceStore)
+		f    func(t *testing.T, s presence.Store)
 	}{
 		{"ApplyAndList", testApplyAndList},
 		{"MetasOfAKeyKeepOrder", testKeyOrder},
@@ -45,8 +46,8 @@ func RunStore(t *testing.T, newStore func() phx.PresenceStore) {
 }
 
 // Entry builds a test entry; ref must be unique per test.
-func Entry(topic, key, ref, node string) phx.PresenceEntry {
-	return phx.PresenceEntry{Topic: topic, Key: key, Ref: ref,
+func Entry(topic, key, ref, node string) presence.Entry {
+	return presence.Entry{Topic: topic, Key: key, Ref: ref,
 		Meta: phx.RawJSON(fmt.Sprintf(`{"online_at":1700000000000,"phx_ref":%q}`, ref)),
 		Node: node, Owner: node + "#" + ref}
 }
@@ -57,14 +58,14 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-func apply(t *testing.T, s phx.PresenceStore, topic string, joins, leaves []phx.PresenceEntry) {
+func apply(t *testing.T, s presence.Store, topic string, joins, leaves []presence.Entry) {
 	t.Helper()
 	if err := s.Apply(ctx(t), topic, joins, leaves); err != nil {
 		t.Fatalf("Apply(%s): %v", topic, err)
 	}
 }
 
-func list(t *testing.T, s phx.PresenceStore, topic string) []phx.PresenceEntry {
+func list(t *testing.T, s presence.Store, topic string) []presence.Entry {
 	t.Helper()
 	es, err := s.List(ctx(t), topic)
 	if err != nil {
@@ -74,7 +75,7 @@ func list(t *testing.T, s phx.PresenceStore, topic string) []phx.PresenceEntry {
 }
 
 // refs lists the refs of entries, sorted.
-func refs(es []phx.PresenceEntry) string {
+func refs(es []presence.Entry) string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.Ref
@@ -83,7 +84,7 @@ func refs(es []phx.PresenceEntry) string {
 	return strings.Join(out, ",")
 }
 
-func sameEntry(t *testing.T, got, want phx.PresenceEntry) {
+func sameEntry(t *testing.T, got, want presence.Entry) {
 	t.Helper()
 	if got.Topic != want.Topic || got.Key != want.Key || got.Ref != want.Ref ||
 		got.Node != want.Node || got.Owner != want.Owner || !jsonEqual(got.Meta, want.Meta) {
@@ -101,19 +102,19 @@ func jsonEqual(a, b []byte) bool {
 	return string(xa) == string(ya)
 }
 
-func testApplyAndList(t *testing.T, s phx.PresenceStore) {
+func testApplyAndList(t *testing.T, s presence.Store) {
 	if es := list(t, s, "room:a"); len(es) != 0 {
 		t.Fatalf("new store lists %v", es)
 	}
 	e1 := Entry("room:a", "alice", "r1", "n1")
 	e1.Meta = phx.RawJSON(`{"online_at":1795876034181,"phx_ref":"r1","nested":{"a":[1,"two",null]},"s":"héllo ✓"}`)
 	e2 := Entry("room:a", "bob", "r2", "n2")
-	apply(t, s, "room:a", []phx.PresenceEntry{e1, e2}, nil)
+	apply(t, s, "room:a", []presence.Entry{e1, e2}, nil)
 	es := list(t, s, "room:a")
 	if len(es) != 2 {
 		t.Fatalf("listed %d entries, want 2", len(es))
 	}
-	byRef := map[string]phx.PresenceEntry{}
+	byRef := map[string]presence.Entry{}
 	for _, e := range es {
 		byRef[e.Ref] = e
 	}
@@ -121,8 +122,8 @@ func testApplyAndList(t *testing.T, s phx.PresenceStore) {
 	sameEntry(t, byRef["r2"], e2)
 }
 
-func testKeyOrder(t *testing.T, s phx.PresenceStore) {
-	var joins []phx.PresenceEntry
+func testKeyOrder(t *testing.T, s presence.Store) {
+	var joins []presence.Entry
 	for i := range 5 {
 		joins = append(joins, Entry("room:a", "alice", fmt.Sprintf("r%d", i), "n1"))
 	}
@@ -138,34 +139,34 @@ func testKeyOrder(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func testLeaves(t *testing.T, s phx.PresenceStore) {
+func testLeaves(t *testing.T, s presence.Store) {
 	a, b, c := Entry("room:a", "k", "r1", "n1"), Entry("room:a", "k", "r2", "n1"), Entry("room:a", "j", "r3", "n2")
-	apply(t, s, "room:a", []phx.PresenceEntry{a, b, c}, nil)
+	apply(t, s, "room:a", []presence.Entry{a, b, c}, nil)
 	// A leave is matched by ref (its meta is not compared); unknown refs
 	// are ignored.
 	leave := b
 	leave.Meta = phx.RawJSON(`{}`)
-	apply(t, s, "room:a", nil, []phx.PresenceEntry{leave, Entry("room:a", "k", "nope", "n1")})
+	apply(t, s, "room:a", nil, []presence.Entry{leave, Entry("room:a", "k", "nope", "n1")})
 	if got := refs(list(t, s, "room:a")); got != "r1,r3" {
 		t.Fatalf("after leave: %s, want r1,r3", got)
 	}
 	// Joins and leaves in one call: one update (new ref in, old ref out).
 	d := Entry("room:a", "k", "r4", "n1")
-	apply(t, s, "room:a", []phx.PresenceEntry{d}, []phx.PresenceEntry{a})
+	apply(t, s, "room:a", []presence.Entry{d}, []presence.Entry{a})
 	if got := refs(list(t, s, "room:a")); got != "r3,r4" {
 		t.Fatalf("after update: %s, want r3,r4", got)
 	}
-	apply(t, s, "room:a", nil, []phx.PresenceEntry{c, d})
+	apply(t, s, "room:a", nil, []presence.Entry{c, d})
 	if es := list(t, s, "room:a"); len(es) != 0 {
 		t.Fatalf("emptied topic lists %v", es)
 	}
 }
 
-func testUpsert(t *testing.T, s phx.PresenceStore) {
+func testUpsert(t *testing.T, s presence.Store) {
 	e := Entry("room:a", "k", "r1", "n1")
-	apply(t, s, "room:a", []phx.PresenceEntry{e}, nil)
+	apply(t, s, "room:a", []presence.Entry{e}, nil)
 	e.Meta = phx.RawJSON(`{"phx_ref":"r1","v":2}`)
-	apply(t, s, "room:a", []phx.PresenceEntry{e}, nil)
+	apply(t, s, "room:a", []presence.Entry{e}, nil)
 	es := list(t, s, "room:a")
 	if len(es) != 1 {
 		t.Fatalf("re-applied join: %d entries, want 1", len(es))
@@ -173,11 +174,11 @@ func testUpsert(t *testing.T, s phx.PresenceStore) {
 	sameEntry(t, es[0], e)
 }
 
-func testTopics(t *testing.T, s phx.PresenceStore) {
-	apply(t, s, "room:a", []phx.PresenceEntry{Entry("room:a", "k", "r1", "n1")}, nil)
-	apply(t, s, "room:b", []phx.PresenceEntry{Entry("room:b", "k", "r2", "n1")}, nil)
+func testTopics(t *testing.T, s presence.Store) {
+	apply(t, s, "room:a", []presence.Entry{Entry("room:a", "k", "r1", "n1")}, nil)
+	apply(t, s, "room:b", []presence.Entry{Entry("room:b", "k", "r2", "n1")}, nil)
 	// A leave applied to another topic does not touch this one.
-	apply(t, s, "room:b", nil, []phx.PresenceEntry{Entry("room:b", "k", "r1", "n1")})
+	apply(t, s, "room:b", nil, []presence.Entry{Entry("room:b", "k", "r1", "n1")})
 	if got := refs(list(t, s, "room:a")); got != "r1" {
 		t.Fatalf("room:a: %s", got)
 	}
@@ -186,7 +187,7 @@ func testTopics(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func revision(t *testing.T, s phx.PresenceStore, topic string) uint64 {
+func revision(t *testing.T, s presence.Store, topic string) uint64 {
 	t.Helper()
 	r, err := s.Revision(ctx(t), topic)
 	if err != nil {
@@ -195,12 +196,12 @@ func revision(t *testing.T, s phx.PresenceStore, topic string) uint64 {
 	return r
 }
 
-func testRevision(t *testing.T, s phx.PresenceStore) {
+func testRevision(t *testing.T, s presence.Store) {
 	if r := revision(t, s, "room:a"); r != 0 {
 		t.Fatalf("revision of an unknown topic: %d, want 0", r)
 	}
 	seen := map[uint64]bool{}
-	step := func(what string, joins, leaves []phx.PresenceEntry) {
+	step := func(what string, joins, leaves []presence.Entry) {
 		t.Helper()
 		apply(t, s, "room:a", joins, leaves)
 		r := revision(t, s, "room:a")
@@ -216,13 +217,13 @@ func testRevision(t *testing.T, s phx.PresenceStore) {
 		seen[r] = true
 	}
 	a, b := Entry("room:a", "k", "r1", "n1"), Entry("room:a", "k", "r2", "n1")
-	step("first join", []phx.PresenceEntry{a}, nil)
+	step("first join", []presence.Entry{a}, nil)
 	other := revision(t, s, "room:b")
-	step("second join", []phx.PresenceEntry{b}, nil)
-	step("leave", nil, []phx.PresenceEntry{a})
-	step("last leave", nil, []phx.PresenceEntry{b})
-	step("join again", []phx.PresenceEntry{Entry("room:a", "k", "r3", "n1")}, nil)
-	step("another node joins", []phx.PresenceEntry{Entry("room:a", "j", "r4", "n2")}, nil)
+	step("second join", []presence.Entry{b}, nil)
+	step("leave", nil, []presence.Entry{a})
+	step("last leave", nil, []presence.Entry{b})
+	step("join again", []presence.Entry{Entry("room:a", "k", "r3", "n1")}, nil)
+	step("another node joins", []presence.Entry{Entry("room:a", "j", "r4", "n2")}, nil)
 	if r := revision(t, s, "room:b"); r != other {
 		t.Fatalf("room:b's revision moved (%d → %d) with room:a's changes", other, r)
 	}
@@ -235,7 +236,7 @@ func testRevision(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func testHeartbeat(t *testing.T, s phx.PresenceStore) {
+func testHeartbeat(t *testing.T, s presence.Store) {
 	c := ctx(t)
 	t0 := time.Now().Truncate(time.Millisecond)
 	existed, err := s.Heartbeat(c, "n1", t0)
@@ -262,7 +263,7 @@ func seenAt(got, want time.Time) bool {
 	return d > -time.Millisecond && d < time.Millisecond
 }
 
-func nodes(t *testing.T, s phx.PresenceStore) map[string]time.Time {
+func nodes(t *testing.T, s presence.Store) map[string]time.Time {
 	t.Helper()
 	ns, err := s.Nodes(ctx(t))
 	if err != nil {
@@ -275,16 +276,16 @@ func nodes(t *testing.T, s phx.PresenceStore) map[string]time.Time {
 	return out
 }
 
-func testExpireNode(t *testing.T, s phx.PresenceStore) {
+func testExpireNode(t *testing.T, s presence.Store) {
 	c := ctx(t)
 	for _, n := range []string{"n1", "n2"} {
 		if _, err := s.Heartbeat(c, n, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	apply(t, s, "room:a", []phx.PresenceEntry{Entry("room:a", "k", "r1", "n1"), Entry("room:a", "k", "r2", "n2"),
+	apply(t, s, "room:a", []presence.Entry{Entry("room:a", "k", "r1", "n1"), Entry("room:a", "k", "r2", "n2"),
 		Entry("room:a", "j", "r3", "n1")}, nil)
-	apply(t, s, "room:b", []phx.PresenceEntry{Entry("room:b", "k", "r4", "n1"), Entry("room:b", "k", "r5", "n2")}, nil)
+	apply(t, s, "room:b", []presence.Entry{Entry("room:b", "k", "r4", "n1"), Entry("room:b", "k", "r5", "n2")}, nil)
 	gone, err := s.ExpireNode(c, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -320,14 +321,14 @@ func testExpireNode(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func testExpireClaim(t *testing.T, s phx.PresenceStore) {
-	var joins []phx.PresenceEntry
+func testExpireClaim(t *testing.T, s presence.Store) {
+	var joins []presence.Entry
 	for i := range 200 {
 		joins = append(joins, Entry("room:a", fmt.Sprintf("k%d", i%7), fmt.Sprintf("r%d", i), "dead"))
 	}
 	apply(t, s, "room:a", joins, nil)
 	var wg sync.WaitGroup
-	results := make([][]phx.PresenceEntry, 8)
+	results := make([][]presence.Entry, 8)
 	for i := range results {
 		wg.Add(1)
 		go func() {
@@ -356,10 +357,10 @@ func testExpireClaim(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func testEntriesOnlyNode(t *testing.T, s phx.PresenceStore) {
+func testEntriesOnlyNode(t *testing.T, s presence.Store) {
 	// Entries of a node that never heartbeated (or was expired and wrote
 	// again before its next heartbeat) make it listed, never seen.
-	apply(t, s, "room:a", []phx.PresenceEntry{Entry("room:a", "k", "r1", "ghost")}, nil)
+	apply(t, s, "room:a", []presence.Entry{Entry("room:a", "k", "r1", "ghost")}, nil)
 	got := nodes(t, s)
 	last, ok := got["ghost"]
 	if !ok || !last.IsZero() {
@@ -374,7 +375,7 @@ func testEntriesOnlyNode(t *testing.T, s phx.PresenceStore) {
 	}
 }
 
-func testConcurrent(t *testing.T, s phx.PresenceStore) {
+func testConcurrent(t *testing.T, s presence.Store) {
 	const workers, per = 8, 100
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -385,12 +386,12 @@ func testConcurrent(t *testing.T, s phx.PresenceStore) {
 			topic := fmt.Sprintf("room:%d", w%2)
 			for i := range per {
 				e := Entry(topic, fmt.Sprintf("k%d", i%5), fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("n%d", w))
-				if err := s.Apply(c, topic, []phx.PresenceEntry{e}, nil); err != nil {
+				if err := s.Apply(c, topic, []presence.Entry{e}, nil); err != nil {
 					t.Error(err)
 					return
 				}
 				if i%2 == 1 { // every other entry leaves again
-					if err := s.Apply(c, topic, nil, []phx.PresenceEntry{e}); err != nil {
+					if err := s.Apply(c, topic, nil, []presence.Entry{e}); err != nil {
 						t.Error(err)
 						return
 					}

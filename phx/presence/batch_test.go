@@ -1,6 +1,7 @@
-package phx
+package presence
 
 import (
+	"context"
 	stdjson "encoding/json"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -18,7 +20,7 @@ const hourWindow = time.Hour
 // Within a window, changes merge into one diff of net changes; List and
 // presence_state show the topic as it is now, the joiner included.
 func TestPresenceBatchNetChanges(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
 	r := &refNames{}
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
@@ -44,7 +46,7 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 	}
 	// A channel that tracks nothing gets only what was announced.
 	var plain []byte
-	if err := p.withTopic("room:p", func(tp *presenceTopic) error {
+	if err := p.withTopic("room:p", func(tp *batch) error {
 		var err error
 		plain, err = p.stateJSON(tp, "")
 		return err
@@ -54,7 +56,7 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 	if got := r.canon(string(plain)); got != `{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}}` {
 		t.Fatalf("state of a channel that tracks nothing: %s", got)
 	}
-	carolCh := users["carol"].sock.lookup("room:p")
+	carolCh := users["carol"].lookup("room:p")
 	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)    // joined, shown, left inside the window
 	<-carolCh.Done()                                          // her presence left with her (OnTerminate)
 	a.in(`["1","2","room:p","set_status",{"status":"away"}]`) // update of an announced meta
@@ -63,7 +65,7 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 	users["dave"].expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
 	// A meta tracked and untracked inside the window that nobody was
 	// shown appears in no diff at all.
-	ac := a.sock.lookup("room:p")
+	ac := a.lookup("room:p")
 	if err := p.Track(ac, "ghost", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 // waiting). Phoenix tracks, then lists; so do we.
 func TestPresenceJoinerInOwnState(t *testing.T) {
 	bothVersions(t, func(t *testing.T, ver serializer.Version) {
-		srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+		srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
 
 		// A second user joining while the first one's window is open.
 		a := srv.userV(t, ver, "alice")
@@ -148,7 +150,7 @@ func TestPresenceJoinerInOwnState(t *testing.T) {
 		c.joinV("room:empty", "1")
 		first := c.stateOf(t, "room:empty", "carol")["carol"][0]
 		p.tickNow("room:empty") // nothing waits: quiet
-		diffs, ch := p.diffs.Load(), c.sock.lookup("room:empty")
+		diffs, ch := p.diffs.Load(), c.lookup("room:empty")
 		c.in(c.frame("1", "2", "room:empty", "phx_leave"))
 		c.expectEvent(t, "phx_reply")
 		c.expectEvent(t, "phx_close")
@@ -189,11 +191,11 @@ func TestPresenceJoinerInOwnState(t *testing.T) {
 // Track followed by List always finds the tracked meta, in a quiet topic
 // and inside a window.
 func TestPresenceTrackThenList(t *testing.T) {
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
 	a.settle() // the join is complete (Track refuses a join in flight)
-	c := a.sock.lookup("room:p")
+	c := a.lookup("room:p")
 	for i := range 5 {
 		key := fmt.Sprintf("k%d", i)
 		if err := p.Track(c, key, nil); err != nil {
@@ -217,7 +219,7 @@ func TestPresenceTrackThenList(t *testing.T) {
 // list.
 func TestPresenceBurst(t *testing.T) {
 	const n, leavers, rounds = 1000, 400, 10
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
 	obs := srv.user(t, "obs")
 	obs.join("room:burst", "1")
 	p.tickNow("room:burst") // nothing waits: quiet
@@ -232,7 +234,7 @@ func TestPresenceBurst(t *testing.T) {
 			hs[i].settle() // AfterJoin has tracked (and pushed the state)
 		}
 		for i := round * leavers / rounds; i < (round+1)*leavers/rounds; i++ {
-			ch := hs[i].sock.lookup("room:burst")
+			ch := hs[i].lookup("room:burst")
 			hs[i].in(`["1","2","room:burst","phx_leave",{}]`)
 			<-ch.Done()
 		}
@@ -262,20 +264,17 @@ func TestPresenceBurst(t *testing.T) {
 	}
 }
 
-// diffClock records when each presence_diff of a topic is broadcast.
+// diffClock is a Store that records when each presence_diff of a topic
+// is broadcast: Presence writes the store exactly when it broadcasts a
+// diff, right before.
 type diffClock struct {
-	id   uint64
+	Store
 	mu   sync.Mutex
 	at   []time.Time
 	tick chan struct{}
 }
 
-func (d *diffClock) SubscriberID() uint64 { return d.id }
-
-func (d *diffClock) Deliver(b *Broadcast) {
-	if b.Event != EventPresenceDiff {
-		return
-	}
+func (d *diffClock) Apply(ctx context.Context, topic string, joins, leaves []Entry) error {
 	d.mu.Lock()
 	d.at = append(d.at, time.Now())
 	d.mu.Unlock()
@@ -283,6 +282,7 @@ func (d *diffClock) Deliver(b *Broadcast) {
 	case d.tick <- struct{}{}:
 	default:
 	}
+	return d.Store.Apply(ctx, topic, joins, leaves)
 }
 
 // With a real window, changes that keep coming make at most one diff per
@@ -290,14 +290,12 @@ func (d *diffClock) Deliver(b *Broadcast) {
 // bound on time, the only kind a test may assert).
 func TestPresenceWindowPacing(t *testing.T) {
 	const window = 20 * time.Millisecond
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: window})
-	clock := &diffClock{id: NewSubscriberID(), tick: make(chan struct{}, 1)}
-	srv.pubsub.Subscribe("room:p", clock)
-	t.Cleanup(func() { srv.pubsub.Unsubscribe("room:p", clock) })
+	clock := &diffClock{Store: NewMemoryStore(), tick: make(chan struct{}, 1)}
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: window, Store: clock})
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
 	a.settle() // AfterJoin has tracked alice
-	c := a.sock.lookup("room:p")
+	c := a.lookup("room:p")
 	const waves, perWave = 6, 30
 	for w := range waves {
 		for i := range perWave {
@@ -328,9 +326,9 @@ func TestPresenceWindowPacing(t *testing.T) {
 // expired by another, which broadcasts its leaves; the expired node, when
 // it comes back, announces its presences again.
 func TestPresenceNodeExpiry(t *testing.T) {
-	ps, store := NewMemoryPubSub(), NewMemoryPresenceStore()
-	srvA, pA := newPresenceServer(t, Config{PubSub: ps}, PresenceConfig{Store: store, Node: "a", DiffWindow: -1})
-	srvB, pB := newPresenceServer(t, Config{PubSub: ps}, PresenceConfig{Store: store, Node: "b", DiffWindow: -1})
+	ps, store := phx.NewMemoryPubSub(), NewMemoryStore()
+	srvA, pA := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "a", DiffWindow: -1})
+	srvB, pB := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "b", DiffWindow: -1})
 	r := &refNames{}
 	obs := srvA.user(t, "alice")
 	obs.join("room:p", "1")
@@ -383,18 +381,18 @@ func TestPresenceNodeExpiry(t *testing.T) {
 // The heartbeat loop runs and expires dead nodes by itself: the ghost's
 // leave reaches a member.
 func TestPresenceHeartbeatLoop(t *testing.T) {
-	store := NewMemoryPresenceStore()
+	store := NewMemoryStore()
 	ctx := t.Context()
 	// A dead node with one presence, last seen long ago.
 	if _, err := store.Heartbeat(ctx, "dead", time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	ghost := PresenceEntry{Topic: "room:p", Key: "ghost", Ref: "GOw7vPYKRWrubwBR",
-		Meta: RawJSON(`{"phx_ref":"GOw7vPYKRWrubwBR"}`), Node: "dead", Owner: "dead#1"}
-	if err := store.Apply(ctx, "room:p", []PresenceEntry{ghost}, nil); err != nil {
+	ghost := Entry{Topic: "room:p", Key: "ghost", Ref: "GOw7vPYKRWrubwBR",
+		Meta: phx.RawJSON(`{"phx_ref":"GOw7vPYKRWrubwBR"}`), Node: "dead", Owner: "dead#1"}
+	if err := store.Apply(ctx, "room:p", []Entry{ghost}, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv, p := newPresenceServer(t, Config{}, PresenceConfig{Store: store, Node: "live",
+	srv, p := newPresenceServer(t, phx.Config{}, Config{Store: store, Node: "live",
 		DiffWindow: -1, HeartbeatInterval: 10 * time.Millisecond, NodeTimeout: time.Second})
 	obs := srv.user(t, "obs")
 	obs.join("room:p", "1")
@@ -454,7 +452,7 @@ func (h *harness) expectEvent(t *testing.T, event string) serializer.Message {
 		if m.Event == event || event == "phx_reply" && m.Kind == serializer.KindReply {
 			return m
 		}
-		if m.Event != EventPresenceDiff {
+		if m.Event != EventDiff {
 			t.Fatalf("got %s %s, want %s", m.Event, m.Payload, event)
 		}
 	}
@@ -464,7 +462,7 @@ func (h *harness) expectEvent(t *testing.T, event string) serializer.Message {
 // lists exactly keys; it returns each key's phx_refs.
 func (h *harness) stateOf(t *testing.T, topic string, keys ...string) map[string][]string {
 	t.Helper()
-	m := h.expectEvent(t, EventPresenceState)
+	m := h.expectEvent(t, EventState)
 	var st map[string]struct {
 		Metas []struct {
 			Ref string `json:"phx_ref"`

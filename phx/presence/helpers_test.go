@@ -1,8 +1,11 @@
-package phx
+package presence
 
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -10,18 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/serializer"
 )
 
 // presenceHandler is the example app's room channel, reduced to presence.
 type presenceHandler struct {
-	p *Presence
+	p  *Presence
+	ts *testServer
 
 	mu      sync.Mutex
 	joinErr error // what Track returned when called from Join
 }
 
-func (ph *presenceHandler) Join(c *Channel, pl Payload) (any, error) {
+func (ph *presenceHandler) Join(c *phx.Channel, pl phx.Payload) (any, error) {
+	ph.ts.joined(c)
 	var in struct {
 		TrackInJoin bool `json:"track_in_join"`
 	}
@@ -35,7 +41,7 @@ func (ph *presenceHandler) Join(c *Channel, pl Payload) (any, error) {
 	return nil, nil
 }
 
-func (ph *presenceHandler) AfterJoin(c *Channel) {
+func (ph *presenceHandler) AfterJoin(c *phx.Channel) {
 	if err := ph.p.Track(c, c.Assigns().String("user_id"), map[string]any{"online_at": 1700000000000}); err != nil {
 		panic(err)
 	}
@@ -44,31 +50,42 @@ func (ph *presenceHandler) AfterJoin(c *Channel) {
 	}
 }
 
-func (ph *presenceHandler) HandleIn(c *Channel, msg *InMessage) (any, error) {
+func (ph *presenceHandler) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
 	uid := c.Assigns().String("user_id")
 	switch msg.Event {
+	case "sync": // the harness's settle
+		return phx.Empty, nil
 	case "set_status":
 		var in struct {
 			Status string `json:"status"`
 		}
 		_ = msg.Payload.Decode(&in)
-		return Empty, ph.p.Update(c, uid, PresenceUpdater(func(m map[string]any) any {
+		return phx.Empty, ph.p.Update(c, uid, Updater(func(m map[string]any) any {
 			m["status"] = in.Status
 			return m
 		}))
 	case "untrack":
-		return Empty, ph.p.Untrack(c, uid)
+		return phx.Empty, ph.p.Untrack(c, uid)
 	case "crash":
 		panic("crash requested")
 	case "leave_me":
-		return nil, ErrStop
+		return nil, phx.ErrStop
 	}
-	return nil, ErrorReply(Reason("unknown"))
+	return nil, phx.ErrorReply(phx.Reason("unknown"))
 }
 
-// newPresenceServer serves room:* with presence; the heartbeat loop is off
-// unless cfg asks for it.
-func newPresenceServer(t testing.TB, cfg Config, pcfg PresenceConfig) (*Server, *Presence) {
+// newPresenceServer serves room:* with presence on a loopback port; the
+// heartbeat loop is off unless pcfg asks for it.
+func newPresenceServer(t testing.TB, cfg phx.Config, pcfg Config) (*testServer, *Presence) {
+	t.Helper()
+	ts, p, stop := startPresenceServer(t, cfg, pcfg)
+	t.Cleanup(stop)
+	return ts, p
+}
+
+// startPresenceServer is newPresenceServer, stopped by stop (Presence,
+// then the server) instead of at the end of the test.
+func startPresenceServer(t testing.TB, cfg phx.Config, pcfg Config) (ts *testServer, p *Presence, stop func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -79,34 +96,31 @@ func newPresenceServer(t testing.TB, cfg Config, pcfg PresenceConfig) (*Server, 
 	if cfg.MaxChannels == 0 {
 		cfg.MaxChannels = 10
 	}
-	srv := NewServer(cfg)
-	t.Cleanup(func() { _ = srv.Close() })
+	cfg.Connect = connectAssigns
+	srv := phx.NewServer(cfg)
+	ts = &testServer{Server: srv, chans: make(map[string]*phx.Channel)}
 	if pcfg.HeartbeatInterval == 0 {
 		pcfg.HeartbeatInterval = -1
 	}
-	p, err := NewPresence(srv, pcfg)
+	p, err := New(srv, pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
-	srv.Channel("room:*", &presenceHandler{p: p})
-	return srv, p
+	ts.handler = &presenceHandler{p: p, ts: ts}
+	srv.Channel("room:*", ts.handler) // routes before serving
+	addr, stopSrv := serve(t, srv)
+	ts.addr = addr
+	return ts, p, func() {
+		_ = p.Close()
+		stopSrv()
+	}
 }
 
-func (srv *Server) user(t *testing.T, id string) *harness {
-	return srv.connectForTest(t, serializer.V2, Assigns{"user_id": id})
-}
-
-// userV is user with serializer version ver.
-func (srv *Server) userV(t *testing.T, ver serializer.Version, id string) *harness {
-	return srv.connectForTest(t, ver, Assigns{"user_id": id})
-}
-
-// join joins topic with join_ref = ref = jr and reads the reply.
-func (h *harness) join(topic, jr string) {
-	h.t.Helper()
-	h.in(fmt.Sprintf(`[%q,%q,%q,"phx_join",{}]`, jr, jr, topic))
-	h.expect(fmt.Sprintf(`[%q,%q,%q,"phx_reply",{"response":{},"status":"ok"}]`, jr, jr, topic))
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 // refNames replaces the opaque phx_ref values of frames by R1, R2, … in
@@ -140,22 +154,6 @@ func (h *harness) expectRef(r *refNames, want string) {
 	h.t.Helper()
 	if got := r.canon(h.next()); got != want {
 		h.t.Fatalf("frame mismatch\n got: %s\nwant: %s", got, want)
-	}
-}
-
-// drain returns every frame written so far, after the socket's mailboxes
-// settle.
-func (h *harness) drain() []string {
-	h.t.Helper()
-	h.settle()
-	var out []string
-	for {
-		select {
-		case f := <-h.tr.frames:
-			out = append(out, f.data)
-		default:
-			return out
-		}
 	}
 }
 
@@ -259,14 +257,14 @@ func (v *clientView) feed(frame string) {
 		v.t.Fatalf("bad frame %s: %v", frame, err)
 	}
 	switch m.Event {
-	case EventPresenceState:
+	case EventState:
 		st := v.decodeGroup(m.Payload)
 		v.syncState(st)
 		for _, d := range v.pending {
 			v.syncDiff(d[0], d[1])
 		}
 		v.pending, v.synced = nil, true
-	case EventPresenceDiff:
+	case EventDiff:
 		var d struct {
 			Joins  stdjson.RawMessage `json:"joins"`
 			Leaves stdjson.RawMessage `json:"leaves"`
