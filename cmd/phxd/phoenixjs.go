@@ -39,8 +39,10 @@ func newPhoenixJS(flag, wd, srcDir string) *phoenixJS {
 		}
 		dir = parent
 	}
-	if srcDir != "" {
-		roots = append(roots, filepath.Dir(filepath.Dir(srcDir)))
+	// The source tree, unless it is a read-only copy in the module cache
+	// (go run …@version), where npm ci cannot install anything.
+	if root := filepath.Dir(filepath.Dir(srcDir)); srcDir != "" && !strings.Contains(filepath.Base(root), "@") {
+		roots = append(roots, root)
 	}
 	p := &phoenixJS{flag: flag}
 	for _, root := range roots {

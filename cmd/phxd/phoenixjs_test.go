@@ -57,6 +57,17 @@ func TestPhoenixJSLookup(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", tc.name, got, ok, want)
 		}
 	}
+	// A source tree in the module cache (go run …@version) is read-only:
+	// not a place to look for, or to install, phoenix.js.
+	cached := filepath.Join(t.TempDir(), "phxgo@v1.0.0")
+	if err := os.Rename(repo, cached); err != nil {
+		t.Fatal(err)
+	}
+	js := newPhoenixJS("", elsewhere, filepath.Join(cached, "cmd", "phxd"))
+	if got, ok := js.find(); ok || strings.Contains(js.installCommand(), cached) {
+		t.Errorf("module cache: found %q (%v), install %q", got, ok, js.installCommand())
+	}
+	repo = cached
 	// An explicit -phoenix-js is used as given, never searched for.
 	if _, ok := newPhoenixJS("missing.mjs", repo, filepath.Join(repo, "cmd", "phxd")).find(); ok {
 		t.Error("-phoenix-js missing.mjs: found something else")
