@@ -23,7 +23,7 @@ const defaultPhoenixJS = "compat_test/node_modules/phoenix/priv/static/phoenix.m
 type phoenixJS struct {
 	flag       string   // -phoenix-js; "" when unset
 	candidates []string // where to look, in order
-	installDir string   // compat_test of the source tree, if it exists
+	installDir string   // the first compat_test (with package.json) found where phxd looks; "" if none
 }
 
 // newPhoenixJS lists the places to look: flag alone when set, else
