@@ -48,7 +48,7 @@ func apiServer(t *testing.T, apiKey string) (*httptest.Server, *recorder) {
 	ps.Subscribe("phoenix", rec)
 	srv := phx.NewServer(phx.Config{PubSub: ps, Logger: log})
 	t.Cleanup(func() { _ = srv.Close() })
-	hs := httptest.NewServer(newMux(srv, log, defaultPhoenixJS, apiKey))
+	hs := httptest.NewServer(newMux(srv, log, "", apiKey))
 	t.Cleanup(hs.Close)
 	return hs, rec
 }
