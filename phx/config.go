@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // RejectMode chooses how a refused connect is answered.
@@ -219,7 +220,7 @@ func (c Config) withDefaults() Config {
 		c.MaxChannels = 100
 	}
 	if c.PubSub == nil {
-		c.PubSub = NewMemoryPubSub()
+		c.PubSub = pubsub.NewMemory()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -291,7 +292,7 @@ func (d *diffClock) Deliver(b *Broadcast) {
 func TestPresenceWindowPacing(t *testing.T) {
 	const window = 20 * time.Millisecond
 	srv, p := newPresenceServer(t, Config{}, PresenceConfig{DiffWindow: window})
-	clock := &diffClock{id: NewSubscriberID(), tick: make(chan struct{}, 1)}
+	clock := &diffClock{id: pubsub.NewSubscriberID(), tick: make(chan struct{}, 1)}
 	srv.pubsub.Subscribe("room:p", clock)
 	t.Cleanup(func() { srv.pubsub.Unsubscribe("room:p", clock) })
 	a := srv.user(t, "alice")
@@ -328,7 +329,7 @@ func TestPresenceWindowPacing(t *testing.T) {
 // expired by another, which broadcasts its leaves; the expired node, when
 // it comes back, announces its presences again.
 func TestPresenceNodeExpiry(t *testing.T) {
-	ps, store := NewMemoryPubSub(), NewMemoryPresenceStore()
+	ps, store := pubsub.NewMemory(), NewMemoryPresenceStore()
 	srvA, pA := newPresenceServer(t, Config{PubSub: ps}, PresenceConfig{Store: store, Node: "a", DiffWindow: -1})
 	srvB, pB := newPresenceServer(t, Config{PubSub: ps}, PresenceConfig{Store: store, Node: "b", DiffWindow: -1})
 	r := &refNames{}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -116,7 +117,7 @@ func (s *Socket) write(m *serializer.Message) error {
 }
 
 func (s *Socket) writeBroadcast(b *Broadcast) {
-	buf, binary, err := b.encoded(s.ver)
+	buf, binary, err := b.Encoded(s.ver)
 	if err != nil {
 		s.srv.warn.Warn("broadcast not sent", "topic", b.Topic, "event", b.Event, "err", err)
 		return
@@ -236,7 +237,7 @@ func (s *Socket) join(m *serializer.Message) {
 		joinRef, closeRef = bytes.Clone(m.Ref), nil
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
-		id: NewSubscriberID(), assigns: s.Assigns}
+		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -18,7 +19,7 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
 	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: NewSubscriberID(),
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID(),
 		channels: make(map[string]*Channel, 1)}
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
