@@ -21,6 +21,7 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID(),
 		channels: make(map[string]*Channel, 1)}
+	sock.sub.s = sock
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -49,7 +50,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
 	if sock.id != "" {
-		s.pubsub.Subscribe(sock.id, sock)
+		s.pubsub.Subscribe(sock.id, &sock.sub)
 	}
 	s.deadlines.add(sock, sock.connectedAt)
 	// Checked first: a disabled level would still format the address and
