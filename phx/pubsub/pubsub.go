@@ -10,9 +10,14 @@
 //
 //   - Subscribers are told apart by SubscriberID (from NewSubscriberID).
 //     Subscribing twice is a no-op; Unsubscribe removes by id.
+//   - A Subscribe is in effect, on every node, for the broadcasts published
+//     after it returns (phx writes a join's reply after subscribing: the
+//     client may count on every broadcast sent after that reply).
 //   - Broadcast reaches every subscriber of the topic on every node except
-//     the one whose id is From; LocalBroadcast does the same on this node
-//     only. Subscribers counts this node's subscribers only.
+//     the one whose id is From. Ids are unique within one process only, so
+//     From names a subscriber of the publishing node (the channel calling
+//     BroadcastFrom): other nodes ignore it. LocalBroadcast delivers on
+//     this node only. Subscribers counts this node's subscribers only.
 //   - All subscribers on one node share one *Broadcast per message, which
 //     nobody modifies once it is published; its encodings (Encoded) are
 //     computed once per serializer version and shared too.
@@ -106,10 +111,11 @@ type PubSub interface {
 	// running for topic and will not be called for it.
 	Unsubscribe(topic string, s Subscriber)
 	// Broadcast delivers b to every subscriber of b.Topic on every node,
-	// except the one whose id is b.From. A non-nil error means b could not
-	// be handed to the other nodes.
+	// except this node's subscriber whose id is b.From. A non-nil error
+	// means b could not be handed to the other nodes.
 	Broadcast(b *Broadcast) error
-	// LocalBroadcast delivers b to this node's subscribers only.
+	// LocalBroadcast delivers b to this node's subscribers of b.Topic
+	// only, except the one whose id is b.From.
 	LocalBroadcast(b *Broadcast)
 	// Subscribers counts this node's subscribers of topic.
 	Subscribers(topic string) int
