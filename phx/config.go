@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // RejectMode chooses how a refused connect is answered.
@@ -225,7 +227,7 @@ func (c Config) withDefaults() Config {
 		c.MaxChannels = 100
 	}
 	if c.PubSub == nil {
-		c.PubSub = NewMemoryPubSub()
+		c.PubSub = pubsub.NewMemory()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
