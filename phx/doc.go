@@ -25,9 +25,10 @@
 //  1. lpSession.postMu (LongPoll): one POST of a session at a time. It is
 //     held while the POST's frames are handled, so everything below may
 //     be taken under it; nothing takes it while holding another lock.
-//  2. PubSub shard lock (MemoryPubSub's pubsubShard.mu; the read lock
-//     during fan-out). Subscriber.Deliver runs under it, so Deliver never
-//     subscribes, unsubscribes or blocks.
+//  2. The PubSub's locks (for pubsub.Memory, a topic shard's RWMutex, read
+//     locked during fan-out; see package pubsub). phx's subscribers
+//     (sockets and channel instances) are delivered to under them, so
+//     their Deliver never subscribes, unsubscribes or blocks.
 //  3. Channel.mu (mailbox queue, held-back writes, state changes, After
 //     timers). The mailbox goroutine is started after it is released.
 //  4. Socket.mu (the topic → channel table, the closed flag).
