@@ -48,9 +48,10 @@
 //
 // Encode is the inverse for the same types, and accepts a few more Go
 // types for convenience: every integer type, float32, []byte (a binary),
-// slices and arrays (lists), and maps with any key type Encode accepts.
-// It writes what OTP writes for the same term: the smallest integer
-// encoding, NEW_FLOAT_EXT, STRING_EXT for a list of at most 65535 small
+// slices and arrays (lists), and maps of any Go type whose keys are
+// scalars (numbers, atoms, nil, booleans, strings), the keys Decode
+// returns. It writes what OTP writes for the same term: the smallest
+// integer encoding, NEW_FLOAT_EXT, STRING_EXT for a list of at most 65535
 // integers from 0 to 255, and map entries sorted in Erlang term order
 // (numbers, then atoms, then binaries), which is the order OTP uses for
 // maps of up to 32 keys. Atoms are written with the UTF-8 tags as OTP 26

@@ -319,7 +319,11 @@ func (w *writer) mapTerm(rv reflect.Value, depth int) error {
 	entries := make([]mapEntry, 0, rv.Len())
 	it := rv.MapRange()
 	for it.Next() {
-		entries = append(entries, mapEntry{it.Key().Interface(), it.Value().Interface()})
+		k := it.Key().Interface()
+		if _, _, _, _, err := keyClass(k); err != nil {
+			return err
+		}
+		entries = append(entries, mapEntry{k, it.Value().Interface()})
 	}
 	var sortErr error
 	slices.SortFunc(entries, func(a, b mapEntry) int {
