@@ -30,6 +30,9 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 		return nil, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
 			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
 	default:
+		if assigns, ok, err := phoenixTokenConnect(token); ok {
+			return assigns, err
+		}
 		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 			Payload: phx.Reason("unauthorized")}
 	}

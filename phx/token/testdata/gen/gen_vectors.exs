@@ -103,8 +103,28 @@ defmodule Gen do
       end
       |> Enum.concat()
 
+    # Tokens for cmd/phxd's SECRET_KEY_BASE test (salt "user socket").
+    phxd_secret = "phxd-example-secret-key-base-used-only-by-tests-0123456789abcdefghij"
+
+    phxd =
+      for {name, kind, d} <- [
+            {"int", "sign", 42},
+            {"string", "encrypt", "ann"},
+            {"admin", "sign", "admin"},
+            {"big", "sign", Integer.pow(2, 70)},
+            {"bad_id", "sign", "Not Valid"},
+            {"long_id", "sign", String.duplicate("a", 33)},
+            {"negative", "sign", -3},
+            {"map", "sign", %{"id" => 1}},
+            {"atom", "encrypt", :ann}
+          ] do
+        tok = apply(Plug.Crypto, String.to_atom(kind), [phxd_secret, salt, d, [signed_at: @signed_at]])
+        [name: "phxd_" <> name, kind: kind, salt: salt, secret: phxd_secret, token: tok,
+         signed_at: @signed_at, max_age: "default", data_hex: hex(d)]
+      end
+
     # Sanity: the current Plug.Crypto reads every token written above.
-    all = current ++ max_ages ++ custom ++ long_key ++ old
+    all = current ++ max_ages ++ custom ++ long_key ++ old ++ phxd
 
     for r <- all, r[:max_age] in ["default", "infinity"] do
       opts = Keyword.take(r, [:key_iterations, :key_length]) ++
