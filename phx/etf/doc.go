@@ -57,4 +57,6 @@
 // maps of up to 32 keys. Atoms are written with the UTF-8 tags as OTP 26
 // does; Encoder.Latin1Atoms writes latin-1 atoms with ATOM_EXT as OTP 25
 // does, so that Go can produce the very bytes an OTP 25 node would.
+// Atom("nil"), Atom("true") and Atom("false") are written as the atoms
+// they name, so they decode as nil, true and false.
 package etf

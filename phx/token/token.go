@@ -26,7 +26,10 @@
 // signer writes: a term with pids, references or funs, or with trailing
 // bytes after the term, is ErrInvalid (Plug.Crypto returns the pid or
 // raises); a payload of another shape is ErrInvalid (Plug.Crypto raises);
-// an empty token string is ErrMissing, as a nil token is in Elixir.
+// an empty token string is ErrMissing, as a nil token is in Elixir (an
+// empty binary is :invalid there). As in Plug.Crypto 2.1.1, a token signed
+// in the future is accepted (Plug.Crypto's unreleased main branch calls it
+// invalid).
 package token
 
 import (
