@@ -19,7 +19,7 @@ func userTokenConnect(calls *atomic.Int64) ConnectFunc {
 		if info.Params.Get("user_token") == "good" || info.Header.Get("Cookie") == "session=good" {
 			return Assigns{}, nil
 		}
-		return nil, &ConnectError{Code: 4401, Reason: "unauthorized", Payload: Reason("unauthorized")}
+		return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 	}
 }
 
@@ -27,7 +27,7 @@ func userTokenConnect(calls *atomic.Int64) ConnectFunc {
 // and accepted it.
 func accepted(t *testing.T, srv *Server, header http.Header, query string) {
 	t.Helper()
-	res := srv.HandleUpgrade(upgradeReq(query, header))
+	res := srv.handleUpgrade(upgradeReq(query, header))
 	if res.Status != 0 || res.Handler == nil {
 		t.Fatalf("query %q: status %d, want accepted", query, res.Status)
 	}
@@ -145,7 +145,7 @@ func TestBrakeAddrCap(t *testing.T) {
 			if nBraked != 100-int(tc.calls) {
 				t.Fatalf("%d braked", nBraked)
 			}
-			good := srv.HandleUpgrade(upgradeReq("token=good", nil))
+			good := srv.handleUpgrade(upgradeReq("token=good", nil))
 			if wantBraked := tc.cap >= 0; (good.Status == http.StatusTooManyRequests) != wantBraked {
 				t.Fatalf("good token from the capped address: status %d", good.Status)
 			}

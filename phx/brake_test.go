@@ -16,7 +16,7 @@ import (
 // rejection).
 func braked(t *testing.T, srv *Server, req *netpoll.UpgradeRequest) bool {
 	t.Helper()
-	res := srv.HandleUpgrade(req)
+	res := srv.handleUpgrade(req)
 	if res.Status == http.StatusTooManyRequests {
 		return true
 	}

@@ -1,7 +1,6 @@
 package phx
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime/debug"
@@ -63,13 +62,6 @@ type Interceptor interface {
 	Intercepts() []string
 	HandleOut(c *Channel, b *Broadcast) error
 }
-
-// Termination reasons passed to Terminator.
-var (
-	ErrLeft            = errors.New("phx: channel left by client")
-	ErrTransportClosed = errors.New("phx: socket closed")
-	ErrDuplicateJoin   = errors.New("phx: duplicate join")
-)
 
 // CrashError is the termination reason of a channel whose handler panicked.
 type CrashError struct {
@@ -300,7 +292,7 @@ func (c *Channel) handleOut(b *Broadcast) {
 // write sends m now, or after the join reply while the join is in flight.
 func (c *Channel) write(m *serializer.Message) error {
 	if chanState(c.state.Load()) == stateClosed {
-		return ErrChannelClosed
+		return c.closedErr()
 	}
 	if chanState(c.state.Load()) == stateJoined {
 		return c.socket.write(m)
@@ -338,7 +330,7 @@ func (c *Channel) markJoined() {
 
 func (c *Channel) reply(ref []byte, status string, response any) error {
 	if chanState(c.state.Load()) == stateClosed {
-		return ErrChannelClosed
+		return c.closedErr()
 	}
 	data, binary, err := encodeValue(response)
 	if err != nil {

@@ -260,8 +260,8 @@ func TestDisconnectBroadcastClosesSocket(t *testing.T) {
 	if err := srv.Broadcast("users_socket:u1", "disconnect", nil); err != nil {
 		t.Fatal(err)
 	}
-	a.expectClosed(1001)
-	b.expectClosed(1001)
+	a.expectClosed(CloseGoingAway)
+	b.expectClosed(CloseGoingAway)
 	select {
 	case <-c.tr.done:
 		t.Fatal("other user's socket closed")
@@ -305,12 +305,12 @@ func TestBadFrames(t *testing.T) {
 		name   string
 		frame  string
 		binary bool
-		code   int
+		code   CloseCode
 	}{
-		{"bad json", `["1","1",`, false, 1007},
-		{"short array", `["1","1","room:a"]`, false, 1007},
-		{"invalid utf8", "[null,\"1\",\"room:a\",\"x\",\"\xff\"]", false, 1007},
-		{"unknown binary kind", "\x07\x00\x00", true, 1002},
+		{"bad json", `["1","1",`, false, CloseInvalidPayload},
+		{"short array", `["1","1","room:a"]`, false, CloseInvalidPayload},
+		{"invalid utf8", "[null,\"1\",\"room:a\",\"x\",\"\xff\"]", false, CloseInvalidPayload},
+		{"unknown binary kind", "\x07\x00\x00", true, CloseProtocolError},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/phxgo/phxgo/netpoll"
 )
 
 // RejectMode chooses how a refused connect is answered.
@@ -53,8 +51,8 @@ func (p Params) Get(key string) string { return p[key] }
 
 // ConnectFunc authenticates a connecting client. It returns the socket's
 // assigns, or an error: a *ConnectError refuses the socket with its code,
-// reason and payload; any other error refuses it as
-// 4500 internal_error (and is logged, never sent).
+// reason and payload; any other error refuses it with CloseConnectFailed
+// (4500) and reason internal_error (and is logged, never sent).
 type ConnectFunc func(ctx context.Context, info *ConnectInfo) (Assigns, error)
 
 // Config configures a Server. The zero value of every field is a sensible
@@ -108,8 +106,10 @@ type Config struct {
 	Logger *slog.Logger
 	// LongPoll configures the LongPoll transport (on by default).
 	LongPoll LongPollConfig
-	// Net configures the WebSocket event loop.
-	Net netpoll.Config
+	// Net tunes the event loop that serves WebSockets (and, under Serve,
+	// the listener's connections): timeouts, frame and queue sizes,
+	// connection limits.
+	Net NetConfig
 	// DrainBatch and DrainInterval pace Shutdown (defaults 10,000 sockets
 	// every 2s, as Phoenix).
 	DrainBatch    int
@@ -136,7 +136,7 @@ type Config struct {
 	// MaxRefBytes is the longest ref or join_ref a client may send, as JSON
 	// text (default 64 bytes; phoenix.js sends short decimal strings such as
 	// "12"). A reply must echo the ref, so a longer one cannot be answered:
-	// the socket is closed with 1008 (policy violation), reason
+	// the socket is closed with ClosePolicyViolation (1008), reason
 	// "ref too long".
 	MaxRefBytes int
 	// LogValueBytes is the most of any one string value (topic, event,
@@ -188,11 +188,11 @@ type Config struct {
 	MaxInboundBytes int
 	// InboundStall bounds how long a LongPoll POST waits for its session
 	// to get back under the caps (default 30s): then, or when the POST's
-	// client goes away while it waits, the session is closed with 1008 and
-	// the POST answered {"status":410}, on which phoenix.js reconnects
-	// (phoenix.js itself gives up on a POST after its `timeout`, 10s by
-	// default, and reconnects too). A WebSocket paused for too long is
-	// closed by the event loop (see Net.PauseTimeout).
+	// client goes away while it waits, the session is closed with
+	// ClosePolicyViolation and the POST answered {"status":410}, on which
+	// phoenix.js reconnects (phoenix.js itself gives up on a POST after its
+	// `timeout`, 10s by default, and reconnects too). A WebSocket paused
+	// for too long is closed by the event loop (see Net.PauseTimeout).
 	InboundStall time.Duration
 }
 
@@ -223,9 +223,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.Net.Logger == nil {
-		c.Net.Logger = c.Logger
 	}
 	if c.DrainBatch <= 0 {
 		c.DrainBatch = 10_000

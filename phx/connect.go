@@ -18,10 +18,11 @@ import (
 // authToken (Phoenix ≥ 1.8 sends it as a Sec-WebSocket-Protocol entry).
 const authTokenPrefix = "base64url.bearer.phx."
 
-// HandleUpgrade implements netpoll.Upgrader: it runs the checks Phoenix runs
-// before a WebSocket connect (path, origin, vsn, subprotocol), the reconnect
-// brake and the app's Connect, and decides how to answer.
-func (s *Server) HandleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeResponse {
+// handleUpgrade answers a WebSocket upgrade request for the event loop (see
+// upgrader): it runs the checks Phoenix runs before a WebSocket connect
+// (path, origin, vsn, subprotocol), the reconnect brake and the app's
+// Connect, and decides how to answer.
+func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeResponse {
 	if req.Path != s.cfg.Path+"/websocket" {
 		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
 	}
@@ -91,11 +92,11 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
 		s.warn.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
-		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: err}
+		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: err}
 	}
 	if verr := ce.Validate(); verr != nil {
 		s.warn.Error("connect handler returned an invalid ConnectError", "err", verr)
-		return nil, &ConnectError{Code: 4500, Reason: "internal_error", Err: verr}
+		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: verr}
 	}
 	return nil, ce
 }
@@ -112,7 +113,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 	frame, err := connectErrorFrame(ver, ce)
 	if err != nil {
 		s.warn.Error("connect error payload", "err", err)
-		ce = &ConnectError{Code: 4500, Reason: "internal_error"}
+		ce = &ConnectError{Code: CloseConnectFailed, Reason: "internal_error"}
 		frame, _ = connectErrorFrame(ver, ce)
 	}
 	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)

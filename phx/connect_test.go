@@ -19,9 +19,9 @@ func testConnect(_ context.Context, info *ConnectInfo) (Assigns, error) {
 	case "boom":
 		return nil, errors.New("db down")
 	case "badcode":
-		return nil, &ConnectError{Code: 1000, Reason: "x"}
+		return nil, &ConnectError{Code: CloseNormal, Reason: "x"}
 	}
-	return nil, &ConnectError{Code: 4401, Reason: "unauthorized", Payload: Reason("unauthorized")}
+	return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 }
 
 func upgradeReq(query string, header http.Header, protocols ...string) *netpoll.UpgradeRequest {
@@ -40,7 +40,7 @@ func TestHandleUpgrade(t *testing.T) {
 		req       *netpoll.UpgradeRequest
 		status    int
 		reject    bool
-		code      int
+		code      CloseCode
 		protocol  string
 		authToken string
 	}{
@@ -57,17 +57,17 @@ func TestHandleUpgrade(t *testing.T) {
 		{name: "foreign origin", req: upgradeReq("token=good", http.Header{"Origin": {"https://evil.test"}}), status: 403},
 		{name: "origin equal to Host (DNS rebinding)", req: upgradeReq("token=good", http.Header{"Origin": {"https://example.com"}}), status: 403},
 		{name: "loopback origin", req: upgradeReq("token=good", http.Header{"Origin": {"http://127.0.0.1:4000"}})},
-		{name: "rejected", req: upgradeReq("token=nope&vsn=2.0.0", nil), reject: true, code: 4401},
-		{name: "plain error is internal", req: upgradeReq("token=boom", nil), reject: true, code: 4500},
-		{name: "invalid code is internal", req: upgradeReq("token=badcode", nil), reject: true, code: 4500},
+		{name: "rejected", req: upgradeReq("token=nope&vsn=2.0.0", nil), reject: true, code: CloseUnauthorized},
+		{name: "plain error is internal", req: upgradeReq("token=boom", nil), reject: true, code: CloseConnectFailed},
+		{name: "invalid code is internal", req: upgradeReq("token=badcode", nil), reject: true, code: CloseConnectFailed},
 		{name: "phoenix protocol answered", req: upgradeReq("token=good&vsn=2.0.0", nil, "phoenix",
 			authTokenPrefix+base64.RawStdEncoding.EncodeToString([]byte("s3cr?t~"))), protocol: "phoenix", authToken: "s3cr?t~"},
 		{name: "unknown protocol refused", req: upgradeReq("token=good", nil, "graphql-ws"), status: 403},
-		{name: "rejected still answers phoenix", req: upgradeReq("token=nope&vsn=2.0.0", nil, "phoenix"), reject: true, code: 4401, protocol: "phoenix"},
+		{name: "rejected still answers phoenix", req: upgradeReq("token=nope&vsn=2.0.0", nil, "phoenix"), reject: true, code: CloseUnauthorized, protocol: "phoenix"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := srv.HandleUpgrade(tc.req)
+			res := srv.handleUpgrade(tc.req)
 			if res.Status != tc.status {
 				t.Fatalf("status %d, want %d", res.Status, tc.status)
 			}
@@ -93,40 +93,40 @@ func TestHandleUpgrade(t *testing.T) {
 
 func TestRejectFrameAndHTTPMode(t *testing.T) {
 	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: -1})
-	res := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	res := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	rh := res.Handler.(*rejectHandler)
 	if want := `[null,null,"phoenix","phx_connect_error",{"reason":"unauthorized"}]`; string(rh.frame) != want {
 		t.Fatalf("frame %s, want %s", rh.frame, want)
 	}
-	res = srv.HandleUpgrade(upgradeReq("token=nope", nil))
+	res = srv.handleUpgrade(upgradeReq("token=nope", nil))
 	rh = res.Handler.(*rejectHandler)
 	if want := `{"event":"phx_connect_error","payload":{"reason":"unauthorized"},"ref":null,"topic":"phoenix"}`; string(rh.frame) != want {
 		t.Fatalf("V1 frame %s, want %s", rh.frame, want)
 	}
 	httpSrv := newServerForTest(t, Config{Connect: testConnect, RejectMode: RejectHTTP})
-	if res := httpSrv.HandleUpgrade(upgradeReq("token=nope", nil)); res.Status != 403 || len(res.Body) != 0 {
+	if res := httpSrv.handleUpgrade(upgradeReq("token=nope", nil)); res.Status != 403 || len(res.Body) != 0 {
 		t.Fatalf("http mode: status %d body %q", res.Status, res.Body)
 	}
 }
 
 func TestBrake(t *testing.T) {
 	srv := newServerForTest(t, Config{Connect: testConnect, RejectBrake: time.Hour})
-	first := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	first := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	if _, ok := first.Handler.(*rejectHandler); !ok {
 		t.Fatal("first rejection is not a frame rejection")
 	}
-	again := srv.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+	again := srv.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
 	if again.Status != http.StatusTooManyRequests {
 		t.Fatalf("retry status %d, want 429", again.Status)
 	}
 	if string(again.Body) != `{"reason":"unauthorized"}` || again.Header.Get("Retry-After") != "3600" {
 		t.Fatalf("429 body %q retry-after %q", again.Body, again.Header.Get("Retry-After"))
 	}
-	other := srv.HandleUpgrade(upgradeReq("token=other&vsn=2.0.0", nil))
+	other := srv.handleUpgrade(upgradeReq("token=other&vsn=2.0.0", nil))
 	if _, ok := other.Handler.(*rejectHandler); !ok {
 		t.Fatal("a different credential was braked")
 	}
-	if ok := srv.HandleUpgrade(upgradeReq("token=good&vsn=2.0.0", nil)); ok.Status != 0 {
+	if ok := srv.handleUpgrade(upgradeReq("token=good&vsn=2.0.0", nil)); ok.Status != 0 {
 		t.Fatalf("good token status %d", ok.Status)
 	}
 }
@@ -189,7 +189,7 @@ func TestJoinDeadline(t *testing.T) {
 	busy.in(`["1","1","room:a","phx_join",{}]`)
 	busy.next()
 	idle.expect(`[null,null,"phoenix","phx_connect_error",{"reason":"join_timeout"}]`)
-	idle.expectClosed(4408)
+	idle.expectClosed(CloseJoinTimeout)
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case <-busy.tr.done:

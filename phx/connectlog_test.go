@@ -80,12 +80,12 @@ func TestConnectLogFloodBounded(t *testing.T) {
 		srv.warn.now = func() time.Time { return start } // one window for the whole loop
 	}
 	for i := range n {
-		frame.HandleUpgrade(upgradeReq("vsn=2.0.0", http.Header{"Origin": {"http://" + long + ".test"}}))
-		frame.HandleUpgrade(upgradeReq("vsn="+long, nil))
-		frame.HandleUpgrade(upgradeReq("vsn=2.0.0", nil, long, long, long))
+		frame.handleUpgrade(upgradeReq("vsn=2.0.0", http.Header{"Origin": {"http://" + long + ".test"}}))
+		frame.handleUpgrade(upgradeReq("vsn="+long, nil))
+		frame.handleUpgrade(upgradeReq("vsn=2.0.0", nil, long, long, long))
 		// the same bad token: rejected once, then braked
-		frame.HandleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
-		httpMode.HandleUpgrade(upgradeReq("token=nope"+strconv.Itoa(i)+"&vsn=2.0.0", nil))
+		frame.handleUpgrade(upgradeReq("token=nope&vsn=2.0.0", nil))
+		httpMode.handleUpgrade(upgradeReq("token=nope"+strconv.Itoa(i)+"&vsn=2.0.0", nil))
 	}
 	if st := frame.Stats(); st.Braked != n-1 {
 		t.Fatalf("%d braked, want %d (the loop must exercise the brake)", st.Braked, n-1)

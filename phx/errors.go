@@ -5,18 +5,33 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/phxgo/phxgo/netpoll"
 )
 
-// Sentinel errors of the channels runtime, matched with errors.Is.
+// Sentinel errors of the channels runtime, matched with errors.Is. The
+// errors of a write (Channel.Push, Channel.Reply, Channel.Broadcast's
+// payload check, …) are the same over WebSocket and LongPoll: a transport's
+// own errors are translated where phx calls it, keeping the transport's
+// cause reachable when there is one.
 var (
 	// ErrStop, returned by a handler (alone or wrapped), stops the channel
 	// normally: the client gets phx_close (after the reply, if any).
 	ErrStop = errors.New("phx: stop channel")
 	// ErrChannelClosed is returned when pushing or replying on a channel
-	// instance that has already left, stopped or lost its socket.
+	// instance that has already left, stopped or lost its socket; once the
+	// socket is gone the error matches ErrSocketClosed too.
 	ErrChannelClosed = errors.New("phx: channel closed")
-	// ErrSocketClosed is returned when writing to a socket that is gone.
+	// ErrSocketClosed is returned when writing to a socket whose
+	// connection (WebSocket) or session (LongPoll) is closing or gone: the
+	// frame was not sent.
 	ErrSocketClosed = errors.New("phx: socket closed")
+	// ErrSlowConsumer is returned by the write that found the socket's
+	// unsent output over its cap (Config.Net.WriteQueueBytes on WebSocket,
+	// LongPollConfig.MaxBuffer on LongPoll): the frame was not sent and the
+	// socket is being closed with ClosePolicyViolation. It matches
+	// ErrSocketClosed too.
+	ErrSlowConsumer = fmt.Errorf("%w: slow consumer (unsent output over its cap)", ErrSocketClosed)
 	// ErrPayloadNotObject is returned when a JSON push or broadcast payload
 	// is not a JSON object (Phoenix refuses those too).
 	ErrPayloadNotObject = errors.New("phx: push and broadcast payloads must be JSON objects")
@@ -28,11 +43,59 @@ var (
 	ErrReasonTooLong = errors.New("phx: close reason must be valid UTF-8 of at most 123 bytes")
 	// ErrBadPattern is returned when registering an invalid channel route.
 	ErrBadPattern = errors.New("phx: invalid channel pattern")
-	// ErrRefTooLong is why a socket is closed (with 1008) when a client
-	// sends a ref or join_ref longer than Config.MaxRefBytes: a reply must
-	// echo the ref, so no reply can answer it.
+	// ErrRefTooLong is why a socket is closed (with ClosePolicyViolation)
+	// when a client sends a ref or join_ref longer than Config.MaxRefBytes:
+	// a reply must echo the ref, so no reply can answer it.
 	ErrRefTooLong = errors.New("phx: ref too long")
 )
+
+// Termination reasons passed to Terminator.Terminate and to
+// Channel.OnTerminate's hooks (besides ErrStop and *CrashError).
+var (
+	// ErrLeft: the client left the channel (phx_leave).
+	ErrLeft = errors.New("phx: channel left by client")
+	// ErrTransportClosed: the socket's connection or LongPoll session
+	// ended, whichever side closed it; every channel of the socket ends
+	// with it.
+	ErrTransportClosed = errors.New("phx: channel ended with its socket's transport")
+	// ErrDuplicateJoin: the client joined the same topic again, and the
+	// new instance replaces this one (as Phoenix does).
+	ErrDuplicateJoin = errors.New("phx: channel replaced by a duplicate join")
+)
+
+// Write errors that match more than one sentinel (see translated).
+var (
+	// errChannelSocketClosed is a write on a channel whose socket is gone.
+	errChannelSocketClosed = matchErr("phx: channel closed: socket closed", ErrChannelClosed, ErrSocketClosed)
+	// errWSClosed and errWSSlow are netpoll's write errors in phx's terms.
+	errWSClosed = matchErr(ErrSocketClosed.Error(), ErrSocketClosed, netpoll.ErrClosed)
+	errWSSlow   = matchErr(ErrSlowConsumer.Error(), ErrSlowConsumer, netpoll.ErrSlowConsumer)
+)
+
+// multiErr is an error that errors.Is matches against each of errs.
+type multiErr struct {
+	msg  string
+	errs []error
+}
+
+func matchErr(msg string, errs ...error) error { return &multiErr{msg: msg, errs: errs} }
+
+func (e *multiErr) Error() string   { return e.msg }
+func (e *multiErr) Unwrap() []error { return e.errs }
+
+// wsWriteErr translates a netpoll write error into phx's sentinels, so that
+// a write fails the same way over WebSocket as over LongPoll.
+func wsWriteErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, netpoll.ErrSlowConsumer):
+		return errWSSlow
+	case errors.Is(err, netpoll.ErrClosed):
+		return errWSClosed
+	}
+	return err
+}
 
 // ConnectError is returned by a Connect handler to refuse a socket. In the
 // default reject mode the client still gets its upgrade, then one
@@ -40,9 +103,9 @@ var (
 // and Reason, which the browser WebSocket API exposes (unlike an HTTP 403).
 type ConnectError struct {
 	// Code is the close code sent to the client, 4000–4999 (4000 + an
-	// HTTP-like status is the convention: 4401 unauthorized, 4403
-	// forbidden, 4429 rate limited, 4503 unavailable).
-	Code int
+	// HTTP-like status is the convention: CloseUnauthorized,
+	// CloseForbidden, CloseTooManyRequests, CloseUnavailable).
+	Code CloseCode
 	// Reason is the close reason: valid UTF-8, at most 123 bytes.
 	Reason string
 	// Payload is the phx_connect_error payload (a JSON object); when nil
@@ -70,7 +133,7 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 
 // Validate checks the close code range and the reason's length and encoding.
 func (e *ConnectError) Validate() error {
-	if e.Code < 4000 || e.Code > 4999 {
+	if !e.Code.isApp() {
 		return fmt.Errorf("%w: got %d", ErrBadCloseCode, e.Code)
 	}
 	if len(e.Reason) > maxCloseReason || !utf8.ValidString(e.Reason) {

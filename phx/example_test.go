@@ -33,7 +33,7 @@ func ExampleNewServer() {
 	srv := phx.NewServer(phx.Config{
 		Connect: func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 			if c.Params.Get("token") != "secret" {
-				return nil, &phx.ConnectError{Code: 4401, Reason: "unauthorized",
+				return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 					Payload: phx.Reason("unauthorized"), Err: errors.New("bad token")}
 			}
 			return phx.Assigns{"user_id": "42"}, nil

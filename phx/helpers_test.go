@@ -73,7 +73,7 @@ var errFakeFull = fmt.Errorf("fake transport: more than %d frames unread", fakeF
 type fakeTransport struct {
 	frames chan sent
 	mu     sync.Mutex
-	closed []int
+	closed []CloseCode
 	done   chan struct{}
 
 	dropped  atomic.Int64  // frames refused because frames was full
@@ -116,7 +116,7 @@ func (f *fakeTransport) overflowed() string {
 
 func (f *fakeTransport) sendReply(binary bool, p []byte) error { return f.send(binary, p) }
 
-func (f *fakeTransport) close(code int, _ string) {
+func (f *fakeTransport) close(code CloseCode, _ string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = append(f.closed, code)
@@ -164,7 +164,7 @@ func (srv *Server) connectForTest(t *testing.T, ver serializer.Version, assigns 
 	srv.opened(sock, tr)
 	h := &harness{t: t, srv: srv, sock: sock, tr: tr, ver: ver}
 	t.Cleanup(func() {
-		sock.closedByTransport(1006, "")
+		sock.closedByTransport(CloseAbnormal, "")
 		if msg := tr.overflowed(); msg != "" {
 			t.Errorf("%s", msg)
 		}
@@ -254,7 +254,7 @@ func (h *harness) settle() {
 	}
 }
 
-func (h *harness) expectClosed(code int) {
+func (h *harness) expectClosed(code CloseCode) {
 	h.t.Helper()
 	timer := time.NewTimer(fakeWait)
 	defer timer.Stop()

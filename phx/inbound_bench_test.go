@@ -32,7 +32,7 @@ func BenchmarkInboundEvent(b *testing.B) {
 	sock := srv.newSocket(info, serializer.V2, nil)
 	tr := newFakeTransport()
 	srv.opened(sock, tr)
-	b.Cleanup(func() { sock.closedByTransport(1006, "") })
+	b.Cleanup(func() { sock.closedByTransport(CloseAbnormal, "") })
 	if err := sock.handleFrame([]byte(`["1","1","c:a","phx_join",{}]`), false); err != nil {
 		b.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestInboundLongPollEndWakesPOST(t *testing.T) {
 			shut := make(chan error, 1)
 			switch end {
 			case "kick":
-				ss.close(1001, "")
+				ss.close(CloseGoingAway, "")
 			case "shutdown":
 				go func() {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Hour)

@@ -262,7 +262,7 @@ func TestInboundAfterCounts(t *testing.T) {
 	if !stop() || stop() {
 		t.Fatal("stop did not report the first cancel only")
 	}
-	h.sock.closedByTransport(1006, "")
+	h.sock.closedByTransport(CloseAbnormal, "")
 	<-c.Done()
 	if units, paused := h.sock.InboundWork(); units != 0 || paused {
 		t.Fatalf("after the channel ended: %d units, paused %v", units, paused)

@@ -219,3 +219,21 @@ func (c *Channel) setClosed() bool {
 func (c *Channel) shutdown(reason error) {
 	c.enqueue(func() { c.finish(reason) })
 }
+
+// closedErr is a write's error on a closed channel: ErrChannelClosed, which
+// matches ErrSocketClosed too once the socket is gone (so that a push to a
+// closed socket matches ErrSocketClosed however far its teardown went).
+func (c *Channel) closedErr() error {
+	if c.socket.gone() {
+		return errChannelSocketClosed
+	}
+	return ErrChannelClosed
+}
+
+// gone reports whether the socket's transport has ended and the socket
+// been torn down.
+func (s *Socket) gone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}

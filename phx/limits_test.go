@@ -67,7 +67,7 @@ func TestInboundLengthLimits(t *testing.T) {
 		`["1",{"k":"` + strings.Repeat("r", 60) + `"},"room:a","echo",{}]`,
 	} {
 		err := h.sock.handleFrame([]byte(frame), false)
-		if !errors.Is(err, ErrRefTooLong) || closeCodeFor(err) != 1008 || closeReasonFor(err) != "ref too long" {
+		if !errors.Is(err, ErrRefTooLong) || closeCodeFor(err) != ClosePolicyViolation || closeReasonFor(err) != "ref too long" {
 			t.Fatalf("%.40s…: %v (close %d)", frame, err, closeCodeFor(err))
 		}
 	}

@@ -182,8 +182,8 @@ func (ss *lpSession) send(binary bool, payload []byte) error {
 	ss.mu.Unlock()
 	if over {
 		ss.srv.warn.Warn("longpoll session over its buffer: slow consumer", "socket", ss.sock.id)
-		ss.close(1008, "slow consumer")
-		return errSlowLongPoll
+		ss.close(ClosePolicyViolation, "slow consumer")
+		return ErrSlowConsumer
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (ss *lpSession) sendReply(binary bool, payload []byte) error { return ss.se
 // with a reject token (so a join_timeout message still reaches the client)
 // and the poll after them gets 403, or a poll finding nothing queued gets
 // 403 at once. The sweeper removes it if that poll never comes.
-func (ss *lpSession) close(code int, reason string) {
+func (ss *lpSession) close(code CloseCode, reason string) {
 	ss.mu.Lock()
 	if ss.closed {
 		ss.mu.Unlock()
@@ -426,7 +426,7 @@ func (lp *longPoll) expire(now time.Time) bool {
 	more := len(lp.sessions) > 0
 	lp.mu.Unlock()
 	for _, ss := range idle {
-		ss.close(1001, "session expired")
+		ss.close(CloseGoingAway, "session expired")
 		lp.release(ss)
 	}
 	return more
@@ -443,7 +443,7 @@ func (lp *longPoll) shutdown() {
 	}
 	lp.mu.Unlock()
 	for _, ss := range all {
-		ss.close(1012, "")
+		ss.close(CloseServiceRestart, "")
 		lp.remove(ss)
 	}
 }

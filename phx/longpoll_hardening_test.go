@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/phxgo/phxgo/netpoll"
 )
 
 // A panic in the app's Connect (recovered further up, by net/http or the
@@ -17,7 +15,7 @@ import (
 // slot that were taken before Connect ran.
 func TestLongPollConnectPanicReleases(t *testing.T) {
 	const maxConns = 4
-	srv := newServerForTest(t, Config{Net: netpoll.Config{MaxConns: maxConns},
+	srv := newServerForTest(t, Config{Net: NetConfig{MaxConns: maxConns},
 		LongPoll: LongPollConfig{MaxSessions: maxConns},
 		Connect: func(ctx context.Context, info *ConnectInfo) (Assigns, error) {
 			if info.Params.Get("token") == "panic" {
@@ -121,7 +119,7 @@ func lpOpenFrom(t *testing.T, srv *Server, remote string) (int, string) {
 // place back.
 func TestLongPollSessionsPerAddressCap(t *testing.T) {
 	const capIP = 5
-	srv, calls := lpCountingServer(t, Config{Net: netpoll.Config{MaxConnsPerIP: capIP},
+	srv, calls := lpCountingServer(t, Config{Net: NetConfig{MaxConnsPerIP: capIP},
 		LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: time.Minute}})
 	np, err := srv.netpoll()
 	if err != nil {
@@ -153,7 +151,7 @@ func TestLongPollSessionsPerAddressCap(t *testing.T) {
 	// one session of the capped address ends (kicked, its client told):
 	// its place comes back, for that address only
 	id, _ := srv.lp.tokens.sessionID(tokens[0])
-	srv.lp.get(id).close(1001, "")
+	srv.lp.get(id).close(CloseGoingAway, "")
 	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tokens[0]}
 	if r := c.get(); r.Status != 403 {
 		t.Fatalf("poll of the kicked session: %+v, want 403", r)

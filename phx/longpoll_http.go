@@ -20,10 +20,9 @@ import (
 // rest are ignored. The body's size is LongPollConfig.MaxBody.
 const lpMaxLines = 100
 
-var (
-	errLongPollBinary = errors.New("phx: longpoll cannot send binary frames")
-	errSlowLongPoll   = errors.New("phx: longpoll session buffer full")
-)
+// errLongPollBinary is returned by a binary write on a LongPoll session,
+// which carries text frames only.
+var errLongPollBinary = errors.New("phx: longpoll cannot send binary frames")
 
 // serveLongPoll answers /longpoll requests as Phoenix does. Every logical
 // status travels in a JSON body of an HTTP 200, as phoenix.js expects.
@@ -171,7 +170,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	// sessions lock orders it before any POST's use of the socket.
 	s.opened(sock, ss)
 	if !s.lp.add(ss) { // shut down meanwhile: never in the map
-		ss.close(1012, "")
+		ss.close(CloseServiceRestart, "")
 		s.lpRefuse(w, r, "shutting down", lpRetryAfter)
 		return
 	}
@@ -261,7 +260,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		// as an undecodable frame closes a WebSocket (and an invalid JSON
 		// line closes this session below)
 		s.warn.Warn("longpoll: bad POST body: closing session", "socket", ss.sock.id, "err", err)
-		ss.close(1007, "invalid message")
+		ss.close(CloseInvalidPayload, "invalid message")
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -273,7 +272,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 				// over the inbound caps for too long (Config.InboundStall),
 				// or the client gave up on the POST
 				s.warn.Warn("longpoll: inbound work over its cap: closing session", "socket", ss.sock.id)
-				ss.close(1008, "inbound queue full")
+				ss.close(ClosePolicyViolation, "inbound queue full")
 			}
 			writeLPStatus(w, 410)
 			return
@@ -356,7 +355,7 @@ func (lp *longPoll) readBody(w http.ResponseWriter, r *http.Request, limit int64
 func (s *Server) lpTooLarge(w http.ResponseWriter, ss *lpSession, declared int64) {
 	s.warn.Warn("longpoll: POST body over the limit: closing session", "socket", ss.sock.id,
 		"limit", s.lp.cfg.MaxBody, "content_length", declared)
-	ss.close(1009, "message too big")
+	ss.close(CloseTooBig, "message too big")
 	w.Header().Set("Connection", "close") // the rest of the body is not read
 	writeLPStatusCode(w, http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge)
 }

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/phxgo/phxgo/netpoll"
 )
 
 // Attacks on the LongPoll limits (hole 8 of issue 10): each asserts the
@@ -103,7 +101,7 @@ func TestLongPollSessionCapAttack(t *testing.T) {
 	kicked := tokens[:10]
 	for _, tok := range kicked {
 		id, _ := srv.lp.tokens.sessionID(tok)
-		srv.lp.get(id).close(1001, "")
+		srv.lp.get(id).close(CloseGoingAway, "")
 	}
 	if got := lpFlood(t, srv, 0, 1); len(got) != 0 {
 		t.Fatalf("ended sessions released their places before their clients were told")
@@ -132,7 +130,7 @@ func TestLongPollSessionCapAttack(t *testing.T) {
 // would let more than MaxConns in below).
 func TestLongPollSessionsTakeEventLoopSlots(t *testing.T) {
 	const maxConns = 12
-	srv, _ := lpCountingServer(t, Config{Net: netpoll.Config{MaxConns: maxConns},
+	srv, _ := lpCountingServer(t, Config{Net: NetConfig{MaxConns: maxConns},
 		LongPoll: LongPollConfig{Window: 20 * time.Millisecond, Idle: 150 * time.Millisecond}})
 	np, err := srv.netpoll()
 	if err != nil {
@@ -152,13 +150,13 @@ func TestLongPollSessionsTakeEventLoopSlots(t *testing.T) {
 		id, _ := srv.lp.tokens.sessionID(tok)
 		switch ss := srv.lp.get(id); i % 3 {
 		case 0:
-			ss.close(1001, "")
+			ss.close(CloseGoingAway, "")
 			c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0", token: tok}
 			if r := c.get(); r.Status != 403 {
 				t.Fatalf("poll of a kicked session: %+v, want 403", r)
 			}
 		case 1:
-			ss.close(1008, "slow consumer")
+			ss.close(ClosePolicyViolation, "slow consumer")
 		}
 	}
 	waitFor(t, func() bool { return srv.LongPollSessions() == 0 })

@@ -357,7 +357,7 @@ func TestLongPollGoneAfterDeliveryWaits(t *testing.T) {
 		ss = s
 	}
 	srv.lp.mu.Unlock()
-	ss.close(1001, "")
+	ss.close(CloseGoingAway, "")
 	r := c.get()
 	if r.Status != 403 || r.Messages != nil {
 		t.Fatalf("poll of the ended session: %+v, want 403", r)

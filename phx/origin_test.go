@@ -99,7 +99,7 @@ func TestOriginRebindingRefused(t *testing.T) {
 				}})
 			req := upgradeReq("token=good&vsn=2.0.0", http.Header{"Origin": {tc.origin}})
 			req.Host = tc.host
-			res := srv.HandleUpgrade(req)
+			res := srv.handleUpgrade(req)
 			if res.Status != tc.status {
 				t.Fatalf("status %d, want %d", res.Status, tc.status)
 			}

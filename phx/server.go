@@ -88,13 +88,14 @@ func (s *Server) Stats() Stats {
 		JoinTimeouts: s.stats.joinLapse.Load()}
 }
 
-// NetStats returns the WebSocket event loop's counters (zero before the
-// first WebSocket).
-func (s *Server) NetStats() netpoll.Stats {
-	if s.np == nil {
-		return netpoll.Stats{}
+// NetStats returns the event loop's counters (zero before the event loop
+// starts: Serve, or the first WebSocket upgrade through ServeHTTP).
+func (s *Server) NetStats() NetStats {
+	np := s.npLive.Load()
+	if np == nil {
+		return NetStats{}
 	}
-	return s.np.Stats()
+	return netStats(np.Stats())
 }
 
 // LongPollSessions counts live LongPoll sessions.
@@ -121,7 +122,7 @@ func (s *Server) netpoll() (*netpoll.Server, error) {
 		// closed, as a WebSocket closes with 1009): the event loop's body
 		// cap, a safety net for every plain-HTTP route, must let them reach
 		// it, so it is raised just above LongPoll's (both default to 1 MiB).
-		nc := s.cfg.Net
+		nc := s.cfg.Net.netpoll(s.log)
 		if s.lp != nil && nc.MaxBodyBytes <= s.lp.cfg.MaxBody {
 			nc.MaxBodyBytes = s.lp.cfg.MaxBody + 1
 		}
@@ -142,7 +143,7 @@ func (s *Server) Serve(ln net.Listener, fallback http.Handler) error {
 	if err != nil {
 		return err
 	}
-	return np.Serve(ln, s, s.withFallback(fallback))
+	return np.Serve(ln, (*upgrader)(s), s.withFallback(fallback))
 }
 
 // withFallback serves the socket path itself and the rest with next.
@@ -170,7 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "event loop unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		np.UpgradeHTTP(w, r, s)
+		np.UpgradeHTTP(w, r, (*upgrader)(s))
 	case s.cfg.Path + "/longpoll":
 		if s.lp == nil {
 			http.NotFound(w, r)
@@ -182,8 +183,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Shutdown stops accepting and drains open sockets with close code 1012
-// (Service Restart) in batches, as Phoenix does, until ctx ends.
+// Shutdown stops accepting and drains open sockets with
+// CloseServiceRestart (1012) in batches, as Phoenix does, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.deadlines.close()
 	if s.lp != nil {
@@ -196,7 +197,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return np.Shutdown(ctx, 1012, "", s.cfg.DrainBatch, s.cfg.DrainInterval)
+	return np.Shutdown(ctx, int(CloseServiceRestart), "", s.cfg.DrainBatch, s.cfg.DrainInterval)
 }
 
 // Close drops every connection at once.
@@ -219,7 +220,7 @@ func (s *Server) joinLapsed(sock *Socket) {
 	}
 	s.stats.joinLapse.Add(1)
 	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
-	ce := &ConnectError{Code: 4408, Reason: "join_timeout", Payload: Reason("join_timeout")}
+	ce := &ConnectError{Code: CloseJoinTimeout, Reason: "join_timeout", Payload: Reason("join_timeout")}
 	frame, err := connectErrorFrame(sock.ver, ce)
 	if err == nil {
 		_ = sock.tr.send(false, frame)

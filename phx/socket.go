@@ -43,7 +43,7 @@ type transport interface {
 	sendReply(binary bool, payload []byte) error
 	// close ends the connection with a close code and reason (WebSocket)
 	// or ends the session (LongPoll).
-	close(code int, reason string)
+	close(code CloseCode, reason string)
 	name() string
 	// pauseRead stops taking the client's input and resumeRead restarts
 	// it (inbound backpressure, see Config.MaxInbound); neither blocks.
@@ -99,8 +99,8 @@ func (s *Socket) Deliver(b *Broadcast) {
 	}
 }
 
-// Close closes the socket from the server side with code 1001.
-func (s *Socket) Close() { s.tr.close(1001, "") }
+// Close closes the socket from the server side with CloseGoingAway (1001).
+func (s *Socket) Close() { s.tr.close(CloseGoingAway, "") }
 
 // write encodes m in the socket's format and queues it.
 func (s *Socket) write(m *serializer.Message) error {
@@ -349,7 +349,7 @@ func (s *Socket) joinedOne() {
 }
 
 // closedByTransport tears everything down after the connection ended.
-func (s *Socket) closedByTransport(code int, reason string) {
+func (s *Socket) closedByTransport(code CloseCode, reason string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -385,16 +385,16 @@ func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
 // closeCodeFor maps an error of handleFrame to the WebSocket close code it
 // earns: 1002 for a broken binary frame, 1003 for binary on V1, 1008 for an
 // over-long ref, 1007 for any other frame that cannot be decoded.
-func closeCodeFor(err error) int {
+func closeCodeFor(err error) CloseCode {
 	switch {
 	case errors.Is(err, ErrRefTooLong):
-		return 1008
+		return ClosePolicyViolation
 	case errors.Is(err, serializer.ErrBadBinary), errors.Is(err, serializer.ErrFieldTooLong):
-		return 1002
+		return CloseProtocolError
 	case errors.Is(err, serializer.ErrBinaryV1):
-		return 1003
+		return CloseUnsupportedData
 	default:
-		return 1007
+		return CloseInvalidPayload
 	}
 }
 

@@ -198,8 +198,8 @@ func TestBadFrameFloodLogs(t *testing.T) {
 		if err := c.send(junk); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := c.expectClose(); code != 1007 {
-			t.Fatalf("close %d, want 1007", code)
+		if code, _ := c.expectClose(); code != int(CloseInvalidPayload) {
+			t.Fatalf("close %d, want %d", code, CloseInvalidPayload)
 		}
 	}
 	windows := int(time.Since(start)/time.Second) + 1

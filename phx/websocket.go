@@ -73,14 +73,14 @@ func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte
 		code := closeCodeFor(err)
 		h.sock.srv.warn.Warn("bad frame: closing socket", "socket", h.sock.id,
 			"remote", addrString(c.RemoteAddr()), "code", code, "err", err)
-		c.Close(code, closeReasonFor(err))
+		c.Close(int(code), closeReasonFor(err))
 	}
 }
 
 // OnClose tears the socket down on a fresh goroutine: it unsubscribes from
 // PubSub, which must never happen inside a fan-out that triggered the close.
 func (h *wsHandler) OnClose(c *netpoll.Conn, code int, reason string) {
-	go h.sock.closedByTransport(code, reason)
+	go h.sock.closedByTransport(CloseCode(code), reason)
 }
 
 // wsTransport writes a socket's frames to its WebSocket connection.
@@ -93,7 +93,7 @@ func (t wsTransport) send(binary bool, payload []byte) error {
 	if binary {
 		op = netpoll.OpBinary
 	}
-	return t.c.Send(op, payload)
+	return wsWriteErr(t.c.Send(op, payload))
 }
 
 // sendReply writes a reply inline when the connection is idle (see
@@ -103,10 +103,10 @@ func (t wsTransport) sendReply(binary bool, payload []byte) error {
 	if binary {
 		op = netpoll.OpBinary
 	}
-	return t.c.SendNow(op, payload)
+	return wsWriteErr(t.c.SendNow(op, payload))
 }
 
-func (t wsTransport) close(code int, reason string) { t.c.Close(code, reason) }
+func (t wsTransport) close(code CloseCode, reason string) { t.c.Close(int(code), reason) }
 
 func (t wsTransport) name() string { return "websocket" }
 
@@ -119,13 +119,13 @@ func (t wsTransport) resumeRead() { t.c.ResumeRead() }
 // already sent (its buffered joins) is ignored.
 type rejectHandler struct {
 	frame  []byte
-	code   int
+	code   CloseCode
 	reason string
 }
 
 func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
 	_ = c.Send(netpoll.OpText, h.frame)
-	c.Close(h.code, h.reason)
+	c.Close(int(h.code), h.reason)
 }
 
 func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}

@@ -200,8 +200,8 @@ func TestAttackLongRefCloses1008(t *testing.T) {
 		if err := c.send(frame); err != nil {
 			t.Fatal(err)
 		}
-		if code, reason := c.expectClose(); code != 1008 || reason != "ref too long" {
-			t.Fatalf("case %d: close %d %q, want 1008 \"ref too long\"", i, code, reason)
+		if code, reason := c.expectClose(); code != int(ClosePolicyViolation) || reason != "ref too long" {
+			t.Fatalf("case %d: close %d %q, want %d \"ref too long\"", i, code, reason, ClosePolicyViolation)
 		}
 		if err := bystander.send(fmt.Sprintf(`[null,"%d","phoenix","heartbeat",{}]`, i)); err != nil {
 			t.Fatal(err)

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary act as a -worker or -sink child, so the
@@ -17,32 +23,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	code := m.Run()
-	if leaked := leakedGoroutines(5 * time.Second); code == 0 && leaked != "" {
-		fmt.Fprintln(os.Stderr, "leaked goroutines:\n"+leaked)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines waits for this package's goroutines to end and returns
-// the stacks of those that do not.
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var ours []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "cmd/phxbench") && !strings.Contains(g, "TestMain") {
-				ours = append(ours, g)
-			}
-		}
-		if len(ours) == 0 || time.Now().After(deadline) {
-			return strings.Join(ours, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	goleak.VerifyTestMain(m)
 }
 
 // chatScenario: n subscribers echo three times and wait for msgs
@@ -70,27 +51,27 @@ func chatScenario(url, vsn string, n, msgs int) string {
 }`, url, vsn, n, msgs, msgs)
 }
 
-func runJSON(t *testing.T, js string, o runOptions) *Result {
+func runJSON(t *testing.T, js string, o engine.RunOptions) *engine.Result {
 	t.Helper()
-	sc, err := parseScenario(strings.NewReader(js))
+	sc, err := scenario.ParseScenario(strings.NewReader(js))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	p, err := compile(sc)
+	p, err := scenario.Compile(sc)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	if o.procs == 0 {
-		o.procs = 1
+	if o.Procs == 0 {
+		o.Procs = 1
 	}
-	r, err := runScenario(p, o)
+	r, err := engine.Run(p, o)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	r.check(sc.Expect)
+	r.Check(sc.Expect)
 	if testing.Verbose() {
 		var b bytes.Buffer
-		r.writeSummary(&b)
+		report.WriteSummary(&b, r)
 		t.Log("\n" + b.String())
 	}
 	return r
@@ -103,7 +84,7 @@ func wantEq[T comparable](t *testing.T, what string, got, want T) {
 	}
 }
 
-func checkChat(t *testing.T, r *Result, n, msgs int) {
+func checkChat(t *testing.T, r *engine.Result, n, msgs int) {
 	t.Helper()
 	c := r.Counters
 	wantEq(t, "connected", c.Connected, int64(n+1))
@@ -128,7 +109,7 @@ func checkChat(t *testing.T, r *Result, n, msgs int) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	src, _ := parseSrc(defaultSrc)
+	src, _ := sys.ParseSrc(sys.DefaultSrc)
 	for _, tc := range []struct {
 		name string
 		vsn  string
@@ -140,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startFakeServer(t)
-			r := runJSON(t, chatScenario(s.url(), tc.vsn, 50, 20), runOptions{src: tc.src})
+			r := runJSON(t, chatScenario(s.url(), tc.vsn, 50, 20), engine.RunOptions{Src: tc.src})
 			checkChat(t, r, 50, 20)
 		})
 	}
@@ -151,7 +132,7 @@ func TestEndToEndProcs(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	s := startFakeServer(t)
-	r := runJSON(t, chatScenario(s.url(), "2.0.0", 40, 10), runOptions{procs: 2})
+	r := runJSON(t, chatScenario(s.url(), "2.0.0", 40, 10), engine.RunOptions{Procs: 2})
 	wantEq(t, "procs", r.Procs, 2)
 	checkChat(t, r, 40, 10)
 }
@@ -163,7 +144,7 @@ func TestEndToEndBinaryEcho(t *testing.T) {
 	    {"join": "bench:bin"},
 	    {"repeat": 5, "every": "1ms", "steps": [{"push": "echo", "binary": true, "payload": "bytes {{seq}}"}]},
 	    {"close": true}]}]}`, s.url())
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	wantEq(t, "replies", r.Counters.Replies, int64(50))
 	wantEq(t, "status errors", r.Counters.StatusErrors, int64(0))
 	wantEq(t, "open at end", r.Counters.OpenAtEnd, int64(0))
@@ -179,7 +160,7 @@ func TestEndToEndFailures(t *testing.T) {
 	    {"push": "fail"},
 	    {"push": "silence"},
 	    {"wait": "never", "timeout": "50ms"}]}]}`, s.url())
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(5))
 	wantEq(t, "connect_error kind", r.Errors["connect_error:unauthorized"], int64(5))
 	wantEq(t, "status errors", r.Errors["status:fail:error"], int64(2))
@@ -194,7 +175,7 @@ func TestEndToEndDeadline(t *testing.T) {
 	  {"name": "slow", "count": 3, "params": {"token": "user:z"}, "steps": [
 	    {"join": "bench:x"}, {"sleep": "1h"}]}]}`, s.url())
 	start := time.Now()
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("run took %v, want it bounded by the 300ms duration", el)
 	}
@@ -205,7 +186,7 @@ func TestEndToEndDeadline(t *testing.T) {
 func TestConnectRefused(t *testing.T) {
 	js := `{"url": "ws://127.0.0.1:1/socket/websocket", "duration": "5s", "groups": [
 	  {"name": "x", "count": 3, "steps": [{"join": "bench:x"}]}]}`
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
 	wantEq(t, "kind", r.Errors["connect:connect:ECONNREFUSED"], int64(3))
 }
@@ -214,7 +195,7 @@ func TestBaselineAndReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a sink process")
 	}
-	b, err := runBaseline(50, 3, syntheticFrame("bench:fanout", 10), nil)
+	b, err := baseline.Measure(50, 3, baseline.SyntheticFrame("bench:fanout", 10), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +204,9 @@ func TestBaselineAndReport(t *testing.T) {
 		t.Errorf("cpu per write %v", b.CPUPerWriteUS)
 	}
 	s := startFakeServer(t)
-	r := runJSON(t, chatScenario(s.url(), "2.0.0", 5, 5), runOptions{pid: os.Getpid(), sample: 20 * time.Millisecond})
+	r := runJSON(t, chatScenario(s.url(), "2.0.0", 5, 5), engine.RunOptions{PID: os.Getpid(), Sample: 20 * time.Millisecond})
 	r.Baseline = b
-	h := htmlReport(r)
+	h := report.HTML(r)
 	for _, want := range []string{"<svg", "delivery", "latency by percentile", "Server process", "polyline"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("report lacks %q", want)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -154,7 +156,7 @@ func TestLongPoll(t *testing.T) {
 	const n, msgs = 20, 10
 	js := chatScenario(s.url(), "2.0.0", n, msgs)
 	js = strings.Replace(js, `"duration"`, `"transport": "longpoll", "heartbeat": "200ms", "duration"`, 1)
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	checkChat(t, r, n, msgs)
 	if r.Latency["heartbeat"].Count == 0 {
 		t.Errorf("no heartbeat replies")
@@ -175,7 +177,7 @@ func TestLongPollWSURL(t *testing.T) {
 	js := fmt.Sprintf(`{"url": %q, "transport": "longpoll", "duration": "10s", "drain": "1s",
 	  "groups": [{"name": "e", "count": 5, "steps": [{"join": "bench:e"},
 	    {"repeat": 5, "steps": [{"push": "echo", "payload": {"x": "{{seq}}"}}]}]}]}`, url)
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	wantEq(t, "joined", r.Counters.Joined, int64(5))
 	wantEq(t, "replies", r.Counters.Replies, int64(25))
 	if !r.OK || len(r.Errors) != 0 {
@@ -189,19 +191,19 @@ func TestLongPollFailures(t *testing.T) {
 	s := startFakeLP(t)
 	js := fmt.Sprintf(`{"url": %q, "transport": "longpoll", "duration": "5s", "drain": "1s",
 	  "groups": [{"name": "e", "count": 3, "steps": [{"join": "bench:e"}, {"push": "forget"}]}]}`, s.url())
-	r := runJSON(t, js, runOptions{})
+	r := runJSON(t, js, engine.RunOptions{})
 	if r.Errors["session_gone"] != 3 {
 		t.Errorf("errors %v, want 3 session_gone", r.Errors)
 	}
 	s.srv.Close()
-	r = runJSON(t, js, runOptions{})
+	r = runJSON(t, js, engine.RunOptions{})
 	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
 }
 
 func TestLongPollRejectsBinary(t *testing.T) {
 	js := `{"url": "http://127.0.0.1:1/socket/longpoll", "transport": "longpoll", "duration": "5s",
 	  "groups": [{"name": "e", "count": 1, "steps": [{"join": "bench:e"}, {"push": "echo", "binary": true, "payload": "x"}]}]}`
-	_, err := parseScenario(strings.NewReader(js))
+	_, err := scenario.ParseScenario(strings.NewReader(js))
 	if err == nil || !strings.Contains(err.Error(), "longpoll") {
 		t.Fatalf("err = %v, want a longpoll binary error", err)
 	}

@@ -4,7 +4,10 @@
 // binary frames. One process drives tens of thousands of sockets from a
 // single epoll loop; -procs spreads them over worker processes.
 //
-// See README.md for flags, the scenario format and how to read results.
+// This package only parses flags and wires the internal packages together:
+// scenario (the script), engine (the run), baseline, report (summary, HTML,
+// progress) and suite. See README.md for flags, the scenario format, how to
+// read results and where the code is.
 package main
 
 import (
@@ -18,14 +21,14 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Exit codes.
-const (
-	exitOK       = 0
-	exitFailed   = 1 // the run completed but expectations failed
-	exitUsage    = 2 // bad flags or scenario
-	exitRunError = 3 // the run could not be carried out
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/suite"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 )
 
 func main() {
@@ -35,7 +38,7 @@ func main() {
 // options are the command-line flags.
 type options struct {
 	scenario       string
-	b              builtinOptions
+	b              scenario.BuiltinOptions
 	duration       time.Duration
 	procs          int
 	src            string
@@ -57,23 +60,23 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("phxbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(builtinNames, ", ")+", baseline")
-	fs.StringVar(&o.b.url, "url", "", "server URL, ws:// or http:// (a path ending in /websocket or /longpoll is switched to the transport's), overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
+	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(scenario.BuiltinNames, ", ")+", baseline")
+	fs.StringVar(&o.b.URL, "url", "", "server URL, ws:// or http:// (a path ending in /websocket or /longpoll is switched to the transport's), overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
 	fs.StringVar(&o.transport, "transport", "", "transport, overrides the scenario's: websocket or longpoll (longpoll: a goroutine pair per client, a few thousand clients per process at most)")
-	fs.StringVar(&o.b.vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
-	fs.IntVar(&o.b.n, "n", 1000, "built-ins: sockets (fanout: subscribers; baseline: sockets written to)")
-	fs.Float64Var(&o.b.rate, "rate", 0, "echo: pushes per second over all sockets (default 2000); connect: connects per second (0 = unlimited)")
-	fs.Float64Var(&o.b.ramp, "ramp", 5000, "built-ins: connects per second while sockets ramp up (0 = unlimited)")
-	fs.DurationVar(&o.b.d, "d", 10*time.Second, "echo: push duration; idle: hold time after all joined")
-	fs.IntVar(&o.b.msgs, "msgs", 200, "fanout: messages the publisher pushes")
-	fs.IntVar(&o.b.inflight, "inflight", 100, "fanout: publisher pushes in flight")
-	fs.IntVar(&o.b.size, "size", 0, "built-ins: extra payload body bytes")
-	fs.BoolVar(&o.b.binary, "binary", false, "echo: push binary payloads (V2 binary frames)")
-	fs.StringVar(&o.b.topic, "topic", "", "built-ins: topic (default bench:<scenario>)")
-	fs.StringVar(&o.b.token, "token", "user:b{{id}}", "built-ins: the token connect param")
+	fs.StringVar(&o.b.Vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
+	fs.IntVar(&o.b.N, "n", 1000, "built-ins: sockets (fanout: subscribers; baseline: sockets written to)")
+	fs.Float64Var(&o.b.Rate, "rate", 0, "echo: pushes per second over all sockets (default 2000); connect: connects per second (0 = unlimited)")
+	fs.Float64Var(&o.b.Ramp, "ramp", 5000, "built-ins: connects per second while sockets ramp up (0 = unlimited)")
+	fs.DurationVar(&o.b.D, "d", 10*time.Second, "echo: push duration; idle: hold time after all joined")
+	fs.IntVar(&o.b.Msgs, "msgs", 200, "fanout: messages the publisher pushes")
+	fs.IntVar(&o.b.Inflight, "inflight", 100, "fanout: publisher pushes in flight")
+	fs.IntVar(&o.b.Size, "size", 0, "built-ins: extra payload body bytes")
+	fs.BoolVar(&o.b.Binary, "binary", false, "echo: push binary payloads (V2 binary frames)")
+	fs.StringVar(&o.b.Topic, "topic", "", "built-ins: topic (default bench:<scenario>)")
+	fs.StringVar(&o.b.Token, "token", "user:b{{id}}", "built-ins: the token connect param")
 	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's hard time bound")
 	fs.IntVar(&o.procs, "procs", 1, "worker processes to spread the sockets over")
-	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+defaultSrc+" for loopback targets), none, a, a-b, or a list")
+	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+sys.DefaultSrc+" for loopback targets), none, a, a-b, or a list")
 	fs.IntVar(&o.pid, "pid", 0, "server process to sample from /proc (RSS, CPU, threads)")
 	fs.StringVar(&o.metrics, "metrics", "", "with -pid: Prometheus URL to read go_goroutines from")
 	fs.DurationVar(&o.sample, "sample", 200*time.Millisecond, "with -pid: sampling interval")
@@ -93,10 +96,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case fs.NArg() > 0:
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	case o.scenario == "":
-		return nil, fmt.Errorf("-scenario is required (a JSON file or one of %s, baseline)", strings.Join(builtinNames, ", "))
+		return nil, fmt.Errorf("-scenario is required (a JSON file or one of %s, baseline)", strings.Join(scenario.BuiltinNames, ", "))
 	case o.procs < 1 || o.procs > 64:
 		return nil, fmt.Errorf("-procs must be within 1..64")
-	case o.b.n < 1:
+	case o.b.N < 1:
 		return nil, fmt.Errorf("-n must be at least 1")
 	case o.transport != "" && o.transport != "websocket" && o.transport != "longpoll":
 		return nil, fmt.Errorf("-transport must be websocket or longpoll")
@@ -110,41 +113,41 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 // modes, then runs a scenario and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 1 && args[0] == "-worker" {
-		return workerMain(stdin, stdout)
+		return engine.WorkerMain(stdin, stdout)
 	}
 	if len(args) == 1 && args[0] == "-sink" {
-		return sinkMain(stdin, stdout)
+		return baseline.SinkMain(stdin, stdout)
 	}
 	if i := slices.IndexFunc(args, func(a string) bool { return a == "-suite" || a == "--suite" }); i >= 0 {
-		return suiteMain(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
+		return suite.Main(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
 	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return engine.ExitOK
 		}
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return exitUsage
+		return engine.ExitUsage
 	}
-	raiseNoFile()
+	sys.RaiseNoFile()
 	if o.scenario == "baseline" {
 		return runBaselineOnly(o, stdout, stderr)
 	}
 	p, err := resolve(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return exitUsage
+		return engine.ExitUsage
 	}
 	if o.printScenario {
-		b, _ := json.MarshalIndent(p.sc, "", "  ")
+		b, _ := json.MarshalIndent(p.Scenario, "", "  ")
 		fmt.Fprintln(stdout, string(b))
-		return exitOK
+		return engine.ExitOK
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintln(stderr, "phxbench:", err)
-			return exitUsage
+			return engine.ExitUsage
 		}
 		defer stop()
 	}
@@ -166,29 +169,29 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // resolve loads the scenario (file or built-in), applies flag overrides and
 // compiles it.
-func resolve(o *options) (*program, error) {
+func resolve(o *options) (*scenario.Program, error) {
 	b := o.b
-	if b.url == "" {
-		b.url = "ws://127.0.0.1:4000/socket/websocket"
+	if b.URL == "" {
+		b.URL = "ws://127.0.0.1:4000/socket/websocket"
 	}
-	if b.vsn == "" {
-		b.vsn = "2.0.0"
+	if b.Vsn == "" {
+		b.Vsn = "2.0.0"
 	}
-	if b.rate == 0 && o.scenario == "echo" {
-		b.rate = 2000
+	if b.Rate == 0 && o.scenario == "echo" {
+		b.Rate = 2000
 	}
-	sc, ok, err := builtin(o.scenario, b)
+	sc, ok, err := scenario.Builtin(o.scenario, b)
 	if !ok {
-		sc, err = loadScenario(o.scenario)
+		sc, err = scenario.LoadScenario(o.scenario)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if o.b.url != "" {
-		sc.URL = o.b.url
+	if o.b.URL != "" {
+		sc.URL = o.b.URL
 	}
-	if o.b.vsn != "" {
-		sc.Vsn = o.b.vsn
+	if o.b.Vsn != "" {
+		sc.Vsn = o.b.Vsn
 		for i := range sc.Groups {
 			sc.Groups[i].Vsn = ""
 		}
@@ -200,16 +203,16 @@ func resolve(o *options) (*program, error) {
 		}
 	}
 	if o.duration > 0 {
-		sc.Duration = Duration(o.duration)
+		sc.Duration = scenario.Duration(o.duration)
 	}
-	p, err := compile(sc)
+	p, err := scenario.Compile(sc)
 	if err != nil {
 		return nil, err
 	}
-	if o.baseline && p.hasLongPoll() {
+	if o.baseline && p.HasLongPoll() {
 		return nil, fmt.Errorf("-baseline measures WebSocket writes; it does not apply to longpoll clients")
 	}
-	return p, checkNoFile(p.fdsNeeded()/o.procs + 1)
+	return p, sys.CheckNoFile(p.FDsNeeded()/o.procs + 1)
 }
 
 // sources resolves -src for a target.
@@ -218,45 +221,45 @@ func sources(o *options, loopback bool) ([][4]byte, error) {
 	if s == "auto" {
 		s = "none"
 		if loopback {
-			s = defaultSrc
+			s = sys.DefaultSrc
 		}
 	}
-	return parseSrc(s)
+	return sys.ParseSrc(s)
 }
 
 // execute runs the program and reports.
-func execute(o *options, p *program, stdout, stderr io.Writer) int {
-	src, err := sources(o, p.loopback)
+func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
+	src, err := sources(o, p.Loopback)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return exitUsage
+		return engine.ExitUsage
 	}
-	ro := runOptions{procs: o.procs, src: src, pid: o.pid, sample: o.sample, metrics: o.metrics, capture: o.baseline, step: o.step}
-	if o.progress == "on" || o.progress == "auto" && isTTY(os.Stderr.Fd()) {
-		ro.progress = stderr
+	ro := engine.RunOptions{Procs: o.procs, Src: src, PID: o.pid, Sample: o.sample, Metrics: o.metrics, Capture: o.baseline, Step: o.step}
+	if o.progress == "on" || o.progress == "auto" && sys.IsTTY(os.Stderr.Fd()) {
+		ro.Progress = report.NewProgress(stderr, p)
 	}
-	r, err := runScenario(p, ro)
+	r, err := engine.Run(p, ro)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return exitRunError
+		return engine.ExitRunError
 	}
 	if o.baseline {
 		if err := addBaseline(r, o, src, p); err != nil {
 			fmt.Fprintln(stderr, "phxbench: baseline:", err)
 		}
 	}
-	r.check(p.sc.Expect)
-	return report(r, o, stdout, stderr)
+	r.Check(p.Scenario.Expect)
+	return writeResults(r, o, stdout, stderr)
 }
 
 // addBaseline measures the bare write for the run's frame and socket count.
-func addBaseline(r *Result, o *options, src [][4]byte, p *program) error {
-	frame := r.frame
+func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Program) error {
+	frame := r.Frame
 	if frame == nil {
-		frame = syntheticFrame(o.b.topicOr("bench:fanout"), o.b.size)
+		frame = baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)
 	}
 	n := int(max(r.Counters.OpenAtEnd, 1))
-	b, err := runBaseline(n, o.baselineRounds, frame, src)
+	b, err := baseline.Measure(n, o.baselineRounds, frame, src)
 	if err != nil {
 		return err
 	}
@@ -272,25 +275,25 @@ func runBaselineOnly(o *options, stdout, stderr io.Writer) int {
 	src, err := sources(o, true)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
-		return exitUsage
+		return engine.ExitUsage
 	}
 	t0 := time.Now()
-	b, err := runBaseline(o.b.n, o.baselineRounds, syntheticFrame(o.b.topicOr("bench:fanout"), o.b.size), src)
+	b, err := baseline.Measure(o.b.N, o.baselineRounds, baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size), src)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench: baseline:", err)
-		return exitRunError
+		return engine.ExitRunError
 	}
-	r := &Result{Scenario: "baseline", URL: "-", Vsn: "-", Procs: 1, Started: t0, Baseline: b,
-		ElapsedS: time.Since(t0).Seconds(), Errors: map[string]int64{}, Latency: map[string]Summary{}, OK: true}
-	return report(r, o, stdout, stderr)
+	r := &engine.Result{Scenario: "baseline", URL: "-", Vsn: "-", Procs: 1, Started: t0, Baseline: b,
+		ElapsedS: time.Since(t0).Seconds(), Errors: map[string]int64{}, Latency: map[string]hist.Summary{}, OK: true}
+	return writeResults(r, o, stdout, stderr)
 }
 
-// report prints the summary and writes -out and -report.
-func report(r *Result, o *options, stdout, stderr io.Writer) int {
-	r.writeSummary(stdout)
-	code := exitOK
+// writeResults prints the summary and writes -out and -report.
+func writeResults(r *engine.Result, o *options, stdout, stderr io.Writer) int {
+	report.WriteSummary(stdout, r)
+	code := engine.ExitOK
 	if !r.OK {
-		code = exitFailed
+		code = engine.ExitFailed
 	}
 	if o.out != "" {
 		b, err := json.MarshalIndent(r, "", "  ")
@@ -299,13 +302,13 @@ func report(r *Result, o *options, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "phxbench: -out:", err)
-			code = exitRunError
+			code = engine.ExitRunError
 		}
 	}
 	if o.report != "" {
-		if err := os.WriteFile(o.report, []byte(htmlReport(r)), 0o644); err != nil {
+		if err := os.WriteFile(o.report, []byte(report.HTML(r)), 0o644); err != nil {
 			fmt.Fprintln(stderr, "phxbench: -report:", err)
-			code = exitRunError
+			code = engine.ExitRunError
 		}
 	}
 	return code

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/presence"
 )
 
 // The example app: token-based connect, room:* with chat
@@ -23,13 +24,13 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 	}
 	switch token {
 	case "expired":
-		return nil, &phx.ConnectError{Code: 4401, Reason: "token_expired",
+		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "token_expired",
 			Payload: phx.Reason("token_expired")}
 	case "overloaded":
-		return nil, &phx.ConnectError{Code: 4503, Reason: "try_later", RetryAfter: retryAfter,
+		return nil, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
 			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
 	default:
-		return nil, &phx.ConnectError{Code: 4401, Reason: "unauthorized",
+		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 			Payload: phx.Reason("unauthorized")}
 	}
 }
@@ -47,7 +48,7 @@ const maxSlow = 5000
 
 // roomChannel serves room:*. Its members are tracked in Presence.
 type roomChannel struct {
-	presence *phx.Presence
+	presence *presence.Presence
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
@@ -116,7 +117,7 @@ func (rc roomChannel) setStatus(c *phx.Channel, msg *phx.InMessage) (any, error)
 	}
 	_ = c.Reply(msg, "ok", phx.Empty)
 	status := *in.Status
-	err := rc.presence.Update(c, c.Assigns().String("user_id"), phx.PresenceUpdater(func(meta map[string]any) any {
+	err := rc.presence.Update(c, c.Assigns().String("user_id"), presence.Updater(func(meta map[string]any) any {
 		meta["status"] = status
 		return meta
 	}))

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/phxgo/phxgo/netpoll"
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/presence"
 )
 
 type options struct {
@@ -140,7 +140,7 @@ func disabled(d time.Duration) time.Duration {
 	return d
 }
 
-func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error) {
+func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, error) {
 	mode := phx.RejectFrame
 	if o.rejectMode == "http" {
 		mode = phx.RejectHTTP
@@ -158,7 +158,7 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 		InboundStall:    o.pauseTimeout,
 		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
 			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
-		Net: netpoll.Config{
+		Net: phx.NetConfig{
 			IdleTimeout:      o.idleTimeout,
 			MaxFrameSize:     o.maxFrame,
 			MaxConns:         o.maxConns,
@@ -170,16 +170,15 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *phx.Presence, error)
 			HTTPReadTimeout:  o.httpRead,
 			HTTPWriteTimeout: o.httpWrite,
 			PauseTimeout:     o.pauseTimeout,
-			Logger:           log,
 		},
 	})
-	presence, err := phx.NewPresence(srv, phx.PresenceConfig{DiffWindow: disabled(o.presenceWin)})
+	pres, err := presence.New(srv, presence.Config{DiffWindow: disabled(o.presenceWin)})
 	if err != nil {
 		return nil, nil, err
 	}
-	srv.Channel("room:*", roomChannel{presence: presence})
+	srv.Channel("room:*", roomChannel{presence: pres})
 	srv.Channel("bench:*", benchChannel{})
-	return srv, presence, nil
+	return srv, pres, nil
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -196,7 +195,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
-	srv, presence, err := newServer(o, log)
+	srv, pres, err := newServer(o, log)
 	if err != nil {
 		log.Error("presence setup failed", "err", err)
 		return 1
@@ -249,7 +248,7 @@ func run(args []string, stderr io.Writer) int {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
-	if err := presence.Close(); err != nil {
+	if err := pres.Close(); err != nil {
 		log.Warn("presence close failed", "err", err)
 	}
 	log.Info("stopped")

@@ -1,0 +1,255 @@
+package baseline
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
+	"golang.org/x/sys/unix"
+)
+
+// The bare-write baseline (issue 6, figure 2): what it costs to write(2)
+// the same frame once to each of N loopback sockets, with nothing else
+// going on. A fan-out's server CPU per delivery is reported against it. The
+// reading side is a sink in a child process (phxbench -sink), so both ends
+// of N sockets never share one process's file limit.
+
+// Result is the measured bare-write cost.
+type Result struct {
+	Sockets        int     `json:"sockets"`
+	Rounds         int     `json:"rounds"`
+	FrameBytes     int     `json:"frame_bytes"`
+	Writes         int64   `json:"writes"`
+	CPUPerWriteUS  float64 `json:"cpu_per_write_us"`  // user+sys of the writing thread
+	WallPerWriteUS float64 `json:"wall_per_write_us"` // elapsed
+}
+
+// SyntheticFrame is a broadcast frame of the fanout shape, for a baseline
+// run without a captured frame.
+func SyntheticFrame(topic string, bodySize int) []byte {
+	body := string(wire.AppendStamp(nil, time.Now().UnixNano())) + strings.Repeat("x", max(0, bodySize))
+	msg := fmt.Sprintf(`[null,null,%q,"new_msg",{"user":"b0","body":%q}]`, topic, body)
+	return wire.AppendServerFrame(nil, ws.OpText, []byte(msg))
+}
+
+// Measure writes frame rounds times to each of n sockets connected to
+// a sink process, and measures the writing thread's CPU.
+func Measure(n, rounds int, frame []byte, src [][4]byte) (*Result, error) {
+	if err := sys.CheckNoFile(n); err != nil {
+		return nil, err
+	}
+	sink, port, err := startSink()
+	if err != nil {
+		return nil, err
+	}
+	defer sink.stop()
+	fds, err := dialSink(n, port, src)
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := writeAll(fds, frame); err != nil { // warm-up round
+		return nil, err
+	}
+	cpu0, t0 := threadCPU(), time.Now()
+	for range rounds {
+		if err := writeAll(fds, frame); err != nil {
+			return nil, err
+		}
+	}
+	cpu, wall := threadCPU()-cpu0, time.Since(t0)
+	writes := int64(n) * int64(rounds)
+	return &Result{
+		Sockets: n, Rounds: rounds, FrameBytes: len(frame), Writes: writes,
+		CPUPerWriteUS:  cpu.Seconds() * 1e6 / float64(writes),
+		WallPerWriteUS: wall.Seconds() * 1e6 / float64(writes),
+	}, nil
+}
+
+// writeAll writes frame to every fd (blocking sockets).
+func writeAll(fds []int, frame []byte) error {
+	for _, fd := range fds {
+		for b := frame; len(b) > 0; {
+			k, err := unix.Write(fd, b)
+			if err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				return fmt.Errorf("baseline write: %w", err)
+			}
+			b = b[k:]
+		}
+	}
+	return nil
+}
+
+// threadCPU returns the calling thread's CPU time (user + system).
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
+}
+
+// dialSink opens n blocking connections to the sink.
+func dialSink(n, port int, src [][4]byte) ([]int, error) {
+	fds := make([]int, 0, n)
+	for i := range n {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fds, fmt.Errorf("baseline socket: %w", err)
+		}
+		fds = append(fds, fd)
+		if len(src) > 0 {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src[i%len(src)]}); err != nil {
+				return fds, fmt.Errorf("baseline bind: %w", err)
+			}
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return fds, fmt.Errorf("baseline connect: %w", err)
+		}
+	}
+	return fds, nil
+}
+
+// sinkProc is the child process reading and discarding.
+type sinkProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// stop closes the sink's stdin, which ends it, and waits (killing it after 5 s).
+func (s *sinkProc) stop() {
+	_ = s.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startSink starts phxbench -sink and reads its port.
+func startSink() (*sinkProc, int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command(exe, "-sink")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("start sink: %w", err)
+	}
+	s := &sinkProc{cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	port, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		s.stop()
+		return nil, 0, fmt.Errorf("sink did not report its port: %q", line)
+	}
+	return s, port, nil
+}
+
+// SinkMain is the -sink mode: accept on 127.0.0.1, print the port, read and
+// discard everything until stdin closes.
+func SinkMain(stdin io.Reader, stdout io.Writer) int {
+	sys.RaiseNoFile()
+	lfd, port, err := listenLoopback()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "phxbench sink:", err)
+		return 3
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "phxbench sink:", err)
+		return 3
+	}
+	_ = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)})
+	fmt.Fprintln(stdout, port)
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		os.Exit(0)
+	}()
+	sinkLoop(ep, lfd)
+	return 0
+}
+
+// listenLoopback listens on 127.0.0.1 on a free port.
+func listenLoopback() (fd, port int, err error) {
+	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return 0, 0, err
+	}
+	if err = unix.Listen(fd, 4096); err != nil {
+		return 0, 0, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, 0, err
+	}
+	return fd, sa.(*unix.SockaddrInet4).Port, nil
+}
+
+// sinkLoop accepts and drains connections forever.
+func sinkLoop(ep, lfd int) {
+	events := make([]unix.EpollEvent, 512)
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := unix.EpollWait(ep, events, -1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		for _, ev := range events[:max(n, 0)] {
+			fd := int(ev.Fd)
+			if fd == lfd {
+				acceptAll(ep, lfd)
+				continue
+			}
+			if k, err := unix.Read(fd, buf); k == 0 || (err != nil && !errors.Is(err, unix.EAGAIN)) {
+				_ = unix.Close(fd)
+			}
+		}
+	}
+}
+
+// acceptAll accepts every pending connection into the epoll set.
+func acceptAll(ep, lfd int) {
+	for {
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			return
+		}
+		_ = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+	}
+}

@@ -1,0 +1,6 @@
+// Package suite is the performance suite (phxbench -suite): it runs the
+// built-in scenarios as separate phxbench commands against a fresh phxd per
+// run, takes medians over rounds, and rewrites BENCHMARKS.md's tables and
+// the growth SVG. It depends on engine (results and exit codes), report
+// (number formats and charts), procstat (server samples) and sys.
+package suite

@@ -1,0 +1,10 @@
+package suite
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when goroutines outlive its tests.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+)
+
+const testdataDir = "../../testdata/phxbench"
+
+func TestFlags(t *testing.T) {
+	var errb strings.Builder
+	if _, err := parseFlags([]string{"-n", "5"}, &errb); err == nil {
+		t.Error("missing -scenario accepted")
+	}
+	o, err := parseFlags([]string{"-scenario", "echo", "-n", "5", "-procs", "2"}, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "procs", o.procs, 2)
+	var out strings.Builder
+	code := run([]string{"-scenario", "fanout", "-n", "10", "-print-scenario"}, nil, &out, &errb)
+	wantEq(t, "exit", code, engine.ExitOK)
+	if !strings.Contains(out.String(), `"{{stamp}}"`) {
+		t.Errorf("printed scenario lacks the stamp: %s", out.String())
+	}
+	code = run([]string{"-scenario", filepath.Join(testdataDir, "bad", "zero_count.json")}, nil, &out, &errb)
+	wantEq(t, "exit for a bad file", code, engine.ExitUsage)
+}
+
+// -suite hands the other arguments to the suite.
+func TestSuitePlanFlag(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"-only", "connect", "-suite", "-plan"}, nil, &out, io.Discard); code != engine.ExitOK ||
+		!strings.Contains(out.String(), "phxbench -scenario connect -n 15000 -url ws://127.0.0.1:4400/socket/websocket -pid $PID") {
+		t.Errorf("run -suite -plan: %d\n%s", code, out.String())
+	}
+}

@@ -1,0 +1,348 @@
+package presence
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+)
+
+// batch batches one topic's changes into presence_diff broadcasts.
+//
+// Batching rule (DiffWindow W): a change in a quiet topic is applied to the
+// store and broadcast at once, and opens a window of W. Changes made while
+// the window is open wait; when it ends, everything that waited goes out
+// as ONE diff of net changes and a new window opens; a window that ends
+// with nothing waiting closes the topic's batch (the topic is quiet
+// again). Net changes: a ref that joins and leaves within one batch, and
+// that no List or presence_state has shown, was never seen by anyone and
+// appears in neither list; one that was shown appears in both (phoenix.js
+// applies a diff's joins before its leaves, so every view ends without
+// it). A leave repeats the meta exactly as its join announced it.
+//
+// What List and presence_state show: the store (what was announced),
+// presences whose leave waits included (their leave will come), plus
+// waiting joins: every one for List, and the joiner's own for
+// presence_state, so a joiner that tracks and then pushes the state always
+// finds itself in it, as in Phoenix (which tracks, then lists). Either is
+// consistent with the diffs that follow for a subscriber of the topic: a
+// waiting join it shows is announced by the next diff (idempotent by
+// phx_ref; Phoenix, too, sends the joiner its own join), and the leave of
+// every presence it shows is broadcast later. Others' waiting joins are
+// left out of presence_state so that they reach the joiner once, in the
+// diff, as fresh joins. The store only ever holds announced presences (it
+// is written when the diff is broadcast, under t.mu). Diffs of one topic
+// go out in order.
+//
+// Lock order: see the package documentation (doc.go).
+type batch struct {
+	name string
+
+	mu      sync.Mutex
+	removed bool // dropped from Presence.topics: look it up again
+	open    bool // a window is running; its timer flushes what waits
+	timer   *time.Timer
+
+	joins  []pendingJoin  // waiting joins in order; Ref "" = cancelled
+	joinAt map[string]int // ref → index in joins, for joins still live
+	nJoins int            // live entries in joins
+	leaves []Entry        // waiting leaves (of announced or shown refs)
+
+	state    []byte // encoded presence_state of the store at stateRev
+	stateRev uint64
+
+	stored    []Entry // the store's entries at storedRev, sorted by key
+	storedRev uint64
+}
+
+// pendingJoin is a join waiting for the end of the window.
+type pendingJoin struct {
+	Entry
+	shown bool // a List or presence_state included it: its leave must be told
+	left  bool // shown, then left within the batch: in the diff's joins and leaves, never stored
+}
+
+func (t *batch) join(e Entry) {
+	if t.joinAt == nil {
+		t.joinAt = make(map[string]int)
+	}
+	t.joinAt[e.Ref] = len(t.joins)
+	t.joins = append(t.joins, pendingJoin{Entry: e})
+	t.nJoins++
+}
+
+// leave records that e left. A join still waiting that nobody was shown is
+// simply cancelled; one that was shown stays in the diff's joins and its
+// leave is added, so that the views that hold it drop it.
+func (t *batch) leave(e Entry) {
+	if i, ok := t.joinAt[e.Ref]; ok {
+		delete(t.joinAt, e.Ref)
+		t.nJoins--
+		if !t.joins[i].shown {
+			t.joins[i] = pendingJoin{}
+			return
+		}
+		t.joins[i].left = true
+	}
+	t.leaves = append(t.leaves, e)
+}
+
+func (t *batch) pending() bool { return t.nJoins > 0 || len(t.leaves) > 0 }
+
+func (t *batch) reset() {
+	clear(t.joins)
+	t.joins, t.leaves, t.nJoins = t.joins[:0], nil, 0
+	clear(t.joinAt)
+}
+
+// current returns the presences of t that a List or presence_state shows
+// (t.mu held), sorted by key: the stored ones (cached by store revision
+// rev, which the caller read), merged with the waiting joins of owner, or
+// with every waiting join when owner is "" (these are marked shown). A
+// stored presence whose leave waits is still shown: its leave will come.
+func (p *Presence) current(t *batch, rev uint64, owner string) ([]Entry, error) {
+	if err := p.loadStored(t, rev); err != nil {
+		return nil, err
+	}
+	var joins []Entry
+	for i := range t.joins {
+		if j := &t.joins[i]; j.Ref != "" && !j.left && (owner == "" || j.Owner == owner) {
+			j.shown = true
+			joins = append(joins, j.Entry)
+		}
+	}
+	if len(joins) == 0 {
+		return t.stored, nil
+	}
+	joins = sortedByKey(joins)
+	out := make([]Entry, 0, len(t.stored)+len(joins))
+	i := 0
+	for _, e := range t.stored { // merge: a key's stored metas before its waiting ones
+		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
+			out = append(out, joins[i])
+		}
+		out = append(out, e)
+	}
+	return append(out, joins[i:]...), nil
+}
+
+// loadStored caches the store's entries of t at revision rev, sorted by
+// key (t.mu held). Callers treat t.stored as read-only.
+func (p *Presence) loadStored(t *batch, rev uint64) error {
+	if rev == 0 {
+		t.stored, t.storedRev = nil, 0
+		return nil
+	}
+	if t.stored != nil && t.storedRev == rev {
+		return nil
+	}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	entries, err := p.store.List(ctx, t.name)
+	if err != nil {
+		return err
+	}
+	t.stored, t.storedRev = sortedByKey(entries), rev
+	return nil
+}
+
+// withTopic runs f with the topic's batch locked, creating it if needed,
+// and drops the batch afterwards when it is idle.
+func (p *Presence) withTopic(name string, f func(t *batch) error) error {
+	for {
+		p.topicsMu.Lock()
+		t := p.topics[name]
+		if t == nil {
+			t = &batch{name: name}
+			p.topics[name] = t
+		}
+		p.topicsMu.Unlock()
+		t.mu.Lock()
+		if t.removed {
+			t.mu.Unlock()
+			continue
+		}
+		err := f(t)
+		if !t.open && !t.pending() {
+			p.removeTopic(t)
+		}
+		t.mu.Unlock()
+		return err
+	}
+}
+
+// removeTopic drops an idle batch (t.mu held).
+func (p *Presence) removeTopic(t *batch) {
+	t.removed = true
+	p.topicsMu.Lock()
+	if p.topics[t.name] == t {
+		delete(p.topics, t.name)
+	}
+	p.topicsMu.Unlock()
+}
+
+// changed is called after a change was recorded in t (t.mu held): it
+// flushes at once in a quiet topic and opens a window, or leaves the
+// change for the running window.
+func (p *Presence) changed(t *batch) {
+	if t.open {
+		return
+	}
+	ok := p.flush(t)
+	if p.closed.Load() {
+		return // shutting down: no timers, every change goes out at once
+	}
+	if p.cfg.DiffWindow > 0 || !ok {
+		t.open = true
+		if t.timer == nil {
+			t.timer = time.AfterFunc(p.window(), func() { p.tick(t) })
+		} else {
+			t.timer.Reset(p.window())
+		}
+	}
+}
+
+// window is the batching window, or the retry delay after a failed store
+// write when batching is off.
+func (p *Presence) window() time.Duration {
+	if p.cfg.DiffWindow > 0 {
+		return p.cfg.DiffWindow
+	}
+	return 100 * time.Millisecond
+}
+
+// tick ends a window: what waited goes out and a new window opens, or the
+// topic is quiet again.
+func (p *Presence) tick(t *batch) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed || !t.open {
+		return
+	}
+	if t.pending() {
+		ok := p.flush(t)
+		if !p.closed.Load() && (!ok || p.cfg.DiffWindow > 0) {
+			t.timer.Reset(p.window())
+			return
+		}
+	}
+	t.open = false
+	p.removeTopic(t)
+}
+
+// flush writes t's waiting changes to the store and broadcasts them as one
+// presence_diff (t.mu held). On a store error nothing is broadcast and the
+// changes keep waiting (false).
+func (p *Presence) flush(t *batch) bool {
+	if !t.pending() {
+		t.reset()
+		return true
+	}
+	joins := make([]Entry, 0, len(t.joins))
+	stored := make([]Entry, 0, t.nJoins)
+	for _, j := range t.joins {
+		if j.Ref != "" {
+			joins = append(joins, j.Entry)
+			if !j.left {
+				stored = append(stored, j.Entry)
+			}
+		}
+	}
+	ctx, cancel := p.ctx()
+	err := p.store.Apply(ctx, t.name, stored, t.leaves)
+	cancel()
+	if err != nil {
+		p.log.Error("presence: store write failed; diff held back", "topic", t.name, "err", err)
+		return false
+	}
+	payload := make([]byte, 0, 32+64*(len(joins)+len(t.leaves)))
+	payload = append(payload, `{"joins":`...)
+	payload = appendGrouped(payload, sortedByKey(joins))
+	payload = append(payload, `,"leaves":`...)
+	payload = appendGrouped(payload, sortedByKey(t.leaves))
+	payload = append(payload, '}')
+	t.reset()
+	t.state = nil
+	p.diffs.Add(1)
+	b, err := phx.NewBroadcast(t.name, EventDiff, phx.RawJSON(payload))
+	if err == nil {
+		err = p.srv.PubSub().Broadcast(b)
+	}
+	if err != nil {
+		p.log.Error("presence: diff broadcast failed", "topic", t.name, "err", err)
+	}
+	return true
+}
+
+// announceLeaves broadcasts the leaves of entries removed from the store
+// behind Presence's back (an expired node), grouped by topic.
+func (p *Presence) announceLeaves(entries []Entry) {
+	byTopic := make(map[string][]Entry)
+	for _, e := range entries {
+		byTopic[e.Topic] = append(byTopic[e.Topic], e)
+	}
+	for topic, list := range byTopic {
+		_ = p.withTopic(topic, func(t *batch) error {
+			for _, e := range list {
+				t.leave(e)
+			}
+			p.changed(t)
+			return nil
+		})
+	}
+}
+
+// sortedByKey orders entries by key, keeping the order of each key's
+// metas; it may sort in place.
+func sortedByKey(entries []Entry) []Entry {
+	slices.SortStableFunc(entries, func(a, b Entry) int { return cmp.Compare(a.Key, b.Key) })
+	return entries
+}
+
+// appendGrouped appends the {key: {"metas": [meta, …]}} object of entries
+// sorted by key.
+func appendGrouped(b []byte, entries []Entry) []byte {
+	b = append(b, '{')
+	for i := 0; i < len(entries); {
+		key := entries[i].Key
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, key)
+		b = append(b, `:{"metas":[`...)
+		j := i
+		for ; j < len(entries) && entries[j].Key == key; j++ {
+			if j > i {
+				b = append(b, ',')
+			}
+			b = append(b, entries[j].Meta...)
+		}
+		b = append(b, "]}"...)
+		i = j
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaped as Jason does by
+// default (no HTML escaping).
+func appendJSONString(b []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, err := json.Marshal(s)
+	if err != nil { // unreachable for a string
+		return append(b, `""`...)
+	}
+	return append(b, q...)
+}

@@ -1,0 +1,515 @@
+package presence
+
+import (
+	"context"
+	stdjson "encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+)
+
+// Presence events, as phoenix.js's Presence class expects them.
+const (
+	EventState = "presence_state"
+	EventDiff  = "presence_diff"
+)
+
+// Config configures a Presence. The zero value of every field is a
+// sensible default.
+type Config struct {
+	// Store holds the announced presences (default: a MemoryStore, for a
+	// single node).
+	Store Store
+	// Node names this node in the store (default: hostname-pid-random).
+	// Two live processes must never share a node id.
+	Node string
+	// DiffWindow is the batching window of presence_diff broadcasts
+	// (default 50ms; negative: one diff per change, as Phoenix does for
+	// local changes). The first change in a quiet topic is broadcast at
+	// once; further changes in that topic within the window are merged
+	// into one diff sent when it ends, and so on while changes keep
+	// coming: at most one diff per topic per window.
+	DiffWindow time.Duration
+	// HeartbeatInterval is how often the node heartbeats in the store and
+	// looks for dead nodes (default 5s; negative disables both).
+	HeartbeatInterval time.Duration
+	// NodeTimeout is how long without a heartbeat makes another node dead:
+	// its presences are removed and their leaves broadcast (default 30s,
+	// Phoenix's down period).
+	NodeTimeout time.Duration
+	// StoreTimeout bounds each store call (default 5s).
+	StoreTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Store == nil {
+		c.Store = NewMemoryStore()
+	}
+	if c.Node == "" {
+		c.Node = defaultNodeID()
+	}
+	if c.DiffWindow == 0 {
+		c.DiffWindow = 50 * time.Millisecond
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = 30 * time.Second
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Presence tracks who is present on which topic, pushes presence_state to
+// joiners and broadcasts presence_diff, as Phoenix.Presence does, so that
+// phoenix.js's Presence class works unchanged. Create one per phx.Server
+// with New.
+//
+// Every tracked meta belongs to the channel instance that tracked it and
+// leaves automatically when that instance ends for any reason (leave,
+// stop, crash, duplicate join, socket closed or lost). Safe for concurrent
+// use.
+type Presence struct {
+	srv      *phx.Server
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	nodeHash uint16
+
+	topicsMu sync.Mutex
+	topics   map[string]*batch
+
+	ownersMu sync.Mutex
+	owners   map[*phx.Channel]*ownerRec
+	ownerSeq atomic.Uint64 // numbers owner records: their ids are "<node>#<n>"
+
+	diffs     atomic.Int64 // presence_diff broadcasts sent
+	beaten    atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	stop      chan struct{}
+	loopDone  chan struct{}
+}
+
+// ownerRec is a channel instance with tracked presences.
+type ownerRec struct {
+	ch      *phx.Channel
+	id      string
+	dead    bool
+	entries map[slotKey]Entry
+}
+
+type slotKey struct{ topic, key string }
+
+// Updater computes a new meta from the current one (phx_ref and
+// phx_ref_prev included; numbers as json.Number). It may modify and return
+// its argument. It runs outside Presence's locks and may run again if the
+// presence changed meanwhile.
+type Updater func(meta map[string]any) any
+
+// State is the presence_state payload (and each half of a
+// presence_diff): key → {"metas": [meta, …]}.
+type State map[string]Metas
+
+// Metas are the metas of one key, each a JSON object with phx_ref.
+type Metas struct {
+	Metas []stdjson.RawMessage `json:"metas"`
+}
+
+// New creates the Presence of srv. It registers the node with the store
+// (first heartbeat) and starts the heartbeat loop; Close stops it. It logs
+// to srv.Logger().
+func New(srv *phx.Server, cfg Config) (*Presence, error) {
+	cfg = cfg.withDefaults()
+	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(), nodeHash: hashNode(cfg.Node),
+		topics: make(map[string]*batch), owners: make(map[*phx.Channel]*ownerRec),
+		stop: make(chan struct{}), loopDone: make(chan struct{})}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if _, err := p.store.Heartbeat(ctx, cfg.Node, time.Now()); err != nil {
+		return nil, err
+	}
+	p.beaten.Store(true)
+	if cfg.HeartbeatInterval > 0 {
+		go p.loop()
+	} else {
+		close(p.loopDone)
+	}
+	return p, nil
+}
+
+// Node returns this node's id.
+func (p *Presence) Node() string { return p.cfg.Node }
+
+// Store returns the store.
+func (p *Presence) Store() Store { return p.store }
+
+func (p *Presence) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+}
+
+// Track tracks key on c's topic with meta (a JSON object value: map,
+// struct, RawJSON; nil means {}), owned by the channel instance c: it
+// leaves when c ends. The meta gets a fresh phx_ref; members get a
+// presence_diff join. Call it from AfterJoin or later (a join that is
+// still in flight gets ErrNotJoined, one that has ended
+// phx.ErrChannelClosed), then PushState.
+func (p *Presence) Track(c *phx.Channel, key string, meta any) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	switch c.State() {
+	case phx.ChannelJoining:
+		return ErrNotJoined
+	case phx.ChannelClosed:
+		return phx.ErrChannelClosed
+	}
+	ref := newRef(p.nodeHash)
+	data, err := buildMeta(meta, ref, "")
+	if err != nil {
+		return err
+	}
+	o, fresh := p.ownerFor(c)
+	if fresh {
+		// Registered after the insert below: if c has ended meanwhile the
+		// hook runs at once and removes what was just added.
+		defer c.OnTerminate(func(error) { p.ownerDown(o) })
+	}
+	topic := c.Topic()
+	e := Entry{Topic: topic, Key: key, Ref: ref, Meta: data, Node: p.cfg.Node, Owner: o.id}
+	sl := slotKey{topic, key}
+	return p.withTopic(topic, func(t *batch) error {
+		p.ownersMu.Lock()
+		if o.dead {
+			p.ownersMu.Unlock()
+			return phx.ErrChannelClosed
+		}
+		if _, dup := o.entries[sl]; dup {
+			p.ownersMu.Unlock()
+			return ErrAlreadyTracked
+		}
+		o.entries[sl] = e
+		p.ownersMu.Unlock()
+		t.join(e)
+		p.changed(t)
+		return nil
+	})
+}
+
+// errRaced makes Update retry after a concurrent change.
+var errRaced = errors.New("presence: changed concurrently")
+
+// Update replaces the meta c tracks under key: meta is the new meta, or a
+// Updater (or func(map[string]any) any) computing it from the
+// current one. The new meta gets a new phx_ref and phx_ref_prev = the old
+// ref; members get one presence_diff with the new meta in joins and the
+// old one in leaves (as Phoenix).
+func (p *Presence) Update(c *phx.Channel, key string, meta any) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	var upd Updater
+	switch f := meta.(type) {
+	case Updater:
+		upd = f
+	case func(map[string]any) any:
+		upd = f
+	}
+	slot := slotKey{c.Topic(), key}
+	for attempt := 0; ; attempt++ {
+		cur, ok := p.lookup(c, slot)
+		if !ok {
+			return ErrNotTracked
+		}
+		m := meta
+		if upd != nil {
+			prev, err := decodeMeta(cur.Meta)
+			if err != nil {
+				return err
+			}
+			m = upd(prev)
+		}
+		err := p.replace(c, slot, cur, m)
+		if errors.Is(err, errRaced) && attempt < 100 {
+			continue
+		}
+		return err
+	}
+}
+
+// replace swaps cur (still current) for a new entry with meta.
+func (p *Presence) replace(c *phx.Channel, slot slotKey, cur Entry, meta any) error {
+	ref := newRef(p.nodeHash)
+	data, err := buildMeta(meta, ref, cur.Ref)
+	if err != nil {
+		return err
+	}
+	next := cur
+	next.Ref, next.Meta = ref, data
+	return p.withTopic(slot.topic, func(t *batch) error {
+		p.ownersMu.Lock()
+		o := p.owners[c]
+		if o == nil || o.dead {
+			p.ownersMu.Unlock()
+			return ErrNotTracked
+		}
+		e, ok := o.entries[slot]
+		if !ok {
+			p.ownersMu.Unlock()
+			return ErrNotTracked
+		}
+		if e.Ref != cur.Ref {
+			p.ownersMu.Unlock()
+			return errRaced
+		}
+		o.entries[slot] = next
+		p.ownersMu.Unlock()
+		t.leave(cur)
+		t.join(next)
+		p.changed(t)
+		return nil
+	})
+}
+
+// Untrack stops tracking key for c; members get a presence_diff leave.
+// ErrNotTracked when there was nothing to untrack.
+func (p *Presence) Untrack(c *phx.Channel, key string) error {
+	slot := slotKey{c.Topic(), key}
+	return p.withTopic(slot.topic, func(t *batch) error {
+		p.ownersMu.Lock()
+		o := p.owners[c]
+		var e Entry
+		ok := false
+		if o != nil {
+			if e, ok = o.entries[slot]; ok {
+				delete(o.entries, slot)
+			}
+		}
+		p.ownersMu.Unlock()
+		if !ok {
+			return ErrNotTracked
+		}
+		t.leave(e)
+		p.changed(t)
+		return nil
+	})
+}
+
+// List returns the presences of topic in the presence_state shape: what
+// was announced, plus the joins still waiting in the batching window, so a
+// Track followed by List always finds the tracked meta (a presence whose
+// leave waits is still listed until its diff goes out). Pushing the result
+// to a subscriber of topic keeps phoenix.js consistent: what it shows that
+// was still waiting is announced by the next diff, and the leave of every
+// presence it shows is broadcast.
+func (p *Presence) List(topic string) (State, error) {
+	var entries []Entry
+	err := p.withTopic(topic, func(t *batch) error {
+		ctx, cancel := p.ctx()
+		rev, err := p.store.Revision(ctx, topic)
+		cancel()
+		if err != nil {
+			return err
+		}
+		entries, err = p.current(t, rev, "")
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(State)
+	for _, e := range entries {
+		m := out[e.Key]
+		m.Metas = append(m.Metas, stdjson.RawMessage(e.Meta))
+		out[e.Key] = m
+	}
+	return out, nil
+}
+
+// PushState pushes presence_state to c: every announced presence of c's
+// topic plus what c itself tracked there (even if its diff still waits
+// in the batching window, so that a joiner finds itself in its state, as
+// in Phoenix). Call it after every successful join, rejoins included
+// (typically from AfterJoin, right after Track): phoenix.js applies no
+// presence_diff until it has the state of the current join. The state is
+// consistent with the diffs: c subscribed before the state was read, so
+// the joins that still wait reach c in the next diff (its own again,
+// harmlessly: diffs are idempotent by phx_ref), and the leave of every
+// presence in the state is broadcast to c. Diffs that reach c before the
+// state are held by phoenix.js and applied after it.
+func (p *Presence) PushState(c *phx.Channel) error {
+	owner := p.ownerID(c)
+	var state []byte
+	err := p.withTopic(c.Topic(), func(t *batch) error {
+		var err error
+		state, err = p.stateJSON(t, owner) // immutable once built: pushed outside the lock
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.Push(EventState, phx.RawJSON(state))
+}
+
+// stateJSON returns the encoded state of t for the channel whose owner id
+// is owner ("" when it tracks nothing), t.mu held. The state of the store
+// alone is cached by revision: only a channel with joins still waiting
+// gets one of its own.
+func (p *Presence) stateJSON(t *batch, owner string) ([]byte, error) {
+	ctx, cancel := p.ctx()
+	rev, err := p.store.Revision(ctx, t.name)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	own := false
+	if owner != "" {
+		for _, j := range t.joins {
+			if j.Ref != "" && !j.left && j.Owner == owner {
+				own = true
+				break
+			}
+		}
+	}
+	if !own {
+		if rev == 0 {
+			return phx.Empty, nil
+		}
+		if t.state != nil && t.stateRev == rev {
+			return t.state, nil
+		}
+	}
+	var entries []Entry
+	if own {
+		entries, err = p.current(t, rev, owner)
+	} else {
+		err = p.loadStored(t, rev)
+		entries = t.stored
+	}
+	if err != nil {
+		return nil, err
+	}
+	size := 2
+	for _, e := range entries {
+		size += len(e.Key) + len(e.Meta) + 16
+	}
+	state := appendGrouped(make([]byte, 0, size), entries)
+	if !own {
+		t.state, t.stateRev = state, rev
+	}
+	return state, nil
+}
+
+// ownerID is the owner id of what c tracked, "" when it tracks nothing.
+func (p *Presence) ownerID(c *phx.Channel) string {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o := p.owners[c]; o != nil {
+		return o.id
+	}
+	return ""
+}
+
+// ownerFor returns c's owner record, creating it (fresh) if needed.
+func (p *Presence) ownerFor(c *phx.Channel) (o *ownerRec, fresh bool) {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o = p.owners[c]; o != nil {
+		return o, false
+	}
+	o = &ownerRec{ch: c, id: p.cfg.Node + "#" + strconv.FormatUint(p.ownerSeq.Add(1), 10),
+		entries: make(map[slotKey]Entry)}
+	p.owners[c] = o
+	return o, true
+}
+
+func (p *Presence) lookup(c *phx.Channel, slot slotKey) (Entry, bool) {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	if o := p.owners[c]; o != nil && !o.dead {
+		e, ok := o.entries[slot]
+		return e, ok
+	}
+	return Entry{}, false
+}
+
+// ownerDown removes everything o tracked: its channel instance ended.
+func (p *Presence) ownerDown(o *ownerRec) {
+	p.ownersMu.Lock()
+	o.dead = true
+	if p.owners[o.ch] == o {
+		delete(p.owners, o.ch)
+	}
+	topics := make(map[string]bool)
+	for slot := range o.entries {
+		topics[slot.topic] = true
+	}
+	p.ownersMu.Unlock()
+	for topic := range topics {
+		_ = p.withTopic(topic, func(t *batch) error {
+			p.ownersMu.Lock()
+			var gone []Entry
+			for slot, e := range o.entries {
+				if slot.topic == topic {
+					gone = append(gone, e)
+					delete(o.entries, slot)
+				}
+			}
+			p.ownersMu.Unlock()
+			for _, e := range gone {
+				t.leave(e)
+			}
+			if len(gone) > 0 {
+				p.changed(t)
+			}
+			return nil
+		})
+	}
+}
+
+// Close flushes pending diffs, stops the heartbeat loop and removes this
+// node's remaining presences from the store, broadcasting their leaves.
+// Call it after the server has shut down (its channels then have left
+// already). Track and Update fail afterwards.
+func (p *Presence) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		close(p.stop)
+		<-p.loopDone
+		p.topicsMu.Lock()
+		topics := make([]*batch, 0, len(p.topics))
+		for _, t := range p.topics {
+			topics = append(topics, t)
+		}
+		p.topicsMu.Unlock()
+		for _, t := range topics {
+			t.mu.Lock()
+			if t.timer != nil {
+				t.timer.Stop()
+			}
+			t.open = false
+			p.flush(t)
+			p.removeTopic(t)
+			t.mu.Unlock()
+		}
+		ctx, cancel := p.ctx()
+		defer cancel()
+		var left []Entry
+		if left, err = p.store.ExpireNode(ctx, p.cfg.Node); err == nil {
+			p.announceLeaves(left)
+		}
+	})
+	return err
+}
