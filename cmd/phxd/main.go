@@ -55,6 +55,13 @@ type options struct {
 	lpMaxSessions  int
 	maxInbound     int
 	maxInboundMiB  int
+
+	// Several nodes (see cluster.go).
+	redisURL      string
+	redisCluster  bool
+	node          string
+	presenceBeat  time.Duration
+	presenceNodeT time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -71,6 +78,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := checkClusterFlags(o); err != nil {
+		return nil, err
 	}
 	var err error
 	if o.origin, err = originPolicy(o.checkOrigin, o.addr); err != nil {
@@ -115,6 +125,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
 	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (negative disables)")
 	fs.IntVar(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing (negative: no minimum)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
+	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
+	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
+	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 5*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
+	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 30*time.Second, "a node silent for this long is dead: its presences leave every list (more than -presence-heartbeat; Phoenix's down period is 30s too)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	return fs
 }
