@@ -128,8 +128,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
 	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
-	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 5*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
-	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 30*time.Second, "a node silent for this long is dead: its presences leave every list (more than -presence-heartbeat; Phoenix's down period is 30s too)")
+	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
+	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	return fs
 }

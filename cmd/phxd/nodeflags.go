@@ -21,6 +21,9 @@ func checkClusterFlags(o *options) error {
 			return fmt.Errorf("-redis must be a URL like redis://HOST:PORT/DB, got %q", o.redisURL)
 		}
 	}
+	if o.presenceNodeT == 0 {
+		o.presenceNodeT = 5 * o.presenceBeat
+	}
 	if o.presenceNodeT <= o.presenceBeat {
 		return fmt.Errorf("-presence-node-timeout (%v) must be longer than -presence-heartbeat (%v), or live nodes are taken for dead",
 			o.presenceNodeT, o.presenceBeat)
@@ -38,4 +41,13 @@ func defaultNode() string {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(r[:]))
+}
+
+// redactURL is a -redis URL fit for the log: without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
