@@ -55,8 +55,8 @@ func nodes(t testing.TB, url string, cluster bool, n int) []*PubSub {
 
 // rec is a recording Subscriber.
 type rec struct {
-	id uint64
-	mu sync.Mutex
+	id  uint64
+	mu  sync.Mutex
 	got []*pubsub.Broadcast
 	ch  chan struct{}
 }
