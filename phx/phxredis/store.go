@@ -99,7 +99,7 @@ type PresenceStore struct {
 
 	revs, beats, nodes, seq string
 
-	maxSeen                 atomic.Uint64 // largest revision seen: the counter's floor
+	maxSeen                atomic.Uint64 // largest revision seen: the counter's floor
 	calls, errs, malformed atomic.Uint64
 }
 
