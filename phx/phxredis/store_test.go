@@ -19,51 +19,51 @@ import (
 	"github.com/phxgo/phxgo/phx/presence/presencetest"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func stLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newClient is a client of srv, closed when the test ends.
-func newClient(t testing.TB, srv *redistest.Server) *redis.Client {
+func stClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
-func newStore(t testing.TB, c redis.UniversalClient, prefix string) *PresenceStore {
+func stStore(t testing.TB, c redis.UniversalClient, prefix string) *PresenceStore {
 	t.Helper()
-	s, err := NewPresenceStore(c, StoreOptions{Prefix: prefix, Logger: quietLogger()})
+	s, err := NewPresenceStore(c, StoreOptions{Prefix: prefix, Logger: stLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func tctx(t testing.TB) context.Context {
+func stCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
-var prefixes atomic.Int64
+var stPrefixes atomic.Int64
 
 // freshPrefix makes each conformance case's store empty and independent.
-func freshPrefix() string { return fmt.Sprintf("t%d", prefixes.Add(1)) }
+func stPrefix() string { return fmt.Sprintf("t%d", stPrefixes.Add(1)) }
 
 func TestStoreConformanceSingle(t *testing.T) {
 	srv := redistest.NewServer(t)
-	c := newClient(t, srv)
-	presencetest.RunStore(t, func() presence.Store { return newStore(t, c, freshPrefix()) })
+	c := stClient(t, srv)
+	presencetest.RunStore(t, func() presence.Store { return stStore(t, c, stPrefix()) })
 }
 
 func TestStoreConformanceCluster(t *testing.T) {
 	cl := redistest.NewCluster(t, 3)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 	t.Cleanup(func() { _ = c.Close() })
-	presencetest.RunStore(t, func() presence.Store { return newStore(t, c, freshPrefix()) })
+	presencetest.RunStore(t, func() presence.Store { return stStore(t, c, stPrefix()) })
 	// Every key of one store shares a slot: all of them sit on one master.
-	s := newStore(t, c, "one")
+	s := stStore(t, c, "one")
 	e := presencetest.Entry("room:x", "k", "r1", "n1")
-	if err := s.Apply(tctx(t), "room:x", []presence.Entry{e}, nil); err != nil {
+	if err := s.Apply(stCtx(t), "room:x", []presence.Entry{e}, nil); err != nil {
 		t.Fatal(err)
 	}
 	holders := 0
@@ -83,15 +83,15 @@ func TestStoreConformanceCluster(t *testing.T) {
 
 func TestNewPresenceStoreOptions(t *testing.T) {
 	srv := redistest.NewServer(t)
-	c := newClient(t, srv)
+	c := stClient(t, srv)
 	if _, err := NewPresenceStore(c, StoreOptions{Prefix: "a{b}"}); err == nil {
 		t.Fatal("prefix with a hash tag accepted")
 	}
 	if _, err := NewPresenceStore(nil, StoreOptions{}); err == nil {
 		t.Fatal("nil client accepted")
 	}
-	s := newStore(t, c, "")
-	if _, err := s.Heartbeat(tctx(t), "n1", time.Now()); err != nil {
+	s := stStore(t, c, "")
+	if _, err := s.Heartbeat(stCtx(t), "n1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := srv.Do("hexists", "{phx:presence}:beats", "n1"); strings.TrimSpace(out) != "1" {
@@ -107,7 +107,7 @@ func TestNewPresenceStoreOptions(t *testing.T) {
 // reads back byte for byte, in first-added order.
 func TestStoreByteIdentity(t *testing.T) {
 	srv := redistest.NewServer(t)
-	a, b := newStore(t, newClient(t, srv), "bi"), newStore(t, newClient(t, srv), "bi")
+	a, b := stStore(t, stClient(t, srv), "bi"), stStore(t, stClient(t, srv), "bi")
 	big := strings.Repeat("x\u00e9\u2713\\\"", 40_000) // ~400 KB of escapes and unicode
 	metas := []string{
 		`{"phx_ref":"r0","s":"h\u00e9llo \u2713 \ud83d\ude00 \"q\" \\ \/ \n\t"}`,
@@ -124,11 +124,11 @@ func TestStoreByteIdentity(t *testing.T) {
 	}
 	// In three calls, so that the order is the order of the calls.
 	for _, part := range [][]presence.Entry{joins[:2], joins[2:3], joins[3:]} {
-		if err := a.Apply(tctx(t), "room:é", part, nil); err != nil {
+		if err := a.Apply(stCtx(t), "room:é", part, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := b.List(tctx(t), "room:é")
+	got, err := b.List(stCtx(t), "room:é")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestStoreByteIdentity(t *testing.T) {
 		}
 	}
 	// ExpireNode hands the same bytes back, to the other instance.
-	gone, err := b.ExpireNode(tctx(t), "node\n1 ✓")
+	gone, err := b.ExpireNode(stCtx(t), "node\n1 ✓")
 	if err != nil || len(gone) != len(joins) {
 		t.Fatalf("ExpireNode: %d entries, %v", len(gone), err)
 	}
@@ -167,9 +167,9 @@ func TestStoreByteIdentity(t *testing.T) {
 // TestStoreJunk: values nobody valid wrote are dropped and counted.
 func TestStoreJunk(t *testing.T) {
 	srv := redistest.NewServer(t)
-	s := newStore(t, newClient(t, srv), "j")
+	s := stStore(t, stClient(t, srv), "j")
 	good := presencetest.Entry("room:j", "k", "good", "n1")
-	if err := s.Apply(tctx(t), "room:j", []presence.Entry{good}, nil); err != nil {
+	if err := s.Apply(stCtx(t), "room:j", []presence.Entry{good}, nil); err != nil {
 		t.Fatal(err)
 	}
 	tk := "{j:presence}:t:room:j"
@@ -190,7 +190,7 @@ func TestStoreJunk(t *testing.T) {
 			t.Fatalf("hset: %v %s", err, out)
 		}
 	}
-	es, err := s.List(tctx(t), "room:j")
+	es, err := s.List(stCtx(t), "room:j")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,15 +211,15 @@ func TestStoreJunk(t *testing.T) {
 			t.Fatalf("%v: %v %s", cmd, err, out)
 		}
 	}
-	r1, err := s.Revision(tctx(t), "room:j")
+	r1, err := s.Revision(stCtx(t), "room:j")
 	if err != nil || r1 == 0 {
 		t.Fatalf("Revision with junk stored: %d %v", r1, err)
 	}
-	r2, err := s.Revision(tctx(t), "room:j")
+	r2, err := s.Revision(stCtx(t), "room:j")
 	if err != nil || r2 == r1 {
 		t.Fatalf("junk revision read twice gave %d and %d, want two fresh values", r1, r2)
 	}
-	ns, err := s.Nodes(tctx(t))
+	ns, err := s.Nodes(stCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,17 +229,17 @@ func TestStoreJunk(t *testing.T) {
 		}
 	}
 	// A junk heartbeat is replaced by the next beat.
-	if existed, err := s.Heartbeat(tctx(t), "n9", time.Now()); err != nil || !existed {
+	if existed, err := s.Heartbeat(stCtx(t), "n9", time.Now()); err != nil || !existed {
 		t.Fatalf("beat over junk: %v %v", existed, err)
 	}
-	gone, err := s.ExpireNode(tctx(t), "n1")
+	gone, err := s.ExpireNode(stCtx(t), "n1")
 	if err != nil || len(gone) != 1 || gone[0].Ref != "good" {
 		t.Fatalf("ExpireNode over junk: %v %v", gone, err)
 	}
-	if err := s.Apply(tctx(t), "room:j", []presence.Entry{presencetest.Entry("room:j", "k", "g2", "n1")}, nil); err != nil {
+	if err := s.Apply(stCtx(t), "room:j", []presence.Entry{presencetest.Entry("room:j", "k", "g2", "n1")}, nil); err != nil {
 		t.Fatalf("Apply over a junk counter: %v", err)
 	}
-	if r3, err := s.Revision(tctx(t), "room:j"); err != nil || r3 <= r2 {
+	if r3, err := s.Revision(stCtx(t), "room:j"); err != nil || r3 <= r2 {
 		t.Fatalf("revision after junk counter: %d (before %d) %v", r3, r2, err)
 	}
 	if s.Stats().Errors != 0 {
@@ -251,37 +251,37 @@ func TestStoreJunk(t *testing.T) {
 // revisions do not repeat, for this client and for a brand new one.
 func TestStoreRedisRestart(t *testing.T) {
 	srv := redistest.NewServer(t)
-	s := newStore(t, newClient(t, srv), "rs")
-	if existed, err := s.Heartbeat(tctx(t), "n1", time.Now()); err != nil || existed {
+	s := stStore(t, stClient(t, srv), "rs")
+	if existed, err := s.Heartbeat(stCtx(t), "n1", time.Now()); err != nil || existed {
 		t.Fatalf("first beat: %v %v", existed, err)
 	}
 	seen := map[uint64]bool{}
 	for i := range 50 {
 		e := presencetest.Entry("room:r", "k", fmt.Sprintf("r%d", i), "n1")
-		if err := s.Apply(tctx(t), "room:r", []presence.Entry{e}, nil); err != nil {
+		if err := s.Apply(stCtx(t), "room:r", []presence.Entry{e}, nil); err != nil {
 			t.Fatal(err)
 		}
-		r, err := s.Revision(tctx(t), "room:r")
+		r, err := s.Revision(stCtx(t), "room:r")
 		if err != nil {
 			t.Fatal(err)
 		}
 		seen[r] = true
 	}
 	srv.Stop()
-	if _, err := s.Heartbeat(tctx(t), "n1", time.Now()); err == nil {
+	if _, err := s.Heartbeat(stCtx(t), "n1", time.Now()); err == nil {
 		t.Fatal("heartbeat to a stopped redis succeeded")
 	}
 	srv.Restart()
-	if existed, err := s.Heartbeat(tctx(t), "n1", time.Now()); err != nil || existed {
+	if existed, err := s.Heartbeat(stCtx(t), "n1", time.Now()); err != nil || existed {
 		t.Fatalf("beat after data loss: existed=%v err=%v, want false (re-announce)", existed, err)
 	}
-	fresh := newStore(t, newClient(t, srv), "rs")
+	fresh := stStore(t, stClient(t, srv), "rs")
 	for i, st := range []*PresenceStore{fresh, s} {
 		e := presencetest.Entry("room:r", "k", fmt.Sprintf("after%d", i), "n1")
-		if err := st.Apply(tctx(t), "room:r", []presence.Entry{e}, nil); err != nil {
+		if err := st.Apply(stCtx(t), "room:r", []presence.Entry{e}, nil); err != nil {
 			t.Fatal(err)
 		}
-		r, err := st.Revision(tctx(t), "room:r")
+		r, err := st.Revision(stCtx(t), "room:r")
 		if err != nil || r == 0 || seen[r] {
 			t.Fatalf("revision %d after restart repeats an earlier one (%v)", r, err)
 		}
@@ -297,7 +297,7 @@ func TestStoreRedisRestart(t *testing.T) {
 // goes to exactly one of them.
 func TestStoreExpireManyClaimed(t *testing.T) {
 	srv := redistest.NewServer(t)
-	w := newStore(t, newClient(t, srv), "many")
+	w := stStore(t, stClient(t, srv), "many")
 	const total, topics = 10_000, 40
 	for tp := range topics {
 		topic := fmt.Sprintf("room:%d", tp)
@@ -305,17 +305,17 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 		for i := tp; i < total; i += topics {
 			joins = append(joins, presencetest.Entry(topic, fmt.Sprintf("u%d", i%300), fmt.Sprintf("r%05d", i), "dead"))
 		}
-		if err := w.Apply(tctx(t), topic, joins, nil); err != nil {
+		if err := w.Apply(stCtx(t), topic, joins, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Apply(tctx(t), "room:survivor", []presence.Entry{presencetest.Entry("room:survivor", "k", "alive", "n2")}, nil); err != nil {
+	if err := w.Apply(stCtx(t), "room:survivor", []presence.Entry{presencetest.Entry("room:survivor", "k", "alive", "n2")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	results := make([][]presence.Entry, 4)
 	for i := range results {
-		s := newStore(t, newClient(t, srv), "many")
+		s := stStore(t, stClient(t, srv), "many")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
