@@ -31,8 +31,9 @@ func stDeadNode(t testing.TB, cfg presence.Config) (sinceKill, sinceBeat time.Du
 	stDial(t, b, "b0", "room:p")
 	stDial(t, b, "b1", "room:p")
 	stDial(t, c, "c0", "room:p")
-	stWait(t, "every presence listed", func() bool {
-		return len(stKeys(t, b, "room:p")) == 13 && len(stKeys(t, c, "room:q")) == 10
+	stWait(t, "every presence stored", func() bool { // each node lists its own joins before they are stored
+		return len(stKeys(t, b, "room:p")) == 13 && len(stKeys(t, c, "room:p")) == 13 &&
+			len(stKeys(t, b, "room:q")) == 10
 	})
 	deadRefs := append(stRefsOf(t, b.store, "room:p", "a"), stRefsOf(t, b.store, "room:q", "a")...)
 	liveRefs := append(stRefsOf(t, b.store, "room:p", "b"), stRefsOf(t, b.store, "room:p", "c")...)
