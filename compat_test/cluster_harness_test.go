@@ -49,6 +49,28 @@ func kill9(t *testing.T, s *phxd) {
 	<-s.exited
 }
 
+// waitLog waits until s has logged a line with this message.
+func waitLog(t *testing.T, s *phxd, msg string) {
+	t.Helper()
+	deadline := time.After(clusterWait)
+	for {
+		s.mu.Lock()
+		found := slices.ContainsFunc(s.entries, func(e logEntry) bool { return e.Msg == msg })
+		changed := s.changed
+		s.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-changed:
+		case <-s.exited:
+			t.Fatalf("phxd %s exited before logging %q", s.name, msg)
+		case <-deadline:
+			t.Fatalf("phxd %s: no %q log line within %v", s.name, msg, clusterWait)
+		}
+	}
+}
+
 // metric reads one phxgo_redis_ sample of a node's /metrics ("" if absent).
 func metric(s *phxd, name string) string {
 	resp, err := http.Get("http://" + s.addr + "/metrics")
@@ -87,19 +109,20 @@ func waitMetric(t *testing.T, nodes []*phxd, name, want string) {
 
 // clientEv is one line of js/cluster.js.
 type clientEv struct {
-	ID       string          `json:"id"`
-	Ev       string          `json:"ev"`
-	Code     int             `json:"code"`
-	Status   string          `json:"status"`
-	Ref      string          `json:"ref"`
-	Topic    string          `json:"topic"`
-	Event    string          `json:"event"`
-	Payload  json.RawMessage `json:"payload"`
-	Response json.RawMessage `json:"response"`
-	Keys     []string        `json:"keys"`
-	Key      string          `json:"key"`
-	Gone     bool            `json:"gone"`
-	Message  string          `json:"message"`
+	ID       string              `json:"id"`
+	Ev       string              `json:"ev"`
+	Code     int                 `json:"code"`
+	Status   string              `json:"status"`
+	Ref      string              `json:"ref"`
+	Topic    string              `json:"topic"`
+	Event    string              `json:"event"`
+	Payload  json.RawMessage     `json:"payload"`
+	Response json.RawMessage     `json:"response"`
+	Keys     []string            `json:"keys"`
+	Refs     map[string][]string `json:"refs"`
+	Key      string              `json:"key"`
+	Gone     bool                `json:"gone"`
+	Message  string              `json:"message"`
 }
 
 // driver is one js/cluster.js process and the log of its events.
@@ -250,25 +273,41 @@ func (d *driver) events() []clientEv {
 	return slices.Clone(d.evs)
 }
 
-// presenceKeys is id's latest presence.list() keys.
-func presenceKeysOf(evs []clientEv, id string) []string {
-	var keys []string
+// lastSync is id's latest presence.list() (zero when none yet).
+func lastSync(evs []clientEv, id string) clientEv {
+	var last clientEv
 	for _, e := range evs {
 		if e.ID == id && e.Ev == "sync" {
-			keys = e.Keys
+			last = e
 		}
 	}
-	return keys
+	return last
 }
 
-// waitPresence waits until every client in ids lists exactly users.
+// waitPresence waits until every client in ids lists exactly users, one
+// meta each, with the same phx_refs on every client.
 func (d *driver) waitPresence(what string, ids []string, users ...string) {
 	d.t.Helper()
 	want := slices.Sorted(slices.Values(users))
 	d.wait(what, func(evs []clientEv) bool {
+		var first map[string][]string
 		for _, id := range ids {
-			if !slices.Equal(presenceKeysOf(evs, id), want) {
+			s := lastSync(evs, id)
+			if !slices.Equal(s.Keys, want) {
 				return false
+			}
+			for _, refs := range s.Refs {
+				if len(refs) != 1 {
+					return false
+				}
+			}
+			if first == nil {
+				first = s.Refs
+			}
+			for k, refs := range s.Refs {
+				if !slices.Equal(refs, first[k]) {
+					return false
+				}
 			}
 		}
 		return true

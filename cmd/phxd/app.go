@@ -49,6 +49,7 @@ const maxSlow = 5000
 // roomChannel serves room:*. Its members are tracked in Presence.
 type roomChannel struct {
 	presence *presence.Presence
+	members  *members // for the presence resync after a Redis outage (resync.go)
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
@@ -62,6 +63,7 @@ func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 // {"online_at": <unix ms>} (members get presence_diff) and pushes
 // presence_state to the joiner, after every join and rejoin.
 func (rc roomChannel) AfterJoin(c *phx.Channel) {
+	rc.members.add(c)
 	uid := c.Assigns().String("user_id")
 	meta := map[string]any{"online_at": time.Now().UnixMilli()}
 	if err := rc.presence.Track(c, uid, meta); err != nil {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/presence"
 )
@@ -149,12 +151,14 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
 }
 
-func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, error) {
+// newServer builds the app's server and its Presence: in memory, or on
+// Redis when cl is not nil (-redis).
+func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presence.Presence, error) {
 	mode := phx.RejectFrame
 	if o.rejectMode == "http" {
 		mode = phx.RejectHTTP
 	}
-	srv := phx.NewServer(phx.Config{
+	cfg := phx.Config{
 		Connect:         connect,
 		ID:              socketID,
 		Origin:          o.origin,
@@ -180,12 +184,28 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, e
 			HTTPWriteTimeout: o.httpWrite,
 			PauseTimeout:     o.pauseTimeout,
 		},
-	})
-	pres, err := presence.New(srv, presence.Config{DiffWindow: o.presenceWin})
+	}
+	pcfg := presence.Config{DiffWindow: o.presenceWin, Node: o.node,
+		HeartbeatInterval: o.presenceBeat, NodeTimeout: o.presenceNodeT}
+	if cl != nil {
+		cfg.PubSub, pcfg.Store, pcfg.Node = cl.pubsub, cl.start, cl.node
+	}
+	srv := phx.NewServer(cfg)
+	pres, err := presence.New(srv, pcfg)
+	if cl != nil {
+		cl.start.started.Store(true)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	srv.Channel("room:*", roomChannel{presence: pres})
+	rooms := newMembers()
+	srv.Channel("room:*", roomChannel{presence: pres, members: rooms})
+	if cl != nil {
+		cl.resync = func() {
+			n := rooms.resync(pres)
+			log.Info("presence: Redis back; pushed presence_state to this node's room members again", "channels", n)
+		}
+	}
 	srv.Channel("bench:*", benchChannel{})
 	return srv, pres, nil
 }
@@ -204,11 +224,43 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
-	srv, pres, err := newServer(o, log)
+	var cl *cluster
+	var extra []prometheus.Collector
+	if o.redisURL != "" {
+		if cl, err = openCluster(o, log); err != nil {
+			fmt.Fprintln(stderr, "phxd:", err)
+			return 2
+		}
+		extra = append(extra, newClusterCollector(cl.stats))
+	}
+	srv, pres, err := newServer(o, log, cl)
 	if err != nil {
 		log.Error("presence setup failed", "err", err)
+		if cl != nil {
+			_ = cl.close()
+		}
 		return 1
 	}
+	if cl != nil {
+		cl.watch(o.presenceBeat)
+	}
+	// Runs last: after the server has drained (its channels' presences have
+	// left), the outage watcher, Presence, then the PubSub and the Redis
+	// client.
+	defer func() {
+		if cl != nil {
+			cl.unwatch()
+		}
+		if err := pres.Close(); err != nil {
+			log.Warn("presence close failed", "err", err)
+		}
+		if cl != nil {
+			if err := cl.close(); err != nil {
+				log.Warn("redis close failed", "err", err)
+			}
+		}
+		log.Info("stopped")
+	}()
 	apiKey := strings.TrimSpace(os.Getenv(apiKeyEnv))
 	switch {
 	case apiKey == "":
@@ -217,7 +269,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Warn(apiKeyEnv+" is short: use at least 32 random characters", "length", len(apiKey))
 	}
 	log.Info("origin check", "allowed", describeOrigins(o.origin))
-	mux := newMux(srv, log, o.phoenixJS, apiKey)
+	mux := newMux(srv, log, o.phoenixJS, apiKey, extra...)
 	if o.memRelease > 0 {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
@@ -263,10 +315,6 @@ func run(args []string, stderr io.Writer) int {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
-	if err := pres.Close(); err != nil {
-		log.Warn("presence close failed", "err", err)
-	}
-	log.Info("stopped")
 	return 0
 }
 

@@ -13,7 +13,7 @@
 //   {"ev":"open"} {"ev":"close","code":…} {"ev":"joined","status":…}
 //   {"ev":"reply","ref":…,"status":…,"response":…}
 //   {"ev":"msg","topic":…,"event":…,"payload":…}  every message but replies and presence frames
-//   {"ev":"sync","keys":[…]}  presence.list() keys after each onSync, sorted
+//   {"ev":"sync","keys":[…],"refs":{key:[phx_ref…]}}  presence.list() after each onSync, sorted
 //   {"ev":"leave","key":…,"gone":bool}  onLeave; gone: the key has no meta left
 // The Go side keeps the log and judges; this script decides nothing.
 // It exits when stdin closes.
@@ -45,7 +45,11 @@ function open({ id, url, user, room }) {
   })
   const ch = socket.channel(room, {})
   const presence = new Phoenix.Presence(ch)
-  presence.onSync(() => emit(id, { ev: "sync", keys: presence.list((key) => key).sort() }))
+  presence.onSync(() => {
+    const refs = {}
+    presence.list((key, { metas }) => (refs[key] = metas.map((m) => m.phx_ref).sort()))
+    emit(id, { ev: "sync", keys: Object.keys(refs).sort(), refs })
+  })
   presence.onLeave((key, cur) => emit(id, { ev: "leave", key, gone: !cur || cur.metas.length === 0 }))
   socket.connect()
   ch.join(10000)
