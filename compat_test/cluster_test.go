@@ -117,6 +117,12 @@ func TestClusterRedis(t *testing.T) {
 		}
 		// Local traffic goes on: a's message reaches a (node 0's clients).
 		chatAcross(d, a, "during the outage", []string{a})
+		// The API says the message stayed on node 1; node 1's client has it.
+		body := fmt.Sprintf(`{"topic":%q,"event":"announcement","payload":{"text":"api during the outage"}}`, room)
+		if resp, rb := postBroadcast(t, nodes[1], body); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("POST /api/broadcast during the outage: %d %s, want 503", resp.StatusCode, rb)
+		}
+		d.waitMsg([]string{b}, "announcement", "api during the outage")
 		// A user joins node 1 during the outage.
 		e := uniq("ce")
 		d.open(e, nodes[1], e, room)
@@ -142,6 +148,19 @@ func TestClusterRedis(t *testing.T) {
 		}
 		// Presence: every node announced its users again; all lists agree.
 		d.waitPresence("every client lists "+fmt.Sprint(users)+" after the outage", users, users...)
+
+		// /metrics tells the story: each node reconnected and saw store
+		// errors; node 0 could not hand a's message to the others.
+		for i, n := range nodes {
+			for _, name := range []string{"phxgo_redis_reconnects_total", "phxgo_redis_presence_store_errors_total"} {
+				if v := metric(n, name); v == "" || v == "0" {
+					t.Errorf("node %d: %s %q after an outage", i, name, v)
+				}
+			}
+		}
+		if v := metric(nodes[0], "phxgo_redis_publish_errors_total"); v == "" || v == "0" {
+			t.Errorf("node 0: phxgo_redis_publish_errors_total %q after publishing during the outage", v)
+		}
 	})
 
 	step("kill_9", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
+	redis.SetLogger(redisLog{log})
 	c := &cluster{node: node, client: client}
 	c.pubsub, err = phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
 	if err != nil {
@@ -98,4 +100,13 @@ func (c *cluster) stats() clusterStats {
 func (c *cluster) close() error {
 	c.unwatch()
 	return errors.Join(c.pubsub.Close(), c.client.Close())
+}
+
+// redisLog takes go-redis's own log lines (a failed dial at every retry
+// during an outage) into phxd's log at debug level: the PubSub already
+// reports an outage and its end at warn and info.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
