@@ -105,9 +105,15 @@ type PresenceStore struct {
 
 var _ presence.Store = (*PresenceStore)(nil)
 
-// NewPresenceStore returns the store kept in Redis by client (a
-// *redis.Client, or a *redis.ClusterClient for Redis Cluster) under
-// o.Prefix. It does not contact Redis.
+// NewPresenceStore returns the store kept in Redis by client under
+// o.Prefix (see PresenceStore for the keys). client is a *redis.Client for
+// a single server (or a failover client), or a *redis.ClusterClient for
+// Redis Cluster: every key carries the hash tag "{<prefix>:presence}", so
+// the store's Lua scripts, which touch several keys, run on the one master
+// that owns that slot. It needs Redis 5 or newer. It does not contact
+// Redis; the scripts are loaded on first use (and again after Redis lost
+// its script cache). Give every node its own Presence node id and the same
+// prefix; give unrelated clusters sharing a Redis different prefixes.
 func NewPresenceStore(client redis.UniversalClient, o StoreOptions) (*PresenceStore, error) {
 	if client == nil {
 		return nil, errors.New("phxredis: NewPresenceStore: nil client")
@@ -165,6 +171,11 @@ func (s *PresenceStore) bad(what string, args ...any) {
 func (s *PresenceStore) Apply(ctx context.Context, topic string, joins, leaves []presence.Entry) error {
 	if len(joins) == 0 && len(leaves) == 0 {
 		return s.done(nil)
+	}
+	for _, e := range joins {
+		if err := checkEntry(e); err != nil {
+			return s.done(err)
+		}
 	}
 	args := make([]any, 0, 4+len(leaves)+5*len(joins))
 	args = append(args, s.base, topic, s.floor(), len(leaves))
@@ -315,6 +326,19 @@ func (s *PresenceStore) ExpireNode(ctx context.Context, node string) ([]presence
 		out = append(out, e)
 	}
 	return out, s.done(nil)
+}
+
+// checkEntry refuses a join that would read back as malformed.
+func checkEntry(e presence.Entry) error {
+	switch {
+	case e.Ref == "" || e.Node == "" || e.Key == "":
+		return fmt.Errorf("phxredis: entry with an empty ref, node or key (ref %q, node %q, key %q)", e.Ref, e.Node, e.Key)
+	case !utf8.ValidString(e.Key):
+		return fmt.Errorf("phxredis: entry %q: key is not valid UTF-8", e.Ref)
+	case !isJSONObject(string(e.Meta)):
+		return fmt.Errorf("phxredis: entry %q: meta is not a JSON object", e.Ref)
+	}
+	return nil
 }
 
 // decodeEntry decodes a stored value (see store_lua.go for the layout).

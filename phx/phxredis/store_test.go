@@ -354,3 +354,28 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreRefusesUnreadableWrites: a join that would read back as
+// malformed is refused, not written.
+func TestStoreRefusesUnreadableWrites(t *testing.T) {
+	srv := redistest.NewServer(t)
+	s := stStore(t, stClient(t, srv), "w")
+	good := presencetest.Entry("room:w", "k", "r1", "n1")
+	for name, mod := range map[string]func(e *presence.Entry){
+		"no ref":      func(e *presence.Entry) { e.Ref = "" },
+		"no node":     func(e *presence.Entry) { e.Node = "" },
+		"no key":      func(e *presence.Entry) { e.Key = "" },
+		"bad key":     func(e *presence.Entry) { e.Key = "\xff" },
+		"array meta":  func(e *presence.Entry) { e.Meta = phx.RawJSON(`[1]`) },
+		"broken meta": func(e *presence.Entry) { e.Meta = phx.RawJSON(`{"a":`) },
+	} {
+		e := good
+		mod(&e)
+		if err := s.Apply(stCtx(t), "room:w", []presence.Entry{e}, nil); err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+	}
+	if es, err := s.List(stCtx(t), "room:w"); err != nil || len(es) != 0 {
+		t.Fatalf("listed %v %v after refused writes", es, err)
+	}
+}
