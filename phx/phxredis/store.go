@@ -69,8 +69,8 @@ type StoreStats struct {
 // removes the node's entries, index and heartbeat in one step and returns
 // the entries, so when several nodes expire the same dead node at once
 // each entry goes to exactly one of them. Its cost is linear in the node's
-// entries (10,000 take milliseconds) and Redis serves nothing else
-// meanwhile. List is one HGETALL of the topic's hash: linear in the
+// entries (10,000 take a few tens of milliseconds) and Redis serves
+// nothing else meanwhile. List is one HGETALL of the topic's hash: linear in the
 // topic's entries, in one round trip and one reply; Presence caches it
 // by revision, so it runs once per change of the topic, not once per
 // joiner. Revision is one HGET.
