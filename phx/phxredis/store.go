@@ -3,6 +3,8 @@ package phxredis
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,7 @@ type StoreStats struct {
 //	{p:presence}:beats      hash node → last heartbeat (µs since 1970)
 //	{p:presence}:revs       hash topic → revision
 //	{p:presence}:seq        counter numbering entries and revisions
+//	{p:presence}:claim:<id> one ExpireNode's result, for a minute
 //
 // # Operations
 //
@@ -89,9 +92,10 @@ type StoreStats struct {
 // decode (or whose meta is not a JSON object) is left out of List and
 // counted in Stats().Malformed; it never reaches a client.
 //
-// A call is retried by go-redis on network errors per the client's
-// options; an ExpireNode whose reply was lost cannot be retried (its
-// entries were claimed), so those entries' leaves are not broadcast.
+// go-redis retries a call after a network error or a read timeout, per
+// the client's options. Every operation but ExpireNode is idempotent; an
+// ExpireNode keeps its result for a minute under a key unique to the call,
+// so that its retry gets the entries it claimed rather than nothing.
 type PresenceStore struct {
 	rdb  redis.UniversalClient
 	log  *slog.Logger
@@ -308,7 +312,16 @@ func (s *PresenceStore) Nodes(ctx context.Context) ([]presence.Node, error) {
 
 // ExpireNode implements presence.Store: a claim, in one script.
 func (s *PresenceStore) ExpireNode(ctx context.Context, node string) ([]presence.Entry, error) {
-	res, err := expireScript.Run(ctx, s.rdb, []string{s.nodeKey(node), s.beats, s.nodes, s.revs},
+	var token [16]byte
+	_, _ = rand.Read(token[:])
+	return s.expire(ctx, node, hex.EncodeToString(token[:]))
+}
+
+// expire is ExpireNode under claim token (the same token gets the same
+// entries again for a minute).
+func (s *PresenceStore) expire(ctx context.Context, node, token string) ([]presence.Entry, error) {
+	res, err := expireScript.Run(ctx, s.rdb,
+		[]string{s.nodeKey(node), s.beats, s.nodes, s.revs, s.base + "claim:" + token},
 		s.base, node, s.floor()).Slice()
 	if err != nil {
 		return nil, s.done(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,10 +344,11 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 			t.Fatalf("entry %s returned %d times", ref, n)
 		}
 	}
-	// Left: the survivor's topic and index, the nodes set, revisions, counter.
-	if out, _ := srv.Do("dbsize"); strings.TrimSpace(out) != "5" {
-		keysOut, _ := srv.Do("keys", "*")
-		t.Fatalf("%s keys left after expiry, want 5:\n%s", strings.TrimSpace(out), keysOut)
+	// Left: the survivor's topic and index, the nodes set, revisions,
+	// counter, and the claim (kept for a retry) of the one that got them.
+	keysOut, _ := srv.Do("keys", "*")
+	if keys := strings.Fields(keysOut); len(keys) != 6 || strings.Count(keysOut, ":claim:") != 1 {
+		t.Fatalf("keys left after expiry:\n%s", keysOut)
 	}
 	for _, r := range results {
 		for _, e := range r {
@@ -379,5 +381,39 @@ func TestStoreRefusesUnreadableWrites(t *testing.T) {
 	}
 	if es, err := s.List(stCtx(t), "room:w"); err != nil || len(es) != 0 {
 		t.Fatalf("listed %v %v after refused writes", es, err)
+	}
+}
+
+// TestStoreExpireRetry: a retried ExpireNode (same claim) gets the same
+// entries again; anyone else gets nothing.
+func TestStoreExpireRetry(t *testing.T) {
+	srv := redistest.NewServer(t)
+	s := stStore(t, stClient(t, srv), "retry")
+	var joins []presence.Entry
+	for i := range 2500 { // more than one RPUSH batch
+		joins = append(joins, presencetest.Entry("room:r", "k", fmt.Sprintf("r%d", i), "dead"))
+	}
+	if err := s.Apply(stCtx(t), "room:r", joins, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.expire(stCtx(t), "dead", "tok")
+	if err != nil || len(first) != len(joins) {
+		t.Fatalf("first claim: %d entries, %v", len(first), err)
+	}
+	again, err := s.expire(stCtx(t), "dead", "tok")
+	if err != nil || len(again) != len(first) {
+		t.Fatalf("retried claim: %d entries, %v", len(again), err)
+	}
+	for i := range first {
+		if again[i].Ref != first[i].Ref || string(again[i].Meta) != string(first[i].Meta) {
+			t.Fatalf("retry entry %d differs", i)
+		}
+	}
+	if other, err := s.ExpireNode(stCtx(t), "dead"); err != nil || len(other) != 0 {
+		t.Fatalf("another claimer got %d entries, %v", len(other), err)
+	}
+	out, _ := srv.Do("pttl", "{retry:presence}:claim:tok")
+	if ttl, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || ttl < 30_000 || ttl > 60_000 {
+		t.Fatalf("claim kept with pttl %q, want about a minute", out)
 	}
 }
