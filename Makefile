@@ -1,10 +1,18 @@
 .PHONY: run test bench bench-suite fuzz
 
 # Run phxd with the example app and demo page on 127.0.0.1:4000 (npm ci
-# installs the pinned phoenix.js the demo page serves).
+# installs the pinned phoenix.js the demo page serves), saying what each step
+# does: the first build downloads modules and is silent for a while.
+# PHXD_FLAGS are passed to phxd, e.g. make run PHXD_FLAGS='-addr 127.0.0.1:4001'.
+PHXD_FLAGS ?=
 run:
+	@echo "==> npm ci in compat_test: installing the pinned phoenix.js the demo page serves…"
 	cd compat_test && npm ci --no-audit --no-fund --loglevel=error
-	go run ./cmd/phxd
+	@echo "==> building phxd (the first build downloads modules and takes a minute or two)…"
+	mkdir -p out
+	go build -o out/phxd ./cmd/phxd
+	@echo "==> starting phxd: open the URL it logs (Ctrl-C stops it)"
+	out/phxd $(PHXD_FLAGS)
 
 # The whole test suite; installs what it needs (npm packages, Debian packages,
 # waiting for another apt to finish), then gofmt, go vet, go test -race, and

@@ -63,6 +63,9 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit
 log "go vet"
 go vet ./...
 
+log "Markdown links"
+go run ./.ci/mdlinks
+
 log "go test -race -shuffle=on"
 go test -race -shuffle=on -count=1 -timeout 20m ./...
 

@@ -407,7 +407,7 @@ func TestBrowser(t *testing.T) {
 	// upgrade, so the page sees only 1006 closes until the window ends.
 	t.Run("overloaded", func(t *testing.T) {
 		t.Parallel()
-		srv := startWebServer(t, "-reject-brake", "0")
+		srv := startWebServer(t, "-reject-brake", "-1s")
 		res := runBrowser[struct{ First, Waiting, Page pageSnap }](t, srv, "overloaded",
 			map[string]any{"retryTimeoutMs": 60000})
 		p := res.Page

@@ -243,7 +243,7 @@ func TestLongPollHTTP(t *testing.T) {
 	t.Parallel()
 	// Short window (a 204 comes quickly) and idle time (expiry is seen
 	// quickly), with room for a loaded machine between a test's requests.
-	srv := startServer(t, "-longpoll-window", "1s", "-longpoll-idle", "4s", "-reject-brake", "0")
+	srv := startServer(t, "-longpoll-window", "1s", "-longpoll-idle", "4s", "-reject-brake", "-1s")
 
 	// Session creation, poll window, Phoenix's headers, Phoenix's body keys.
 	t.Run("session", func(t *testing.T) {

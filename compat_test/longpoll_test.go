@@ -54,7 +54,7 @@ func TestJSLongPoll(t *testing.T) {
 // "forbidden" (phoenix.js's own code for a 403 poll).
 func TestJSLongPollRejected(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "-reject-brake", "0")
+	srv := startServer(t, "-reject-brake", "-1s")
 	for _, tc := range rejectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -95,7 +95,7 @@ func TestJSLongPollRejected(t *testing.T) {
 func TestLongPollSessionLimit(t *testing.T) {
 	t.Parallel()
 	const maxConns = 24
-	srv := startServer(t, "-max-conns", fmt.Sprint(maxConns), "-longpoll-window", "1s", "-longpoll-idle", "3s", "-reject-brake", "0")
+	srv := startServer(t, "-max-conns", fmt.Sprint(maxConns), "-longpoll-window", "1s", "-longpoll-idle", "3s", "-reject-brake", "-1s")
 	// flood creates sessions until the first refusal (an HTTP answer other
 	// than 200, or a connection refused) or max of them.
 	flood := func(max int) (created int, refused *http.Response, body []byte, err error) {
@@ -152,7 +152,7 @@ func TestLongPollSessionLimit(t *testing.T) {
 func TestLongPollSessionsPerAddress(t *testing.T) {
 	t.Parallel()
 	const capIP = 6
-	srv := startServer(t, "-max-conns-per-ip", fmt.Sprint(capIP), "-longpoll-idle", "60s", "-reject-brake", "0")
+	srv := startServer(t, "-max-conns-per-ip", fmt.Sprint(capIP), "-longpoll-idle", "60s", "-reject-brake", "-1s")
 	// from returns an HTTP client that makes one connection from ip.
 	from := func(ip string) *http.Client {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}

@@ -10,7 +10,7 @@ package compat_test
 // changes less than a window apart in one topic are merged into one diff (a
 // joiner's presence_state shows what was announced plus its own meta, whose
 // diff may still wait). Such timings are not in the recording, so the
-// exact comparison runs against a server with -presence-window 0 (one diff
+// exact comparison runs against a server with -presence-window -1s (one diff
 // per change, as Phoenix does for a node's own changes), and again against
 // the default server with the recording's pauses between steps.
 
@@ -225,7 +225,7 @@ func TestPresenceTranscriptFrames(t *testing.T) {
 	t.Parallel()
 	t.Run("window=0", func(t *testing.T) {
 		t.Parallel()
-		replayPresence(t, startServer(t, "-presence-window", "0"), 20*time.Millisecond)
+		replayPresence(t, startServer(t, "-presence-window", "-1s"), 20*time.Millisecond)
 	})
 	t.Run("default window, recorded pauses", func(t *testing.T) {
 		t.Parallel()
@@ -255,7 +255,7 @@ func TestPresenceTranscriptV1(t *testing.T) {
 	if len(rec[cq]) != 3 || len(rec[dq]) != 3 {
 		t.Fatalf("recorded presence frames: %v", rec)
 	}
-	srv := startServer(t, "-presence-window", "0")
+	srv := startServer(t, "-presence-window", "-1s")
 	carol, dave, room := uniq("tvc"), uniq("tvd"), "room:"+uniq("tv1")
 	subst := strings.NewReplacer(`"carol"`, q(carol), `"dave"`, q(dave), `"room:v1"`, q(room))
 	cc := dialRaw(t, srv, "vsn=1.0.0&token=user:"+carol)

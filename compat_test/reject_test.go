@@ -205,12 +205,12 @@ func checkBrakeResponse(t *testing.T, resp *http.Response, body []byte, payload 
 	}
 }
 
-// -reject-brake 0: no brake, every attempt is upgraded and rejected with the
+// -reject-brake -1s: no brake, every attempt is upgraded and rejected with the
 // frame (phoenix.js then retries after ~10 ms each time).
 func TestJSRejectNoBrake(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		srv := startServer(t, "-reject-brake", "0")
+		srv := startServer(t, "-reject-brake", "-1s")
 		res := runRejected(t, srv, lib, strp("bad"), false, 1000)
 		checkConnectErrorOpen(t, res.Events, 4401, "unauthorized", `{"reason":"unauthorized"}`)
 		if n := count(res.Events, "open"); n < 2 {
@@ -225,7 +225,7 @@ func TestJSRejectNoBrake(t *testing.T) {
 		rejections := srv.settledRejections(300*time.Millisecond, 3*time.Second)
 		for _, r := range rejections {
 			if r.Mode != "frame" {
-				t.Fatalf("server log: mode %q with -reject-brake 0, want only frame: %v", r.Mode, modes(rejections))
+				t.Fatalf("server log: mode %q with -reject-brake -1s, want only frame: %v", r.Mode, modes(rejections))
 			}
 		}
 		if len(rejections) < 2 {
@@ -234,7 +234,7 @@ func TestJSRejectNoBrake(t *testing.T) {
 		t.Logf("attempts without the brake in ~1 s: %d", len(rejections))
 		resp, body := rawHTTPUpgrade(t, srv, "token=bad&vsn=2.0.0")
 		if resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Errorf("-reject-brake 0: HTTP %d %q, want 101", resp.StatusCode, body)
+			t.Errorf("-reject-brake -1s: HTTP %d %q, want 101", resp.StatusCode, body)
 		}
 	})
 }
@@ -325,7 +325,7 @@ func TestJSJoinDeadline(t *testing.T) {
 // the client's close reply.
 func TestWireRejectedConnect(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "-reject-brake", "0")
+	srv := startServer(t, "-reject-brake", "-1s")
 	for _, tc := range rejectCases {
 		for _, vsn := range []string{"2.0.0", "1.0.0"} {
 			t.Run(tc.name+"/vsn="+vsn, func(t *testing.T) {
@@ -367,7 +367,7 @@ func TestWireRejectedConnect(t *testing.T) {
 // here is only generous).
 func TestWireRejectedConnectNoCloseReply(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "-reject-brake", "0")
+	srv := startServer(t, "-reject-brake", "-1s")
 	c, err := dialRawWith(t, srv, "token=bad&vsn=2.0.0", rawOptions{noCloseReply: true})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ package compat_test
 // online_at values must be numbers and are not compared (they are clocks).
 // The replay sends each client frame as soon as the previous window is
 // matched, without the recording's pauses, so phxd runs with
-// -presence-window 0 (one presence_diff per change, as Phoenix sends a
+// -presence-window -1s (one presence_diff per change, as Phoenix sends a
 // node's own changes): with the default window, changes made less than
 // 50 ms apart share one diff, which the recording cannot show.
 // presence_wire_test.go covers the default window with the recorded pauses.
@@ -168,7 +168,7 @@ func TestTranscriptBasic(t *testing.T) {
 	if len(steps) < 40 {
 		t.Fatalf("parsed only %d steps from the transcript", len(steps))
 	}
-	srv := startServer(t, "-presence-window", "0")
+	srv := startServer(t, "-presence-window", "-1s")
 	r := &replay{recorded: newPresenceNames(), got: newPresenceNames()}
 	sent, matched := 0, 0
 	for i := 0; i < len(steps); {

@@ -3,25 +3,26 @@ package phx
 import (
 	"testing"
 
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
 // holdingPubSub holds the first Unsubscribe until released, so a test can
 // act while a channel is half-way through its end.
 type holdingPubSub struct {
-	*MemoryPubSub
+	*pubsub.Memory
 	held    chan struct{} // closed when an Unsubscribe is being held
 	release chan struct{}
 }
 
-func (h *holdingPubSub) Unsubscribe(topic string, s Subscriber) {
+func (h *holdingPubSub) Unsubscribe(topic string, s pubsub.Subscriber) {
 	select {
 	case <-h.held:
 	default:
 		close(h.held)
 		<-h.release
 	}
-	h.MemoryPubSub.Unsubscribe(topic, s)
+	h.Memory.Unsubscribe(topic, s)
 }
 
 // A rejoin that arrives while the crashed instance is still ending gets
@@ -29,7 +30,7 @@ func (h *holdingPubSub) Unsubscribe(topic string, s Subscriber) {
 // itself (its phx_error is out), it was not replaced by the rejoin.
 func TestRejoinAfterCrashNoClose(t *testing.T) {
 	bothVersions(t, func(t *testing.T, ver serializer.Version) {
-		ps := &holdingPubSub{MemoryPubSub: NewMemoryPubSub(), held: make(chan struct{}), release: make(chan struct{})}
+		ps := &holdingPubSub{Memory: pubsub.NewMemory(), held: make(chan struct{}), release: make(chan struct{})}
 		srv := newServerForTest(t, Config{PubSub: ps})
 		srv.Channel("room:*", &testChannel{})
 		h := srv.connectForTest(t, ver, nil)

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // RejectMode chooses how a refused connect is answered.
@@ -57,6 +59,12 @@ type ConnectFunc func(ctx context.Context, info *ConnectInfo) (Assigns, error)
 
 // Config configures a Server. The zero value of every field is a sensible
 // default.
+//
+// One rule holds for every duration and limit, here and in LongPollConfig,
+// NetConfig and presence.Config: 0 means the default, and a negative
+// value turns the setting off where it can be off (the field's comment says
+// what a negative value does); a setting that cannot be off takes its
+// default for a negative value too. phxd's flags follow the same rule.
 type Config struct {
 	// Path is where the socket is mounted (default "/socket"): WebSocket at
 	// Path+"/websocket", LongPoll at Path+"/longpoll".
@@ -219,7 +227,7 @@ func (c Config) withDefaults() Config {
 		c.MaxChannels = 100
 	}
 	if c.PubSub == nil {
-		c.PubSub = NewMemoryPubSub()
+		c.PubSub = pubsub.NewMemory()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

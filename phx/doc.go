@@ -25,9 +25,10 @@
 //  1. lpSession.postMu (LongPoll): one POST of a session at a time. It is
 //     held while the POST's frames are handled, so everything below may
 //     be taken under it; nothing takes it while holding another lock.
-//  2. PubSub shard lock (MemoryPubSub's pubsubShard.mu; the read lock
-//     during fan-out). Subscriber.Deliver runs under it, so Deliver never
-//     subscribes, unsubscribes or blocks.
+//  2. The PubSub's locks (for pubsub.Memory, a topic shard's RWMutex, read
+//     locked during fan-out; see package pubsub). phx's subscribers
+//     (sockets and channel instances) are delivered to under them, so
+//     their Deliver never subscribes, unsubscribes or blocks.
 //  3. Channel.mu (mailbox queue, held-back writes, state changes, After
 //     timers). The mailbox goroutine is started after it is released.
 //  4. Socket.mu (the topic → channel table, the closed flag).
@@ -69,7 +70,8 @@
 //     Channel.After timer (its callback only enqueues into the mailbox;
 //     stopped when the instance ends) and warnLog's summary timer: one
 //     per warning key that dropped lines, firing once at the end of the
-//     key's window to log the count (Close does not stop it).
+//     key's window to log the count (Close and Shutdown stop them and log
+//     the counts at once).
 //   - LongPoll blocks net/http's handler goroutines, not goroutines of its
 //     own: a poll waits up to its window, a POST waits while its socket's
 //     input is paused (at most Config.InboundStall).

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,42 +13,70 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/serializer"
+	"go.uber.org/goleak"
 )
+
+// leakWindow is how long the end-of-run check waits for goroutines to end
+// (mailboxes, timers and transports stop asynchronously after Close).
+const leakWindow = 5 * time.Second
+
+// leakOptions would name goroutines the check accepts as long-lived. There
+// are none: goleak already skips the testing package's and os/signal's own,
+// and every goroutine a Server, Socket, Channel or Presence starts must end
+// with it. Add one only for a goroutine the process legitimately keeps for
+// good, with a comment saying why.
+var leakOptions []goleak.Option
 
 // TestMain fails the package when goroutines outlive the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		if leaked := waitGoroutines(runtime.NumGoroutine(), 5*time.Second); leaked != "" {
-			fmt.Fprintln(os.Stderr, "leaked goroutines:\n"+leaked)
+		if err := findLeaks(leakWindow); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
 
-// waitGoroutines waits for goroutines other than the test runner's to end.
-func waitGoroutines(_ int, wait time.Duration) string {
-	deadline := time.Now().Add(wait)
+// findLeaks runs goleak.Find (which retries for about half a second) until
+// no unexpected goroutine is left or window has passed, and returns its last
+// error.
+func findLeaks(window time.Duration) error {
+	deadline := time.Now().Add(window)
 	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var ours []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "phxgo/phxgo/") && !strings.Contains(g, "TestMain") &&
-				!strings.Contains(g, "waitGoroutines") {
-				ours = append(ours, g)
-			}
+		err := goleak.Find(leakOptions...)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
-		if len(ours) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(ours, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLeakCheckCatchesLeak proves the check TestMain runs is not blind: a
+// goroutine this test starts, still blocked, is reported, stack and all.
+func TestLeakCheckCatchesLeak(t *testing.T) {
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leakedForTest(release)
+	}()
+	err := findLeaks(0)
+	close(release)
+	<-done
+	if err == nil {
+		t.Fatal("goleak found nothing while a goroutine of this test was blocked")
+	}
+	if !strings.Contains(err.Error(), "phx.leakedForTest") {
+		t.Fatalf("goleak's report does not name the blocked goroutine:\n%v", err)
+	}
+}
+
+// leakedForTest blocks until release is closed; its name marks the
+// goroutine in goleak's report.
+//
+//go:noinline
+func leakedForTest(release <-chan struct{}) { <-release }
 
 // fakeFrameCap is how many unread frames a fakeTransport holds. A test
 // reads what it expects as it goes; more than this unread means a regression

@@ -66,7 +66,7 @@ func (c *Channel) joinErrorResponse(err error) any {
 
 func (c *Channel) acceptJoin(ref []byte, reply any) {
 	srv := c.socket.srv
-	srv.pubsub.Subscribe(c.topic, c)
+	srv.pubsub.Subscribe(c.topic, &c.sub)
 	data, binary, err := encodeValue(reply)
 	if err != nil {
 		srv.warn.Error("join reply", "topic", c.topic, "err", err)
@@ -176,7 +176,7 @@ func (c *Channel) finish(reason error) {
 	if !c.setClosed() {
 		return
 	}
-	c.socket.srv.pubsub.Unsubscribe(c.topic, c)
+	c.socket.srv.pubsub.Unsubscribe(c.topic, &c.sub)
 	c.socket.forget(c)
 	if t, ok := c.route.handler.(Terminator); ok {
 		c.runCleanup(func() { t.Terminate(c, reason) })

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -64,6 +65,7 @@ type Socket struct {
 	info        *ConnectInfo
 	tr          transport
 	subID       uint64
+	sub         sockSub // subscribed to the socket id topic
 	connectedAt time.Time
 	joined      atomic.Bool
 
@@ -86,13 +88,17 @@ func (s *Socket) Info() *ConnectInfo { return s.info }
 // RemoteAddr returns the client's address.
 func (s *Socket) RemoteAddr() net.Addr { return s.info.RemoteAddr }
 
-// SubscriberID implements Subscriber (for the socket id topic).
-func (s *Socket) SubscriberID() uint64 { return s.subID }
+// sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
+// topic; a field of the Socket, like Channel.sub.
+type sockSub struct{ s *Socket }
 
-// Deliver implements Subscriber: a "disconnect" broadcast on the socket id
-// closes the socket with 1001 so that phoenix.js reconnects (and
-// re-authenticates), as Phoenix ≥ 1.8.8 does.
-func (s *Socket) Deliver(b *Broadcast) {
+func (ss *sockSub) SubscriberID() uint64 { return ss.s.subID }
+func (ss *sockSub) Deliver(b *Broadcast) { ss.s.deliver(b) }
+
+// deliver handles a broadcast on the socket id topic: "disconnect" closes
+// the socket with 1001 so that phoenix.js reconnects (and re-authenticates),
+// as Phoenix ≥ 1.8.8 does.
+func (s *Socket) deliver(b *Broadcast) {
 	if b.Event == "disconnect" {
 		s.srv.log.Info("socket disconnected by broadcast", "socket", s.id)
 		s.tr.close(1001, "")
@@ -116,7 +122,7 @@ func (s *Socket) write(m *serializer.Message) error {
 }
 
 func (s *Socket) writeBroadcast(b *Broadcast) {
-	buf, binary, err := b.encoded(s.ver)
+	buf, binary, err := b.Encoded(s.ver)
 	if err != nil {
 		s.srv.warn.Warn("broadcast not sent", "topic", b.Topic, "event", b.Event, "err", err)
 		return
@@ -236,7 +242,8 @@ func (s *Socket) join(m *serializer.Message) {
 		joinRef, closeRef = bytes.Clone(m.Ref), nil
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
-		id: NewSubscriberID(), assigns: s.Assigns}
+		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
+	c.sub.c = c
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -361,17 +368,51 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 	s.mu.Unlock()
 	s.srv.deadlines.remove(s)
 	if s.id != "" {
-		s.srv.pubsub.Unsubscribe(s.id, s)
+		s.srv.pubsub.Unsubscribe(s.id, &s.sub)
 	}
 	for _, c := range chans {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
-	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
-		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
-			"code", code, "reason", reason, "channels", len(chans))
+	if !s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the waits and the arguments' boxing
+		return
 	}
+	// The line means "torn down": it is written once every channel has
+	// terminated (Terminate and OnTerminate hooks, Presence's untrack,
+	// included), or after teardownLogWait, naming how many had not.
+	pending := 0
+	if len(chans) > 0 {
+		bound := time.NewTimer(teardownLogWait)
+		timedOut := false
+		for _, c := range chans {
+			select {
+			case <-c.Done():
+			case <-bound.C:
+				timedOut = true
+			}
+			if timedOut {
+				break
+			}
+		}
+		bound.Stop()
+		if timedOut {
+			for _, c := range chans {
+				select {
+				case <-c.Done():
+				default:
+					pending++
+				}
+			}
+		}
+	}
+	s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
+		"code", code, "reason", reason, "channels", len(chans), "not_terminated", pending)
 }
+
+// teardownLogWait bounds how long a socket's "socket closed" line waits for
+// its channels to terminate (a Terminate handler that hangs only delays
+// the line, and holds the teardown goroutine no longer than this).
+var teardownLogWait = 5 * time.Second
 
 // NumChannels counts the socket's channel instances.
 func (s *Socket) NumChannels() int {

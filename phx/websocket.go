@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -18,8 +19,9 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
 	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: NewSubscriberID(),
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID(),
 		channels: make(map[string]*Channel, 1)}
+	sock.sub.s = sock
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -48,7 +50,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
 	if sock.id != "" {
-		s.pubsub.Subscribe(sock.id, sock)
+		s.pubsub.Subscribe(sock.id, &sock.sub)
 	}
 	s.deadlines.add(sock, sock.connectedAt)
 	// Checked first: a disabled level would still format the address and

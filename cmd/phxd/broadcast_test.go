@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 const testKey = "k3y-for-tests-0123456789abcdef"
@@ -42,13 +43,13 @@ func (r *recorder) take() []*phx.Broadcast {
 func apiServer(t *testing.T, apiKey string) (*httptest.Server, *recorder) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ps := phx.NewMemoryPubSub()
-	rec := &recorder{id: phx.NewSubscriberID()}
+	ps := pubsub.NewMemory()
+	rec := &recorder{id: pubsub.NewSubscriberID()}
 	ps.Subscribe("room:t", rec)
 	ps.Subscribe("phoenix", rec)
 	srv := phx.NewServer(phx.Config{PubSub: ps, Logger: log})
 	t.Cleanup(func() { _ = srv.Close() })
-	hs := httptest.NewServer(newMux(srv, log, defaultPhoenixJS, apiKey))
+	hs := httptest.NewServer(newMux(srv, log, "", apiKey))
 	t.Cleanup(hs.Close)
 	return hs, rec
 }

@@ -42,7 +42,7 @@ type options struct {
 	checkOrigin  string
 	origin       phx.OriginPolicy // parsed checkOrigin
 	memRelease   time.Duration
-	memMinMiB    uint64
+	memMinMiB    int
 
 	// Per-client limits (production hardening).
 	maxConnsPerIP  int
@@ -59,42 +59,11 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
-	fs := flag.NewFlagSet("phxd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageHeader)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
-	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (0 disables)")
-	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries with HTTP 429 before the upgrade for this long; a client is its address (IPv6: its /64) plus its token param and auth token (or, without those, its Cookie and Authorization headers), never other query params; an address with 20 rejections in one window is braked whatever it sends (0 disables)")
-	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001")
-	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
-	fs.IntVar(&o.maxConns, "max-conns", 0, "most connections held at once, whatever they are (WebSocket, LongPoll session, plain HTTP, handshake); over it new ones get 503 (0: 100000, lowered to fit the process's open-file limit)")
-	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "most connections one client address (IPv6: its /64) may hold at once; over it: 429 and close (0: no limit; set it in production)")
-	fs.Float64Var(&o.connRatePerIP, "conn-rate-per-ip", 0, "new connections per second one client address may open, sustained; over it: 429 and close (0: no limit; set it in production)")
-	fs.IntVar(&o.connBurstPerIP, "conn-burst-per-ip", 0, "burst allowed above -conn-rate-per-ip (0: twice the rate)")
-	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest plain-HTTP request body in bytes (LongPoll POSTs, /api/broadcast); over it: 413")
-	fs.DurationVar(&o.httpRead, "http-read-timeout", 30*time.Second, "a plain-HTTP request (head and body) must arrive within this")
-	fs.DurationVar(&o.httpWrite, "http-write-timeout", 60*time.Second, "a plain-HTTP response must be written within this (keep it above the LongPoll window)")
-	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008 (a LongPoll POST waiting this long: its session is closed)")
-	fs.IntVar(&o.maxInbound, "max-inbound", 1024, "client events (and their timers, like slow's) one socket may have waiting for its channels; at it the socket's input stops being read until half have run")
-	fs.IntVar(&o.maxInboundMiB, "max-inbound-mib", 4, "`MiB` of client frames one socket may have waiting for its channels (the byte side of -max-inbound)")
-	fs.IntVar(&o.lpMaxSessions, "longpoll-max-sessions", 10_000, "most LongPoll sessions at once (they also count toward -max-conns)")
-	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets")
-	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&o.phoenixJS, "phoenix-js", defaultPhoenixJS, "`path` of the phoenix.js ES module the demo page at / uses (installed by npm ci in compat_test)")
-	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (0: one diff per change)")
-	fs.DurationVar(&o.lpWindow, "longpoll-window", 0, "how long a LongPoll poll waits for messages before answering 204 (0: 10s, as Phoenix)")
-	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0: 1.5 × the window, as Phoenix)")
-	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
-	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (0 disables)")
-	fs.Uint64Var(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing")
-	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
+	fs := newFlagSet(o, stderr)
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := applyFlagRule(fs); err != nil {
 		return nil, err
 	}
 	if o.rejectMode != "frame" && o.rejectMode != "http" {
@@ -103,18 +72,51 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.connRatePerIP < 0 || o.connBurstPerIP < 0 ||
-		o.maxBody <= 0 || o.lpMaxSessions <= 0 || o.maxInbound <= 0 || o.maxInboundMiB <= 0 {
-		return nil, fmt.Errorf("-max-conns, -max-conns-per-ip, -conn-rate-per-ip and -conn-burst-per-ip must not be negative; -max-body, -max-inbound, -max-inbound-mib and -longpoll-max-sessions must be positive")
-	}
-	if o.memRelease < 0 {
-		return nil, fmt.Errorf("-mem-release must not be negative, got %v", o.memRelease)
-	}
 	var err error
 	if o.origin, err = originPolicy(o.checkOrigin, o.addr); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// newFlagSet defines phxd's flags, stored in o.
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("phxd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:4000", "listen address (port 0 picks a free port)")
+	fs.DurationVar(&o.joinDeadline, "join-deadline", 30*time.Second, "close sockets that join no channel within this (negative disables)")
+	fs.DurationVar(&o.rejectBrake, "reject-brake", 10*time.Second, "after a rejected connect, answer the same client's retries with HTTP 429 before the upgrade for this long; a client is its address (IPv6: its /64) plus its token param and auth token (or, without those, its Cookie and Authorization headers), never other query params; an address with 20 rejections in one window is braked whatever it sends (negative disables)")
+	fs.StringVar(&o.rejectMode, "reject-mode", "frame", "how refused connects are answered: frame (phx_connect_error + close code) or http (403, as Phoenix)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "close sockets that send nothing for this long, with code 1001 (negative disables)")
+	fs.Int64Var(&o.maxFrame, "max-frame", 1<<20, "largest inbound message in bytes (larger: close 1009)")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "most connections held at once, whatever they are (WebSocket, LongPoll session, plain HTTP, handshake); over it new ones get 503 (0, the default: 100000, lowered to fit the process's open-file limit)")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "most connections one client address (IPv6: its /64) may hold at once; over it: 429 and close (0, the default, or negative: no limit; set it in production)")
+	fs.Float64Var(&o.connRatePerIP, "conn-rate-per-ip", 0, "new connections per second one client address may open, sustained; over it: 429 and close (0, the default, or negative: no limit; set it in production)")
+	fs.IntVar(&o.connBurstPerIP, "conn-burst-per-ip", 0, "burst allowed above -conn-rate-per-ip (0, the default: twice the rate)")
+	fs.Int64Var(&o.maxBody, "max-body", 1<<20, "largest plain-HTTP request body in bytes (LongPoll POSTs, /api/broadcast); over it: 413")
+	fs.DurationVar(&o.httpRead, "http-read-timeout", 30*time.Second, "a plain-HTTP request (head and body) must arrive within this")
+	fs.DurationVar(&o.httpWrite, "http-write-timeout", 60*time.Second, "a plain-HTTP response must be written within this (keep it above the LongPoll window)")
+	fs.DurationVar(&o.pauseTimeout, "pause-timeout", 30*time.Second, "a socket whose reading stays paused this long (its queued work or unsent output over the cap) is closed with 1008 (a LongPoll POST waiting this long: its session is closed)")
+	fs.IntVar(&o.maxInbound, "max-inbound", 1024, "client events (and their timers, like slow's) one socket may have waiting for its channels; at it the socket's input stops being read until half have run")
+	fs.IntVar(&o.maxInboundMiB, "max-inbound-mib", 4, "`MiB` of client frames one socket may have waiting for its channels (the byte side of -max-inbound)")
+	fs.IntVar(&o.lpMaxSessions, "longpoll-max-sessions", 10_000, "most LongPoll sessions at once (they also count toward -max-conns)")
+	fs.IntVar(&o.writeQueue, "write-queue", 4<<20, "unsent bytes per socket before it is closed as a slow consumer")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown drains sockets (negative: no limit)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.phoenixJS, "phoenix-js", "", "`path` of the phoenix.js ES module the demo page at / uses (default: "+defaultPhoenixJS+", installed by npm ci in compat_test, looked for under the working directory and its parents, then in the source tree phxd was built from)")
+	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (negative: one diff per change)")
+	fs.DurationVar(&o.lpWindow, "longpoll-window", 10*time.Second, "how long a LongPoll poll waits for messages before answering 204 (as Phoenix)")
+	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0, the default: 1.5 × -longpoll-window, as Phoenix)")
+	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
+	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (negative disables)")
+	fs.IntVar(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing (negative: no minimum)")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
+	return fs
 }
 
 func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
@@ -132,14 +134,6 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
 }
 
-// disabled maps the flags' "0 disables" to the config's "negative disables".
-func disabled(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
 func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, error) {
 	mode := phx.RejectFrame
 	if o.rejectMode == "http" {
@@ -150,8 +144,8 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, e
 		ID:              socketID,
 		Origin:          o.origin,
 		RejectMode:      mode,
-		RejectBrake:     disabled(o.rejectBrake),
-		JoinDeadline:    disabled(o.joinDeadline),
+		RejectBrake:     o.rejectBrake,
+		JoinDeadline:    o.joinDeadline,
 		Logger:          log,
 		MaxInbound:      o.maxInbound,
 		MaxInboundBytes: o.maxInboundMiB << 20,
@@ -172,7 +166,7 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, e
 			PauseTimeout:     o.pauseTimeout,
 		},
 	})
-	pres, err := presence.New(srv, presence.Config{DiffWindow: disabled(o.presenceWin)})
+	pres, err := presence.New(srv, presence.Config{DiffWindow: o.presenceWin})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,7 +206,7 @@ func run(args []string, stderr io.Writer) int {
 	if o.memRelease > 0 {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
-		go newMemReleaser(o.memMinMiB<<20).run(ctx, o.memRelease, log)
+		go newMemReleaser(uint64(max(o.memMinMiB, 0))<<20).run(ctx, o.memRelease, log)
 	}
 	if o.pprofAddr != "" {
 		pln, err := listenPprof(o.pprofAddr, log)
@@ -233,6 +227,8 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("listening", "addr", ln.Addr().String())
+	// The URL alone, followed by a space, so that terminals make it a link.
+	log.Info("phxd listening: open " + demoURL(ln.Addr()) + " in a browser for the demo page")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln, mux) }()
 
@@ -243,8 +239,12 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("serve failed", "err", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if o.drainTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.drainTimeout)
+		defer cancel()
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
@@ -268,7 +268,8 @@ Environment:
                 presence_state and presence_diff are refused (400); bodies
                 over 1 MiB get 413. Unset or empty: the endpoint is off (404).
 
-Flags:
+Flags (a duration or number given as 0 means its default, shown below; a
+negative one turns the setting off, where it can be off):
 `
 
 // minAPIKey is the key length under which phxd warns at start.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
 
@@ -326,7 +327,7 @@ func TestPresenceWindowPacing(t *testing.T) {
 // expired by another, which broadcasts its leaves; the expired node, when
 // it comes back, announces its presences again.
 func TestPresenceNodeExpiry(t *testing.T) {
-	ps, store := phx.NewMemoryPubSub(), NewMemoryStore()
+	ps, store := pubsub.NewMemory(), NewMemoryStore()
 	srvA, pA := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "a", DiffWindow: -1})
 	srvB, pB := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "b", DiffWindow: -1})
 	r := &refNames{}

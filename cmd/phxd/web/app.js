@@ -79,6 +79,16 @@ try {
     "Install it with <code>cd compat_test &amp;&amp; npm ci</code> in the phxgo repository " +
     "(or start phxd with <code>-phoenix-js PATH</code>), then reload this page.")
   for (const b of document.querySelectorAll("#connect-card button")) b.disabled = true
+  // phxd's 404 says exactly which file it looked for and the command that
+  // installs it in this checkout.
+  try {
+    const res = await fetch("/assets/phoenix.mjs", {cache: "no-store"})
+    if (res.status === 404) {
+      const pre = document.createElement("pre")
+      pre.textContent = await res.text()
+      $("notice").append(pre)
+    }
+  } catch (_) { /* the notice above stands alone */ }
 }
 
 // ---- the form ---------------------------------------------------------------
