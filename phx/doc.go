@@ -70,7 +70,8 @@
 //     Channel.After timer (its callback only enqueues into the mailbox;
 //     stopped when the instance ends) and warnLog's summary timer: one
 //     per warning key that dropped lines, firing once at the end of the
-//     key's window to log the count (Close does not stop it).
+//     key's window to log the count (Close and Shutdown stop them and log
+//     the counts at once).
 //   - LongPoll blocks net/http's handler goroutines, not goroutines of its
 //     own: a poll waits up to its window, a POST waits while its socket's
 //     input is paused (at most Config.InboundStall).

@@ -186,6 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown stops accepting and drains open sockets with
 // CloseServiceRestart (1012) in batches, as Phoenix does, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.warn.close()
 	defer s.deadlines.close()
 	if s.lp != nil {
 		// LongPoll sessions end first: their held polls and any POST
@@ -202,6 +203,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close drops every connection at once.
 func (s *Server) Close() error {
+	defer s.warn.close()
 	defer s.deadlines.close()
 	if s.lp != nil {
 		defer s.lp.shutdown()

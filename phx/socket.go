@@ -374,11 +374,45 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
-	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
-		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
-			"code", code, "reason", reason, "channels", len(chans))
+	if !s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the waits and the arguments' boxing
+		return
 	}
+	// The line means "torn down": it is written once every channel has
+	// terminated (Terminate and OnTerminate hooks, Presence's untrack,
+	// included), or after teardownLogWait, naming how many had not.
+	pending := 0
+	if len(chans) > 0 {
+		bound := time.NewTimer(teardownLogWait)
+		timedOut := false
+		for _, c := range chans {
+			select {
+			case <-c.Done():
+			case <-bound.C:
+				timedOut = true
+			}
+			if timedOut {
+				break
+			}
+		}
+		bound.Stop()
+		if timedOut {
+			for _, c := range chans {
+				select {
+				case <-c.Done():
+				default:
+					pending++
+				}
+			}
+		}
+	}
+	s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
+		"code", code, "reason", reason, "channels", len(chans), "not_terminated", pending)
 }
+
+// teardownLogWait bounds how long a socket's "socket closed" line waits for
+// its channels to terminate (a Terminate handler that hangs only delays
+// the line, and holds the teardown goroutine no longer than this).
+var teardownLogWait = 5 * time.Second
 
 // NumChannels counts the socket's channel instances.
 func (s *Socket) NumChannels() int {

@@ -36,8 +36,9 @@ type warnLog struct {
 	window time.Duration
 	now    func() time.Time // time.Now; tests pin it
 
-	mu    sync.Mutex
-	kinds map[warnKey]*warnKind
+	mu     sync.Mutex
+	kinds  map[warnKey]*warnKind
+	closed bool // Server closed: no summary timer is armed any more
 }
 
 // warnKey names one limited kind of line.
@@ -51,7 +52,8 @@ type warnKind struct {
 	start   time.Time
 	written int
 	dropped int
-	armed   bool // a summary is scheduled for the dropped lines
+	armed   bool        // a summary is scheduled for the dropped lines
+	timer   *time.Timer // that summary's timer, while armed
 }
 
 // maxWarnKinds bounds the table of messages; messages past it share one
@@ -122,12 +124,33 @@ func (w *warnLog) allow(level slog.Level, msg string) bool {
 		k.written++
 		return true
 	}
+	if w.closed {
+		return false // the server is gone: nothing is left to summarize it
+	}
 	k.dropped++
 	if !k.armed {
 		k.armed = true
-		time.AfterFunc(k.start.Add(w.window).Sub(now), func() { w.summarize(key) })
+		k.timer = time.AfterFunc(k.start.Add(w.window).Sub(now), func() { w.summarize(key) })
 	}
 	return false
+}
+
+// close stops the pending summary timers and writes their summaries now,
+// so that no timer of the Server outlives Close or Shutdown. Lines over
+// the rate after that are dropped uncounted.
+func (w *warnLog) close() {
+	w.mu.Lock()
+	w.closed = true
+	var pending []warnKey
+	for key, k := range w.kinds {
+		if k.armed && k.timer.Stop() {
+			pending = append(pending, key)
+		}
+	}
+	w.mu.Unlock()
+	for _, key := range pending {
+		w.summarize(key)
+	}
 }
 
 // summarize writes the count of key's dropped lines, at their level.
@@ -135,7 +158,7 @@ func (w *warnLog) summarize(key warnKey) {
 	w.mu.Lock()
 	k := w.kinds[key]
 	n := k.dropped
-	k.dropped, k.armed = 0, false
+	k.dropped, k.armed, k.timer = 0, false, nil
 	w.mu.Unlock()
 	if n > 0 {
 		summary := "log lines suppressed"

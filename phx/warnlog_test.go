@@ -234,3 +234,34 @@ func TestWarnLogKindsBounded(t *testing.T) {
 		t.Fatalf("%d lines written, want %d", n, maxWarnKinds+5)
 	}
 }
+
+// TestWarnLogCloseFlushes: closing the log (Server.Close, Shutdown) writes
+// the pending summary at once and stops its timer, so no timer of the
+// server outlives it, and arms none afterwards.
+func TestWarnLogCloseFlushes(t *testing.T) {
+	rec := newLineRecorder()
+	w := newWarnLog(rec.logger(), 100, 2)
+	start := time.Now()
+	w.now = func() time.Time { return start }
+	for i := range 10 {
+		w.Warn("flooded", "i", i)
+	}
+	w.close() // before the window ends: the summary is written now
+	if s := rec.matching("warnings suppressed"); len(s) != 1 || !strings.Contains(s[0], "dropped=8") {
+		t.Fatalf("summaries after close %q, want one reporting 8", s)
+	}
+	w.now = func() time.Time { return start.Add(time.Hour) }
+	for i := range 10 {
+		w.Warn("late", "i", i)
+	}
+	w.mu.Lock()
+	for key, k := range w.kinds {
+		if k.armed || k.timer != nil {
+			t.Errorf("%v: a summary timer was armed after close", key)
+		}
+	}
+	w.mu.Unlock()
+	if n := len(rec.written("late")); n != 2 {
+		t.Fatalf("%d late lines written, want the rate (2)", n)
+	}
+}

@@ -1,0 +1,73 @@
+package phx
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// slowTerminate is a channel whose Terminate blocks until released.
+type slowTerminate struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *slowTerminate) Join(*Channel, Payload) (any, error) { return nil, nil }
+
+func (h *slowTerminate) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
+
+func (h *slowTerminate) Terminate(*Channel, error) {
+	close(h.entered)
+	<-h.release
+}
+
+// closeWithSlowTerminate closes a socket joined to one slowTerminate
+// channel on a goroutine, once Terminate is running, and returns the log.
+func closeWithSlowTerminate(t *testing.T) (*lineRecorder, *slowTerminate, chan struct{}) {
+	rec := newLineRecorder()
+	srv := newServerForTest(t, Config{Logger: rec.logger()})
+	h := &slowTerminate{entered: make(chan struct{}), release: make(chan struct{})}
+	srv.Channel("room:*", h)
+	hr := srv.connectForTest(t, serializer.V2, Assigns{})
+	hr.join("room:a", "1")
+	returned := make(chan struct{})
+	go func() {
+		hr.sock.closedByTransport(CloseGoingAway, "")
+		close(returned)
+	}()
+	<-h.entered
+	return rec, h, returned
+}
+
+// TestSocketClosedLoggedAfterTerminate: "socket closed" means torn down:
+// it is written after every channel's Terminate (where Presence untracks)
+// has returned, so a reader of the log (an operator, a test waiting for a
+// socket to be gone) never sees it while a channel is still ending.
+func TestSocketClosedLoggedAfterTerminate(t *testing.T) {
+	rec, h, returned := closeWithSlowTerminate(t)
+	if got := rec.matching(`msg="socket closed"`); len(got) != 0 {
+		t.Fatalf("logged while Terminate was still running: %q", got)
+	}
+	close(h.release)
+	<-returned
+	got := rec.matching(`msg="socket closed"`)
+	if len(got) != 1 || !strings.Contains(got[0], "channels=1 not_terminated=0") {
+		t.Fatalf("socket closed lines %q, want one with channels=1 not_terminated=0", got)
+	}
+}
+
+// TestSocketClosedLogWaitIsBounded: a Terminate that hangs delays the line
+// by teardownLogWait at most, and the line says one channel had not ended.
+func TestSocketClosedLogWaitIsBounded(t *testing.T) {
+	defer func(d time.Duration) { teardownLogWait = d }(teardownLogWait)
+	teardownLogWait = 50 * time.Millisecond
+	rec, h, returned := closeWithSlowTerminate(t)
+	defer close(h.release)
+	<-returned // returns although Terminate is still blocked
+	got := rec.matching(`msg="socket closed"`)
+	if len(got) != 1 || !strings.Contains(got[0], "channels=1 not_terminated=1") {
+		t.Fatalf("socket closed lines %q, want one with channels=1 not_terminated=1", got)
+	}
+}
