@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,10 +56,12 @@ func leavesAfter(evs []clientEv, from int, observer, key string) int {
 func TestClusterRedis(t *testing.T) {
 	t.Parallel()
 	redis := redistest.NewServer(t)
-	nodes := startNodes(t, 3, uniq("n"), redis.URL())
+	prefix := uniq("n")
+	nodes := startNodes(t, 3, prefix, redis.URL())
 	d := startDriver(t)
 	room := "room:" + uniq("cl")
 	a, b, c, dd := uniq("ca"), uniq("cb"), uniq("cc"), uniq("cd")
+	var e string // joins node 1 during the Redis outage
 	users := []string{a, b, c, dd}
 	for i, u := range users { // a on node 0, b on 1, c and dd on 2
 		d.open(u, nodes[min(i, 2)], u, room)
@@ -124,7 +127,7 @@ func TestClusterRedis(t *testing.T) {
 		}
 		d.waitMsg([]string{b}, "announcement", "api during the outage")
 		// A user joins node 1 during the outage.
-		e := uniq("ce")
+		e = uniq("ce")
 		d.open(e, nodes[1], e, room)
 		users = append(users, e)
 
@@ -181,6 +184,32 @@ func TestClusterRedis(t *testing.T) {
 				if n := leavesAfter(evs, from, o, gone); n != 1 {
 					t.Errorf("%s saw %s leave %d times, want exactly once", o, gone, n)
 				}
+			}
+		}
+		users = alive
+	})
+
+	step("sigterm", func(t *testing.T) {
+		// A node that stops normally drains its sockets, and its users'
+		// leaves reach the other nodes before its PubSub closes.
+		left := []string{b, e} // node 1's users
+		stay := slices.DeleteFunc(slices.Clone(users), func(u string) bool { return slices.Contains(left, u) })
+		nodes[0].mu.Lock()
+		logFrom := len(nodes[0].lines)
+		nodes[0].mu.Unlock()
+		if err := nodes[1].stopChecked(); err != nil {
+			t.Fatalf("node 1 after SIGTERM: %v", err)
+		}
+		for _, u := range left {
+			d.stop(u)
+		}
+		d.waitPresence(fmt.Sprint(left)+" leave the lists of node 0", stay, stay...)
+		// Node 1 said goodbye: node 0 did not have to find it dead.
+		nodes[0].mu.Lock()
+		defer nodes[0].mu.Unlock()
+		for _, l := range nodes[0].lines[logFrom:] {
+			if strings.Contains(l, "expired dead node") && strings.Contains(l, `"node":"`+prefix+`1"`) {
+				t.Errorf("node 0 expired node 1 instead of getting its leaves: %s", l)
 			}
 		}
 	})

@@ -63,7 +63,6 @@ func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 // {"online_at": <unix ms>} (members get presence_diff) and pushes
 // presence_state to the joiner, after every join and rejoin.
 func (rc roomChannel) AfterJoin(c *phx.Channel) {
-	rc.members.add(c)
 	uid := c.Assigns().String("user_id")
 	meta := map[string]any{"online_at": time.Now().UnixMilli()}
 	if err := rc.presence.Track(c, uid, meta); err != nil {
@@ -72,6 +71,10 @@ func (rc roomChannel) AfterJoin(c *phx.Channel) {
 	if err := rc.presence.PushState(c); err != nil {
 		c.Socket().Server().Logger().Warn("presence_state push failed", "topic", c.Topic(), "err", err)
 	}
+	// Last: its OnTerminate hook then runs after Presence's (which
+	// broadcasts the leave), so a member leaves the set only once its
+	// leave is out (members.wait relies on it).
+	rc.members.add(c)
 }
 
 func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {

@@ -198,9 +198,13 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 	if err != nil {
 		return nil, nil, err
 	}
-	rooms := newMembers()
+	var rooms *members
+	if cl != nil {
+		rooms = newMembers()
+	}
 	srv.Channel("room:*", roomChannel{presence: pres, members: rooms})
 	if cl != nil {
+		cl.rooms = rooms
 		cl.resync = func() {
 			n := rooms.resync(pres)
 			log.Info("presence: Redis back; pushed presence_state to this node's room members again", "channels", n)
@@ -250,6 +254,9 @@ func run(args []string, stderr io.Writer) int {
 	defer func() {
 		if cl != nil {
 			cl.unwatch()
+			if !cl.rooms.wait(teardownWait) {
+				log.Warn("room channels still tearing down at exit: their leaves may not reach the other nodes", "waited", teardownWait)
+			}
 		}
 		if err := pres.Close(); err != nil {
 			log.Warn("presence close failed", "err", err)
@@ -334,6 +341,10 @@ Environment:
 Flags (a duration or number given as 0 means its default, shown below; a
 negative one turns the setting off, where it can be off):
 `
+
+// teardownWait bounds how long exit waits for room channels to finish
+// tearing down after the sockets are closed (with -redis).
+const teardownWait = 5 * time.Second
 
 // minAPIKey is the key length under which phxd warns at start.
 const minAPIKey = 16
