@@ -52,7 +52,8 @@ type PubSubOptions struct {
 	// negative: never wait).
 	SubscribeWait time.Duration
 	// Buckets is the number of hash-tag buckets topics are spread over
-	// with a Redis Cluster (default 32; negative means the default); one
+	// with a Redis Cluster (default 32, at most 1024; negative means the
+	// default); one
 	// sharded Pub/Sub connection serves each bucket in use. Every node
 	// of a cluster must use the same value.
 	Buckets int
@@ -68,6 +69,7 @@ const (
 	defaultSubscribeWait = time.Second
 	defaultQueueWait     = time.Second
 	defaultBuckets       = 32
+	maxBuckets           = 1024
 	// maxBatch bounds the messages of one publish pipeline and
 	// maxBatchBytes its bytes.
 	maxBatch      = 512
@@ -97,6 +99,7 @@ type PubSub struct {
 	maxQB   int64
 	wait    time.Duration
 	buckets int
+	tags    []string // hash tag per bucket, with a Redis Cluster
 	log     *slog.Logger
 
 	ctx    context.Context
@@ -216,6 +219,9 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 	if o.Buckets <= 0 {
 		o.Buckets = defaultBuckets
 	}
+	if o.Buckets > maxBuckets {
+		return nil, fmt.Errorf("phxredis: Buckets %d: at most %d", o.Buckets, maxBuckets)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -229,6 +235,9 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 		topics: map[string]*topicState{}, dirty: map[string]struct{}{},
 		links: map[int]*link{}, kick: make(chan struct{}, 1),
 		settled: make(chan struct{}, 1),
+	}
+	if sharded {
+		p.tags = bucketTags(o.Prefix, o.Buckets)
 	}
 	p.health.init(p.log)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -485,13 +494,13 @@ func (p *PubSub) bucket(topic string) int {
 }
 
 // channel is topic's Redis channel: Prefix:topic on one server,
-// {Prefix:bucket}Prefix:topic on a cluster (the hash tag puts a bucket's
-// channels in one slot).
+// {tag}Prefix:topic on a cluster, tag being the topic's bucket's hash tag
+// (see bucketTags).
 func (p *PubSub) channel(topic string) string {
 	if !p.sharded {
 		return p.prefix + topic
 	}
-	return "{" + p.prefix + strconv.Itoa(p.bucket(topic)) + "}" + p.prefix + topic
+	return "{" + p.tags[p.bucket(topic)] + "}" + p.prefix + topic
 }
 
 // topicOf is the topic of a channel name of this PubSub, false for a
