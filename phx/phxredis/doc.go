@@ -89,6 +89,8 @@
 // this node's Pub/Sub connection was down. The outage is logged once, at
 // Warn, when it is first seen, and once at Info with its duration when
 // every connection works again; PubSubStats.Connected is false meanwhile.
+// (go-redis logs its own failed dials through its package logger, which
+// the program sets with redis.SetLogger.)
 // The connections retry with backoff (50ms doubling to 2s; the publisher
 // pings Redis at that pace while it is down, every second while idle).
 // go-redis subscribes a new connection to the channels it holds at that
