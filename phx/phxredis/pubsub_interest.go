@@ -283,29 +283,40 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 
 // receiveLoop is a link's receive goroutine: it reads l's connection,
 // delivers other nodes' messages to this node's subscribers, notes
-// subscription replies, and pings an idle connection. On a failure it
+// subscription replies, and pings a quiet connection. On a failure it
 // retries with backoff; go-redis then reconnects and resubscribes to the
-// channels the link has at that moment.
+// channels the link has at that moment. A ping left unanswered for
+// healthEvery counts as a failure: the read that waits for it has a
+// deadline go-redis treats as fatal, so it drops the connection (one that
+// died silently, say behind a NAT that forgot it, would never report an
+// error otherwise).
 func (p *PubSub) receiveLoop(l *link) {
 	defer p.wg.Done()
 	attempt := 0
-	wasDown := false
+	wasDown, pinged := false, false
 	for !l.closing.Load() && p.ctx.Err() == nil {
-		msg, err := l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		var msg any
+		var err error
+		if pinged {
+			ctx, cancel := context.WithTimeout(p.ctx, healthEvery)
+			msg, err = l.ps.Receive(ctx)
+			cancel()
+		} else {
+			msg, err = l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		}
 		if err != nil {
 			if l.closing.Load() || p.ctx.Err() != nil {
 				return
 			}
-			if isTimeout(err) {
-				// Quiet: a ping keeps the connection honest (its
-				// failure shows up here as an error).
-				_ = l.ps.Ping(p.ctx)
+			if !pinged && isTimeout(err) {
+				_ = l.ps.Ping(p.ctx) // a write error makes go-redis reconnect
+				pinged = true
 				continue
 			}
 			if isReply(err) {
 				continue // Redis answered a command with an error
 			}
-			wasDown = true
+			pinged, wasDown = false, true
 			p.linkDown(l, err)
 			select {
 			case <-time.After(backoff(attempt)):
@@ -317,6 +328,7 @@ func (p *PubSub) receiveLoop(l *link) {
 			attempt++
 			continue
 		}
+		pinged = false
 		if wasDown {
 			wasDown = false
 			p.stats.reconnects.Add(1)
