@@ -117,6 +117,8 @@ type PubSub struct {
 	closed atomic.Bool
 
 	queue      chan outMsg
+	stopPub    chan struct{} // closed by Close: flush the queue and stop
+	pubDone    chan struct{} // closed when the publisher has stopped
 	queueBytes atomic.Int64
 	queueWait  time.Duration
 	roomMu     sync.Mutex    // a leaf lock, guards room
@@ -239,8 +241,9 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 		client: client, sharded: sharded, mem: pubsub.NewMemory(),
 		node: o.Node, prefix: o.Prefix + ":", maxMsg: o.MaxMessageBytes,
 		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, noWait: o.NoWait, buckets: o.Buckets,
-		log:    o.Logger.With("pubsub", "redis", "node", o.Node),
-		queue:  make(chan outMsg, o.QueueLength),
+		log:     o.Logger.With("pubsub", "redis", "node", o.Node),
+		queue:   make(chan outMsg, o.QueueLength),
+		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
 		topics: map[string]*topicState{}, dirty: map[string]struct{}{},
 		links: map[int]*link{}, kick: make(chan struct{}, 1),
 		settled: make(chan struct{}, 1),
@@ -281,12 +284,21 @@ func defaultNode() string {
 // Node is this node's name, as carried by its messages.
 func (p *PubSub) Node() string { return p.node }
 
-// Close stops the PubSub's goroutines and Pub/Sub connections (not the
-// client). Local delivery keeps working; Broadcast then reports ErrClosed.
+// Close publishes what is queued (for at most a second), then stops the
+// PubSub's goroutines and Pub/Sub connections (not the client). Local
+// delivery keeps working; Broadcast then reports ErrClosed.
 func (p *PubSub) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	// The publisher sends what is queued (at most flushWait), then stops.
+	close(p.stopPub)
+	t := time.NewTimer(flushWait + time.Second)
+	select {
+	case <-p.pubDone:
+	case <-t.C: // stuck on a Redis that does not answer: cancel it
+	}
+	t.Stop()
 	p.cancel()
 	p.mu.Lock()
 	links := make([]*link, 0, len(p.links))
