@@ -135,6 +135,7 @@ type PubSub struct {
 	pending int           // (un)subscribe replies awaited, all links
 	kick    chan struct{} // cap 1: the interest goroutine has work
 	settled chan struct{} // cap 1: pending fell to 0
+	inRedis atomic.Int64  // topics whose subscription was sent (written under mu)
 
 	stats struct {
 		published, publishErrors, publishDropped atomic.Uint64
@@ -481,14 +482,6 @@ func (p *PubSub) Subscribers(topic string) int { return p.mem.Subscribers(topic)
 
 // Stats returns the PubSub's counters.
 func (p *PubSub) Stats() PubSubStats {
-	p.mu.Lock()
-	topics := 0
-	for _, st := range p.topics {
-		if st.sent {
-			topics++
-		}
-	}
-	p.mu.Unlock()
 	return PubSubStats{
 		Connected:      p.health.up(),
 		Published:      p.stats.published.Load(),
@@ -498,7 +491,7 @@ func (p *PubSub) Stats() PubSubStats {
 		Received:       p.stats.received.Load(),
 		Dropped:        p.stats.dropped.Load(),
 		Reconnects:     p.stats.reconnects.Load(),
-		Topics:         topics,
+		Topics:         int(p.inRedis.Load()),
 		Commands:       p.stats.commands.Load(),
 	}
 }

@@ -139,6 +139,7 @@ func (p *PubSub) reconcile() bool {
 				p.links[l.bucket] = l
 			}
 			l.topics++
+			p.inRedis.Add(1)
 			l.expect[ch]++
 			p.pending++
 			change(l).sub = append(change(l).sub, ch)
@@ -150,6 +151,7 @@ func (p *PubSub) reconcile() bool {
 			}
 			l := p.links[p.bucket(topic)]
 			l.topics--
+			p.inRedis.Add(-1)
 			p.pending++
 			change(l).uns = append(change(l).uns, ch)
 		}
