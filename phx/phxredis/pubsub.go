@@ -132,9 +132,8 @@ type PubSub struct {
 	topics  map[string]*topicState
 	dirty   map[string]struct{}
 	links   map[int]*link // by bucket; bucket 0 only for one server
-	pending int           // (un)subscribe replies awaited, all links
 	kick    chan struct{} // cap 1: the interest goroutine has work
-	settled chan struct{} // cap 1: pending fell to 0
+	settled chan struct{} // cap 1: a link's awaited replies fell to 0
 	inRedis atomic.Int64  // topics whose subscription was sent (written under mu)
 
 	stats struct {
