@@ -160,6 +160,7 @@ func (st *topicState) release() {
 	if !st.released {
 		st.released = true
 		close(st.ready)
+		st.ready = nil // waiters hold their own reference
 	}
 }
 
