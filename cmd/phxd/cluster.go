@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/phxgo/phx/phxredis"
-	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // cluster is what -redis adds to a node: a PubSub and a presence store on
@@ -19,12 +17,11 @@ import (
 type cluster struct {
 	node   string
 	client redis.UniversalClient
-	pubsub *countedPubSub
+	pubsub *phxredis.PubSub
 	store  *phxredis.PresenceStore
 	start  *startStore // the store as presence.Config gets it
-	log    *slog.Logger
-	rooms  *members // this node's room channels (set by newServer)
-	resync func()   // pushes presence_state to the room members again (set by newServer)
+	rooms  *members    // this node's room channels (set by newServer)
+	resync func()      // pushes presence_state to the room members again (set by newServer)
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -52,13 +49,13 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
 	redis.SetLogger(redisLog{log})
-	c := &cluster{node: node, client: client, log: log}
+	c := &cluster{node: node, client: client}
 	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis pubsub: %w", err)
 	}
-	c.pubsub = &countedPubSub{PubSub: ps}
+	c.pubsub = ps
 	c.store, err = phxredis.NewPresenceStore(client, phxredis.StoreOptions{Logger: log})
 	if err != nil {
 		_ = c.pubsub.Close()
@@ -104,9 +101,6 @@ func (c *cluster) stats() clusterStats {
 // last leaves go out through the PubSub): the PubSub, then the client.
 func (c *cluster) close() error {
 	c.unwatch()
-	if !c.pubsub.drain(drainWait) {
-		c.log.Warn("redis: broadcasts still queued at exit are lost", "waited", drainWait)
-	}
 	return errors.Join(c.pubsub.Close(), c.client.Close())
 }
 
@@ -117,40 +111,4 @@ type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
-}
-
-// countedPubSub is the Redis PubSub as phx gets it, counting the broadcasts
-// it queued for Redis, so that shutdown can wait until Redis has them:
-// closing the PubSub drops what its queue still holds, the last presence
-// leaves of a stopping node included.
-type countedPubSub struct {
-	*phxredis.PubSub
-	queued atomic.Uint64
-}
-
-func (p *countedPubSub) Broadcast(b *pubsub.Broadcast) error {
-	err := p.PubSub.Broadcast(b)
-	if err == nil { // queued: Redis will take it (Published) or fail it (PublishErrors)
-		p.queued.Add(1)
-	}
-	return err
-}
-
-// drainWait bounds how long shutdown waits for queued broadcasts.
-const drainWait = 2 * time.Second
-
-// drain waits until every broadcast queued for Redis has been published or
-// has failed, at most timeout; it reports whether none is left.
-func (p *countedPubSub) drain(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		st := p.Stats()
-		if st.Published+st.PublishErrors >= p.queued.Load() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // shutdown only; the PubSub has no event for it
-	}
 }
