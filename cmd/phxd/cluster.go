@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,7 +51,12 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 	}
 	redis.SetLogger(redisLog{log})
 	c := &cluster{node: node, client: client}
-	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
+	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log,
+		// A socket's id topic is subscribed on the event loop as it
+		// connects: waiting there for Redis would hold up the worker's
+		// other connections. The price: a disconnect published by another
+		// node within Redis's first round trip after the connect misses it.
+		NoWait: func(topic string) bool { return strings.HasPrefix(topic, socketIDPrefix) }})
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis pubsub: %w", err)
