@@ -254,9 +254,10 @@ func (p *Presence) flush(t *batch) bool {
 	err := p.store.Apply(ctx, t.name, stored, t.leaves)
 	cancel()
 	if err != nil {
-		p.log.Error("presence: store write failed; diff held back", "topic", t.name, "err", err)
+		p.failed(&p.storeOut, "store write failed; diff held back", err, "topic", t.name)
 		return false
 	}
+	p.ok(&p.storeOut)
 	payload := make([]byte, 0, 32+64*(len(joins)+len(t.leaves)))
 	payload = append(payload, `{"joins":`...)
 	payload = appendGrouped(payload, sortedByKey(joins))
@@ -271,7 +272,9 @@ func (p *Presence) flush(t *batch) bool {
 		err = p.srv.PubSub().Broadcast(b)
 	}
 	if err != nil {
-		p.log.Error("presence: diff broadcast failed", "topic", t.name, "err", err)
+		p.failed(&p.pubsubOut, "diff broadcast failed", err, "topic", t.name)
+	} else {
+		p.ok(&p.pubsubOut)
 	}
 	return true
 }

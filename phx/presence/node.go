@@ -22,6 +22,12 @@ import (
 // between the nodes (heartbeat times are the beating node's clock, compared
 // with the checking node's). A process that restarts under the same node id
 // sooner removes them itself (New).
+//
+// Store outages: while the store does not answer, no node can heartbeat,
+// so when it answers again every other node looks dead. A node therefore
+// expires nobody until the store has answered it for a whole NodeTimeout;
+// by then every live node has beaten again. Failures are logged once per
+// kind of call and outage (outage.go), not once per call.
 
 func (p *Presence) loop() {
 	defer close(p.loopDone)
@@ -43,16 +49,24 @@ func (p *Presence) beat(now time.Time) {
 	existed, err := p.store.Heartbeat(ctx, p.cfg.Node, now)
 	cancel()
 	if err != nil {
-		p.log.Error("presence: heartbeat failed", "node", p.cfg.Node, "err", err)
+		p.failed(&p.storeOut, "heartbeat failed", err, "node", p.cfg.Node)
 		return
 	}
+	p.ok(&p.storeOut)
 	if !existed && p.beaten.Load() {
 		p.log.Warn("presence: this node was expired by another node; announcing its presences again",
 			"node", p.cfg.Node)
 		p.reannounce()
 	}
 	p.beaten.Store(true)
-	p.ExpireDeadNodes(now)
+	// After an outage of the store no node could heartbeat: every other
+	// node looks dead until it beats again. Expire nobody before this node
+	// has seen the store answer for a whole NodeTimeout, so that live nodes
+	// have beaten by then (a node that died during the outage leaves a
+	// NodeTimeout later than it would have).
+	if p.storeOut.healthyFor(p.cfg.NodeTimeout, now) {
+		p.ExpireDeadNodes(now)
+	}
 }
 
 // ExpireDeadNodes removes the presences of every other node whose last
@@ -63,7 +77,7 @@ func (p *Presence) ExpireDeadNodes(now time.Time) int {
 	defer cancel()
 	nodes, err := p.store.Nodes(ctx)
 	if err != nil {
-		p.log.Error("presence: listing nodes failed", "err", err)
+		p.failed(&p.storeOut, "listing nodes failed", err)
 		return 0
 	}
 	n := 0
@@ -73,7 +87,7 @@ func (p *Presence) ExpireDeadNodes(now time.Time) int {
 		}
 		gone, err := p.store.ExpireNode(ctx, node.ID)
 		if err != nil {
-			p.log.Error("presence: expiring node failed", "node", node.ID, "err", err)
+			p.failed(&p.storeOut, "expiring node failed", err, "node", node.ID)
 			continue
 		}
 		p.log.Warn("presence: expired dead node", "node", node.ID, "last_seen", node.LastSeen,

@@ -106,6 +106,8 @@ type Presence struct {
 
 	diffs     atomic.Int64 // presence_diff broadcasts sent
 	beaten    atomic.Bool
+	storeOut  outage // store failures, logged once per outage
+	pubsubOut outage // diff broadcast failures, logged once per outage
 	closed    atomic.Bool
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -148,6 +150,7 @@ type Metas struct {
 func New(srv *phx.Server, cfg Config) (*Presence, error) {
 	cfg = cfg.withDefaults()
 	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(), nodeHash: hashNode(cfg.Node),
+		storeOut: outage{what: "store"}, pubsubOut: outage{what: "pubsub"},
 		topics: make(map[string]*batch), owners: make(map[*phx.Channel]*ownerRec),
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
 	ctx, cancel := p.ctx()
