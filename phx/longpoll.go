@@ -207,7 +207,8 @@ func (ss *lpSession) close(code CloseCode, reason string) {
 	ss.wakeLocked()
 	close(ss.done)
 	ss.mu.Unlock()
-	go ss.sock.closedByTransport(code, reason)
+	sock := ss.sock
+	sock.srv.teardowns.start(func() { sock.closedByTransport(code, reason) })
 }
 
 func (ss *lpSession) name() string { return "longpoll" }

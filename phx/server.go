@@ -27,6 +27,7 @@ type Server struct {
 	deadlines *deadlines
 	lp        *longPoll
 	stats     stats
+	teardowns teardowns
 
 	npOnce sync.Once
 	np     *netpoll.Server
@@ -198,7 +199,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return np.Shutdown(ctx, int(CloseServiceRestart), "", s.cfg.DrainBatch, s.cfg.DrainInterval)
+	if err := np.Shutdown(ctx, int(CloseServiceRestart), "", s.cfg.DrainBatch, s.cfg.DrainInterval); err != nil {
+		return err
+	}
+	// Every socket is closed; wait for their teardowns, so that every
+	// channel's Terminate and OnTerminate hooks (Presence's leaves) have run
+	// when Shutdown returns.
+	return s.teardowns.wait(ctx)
 }
 
 // Close drops every connection at once.

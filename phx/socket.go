@@ -374,44 +374,45 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
-	if !s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the waits and the arguments' boxing
-		return
+	pending := waitTerminated(chans, teardownLogWait)
+	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
+		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
+			"code", code, "reason", reason, "channels", len(chans), "not_terminated", pending)
 	}
-	// The line means "torn down": it is written once every channel has
-	// terminated (Terminate and OnTerminate hooks, Presence's untrack,
-	// included), or after teardownLogWait, naming how many had not.
-	pending := 0
-	if len(chans) > 0 {
-		bound := time.NewTimer(teardownLogWait)
-		timedOut := false
+}
+
+// waitTerminated waits until every channel of chans has terminated
+// (Terminate and OnTerminate hooks run: Presence's untrack included) or
+// for bound, and returns how many had not. The "socket closed" line and
+// Shutdown's return both mean "torn down" thanks to it.
+func waitTerminated(chans map[string]*Channel, bound time.Duration) (pending int) {
+	if len(chans) == 0 {
+		return 0
+	}
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for _, c := range chans {
+		select {
+		case <-c.Done():
+			continue
+		case <-timer.C:
+		}
 		for _, c := range chans {
 			select {
 			case <-c.Done():
-			case <-bound.C:
-				timedOut = true
-			}
-			if timedOut {
-				break
+			default:
+				pending++
 			}
 		}
-		bound.Stop()
-		if timedOut {
-			for _, c := range chans {
-				select {
-				case <-c.Done():
-				default:
-					pending++
-				}
-			}
-		}
+		return pending
 	}
-	s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
-		"code", code, "reason", reason, "channels", len(chans), "not_terminated", pending)
+	return 0
 }
 
-// teardownLogWait bounds how long a socket's "socket closed" line waits for
-// its channels to terminate (a Terminate handler that hangs only delays
-// the line, and holds the teardown goroutine no longer than this).
+// teardownLogWait bounds how long a socket's teardown waits for its
+// channels to terminate (a Terminate handler that hangs only delays the
+// "socket closed" line and Shutdown, and holds the teardown goroutine no
+// longer than this).
 var teardownLogWait = 5 * time.Second
 
 // NumChannels counts the socket's channel instances.

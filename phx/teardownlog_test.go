@@ -1,6 +1,8 @@
 package phx
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +71,39 @@ func TestSocketClosedLogWaitIsBounded(t *testing.T) {
 	got := rec.matching(`msg="socket closed"`)
 	if len(got) != 1 || !strings.Contains(got[0], "channels=1 not_terminated=1") {
 		t.Fatalf("socket closed lines %q, want one with channels=1 not_terminated=1", got)
+	}
+}
+
+// TestShutdownWaitsForTerminate: Shutdown returns only once every channel
+// of the drained sockets has terminated, so an app that closes its
+// Presence or PubSub after Shutdown does not race the last leaves. Here
+// Terminate hangs until released: Shutdown must end with its context's
+// deadline, not return success while the channel is still ending.
+func TestShutdownWaitsForTerminate(t *testing.T) {
+	defer func(d time.Duration) { teardownLogWait = d }(teardownLogWait)
+	teardownLogWait = time.Minute
+	srv := newServerForTest(t, Config{DrainInterval: time.Millisecond,
+		Net: NetConfig{CloseTimeout: 50 * time.Millisecond}})
+	h := &slowTerminate{entered: make(chan struct{}), release: make(chan struct{})}
+	srv.Channel("room:*", h)
+	c := dialWire(t, startWire(t, srv))
+	if err := c.send(`["1","1","room:a","phx_join",{}]`); err != nil {
+		t.Fatal(err)
+	}
+	c.expectText(`["1","1","room:a","phx_reply",{"response":{},"status":"ok"}]`)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	select {
+	case <-h.entered:
+	default:
+		t.Fatalf("Shutdown returned (%v) before the socket's channel began to terminate", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown returned %v while Terminate still ran, want the context's deadline", err)
+	}
+	close(h.release)
+	if err := srv.teardowns.wait(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -82,7 +82,8 @@ func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte
 // OnClose tears the socket down on a fresh goroutine: it unsubscribes from
 // PubSub, which must never happen inside a fan-out that triggered the close.
 func (h *wsHandler) OnClose(c *netpoll.Conn, code int, reason string) {
-	go h.sock.closedByTransport(CloseCode(code), reason)
+	sock := h.sock
+	sock.srv.teardowns.start(func() { sock.closedByTransport(CloseCode(code), reason) })
 }
 
 // wsTransport writes a socket's frames to its WebSocket connection.
