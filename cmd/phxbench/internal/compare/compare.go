@@ -219,7 +219,8 @@ func report(w io.Writer, o *options, a, b []string) int {
 		return ExitSame
 	}
 	fmt.Fprintf(w, "--- a %s\n+++ b %s\n%s", o.a, o.b, sb.String())
-	fmt.Fprintf(w, "%d difference(s)\n", n)
+	steps := ChangedSteps(a, b, script)
+	fmt.Fprintf(w, "%d step%s differ: %s\n", len(steps), map[bool]string{true: "s"}[len(steps) != 1], strings.Join(steps, "; "))
 	return ExitDiff
 }
 

@@ -145,3 +145,22 @@ func stepOf(a, b []string, script []op, k int) string {
 	}
 	return "start"
 }
+
+// ChangedSteps lists, in order, the titles of the steps that hold a change.
+func ChangedSteps(a, b []string, script []op) []string {
+	var out []string
+	cur := "start"
+	for _, o := range script {
+		line := b[o.b]
+		if o.kind == '-' {
+			line = a[o.a]
+		}
+		if t, ok := strings.CutPrefix(line, "== "); ok {
+			cur = t
+		}
+		if o.kind != ' ' && (len(out) == 0 || out[len(out)-1] != cur) {
+			out = append(out, cur)
+		}
+	}
+	return out
+}
