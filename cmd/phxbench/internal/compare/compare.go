@@ -220,7 +220,11 @@ func report(w io.Writer, o *options, a, b []string) int {
 	}
 	fmt.Fprintf(w, "--- a %s\n+++ b %s\n%s", o.a, o.b, sb.String())
 	steps := ChangedSteps(a, b, script)
-	fmt.Fprintf(w, "%d step%s differ: %s\n", len(steps), map[bool]string{true: "s"}[len(steps) != 1], strings.Join(steps, "; "))
+	verb := "steps differ"
+	if len(steps) == 1 {
+		verb = "step differs"
+	}
+	fmt.Fprintf(w, "%d %s: %s\n", len(steps), verb, strings.Join(steps, "; "))
 	return ExitDiff
 }
 

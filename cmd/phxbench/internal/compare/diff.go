@@ -87,7 +87,7 @@ func lcs(a, b []string, offA, offB int) []op {
 
 // Unified writes the script as hunks with ctx lines of context and returns
 // the number of hunks (0: equal). A hunk header names the step ("== …"
-// line) in which the hunk starts.
+// line) of the hunk's first change.
 func Unified(w io.Writer, a, b []string, script []op, ctx int) int {
 	hunks := 0
 	for start := 0; start < len(script); {
@@ -118,7 +118,7 @@ func Unified(w io.Writer, a, b []string, script []op, ctx int) int {
 			break
 		}
 		hunks++
-		fmt.Fprintf(w, "@@ %s @@\n", stepOf(a, b, script, lo))
+		fmt.Fprintf(w, "@@ %s @@\n", stepOf(a, b, script, c))
 		for _, o := range script[lo:hi] {
 			line := b[o.b]
 			if o.kind == '-' {

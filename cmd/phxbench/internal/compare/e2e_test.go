@@ -127,7 +127,7 @@ func TestCompareRejectModes(t *testing.T) {
 	}
 	for _, want := range []string{
 		"--- a " + a, "+++ b " + b,
-		"@@ legacy#0: leave bench:v1 @@",
+		"@@ expired#0: connect @@",
 		"4 steps differ: expired#0: connect; overloaded#0: connect; badtoken#0: connect; anonymous#0: connect\n",
 		"-  expired#0 ** connect ?token=expired&vsn=2.0.0: HTTP 403\n",
 		"+  expired#0 ** connect ?token=expired&vsn=2.0.0: open (101)\n",
