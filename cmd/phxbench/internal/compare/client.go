@@ -111,6 +111,7 @@ type client struct {
 	rec  *recorder
 	vsn  serializer.Version
 	conn net.Conn
+	lp   *lpConn // LongPoll instead of conn
 	wmu  sync.Mutex
 	done chan struct{} // closed when the reader exits
 	ref  uint64
@@ -286,6 +287,10 @@ func (c *client) send(joinRef any, ref, topic, event string, payload []byte, bin
 		return err
 	}
 	c.rec.add(Entry{Client: c.idx, Dir: Send, Msg: rec}, nil)
+	if c.lp != nil {
+		c.postLP(frame)
+		return nil
+	}
 	op := ws.OpText
 	if isBin {
 		op = ws.OpBinary
@@ -297,6 +302,10 @@ func (c *client) send(joinRef any, ref, topic, event string, payload []byte, bin
 // shut closes the socket (sending a close frame first) and waits for the
 // reader, at most timeout.
 func (c *client) shut(timeout time.Duration) {
+	if c.lp != nil {
+		c.shutLP(timeout)
+		return
+	}
 	if c.conn == nil {
 		return
 	}

@@ -7,7 +7,7 @@
 //
 // The pieces: rules.go (the rule file format and its default, rules.json),
 // record.go (transcripts and their rendering), normalise.go (applying the
-// rules), client.go (a recording WebSocket client), driver.go (the
-// deterministic step-by-step scheduler), diff.go (the line differ) and
-// compare.go (the command).
+// rules), client.go and longpoll.go (the recording WebSocket and LongPoll
+// clients), driver.go (the deterministic step-by-step scheduler), diff.go
+// (the line differ) and compare.go (the command).
 package compare

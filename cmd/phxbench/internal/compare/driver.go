@@ -54,8 +54,8 @@ func Check(p *scenario.Program) error {
 		return fmt.Errorf("compare runs at most %d clients (the scenario has %d): it checks behaviour, not load", maxClients, p.Total)
 	}
 	for _, gp := range p.Groups {
-		if gp.LongPoll {
-			return fmt.Errorf("group %q: compare drives WebSocket clients only", gp.Name)
+		if gp.LongPoll && gp.Auth.Str(&scenario.TmplVars{}) != "" {
+			return fmt.Errorf("group %q: auth_token is only sent over WebSocket", gp.Name)
 		}
 		if _, err := unroll(gp.Ops, nil); err != nil {
 			return fmt.Errorf("group %q: %w", gp.Name, err)
@@ -259,14 +259,19 @@ func (d *driver) releaseBarrier() bool {
 
 // step performs one action as a step of the transcript.
 func (d *driver) step(c *vclient, o *scenario.Op) {
-	if c.conn == nil && !c.dead {
+	if c.conn == nil && c.lp == nil && !c.dead {
 		d.rec.begin(c.name + ": connect")
-		q := c.gp.Query(d.p.WSPath, &c.vars)
-		_, query, _ := strings.Cut(q, "?")
-		auth := c.gp.Auth.Str(&c.vars)
-		if !c.connect("ws://"+d.p.Host+q, "?"+query, auth, d.o.ConnectTimeout) {
-			c.dead = true
+		var ok bool
+		if c.gp.LongPoll {
+			q := c.gp.Query(d.p.LPPath, &c.vars)
+			_, query, _ := strings.Cut(q, "?")
+			ok = c.connectLP("http://"+d.p.Host+q, "?"+query, d.o.ConnectTimeout)
+		} else {
+			q := c.gp.Query(d.p.WSPath, &c.vars)
+			_, query, _ := strings.Cut(q, "?")
+			ok = c.connect("ws://"+d.p.Host+q, "?"+query, c.gp.Auth.Str(&c.vars), d.o.ConnectTimeout)
 		}
+		c.dead = !ok
 		d.settle()
 	}
 	topic := ""
@@ -288,6 +293,9 @@ func (d *driver) step(c *vclient, o *scenario.Op) {
 		d.rec.quiet(max(o.Sleep, d.o.Quiet), o.Sleep+d.o.MaxStep)
 		return
 	case scenario.OpClose:
+		if c.lp != nil {
+			c.info("polling stopped")
+		}
 		c.shut(d.o.MaxStep)
 	case scenario.OpJoin:
 		// the join's ref is its join_ref, then and from now on

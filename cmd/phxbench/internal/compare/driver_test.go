@@ -100,7 +100,7 @@ func TestDriverStuck(t *testing.T) {
 func TestCheck(t *testing.T) {
 	for js, want := range map[string]string{
 		`"groups":[{"name":"g","count":65,"steps":[{"join":"x"}]}]`:                                               "at most 64 clients",
-		`"groups":[{"name":"g","count":1,"transport":"longpoll","steps":[{"join":"x"}]}]`:                         "WebSocket clients only",
+		`"groups":[{"name":"g","count":1,"transport":"longpoll","auth_token":"t","steps":[{"join":"x"}]}]`:        "only sent over WebSocket",
 		`"groups":[{"name":"g","count":1,"steps":[{"join":"x"},{"repeat":0,"for":"1s","steps":[{"push":"e"}]}]}]`: "not deterministic",
 		`"groups":[{"name":"g","count":1,"steps":[{"join":"x"},{"repeat":10001,"steps":[{"push":"e"}]}]}]`:        "more than 10000 steps",
 	} {
