@@ -160,6 +160,10 @@ func (d *driver) runOne() bool {
 		case scenario.OpBarrier:
 			continue
 		case scenario.OpWait:
+			if c.conn == nil && c.lp == nil && !c.dead {
+				d.connect(c) // a client that waits first connects first
+				return true
+			}
 			if !d.startWait(c, o) {
 				continue
 			}
@@ -259,21 +263,7 @@ func (d *driver) releaseBarrier() bool {
 
 // step performs one action as a step of the transcript.
 func (d *driver) step(c *vclient, o *scenario.Op) {
-	if c.conn == nil && c.lp == nil && !c.dead {
-		d.rec.begin(c.name + ": connect")
-		var ok bool
-		if c.gp.LongPoll {
-			q := c.gp.Query(d.p.LPPath, &c.vars)
-			_, query, _ := strings.Cut(q, "?")
-			ok = c.connectLP("http://"+d.p.Host+q, "?"+query, d.o.ConnectTimeout)
-		} else {
-			q := c.gp.Query(d.p.WSPath, &c.vars)
-			_, query, _ := strings.Cut(q, "?")
-			ok = c.connect("ws://"+d.p.Host+q, "?"+query, c.gp.Auth.Str(&c.vars), d.o.ConnectTimeout)
-		}
-		c.dead = !ok
-		d.settle()
-	}
+	d.connect(c)
 	topic := ""
 	if o.Kind != scenario.OpSleep && o.Kind != scenario.OpClose {
 		topic = c.gp.Topics[o.Topic].Str(&c.vars)
@@ -330,6 +320,27 @@ func (d *driver) step(c *vclient, o *scenario.Op) {
 		}
 		d.awaitReply(c, ref, err, o.Timeout)
 	}
+	d.settle()
+}
+
+// connect opens a client's socket, as a step of its own, before its first
+// action.
+func (d *driver) connect(c *vclient) {
+	if c.conn != nil || c.lp != nil || c.dead {
+		return
+	}
+	d.rec.begin(c.name + ": connect")
+	var ok bool
+	if c.gp.LongPoll {
+		q := c.gp.Query(d.p.LPPath, &c.vars)
+		_, query, _ := strings.Cut(q, "?")
+		ok = c.connectLP("http://"+d.p.Host+q, "?"+query, d.o.ConnectTimeout)
+	} else {
+		q := c.gp.Query(d.p.WSPath, &c.vars)
+		_, query, _ := strings.Cut(q, "?")
+		ok = c.connect("ws://"+d.p.Host+q, "?"+query, c.gp.Auth.Str(&c.vars), d.o.ConnectTimeout)
+	}
+	c.dead = !ok
 	d.settle()
 }
 
