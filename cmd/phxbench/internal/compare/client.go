@@ -25,11 +25,12 @@ type recorder struct {
 	mu      sync.Mutex
 	t       Transcript
 	stopped bool
+	muted   map[int]bool // clients whose entries are not recorded
 	changed chan struct{} // one pending signal: something was added
 }
 
 func newRecorder(url string) *recorder {
-	return &recorder{t: Transcript{URL: url}, changed: make(chan struct{}, 1)}
+	return &recorder{t: Transcript{URL: url}, changed: make(chan struct{}, 1), muted: map[int]bool{}}
 }
 
 // begin starts a step.
@@ -43,7 +44,7 @@ func (r *recorder) begin(title string) {
 // client's state under the same lock.
 func (r *recorder) add(e Entry, f func()) {
 	r.mu.Lock()
-	if !r.stopped && len(r.t.Steps) > 0 {
+	if !r.stopped && !r.muted[e.Client] && len(r.t.Steps) > 0 {
 		st := &r.t.Steps[len(r.t.Steps)-1]
 		st.Entries = append(st.Entries, e)
 	}
@@ -94,6 +95,13 @@ func (r *recorder) quiet(d, limit time.Duration) {
 			return
 		}
 	}
+}
+
+// mute stops recording client c's own entries.
+func (r *recorder) mute(c int) {
+	r.mu.Lock()
+	r.muted[c] = true
+	r.mu.Unlock()
 }
 
 // stop makes later entries go nowhere and returns the transcript.

@@ -110,6 +110,9 @@ func Run(p *scenario.Program, o Options) (*Transcript, error) {
 	err := d.loop()
 	t := rec.stop()
 	for _, c := range cs {
+		if c.lp != nil {
+			d.leaveAll(c)
+		}
 		c.shut(time.Second)
 	}
 	return t, err
@@ -285,6 +288,7 @@ func (d *driver) step(c *vclient, o *scenario.Op) {
 	case scenario.OpClose:
 		if c.lp != nil {
 			c.info("polling stopped")
+			d.leaveAll(c)
 		}
 		c.shut(d.o.MaxStep)
 	case scenario.OpJoin:
@@ -342,6 +346,33 @@ func (d *driver) connect(c *vclient) {
 	}
 	c.dead = !ok
 	d.settle()
+}
+
+// leaveAll leaves, unrecorded, every topic a LongPoll client joined before
+// it stops polling: its session would otherwise hold the channels (and
+// their presences) until the server's idle timeout, as a closed WebSocket
+// never does, and leak into the next step or the next run.
+func (d *driver) leaveAll(c *vclient) {
+	d.rec.mu.Lock()
+	gone := c.closed
+	d.rec.mu.Unlock()
+	if gone {
+		return
+	}
+	d.rec.mute(c.idx)
+	topics := make([]string, 0, len(c.joins))
+	for t := range c.joins {
+		topics = append(topics, t)
+	}
+	slices.Sort(topics)
+	for _, t := range topics {
+		ref := c.nextRef()
+		if c.send(c.joins[t], ref, t, serializer.EventLeave, []byte("{}"), false) == nil {
+			key := encodeJSON(ref)
+			d.rec.waitUntil(func() bool { return c.replies[key] || c.closed }, d.o.MaxStep)
+		}
+		delete(c.joins, t)
+	}
 }
 
 // awaitReply waits for the reply to ref, the socket's end, or timeout.
