@@ -110,3 +110,28 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestLongPollLeavesAtEnd checks that a LongPoll client's presence does
+// not outlive its run: a later client sees only itself.
+func TestLongPollLeavesAtEnd(t *testing.T) {
+	srv := startPhxd(t, buildPhxd(t))
+	lp := compile(t, srv, `{`+header+`"groups":[
+	  {"name":"p","count":1,"transport":"longpoll","params":{"token":"user:lp"},"steps":[{"join":"room:gone"}]}]}`)
+	tr, err := Run(lp, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tr.Lines(), "\n"); !strings.Contains(got, `p#0 <- ["1","1","room:gone","phx_reply",{"response":{},"status":"ok"}]`) {
+		t.Fatalf("the longpoll join failed:\n%s", got)
+	}
+	ws := compile(t, srv, `{`+header+`"groups":[
+	  {"name":"w","count":1,"params":{"token":"user:ws"},"steps":[{"join":"room:gone"}]}]}`)
+	tr, err = Run(ws, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `w#0 <- ["1",null,"room:gone","presence_state",{"ws":{"metas":[`
+	if got := strings.Join(tr.Lines(), "\n"); !strings.Contains(got, want) || strings.Contains(got, `"lp"`) {
+		t.Errorf("presence after the longpoll run:\n%s", got)
+	}
+}
