@@ -25,7 +25,7 @@ type recorder struct {
 	mu      sync.Mutex
 	t       Transcript
 	stopped bool
-	muted   map[int]bool // clients whose entries are not recorded
+	muted   map[int]bool  // clients whose entries are not recorded
 	changed chan struct{} // one pending signal: something was added
 }
 
