@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/compare"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
@@ -117,6 +118,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 1 && args[0] == "-sink" {
 		return baseline.SinkMain(stdin, stdout)
+	}
+	if len(args) > 0 && args[0] == "compare" {
+		return compare.Main(args[1:], stdout, stderr)
 	}
 	if i := slices.IndexFunc(args, func(a string) bool { return a == "-suite" || a == "--suite" }); i >= 0 {
 		return suite.Main(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)

@@ -1,0 +1,178 @@
+package compare
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// End-to-end: real phxd processes on loopback, compared with the built-in
+// scenario.
+
+// buildPhxd builds cmd/phxd into the test's temporary directory.
+func buildPhxd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "phxd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building phxd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// logWatch is phxd's stderr: it remembers the output and hands over the
+// address of the "listening" line.
+type logWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	line []byte
+	addr chan string
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(w.line[:i], &rec) == nil && rec.Msg == "listening" {
+			select {
+			case w.addr <- rec.Addr:
+			default:
+			}
+		}
+		w.line = w.line[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// startPhxd runs phxd with extra flags on a free loopback port and returns
+// its http:// URL; the process is stopped when the test ends.
+func startPhxd(t *testing.T, bin string, flags ...string) string {
+	t.Helper()
+	logs := &logWatch{addr: make(chan string, 1)}
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-format", "json", "-drain-timeout", "2s"}, flags...)...)
+	cmd.Stderr = logs
+	cmd.Dir = t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	select {
+	case addr := <-logs.addr:
+		return "http://" + addr
+	case <-exited:
+		t.Fatalf("phxd exited before listening:\n%s", logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("phxd did not log its address within 30s:\n%s", logs)
+	}
+	return ""
+}
+
+// runCompare runs the command and returns its exit status and output.
+func runCompare(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out, errb strings.Builder
+	code := Main(args, &out, &errb)
+	if testing.Verbose() {
+		t.Logf("exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	return code, out.String() + errb.String()
+}
+
+func TestCompareIdenticalServers(t *testing.T) {
+	bin := buildPhxd(t)
+	a, b := startPhxd(t, bin), startPhxd(t, bin)
+	code, out := runCompare(t, "-a", a, "-b", b)
+	if code != ExitSame || !strings.Contains(out, "no differences") {
+		t.Fatalf("exit %d, want 0 and \"no differences\":\n%s", code, out)
+	}
+}
+
+func TestCompareRejectModes(t *testing.T) {
+	bin := buildPhxd(t)
+	a, b := startPhxd(t, bin, "-reject-mode", "http"), startPhxd(t, bin, "-reject-mode", "frame")
+	dir := t.TempDir()
+	code, out := runCompare(t, "-a", a, "-b", b, "-transcripts", dir)
+	if code != ExitDiff {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"--- a " + a, "+++ b " + b,
+		"@@ expired#0: connect @@",
+		"5 steps differ: expired#0: connect; overloaded#0: connect; badtoken#0: connect; anonymous#0: connect; lp_refused#0: connect\n",
+		"-  lp_refused#0 ** connect ?token=expired&vsn=2.0.0 (longpoll): status 403\n",
+		"+  lp_refused#0 ** connect ?token=expired&vsn=2.0.0 (longpoll): status 200\n",
+		`+  lp_refused#0 <- [null,null,"phoenix","phx_connect_error",{"reason":"token_expired"}]`,
+		"-  expired#0 ** connect ?token=expired&vsn=2.0.0: HTTP 403\n",
+		"+  expired#0 ** connect ?token=expired&vsn=2.0.0: open (101)\n",
+		`+  expired#0 <- [null,null,"phoenix","phx_connect_error",{"reason":"token_expired"}]`,
+		`+  expired#0 ** close 4401 "token_expired"`,
+		`+  overloaded#0 <- [null,null,"phoenix","phx_connect_error",{"reason":"try_later","retry_after_ms":5000}]`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// accepted clients behave the same: the diff is only about refusals
+	for _, line := range strings.Split(out, "\n") {
+		if (strings.HasPrefix(line, "-  ") || strings.HasPrefix(line, "+  ")) && !strings.Contains(line, "expired#0") &&
+			!strings.Contains(line, "overloaded#0") && !strings.Contains(line, "badtoken#0") && !strings.Contains(line, "anonymous#0") &&
+			!strings.Contains(line, "lp_refused#0") {
+			t.Errorf("unexpected difference: %s", line)
+		}
+	}
+	ta, err := os.ReadFile(filepath.Join(dir, "a.txt"))
+	if err != nil || !strings.Contains(string(ta), "== alice#0: join room:lobby") {
+		t.Errorf("transcript a.txt: %v\n%s", err, ta)
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
+
+func TestCompareUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "-a and -b are required"},
+		{[]string{"-a", "ftp://x", "-b", "http://127.0.0.1:1"}, "want http://host:port"},
+		{[]string{"-a", "http://127.0.0.1:1", "-b", "http://127.0.0.1:1", "-rules", "/nonexistent.json"}, "nonexistent.json"},
+		{[]string{"-a", "http://127.0.0.1:1", "-b", "http://127.0.0.1:1"}, "cannot reach 127.0.0.1:1"},
+		{[]string{"-a", "http://127.0.0.1:1", "-b", "http://127.0.0.1:1", "extra"}, "unexpected arguments"},
+	} {
+		code, out := runCompare(t, tc.args...)
+		if code != ExitUsage || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", tc.args, code, tc.want, out)
+		}
+	}
+}
