@@ -79,7 +79,7 @@ func (rc roomChannel) AfterJoin(c *phx.Channel) {
 	}
 	// Last: its OnTerminate hook then runs after Presence's (which
 	// broadcasts the leave), so a member leaves the set only once its
-	// leave is out (members.wait relies on it).
+	// leave is out.
 	rc.members.add(c)
 }
 

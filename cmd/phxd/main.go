@@ -248,15 +248,12 @@ func run(args []string, stderr io.Writer) int {
 	if cl != nil {
 		cl.watch(o.presenceBeat)
 	}
-	// Runs last: after the server has drained (its channels' presences have
-	// left), the outage watcher, Presence, then the PubSub and the Redis
-	// client.
+	// Runs last: after the server has drained (srv.Shutdown returns once
+	// every channel has terminated, so their presences have left), the
+	// outage watcher, Presence, then the PubSub and the Redis client.
 	defer func() {
 		if cl != nil {
 			cl.unwatch()
-			if !cl.rooms.wait(teardownWait) {
-				log.Warn("room channels still tearing down at exit: their leaves may not reach the other nodes", "waited", teardownWait)
-			}
 		}
 		if err := pres.Close(); err != nil {
 			log.Warn("presence close failed", "err", err)
@@ -341,10 +338,6 @@ Environment:
 Flags (a duration or number given as 0 means its default, shown below; a
 negative one turns the setting off, where it can be off):
 `
-
-// teardownWait bounds how long exit waits for room channels to finish
-// tearing down after the sockets are closed (with -redis).
-const teardownWait = 5 * time.Second
 
 // minAPIKey is the key length under which phxd warns at start.
 const minAPIKey = 16

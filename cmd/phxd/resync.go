@@ -62,34 +62,6 @@ func (m *members) resync(p *presence.Presence) int {
 	return len(list)
 }
 
-// wait waits until every member has terminated (its Terminate and
-// OnTerminate hooks, Presence's leave among them, have run), at most
-// timeout, and reports whether they all have. srv.Shutdown returns once
-// the sockets are closed, which can be before their channels are torn
-// down; Presence must not close before they are, or their leaves never
-// reach the other nodes.
-func (m *members) wait(timeout time.Duration) bool {
-	if m == nil {
-		return true
-	}
-	m.mu.Lock()
-	list := make([]*phx.Channel, 0, len(m.set))
-	for c := range m.set {
-		list = append(list, c)
-	}
-	m.mu.Unlock()
-	bound := time.NewTimer(timeout)
-	defer bound.Stop()
-	for _, c := range list {
-		select {
-		case <-c.Done():
-		case <-bound.C:
-			return false
-		}
-	}
-	return true
-}
-
 // watchOutages resyncs the members after each outage that connected()
 // reports, checking every interval, until stop is closed.
 func watchOutages(connected func() bool, interval time.Duration, resync func(), stop <-chan struct{}) {
