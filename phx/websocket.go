@@ -50,7 +50,13 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
 	if sock.id != "" {
-		s.pubsub.Subscribe(sock.id, &sock.sub)
+		// On an event-loop worker: a PubSub that may wait for other
+		// nodes is asked not to (pubsub.NoWaitSubscriber).
+		if ns, ok := s.pubsub.(pubsub.NoWaitSubscriber); ok {
+			ns.SubscribeNoWait(sock.id, &sock.sub)
+		} else {
+			s.pubsub.Subscribe(sock.id, &sock.sub)
+		}
 	}
 	s.deadlines.add(sock, sock.connectedAt)
 	// Checked first: a disabled level would still format the address and

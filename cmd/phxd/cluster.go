@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,12 +50,9 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 	}
 	redis.SetLogger(redisLog{log})
 	c := &cluster{node: node, client: client}
-	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log,
-		// A socket's id topic is subscribed on the event loop as it
-		// connects: waiting there for Redis would hold up the worker's
-		// other connections. The price: a disconnect published by another
-		// node within Redis's first round trip after the connect misses it.
-		NoWait: func(topic string) bool { return strings.HasPrefix(topic, socketIDPrefix) }})
+	// phx subscribes a socket's id topic without waiting for Redis (it does
+	// so on the event loop; pubsub.NoWaitSubscriber), channel topics with.
+	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis pubsub: %w", err)

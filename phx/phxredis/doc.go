@@ -48,8 +48,9 @@
 // most SubscribeWait (1s); a Subscribe to a topic the node already follows
 // returns at once, and Unsubscribe never waits for Redis. While Redis is
 // unreachable Subscribe does not wait at all: the join proceeds, and the
-// topic is subscribed when Redis is back. NoWait exempts topics from the
-// wait (phx subscribes socket id topics on an event loop worker).
+// topic is subscribed when Redis is back. SubscribeNoWait
+// (pubsub.NoWaitSubscriber) skips the wait: phx uses it for socket id
+// topics, which it subscribes on an event loop worker.
 //
 // # Redis Cluster
 //

@@ -51,14 +51,6 @@ type PubSubOptions struct {
 	// this node waits for Redis to confirm the subscription (default 1s;
 	// negative: never wait).
 	SubscribeWait time.Duration
-	// NoWait, when set, names topics whose first Subscribe does not wait
-	// for Redis at all. phx subscribes a socket's id topic (Config.ID)
-	// on the event loop's worker as the WebSocket opens, where a wait
-	// holds up the worker's other connections: an app whose socket ids
-	// are, say, "user_socket:…" may pass a func matching that prefix,
-	// accepting that a broadcast to the id published by another node in
-	// the first round trip after the connect may be missed.
-	NoWait func(topic string) bool
 	// Buckets is the number of hash-tag buckets topics are spread over
 	// with a Redis Cluster (default 32, at most 1024; negative means the
 	// default); one sharded Pub/Sub connection serves each bucket in
@@ -105,7 +97,6 @@ type PubSub struct {
 	maxMsg  int
 	maxQB   int64
 	wait    time.Duration
-	noWait  func(string) bool
 	buckets int
 	tags    []string // hash tag per bucket, with a Redis Cluster
 	log     *slog.Logger
@@ -240,7 +231,7 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 	p := &PubSub{
 		client: client, sharded: sharded, mem: pubsub.NewMemory(),
 		node: o.Node, prefix: o.Prefix + ":", maxMsg: o.MaxMessageBytes,
-		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, noWait: o.NoWait, buckets: o.Buckets,
+		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, buckets: o.Buckets,
 		log:     o.Logger.With("pubsub", "redis", "node", o.Node),
 		queue:   make(chan outMsg, o.QueueLength),
 		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
@@ -320,7 +311,14 @@ func (p *PubSub) Close() error {
 // topic, it waits (at most SubscribeWait) until Redis confirms the
 // subscription, unless Redis is unreachable: then it returns at once and
 // the topic is subscribed when Redis is back.
-func (p *PubSub) Subscribe(topic string, s pubsub.Subscriber) {
+func (p *PubSub) Subscribe(topic string, s pubsub.Subscriber) { p.subscribe(topic, s, true) }
+
+// SubscribeNoWait is Subscribe without the wait for Redis
+// (pubsub.NoWaitSubscriber): phx uses it for a socket's id topic, which it
+// subscribes on an event-loop worker.
+func (p *PubSub) SubscribeNoWait(topic string, s pubsub.Subscriber) { p.subscribe(topic, s, false) }
+
+func (p *PubSub) subscribe(topic string, s pubsub.Subscriber, mayWait bool) {
 	p.mem.Subscribe(topic, s)
 	p.mu.Lock()
 	st := p.topics[topic]
@@ -331,7 +329,7 @@ func (p *PubSub) Subscribe(topic string, s pubsub.Subscriber) {
 	}
 	ready, wait := st.ready, !st.released && p.wait > 0 && p.health.up() && !p.closed.Load()
 	p.mu.Unlock()
-	if !wait || (p.noWait != nil && p.noWait(topic)) {
+	if !wait || !mayWait {
 		return
 	}
 	t := time.NewTimer(p.wait)

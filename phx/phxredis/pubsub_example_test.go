@@ -2,7 +2,6 @@ package phxredis_test
 
 import (
 	"log"
-	"strings"
 
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/phxredis"
@@ -16,11 +15,7 @@ func ExampleNewPubSub() {
 		log.Fatal(err)
 	}
 	defer rdb.Close()
-	ps, err := phxredis.NewPubSub(rdb, phxredis.PubSubOptions{
-		// Socket id topics are subscribed on the event loop as a WebSocket
-		// opens: let them not wait for Redis.
-		NoWait: func(topic string) bool { return strings.HasPrefix(topic, "user_socket:") },
-	})
+	ps, err := phxredis.NewPubSub(rdb, phxredis.PubSubOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

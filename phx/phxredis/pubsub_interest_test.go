@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // calls reads how many times Redis ran cmd (INFO commandstats).
@@ -104,20 +105,29 @@ func TestInterestChurnBatched(t *testing.T) {
 	}
 }
 
-// NoWait topics do not wait for Redis's confirmation; others do.
+// SubscribeNoWait (phx's socket id topics) does not wait for Redis's
+// confirmation; Subscribe does.
 func TestSubscribeNoWait(t *testing.T) {
 	s := redistest.NewServer(t)
-	p := node(t, s.URL(), false, PubSubOptions{SubscribeWait: time.Minute,
-		NoWait: func(topic string) bool { return strings.HasPrefix(topic, "user_socket:") }})
+	p := node(t, s.URL(), false, PubSubOptions{SubscribeWait: time.Minute})
+	var _ pubsub.NoWaitSubscriber = p
 	p.Subscribe("room:warm", newRec()) // the connection is up
 	do(t, s, "client", "pause", "3000", "all")
-	waited := make(chan struct{})
-	go func() { p.Subscribe("room:x", newRec()); close(waited) }()
-	p.Subscribe("user_socket:1", newRec())
-	select {
-	case <-waited:
-		t.Fatal("Subscribe(room:x) returned while Redis could not confirm it")
-	default:
+	p.SubscribeNoWait("user_socket:1", newRec())
+	// Redis is paused for 3 s: had SubscribeNoWait waited for the
+	// confirmation, the topic would be confirmed (released) by now.
+	p.mu.Lock()
+	released := p.topics["user_socket:1"].released
+	p.mu.Unlock()
+	if released {
+		t.Fatal("SubscribeNoWait returned only once Redis had confirmed the topic")
 	}
-	<-waited // released by Redis's reply, or when the paused connection is given up
+	start := time.Now()
+	p.Subscribe("room:x", newRec()) // waits for Redis's reply after the pause
+	p.mu.Lock()
+	released = p.topics["room:x"].released
+	p.mu.Unlock()
+	if !released {
+		t.Fatalf("Subscribe(room:x) returned after %v without Redis's confirmation", time.Since(start))
+	}
 }

@@ -121,6 +121,18 @@ type PubSub interface {
 	Subscribers(topic string) int
 }
 
+// NoWaitSubscriber is implemented by PubSubs whose Subscribe may wait for
+// other nodes to confirm a subscription (a Redis PubSub waits for its
+// SUBSCRIBE when a topic is new to the node). phx subscribes a socket's id
+// topic (the target of the "disconnect" broadcast) while the connection
+// opens, on an event-loop worker that must not block: it calls
+// SubscribeNoWait there when the PubSub has it. The subscription is in
+// effect on this node at once and on other nodes shortly after, so a
+// broadcast another node publishes in that interval may be missed.
+type NoWaitSubscriber interface {
+	SubscribeNoWait(topic string, s Subscriber)
+}
+
 var subscriberIDs atomic.Uint64
 
 // NewSubscriberID returns a fresh process-unique subscriber id (never 0).
