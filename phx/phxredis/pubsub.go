@@ -142,15 +142,17 @@ type outMsg struct {
 // interest goroutine catches up).
 type topicState struct {
 	sent     bool          // its (S)SUBSCRIBE was sent
-	ready    chan struct{} // closed once confirmed, or no longer worth waiting for
-	released bool          // ready is closed
+	ready    chan struct{} // made by the first waiter; closed once confirmed, or no longer worth waiting for
+	released bool          // confirmed (or given up on): nobody waits any more
 }
 
 func (st *topicState) release() {
 	if !st.released {
 		st.released = true
-		close(st.ready)
-		st.ready = nil // waiters hold their own reference
+		if st.ready != nil {
+			close(st.ready)
+			st.ready = nil // waiters hold their own reference
+		}
 	}
 }
 
@@ -323,15 +325,20 @@ func (p *PubSub) subscribe(topic string, s pubsub.Subscriber, mayWait bool) {
 	p.mu.Lock()
 	st := p.topics[topic]
 	if st == nil {
-		st = &topicState{ready: make(chan struct{})}
+		st = &topicState{} // no wait channel until someone waits: most never do
 		p.topics[topic] = st
 		p.markDirty(topic)
 	}
-	ready, wait := st.ready, !st.released && p.wait > 0 && p.health.up() && !p.closed.Load()
-	p.mu.Unlock()
-	if !wait || !mayWait {
+	wait := mayWait && !st.released && p.wait > 0 && p.health.up() && !p.closed.Load()
+	if !wait {
+		p.mu.Unlock()
 		return
 	}
+	if st.ready == nil {
+		st.ready = make(chan struct{})
+	}
+	ready := st.ready
+	p.mu.Unlock()
 	t := time.NewTimer(p.wait)
 	defer t.Stop()
 	select {

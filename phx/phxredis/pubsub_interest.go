@@ -132,7 +132,7 @@ func (p *PubSub) reconcile() bool {
 		switch {
 		case want:
 			if st == nil {
-				st = &topicState{ready: make(chan struct{})}
+				st = &topicState{}
 				p.topics[topic] = st
 			}
 			if st.sent {
