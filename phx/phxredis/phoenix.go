@@ -1,0 +1,330 @@
+package phxredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phxgo/phxgo/phx/etf"
+	"github.com/phxgo/phxgo/phx/pubsub"
+)
+
+// PhoenixOptions configures a Phoenix (see NewPhoenix). As everywhere in
+// phxgo, 0 means the default.
+type PhoenixOptions struct {
+	// PubSubName is the Elixir app's PubSub name, as in its
+	// {Phoenix.PubSub, name: MyApp.PubSub, adapter: Phoenix.PubSub.Redis}
+	// ("MyApp.PubSub"; "Elixir.MyApp.PubSub" works too). Required.
+	PubSubName string
+	// NodeName is this node's node_name on the Phoenix channel, written
+	// as an atom. It must differ from every other node's, Elixir or Go.
+	// Default: the PubSub's Node.
+	NodeName string
+	// MaxMessageBytes bounds a message of the Phoenix channel, read or
+	// written, and a compressed one once inflated (default 8 MiB).
+	MaxMessageBytes int
+	// QueueLength bounds the messages waiting to be published (default
+	// 16384); a broadcast finding the queue full is delivered on the
+	// phxgo side only (ErrQueueFull).
+	QueueLength int
+	// CompressionLevel compresses what this node writes (0 to 9, like
+	// phoenix_pubsub_redis's :compression_level; default 0).
+	CompressionLevel int
+	// Logger receives the outage lines (default: the PubSub's).
+	Logger *slog.Logger
+}
+
+// PhoenixStats counts a Phoenix's traffic on the Phoenix channel.
+type PhoenixStats struct {
+	// Published counts messages Redis took; PublishErrors those it did
+	// not (Redis down, failed pipeline); PublishDropped the broadcasts
+	// never queued (payload without a term, too large, queue full,
+	// closed).
+	Published, PublishErrors, PublishDropped uint64
+	// Received counts the broadcasts delivered here. Echoes counts this
+	// node's own messages heard back, NotForUs the :only messages for
+	// other nodes: both ignored, as Elixir nodes do.
+	Received, Echoes, NotForUs uint64
+	// Skipped counts well-formed messages phxgo takes no part in:
+	// Phoenix.Tracker (presence) traffic and other dispatchers, messages
+	// that are not a %Phoenix.Socket.Broadcast{}, presence_diff.
+	Skipped uint64
+	// Dropped counts the rest: malformed, oversized (compressed or not),
+	// or a Broadcast whose payload has no JSON form (Unencodable counts
+	// those among them).
+	Dropped, Unencodable uint64
+}
+
+// Phoenix is a pubsub.PubSub that puts a phxgo node into the cluster of
+// Elixir nodes running phoenix_pubsub_redis, on top of a PubSub: see the
+// package doc's "Mixed Elixir and Go clusters".
+type Phoenix struct {
+	*PubSub
+	channel string
+	node    string
+	max     int
+	enc     etf.Encoder
+	log     *slog.Logger
+	ps      *redis.PubSub
+	queue   chan []byte
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	down    atomic.Bool
+	stats   struct {
+		published, publishErrors, publishDropped atomic.Uint64
+		received, echoes, notForUs, skipped      atomic.Uint64
+		dropped, unencodable                     atomic.Uint64
+	}
+}
+
+// PhoenixChannel is the Redis channel phoenix_pubsub_redis uses for the
+// PubSub named pubsubName: "phx:" and the adapter's module name,
+// "phx:Elixir.MyApp.PubSub.Adapter" for MyApp.PubSub.
+func PhoenixChannel(pubsubName string) string {
+	if !strings.HasPrefix(pubsubName, "Elixir.") {
+		pubsubName = "Elixir." + pubsubName
+	}
+	return "phx:" + pubsubName + ".Adapter"
+}
+
+// NewPhoenix subscribes to ps's Redis client on the Phoenix channel of
+// o.PubSubName and returns ps speaking both formats. It waits (up to 1s)
+// for Redis to confirm the subscription. Close stops it and ps.
+func NewPhoenix(ps *PubSub, o PhoenixOptions) (*Phoenix, error) {
+	if ps == nil {
+		return nil, errors.New("phxredis: NewPhoenix with a nil PubSub")
+	}
+	name := strings.TrimPrefix(o.PubSubName, "Elixir.")
+	if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+		return nil, fmt.Errorf("phxredis: PubSubName %q: want the Elixir module name, e.g. MyApp.PubSub", o.PubSubName)
+	}
+	if o.NodeName == "" {
+		o.NodeName = ps.Node()
+	}
+	if !utf8.ValidString(o.NodeName) || utf8.RuneCountInString(o.NodeName) > 255 ||
+		o.NodeName == "nil" || o.NodeName == "true" || o.NodeName == "false" {
+		return nil, fmt.Errorf("phxredis: NodeName %q is no usable atom (UTF-8, at most 255 characters)", o.NodeName)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = defaultMaxMessage
+	}
+	if o.QueueLength <= 0 {
+		o.QueueLength = defaultQueueLength
+	}
+	if o.CompressionLevel < 0 || o.CompressionLevel > 9 {
+		return nil, fmt.Errorf("phxredis: CompressionLevel %d: want 0 to 9", o.CompressionLevel)
+	}
+	if o.Logger == nil {
+		o.Logger = ps.log
+	}
+	p := &Phoenix{
+		PubSub: ps, channel: PhoenixChannel(name), node: o.NodeName,
+		max: o.MaxMessageBytes, enc: etf.Encoder{Compress: o.CompressionLevel},
+		queue: make(chan []byte, o.QueueLength),
+	}
+	p.log = o.Logger.With("phoenix_channel", p.channel)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.ps = ps.client.Subscribe(p.ctx, p.channel)
+	// The first reply is the subscription's confirmation.
+	ctx, cancel := context.WithTimeout(p.ctx, time.Second)
+	msg, err := p.ps.Receive(ctx)
+	cancel()
+	if err != nil {
+		p.log.Warn("phoenix channel: not subscribed yet, Redis unreachable", "err", err)
+	} else {
+		p.handle(msg)
+	}
+	p.wg.Add(2)
+	go p.receiveLoop()
+	go p.publishLoop()
+	return p, nil
+}
+
+// Channel is the Redis channel of the Phoenix format.
+func (p *Phoenix) Channel() string { return p.channel }
+
+// NodeName is this node's node_name on the Phoenix channel.
+func (p *Phoenix) NodeName() string { return p.node }
+
+// Broadcast delivers b on this node and publishes it once on the Phoenix
+// channel, where Elixir and phxgo nodes alike hear it. presence_diff
+// broadcasts travel in phxgo's own format only (presence stays on its
+// side of the cluster). A non-nil error means the other nodes will not
+// get it.
+func (p *Phoenix) Broadcast(b *pubsub.Broadcast) error {
+	if b.Event == "presence_diff" {
+		return p.PubSub.Broadcast(b)
+	}
+	p.PubSub.LocalBroadcast(b)
+	if p.closed.Load() {
+		p.stats.publishDropped.Add(1)
+		return ErrClosed
+	}
+	msg, err := encodePhoenix(p.enc, p.node, b.Topic, b.Event, b.Payload, b.Binary)
+	if err != nil {
+		p.stats.publishDropped.Add(1)
+		return err
+	}
+	if len(msg) > p.max {
+		p.stats.publishDropped.Add(1)
+		return ErrTooLarge
+	}
+	select {
+	case p.queue <- msg:
+		return nil
+	default:
+		p.stats.publishDropped.Add(1)
+		return ErrQueueFull
+	}
+}
+
+// Stats returns the counters of the Phoenix channel (the PubSub's own are
+// in PubSub.Stats).
+func (p *Phoenix) Stats() PhoenixStats {
+	return PhoenixStats{
+		Published: p.stats.published.Load(), PublishErrors: p.stats.publishErrors.Load(),
+		PublishDropped: p.stats.publishDropped.Load(),
+		Received:       p.stats.received.Load(), Echoes: p.stats.echoes.Load(),
+		NotForUs: p.stats.notForUs.Load(), Skipped: p.stats.skipped.Load(),
+		Dropped: p.stats.dropped.Load(), Unencodable: p.stats.unencodable.Load(),
+	}
+}
+
+// Close stops the Phoenix channel's goroutines and connection, then the
+// PubSub.
+func (p *Phoenix) Close() error {
+	if p.closed.CompareAndSwap(false, true) {
+		p.cancel()
+		_ = p.ps.Close()
+		p.wg.Wait()
+	}
+	return p.PubSub.Close()
+}
+
+// receive handles one message of the Phoenix channel.
+func (p *Phoenix) receive(payload string) {
+	m, err := decodePhoenix([]byte(payload), p.max)
+	switch {
+	case errors.Is(err, errPhxForeign):
+		p.stats.skipped.Add(1)
+		return
+	case err != nil:
+		p.stats.dropped.Add(1)
+		if errors.Is(err, errPhxUnencodable) {
+			p.stats.unencodable.Add(1)
+		}
+		p.log.Debug("phoenix message dropped", "err", err)
+		return
+	case m.only && m.node != p.node:
+		p.stats.notForUs.Add(1)
+		return
+	case !m.only && m.node == p.node:
+		p.stats.echoes.Add(1)
+		return
+	}
+	p.stats.received.Add(1)
+	p.PubSub.LocalBroadcast(&pubsub.Broadcast{Topic: m.topic, Event: m.event, Payload: m.payload, Binary: m.binary})
+}
+
+func (p *Phoenix) handle(msg any) {
+	if m, ok := msg.(*redis.Message); ok {
+		p.receive(m.Payload)
+	}
+}
+
+func (p *Phoenix) receiveLoop() {
+	defer p.wg.Done()
+	attempt := 0
+	for p.ctx.Err() == nil {
+		msg, err := p.ps.ReceiveTimeout(p.ctx, time.Second)
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return
+			}
+			var re redis.Error
+			var ne net.Error
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+				(errors.As(err, &ne) && ne.Timeout()):
+				_ = p.ps.Ping(p.ctx)
+			case errors.As(err, &re):
+			default:
+				select {
+				case <-time.After(phoenixBackoff(attempt)):
+				case <-p.ctx.Done():
+					return
+				}
+				attempt++
+			}
+			continue
+		}
+		attempt = 0
+		p.handle(msg)
+	}
+}
+
+func phoenixBackoff(n int) time.Duration {
+	d := 50 * time.Millisecond
+	for i := 0; i < n && d < 2*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 2*time.Second)
+}
+
+// publishLoop sends the queue in pipelines, one at a time, so this node's
+// messages keep their order.
+func (p *Phoenix) publishLoop() {
+	defer p.wg.Done()
+	batch := make([][]byte, 0, 256)
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case msg := <-p.queue:
+			batch = append(batch[:0], msg)
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case msg := <-p.queue:
+				batch = append(batch, msg)
+			default:
+				break fill
+			}
+		}
+		pipe := p.PubSub.client.Pipeline()
+		for _, msg := range batch {
+			pipe.Publish(p.ctx, p.channel, msg)
+		}
+		cmds, err := pipe.Exec(p.ctx)
+		failed := 0
+		for _, c := range cmds {
+			if c.Err() != nil {
+				failed++
+			}
+		}
+		if err != nil && len(cmds) == 0 {
+			failed = len(batch)
+		}
+		p.stats.published.Add(uint64(len(batch) - failed))
+		p.stats.publishErrors.Add(uint64(failed))
+		switch {
+		case failed > 0 && p.down.CompareAndSwap(false, true):
+			p.log.Warn("phoenix channel: publishing failed, broadcasts to Elixir nodes are lost", "err", err)
+		case failed == 0 && p.down.CompareAndSwap(true, false):
+			p.log.Info("phoenix channel: publishing again")
+		}
+	}
+}
