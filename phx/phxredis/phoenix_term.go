@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"slices"
@@ -298,6 +299,9 @@ func encodePhoenix(enc etf.Encoder, node, topic, event string, payload []byte, b
 		var v any
 		if err := d.Decode(&v); err != nil {
 			return nil, fmt.Errorf("phxredis: payload is not JSON: %w", err)
+		}
+		if _, err := d.Token(); err != io.EOF {
+			return nil, errors.New("phxredis: payload has bytes after its JSON object")
 		}
 		if _, ok := v.(map[string]any); !ok {
 			return nil, errors.New("phxredis: payload is not a JSON object")

@@ -11,6 +11,8 @@
 %%   escript phoenix_peer.escript publish PORT CHANNEL GO_NODE MAX
 %%     publishes the cases below (and hostile ones), then one broadcast on
 %%     "t:done"; prints one JSON line per case: {"case":..., "topic":...}.
+%%   escript phoenix_peer.escript dump DIR GO_NODE MAX
+%%     writes each case to DIR/<case>.etf (the fuzz seeds were made so).
 %%   escript phoenix_peer.escript subscribe PORT CHANNEL COUNT
 %%     subscribes, prints {"ready":true}, then for each of COUNT messages
 %%     prints {"term":"<the decoded term, ~p on one line>"}; gives up after
@@ -28,6 +30,10 @@ main(["subscribe", Port, Channel, Count]) ->
     {[<<"subscribe">>, _, 1], Rest} = read_reply(S, <<>>),
     out(<<"{\"ready\":true}">>),
     subscribe_loop(S, Rest, list_to_integer(Count));
+main(["dump", Dir, GoNode, Max]) ->
+    [ok = file:write_file(filename:join(Dir, <<Name/binary, ".etf">>), Bin)
+     || {_, Name, Bin} <- cases(list_to_atom(GoNode), list_to_integer(Max))],
+    halt(0);
 main(_) ->
     io:format(standard_error, "usage: see the comment at the top~n", []),
     halt(2).
