@@ -114,8 +114,9 @@
 //
 // # Goroutines
 //
-// A PubSub owns these goroutines, all stopped by Close (which leaves the
-// client open):
+// A PubSub owns these goroutines, all stopped by Close, which first
+// publishes what is queued (for at most a second) and leaves the client
+// open:
 //
 //   - the interest goroutine, sending (S)SUBSCRIBE and (S)UNSUBSCRIBE;
 //   - the publisher goroutine, draining the queue into pipelines and
@@ -125,6 +126,7 @@
 //     subscription replies, and delivering other nodes' broadcasts to the
 //     local subscribers on that goroutine.
 //
-// Subscribe may block its caller up to SubscribeWait, and Broadcast up to
-// QueueWait when the queue is full; nothing else blocks on Redis.
+// Subscribe may block its caller up to SubscribeWait, Broadcast up to
+// QueueWait when the queue is full, and NewPubSub up to 2s for a first
+// PING; nothing else blocks on Redis.
 package phxredis

@@ -117,6 +117,8 @@ type PubSub struct {
 	closed atomic.Bool
 
 	queue      chan outMsg
+	stopPub    chan struct{} // closed by Close: flush the queue and stop
+	pubDone    chan struct{} // closed when the publisher has stopped
 	queueBytes atomic.Int64
 	queueWait  time.Duration
 	roomMu     sync.Mutex    // a leaf lock, guards room
@@ -130,9 +132,9 @@ type PubSub struct {
 	topics  map[string]*topicState
 	dirty   map[string]struct{}
 	links   map[int]*link // by bucket; bucket 0 only for one server
-	pending int           // (un)subscribe replies awaited, all links
 	kick    chan struct{} // cap 1: the interest goroutine has work
-	settled chan struct{} // cap 1: pending fell to 0
+	settled chan struct{} // cap 1: a link's awaited replies fell to 0
+	inRedis atomic.Int64  // topics whose subscription was sent (written under mu)
 
 	stats struct {
 		published, publishErrors, publishDropped atomic.Uint64
@@ -158,6 +160,7 @@ func (st *topicState) release() {
 	if !st.released {
 		st.released = true
 		close(st.ready)
+		st.ready = nil // waiters hold their own reference
 	}
 }
 
@@ -239,8 +242,9 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 		client: client, sharded: sharded, mem: pubsub.NewMemory(),
 		node: o.Node, prefix: o.Prefix + ":", maxMsg: o.MaxMessageBytes,
 		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, noWait: o.NoWait, buckets: o.Buckets,
-		log:    o.Logger.With("pubsub", "redis", "node", o.Node),
-		queue:  make(chan outMsg, o.QueueLength),
+		log:     o.Logger.With("pubsub", "redis", "node", o.Node),
+		queue:   make(chan outMsg, o.QueueLength),
+		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
 		topics: map[string]*topicState{}, dirty: map[string]struct{}{},
 		links: map[int]*link{}, kick: make(chan struct{}, 1),
 		settled: make(chan struct{}, 1),
@@ -281,12 +285,21 @@ func defaultNode() string {
 // Node is this node's name, as carried by its messages.
 func (p *PubSub) Node() string { return p.node }
 
-// Close stops the PubSub's goroutines and Pub/Sub connections (not the
-// client). Local delivery keeps working; Broadcast then reports ErrClosed.
+// Close publishes what is queued (for at most a second), then stops the
+// PubSub's goroutines and Pub/Sub connections (not the client). Local
+// delivery keeps working; Broadcast then reports ErrClosed.
 func (p *PubSub) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	// The publisher sends what is queued (at most flushWait), then stops.
+	close(p.stopPub)
+	t := time.NewTimer(flushWait + time.Second)
+	select {
+	case <-p.pubDone:
+	case <-t.C: // stuck on a Redis that does not answer: cancel it
+	}
+	t.Stop()
 	p.cancel()
 	p.mu.Lock()
 	links := make([]*link, 0, len(p.links))
@@ -469,14 +482,6 @@ func (p *PubSub) Subscribers(topic string) int { return p.mem.Subscribers(topic)
 
 // Stats returns the PubSub's counters.
 func (p *PubSub) Stats() PubSubStats {
-	p.mu.Lock()
-	topics := 0
-	for _, st := range p.topics {
-		if st.sent {
-			topics++
-		}
-	}
-	p.mu.Unlock()
 	return PubSubStats{
 		Connected:      p.health.up(),
 		Published:      p.stats.published.Load(),
@@ -486,7 +491,7 @@ func (p *PubSub) Stats() PubSubStats {
 		Received:       p.stats.received.Load(),
 		Dropped:        p.stats.dropped.Load(),
 		Reconnects:     p.stats.reconnects.Load(),
-		Topics:         topics,
+		Topics:         int(p.inRedis.Load()),
 		Commands:       p.stats.commands.Load(),
 	}
 }

@@ -1,6 +1,7 @@
 package phxredis
 
 import (
+	"fmt"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -47,4 +48,29 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		_ = c.Close()
 	}
 	goleak.VerifyNone(t, ignore)
+}
+
+// Close publishes what is still queued before it stops.
+func TestCloseFlushesQueue(t *testing.T) {
+	s := redistest.NewServer(t)
+	a := node(t, s.URL(), false, PubSubOptions{Node: "a"})
+	b := node(t, s.URL(), false, PubSubOptions{Node: "b"})
+	r := newRec()
+	b.Subscribe("room:f", r)
+	const n = 2000
+	for i := range n {
+		if err := a.Broadcast(bc("room:f", fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, fmt.Sprintf(`{"n":%d}`, n-1))
+	if got := len(r.payloads()); got != n {
+		t.Fatalf("b got %d of %d", got, n)
+	}
+	if st := a.Stats(); st.Published != n || st.Queued != 0 {
+		t.Fatalf("a after Close: %+v", st)
+	}
 }

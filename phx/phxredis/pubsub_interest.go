@@ -17,12 +17,15 @@ import (
 // master of its first channel's slot, and all of a bucket's channels share
 // one slot).
 type link struct {
-	bucket    int
-	ps        *redis.PubSub
-	started   bool           // its receive goroutine runs (p.mu)
-	topics    int            // topics subscribed through it (p.mu)
-	expect    map[string]int // subscribe replies awaited per channel (p.mu)
-	closing   atomic.Bool    // set once l is dropped: its replies no longer count
+	bucket  int
+	ps      *redis.PubSub
+	started bool           // its receive goroutine runs (p.mu)
+	topics  int            // topics subscribed through it (p.mu)
+	expect  map[string]int // subscribe replies awaited per channel (p.mu)
+	// awaiting counts the (un)subscribe replies awaited (p.mu); a lost
+	// connection resets it, as those replies will not come.
+	awaiting  int
+	closing   atomic.Bool // set once l is dropped: its replies no longer count
 	closeOnce sync.Once
 	done      chan struct{} // closed when the link is closed
 }
@@ -82,7 +85,10 @@ func (p *PubSub) settle() {
 	defer t.Stop()
 	for {
 		p.mu.Lock()
-		n := p.pending
+		n := 0
+		for _, l := range p.links {
+			n += l.awaiting
+		}
 		p.mu.Unlock()
 		if n <= 0 || !p.health.up() {
 			return
@@ -139,8 +145,9 @@ func (p *PubSub) reconcile() bool {
 				p.links[l.bucket] = l
 			}
 			l.topics++
+			p.inRedis.Add(1)
 			l.expect[ch]++
-			p.pending++
+			l.awaiting++
 			change(l).sub = append(change(l).sub, ch)
 		case st != nil:
 			delete(p.topics, topic)
@@ -150,7 +157,8 @@ func (p *PubSub) reconcile() bool {
 			}
 			l := p.links[p.bucket(topic)]
 			l.topics--
-			p.pending++
+			p.inRedis.Add(-1)
+			l.awaiting++
 			change(l).uns = append(change(l).uns, ch)
 		}
 	}
@@ -162,10 +170,7 @@ func (p *PubSub) reconcile() bool {
 			c.closeLink = true
 			l.closing.Store(true)
 			delete(p.links, l.bucket)
-			p.pending -= len(c.uns)
-			for ch := range l.expect {
-				p.pending -= l.expect[ch]
-			}
+			l.awaiting = 0
 			clear(l.expect)
 			continue
 		}
@@ -228,9 +233,7 @@ func (p *PubSub) linkDown(l *link, err error) {
 	}
 	p.health.fail(compLink+l.bucket, err)
 	p.mu.Lock()
-	for _, n := range l.expect {
-		p.pending -= n
-	}
+	l.awaiting = 0
 	clear(l.expect)
 	for topic, st := range p.topics {
 		if p.bucket(topic) == l.bucket {
@@ -256,8 +259,8 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 		p.mu.Unlock()
 		return
 	}
-	if p.pending > 0 {
-		p.pending--
+	if l.awaiting > 0 {
+		l.awaiting--
 	}
 	if subscribe {
 		n := l.expect[channel] - 1
@@ -274,7 +277,7 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 			}
 		}
 	}
-	zero := p.pending == 0
+	zero := l.awaiting == 0
 	p.mu.Unlock()
 	if zero {
 		p.signalSettled()
@@ -283,29 +286,40 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 
 // receiveLoop is a link's receive goroutine: it reads l's connection,
 // delivers other nodes' messages to this node's subscribers, notes
-// subscription replies, and pings an idle connection. On a failure it
+// subscription replies, and pings a quiet connection. On a failure it
 // retries with backoff; go-redis then reconnects and resubscribes to the
-// channels the link has at that moment.
+// channels the link has at that moment. A ping left unanswered for
+// healthEvery counts as a failure: the read that waits for it has a
+// deadline go-redis treats as fatal, so it drops the connection (one that
+// died silently, say behind a NAT that forgot it, would never report an
+// error otherwise).
 func (p *PubSub) receiveLoop(l *link) {
 	defer p.wg.Done()
 	attempt := 0
-	wasDown := false
+	wasDown, pinged := false, false
 	for !l.closing.Load() && p.ctx.Err() == nil {
-		msg, err := l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		var msg any
+		var err error
+		if pinged {
+			ctx, cancel := context.WithTimeout(p.ctx, healthEvery)
+			msg, err = l.ps.Receive(ctx)
+			cancel()
+		} else {
+			msg, err = l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		}
 		if err != nil {
 			if l.closing.Load() || p.ctx.Err() != nil {
 				return
 			}
-			if isTimeout(err) {
-				// Quiet: a ping keeps the connection honest (its
-				// failure shows up here as an error).
-				_ = l.ps.Ping(p.ctx)
+			if !pinged && isTimeout(err) {
+				_ = l.ps.Ping(p.ctx) // a write error makes go-redis reconnect
+				pinged = true
 				continue
 			}
 			if isReply(err) {
 				continue // Redis answered a command with an error
 			}
-			wasDown = true
+			pinged, wasDown = false, true
 			p.linkDown(l, err)
 			select {
 			case <-time.After(backoff(attempt)):
@@ -317,6 +331,7 @@ func (p *PubSub) receiveLoop(l *link) {
 			attempt++
 			continue
 		}
+		pinged = false
 		if wasDown {
 			wasDown = false
 			p.stats.reconnects.Add(1)

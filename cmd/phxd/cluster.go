@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/phxgo/phxgo/phx/phxredis"
+	"github.com/phxgo/phxgo/phx/pubsub"
+)
+
+// cluster is what -redis adds to a node: a PubSub and a presence store on
+// the Redis every node shares, and the client under both.
+type cluster struct {
+	node   string
+	client redis.UniversalClient
+	pubsub *countedPubSub
+	store  *phxredis.PresenceStore
+	start  *startStore // the store as presence.Config gets it
+	log    *slog.Logger
+	rooms  *members // this node's room channels (set by newServer)
+	resync func()   // pushes presence_state to the room members again (set by newServer)
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// watch starts the outage watcher (resync.go), checking every heartbeat.
+func (c *cluster) watch(interval time.Duration) {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.done)
+		watchOutages(func() bool { return c.pubsub.Stats().Connected }, interval, c.resync, c.stop)
+	}()
+}
+
+// openCluster connects a node to Redis. Redis need not answer yet: a node
+// started during an outage serves its own clients and joins the others
+// when Redis is back, as a running node does after an outage; it logs
+// the outage. An error means a URL or option Redis can never accept.
+func openCluster(o *options, log *slog.Logger) (*cluster, error) {
+	node := o.node
+	if node == "" {
+		node = defaultNode()
+	}
+	client, err := phxredis.NewClient(o.redisURL, o.redisCluster)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	redis.SetLogger(redisLog{log})
+	c := &cluster{node: node, client: client, log: log}
+	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis pubsub: %w", err)
+	}
+	c.pubsub = &countedPubSub{PubSub: ps}
+	c.store, err = phxredis.NewPresenceStore(client, phxredis.StoreOptions{Logger: log})
+	if err != nil {
+		_ = c.pubsub.Close()
+		_ = client.Close()
+		return nil, fmt.Errorf("redis presence store: %w", err)
+	}
+	c.start = &startStore{Store: c.store, node: node, log: log}
+	if !c.pubsub.Stats().Connected { // NewPubSub tried Redis once
+		log.Warn("Redis unreachable at start: serving this node's clients only until it answers",
+			"redis", redactURL(o.redisURL))
+	}
+	log.Info("clustering on Redis", "node", node, "redis", redactURL(o.redisURL), "redis_cluster", o.redisCluster)
+	return c, nil
+}
+
+// unwatch stops the outage watcher, if it runs; calling it again does
+// nothing.
+func (c *cluster) unwatch() {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.stop = nil
+	}
+}
+
+// stats reads the counters /metrics exports.
+func (c *cluster) stats() clusterStats {
+	ps, st := c.pubsub.Stats(), c.store.Stats()
+	return clusterStats{
+		Connected:     ps.Connected,
+		Published:     ps.Published,
+		PublishErrors: ps.PublishErrors + ps.PublishDropped,
+		Received:      ps.Received,
+		Dropped:       ps.Dropped,
+		Reconnects:    ps.Reconnects,
+		Topics:        ps.Topics,
+		StoreCalls:    st.Calls,
+		StoreErrors:   st.Errors,
+	}
+}
+
+// close runs after the server has drained and Presence has closed (its
+// last leaves go out through the PubSub): the PubSub, then the client.
+func (c *cluster) close() error {
+	c.unwatch()
+	if !c.pubsub.drain(drainWait) {
+		c.log.Warn("redis: broadcasts still queued at exit are lost", "waited", drainWait)
+	}
+	return errors.Join(c.pubsub.Close(), c.client.Close())
+}
+
+// redisLog takes go-redis's own log lines (a failed dial at every retry
+// during an outage) into phxd's log at debug level: the PubSub already
+// reports an outage and its end at warn and info.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// countedPubSub is the Redis PubSub as phx gets it, counting the broadcasts
+// it queued for Redis, so that shutdown can wait until Redis has them:
+// closing the PubSub drops what its queue still holds, the last presence
+// leaves of a stopping node included.
+type countedPubSub struct {
+	*phxredis.PubSub
+	queued atomic.Uint64
+}
+
+func (p *countedPubSub) Broadcast(b *pubsub.Broadcast) error {
+	err := p.PubSub.Broadcast(b)
+	if err == nil { // queued: Redis will take it (Published) or fail it (PublishErrors)
+		p.queued.Add(1)
+	}
+	return err
+}
+
+// drainWait bounds how long shutdown waits for queued broadcasts.
+const drainWait = 2 * time.Second
+
+// drain waits until every broadcast queued for Redis has been published or
+// has failed, at most timeout; it reports whether none is left.
+func (p *countedPubSub) drain(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		st := p.Stats()
+		if st.Published+st.PublishErrors >= p.queued.Load() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // shutdown only; the PubSub has no event for it
+	}
+}
