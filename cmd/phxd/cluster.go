@@ -59,6 +59,11 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 		return nil, fmt.Errorf("redis pubsub: %w", err)
 	}
 	c.pubsub = &countedPubSub{PubSub: ps}
+	if err := c.pubsub.speakPhoenix(o, node, log); err != nil {
+		_ = c.pubsub.Close()
+		_ = client.Close()
+		return nil, err
+	}
 	c.store, err = phxredis.NewPresenceStore(client, phxredis.StoreOptions{Logger: log})
 	if err != nil {
 		_ = c.pubsub.Close()
@@ -125,11 +130,12 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 // leaves of a stopping node included.
 type countedPubSub struct {
 	*phxredis.PubSub
-	queued atomic.Uint64
+	phoenix *phxredis.Phoenix // -phoenix-pubsub (phoenixpubsub.go)
+	queued  atomic.Uint64
 }
 
 func (p *countedPubSub) Broadcast(b *pubsub.Broadcast) error {
-	err := p.PubSub.Broadcast(b)
+	err := p.broadcast(b)
 	if err == nil { // queued: Redis will take it (Published) or fail it (PublishErrors)
 		p.queued.Add(1)
 	}
@@ -144,8 +150,7 @@ const drainWait = 2 * time.Second
 func (p *countedPubSub) drain(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		st := p.Stats()
-		if st.Published+st.PublishErrors >= p.queued.Load() {
+		if p.sent() >= p.queued.Load() {
 			return true
 		}
 		if time.Now().After(deadline) {

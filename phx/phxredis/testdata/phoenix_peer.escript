@@ -11,6 +11,9 @@
 %%   escript phoenix_peer.escript publish PORT CHANNEL GO_NODE MAX
 %%     publishes the cases below (and hostile ones), then one broadcast on
 %%     "t:done"; prints one JSON line per case: {"case":..., "topic":...}.
+%%   escript phoenix_peer.escript broadcast PORT CHANNEL TOPIC EVENT
+%%     publishes what Endpoint.broadcast(TOPIC, EVENT, %{body: "from elixir",
+%%     n: 1}) does (payload %{} for "disconnect"); prints {"receivers":N}.
 %%   escript phoenix_peer.escript dump DIR GO_NODE MAX
 %%     writes each case to DIR/<case>.etf (the fuzz seeds were made so).
 %%   escript phoenix_peer.escript subscribe PORT CHANNEL COUNT
@@ -30,6 +33,17 @@ main(["subscribe", Port, Channel, Count]) ->
     {[<<"subscribe">>, _, 1], Rest} = read_reply(S, <<>>),
     out(<<"{\"ready\":true}">>),
     subscribe_loop(S, Rest, list_to_integer(Count));
+main(["broadcast", Port, Channel, Topic, Event]) ->
+    S = connect(list_to_integer(Port)),
+    Payload = case Event of
+                  "disconnect" -> #{};
+                  _ -> #{body => <<"from elixir">>, n => 1}
+              end,
+    Msg = msg(except, 'ex1@127.0.0.1', list_to_binary(Topic), list_to_binary(Event), Payload),
+    send_cmd(S, [<<"PUBLISH">>, list_to_binary(Channel), otp25(Msg)]),
+    {Receivers, _} = read_reply(S, <<>>),
+    out([<<"{\"receivers\":">>, integer_to_binary(Receivers), <<"}">>]),
+    halt(0);
 main(["dump", Dir, GoNode, Max]) ->
     [ok = file:write_file(filename:join(Dir, <<Name/binary, ".etf">>), Bin)
      || {_, Name, Bin} <- cases(list_to_atom(GoNode), list_to_integer(Max))],

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/phxgo/phxgo/phx/phxredis"
+	"github.com/phxgo/phxgo/phx/pubsub"
+)
+
+// -phoenix-pubsub puts the node into a cluster of Elixir nodes running
+// phoenix_pubsub_redis on the same Redis (see phxredis.Phoenix): the
+// broadcasts of either side reach the clients of both. Presence stays on
+// each side.
+
+func definePhoenixFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.phoenixPubSub, "phoenix-pubsub", "", "the Elixir app's PubSub `name` (e.g. MyApp.PubSub): with -redis, broadcasts travel in phoenix_pubsub_redis's format on its channel (phx:Elixir.NAME.Adapter), so Elixir nodes and phxd nodes reach each other's clients; -node is this node's node_name there, unique among all nodes; every phxd on that Redis must use it too; presence stays among the phxd nodes")
+}
+
+func checkPhoenixFlags(o *options) error {
+	if o.phoenixPubSub != "" && o.redisURL == "" {
+		return errors.New("-phoenix-pubsub needs -redis URL (the Redis the Elixir nodes use)")
+	}
+	return nil
+}
+
+// speakPhoenix starts the Phoenix format on p's PubSub when
+// -phoenix-pubsub is set.
+func (p *countedPubSub) speakPhoenix(o *options, node string, log *slog.Logger) error {
+	if o.phoenixPubSub == "" {
+		return nil
+	}
+	ph, err := phxredis.NewPhoenix(p.PubSub, phxredis.PhoenixOptions{PubSubName: o.phoenixPubSub, NodeName: node, Logger: log})
+	if err != nil {
+		return fmt.Errorf("-phoenix-pubsub: %w", err)
+	}
+	p.phoenix = ph
+	log.Info("speaking phoenix_pubsub_redis's format", "channel", ph.Channel(), "node_name", ph.NodeName())
+	return nil
+}
+
+// broadcast sends b through the Phoenix format when it is on.
+func (p *countedPubSub) broadcast(b *pubsub.Broadcast) error {
+	if p.phoenix != nil {
+		return p.phoenix.Broadcast(b)
+	}
+	return p.PubSub.Broadcast(b)
+}
+
+// sent counts the broadcasts Redis took or failed, in both formats.
+func (p *countedPubSub) sent() uint64 {
+	st := p.PubSub.Stats()
+	n := st.Published + st.PublishErrors
+	if p.phoenix != nil {
+		ps := p.phoenix.Stats()
+		n += ps.Published + ps.PublishErrors
+	}
+	return n
+}
+
+// Close stops the Phoenix format, if on, and the PubSub.
+func (p *countedPubSub) Close() error {
+	if p.phoenix != nil {
+		return p.phoenix.Close()
+	}
+	return p.PubSub.Close()
+}
+
+// phoenixCollector exports a Phoenix's counters as phxgo_phoenix_*.
+type phoenixCollector struct {
+	ph    *phxredis.Phoenix
+	descs map[string]*prometheus.Desc
+}
+
+func newPhoenixCollector(cl *cluster) []prometheus.Collector {
+	if cl == nil || cl.pubsub.phoenix == nil {
+		return nil
+	}
+	c := &phoenixCollector{ph: cl.pubsub.phoenix, descs: map[string]*prometheus.Desc{}}
+	for name, help := range map[string]string{
+		"published":      "Broadcasts this node published on the Phoenix channel.",
+		"publish_errors": "Broadcasts for the Phoenix channel Redis did not take, or that were never queued (no Elixir term, too large, queue full).",
+		"received":       "Broadcasts from the Phoenix channel delivered to this node's subscribers.",
+		"ignored":        "Messages of the Phoenix channel ignored as an Elixir node ignores them: this node's own, :only for another node.",
+		"skipped":        "Messages of the Phoenix channel phxgo takes no part in: Phoenix.Tracker (presence) traffic, other dispatchers, presence_diff.",
+		"dropped":        "Messages of the Phoenix channel dropped: malformed, too large, or a payload with no JSON form.",
+		"unencodable":    "Among the dropped: Broadcasts whose payload Jason could not encode either (tuples, pids, invalid UTF-8 ...).",
+	} {
+		c.descs[name] = prometheus.NewDesc("phxgo_phoenix_"+name+"_total", help, nil, nil)
+	}
+	return []prometheus.Collector{c}
+}
+
+func (c *phoenixCollector) Describe(ch chan<- *prometheus.Desc) {
+	prometheus.DescribeByCollect(c, ch)
+}
+
+func (c *phoenixCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.ph.Stats()
+	for name, v := range map[string]uint64{
+		"published": st.Published, "publish_errors": st.PublishErrors + st.PublishDropped,
+		"received": st.Received, "ignored": st.Echoes + st.NotForUs, "skipped": st.Skipped,
+		"dropped": st.Dropped, "unencodable": st.Unencodable,
+	} {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
+	}
+}
