@@ -65,9 +65,84 @@ type PhoenixStats struct {
 	Dropped, Unencodable uint64
 }
 
-// Phoenix is a pubsub.PubSub that puts a phxgo node into the cluster of
-// Elixir nodes running phoenix_pubsub_redis, on top of a PubSub: see the
-// package doc's "Mixed Elixir and Go clusters".
+// Phoenix is a pubsub.PubSub that puts phxgo nodes and Elixir nodes
+// running phoenix_pubsub_redis (3.x, Phoenix 1.7 and later) into one
+// cluster on one Redis:
+//
+//	ps, _ := phxredis.NewPubSub(rdb, phxredis.PubSubOptions{Node: "go1"})
+//	ph, _ := phxredis.NewPhoenix(ps, phxredis.PhoenixOptions{PubSubName: "MyApp.PubSub"})
+//	srv := phx.NewServer(phx.Config{PubSub: ph, ...})
+//
+// # The Phoenix format
+//
+// Every node, Elixir or Go, publishes and subscribes on one channel,
+// "phx:" and the adapter's module name (PhoenixChannel: for MyApp.PubSub,
+// "phx:Elixir.MyApp.PubSub.Adapter"). A message is term_to_binary of
+// {3, mode, node_name, topic, message, dispatcher}: mode :except for a
+// broadcast from node_name (which skips its own copy) or :only for a
+// message to node_name alone. A channel broadcast, Endpoint.broadcast or
+// a socket's "disconnect" on its id topic (users_socket:<id>), is
+// message %Phoenix.Socket.Broadcast{topic, event, payload} with dispatcher
+// Phoenix.Channel.Server.
+//
+// Broadcast delivers on this node, then publishes the broadcast once on
+// that channel as :except with NodeName as an atom (uncompressed unless
+// CompressionLevel is set). The other nodes, Elixir and phxgo alike, hear
+// it there once: phxgo nodes need not tell phxgo senders from Elixir ones,
+// since in this mode their broadcasts travel in the Phoenix format only,
+// never also in phxgo's own. The one exception is presence_diff, which
+// stays in phxgo's format (see Presence below). Every phxgo node on the
+// Redis must therefore use Phoenix with the same PubSubName.
+//
+// Received are the :except messages of other nodes and the :only messages
+// naming this node (by NodeName, written as an atom or a binary); this
+// node's own echoes and :only messages for other nodes are ignored, as an
+// Elixir node ignores them. Delivery across nodes is at most once, and one
+// node's broadcasts keep their order.
+//
+// # Payloads
+//
+// An Elixir node sends its clients a payload as Jason encodes it, so a
+// received payload becomes the JSON Jason would write: nil, true and
+// false as null, true and false, other atoms as strings, binaries as
+// strings (valid UTF-8 only), integers of any size and floats as numbers
+// (whole floats keep ".0"), lists as arrays, maps as objects whose keys
+// are binaries, atoms, or numbers (written as strings), with keys sorted.
+// Jason cannot encode tuples, pids, references, funs, invalid UTF-8 or
+// structs (a map with __struct__), and Phoenix's serializer wants the
+// payload to be a map or {:binary, data}: a Broadcast with anything else,
+// or with two keys of the same text (%{:a => 1, "a" => 2}), is dropped and
+// counted (Unencodable). {:binary, data} is a binary broadcast, as Phoenix
+// sends binary pushes. The other way, a JSON payload becomes what
+// Jason.decode! makes of it (objects as maps with binary keys, strings as
+// binaries, integers as integers of any size, other numbers as floats,
+// null as nil), and a binary payload {:binary, data}.
+//
+// # Hostile input
+//
+// Nothing read from the channel is trusted, and nothing in it can stop the
+// node (phoenix_pubsub_redis's own subscriber crashes on a term it cannot
+// read). A message larger than MaxMessageBytes is dropped before it is
+// read, and a compressed one whose inflated size exceeds it before or
+// while inflating. The tuple is first skimmed, tag by tag and within
+// bounds, without decoding it: a message whose dispatcher is not
+// Phoenix.Channel.Server (Phoenix.Tracker's, which carries pids and
+// references) is skipped and counted without decoding the rest. The
+// remaining elements are decoded by package etf within the same size and a
+// nesting depth of 64; atoms and strings are fresh Go strings, never
+// interned, so no table grows with input. Malformed messages are dropped
+// and counted (Dropped), and logged at debug level only.
+//
+// # Presence
+//
+// Presence does not cross between Elixir and phxgo nodes: Phoenix.Tracker
+// replicates a CRDT between Erlang processes (pids and references), and
+// Phoenix.Presence sends presence_diff to each node's own subscribers
+// (local_broadcast), never through Redis. phxgo nodes keep their presence
+// among themselves: presence_diff broadcasts travel in phxgo's own format
+// (the embedded PubSub), never on the Phoenix channel, and a presence_diff
+// read there is skipped. Clients of a channel thus see the presence of
+// the users on their side of the cluster only.
 type Phoenix struct {
 	*PubSub
 	channel string
