@@ -237,7 +237,8 @@ func (p *Phoenix) NodeName() string { return p.node }
 // channel, where Elixir and phxgo nodes alike hear it. presence_diff
 // broadcasts travel in phxgo's own format only (presence stays on its
 // side of the cluster). A non-nil error means the other nodes will not
-// get it.
+// get it: ErrUnavailable while Redis is unreachable, ErrQueueFull,
+// ErrTooLarge, ErrClosed, or a payload with no Elixir term.
 func (p *Phoenix) Broadcast(b *pubsub.Broadcast) error {
 	if b.Event == "presence_diff" {
 		return p.PubSub.Broadcast(b)
@@ -246,6 +247,10 @@ func (p *Phoenix) Broadcast(b *pubsub.Broadcast) error {
 	if p.closed.Load() {
 		p.stats.publishDropped.Add(1)
 		return ErrClosed
+	}
+	if !p.PubSub.health.up() { // the PubSub watches the same Redis
+		p.stats.publishDropped.Add(1)
+		return ErrUnavailable
 	}
 	msg, err := encodePhoenix(p.enc, p.node, b.Topic, b.Event, b.Payload, b.Binary)
 	if err != nil {

@@ -1,0 +1,85 @@
+package phxredis
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/phxgo/phxgo/phx/phxredis/redistest"
+)
+
+// Close stops the Phoenix goroutines and the PubSub's; local delivery
+// goes on and Broadcast reports ErrClosed.
+func TestPhoenixCloseStopsGoroutines(t *testing.T) {
+	srv := redistest.NewServer(t)
+	ignore := goleak.IgnoreCurrent()
+	c, err := NewClient(srv.URL(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := NewPubSub(c, PubSubOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPhoenix(ps, PhoenixOptions{PubSubName: "MyApp.PubSub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRec()
+	p.Subscribe("room:a", r)
+	if err := p.Broadcast(bc("room:a", `{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Broadcast(bc("room:a", `{"x":2}`)); err != ErrClosed {
+		t.Fatalf("Broadcast after Close: %v, want ErrClosed", err)
+	}
+	if got := r.payloads(); len(got) != 2 {
+		t.Fatalf("local deliveries: %q", got)
+	}
+	_ = p.Close()
+	_ = c.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+// While Redis is down a node's broadcasts stay local (ErrUnavailable); once it is back, the nodes hear each other again on the Phoenix
+// channel.
+func TestPhoenixOutage(t *testing.T) {
+	srv := redistest.NewServer(t)
+	a := phoenixNode(t, srv.URL(), "a", PhoenixOptions{})
+	b := phoenixNode(t, srv.URL(), "b", PhoenixOptions{})
+	ra, rb := newRec(), newRec()
+	a.Subscribe("room:o", ra)
+	b.Subscribe("room:o", rb)
+	srv.Stop()
+	eventually(t, "a sees the outage", func() bool { return !a.PubSub.Stats().Connected })
+	if err := a.Broadcast(bc("room:o", `{"during":1}`)); err != ErrUnavailable {
+		t.Fatalf("Broadcast during the outage: %v, want ErrUnavailable", err)
+	}
+	ra.waitFor(t, `{"during":1}`)
+	if st := a.Stats(); st.PublishDropped != 1 {
+		t.Fatalf("a stats %+v", st)
+	}
+	srv.Restart()
+	eventually(t, "b hears a again", func() bool {
+		_ = a.Broadcast(bc("room:o", `{"after":1}`))
+		for _, p := range rb.payloads() {
+			if p == `{"after":1}` {
+				return true
+			}
+		}
+		return false
+	})
+	for _, p := range rb.payloads() {
+		if p == `{"during":1}` {
+			t.Fatal("a broadcast published during the outage arrived")
+		}
+	}
+	if st := b.Stats(); st.Dropped != 0 {
+		t.Fatalf("b stats %+v", st)
+	}
+}
