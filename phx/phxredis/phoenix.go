@@ -105,9 +105,10 @@ type PhoenixStats struct {
 // An Elixir node sends its clients a payload as Jason encodes it, so a
 // received payload becomes the JSON Jason would write: nil, true and
 // false as null, true and false, other atoms as strings, binaries as
-// strings (valid UTF-8 only), integers of any size and floats as numbers
-// (whole floats keep ".0"), lists as arrays, maps as objects whose keys
-// are binaries, atoms, or numbers (written as strings), with keys sorted.
+// strings (valid UTF-8 only), integers of any size as numbers, floats as
+// Jason writes them (float_to_binary(f, [:short]): "1.0", "1.0e3"), lists
+// as arrays, maps as objects whose keys are binaries, atoms or numbers
+// (written as strings), keys sorted by their text.
 // Jason cannot encode tuples, pids, references, funs, invalid UTF-8 or
 // structs (a map with __struct__), and Phoenix's serializer wants the
 // payload to be a map or {:binary, data}: a Broadcast with anything else,

@@ -245,16 +245,67 @@ func appendObject(buf []byte, m map[any]any, depth int) ([]byte, error) {
 	return append(buf, '}'), nil
 }
 
-// appendFloat writes f as Erlang's shortest form does, with ".0" on whole
-// numbers so a float stays a float.
+// appendFloat writes f as Jason does (float_to_binary(f, [:short])): the
+// shortest digits that read back as f, in fixed notation ("100.0",
+// "0.0001") unless scientific is shorter ("1.0e3", "1.2e-4") or |f| is
+// 2^53 or more.
 func appendFloat(buf []byte, f float64) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("%w: float %v", errPhxUnencodable, f)
 	}
-	start := len(buf)
-	buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
-	if !bytes.ContainsAny(buf[start:], ".e") {
+	if f == 0 {
+		if math.Signbit(f) {
+			return append(buf, "-0.0"...), nil
+		}
+		return append(buf, "0.0"...), nil
+	}
+	if f < 0 {
+		buf = append(buf, '-')
+	}
+	var tmp [32]byte
+	s := strconv.AppendFloat(tmp[:0], math.Abs(f), 'e', -1, 64) // d.ddde±XX
+	mant, expText, _ := bytes.Cut(s, []byte("e"))
+	exp, _ := strconv.Atoi(string(expText))
+	digits := append([]byte{mant[0]}, bytes.TrimPrefix(mant[1:], []byte("."))...)
+	n := len(digits)
+	// Lengths: scientific d.ddd(or d.0)e<exp>; fixed with ".0" when whole.
+	sciLen := 2 + max(n-1, 1) + 1 + len(strconv.Itoa(exp))
+	var fixedLen int
+	switch {
+	case exp >= n-1:
+		fixedLen = exp + 1 + 2
+	case exp >= 0:
+		fixedLen = n + 1
+	default:
+		fixedLen = 2 + (-exp - 1) + n
+	}
+	if sciLen < fixedLen || math.Abs(f) >= 1<<53 {
+		buf = append(buf, digits[0], '.')
+		if n == 1 {
+			buf = append(buf, '0')
+		} else {
+			buf = append(buf, digits[1:]...)
+		}
+		buf = append(buf, 'e')
+		return strconv.AppendInt(buf, int64(exp), 10), nil
+	}
+	switch {
+	case exp >= n-1:
+		buf = append(buf, digits...)
+		for range exp + 1 - n {
+			buf = append(buf, '0')
+		}
 		buf = append(buf, ".0"...)
+	case exp >= 0:
+		buf = append(buf, digits[:exp+1]...)
+		buf = append(buf, '.')
+		buf = append(buf, digits[exp+1:]...)
+	default:
+		buf = append(buf, "0."...)
+		for range -exp - 1 {
+			buf = append(buf, '0')
+		}
+		buf = append(buf, digits...)
 	}
 	return buf, nil
 }
