@@ -43,8 +43,11 @@ const retryAfter = 5 * time.Second
 
 // socketID names a user's sockets so kick_me can disconnect them all.
 func socketID(s *phx.Socket) string {
-	return "users_socket:" + s.Assigns.String("user_id")
+	return socketIDPrefix + s.Assigns.String("user_id")
 }
+
+// socketIDPrefix starts every socket id.
+const socketIDPrefix = "users_socket:"
 
 // maxSlow bounds the `slow` event's delay.
 const maxSlow = 5000

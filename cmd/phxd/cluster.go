@@ -5,28 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/phxgo/phxgo/phx/phxredis"
-	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // cluster is what -redis adds to a node: a PubSub and a presence store on
 // the Redis every node shares, and the client under both.
 type cluster struct {
-	node   string
-	client redis.UniversalClient
-	pubsub *countedPubSub
-	store  *phxredis.PresenceStore
-	start  *startStore // the store as presence.Config gets it
-	log    *slog.Logger
-	rooms  *members // this node's room channels (set by newServer)
-	resync func()   // pushes presence_state to the room members again (set by newServer)
-	stop   chan struct{}
-	done   chan struct{}
+	node    string
+	client  redis.UniversalClient
+	pubsub  *phxredis.PubSub
+	phoenix *phxredis.Phoenix // -phoenix-pubsub (phoenixpubsub.go), around pubsub
+	store   *phxredis.PresenceStore
+	start   *startStore // the store as presence.Config gets it
+	rooms   *members    // this node's room channels (set by newServer)
+	resync  func()      // pushes presence_state to the room members again (set by newServer)
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // watch starts the outage watcher (resync.go), checking every heartbeat.
@@ -52,21 +51,26 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
 	redis.SetLogger(redisLog{log})
-	c := &cluster{node: node, client: client, log: log}
-	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log})
+	c := &cluster{node: node, client: client}
+	ps, err := phxredis.NewPubSub(client, phxredis.PubSubOptions{Node: node, Logger: log,
+		// A socket's id topic is subscribed on the event loop as it
+		// connects: waiting there for Redis would hold up the worker's
+		// other connections. The price: a disconnect published by another
+		// node within Redis's first round trip after the connect misses it.
+		NoWait: func(topic string) bool { return strings.HasPrefix(topic, socketIDPrefix) }})
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("redis pubsub: %w", err)
 	}
-	c.pubsub = &countedPubSub{PubSub: ps}
-	if err := c.pubsub.speakPhoenix(o, node, log); err != nil {
-		_ = c.pubsub.Close()
+	c.pubsub = ps
+	if c.phoenix, err = speakPhoenix(o, ps, node, log); err != nil {
+		_ = ps.Close()
 		_ = client.Close()
 		return nil, err
 	}
 	c.store, err = phxredis.NewPresenceStore(client, phxredis.StoreOptions{Logger: log})
 	if err != nil {
-		_ = c.pubsub.Close()
+		_ = c.closePubSub()
 		_ = client.Close()
 		return nil, fmt.Errorf("redis presence store: %w", err)
 	}
@@ -109,10 +113,7 @@ func (c *cluster) stats() clusterStats {
 // last leaves go out through the PubSub): the PubSub, then the client.
 func (c *cluster) close() error {
 	c.unwatch()
-	if !c.pubsub.drain(drainWait) {
-		c.log.Warn("redis: broadcasts still queued at exit are lost", "waited", drainWait)
-	}
-	return errors.Join(c.pubsub.Close(), c.client.Close())
+	return errors.Join(c.closePubSub(), c.client.Close())
 }
 
 // redisLog takes go-redis's own log lines (a failed dial at every retry
@@ -122,40 +123,4 @@ type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
-}
-
-// countedPubSub is the Redis PubSub as phx gets it, counting the broadcasts
-// it queued for Redis, so that shutdown can wait until Redis has them:
-// closing the PubSub drops what its queue still holds, the last presence
-// leaves of a stopping node included.
-type countedPubSub struct {
-	*phxredis.PubSub
-	phoenix *phxredis.Phoenix // -phoenix-pubsub (phoenixpubsub.go)
-	queued  atomic.Uint64
-}
-
-func (p *countedPubSub) Broadcast(b *pubsub.Broadcast) error {
-	err := p.broadcast(b)
-	if err == nil { // queued: Redis will take it (Published) or fail it (PublishErrors)
-		p.queued.Add(1)
-	}
-	return err
-}
-
-// drainWait bounds how long shutdown waits for queued broadcasts.
-const drainWait = 2 * time.Second
-
-// drain waits until every broadcast queued for Redis has been published or
-// has failed, at most timeout; it reports whether none is left.
-func (p *countedPubSub) drain(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.sent() >= p.queued.Load() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // shutdown only; the PubSub has no event for it
-	}
 }

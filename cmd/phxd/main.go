@@ -193,7 +193,7 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 	pcfg := presence.Config{DiffWindow: o.presenceWin, Node: o.node,
 		HeartbeatInterval: o.presenceBeat, NodeTimeout: o.presenceNodeT}
 	if cl != nil {
-		cfg.PubSub, pcfg.Store, pcfg.Node = cl.pubsub, cl.start, cl.node
+		cfg.PubSub, pcfg.Store, pcfg.Node = cl.phxPubSub(), cl.start, cl.node
 	}
 	srv := phx.NewServer(cfg)
 	pres, err := presence.New(srv, pcfg)

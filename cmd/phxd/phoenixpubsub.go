@@ -28,46 +28,35 @@ func checkPhoenixFlags(o *options) error {
 	return nil
 }
 
-// speakPhoenix starts the Phoenix format on p's PubSub when
-// -phoenix-pubsub is set.
-func (p *countedPubSub) speakPhoenix(o *options, node string, log *slog.Logger) error {
+// speakPhoenix starts the Phoenix format around ps when -phoenix-pubsub
+// is set (nil otherwise).
+func speakPhoenix(o *options, ps *phxredis.PubSub, node string, log *slog.Logger) (*phxredis.Phoenix, error) {
 	if o.phoenixPubSub == "" {
-		return nil
+		return nil, nil
 	}
-	ph, err := phxredis.NewPhoenix(p.PubSub, phxredis.PhoenixOptions{PubSubName: o.phoenixPubSub, NodeName: node, Logger: log})
+	ph, err := phxredis.NewPhoenix(ps, phxredis.PhoenixOptions{PubSubName: o.phoenixPubSub, NodeName: node, Logger: log})
 	if err != nil {
-		return fmt.Errorf("-phoenix-pubsub: %w", err)
+		return nil, fmt.Errorf("-phoenix-pubsub: %w", err)
 	}
-	p.phoenix = ph
 	log.Info("speaking phoenix_pubsub_redis's format", "channel", ph.Channel(), "node_name", ph.NodeName())
-	return nil
+	return ph, nil
 }
 
-// broadcast sends b through the Phoenix format when it is on.
-func (p *countedPubSub) broadcast(b *pubsub.Broadcast) error {
-	if p.phoenix != nil {
-		return p.phoenix.Broadcast(b)
+// phxPubSub is the PubSub phx gets: the Phoenix format when it is on.
+func (c *cluster) phxPubSub() pubsub.PubSub {
+	if c.phoenix != nil {
+		return c.phoenix
 	}
-	return p.PubSub.Broadcast(b)
+	return c.pubsub
 }
 
-// sent counts the broadcasts Redis took or failed, in both formats.
-func (p *countedPubSub) sent() uint64 {
-	st := p.PubSub.Stats()
-	n := st.Published + st.PublishErrors
-	if p.phoenix != nil {
-		ps := p.phoenix.Stats()
-		n += ps.Published + ps.PublishErrors
+// closePubSub closes the Phoenix format, if on (it publishes what it has
+// queued, then closes the PubSub), or the PubSub.
+func (c *cluster) closePubSub() error {
+	if c.phoenix != nil {
+		return c.phoenix.Close()
 	}
-	return n
-}
-
-// Close stops the Phoenix format, if on, and the PubSub.
-func (p *countedPubSub) Close() error {
-	if p.phoenix != nil {
-		return p.phoenix.Close()
-	}
-	return p.PubSub.Close()
+	return c.pubsub.Close()
 }
 
 // phoenixCollector exports a Phoenix's counters as phxgo_phoenix_*.
@@ -77,10 +66,10 @@ type phoenixCollector struct {
 }
 
 func newPhoenixCollector(cl *cluster) []prometheus.Collector {
-	if cl == nil || cl.pubsub.phoenix == nil {
+	if cl == nil || cl.phoenix == nil {
 		return nil
 	}
-	c := &phoenixCollector{ph: cl.pubsub.phoenix, descs: map[string]*prometheus.Desc{}}
+	c := &phoenixCollector{ph: cl.phoenix, descs: map[string]*prometheus.Desc{}}
 	for name, help := range map[string]string{
 		"published":      "Broadcasts this node published on the Phoenix channel.",
 		"publish_errors": "Broadcasts for the Phoenix channel Redis did not take, or that were never queued (no Elixir term, too large, queue full).",

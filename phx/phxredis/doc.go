@@ -107,10 +107,12 @@
 // (Subscribers, a shard read lock) while holding it: the order is
 // PubSub.mu, then a Memory shard lock, so a Subscribe that follows a
 // decision to unsubscribe a topic always sees it. Deliver runs under a
-// shard lock and never reaches PubSub.mu. Leaves, taken under nothing
-// else and calling nothing: the health lock (outage state and its log
-// lines) and the queue-room lock. go-redis's own locks are taken with
-// none of these held.
+// shard lock and never reaches PubSub.mu. Two leaves take no other lock
+// while held: the health lock (the outage state; the outage's two log
+// lines are written under it, so only the Logger's handler runs there)
+// and the queue-room lock. go-redis's own locks are taken with none of
+// these held. With respect to package phx these are all lock 2 (the
+// PubSub's locks), and Subscribe's wait for Redis holds none of them.
 //
 // # Goroutines
 //

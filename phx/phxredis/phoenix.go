@@ -158,6 +158,8 @@ type Phoenix struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 	down    atomic.Bool
+	stopPub chan struct{} // closed by Close: publish what is queued, then stop
+	pubDone chan struct{} // closed when the publisher has stopped
 	stats   struct {
 		published, publishErrors, publishDropped atomic.Uint64
 		received, echoes, notForUs, skipped      atomic.Uint64
@@ -208,7 +210,8 @@ func NewPhoenix(ps *PubSub, o PhoenixOptions) (*Phoenix, error) {
 	p := &Phoenix{
 		PubSub: ps, channel: PhoenixChannel(name), node: o.NodeName,
 		max: o.MaxMessageBytes, enc: etf.Encoder{Compress: o.CompressionLevel},
-		queue: make(chan []byte, o.QueueLength),
+		queue:   make(chan []byte, o.QueueLength),
+		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
 	}
 	p.log = o.Logger.With("phoenix_channel", p.channel)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -283,10 +286,22 @@ func (p *Phoenix) Stats() PhoenixStats {
 	}
 }
 
-// Close stops the Phoenix channel's goroutines and connection, then the
-// PubSub.
+// phoenixFlushWait bounds how long Close spends publishing what is still
+// queued.
+const phoenixFlushWait = 2 * time.Second
+
+// Close publishes what is queued (at most 2s), stops the Phoenix
+// channel's goroutines and connection, then closes the PubSub. Broadcast
+// then reports ErrClosed.
 func (p *Phoenix) Close() error {
 	if p.closed.CompareAndSwap(false, true) {
+		close(p.stopPub)
+		t := time.NewTimer(phoenixFlushWait + time.Second)
+		select {
+		case <-p.pubDone:
+		case <-t.C: // stuck on a Redis that does not answer: cancel it
+		}
+		t.Stop()
 		p.cancel()
 		_ = p.ps.Close()
 		p.wg.Wait()
@@ -365,47 +380,66 @@ func phoenixBackoff(n int) time.Duration {
 }
 
 // publishLoop sends the queue in pipelines, one at a time, so this node's
-// messages keep their order.
+// messages keep their order. After Close it sends what is left (at most
+// phoenixFlushWait) and stops.
 func (p *Phoenix) publishLoop() {
 	defer p.wg.Done()
+	defer close(p.pubDone)
 	batch := make([][]byte, 0, 256)
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-p.stopPub:
+			deadline := time.Now().Add(phoenixFlushWait)
+			for time.Now().Before(deadline) && p.ctx.Err() == nil {
+				select {
+				case msg := <-p.queue:
+					batch = p.send(append(batch[:0], msg))
+				default:
+					return
+				}
+			}
+			return
 		case msg := <-p.queue:
-			batch = append(batch[:0], msg)
-		}
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case msg := <-p.queue:
-				batch = append(batch, msg)
-			default:
-				break fill
-			}
-		}
-		pipe := p.PubSub.client.Pipeline()
-		for _, msg := range batch {
-			pipe.Publish(p.ctx, p.channel, msg)
-		}
-		cmds, err := pipe.Exec(p.ctx)
-		failed := 0
-		for _, c := range cmds {
-			if c.Err() != nil {
-				failed++
-			}
-		}
-		if err != nil && len(cmds) == 0 {
-			failed = len(batch)
-		}
-		p.stats.published.Add(uint64(len(batch) - failed))
-		p.stats.publishErrors.Add(uint64(failed))
-		switch {
-		case failed > 0 && p.down.CompareAndSwap(false, true):
-			p.log.Warn("phoenix channel: publishing failed, broadcasts to Elixir nodes are lost", "err", err)
-		case failed == 0 && p.down.CompareAndSwap(true, false):
-			p.log.Info("phoenix channel: publishing again")
+			batch = p.send(append(batch[:0], msg))
 		}
 	}
+}
+
+// send publishes batch, and what else is queued up to its capacity, as
+// one pipeline; it returns batch for reuse.
+func (p *Phoenix) send(batch [][]byte) [][]byte {
+fill:
+	for len(batch) < cap(batch) {
+		select {
+		case msg := <-p.queue:
+			batch = append(batch, msg)
+		default:
+			break fill
+		}
+	}
+	pipe := p.PubSub.client.Pipeline()
+	for _, msg := range batch {
+		pipe.Publish(p.ctx, p.channel, msg)
+	}
+	cmds, err := pipe.Exec(p.ctx)
+	failed := 0
+	for _, c := range cmds {
+		if c.Err() != nil {
+			failed++
+		}
+	}
+	if err != nil && len(cmds) == 0 {
+		failed = len(batch)
+	}
+	p.stats.published.Add(uint64(len(batch) - failed))
+	p.stats.publishErrors.Add(uint64(failed))
+	switch {
+	case failed > 0 && p.down.CompareAndSwap(false, true):
+		p.log.Warn("phoenix channel: publishing failed, broadcasts to Elixir nodes are lost", "err", err)
+	case failed == 0 && p.down.CompareAndSwap(true, false):
+		p.log.Info("phoenix channel: publishing again")
+	}
+	return batch
 }

@@ -3,6 +3,7 @@ package phxredis
 import (
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -81,5 +82,27 @@ func TestPhoenixOutage(t *testing.T) {
 	}
 	if st := b.Stats(); st.Dropped != 0 {
 		t.Fatalf("b stats %+v", st)
+	}
+}
+
+// Close publishes what is still queued before it stops: a node's last
+// broadcasts (a stopping node's leaves) reach the others.
+func TestPhoenixCloseFlushes(t *testing.T) {
+	srv := redistest.NewServer(t)
+	a := phoenixNode(t, srv.URL(), "a", PhoenixOptions{})
+	b := phoenixNode(t, srv.URL(), "b", PhoenixOptions{})
+	rb := newRec()
+	b.Subscribe("room:f", rb)
+	for i := range 100 {
+		if err := a.Broadcast(bc("room:f", `{"i":`+strconv.Itoa(i)+`}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rb.waitFor(t, `{"i":99}`)
+	if got := rb.payloads(); len(got) != 100 {
+		t.Fatalf("b got %d of 100", len(got))
 	}
 }

@@ -61,9 +61,8 @@ type PubSubOptions struct {
 	NoWait func(topic string) bool
 	// Buckets is the number of hash-tag buckets topics are spread over
 	// with a Redis Cluster (default 32, at most 1024; negative means the
-	// default); one
-	// sharded Pub/Sub connection serves each bucket in use. Every node
-	// of a cluster must use the same value.
+	// default); one sharded Pub/Sub connection serves each bucket in
+	// use. Every node of a cluster must use the same value.
 	Buckets int
 	// Logger receives the outage and recovery lines (default
 	// slog.Default()).

@@ -38,9 +38,8 @@ func cpuTime() time.Duration {
 // for the previous one's delivery, so ns/op is the cross-node latency).
 // It reports this process's CPU (both nodes: publish and receive) per
 // message.
-func benchCross(b *testing.B, window int) {
-	s := redistest.NewServer(b)
-	ns := nodes(b, s.URL(), false, 2)
+func benchCross(b *testing.B, url string, cluster bool, window int) {
+	ns := nodes(b, url, cluster, 2)
 	c := &counter{id: pubsub.NewSubscriberID(), done: make(chan struct{}, 1)}
 	ns[1].Subscribe("room:bench", c)
 	msg := &pubsub.Broadcast{Topic: "room:bench", Event: "new_msg", Payload: []byte(`{"body":"hello, this is a chat message of a typical size","user":"someone"}`)}
@@ -66,11 +65,18 @@ func benchCross(b *testing.B, window int) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
-func BenchmarkCrossNodeLatency(b *testing.B) { benchCross(b, 1) }
-
-func BenchmarkCrossNodeThroughput(b *testing.B) {
-	for _, w := range []int{64, 1024} {
-		b.Run(fmt.Sprint("window", w), func(b *testing.B) { benchCross(b, w) })
+func BenchmarkCrossNode(b *testing.B) {
+	s := redistest.NewServer(b)
+	c := redistest.NewCluster(b, 3)
+	for _, r := range []struct {
+		name    string
+		url     string
+		cluster bool
+	}{{"server", s.URL(), false}, {"cluster", c.URL(), true}} {
+		// window 1 measures latency; the larger windows throughput.
+		for _, w := range []int{1, 64, 1024} {
+			b.Run(fmt.Sprintf("%s/window%d", r.name, w), func(b *testing.B) { benchCross(b, r.url, r.cluster, w) })
+		}
 	}
 }
 

@@ -149,7 +149,8 @@ func TestUnansweredPingReconnects(t *testing.T) {
 	ns := nodes(t, s.URL(), false, 2)
 	r := newRec()
 	ns[1].Subscribe("room:p", r)
-	do(t, s, "client", "pause", "3000", "all")
+	// Paused well past the 2s a quiet connection needs to be given up.
+	do(t, s, "client", "pause", "5000", "all")
 	eventually(t, "the quiet connection replaced", func() bool { return ns[1].Stats().Reconnects >= 1 })
 	eventually(t, "Redis answers again", func() bool { return ns[0].Stats().Connected && ns[1].Stats().Connected })
 	eventually(t, "resubscribed", func() bool { return numsub(t, s, "phx:room:p") == 1 })
