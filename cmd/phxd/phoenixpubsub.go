@@ -92,7 +92,7 @@ func (c *phoenixCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.ph.Stats()
 	for name, v := range map[string]uint64{
 		"published": st.Published, "publish_errors": st.PublishErrors + st.PublishDropped,
-		"received": st.Received, "ignored": st.Echoes + st.NotForUs, "skipped": st.Skipped,
+		"received": st.Received, "ignored": st.Echoes + st.NotForUs, "skipped": st.Skipped, "unwatched": st.Unwatched,
 		"dropped": st.Dropped, "unencodable": st.Unencodable,
 	} {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))

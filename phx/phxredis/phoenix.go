@@ -53,8 +53,10 @@ type PhoenixStats struct {
 	Published, PublishErrors, PublishDropped uint64
 	// Received counts the broadcasts delivered here. Echoes counts this
 	// node's own messages heard back, NotForUs the :only messages for
-	// other nodes: both ignored, as Elixir nodes do.
-	Received, Echoes, NotForUs uint64
+	// other nodes: both ignored, as Elixir nodes do. Unwatched counts the
+	// broadcasts on topics this node has no subscriber of (every node
+	// hears every broadcast of the app): their message is not decoded.
+	Received, Echoes, NotForUs, Unwatched uint64
 	// Skipped counts well-formed messages phxgo takes no part in:
 	// Phoenix.Tracker (presence) traffic and other dispatchers, messages
 	// that are not a %Phoenix.Socket.Broadcast{}, presence_diff.
@@ -97,7 +99,9 @@ type PhoenixStats struct {
 // Received are the :except messages of other nodes and the :only messages
 // naming this node (by NodeName, written as an atom or a binary); this
 // node's own echoes and :only messages for other nodes are ignored, as an
-// Elixir node ignores them. Delivery across nodes is at most once, and one
+// Elixir node ignores them. Every node hears every broadcast of the app:
+// one on a topic without a subscriber here is counted (Unwatched) and its
+// message not decoded. Delivery across nodes is at most once, and one
 // node's broadcasts keep their order.
 //
 // # Payloads
@@ -161,9 +165,9 @@ type Phoenix struct {
 	stopPub chan struct{} // closed by Close: publish what is queued, then stop
 	pubDone chan struct{} // closed when the publisher has stopped
 	stats   struct {
-		published, publishErrors, publishDropped atomic.Uint64
-		received, echoes, notForUs, skipped      atomic.Uint64
-		dropped, unencodable                     atomic.Uint64
+		published, publishErrors, publishDropped       atomic.Uint64
+		received, echoes, notForUs, skipped, unwatched atomic.Uint64
+		dropped, unencodable                           atomic.Uint64
 	}
 }
 
@@ -281,7 +285,7 @@ func (p *Phoenix) Stats() PhoenixStats {
 		Published: p.stats.published.Load(), PublishErrors: p.stats.publishErrors.Load(),
 		PublishDropped: p.stats.publishDropped.Load(),
 		Received:       p.stats.received.Load(), Echoes: p.stats.echoes.Load(),
-		NotForUs: p.stats.notForUs.Load(), Skipped: p.stats.skipped.Load(),
+		NotForUs: p.stats.notForUs.Load(), Skipped: p.stats.skipped.Load(), Unwatched: p.stats.unwatched.Load(),
 		Dropped: p.stats.dropped.Load(), Unencodable: p.stats.unencodable.Load(),
 	}
 }
@@ -309,29 +313,48 @@ func (p *Phoenix) Close() error {
 	return p.PubSub.Close()
 }
 
-// receive handles one message of the Phoenix channel.
+// receive handles one message of the Phoenix channel. This node's echoes,
+// :only messages for other nodes and broadcasts on topics without a local
+// subscriber are turned away before their message is decoded.
 func (p *Phoenix) receive(payload string) {
-	m, err := decodePhoenix([]byte(payload), p.max)
+	m, err := decodePhoenix([]byte(payload), p.max, p.pre)
 	switch {
+	case err == nil:
+	case errors.Is(err, errPhxEcho):
+		p.stats.echoes.Add(1)
+		return
+	case errors.Is(err, errPhxNotForUs):
+		p.stats.notForUs.Add(1)
+		return
+	case errors.Is(err, errPhxUnwatched):
+		p.stats.unwatched.Add(1)
+		return
 	case errors.Is(err, errPhxForeign):
 		p.stats.skipped.Add(1)
 		return
-	case err != nil:
+	default:
 		p.stats.dropped.Add(1)
 		if errors.Is(err, errPhxUnencodable) {
 			p.stats.unencodable.Add(1)
 		}
 		p.log.Debug("phoenix message dropped", "err", err)
 		return
-	case m.only && m.node != p.node:
-		p.stats.notForUs.Add(1)
-		return
-	case !m.only && m.node == p.node:
-		p.stats.echoes.Add(1)
-		return
 	}
 	p.stats.received.Add(1)
 	p.PubSub.LocalBroadcast(&pubsub.Broadcast{Topic: m.topic, Event: m.event, Payload: m.payload, Binary: m.binary})
+}
+
+// pre turns away, before decoding, what this node does not deliver.
+func (p *Phoenix) pre(m *phoenixMsg) error {
+	switch {
+	case m.only && m.node != p.node:
+		return errPhxNotForUs
+	case !m.only && m.node == p.node:
+		return errPhxEcho
+	case p.PubSub.Subscribers(m.topic) == 0:
+		return errPhxUnwatched
+	}
+	return nil
 }
 
 func (p *Phoenix) handle(msg any) {

@@ -105,7 +105,7 @@ func TestPhoenixFromElixir(t *testing.T) {
 	go1 := phoenixNode(t, srv.URL(), "go1", PhoenixOptions{MaxMessageBytes: max})
 	go2 := phoenixNode(t, srv.URL(), "go2", PhoenixOptions{MaxMessageBytes: max})
 	topics := []string{"t:atom_keys", "t:binary_keys", "t:compressed", "t:binary", "users_socket:42",
-		"t:only_me", "t:node_binary", "t:only_other", "t:echo", "t:x", "t:pd", "t:pid", "t:tuple", "t:done"}
+		"t:only_me", "t:node_binary", "t:only_other", "t:echo", "t:x", "t:pd", "t:pid", "t:tuple", "t:utf8", "t:list", "t:done"}
 	recs := map[string][2]*rec{}
 	for _, topic := range topics {
 		r1, r2 := newRec(), newRec()
@@ -173,7 +173,7 @@ func TestPhoenixFromElixir(t *testing.T) {
 	}
 	st := go1.Stats()
 	wantSt := PhoenixStats{
-		Received: kinds["deliver"], NotForUs: kinds["not_for_us"], Echoes: kinds["echo"],
+		Received: kinds["deliver"], NotForUs: kinds["not_for_us"], Echoes: kinds["echo"], Unwatched: kinds["unwatched"],
 		Skipped: kinds["skipped"], Dropped: kinds["dropped"] + kinds["unencodable"], Unencodable: kinds["unencodable"],
 	}
 	if st != wantSt {
@@ -185,7 +185,7 @@ func TestPhoenixFromElixir(t *testing.T) {
 	if st2 != wantSt {
 		t.Errorf("go2 stats %+v, want %+v", st2, wantSt)
 	}
-	if wantSt.Skipped < 4 || wantSt.Unencodable < 4 || wantSt.Dropped < 12 {
+	if wantSt.Skipped < 4 || wantSt.Unencodable < 4 || wantSt.Dropped < 12 || wantSt.Unwatched != 1 {
 		t.Errorf("the escript's cases went missing: %v", kinds)
 	}
 }

@@ -30,6 +30,11 @@ var (
 	// (Phoenix.Tracker, another dispatcher, a message that is not a
 	// Broadcast, presence diffs); skipped.
 	errPhxForeign = errors.New("not a channel broadcast")
+	// errPhxEcho, errPhxNotForUs, errPhxUnwatched: what receive's pre
+	// check turns away before the message is decoded.
+	errPhxEcho      = errors.New("this node's own message")
+	errPhxNotForUs  = errors.New(":only for another node")
+	errPhxUnwatched = errors.New("no subscriber of the topic on this node")
 	// errPhxTooLarge: larger than the limit, compressed or not.
 	errPhxTooLarge = errors.New("message larger than the limit")
 	// errPhxUnencodable: a Broadcast whose payload Jason could not encode
@@ -51,8 +56,10 @@ type phoenixMsg struct {
 // {3, mode, node_name, topic, message, dispatcher}. The dispatcher is read
 // first, from the skimmed tuple, so that Tracker traffic (pids, refs) is
 // skipped without decoding it. max bounds the message and its inflated
-// size.
-func decodePhoenix(b []byte, max int) (phoenixMsg, error) {
+// size. pre, when not nil, sees the mode, node and topic before the
+// message is decoded: an error from it is returned at once (a message
+// this node ignores costs no more).
+func decodePhoenix(b []byte, max int, pre func(*phoenixMsg) error) (phoenixMsg, error) {
 	var m phoenixMsg
 	if len(b) > max {
 		return m, fmt.Errorf("%w: %d bytes, limit %d", errPhxTooLarge, len(b), max)
@@ -101,6 +108,16 @@ func decodePhoenix(b []byte, max int) (phoenixMsg, error) {
 	if err != nil {
 		return m, err
 	}
+	tp, ok := topic.(string)
+	if !ok || !utf8.ValidString(tp) {
+		return m, fmt.Errorf("%w: topic is not a UTF-8 binary", errSkim)
+	}
+	if pre != nil {
+		m.topic = tp
+		if err := pre(&m); err != nil {
+			return m, err
+		}
+	}
 	msg, err := term(el[4])
 	if err != nil {
 		if errors.Is(err, etf.ErrUnsupported) { // pids, refs, funs ...
@@ -113,7 +130,7 @@ func decodePhoenix(b []byte, max int) (phoenixMsg, error) {
 		return m, fmt.Errorf("%w: message is no %%Phoenix.Socket.Broadcast{}", errPhxForeign)
 	}
 	m.topic, ok = st[etf.Atom("topic")].(string)
-	if !ok || m.topic != topic || !utf8.ValidString(m.topic) {
+	if !ok || m.topic != tp {
 		return m, fmt.Errorf("%w: Broadcast topic is not the message's topic binary", errSkim)
 	}
 	m.event, ok = st[etf.Atom("event")].(string)

@@ -54,7 +54,7 @@ func TestPhoenixPayloadJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := decodePhoenix(broadcastTerm(t, "room:1", "e", c.payload, etf.Encoder{}), 1<<20)
+			m, err := decodePhoenix(broadcastTerm(t, "room:1", "e", c.payload, etf.Encoder{}), 1<<20, nil)
 			if !errors.Is(err, c.err) {
 				t.Fatalf("err %v, want %v", err, c.err)
 			}
@@ -74,7 +74,7 @@ func TestPhoenixNaN(t *testing.T) {
 	b := broadcastTerm(t, "room:1", "e", map[any]any{"x": 1.0}, etf.Encoder{})
 	i := bytes.IndexByte(b, 70) // NEW_FLOAT_EXT
 	binary.BigEndian.PutUint64(b[i+1:], math.Float64bits(math.NaN()))
-	if _, err := decodePhoenix(b, 1<<20); !errors.Is(err, errPhxUnencodable) && !errors.Is(err, etf.ErrMalformed) {
+	if _, err := decodePhoenix(b, 1<<20, nil); !errors.Is(err, errPhxUnencodable) && !errors.Is(err, etf.ErrMalformed) {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestPhoenixRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := decodePhoenix(b, 1<<20)
+		m, err := decodePhoenix(b, 1<<20, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestPhoenixRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := decodePhoenix(b, 1<<20); err != nil || !m.binary || string(m.payload) != "\x00\xff" {
+	if m, err := decodePhoenix(b, 1<<20, nil); err != nil || !m.binary || string(m.payload) != "\x00\xff" {
 		t.Fatalf("%+v %v", m, err)
 	}
 	for _, bad := range []string{`[1]`, `{"a":1} x`, `{"a":`, `"s"`, `{"n":1e999}`} {
@@ -144,11 +144,11 @@ func TestPhoenixHostile(t *testing.T) {
 		if name == "too large" {
 			max = len(ok) - 1
 		}
-		if _, err := decodePhoenix(c.b, max); !errors.Is(err, c.err) {
+		if _, err := decodePhoenix(c.b, max, nil); !errors.Is(err, c.err) {
 			t.Errorf("%s: err %v, want %v", name, err, c.err)
 		}
 	}
-	if _, err := decodePhoenix(ok, len(ok)); err != nil {
+	if _, err := decodePhoenix(ok, len(ok), nil); err != nil {
 		t.Fatalf("a message of exactly the limit: %v", err)
 	}
 }
@@ -189,7 +189,7 @@ func TestPhoenixChannelName(t *testing.T) {
 func FuzzDecodePhoenix(f *testing.F) {
 	f.Add(broadcastTerm(f, "room:1", "e", map[any]any{etf.Atom("a"): []any{int64(1), 2.5, nil}}, etf.Encoder{Compress: 6}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodePhoenix(b, 64<<10)
+		m, err := decodePhoenix(b, 64<<10, nil)
 		if err != nil {
 			return
 		}
@@ -203,7 +203,7 @@ func FuzzDecodePhoenix(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoding %q: %v", m.payload, err)
 		}
-		m2, err := decodePhoenix(again, 1<<20)
+		m2, err := decodePhoenix(again, 1<<20, nil)
 		if err != nil || m2.topic != m.topic || m2.event != m.event || m2.binary != m.binary ||
 			!bytes.Equal(m2.payload, m.payload) {
 			t.Fatalf("round trip: %+v %v, want %+v", m2, err, m)

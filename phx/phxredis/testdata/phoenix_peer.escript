@@ -82,6 +82,7 @@ cases(Go, Max) ->
      {deliver, <<"only_me">>, otp26(msg(only, Go, <<"t:only_me">>, <<"new_msg">>, #{<<"a">> => 1}))},
      {deliver, <<"node_binary">>, otp25(msg(except, <<"ex2">>, <<"t:node_binary">>, <<"new_msg">>, #{}))},
      %% ignored, as an Elixir node ignores them
+     {unwatched, <<"unwatched">>, otp25(msg(except, Ex, <<"t:nobody">>, <<"new_msg">>, #{a => {no, json}}))},
      {not_for_us, <<"only_other">>, otp25(msg(only, 'other@host', <<"t:only_other">>, <<"new_msg">>, #{}))},
      {echo, <<"echo">>, otp25(msg(except, Go, <<"t:echo">>, <<"new_msg">>, #{}))},
      %% Phoenix.Tracker-like traffic and other messages phxgo takes no part in
