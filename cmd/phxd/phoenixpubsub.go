@@ -59,29 +59,49 @@ func (c *cluster) closePubSub() error {
 	return c.pubsub.Close()
 }
 
-// phoenixCollector exports a Phoenix's counters as phxgo_phoenix_*.
+// phoenixMetrics are the phxgo_phoenix_*_total counters, read from a
+// Phoenix's stats.
+var phoenixMetrics = []struct {
+	name, help string
+	value      func(phxredis.PhoenixStats) uint64
+}{
+	{"published", "Broadcasts this node published on the Phoenix channel.",
+		func(s phxredis.PhoenixStats) uint64 { return s.Published }},
+	{"publish_errors", "Broadcasts for the Phoenix channel Redis did not take, or that were never queued (Redis unreachable, no Elixir term, too large, queue full).",
+		func(s phxredis.PhoenixStats) uint64 { return s.PublishErrors + s.PublishDropped }},
+	{"received", "Broadcasts from the Phoenix channel delivered to this node's subscribers.",
+		func(s phxredis.PhoenixStats) uint64 { return s.Received }},
+	{"ignored", "Messages of the Phoenix channel ignored as an Elixir node ignores them: this node's own, :only for another node.",
+		func(s phxredis.PhoenixStats) uint64 { return s.Echoes + s.NotForUs }},
+	{"unwatched", "Broadcasts of the Phoenix channel on topics without a subscriber on this node (not decoded further).",
+		func(s phxredis.PhoenixStats) uint64 { return s.Unwatched }},
+	{"skipped", "Messages of the Phoenix channel phxgo takes no part in: Phoenix.Tracker (presence) traffic, other dispatchers, presence_diff.",
+		func(s phxredis.PhoenixStats) uint64 { return s.Skipped }},
+	{"dropped", "Messages of the Phoenix channel dropped: malformed, too large, or a payload with no JSON form.",
+		func(s phxredis.PhoenixStats) uint64 { return s.Dropped }},
+	{"unencodable", "Among the dropped: broadcasts whose payload Jason could not encode either (tuples, pids, invalid UTF-8 ...).",
+		func(s phxredis.PhoenixStats) uint64 { return s.Unencodable }},
+}
+
+// phoenixCollector exports a Phoenix's counters.
 type phoenixCollector struct {
-	ph    *phxredis.Phoenix
-	descs map[string]*prometheus.Desc
+	stats func() phxredis.PhoenixStats
+	descs []*prometheus.Desc // as phoenixMetrics
 }
 
 func newPhoenixCollector(cl *cluster) []prometheus.Collector {
 	if cl == nil || cl.phoenix == nil {
 		return nil
 	}
-	c := &phoenixCollector{ph: cl.phoenix, descs: map[string]*prometheus.Desc{}}
-	for name, help := range map[string]string{
-		"published":      "Broadcasts this node published on the Phoenix channel.",
-		"publish_errors": "Broadcasts for the Phoenix channel Redis did not take, or that were never queued (no Elixir term, too large, queue full).",
-		"received":       "Broadcasts from the Phoenix channel delivered to this node's subscribers.",
-		"ignored":        "Messages of the Phoenix channel ignored as an Elixir node ignores them: this node's own, :only for another node.",
-		"skipped":        "Messages of the Phoenix channel phxgo takes no part in: Phoenix.Tracker (presence) traffic, other dispatchers, presence_diff.",
-		"dropped":        "Messages of the Phoenix channel dropped: malformed, too large, or a payload with no JSON form.",
-		"unencodable":    "Among the dropped: Broadcasts whose payload Jason could not encode either (tuples, pids, invalid UTF-8 ...).",
-	} {
-		c.descs[name] = prometheus.NewDesc("phxgo_phoenix_"+name+"_total", help, nil, nil)
+	return []prometheus.Collector{phoenixCollectorOf(cl.phoenix.Stats)}
+}
+
+func phoenixCollectorOf(stats func() phxredis.PhoenixStats) *phoenixCollector {
+	c := &phoenixCollector{stats: stats}
+	for _, m := range phoenixMetrics {
+		c.descs = append(c.descs, prometheus.NewDesc("phxgo_phoenix_"+m.name+"_total", m.help, nil, nil))
 	}
-	return []prometheus.Collector{c}
+	return c
 }
 
 func (c *phoenixCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -89,12 +109,8 @@ func (c *phoenixCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *phoenixCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.ph.Stats()
-	for name, v := range map[string]uint64{
-		"published": st.Published, "publish_errors": st.PublishErrors + st.PublishDropped,
-		"received": st.Received, "ignored": st.Echoes + st.NotForUs, "skipped": st.Skipped, "unwatched": st.Unwatched,
-		"dropped": st.Dropped, "unencodable": st.Unencodable,
-	} {
-		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
+	st := c.stats()
+	for i, m := range phoenixMetrics {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(m.value(st)))
 	}
 }

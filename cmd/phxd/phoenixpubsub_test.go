@@ -15,6 +15,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phxgo/phxgo/phx/phxredis"
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
@@ -160,5 +161,32 @@ func TestPhoenixPubSubFlagNeedsRedis(t *testing.T) {
 	o, err := parseFlags([]string{"-phoenix-pubsub", "MyApp.PubSub", "-redis", "redis://127.0.0.1:1/0"}, io.Discard)
 	if err != nil || o.phoenixPubSub != "MyApp.PubSub" {
 		t.Fatalf("%v %+v", err, o)
+	}
+}
+
+func TestPhoenixCollector(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(phoenixCollectorOf(func() phxredis.PhoenixStats {
+		return phxredis.PhoenixStats{Published: 1, PublishErrors: 2, PublishDropped: 3, Received: 4, Echoes: 5,
+			NotForUs: 6, Unwatched: 7, Skipped: 8, Dropped: 9, Unencodable: 10}
+	}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+	}
+	want := map[string]float64{"phxgo_phoenix_published_total": 1, "phxgo_phoenix_publish_errors_total": 5,
+		"phxgo_phoenix_received_total": 4, "phxgo_phoenix_ignored_total": 11, "phxgo_phoenix_unwatched_total": 7,
+		"phxgo_phoenix_skipped_total": 8, "phxgo_phoenix_dropped_total": 9, "phxgo_phoenix_unencodable_total": 10}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }
