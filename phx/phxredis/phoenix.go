@@ -317,6 +317,11 @@ func (p *Phoenix) Close() error {
 // :only messages for other nodes and broadcasts on topics without a local
 // subscriber are turned away before their message is decoded.
 func (p *Phoenix) receive(payload string) {
+	if len(payload) > p.max { // before copying it
+		p.stats.dropped.Add(1)
+		p.log.Debug("phoenix message dropped", "err", errPhxTooLarge, "bytes", len(payload))
+		return
+	}
 	m, err := decodePhoenix([]byte(payload), p.max, p.pre)
 	switch {
 	case err == nil:
