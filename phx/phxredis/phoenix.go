@@ -113,10 +113,13 @@ type PhoenixStats struct {
 // Jason writes them (float_to_binary(f, [:short]): "1.0", "1.0e3"), lists
 // as arrays, maps as objects whose keys are binaries, atoms or numbers
 // (written as strings), keys sorted by their text.
-// Jason cannot encode tuples, pids, references, funs, invalid UTF-8 or
-// structs (a map with __struct__), and Phoenix's serializer wants the
-// payload to be a map or {:binary, data}: a Broadcast with anything else,
-// or with two keys of the same text (%{:a => 1, "a" => 2}), is dropped and
+// Calendar structs (Date, Time, NaiveDateTime, DateTime in the ISO
+// calendar) become their ISO 8601 strings, as Jason writes them. Jason
+// cannot encode tuples, pids, references, funs or invalid UTF-8, and
+// encodes other structs only as the app derived it, which the term does
+// not show; Phoenix's serializer wants the payload to be a map (not a
+// struct) or {:binary, data}: a Broadcast with anything else, or with two
+// keys of the same text (%{:a => 1, "a" => 2}), is dropped and
 // counted (Unencodable). {:binary, data} is a binary broadcast, as Phoenix
 // sends binary pushes. The other way, a JSON payload becomes what
 // Jason.decode! makes of it (objects as maps with binary keys, strings as

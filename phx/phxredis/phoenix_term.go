@@ -142,6 +142,9 @@ func decodePhoenix(b []byte, max int, pre func(*phoenixMsg) error) (phoenixMsg, 
 	}
 	switch p := st[etf.Atom("payload")].(type) {
 	case map[any]any:
+		if _, ok := p[etf.Atom("__struct__")]; ok { // Jason writes no object for it
+			return m, fmt.Errorf("%w: payload is a struct, not a map", errPhxUnencodable)
+		}
 		if m.payload, err = appendJSON(nil, p, 0); err != nil {
 			return m, err
 		}
@@ -213,6 +216,9 @@ func appendObject(buf []byte, m map[any]any, depth int) ([]byte, error) {
 		key string
 		val any
 	}
+	if name, ok := m[etf.Atom("__struct__")]; ok {
+		return appendStruct(buf, m, name)
+	}
 	entries := make([]entry, 0, len(m))
 	for k, v := range m {
 		var key string
@@ -220,9 +226,6 @@ func appendObject(buf []byte, m map[any]any, depth int) ([]byte, error) {
 		case string:
 			key = k
 		case etf.Atom:
-			if k == "__struct__" {
-				return nil, fmt.Errorf("%w: a struct", errPhxUnencodable)
-			}
 			key = string(k)
 		case nil:
 			key = "nil"

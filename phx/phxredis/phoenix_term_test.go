@@ -3,10 +3,12 @@ package phxredis
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -209,4 +211,59 @@ func FuzzDecodePhoenix(f *testing.F) {
 			t.Fatalf("round trip: %+v %v, want %+v", m2, err, m)
 		}
 	})
+}
+
+// Calendar structs are written as Jason writes them, their to_iso8601
+// strings, checked against real Elixir's output.
+func TestPhoenixCalendarStructs(t *testing.T) {
+	data, err := os.ReadFile("testdata/phoenix_calendar.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		hexTerm, want, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		b, err := hex.DecodeString(hexTerm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := etf.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendJSON(nil, map[any]any{"at": v}, 0)
+		if err != nil || string(got) != `{"at":"`+want+`"}` {
+			t.Errorf("%s: %s %v, want %s", hexTerm, got, err, want)
+		}
+		n++
+	}
+	if n < 16 {
+		t.Fatalf("only %d vectors", n)
+	}
+	// Other structs, other calendars and a struct as the whole payload
+	// have no JSON form here.
+	st := func(name string, kv ...any) map[any]any {
+		m := map[any]any{etf.Atom("__struct__"): etf.Atom(name)}
+		for i := 0; i < len(kv); i += 2 {
+			m[etf.Atom(kv[i].(string))] = kv[i+1]
+		}
+		return m
+	}
+	for _, v := range []any{
+		st("Elixir.MyApp.User", "name", "x"),
+		st("Elixir.Date", "calendar", etf.Atom("Elixir.Cal.Holocene"), "year", int64(1), "month", int64(1), "day", int64(1)),
+		st("Elixir.Date", "calendar", etf.Atom("Elixir.Calendar.ISO"), "year", int64(1), "month", int64(13), "day", int64(1)),
+		st("Elixir.Time", "calendar", etf.Atom("Elixir.Calendar.ISO"), "hour", int64(1), "minute", int64(1), "second", int64(1), "microsecond", etf.Tuple{int64(1), int64(7)}),
+	} {
+		if got, err := appendJSON(nil, map[any]any{"v": v}, 0); !errors.Is(err, errPhxUnencodable) {
+			t.Errorf("%v: %s %v", v, got, err)
+		}
+	}
+	date := st("Elixir.Date", "calendar", etf.Atom("Elixir.Calendar.ISO"), "year", int64(1), "month", int64(1), "day", int64(1))
+	if _, err := decodePhoenix(broadcastTerm(t, "room:1", "e", date, etf.Encoder{}), 1<<20, nil); !errors.Is(err, errPhxUnencodable) {
+		t.Errorf("a struct payload: %v", err)
+	}
 }
