@@ -117,10 +117,11 @@ type PhoenixStats struct {
 // calendar) become their ISO 8601 strings, as Jason writes them. Jason
 // cannot encode tuples, pids, references, funs or invalid UTF-8, and
 // encodes other structs only as the app derived it, which the term does
-// not show; Phoenix's serializer wants the payload to be a map (not a
-// struct) or {:binary, data}: a Broadcast with anything else, or with two
-// keys of the same text (%{:a => 1, "a" => 2}), is dropped and
-// counted (Unencodable). {:binary, data} is a binary broadcast, as Phoenix
+// not show. Phoenix's serializer wants the payload to be a map or
+// {:binary, data}, and phxgo's broadcasts carry a JSON object, so a
+// struct as the whole payload (a string once Jason has written it) is
+// refused too. A Broadcast with any of these, or with two keys of the
+// same text (%{:a => 1, "a" => 2}), is dropped and counted (Unencodable). {:binary, data} is a binary broadcast, as Phoenix
 // sends binary pushes. The other way, a JSON payload becomes what
 // Jason.decode! makes of it (objects as maps with binary keys, strings as
 // binaries, integers as integers of any size, other numbers as floats,

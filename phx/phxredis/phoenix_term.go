@@ -142,7 +142,7 @@ func decodePhoenix(b []byte, max int, pre func(*phoenixMsg) error) (phoenixMsg, 
 	}
 	switch p := st[etf.Atom("payload")].(type) {
 	case map[any]any:
-		if _, ok := p[etf.Atom("__struct__")]; ok { // Jason writes no object for it
+		if _, ok := p[etf.Atom("__struct__")]; ok { // Jason writes a string, not an object
 			return m, fmt.Errorf("%w: payload is a struct, not a map", errPhxUnencodable)
 		}
 		if m.payload, err = appendJSON(nil, p, 0); err != nil {
