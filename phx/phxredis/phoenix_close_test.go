@@ -106,3 +106,40 @@ func TestPhoenixCloseFlushes(t *testing.T) {
 		t.Fatalf("b got %d of 100", len(got))
 	}
 }
+
+// On a Redis Cluster the Phoenix channel is a classic Pub/Sub channel, as
+// phoenix_pubsub_redis uses it: every master relays it.
+func TestPhoenixOnRedisCluster(t *testing.T) {
+	c := redistest.NewCluster(t, 3)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var nodes []*Phoenix
+	for i := range 3 {
+		ps, err := NewPubSub(client(t, c.URL(), true), PubSubOptions{Node: "c" + strconv.Itoa(i), Prefix: uniquePrefix(), Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPhoenix(ps, PhoenixOptions{PubSubName: "MyApp.PubSub"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		nodes = append(nodes, p)
+	}
+	recs := []*rec{newRec(), newRec(), newRec()}
+	for i, n := range nodes {
+		n.Subscribe("room:c", recs[i])
+	}
+	for i, n := range nodes {
+		if err := n.Broadcast(bc("room:c", `{"from":`+strconv.Itoa(i)+`}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range recs {
+		for i := range nodes {
+			r.waitFor(t, `{"from":`+strconv.Itoa(i)+`}`)
+		}
+		if got := r.payloads(); len(got) != 3 {
+			t.Errorf("got %q, want each broadcast once", got)
+		}
+	}
+}
