@@ -27,7 +27,7 @@ bench:
 # Run each fuzz target for FUZZTIME (default 3m).
 FUZZTIME ?= 3m
 fuzz:
-	for pkg in ./serializer ./netpoll ./phx/etf ./phx/token; do \
+	for pkg in ./serializer ./netpoll ./phx/etf ./phx/token ./phx/phxredis; do \
 		for f in $$(go test -list='^Fuzz' $$pkg | grep ^Fuzz); do \
 			go test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 		done; \

@@ -55,6 +55,8 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # have started one.
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# Mixed Elixir/Go cluster tests: an Erlang escript stands in for an Elixir node.
+command -v escript >/dev/null 2>&1 || missing+=(erlang-base)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 log "npm ci (compat_test: phoenix.js 1.8.16 and 1.7.23, ws, playwright-core)"

@@ -15,15 +15,16 @@ import (
 // cluster is what -redis adds to a node: a PubSub and a presence store on
 // the Redis every node shares, and the client under both.
 type cluster struct {
-	node   string
-	client redis.UniversalClient
-	pubsub *phxredis.PubSub
-	store  *phxredis.PresenceStore
-	start  *startStore // the store as presence.Config gets it
-	rooms  *members    // this node's room channels (set by newServer)
-	resync func()      // pushes presence_state to the room members again (set by newServer)
-	stop   chan struct{}
-	done   chan struct{}
+	node    string
+	client  redis.UniversalClient
+	pubsub  *phxredis.PubSub
+	phoenix *phxredis.Phoenix // -phoenix-pubsub (phoenixpubsub.go), around pubsub
+	store   *phxredis.PresenceStore
+	start   *startStore // the store as presence.Config gets it
+	rooms   *members    // this node's room channels (set by newServer)
+	resync  func()      // pushes presence_state to the room members again (set by newServer)
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // watch starts the outage watcher (resync.go), checking every heartbeat.
@@ -58,9 +59,14 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 		return nil, fmt.Errorf("redis pubsub: %w", err)
 	}
 	c.pubsub = ps
+	if c.phoenix, err = speakPhoenix(o, ps, node, log); err != nil {
+		_ = ps.Close()
+		_ = client.Close()
+		return nil, err
+	}
 	c.store, err = phxredis.NewPresenceStore(client, phxredis.StoreOptions{Logger: log})
 	if err != nil {
-		_ = c.pubsub.Close()
+		_ = c.closePubSub()
 		_ = client.Close()
 		return nil, fmt.Errorf("redis presence store: %w", err)
 	}
@@ -103,7 +109,7 @@ func (c *cluster) stats() clusterStats {
 // last leaves go out through the PubSub): the PubSub, then the client.
 func (c *cluster) close() error {
 	c.unwatch()
-	return errors.Join(c.pubsub.Close(), c.client.Close())
+	return errors.Join(c.closePubSub(), c.client.Close())
 }
 
 // redisLog takes go-redis's own log lines (a failed dial at every retry

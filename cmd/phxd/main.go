@@ -64,6 +64,7 @@ type options struct {
 	node          string
 	presenceBeat  time.Duration
 	presenceNodeT time.Duration
+	phoenixPubSub string // -phoenix-pubsub (phoenixpubsub.go)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -82,6 +83,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if err := checkClusterFlags(o); err != nil {
+		return nil, err
+	}
+	if err := checkPhoenixFlags(o); err != nil {
 		return nil, err
 	}
 	var err error
@@ -129,6 +133,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing (negative: no minimum)")
 	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
 	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
+	definePhoenixFlags(fs, o)
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
 	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
 	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
@@ -188,7 +193,7 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 	pcfg := presence.Config{DiffWindow: o.presenceWin, Node: o.node,
 		HeartbeatInterval: o.presenceBeat, NodeTimeout: o.presenceNodeT}
 	if cl != nil {
-		cfg.PubSub, pcfg.Store, pcfg.Node = cl.pubsub, cl.start, cl.node
+		cfg.PubSub, pcfg.Store, pcfg.Node = cl.phxPubSub(), cl.start, cl.node
 	}
 	srv := phx.NewServer(cfg)
 	pres, err := presence.New(srv, pcfg)
@@ -236,6 +241,7 @@ func run(args []string, stderr io.Writer) int {
 			return 2
 		}
 		extra = append(extra, newClusterCollector(cl.stats))
+		extra = append(extra, newPhoenixCollector(cl)...)
 	}
 	srv, pres, err := newServer(o, log, cl)
 	if err != nil {

@@ -1,0 +1,141 @@
+package compat_test
+
+// A mixed cluster, end to end: two phxd processes with -phoenix-pubsub on
+// one private Redis, real phoenix.js clients on them (js/cluster.js), and
+// phx/phxredis's Erlang escript standing in for an Elixir node on
+// phoenix_pubsub_redis (it writes and reads the channel with the real
+// term_to_binary and binary_to_term).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/phx/phxredis"
+	"github.com/phxgo/phxgo/phx/phxredis/redistest"
+)
+
+const elixirPeerScript = "../phx/phxredis/testdata/phoenix_peer.escript"
+
+// elixirPeer runs the escript with args and returns its JSON lines.
+func elixirPeer(t *testing.T, args ...string) <-chan map[string]any {
+	t.Helper()
+	bin, err := exec.LookPath("escript")
+	if err != nil {
+		t.Fatal("escript not found on PATH: install Debian's erlang-base (the test command .ci/test.sh does)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	cmd := exec.CommandContext(ctx, bin, append([]string{elixirPeerScript}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan map[string]any, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return lines
+}
+
+func TestMixedElixirCluster(t *testing.T) {
+	t.Parallel()
+	redis := redistest.NewServer(t)
+	port := strconv.Itoa(redis.Port)
+	channel := phxredis.PhoenixChannel("MyApp.PubSub")
+	prefix := uniq("m")
+	nodes := startNodes(t, 2, prefix, redis.URL(), "-phoenix-pubsub", "MyApp.PubSub")
+	d := startDriver(t)
+	room := "room:" + uniq("mx")
+	a, b := uniq("ma"), uniq("mb")
+	d.open(a, nodes[0], a, room)
+	d.open(b, nodes[1], b, room)
+	// Presence works among the phxd nodes.
+	d.waitPresence("both clients list both users", []string{a, b}, a, b)
+
+	// It hears the two escript broadcasts below, the chat and the kick.
+	elixir := elixirPeer(t, "subscribe", port, channel, "4")
+	if l := <-elixir; l["ready"] != true {
+		t.Fatalf("escript: %v", l)
+	}
+	// next is the next term a phxd node published.
+	next := func(what string) string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-elixir:
+				term, _ := l["term"].(string)
+				if !ok {
+					t.Fatalf("the escript ended before %s", what)
+				}
+				if !strings.HasPrefix(term, "{3,except,'ex1@127.0.0.1',") {
+					return term
+				}
+			case <-time.After(clusterWait):
+				t.Fatalf("%s never reached the Elixir side", what)
+			}
+		}
+	}
+
+	// Elixir's Endpoint.broadcast reaches the clients of both nodes, once.
+	if l := <-elixirPeer(t, "broadcast", port, channel, room, "new_msg"); l["receivers"] != 3.0 {
+		t.Fatalf("PUBLISH reached %v subscribers, want 3 (two phxd, the escript)", l["receivers"])
+	}
+	d.waitMsg([]string{a, b}, "new_msg", `"body":"from elixir"`)
+	// phxd's chat reaches the other phxd node and the Elixir side. Redis
+	// sends a channel's messages in order: once both clients have the
+	// chat, a duplicate of the Elixir broadcast would be there too.
+	chatAcross(d, a, "from go", []string{a, b})
+	for _, id := range []string{a, b} {
+		n := 0
+		for _, e := range d.events() {
+			if e.ID == id && e.Ev == "msg" && strings.Contains(string(e.Payload), `"body":"from elixir"`) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s got the Elixir broadcast %d times, want once", id, n)
+		}
+	}
+	want := `{3,except,` + prefix + `0,<<"` + room + `">>,#{'__struct__' => 'Elixir.Phoenix.Socket.Broadcast',event => <<"new_msg">>,payload => #{<<"body">> => <<"from go">>,<<"user">> => <<"` + a + `">>},topic => <<"` + room + `">>},'Elixir.Phoenix.Channel.Server'}`
+	if got := next("the chat"); got != want {
+		t.Errorf("the Elixir side decoded\n%s\nwant\n%s", got, want)
+	}
+
+	// An Elixir disconnect on users_socket:<id> closes that user's socket
+	// with 1001; phxd's kick_me reaches the Elixir side.
+	from := len(d.events())
+	<-elixirPeer(t, "broadcast", port, channel, "users_socket:"+b, "disconnect")
+	d.wait(b+"'s socket closed with 1001", func(evs []clientEv) bool {
+		for _, e := range evs[from:] {
+			if e.ID == b && e.Ev == "close" && e.Code == 1001 {
+				return true
+			}
+		}
+		return false
+	})
+	d.stop(b)
+	if st := d.reply(d.push(a, "kick_me", nil)); st != "ok" {
+		t.Fatalf("kick_me: reply %s", st)
+	}
+	kick := `{3,except,` + prefix + `0,<<"users_socket:` + a + `">>,#{'__struct__' => 'Elixir.Phoenix.Socket.Broadcast',event => <<"disconnect">>,payload => #{},topic => <<"users_socket:` + a + `">>},'Elixir.Phoenix.Channel.Server'}`
+	if got := next("kick_me's disconnect"); got != kick {
+		t.Errorf("the Elixir side decoded\n%s\nwant\n%s", got, kick)
+	}
+	d.stop(a)
+}
