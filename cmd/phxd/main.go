@@ -278,6 +278,9 @@ func run(args []string, stderr io.Writer) int {
 	case len(apiKey) < minAPIKey:
 		log.Warn(apiKeyEnv+" is short: use at least 32 random characters", "length", len(apiKey))
 	}
+	if os.Getenv(secretKeyBaseEnv) != "" {
+		log.Info("Phoenix.Token auth is on (" + secretKeyBaseEnv + " is set): salt \"user socket\", max age 86400 s")
+	}
 	log.Info("origin check", "allowed", describeOrigins(o.origin))
 	mux := newMux(srv, log, o.phoenixJS, apiKey, extra...)
 	if o.memRelease > 0 {
@@ -340,6 +343,9 @@ Environment:
                 and Content-Type application/json (else 415); events phx_*,
                 presence_state and presence_diff are refused (400); bodies
                 over 1 MiB get 413. Unset or empty: the endpoint is off (404).
+  SECRET_KEY_BASE  the Elixir app's secret_key_base: the token param may
+                then also be a Phoenix.Token (signed or encrypted, salt
+                "user socket", at most 86400 s old) whose data is the user id.
 
 Flags (a duration or number given as 0 means its default, shown below; a
 negative one turns the setting off, where it can be off):
