@@ -56,6 +56,7 @@ type workerHandle interface {
 	send(m ctlMsg)
 	live() (LiveSnapshot, bool)
 	kill()
+	wait() // until the engine (its goroutine, or its process and reader) has ended
 }
 
 // workerInit is the first line a worker reads.
@@ -88,6 +89,7 @@ func Run(p *scenario.Program, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	results, err := coordinate(p, o, hs, events)
+	waitWorkers(hs, events)
 	var samples []procstat.Sample
 	if smp != nil {
 		samples = smp.Stop()
@@ -96,6 +98,37 @@ func Run(p *scenario.Program, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	return aggregate(p, o, t0, results, samples), nil
+}
+
+// workerExitWait bounds how long Run waits for the engines to end once it
+// has their results (or an error); then it kills the processes left.
+const workerExitWait = 10 * time.Second
+
+// waitWorkers waits until every engine has ended, draining the events
+// they still send (late progress lines, an exit notice) so that none
+// blocks; processes still running after workerExitWait are killed. Run
+// thus leaves no goroutine or child process behind.
+func waitWorkers(hs []workerHandle, events chan workerEvent) {
+	all := make(chan struct{})
+	go func() {
+		for _, h := range hs {
+			h.wait()
+		}
+		close(all)
+	}()
+	bound := time.NewTimer(workerExitWait)
+	defer bound.Stop()
+	for {
+		select {
+		case <-events:
+		case <-all:
+			return
+		case <-bound.C:
+			for _, h := range hs {
+				h.kill()
+			}
+		}
+	}
 }
 
 // startWorkers starts the engines.
@@ -212,7 +245,10 @@ func (c *coordinator) live() LiveSnapshot {
 }
 
 // localWorker runs the engine on a goroutine of this process.
-type localWorker struct{ e *engine }
+type localWorker struct {
+	e    *engine
+	done chan struct{} // closed when the engine's goroutine has ended
+}
 
 // startLocal runs an engine on a goroutine; its events go to events.
 func startLocal(p *scenario.Program, eo engineOptions, events chan workerEvent) (*localWorker, error) {
@@ -221,7 +257,9 @@ func startLocal(p *scenario.Program, eo engineOptions, events chan workerEvent) 
 	if err != nil {
 		return nil, err
 	}
+	w := &localWorker{e: e, done: make(chan struct{})}
 	go func() {
+		defer close(w.done)
 		r, err := e.run()
 		if err != nil {
 			events <- workerEvent{Error: err.Error()}
@@ -229,18 +267,25 @@ func startLocal(p *scenario.Program, eo engineOptions, events chan workerEvent) 
 		}
 		events <- workerEvent{Result: r}
 	}()
-	return &localWorker{e: e}, nil
+	return w, nil
 }
 
 func (w *localWorker) send(m ctlMsg)              { w.e.ctl <- m }
 func (w *localWorker) live() (LiveSnapshot, bool) { return w.e.st.live.snapshot(), true }
-func (w *localWorker) kill()                      { w.e.ctl <- ctlMsg{Stop: true} }
+func (w *localWorker) kill() {
+	select { // the engine may have ended: never block on its control channel
+	case w.e.ctl <- ctlMsg{Stop: true}:
+	case <-w.done:
+	}
+}
+func (w *localWorker) wait() { <-w.done }
 
 // procWorker is a child process running -worker.
 type procWorker struct {
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	stdin io.WriteCloser
+	done  chan struct{} // closed when readEvents has seen the process exit
 }
 
 // startProc starts a -worker child and sends it init.
@@ -262,7 +307,7 @@ func startProc(init workerInit, events chan workerEvent) (*procWorker, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
-	w := &procWorker{cmd: cmd, stdin: stdin}
+	w := &procWorker{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	if err := w.writeLine(init); err != nil {
 		w.kill()
 		return nil, err
@@ -273,6 +318,7 @@ func startProc(init workerInit, events chan workerEvent) (*procWorker, error) {
 
 // readEvents forwards the worker's event lines until it exits.
 func (w *procWorker) readEvents(id int, stdout io.Reader, events chan workerEvent) {
+	defer close(w.done)
 	r := bufio.NewReaderSize(stdout, 1<<20)
 	gotResult := false
 	for {
@@ -315,6 +361,7 @@ func (w *procWorker) writeLine(v any) error {
 func (w *procWorker) send(m ctlMsg)              { _ = w.writeLine(m) }
 func (w *procWorker) live() (LiveSnapshot, bool) { return LiveSnapshot{}, false }
 func (w *procWorker) kill()                      { _ = w.cmd.Process.Kill() }
+func (w *procWorker) wait()                      { <-w.done }
 
 // WorkerMain is the -worker mode: run one engine as told on stdin.
 func WorkerMain(stdin io.Reader, stdout io.Writer) int {
