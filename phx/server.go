@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
 )
@@ -28,6 +29,9 @@ type Server struct {
 	lp        *longPoll
 	stats     stats
 	teardowns teardowns
+	// teardownWait bounds a socket teardown's wait for its channels
+	// (teardownWait; tests set it before the server has sockets).
+	teardownWait time.Duration
 
 	npOnce sync.Once
 	np     *netpoll.Server
@@ -59,6 +63,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries, cfg.BrakeAddrRejections)}
+	s.teardownWait = teardownWait
 	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {

@@ -374,7 +374,7 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
-	pending := waitTerminated(chans, teardownLogWait)
+	pending := waitTerminated(chans, s.srv.teardownWait)
 	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
 		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),
 			"code", code, "reason", reason, "channels", len(chans), "not_terminated", pending)
@@ -409,11 +409,11 @@ func waitTerminated(chans map[string]*Channel, bound time.Duration) (pending int
 	return 0
 }
 
-// teardownLogWait bounds how long a socket's teardown waits for its
-// channels to terminate (a Terminate handler that hangs only delays the
-// "socket closed" line and Shutdown, and holds the teardown goroutine no
-// longer than this).
-var teardownLogWait = 5 * time.Second
+// teardownWait bounds how long a socket's teardown waits for its channels
+// to terminate (a Terminate handler that hangs only delays the "socket
+// closed" line and Shutdown, and holds the teardown goroutine no longer
+// than this); Server.teardownWait, which tests shorten, starts as it.
+const teardownWait = 5 * time.Second
 
 // NumChannels counts the socket's channel instances.
 func (s *Socket) NumChannels() int {

@@ -27,9 +27,10 @@ func (h *slowTerminate) Terminate(*Channel, error) {
 
 // closeWithSlowTerminate closes a socket joined to one slowTerminate
 // channel on a goroutine, once Terminate is running, and returns the log.
-func closeWithSlowTerminate(t *testing.T) (*lineRecorder, *slowTerminate, chan struct{}) {
+func closeWithSlowTerminate(t *testing.T, wait time.Duration) (*lineRecorder, *slowTerminate, chan struct{}) {
 	rec := newLineRecorder()
 	srv := newServerForTest(t, Config{Logger: rec.logger()})
+	srv.teardownWait = wait
 	h := &slowTerminate{entered: make(chan struct{}), release: make(chan struct{})}
 	srv.Channel("room:*", h)
 	hr := srv.connectForTest(t, serializer.V2, Assigns{})
@@ -48,7 +49,7 @@ func closeWithSlowTerminate(t *testing.T) (*lineRecorder, *slowTerminate, chan s
 // has returned, so a reader of the log (an operator, a test waiting for a
 // socket to be gone) never sees it while a channel is still ending.
 func TestSocketClosedLoggedAfterTerminate(t *testing.T) {
-	rec, h, returned := closeWithSlowTerminate(t)
+	rec, h, returned := closeWithSlowTerminate(t, teardownWait)
 	if got := rec.matching(`msg="socket closed"`); len(got) != 0 {
 		t.Fatalf("logged while Terminate was still running: %q", got)
 	}
@@ -61,11 +62,9 @@ func TestSocketClosedLoggedAfterTerminate(t *testing.T) {
 }
 
 // TestSocketClosedLogWaitIsBounded: a Terminate that hangs delays the line
-// by teardownLogWait at most, and the line says one channel had not ended.
+// by Server.teardownWait at most, and the line says one channel had not ended.
 func TestSocketClosedLogWaitIsBounded(t *testing.T) {
-	defer func(d time.Duration) { teardownLogWait = d }(teardownLogWait)
-	teardownLogWait = 50 * time.Millisecond
-	rec, h, returned := closeWithSlowTerminate(t)
+	rec, h, returned := closeWithSlowTerminate(t, 50*time.Millisecond)
 	defer close(h.release)
 	<-returned // returns although Terminate is still blocked
 	got := rec.matching(`msg="socket closed"`)
@@ -80,10 +79,9 @@ func TestSocketClosedLogWaitIsBounded(t *testing.T) {
 // Terminate hangs until released: Shutdown must end with its context's
 // deadline, not return success while the channel is still ending.
 func TestShutdownWaitsForTerminate(t *testing.T) {
-	defer func(d time.Duration) { teardownLogWait = d }(teardownLogWait)
-	teardownLogWait = time.Minute
 	srv := newServerForTest(t, Config{DrainInterval: time.Millisecond,
 		Net: NetConfig{CloseTimeout: 50 * time.Millisecond}})
+	srv.teardownWait = time.Minute
 	h := &slowTerminate{entered: make(chan struct{}), release: make(chan struct{})}
 	srv.Channel("room:*", h)
 	c := dialWire(t, startWire(t, srv))
