@@ -133,3 +133,14 @@ func TestNoExpiryRightAfterStoreOutage(t *testing.T) {
 		t.Fatalf("a NodeTimeout after the outage: %d entries (%v), want b expired", len(list), err)
 	}
 }
+
+// TestDefaultDeadNodeBound: with the defaults, a node that dies without
+// leaving is gone from every list within NodeTimeout + HeartbeatInterval
+// (node.go), which must stay within 15 s.
+func TestDefaultDeadNodeBound(t *testing.T) {
+	c := Config{}.withDefaults()
+	if worst := c.NodeTimeout + c.HeartbeatInterval; worst > 15*time.Second {
+		t.Fatalf("default worst case %v (timeout %v + heartbeat %v), want at most 15s",
+			worst, c.NodeTimeout, c.HeartbeatInterval)
+	}
+}

@@ -79,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.rules = append(o.rules, s)
 		return nil
 	})
-	fs.BoolVar(&o.noDefault, "no-default-rules", false, "do not apply the built-in rules (testdata/phxbench/compare-rules.json)")
+	fs.BoolVar(&o.noDefault, "no-default-rules", false, "do not apply the built-in rules (testdata/phxbench/compare/rules.json)")
 	fs.DurationVar(&o.quiet, "quiet", 150*time.Millisecond, "silence that ends a step (keep it above the servers' presence batching window)")
 	fs.DurationVar(&o.maxStep, "max-step", 5*time.Second, "longest wait for silence after a step")
 	fs.DurationVar(&o.connect, "connect-timeout", 5*time.Second, "connect (TCP and upgrade) timeout")

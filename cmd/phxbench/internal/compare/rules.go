@@ -14,7 +14,7 @@ import (
 
 // Normalisation rules are data: a JSON file {"rules":[…]} whose rules run in
 // order over both transcripts before they are compared. The default set is
-// rules.json (a copy ships as testdata/phxbench/compare-rules.json); -rules
+// rules.json (a copy ships as testdata/phxbench/compare/rules.json); -rules
 // adds a user's file after it. README.md ("compare") documents the format.
 
 //go:embed rules.json
