@@ -55,7 +55,6 @@ const maxSlow = 5000
 // roomChannel serves room:*. Its members are tracked in Presence.
 type roomChannel struct {
 	presence *presence.Presence
-	members  *members // for the presence resync after a Redis outage (resync.go)
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
@@ -77,10 +76,6 @@ func (rc roomChannel) AfterJoin(c *phx.Channel) {
 	if err := rc.presence.PushState(c); err != nil {
 		c.Socket().Server().Logger().Warn("presence_state push failed", "topic", c.Topic(), "err", err)
 	}
-	// Last: its OnTerminate hook then runs after Presence's (which
-	// broadcasts the leave), so a member leaves the set only once its
-	// leave is out.
-	rc.members.add(c)
 }
 
 func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,19 +20,6 @@ type cluster struct {
 	phoenix *phxredis.Phoenix // -phoenix-pubsub (phoenixpubsub.go), around pubsub
 	store   *phxredis.PresenceStore
 	start   *startStore // the store as presence.Config gets it
-	rooms   *members    // this node's room channels (set by newServer)
-	resync  func()      // pushes presence_state to the room members again (set by newServer)
-	stop    chan struct{}
-	done    chan struct{}
-}
-
-// watch starts the outage watcher (resync.go), checking every heartbeat.
-func (c *cluster) watch(interval time.Duration) {
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(c.done)
-		watchOutages(func() bool { return c.pubsub.Stats().Connected }, interval, c.resync, c.stop)
-	}()
 }
 
 // openCluster connects a node to Redis. Redis need not answer yet: a node
@@ -79,16 +65,6 @@ func openCluster(o *options, log *slog.Logger) (*cluster, error) {
 	return c, nil
 }
 
-// unwatch stops the outage watcher, if it runs; calling it again does
-// nothing.
-func (c *cluster) unwatch() {
-	if c.stop != nil {
-		close(c.stop)
-		<-c.done
-		c.stop = nil
-	}
-}
-
 // stats reads the counters /metrics exports.
 func (c *cluster) stats() clusterStats {
 	ps, st := c.pubsub.Stats(), c.store.Stats()
@@ -108,7 +84,6 @@ func (c *cluster) stats() clusterStats {
 // close runs after the server has drained and Presence has closed (its
 // last leaves go out through the PubSub): the PubSub, then the client.
 func (c *cluster) close() error {
-	c.unwatch()
 	return errors.Join(c.closePubSub(), c.client.Close())
 }
 

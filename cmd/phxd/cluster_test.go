@@ -53,7 +53,6 @@ func startClusterNode(t *testing.T, logw io.Writer, args ...string) string {
 		_ = cl.close()
 		t.Fatalf("a node must start whether Redis answers or not: %v", err)
 	}
-	cl.watch(o.presenceBeat)
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +66,6 @@ func startClusterNode(t *testing.T, logw io.Writer, args ...string) string {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-served
-		cl.unwatch()
 		_ = pres.Close()
 		if err := cl.close(); err != nil {
 			t.Errorf("cluster close: %v", err)
@@ -156,43 +154,5 @@ func TestNodeStartsDuringOutage(t *testing.T) {
 	}
 	if strings.Contains(m, "\nphxgo_redis_presence_store_errors_total 0\n") {
 		t.Errorf("the store failed at start, yet no error is counted:%s", m)
-	}
-}
-
-// TestWatchOutages: a resync after each return of the connection, and
-// one more two intervals later; none while it stays up or down.
-func TestWatchOutages(t *testing.T) {
-	script := []bool{true, true, false, false, true, true, true, true, false, true, true, true}
-	var mu sync.Mutex
-	i, calls, at := 0, 0, []int{}
-	connected := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		v := script[min(i, len(script)-1)]
-		i++
-		return v
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		watchOutages(connected, time.Millisecond, func() {
-			mu.Lock()
-			calls++
-			at = append(at, i-1)
-			mu.Unlock()
-		}, stop)
-	}()
-	waitFor(t, "the script to run", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return i > len(script)+3
-	})
-	close(stop)
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	// Back up at reads 4 and 9; again two reads later (6, 11).
-	if want := []int{4, 6, 9, 11}; len(at) != len(want) || at[0] != 4 || at[1] != 6 || at[2] != 9 || at[3] != 11 {
-		t.Errorf("resyncs at reads %v, want %v", at, want)
 	}
 }

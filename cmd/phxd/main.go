@@ -203,18 +203,9 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 	if err != nil {
 		return nil, nil, err
 	}
-	var rooms *members
-	if cl != nil {
-		rooms = newMembers()
-	}
-	srv.Channel("room:*", roomChannel{presence: pres, members: rooms})
-	if cl != nil {
-		cl.rooms = rooms
-		cl.resync = func() {
-			n := rooms.resync(pres)
-			log.Info("presence: Redis back; pushed presence_state to this node's room members again", "channels", n)
-		}
-	}
+	// After a Redis outage Presence itself pushes presence_state again to
+	// the room members (the PubSub reports its health: pubsub.Health).
+	srv.Channel("room:*", roomChannel{presence: pres})
 	srv.Channel("bench:*", benchChannel{})
 	return srv, pres, nil
 }
@@ -251,16 +242,10 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 1
 	}
-	if cl != nil {
-		cl.watch(o.presenceBeat)
-	}
 	// Runs last: after the server has drained (srv.Shutdown returns once
-	// every channel has terminated, so their presences have left), the
-	// outage watcher, Presence, then the PubSub and the Redis client.
+	// every channel has terminated, so their presences have left),
+	// Presence, then the PubSub and the Redis client.
 	defer func() {
-		if cl != nil {
-			cl.unwatch()
-		}
 		if err := pres.Close(); err != nil {
 			log.Warn("presence close failed", "err", err)
 		}

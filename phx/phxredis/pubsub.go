@@ -484,6 +484,10 @@ func (p *PubSub) LocalBroadcast(b *pubsub.Broadcast) { p.mem.LocalBroadcast(b) }
 // Subscribers counts this node's subscribers of topic.
 func (p *PubSub) Subscribers(topic string) int { return p.mem.Subscribers(topic) }
 
+// Connected reports whether Redis is reachable (pubsub.Health): false from
+// the first failure seen until every connection works again.
+func (p *PubSub) Connected() bool { return p.health.up() }
+
 // Stats returns the PubSub's counters.
 func (p *PubSub) Stats() PubSubStats {
 	return PubSubStats{

@@ -58,8 +58,11 @@
 //
 //   - The heartbeat loop, one goroutine from New to Close when
 //     Config.HeartbeatInterval > 0: it heartbeats in the store, announces
-//     this node's presences again if another node expired it, and expires
-//     silent nodes (broadcasting their leaves).
+//     this node's presences again if another node expired it, expires
+//     silent nodes (broadcasting their leaves), and, when the PubSub
+//     reports its health (pubsub.Health), pushes presence_state again to
+//     the tracked channels after an outage (resync.go; the pushes run in
+//     those channels' mailboxes).
 //   - One window timer per topic batch (time.AfterFunc), armed while the
 //     topic's window is open; each firing ends the window on a goroutine
 //     of its own (flushing what waited). Close stops them and flushes.

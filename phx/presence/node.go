@@ -39,6 +39,7 @@ func (p *Presence) loop() {
 			return
 		case now := <-tk.C:
 			p.beat(now)
+			p.watchPubSub()
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // Presence events, as phoenix.js's Presence class expects them.
@@ -107,6 +108,8 @@ type Presence struct {
 	diffs     atomic.Int64 // presence_diff broadcasts sent
 	beaten    atomic.Bool
 	storeOut  outage // store failures, logged once per outage
+	psUp      bool   // the PubSub was connected at the last beat (resync.go; loop goroutine only)
+	psAgain   int    // beats until the second resync after an outage
 	pubsubOut outage // diff broadcast failures, logged once per outage
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -169,6 +172,10 @@ func New(srv *phx.Server, cfg Config) (*Presence, error) {
 	}
 	p.beaten.Store(true)
 	if cfg.HeartbeatInterval > 0 {
+		p.psUp = true // a PubSub that reports no health never had an outage
+		if h, ok := srv.PubSub().(pubsub.Health); ok {
+			p.psUp = h.Connected()
+		}
 		go p.loop()
 	} else {
 		close(p.loopDone)

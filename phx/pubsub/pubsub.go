@@ -133,6 +133,16 @@ type NoWaitSubscriber interface {
 	SubscribeNoWait(topic string, s Subscriber)
 }
 
+// Health is implemented by PubSubs that reach other nodes through
+// something that can fail (a Redis PubSub): Connected reports whether
+// broadcasts currently reach the other nodes. Broadcasts published while it
+// is false are lost for them (at most once); Presence watches it to push
+// presence_state again once the link is back, so that clients catch up on
+// the presence_diffs they missed.
+type Health interface {
+	Connected() bool
+}
+
 var subscriberIDs atomic.Uint64
 
 // NewSubscriberID returns a fresh process-unique subscriber id (never 0).
