@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -68,8 +70,9 @@ func TestMixedElixirCluster(t *testing.T) {
 	// Presence works among the phxd nodes.
 	d.waitPresence("both clients list both users", []string{a, b}, a, b)
 
-	// It hears the two escript broadcasts below, the chat and the kick.
-	elixir := elixirPeer(t, "subscribe", port, channel, "4")
+	// It hears the two escript broadcasts below, the chat, the API
+	// broadcast and the kick.
+	elixir := elixirPeer(t, "subscribe", port, channel, "5")
 	if l := <-elixir; l["ready"] != true {
 		t.Fatalf("escript: %v", l)
 	}
@@ -115,6 +118,18 @@ func TestMixedElixirCluster(t *testing.T) {
 	want := `{3,except,` + prefix + `0,<<"` + room + `">>,#{'__struct__' => 'Elixir.Phoenix.Socket.Broadcast',event => <<"new_msg">>,payload => #{<<"body">> => <<"from go">>,<<"user">> => <<"` + a + `">>},topic => <<"` + room + `">>},'Elixir.Phoenix.Channel.Server'}`
 	if got := next("the chat"); got != want {
 		t.Errorf("the Elixir side decoded\n%s\nwant\n%s", got, want)
+	}
+
+	// POST /api/broadcast on a phxd node reaches both nodes' clients and
+	// the Elixir side.
+	body := fmt.Sprintf(`{"topic":%q,"event":"announcement","payload":{"text":"api to all"}}`, room)
+	if resp, rb := postBroadcast(t, nodes[1], body); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /api/broadcast: %d %s, want 202", resp.StatusCode, rb)
+	}
+	d.waitMsg([]string{a, b}, "announcement", `"text":"api to all"`)
+	api := `{3,except,` + prefix + `1,<<"` + room + `">>,#{'__struct__' => 'Elixir.Phoenix.Socket.Broadcast',event => <<"announcement">>,payload => #{<<"text">> => <<"api to all">>},topic => <<"` + room + `">>},'Elixir.Phoenix.Channel.Server'}`
+	if got := next("the API broadcast"); got != api {
+		t.Errorf("the Elixir side decoded\n%s\nwant\n%s", got, api)
 	}
 
 	// An Elixir disconnect on users_socket:<id> closes that user's socket
