@@ -22,6 +22,18 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEq(t, "procs", o.procs, 2)
+	wantEq(t, "no pid", len(o.pids), 0)
+	o, err = parseFlags([]string{"-scenario", "idle", "-pid", "12, 34,56"}, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "pids", len(o.pids), 3)
+	wantEq(t, "last pid", o.pids[2], 56)
+	for _, bad := range []string{"x", "1,", "1,-2"} {
+		if _, err := parseFlags([]string{"-scenario", "idle", "-pid", bad}, &errb); err == nil {
+			t.Errorf("-pid %q accepted", bad)
+		}
+	}
 	var out strings.Builder
 	code := run([]string{"-scenario", "fanout", "-n", "10", "-print-scenario"}, nil, &out, &errb)
 	wantEq(t, "exit", code, engine.ExitOK)
