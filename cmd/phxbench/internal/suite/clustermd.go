@@ -1,0 +1,266 @@
+package suite
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
+)
+
+// The cluster suite's tables (markdown, between the cluster markers of
+// BENCHMARKS.md): medians over the rounds with the lowest and highest run.
+
+// caseOf returns the case with the given item and node count (redis: on
+// Redis or not), or nil.
+func (cf *clusterFile) caseOf(item string, nodes int, redis bool) *clusterCase {
+	for i := range cf.Cases {
+		c := &cf.Cases[i]
+		if c.Item == item && c.Redis == redis && (nodes == 0 && c.Nodes > 1 || c.Nodes == nodes) {
+			return c
+		}
+	}
+	return nil
+}
+
+// runsOf returns the successful runs of a case, in order.
+func (cf *clusterFile) runsOf(id string) []*clusterRun {
+	var rs []*clusterRun
+	for _, r := range cf.Runs {
+		if r.Case == id && r.ok() {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// vals returns key in every successful run of case id.
+func (cf *clusterFile) vals(id, key string) []float64 {
+	var vs []float64
+	for _, r := range cf.runsOf(id) {
+		if v, ok := r.Figures[key]; ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// nodeVals returns a per-node figure of node i in every successful run.
+func (cf *clusterFile) nodeVals(id string, i int, get func(nodeFigures) float64) []float64 {
+	var vs []float64
+	for _, r := range cf.runsOf(id) {
+		if i < len(r.Nodes) {
+			vs = append(vs, get(r.Nodes[i]))
+		}
+	}
+	return vs
+}
+
+// roundDiffs pairs the runs of two cases by round and returns a's key
+// minus b's in every round where both succeeded.
+func (cf *clusterFile) roundDiffs(a, b, key string) []float64 {
+	var ds []float64
+	for _, ra := range cf.runsOf(a) {
+		for _, rb := range cf.runsOf(b) {
+			va, oka := ra.Figures[key]
+			vb, okb := rb.Figures[key]
+			if ra.Round == rb.Round && oka && okb {
+				ds = append(ds, va-vb)
+			}
+		}
+	}
+	return ds
+}
+
+// spread formats the median of vs and, with several, the range.
+func spread(vs []float64, f func(float64) string) string {
+	if len(vs) == 0 {
+		return "–"
+	}
+	s := f(median(vs))
+	if len(vs) > 1 {
+		s += fmt.Sprintf(" (%s–%s)", f(slices.Min(vs)), f(slices.Max(vs)))
+	}
+	return s
+}
+
+func fmtUS3(v float64) string { return fmt.Sprintf("%.3f µs", v) }
+func fmtS(v float64) string   { return fmt.Sprintf("%.2f s", v) }
+func fmtB(v float64) string   { return report.BytesStr(v) }
+
+// clusterMarkdown renders the tables.
+func clusterMarkdown(cf *clusterFile) string {
+	var b strings.Builder
+	m := cf.Machine
+	rev := m.PhxdRev
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if m.PhxdDirty == "true" {
+		rev += " + uncommitted changes"
+	}
+	wall := "?"
+	if !m.Finished.IsZero() {
+		wall = m.Finished.Sub(m.Started).Round(time.Second).String()
+	}
+	fmt.Fprintf(&b, "Measured %s (%s) on %d CPUs (%s), %s; phxd `%s` (commit `%s`, %s); load %s at the start, %s at the end; %d rounds, fresh servers (and a fresh redis-server) every run. Command: `%s`.\n\n",
+		m.Started.Format("2006-01-02 15:04 MST"), wall, m.NProc, orQ(m.CPUModel), m.Kernel, m.PhxdPath, orQ(rev), orQ(m.PhxdGo),
+		m.LoadStart, orQ(m.LoadEnd), m.Runs, cf.Command)
+	if m.Quick {
+		b.WriteString("**-quick smoke run: a tenth of the sockets, not the figures.**\n\n")
+	}
+	writeClusterFanout(&b, cf)
+	writeClusterPresence(&b, cf)
+	writeClusterIdle(&b, cf)
+	writeClusterRuns(&b, cf)
+	return b.String()
+}
+
+// writeClusterFanout writes the fan-out tables.
+func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
+	single, red1, multi := cf.caseOf("fanout", 1, false), cf.caseOf("fanout", 1, true), cf.caseOf("fanout", 0, true)
+	if single == nil || multi == nil {
+		return
+	}
+	fmt.Fprintf(b, "#### Fan-out: %v subscribers, %v messages, publisher on node a\n\n", cf.Options["subs"], cf.Options["msgs"])
+	b.WriteString("| case | deliveries/s | phxd CPU per delivery (all nodes) | Redis CPU per delivery | lost of expected | delivery p50 / p99 | phxbench CPU |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range []*clusterCase{single, red1, multi} {
+		if c == nil {
+			continue
+		}
+		id := c.ID
+		lost := fmt.Sprintf("%s of %s", spread(cf.vals(id, "lost"), fmtCount), spread(cf.vals(id, "expected"), fmtCount))
+		redis := "–"
+		if c.Redis {
+			redis = spread(cf.vals(id, "redis_cpu_per_delivery_us"), fmtUS3)
+		}
+		fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s / %s | %s |\n", c.Desc, id,
+			spread(cf.vals(id, "deliveries_per_s"), fmtRate), spread(cf.vals(id, "cpu_per_delivery_us"), fmtUS2), redis, lost,
+			spread(cf.vals(id, "delivery_p50_us"), fmtLat), spread(cf.vals(id, "delivery_p99_us"), fmtLat),
+			spread(cf.vals(id, "client_cpu_s"), fmtS))
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(b, "Per node of `%s` (CPU from the first publish to the last delivery; \"per own delivery\" divides it by the deliveries to that node's sockets, \"share\" by every delivery of the run, so the shares add up to the cluster's figure):\n\n", multi.ID)
+	b.WriteString("| node | sockets | deliveries | CPU | per own delivery | share per delivery |\n|---|---:|---:|---:|---:|---:|\n")
+	var n int
+	for _, r := range cf.runsOf(multi.ID) {
+		n = max(n, len(r.Nodes))
+	}
+	for i := range n {
+		name := nodeName(i)
+		if i == 0 {
+			name += " (publisher)"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name,
+			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return float64(f.Subscribers) }), fmtCount),
+			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return float64(f.Deliveries) }), fmtCount),
+			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.CPUS }), fmtS),
+			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.PerOwnUS }), fmtUS2),
+			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.PerAllUS }), fmtUS2))
+	}
+	fmt.Fprintf(b, "| all | | %s | | | %s |\n\n", spread(cf.vals(multi.ID, "received"), fmtCount), spread(cf.vals(multi.ID, "cpu_per_delivery_us"), fmtUS2))
+	extra := cf.roundDiffs(multi.ID, single.ID, "cpu_per_delivery_us")
+	fmt.Fprintf(b, "Extra phxd CPU per delivery, cluster minus single node (per round, then the median): **%s**", spread(extra, fmtUS2))
+	if red1 != nil {
+		fmt.Fprintf(b, "; of which one node on Redis minus no Redis: %s", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
+	}
+	pub := cf.vals(multi.ID, "publisher_node_cpu_per_own_delivery_us")
+	recv := cf.vals(multi.ID, "receiving_nodes_cpu_per_own_delivery_us")
+	fmt.Fprintf(b, ". Per own delivery, the publisher's node spends %s and the receiving nodes %s, against %s on a single node. Redis's own CPU is %s per delivery on top.\n\n",
+		spread(pub, fmtUS2), spread(recv, fmtUS2), spread(cf.vals(single.ID, "cpu_per_delivery_us"), fmtUS2),
+		spread(cf.vals(multi.ID, "redis_cpu_per_delivery_us"), fmtUS3))
+}
+
+// writeClusterPresence writes the presence table.
+func writeClusterPresence(b *strings.Builder, cf *clusterFile) {
+	c := cf.caseOf("presence", 0, true)
+	if c == nil {
+		return
+	}
+	var hb, nt string
+	for _, r := range cf.Runs {
+		if r.Case == c.ID && r.Pres != nil {
+			hb, nt = r.Pres.Heartbeat, r.Pres.NodeTimeout
+		}
+	}
+	fmt.Fprintf(b, "#### A dead node's presences: %v users on node %s, observer on node a, node %s killed with SIGKILL\n\n",
+		cf.Options["users"], nodeName(c.Nodes-1), nodeName(c.Nodes-1))
+	fmt.Fprintf(b, "phxd's presence timing as run (its defaults, no -presence-* flag given): -presence-heartbeat %s, -presence-node-timeout %s.\n\n", orQ(hb), orQ(nt))
+	b.WriteString("| figure | median (min–max) |\n|---|---:|\n")
+	rows := []struct{ name, key string }{
+		{"kill → the observer has seen every user leave", "all_left_s"},
+		{"kill → first leave seen", "first_leave_s"},
+		{"users seen leaving (of users)", "left"},
+		{"duplicate leaves", "dup_leaves"},
+		{"connect+join → the observer lists every user", "join_s"},
+	}
+	for _, r := range rows {
+		f := fmtS
+		if r.key == "left" || r.key == "dup_leaves" {
+			f = fmtCount
+		}
+		fmt.Fprintf(b, "| %s | %s |\n", r.name, spread(cf.vals(c.ID, r.key), f))
+	}
+	b.WriteString("\n")
+}
+
+// writeClusterIdle writes the idle memory table.
+func writeClusterIdle(b *strings.Builder, cf *clusterFile) {
+	single, red := cf.caseOf("idle", 1, false), cf.caseOf("idle", 1, true)
+	if single == nil || red == nil {
+		return
+	}
+	fmt.Fprintf(b, "#### Memory per idle joined socket: %v sockets, one phxd\n\n", cf.Options["idle"])
+	b.WriteString("| case | sockets open | RSS before | RSS held | RSS per socket | redis-server RSS |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, c := range []*clusterCase{single, red} {
+		rr := "–"
+		if c.Redis {
+			rr = spread(cf.vals(c.ID, "redis_rss_b"), fmtB)
+		}
+		fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s |\n", c.Desc, c.ID, spread(cf.vals(c.ID, "open_at_end"), fmtCount),
+			spread(cf.vals(c.ID, "rss_start_b"), fmtB), spread(cf.vals(c.ID, "rss_held_b"), fmtB),
+			spread(cf.vals(c.ID, "rss_per_socket_b"), fmtKiB), rr)
+	}
+	ms, mr := median(cf.vals(single.ID, "rss_per_socket_b")), median(cf.vals(red.ID, "rss_per_socket_b"))
+	if !math.IsNaN(ms) && !math.IsNaN(mr) && ms > 0 {
+		d := 100 * (mr/ms - 1)
+		verdict := "within the 10% bound"
+		if math.Abs(d) > 10 {
+			verdict = "**outside the 10% bound**"
+		}
+		fmt.Fprintf(b, "\nWith Redis on, RSS per socket is %+.1f%% of the single node's (medians): %s.\n", d, verdict)
+	}
+	b.WriteString("\n")
+}
+
+// writeClusterRuns lists every run.
+func writeClusterRuns(b *strings.Builder, cf *clusterFile) {
+	b.WriteString("<details><summary>Every run</summary>\n\n| run | load | wall | result |\n|---|---:|---:|---|\n")
+	for _, r := range cf.Runs {
+		res := "ok"
+		switch {
+		case !r.ok():
+			res = "ERROR: " + r.Err
+		case r.Exit != engine.ExitOK:
+			res = fmt.Sprintf("phxbench exit %d (see %s.txt)", r.Exit, r.ID)
+		}
+		fmt.Fprintf(b, "| %s | %.2f | %.1f s | %s |\n", r.ID, r.Load1, r.WallS, strings.ReplaceAll(res, "|", "\\|"))
+	}
+	b.WriteString("\n</details>\n\n")
+	for _, c := range cf.Cases {
+		for _, r := range cf.Runs {
+			if r.Case == c.ID && (r.Command != "" || len(r.Servers) > 0) {
+				fmt.Fprintf(b, "- `%s`: `%s`", c.ID, strings.Join(r.Servers, "` & `"))
+				if r.Command != "" {
+					fmt.Fprintf(b, "; `%s`", r.Command)
+				}
+				b.WriteString("\n")
+				break
+			}
+		}
+	}
+	b.WriteString("\n")
+}
