@@ -75,14 +75,14 @@ func (cf *clusterFile) roundDiffs(a, b, key string) []float64 {
 	return ds
 }
 
-// spread formats the median of vs and, with several, the range.
+// spread formats the median of vs and, when the runs differ, their range.
 func spread(vs []float64, f func(float64) string) string {
 	if len(vs) == 0 {
 		return "–"
 	}
 	s := f(median(vs))
-	if len(vs) > 1 {
-		s += fmt.Sprintf(" (%s–%s)", f(slices.Min(vs)), f(slices.Max(vs)))
+	if lo, hi := f(slices.Min(vs)), f(slices.Max(vs)); lo != hi {
+		s += fmt.Sprintf(" (%s–%s)", lo, hi)
 	}
 	return s
 }
