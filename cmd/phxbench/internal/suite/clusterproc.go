@@ -46,25 +46,33 @@ func (cs *children) start(name, logPath string, argv []string) (*child, error) {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	return cs.startCmd(name, cmd, func() {
+		logf.Close()
+		if st, err := os.Stat(logPath); err == nil && st.Size() == 0 {
+			_ = os.Remove(logPath)
+		}
+	})
+}
+
+// startCmd starts a prepared command and registers it; done runs once it
+// exited.
+func (cs *children) startCmd(name string, cmd *exec.Cmd, done func()) (*child, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.closed {
-		logf.Close()
+		done()
 		return nil, errors.New("interrupted")
 	}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		done()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, exited: make(chan struct{})}
 	cs.list[c] = true
 	go func() {
 		_ = cmd.Wait()
-		logf.Close()
-		if st, err := os.Stat(logPath); err == nil && st.Size() == 0 {
-			_ = os.Remove(logPath)
-		}
+		done()
 		cs.mu.Lock()
 		delete(cs.list, c)
 		cs.mu.Unlock()

@@ -73,7 +73,7 @@ func runClusterCase(o *clusterOptions, cs *children, exe string, c clusterCase, 
 	}
 	switch c.Item {
 	case "fanout", "idle":
-		runClusterBench(o, exe, c, rec, base, nodes, redis)
+		runClusterBench(o, cs, exe, c, rec, base, nodes, redis)
 	case "presence":
 		runPresence(o, rec, nodes)
 	}
@@ -87,7 +87,7 @@ func runClusterCase(o *clusterOptions, cs *children, exe string, c clusterCase, 
 
 // runClusterBench runs the case's phxbench command against the nodes and
 // derives the figures from its JSON result.
-func runClusterBench(o *clusterOptions, exe string, c clusterCase, rec *clusterRun, base string, nodes []*node, redis *redisProc) {
+func runClusterBench(o *clusterOptions, cs *children, exe string, c clusterCase, rec *clusterRun, base string, nodes []*node, redis *redisProc) {
 	var urls, pids, shown []string
 	for _, n := range nodes {
 		urls = append(urls, n.wsURL())
@@ -109,14 +109,25 @@ func runClusterBench(o *clusterOptions, exe string, c clusterCase, rec *clusterR
 	fmt.Fprintf(out, "# %s\n# %s\n", strings.Join(rec.Servers, "\n# "), rec.Command)
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	runErr := runBounded(cmd, 3*time.Minute+o.hold)
-	out.Close()
+	bench, err := cs.startCmd("phxbench", cmd, func() { out.Close() })
+	if err != nil {
+		rec.Err = err.Error()
+		return
+	}
+	bound := 3*time.Minute + o.hold
+	select {
+	case <-bench.exited:
+	case <-time.After(bound):
+		bench.kill()
+		rec.Err = fmt.Sprintf("phxbench killed after %v", bound)
+		return
+	}
 	if ps := cmd.ProcessState; ps != nil {
 		rec.Exit = ps.ExitCode()
 	}
-	switch {
-	case runErr != nil:
-		rec.Err = runErr.Error()
+	switch ps := cmd.ProcessState; {
+	case ps == nil || !ps.Exited():
+		rec.Err = fmt.Sprintf("phxbench ended by %v", ps)
 		return
 	case rec.Exit != engine.ExitOK && rec.Exit != engine.ExitFailed:
 		rec.Err = fmt.Sprintf("phxbench exited %d (see %s.txt)", rec.Exit, base)
