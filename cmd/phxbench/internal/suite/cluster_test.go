@@ -102,8 +102,8 @@ func TestClusterMarkdown(t *testing.T) {
 		cf.Runs = append(cf.Runs, &clusterRun{ID: id, Case: id, Round: round, Figures: f, Nodes: nodes})
 	}
 	for round, k := range []float64{1, 2} {
-		add("fanout-single", round, map[string]float64{"cpu_per_delivery_us": k, "lost": 0, "expected": 1800200}, nil)
-		add("fanout-redis3", round, map[string]float64{"cpu_per_delivery_us": 3 * k, "lost": 0, "expected": 1800200, "redis_cpu_per_delivery_us": 0.01},
+		add("fanout-single", round, map[string]float64{"cpu_per_delivery_us": k, "lost": 0, "expected": 1800200, "phxd_cpu_s": k}, nil)
+		add("fanout-redis3", round, map[string]float64{"cpu_per_delivery_us": 3 * k, "lost": 0, "expected": 1800200, "redis_cpu_per_delivery_us": 0.01, "phxd_cpu_s": 2 * k},
 			[]nodeFigures{{Node: "a", Subscribers: 3001}, {Node: "b"}, {Node: "c"}})
 		add("idle-single", round, map[string]float64{"rss_per_socket_b": 4000 * k}, nil)
 		add("idle-redis1", round, map[string]float64{"rss_per_socket_b": 4200 * k}, nil)
@@ -112,14 +112,15 @@ func TestClusterMarkdown(t *testing.T) {
 	md := clusterMarkdown(cf)
 	for _, want := range []string{
 		"| one phxd, no Redis (`fanout-single`) |",
-		"1.50 µs (1.00 µs–2.00 µs)",            // single-node median and range
-		"**3.00 µs (2.00 µs–4.00 µs)**",        // per-round differences: 2 and 4
-		"| a (publisher) | 3001 |",             //
-		"+5.0% of the single node's",           // 4200/4000
-		"within the 10% bound",                 //
-		"| 11.50 s (11.00 s–12.00 s) |",        // presence clear
-		"0 of 1800200",                         //
-		"| kill → the observer has seen every", //
+		"1.50 µs (1.00 µs–2.00 µs)",                               // single-node median and range
+		"**3.00 µs (2.00 µs–4.00 µs)**",                           // per-round differences: 2 and 4
+		"per published message: 7500.0 µs (5000.0 µs–10000.0 µs)", // 1 s and 2 s over 200 messages
+		"| a (publisher) | 3001 |",                                //
+		"+5.0% of the single node's",                              // 4200/4000
+		"within the 10% bound",                                    //
+		"| 11.50 s (11.00 s–12.00 s) |",                           // presence clear
+		"0 of 1800200",                                            //
+		"| kill → the observer has seen every",                    //
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -87,6 +87,18 @@ func spread(vs []float64, f func(float64) string) string {
 	return s
 }
 
+// anyInt reads a number stored in an any (an int, or a float64 once
+// read back from JSON).
+func anyInt(v any) int {
+	switch x := v.(type) {
+	case int:
+		return x
+	case float64:
+		return int(x)
+	}
+	return 0
+}
+
 func fmtUS3(v float64) string { return fmt.Sprintf("%.3f µs", v) }
 func fmtS(v float64) string   { return fmt.Sprintf("%.2f s", v) }
 func fmtB(v float64) string   { return report.BytesStr(v) }
@@ -167,6 +179,11 @@ func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
 	if red1 != nil {
 		fmt.Fprintf(b, "; of which one node on Redis minus no Redis: %s", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
 	}
+	perMsg := cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_s")
+	for i := range perMsg {
+		perMsg[i] *= 1e6 / float64(max(1, anyInt(cf.Options["msgs"])))
+	}
+	fmt.Fprintf(b, " (per published message: %s more phxd CPU over the %d nodes)", spread(perMsg, fmtUS), multi.Nodes)
 	pub := cf.vals(multi.ID, "publisher_node_cpu_per_own_delivery_us")
 	recv := cf.vals(multi.ID, "receiving_nodes_cpu_per_own_delivery_us")
 	fmt.Fprintf(b, ". Per own delivery, the publisher's node spends %s and the receiving nodes %s, against %s on a single node. Redis's own CPU is %s per delivery on top.\n\n",

@@ -205,6 +205,8 @@ func clusterFigures(r *engine.Result, nodes int, redis bool) (map[string]float64
 		ns = append(ns, nf)
 	}
 	f["cpu_per_delivery_us"] = sum
+	f["phxd_cpu_s"] = sum * float64(d.Received) / 1e6
+	f["published"] = float64(d.Published)
 	if redis && len(procs) > nodes {
 		f["redis_cpu_per_delivery_us"] = procs[nodes].CPUPerDeliveryUS
 	}
