@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (Node packages for the phoenix.js compatibility tests), then gofmt, go vet,
+# (Node packages for the phoenix.js compatibility tests, redis-server and
+# redis-cli for the Redis tests), then gofmt, go vet,
 # every Go test with the race detector, and the allocation and memory tests
 # once more without it.
 set -euo pipefail
@@ -48,6 +49,12 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 # Browser tests (compat_test/browser_test.go): headless Chromium from Debian.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# Redis tests (phx/phxredis, compat_test's multi-node tests): each starts its
+# own private redis-server on free loopback ports (and uses redis-cli to form
+# a Redis Cluster); none connects to a system-wide Redis, should the package
+# have started one.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 log "npm ci (compat_test: phoenix.js 1.8.16 and 1.7.23, ws, playwright-core)"

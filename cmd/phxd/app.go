@@ -49,6 +49,7 @@ const maxSlow = 5000
 // roomChannel serves room:*. Its members are tracked in Presence.
 type roomChannel struct {
 	presence *presence.Presence
+	members  *members // for the presence resync after a Redis outage (resync.go)
 }
 
 func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
@@ -62,6 +63,7 @@ func (roomChannel) Join(c *phx.Channel, _ phx.Payload) (any, error) {
 // {"online_at": <unix ms>} (members get presence_diff) and pushes
 // presence_state to the joiner, after every join and rejoin.
 func (rc roomChannel) AfterJoin(c *phx.Channel) {
+	rc.members.add(c)
 	uid := c.Assigns().String("user_id")
 	meta := map[string]any{"online_at": time.Now().UnixMilli()}
 	if err := rc.presence.Track(c, uid, meta); err != nil {
@@ -88,10 +90,10 @@ func (rc roomChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) 
 		return rc.setStatus(c, msg)
 	case "kick_me":
 		_ = c.Reply(msg, "ok", phx.Empty)
-		return nil, c.Socket().Server().Broadcast(c.Socket().ID(), "disconnect", phx.Empty)
+		return nil, published(c, c.Socket().Server().Broadcast(c.Socket().ID(), "disconnect", phx.Empty))
 	case "broadcast_binary":
 		_ = c.Reply(msg, "ok", phx.Empty)
-		return nil, c.Broadcast("bin_all", phx.Binary{4, 5, 6})
+		return nil, published(c, c.Broadcast("bin_all", phx.Binary{4, 5, 6}))
 	case "push_binary":
 		_ = c.Reply(msg, "ok", phx.Empty)
 		// A LongPoll client cannot receive binary frames: the push then
@@ -160,9 +162,21 @@ func handleCommon(c *phx.Channel, msg *phx.InMessage) (any, error) {
 			return nil, phx.ErrorReply(phx.Reason("bad_request"))
 		}
 		err := c.Broadcast("new_msg", map[string]string{"user": c.Assigns().String("user_id"), "body": *in.Body})
-		return phx.Empty, err
+		return phx.Empty, published(c, err)
 	}
 	return nil, phx.ErrorReply(phx.Reason("unhandled event"))
+}
+
+// published handles a broadcast's error. The app's payloads always encode,
+// so an error means the PubSub could not hand the message to the other
+// nodes (Redis unreachable): this node's subscribers have it, the others
+// never will (across nodes delivery is at most once, as in Phoenix.PubSub).
+// That is logged, not the client's fault: the event is answered as usual.
+func published(c *phx.Channel, err error) error {
+	if err != nil {
+		c.Socket().Server().Logger().Warn("broadcast reached this node only", "topic", c.Topic(), "err", err)
+	}
+	return nil
 }
 
 // benchChannel serves bench:*: nothing but the channel itself.

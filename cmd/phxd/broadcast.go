@@ -70,8 +70,15 @@ func broadcastHandler(srv *phx.Server, log *slog.Logger, key string) http.Handle
 			writeError(w, http.StatusBadRequest, msg)
 			return
 		}
-		if err := srv.Broadcast(topic, event, phx.RawJSON(payload)); err != nil {
+		b, err := phx.NewBroadcast(topic, event, phx.RawJSON(payload))
+		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := srv.PubSub().Broadcast(b); err != nil {
+			// This node's subscribers have it; the other nodes never will.
+			log.Warn("api broadcast reached this node only", "topic", clip(topic), "event", clip(event), "err", err)
+			writeError(w, http.StatusServiceUnavailable, "delivered on this node only: the other nodes could not be reached ("+err.Error()+")")
 			return
 		}
 		log.Info("api broadcast", "topic", clip(topic), "event", clip(event), "payload_bytes", len(payload))

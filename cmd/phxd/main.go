@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/presence"
 )
@@ -55,6 +57,13 @@ type options struct {
 	lpMaxSessions  int
 	maxInbound     int
 	maxInboundMiB  int
+
+	// Several nodes (see cluster.go).
+	redisURL      string
+	redisCluster  bool
+	node          string
+	presenceBeat  time.Duration
+	presenceNodeT time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -71,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := checkClusterFlags(o); err != nil {
+		return nil, err
 	}
 	var err error
 	if o.origin, err = originPolicy(o.checkOrigin, o.addr); err != nil {
@@ -115,6 +127,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
 	fs.DurationVar(&o.memRelease, "mem-release", 30*time.Second, "every this long, check whether to hand free heap memory back to the OS (after a burst: when free heap exceeds the live heap, or the server went quiet), so RSS falls back (negative disables)")
 	fs.IntVar(&o.memMinMiB, "mem-release-min", 16, "`MiB` of free heap (and of allocation per -mem-release interval, for \"quiet\") under which -mem-release does nothing (negative: no minimum)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
+	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
+	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
+	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
+	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof at this loopback `addr`ess (e.g. 127.0.0.1:6060); off when empty")
 	return fs
 }
@@ -134,12 +151,14 @@ func newLogger(o *options, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("-log-format must be text or json, got %q", o.logFormat)
 }
 
-func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, error) {
+// newServer builds the app's server and its Presence: in memory, or on
+// Redis when cl is not nil (-redis).
+func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presence.Presence, error) {
 	mode := phx.RejectFrame
 	if o.rejectMode == "http" {
 		mode = phx.RejectHTTP
 	}
-	srv := phx.NewServer(phx.Config{
+	cfg := phx.Config{
 		Connect:         connect,
 		ID:              socketID,
 		Origin:          o.origin,
@@ -165,12 +184,28 @@ func newServer(o *options, log *slog.Logger) (*phx.Server, *presence.Presence, e
 			HTTPWriteTimeout: o.httpWrite,
 			PauseTimeout:     o.pauseTimeout,
 		},
-	})
-	pres, err := presence.New(srv, presence.Config{DiffWindow: o.presenceWin})
+	}
+	pcfg := presence.Config{DiffWindow: o.presenceWin, Node: o.node,
+		HeartbeatInterval: o.presenceBeat, NodeTimeout: o.presenceNodeT}
+	if cl != nil {
+		cfg.PubSub, pcfg.Store, pcfg.Node = cl.pubsub, cl.start, cl.node
+	}
+	srv := phx.NewServer(cfg)
+	pres, err := presence.New(srv, pcfg)
+	if cl != nil {
+		cl.start.started.Store(true)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	srv.Channel("room:*", roomChannel{presence: pres})
+	rooms := newMembers()
+	srv.Channel("room:*", roomChannel{presence: pres, members: rooms})
+	if cl != nil {
+		cl.resync = func() {
+			n := rooms.resync(pres)
+			log.Info("presence: Redis back; pushed presence_state to this node's room members again", "channels", n)
+		}
+	}
 	srv.Channel("bench:*", benchChannel{})
 	return srv, pres, nil
 }
@@ -189,11 +224,43 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
-	srv, pres, err := newServer(o, log)
+	var cl *cluster
+	var extra []prometheus.Collector
+	if o.redisURL != "" {
+		if cl, err = openCluster(o, log); err != nil {
+			fmt.Fprintln(stderr, "phxd:", err)
+			return 2
+		}
+		extra = append(extra, newClusterCollector(cl.stats))
+	}
+	srv, pres, err := newServer(o, log, cl)
 	if err != nil {
 		log.Error("presence setup failed", "err", err)
+		if cl != nil {
+			_ = cl.close()
+		}
 		return 1
 	}
+	if cl != nil {
+		cl.watch(o.presenceBeat)
+	}
+	// Runs last: after the server has drained (its channels' presences have
+	// left), the outage watcher, Presence, then the PubSub and the Redis
+	// client.
+	defer func() {
+		if cl != nil {
+			cl.unwatch()
+		}
+		if err := pres.Close(); err != nil {
+			log.Warn("presence close failed", "err", err)
+		}
+		if cl != nil {
+			if err := cl.close(); err != nil {
+				log.Warn("redis close failed", "err", err)
+			}
+		}
+		log.Info("stopped")
+	}()
 	apiKey := strings.TrimSpace(os.Getenv(apiKeyEnv))
 	switch {
 	case apiKey == "":
@@ -202,7 +269,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Warn(apiKeyEnv+" is short: use at least 32 random characters", "length", len(apiKey))
 	}
 	log.Info("origin check", "allowed", describeOrigins(o.origin))
-	mux := newMux(srv, log, o.phoenixJS, apiKey)
+	mux := newMux(srv, log, o.phoenixJS, apiKey, extra...)
 	if o.memRelease > 0 {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
@@ -248,10 +315,6 @@ func run(args []string, stderr io.Writer) int {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
-	if err := pres.Close(); err != nil {
-		log.Warn("presence close failed", "err", err)
-	}
-	log.Info("stopped")
 	return 0
 }
 

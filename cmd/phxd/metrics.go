@@ -66,10 +66,12 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.http, ns.HandedOff)
 }
 
-// metricsHandler serves Prometheus text: the server's counters plus the Go
-// runtime's and the process's.
-func metricsHandler(srv *phx.Server) http.Handler {
+// metricsHandler serves Prometheus text: the server's counters, extra
+// collectors (a node on Redis: its cluster collector) and the Go runtime's
+// and the process's.
+func metricsHandler(srv *phx.Server, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(extra...)
 	reg.MustRegister(newServerCollector(srv),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -60,7 +60,7 @@ func startPhxd(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, presence, err := newServer(o, log)
+	srv, presence, err := newServer(o, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

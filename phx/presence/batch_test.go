@@ -349,7 +349,7 @@ func TestPresenceNodeExpiry(t *testing.T) {
 		t.Fatalf("nodes %v", nodes)
 	}
 
-	// b is silent for longer than NodeTimeout (30s): a expires it.
+	// b is silent for longer than NodeTimeout (10s): a expires it.
 	later := time.Now().Add(31 * time.Second)
 	if n := pA.ExpireDeadNodes(time.Now()); n != 0 {
 		t.Fatalf("expired %d presences of live nodes", n)

@@ -11,7 +11,17 @@ import (
 // expires a node silent for more than NodeTimeout: ExpireNode removes its
 // entries (a claim: exactly one expirer gets each entry) and the expirer
 // broadcasts their leaves. A node that finds out it was expired (its
-// heartbeat record was gone) announces its presences again under new refs.
+// heartbeat record was gone: another node expired it, or the store lost
+// its data) announces its presences again under new refs.
+//
+// Timing: a node that dies without leaving last heartbeated at some t; the
+// other nodes find it silent for more than NodeTimeout at their first check
+// after t + NodeTimeout, at most one HeartbeatInterval later, so its
+// presences leave every list by t + NodeTimeout + HeartbeatInterval (12s
+// with the defaults), plus the store round trips and the clock skew
+// between the nodes (heartbeat times are the beating node's clock, compared
+// with the checking node's). A process that restarts under the same node id
+// sooner removes them itself (New).
 
 func (p *Presence) loop() {
 	defer close(p.loopDone)

@@ -19,6 +19,10 @@ const (
 	EventDiff  = "presence_diff"
 )
 
+// DefaultHeartbeatInterval is Config.HeartbeatInterval's default; the
+// default NodeTimeout is five of them.
+const DefaultHeartbeatInterval = 2 * time.Second
+
 // Config configures a Presence. The zero value of every field is a
 // sensible default.
 type Config struct {
@@ -36,11 +40,17 @@ type Config struct {
 	// coming: at most one diff per topic per window.
 	DiffWindow time.Duration
 	// HeartbeatInterval is how often the node heartbeats in the store and
-	// looks for dead nodes (default 5s; negative disables both).
+	// looks for dead nodes (default 2s; negative disables both).
 	HeartbeatInterval time.Duration
 	// NodeTimeout is how long without a heartbeat makes another node dead:
-	// its presences are removed and their leaves broadcast (default 30s,
-	// Phoenix's down period).
+	// its presences are removed and their leaves broadcast (default five
+	// heartbeat intervals: 10s). A node that dies without leaving (kill -9,
+	// lost host) has its presences gone from every list within
+	// NodeTimeout + HeartbeatInterval of its last heartbeat, plus one
+	// store round trip and the clock skew between the nodes: 12s with the
+	// defaults. It must exceed HeartbeatInterval by a margin that covers
+	// a slow store call, or live nodes get expired (they then announce
+	// their presences again, under new refs).
 	NodeTimeout time.Duration
 	// StoreTimeout bounds each store call (default 5s).
 	StoreTimeout time.Duration
@@ -57,10 +67,13 @@ func (c Config) withDefaults() Config {
 		c.DiffWindow = 50 * time.Millisecond
 	}
 	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 5 * time.Second
+		c.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if c.NodeTimeout <= 0 {
-		c.NodeTimeout = 30 * time.Second
+		c.NodeTimeout = 5 * DefaultHeartbeatInterval
+		if c.HeartbeatInterval > 0 {
+			c.NodeTimeout = 5 * c.HeartbeatInterval
+		}
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 5 * time.Second
@@ -127,6 +140,11 @@ type Metas struct {
 // New creates the Presence of srv. It registers the node with the store
 // (first heartbeat) and starts the heartbeat loop; Close stops it. It logs
 // to srv.Logger().
+//
+// Presences the store still holds under this node's id belong to an
+// earlier process with the same id that did not close (a crash, a restart
+// within NodeTimeout): New removes them and broadcasts their leaves before
+// its first heartbeat, so that a restarted node leaves no ghosts.
 func New(srv *phx.Server, cfg Config) (*Presence, error) {
 	cfg = cfg.withDefaults()
 	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(), nodeHash: hashNode(cfg.Node),
@@ -134,8 +152,17 @@ func New(srv *phx.Server, cfg Config) (*Presence, error) {
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
 	ctx, cancel := p.ctx()
 	defer cancel()
-	if _, err := p.store.Heartbeat(ctx, cfg.Node, time.Now()); err != nil {
+	ghosts, err := p.store.ExpireNode(ctx, cfg.Node)
+	if err != nil {
 		return nil, err
+	}
+	if len(ghosts) > 0 {
+		p.log.Warn("presence: removing presences left by an earlier process of this node",
+			"node", cfg.Node, "presences", len(ghosts))
+		p.announceLeaves(ghosts)
+	}
+	if _, err := p.store.Heartbeat(ctx, cfg.Node, time.Now()); err != nil {
+		return nil, err // the leaves' window timers, if any, find nothing waiting and end
 	}
 	p.beaten.Store(true)
 	if cfg.HeartbeatInterval > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phxgo/phx"
 )
@@ -301,4 +302,34 @@ func (m Metas) ref(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return r.Ref
+}
+
+// A process that restarts under the node id of one that died without
+// leaving removes the dead one's presences and announces their leaves.
+func TestPresenceRestartClearsGhosts(t *testing.T) {
+	ps, store := phx.NewMemoryPubSub(), NewMemoryStore()
+	ctx := t.Context()
+	if _, err := store.Heartbeat(ctx, "a", time.Now()); err != nil { // still "alive"
+		t.Fatal(err)
+	}
+	ghost := Entry{Topic: "room:p", Key: "ghost", Ref: "GOw7vPYKRWrubwBR",
+		Meta: phx.RawJSON(`{"phx_ref":"GOw7vPYKRWrubwBR"}`), Node: "a", Owner: "a#1"}
+	if err := store.Apply(ctx, "room:p", []Entry{ghost}, nil); err != nil {
+		t.Fatal(err)
+	}
+	srvB, _ := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "b", DiffWindow: -1})
+	obs := srvB.user(t, "obs")
+	obs.join("room:p", "1")
+	obs.next() // obs's own join
+	if st := obs.next(); !strings.Contains(st, `"ghost"`) {
+		t.Fatalf("state without the ghost: %s", st)
+	}
+	_, pA := newPresenceServer(t, phx.Config{PubSub: ps}, Config{Store: store, Node: "a", DiffWindow: -1})
+	obs.expect(`[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"ghost":{"metas":[{"phx_ref":"GOw7vPYKRWrubwBR"}]}}}]`)
+	if _, ok := mustList(t, pA, "room:p")["ghost"]; ok {
+		t.Fatal("ghost still listed")
+	}
+	if existed, err := store.Heartbeat(ctx, "a", time.Now()); err != nil || !existed {
+		t.Fatalf("restarted node not registered: %v %v", existed, err)
+	}
 }
