@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +51,7 @@ type clusterOptions struct {
 	only        map[string]bool
 	quick       bool
 	plan        bool
+	render      string
 }
 
 // clusterItems are the cluster suite's parts, in order.
@@ -75,13 +77,14 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, error)
 	fs.StringVar(&only, "only", strings.Join(clusterItems, ","), "items to run: "+strings.Join(clusterItems, ","))
 	fs.BoolVar(&o.quick, "quick", false, "smoke test: 1/10 of the sockets and users, 1 s hold, 1 round")
 	fs.BoolVar(&o.plan, "plan", false, "print the runs and exit")
+	fs.StringVar(&o.render, "render", "", "run nothing: write the tables (DIR/cluster.md, -doc) from a finished suite's cluster.json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.phxd == "" && !o.plan {
+	if o.phxd == "" && !o.plan && o.render == "" {
 		return nil, errors.New("-phxd PATH is required (build it first: go build -o PATH ./cmd/phxd)")
 	}
 	o.only = map[string]bool{}
@@ -191,6 +194,9 @@ func clusterMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxbench -suite -cluster:", err)
 		return engine.ExitUsage
 	}
+	if o.render != "" {
+		return clusterRender(o, stdout, stderr)
+	}
 	cases := clusterCases(o)
 	if o.plan {
 		for _, c := range cases {
@@ -264,8 +270,35 @@ func clusterMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxbench -suite -cluster:", err)
 		code = engine.ExitRunError
 	}
+	code = max(code, clusterOutputs(cf, o, stdout, stderr))
+	if stop.Load() {
+		code = max(code, engine.ExitFailed)
+	}
+	return code
+}
+
+// clusterRender is -render: the tables of a finished cluster suite.
+func clusterRender(o *clusterOptions, stdout, stderr io.Writer) int {
+	b, err := os.ReadFile(o.render)
+	if err == nil {
+		var cf clusterFile
+		if err = json.Unmarshal(b, &cf); err == nil {
+			return clusterOutputs(&cf, o, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "phxbench -suite -cluster: %s: %v\n", o.render, err)
+	return engine.ExitUsage
+}
+
+// clusterOutputs writes DIR/cluster.md and -doc, prints the tables, and
+// returns ExitFailed when a run failed.
+func clusterOutputs(cf *clusterFile, o *clusterOptions, stdout, stderr io.Writer) int {
+	code := engine.ExitOK
 	md := clusterMarkdown(cf)
-	if err := os.WriteFile(filepath.Join(o.dir, "cluster.md"), []byte(md), 0o644); err != nil {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		fmt.Fprintln(stderr, "phxbench -suite -cluster:", err)
+		code = engine.ExitRunError
+	} else if err := os.WriteFile(filepath.Join(o.dir, "cluster.md"), []byte(md), 0o644); err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite -cluster:", err)
 		code = engine.ExitRunError
 	}
@@ -280,9 +313,6 @@ func clusterMain(args []string, stdout, stderr io.Writer) int {
 		if !r.ok() || r.Exit != engine.ExitOK {
 			code = max(code, engine.ExitFailed)
 		}
-	}
-	if stop.Load() {
-		code = max(code, engine.ExitFailed)
 	}
 	return code
 }

@@ -112,15 +112,15 @@ func TestClusterMarkdown(t *testing.T) {
 	md := clusterMarkdown(cf)
 	for _, want := range []string{
 		"| one phxd, no Redis (`fanout-single`) |",
-		"1.50 µs (1.00 µs–2.00 µs)",                               // single-node median and range
-		"**3.00 µs (2.00 µs–4.00 µs)**",                           // per-round differences: 2 and 4
-		"per published message: 7500.0 µs (5000.0 µs–10000.0 µs)", // 1 s and 2 s over 200 messages
-		"| a (publisher) | 3001 |",                                //
-		"+5.0% of the single node's",                              // 4200/4000
-		"within the 10% bound",                                    //
-		"| 11.50 s (11.00 s–12.00 s) |",                           // presence clear
-		"0 of 1800200",                                            //
-		"| kill → the observer has seen every",                    //
+		"1.50 µs (1.00 µs–2.00 µs)",                                      // single-node median and range
+		"**3.00 µs (2.00 µs–4.00 µs)**",                                  // per-round differences: 2 and 4
+		"that is 7500.0 µs (5000.0 µs–10000.0 µs) per published message", // 1 s and 2 s over 200 messages
+		"| a (publisher) | 3001 |",                                       //
+		"+5.0% of the single node's",                                     // 4200/4000
+		"within the 10% bound",                                           //
+		"| 11.50 s (11.00 s–12.00 s) |",                                  // presence clear
+		"0 of 1800200",                                                   //
+		"| kill → the observer has seen every",                           //
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -209,4 +209,25 @@ func TestPhxdFlagDefault(t *testing.T) {
 	wantEq(t, "heartbeat", phxdFlagDefault(exe, "presence-heartbeat"), "2s")
 	wantEq(t, "node timeout", phxdFlagDefault(exe, "presence-node-timeout"), "its default, five -presence-heartbeat intervals")
 	wantEq(t, "absent", phxdFlagDefault(exe, "nope"), "")
+}
+
+// -render rewrites the tables from a finished suite's cluster.json.
+func TestClusterRender(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := parseClusterFlags([]string{"-phxd", "x"}, io.Discard)
+	cf := &clusterFile{Cases: clusterCases(o), Options: map[string]any{"users": 10, "idle": 10},
+		Runs: []*clusterRun{{ID: "idle-single-r1", Case: "idle-single", Round: 1, Figures: map[string]float64{"rss_per_socket_b": 1000}},
+			{ID: "idle-redis1-r1", Case: "idle-redis1", Round: 1, Figures: map[string]float64{"rss_per_socket_b": 1200}}}}
+	if err := writeJSONFile(filepath.Join(dir, "cluster.json"), cf); err != nil {
+		t.Fatal(err)
+	}
+	doc := filepath.Join(dir, "doc.md")
+	os.WriteFile(doc, []byte(clusterBegin+"\n"+clusterEnd+"\n"), 0o644)
+	var out strings.Builder
+	code := clusterMain([]string{"-render", filepath.Join(dir, "cluster.json"), "-dir", dir, "-doc", doc}, &out, io.Discard)
+	wantEq(t, "exit", code, engine.ExitOK)
+	b, _ := os.ReadFile(doc)
+	if !strings.Contains(string(b), "+20.0% of the single node's") || !strings.Contains(string(b), "**outside the 10% bound**") {
+		t.Errorf("doc:\n%s", b)
+	}
 }

@@ -175,18 +175,18 @@ func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
 	}
 	fmt.Fprintf(b, "| all | | %s | | | %s |\n\n", spread(cf.vals(multi.ID, "received"), fmtCount), spread(cf.vals(multi.ID, "cpu_per_delivery_us"), fmtUS2))
 	extra := cf.roundDiffs(multi.ID, single.ID, "cpu_per_delivery_us")
-	fmt.Fprintf(b, "Extra phxd CPU per delivery, cluster minus single node (per round, then the median): **%s**", spread(extra, fmtUS2))
-	if red1 != nil {
-		fmt.Fprintf(b, "; of which one node on Redis minus no Redis: %s", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
-	}
 	perMsg := cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_s")
 	for i := range perMsg {
 		perMsg[i] *= 1e6 / float64(max(1, anyInt(cf.Options["msgs"])))
 	}
-	fmt.Fprintf(b, " (per published message: %s more phxd CPU over the %d nodes)", spread(perMsg, fmtUS), multi.Nodes)
+	fmt.Fprintf(b, "Extra phxd CPU per delivery, %d nodes minus one node without Redis (per round, then the median): **%s**, that is %s per published message over the %d nodes.",
+		multi.Nodes, spread(extra, fmtUS2), spread(perMsg, fmtUS), multi.Nodes)
+	if red1 != nil {
+		fmt.Fprintf(b, " One node on Redis minus one without: %s per delivery.", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
+	}
 	pub := cf.vals(multi.ID, "publisher_node_cpu_per_own_delivery_us")
 	recv := cf.vals(multi.ID, "receiving_nodes_cpu_per_own_delivery_us")
-	fmt.Fprintf(b, ". Per own delivery, the publisher's node spends %s and the receiving nodes %s, against %s on a single node. Redis's own CPU is %s per delivery on top.\n\n",
+	fmt.Fprintf(b, " Per own delivery, the publisher's node spends %s and the receiving nodes %s, against %s on a single node. Redis's own CPU is %s per delivery on top.\n\n",
 		spread(pub, fmtUS2), spread(recv, fmtUS2), spread(cf.vals(single.ID, "cpu_per_delivery_us"), fmtUS2),
 		spread(cf.vals(multi.ID, "redis_cpu_per_delivery_us"), fmtUS3))
 }
