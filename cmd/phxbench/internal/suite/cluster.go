@@ -45,6 +45,8 @@ type clusterOptions struct {
 	runs        int
 	nodes       int
 	subs, msgs  int
+	smallSubs   int
+	smallMsgs   int
 	idle        int
 	hold        time.Duration
 	users       int
@@ -71,6 +73,8 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, error)
 	fs.IntVar(&o.nodes, "nodes", 3, "fanout and presence: phxd nodes on the one Redis")
 	fs.IntVar(&o.subs, "subs", 9000, "fanout: subscribers in all (spread evenly over the nodes)")
 	fs.IntVar(&o.msgs, "msgs", 200, "fanout: messages the publisher pushes")
+	fs.IntVar(&o.smallSubs, "small-subs", 30, "fanout: subscribers of the small fan-out (per-message costs)")
+	fs.IntVar(&o.smallMsgs, "small-msgs", 2000, "fanout: messages of the small fan-out")
 	fs.IntVar(&o.idle, "idle", 10000, "idle: joined sockets")
 	fs.DurationVar(&o.hold, "hold", 5*time.Second, "idle: how long the sockets are held once all joined")
 	fs.IntVar(&o.users, "users", 1000, "presence: users on the node that is killed")
@@ -97,6 +101,7 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, error)
 	}
 	if o.quick {
 		o.subs, o.idle, o.users, o.hold = max(o.nodes, o.subs/10), max(1, o.idle/10), max(1, o.users/10), time.Second
+		o.smallMsgs = max(1, o.smallMsgs/10)
 		if !flagSet(fs, "runs") {
 			o.runs = 1
 		}
@@ -106,8 +111,8 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, error)
 		return nil, errors.New("-runs must be within 1..50")
 	case o.nodes < 2 || o.nodes > 16:
 		return nil, errors.New("-nodes must be within 2..16")
-	case o.subs < o.nodes || o.msgs < 1 || o.idle < 1 || o.users < 1:
-		return nil, errors.New("-subs (at least one per node), -msgs, -idle and -users must be positive")
+	case o.subs < o.nodes || o.smallSubs < o.nodes || o.msgs < 1 || o.smallMsgs < 1 || o.idle < 1 || o.users < 1:
+		return nil, errors.New("-subs and -small-subs (at least one per node), -msgs, -small-msgs, -idle and -users must be positive")
 	}
 	return o, nil
 }
@@ -119,6 +124,8 @@ type clusterCase struct {
 	Nodes int    `json:"nodes"`
 	Redis bool   `json:"redis"`
 	Desc  string `json:"description"`
+	Small bool   `json:"small,omitempty"` // fanout: -small-subs and -small-msgs
+	Token string `json:"token,omitempty"` // the -token of every client (default: one user per socket)
 }
 
 // clusterCases lists the cases of the selected items.
@@ -129,12 +136,17 @@ func clusterCases(o *clusterOptions) []clusterCase {
 			clusterCase{ID: "fanout-single", Item: "fanout", Nodes: 1, Desc: "one phxd, no Redis"},
 			clusterCase{ID: "fanout-redis1", Item: "fanout", Nodes: 1, Redis: true, Desc: "one phxd on Redis"},
 			clusterCase{ID: fmt.Sprintf("fanout-redis%d", o.nodes), Item: "fanout", Nodes: o.nodes, Redis: true,
+				Desc: fmt.Sprintf("%d phxd on one Redis", o.nodes)},
+			clusterCase{ID: "small-single", Item: "fanout", Nodes: 1, Small: true, Desc: "one phxd, no Redis"},
+			clusterCase{ID: fmt.Sprintf("small-redis%d", o.nodes), Item: "fanout", Nodes: o.nodes, Redis: true, Small: true,
 				Desc: fmt.Sprintf("%d phxd on one Redis", o.nodes)})
 	}
 	if o.only["idle"] {
 		cs = append(cs,
-			clusterCase{ID: "idle-single", Item: "idle", Nodes: 1, Desc: "one phxd, no Redis"},
-			clusterCase{ID: "idle-redis1", Item: "idle", Nodes: 1, Redis: true, Desc: "one phxd on Redis"})
+			clusterCase{ID: "idle-single", Item: "idle", Nodes: 1, Desc: "one phxd, no Redis; a user per socket"},
+			clusterCase{ID: "idle-redis1", Item: "idle", Nodes: 1, Redis: true, Desc: "one phxd on Redis; a user per socket"},
+			clusterCase{ID: "idle1u-single", Item: "idle", Nodes: 1, Token: "user:idle", Desc: "one phxd, no Redis; one user for all"},
+			clusterCase{ID: "idle1u-redis1", Item: "idle", Nodes: 1, Redis: true, Token: "user:idle", Desc: "one phxd on Redis; one user for all"})
 	}
 	if o.only["presence"] {
 		cs = append(cs, clusterCase{ID: fmt.Sprintf("presence-redis%d", o.nodes), Item: "presence", Nodes: o.nodes, Redis: true,
@@ -146,13 +158,21 @@ func clusterCases(o *clusterOptions) []clusterCase {
 // benchArgs are the phxbench flags of a fanout or idle case, without
 // -url, -pid, -out.
 func (c clusterCase) benchArgs(o *clusterOptions) []string {
+	var a []string
 	switch c.Item {
 	case "fanout":
-		return []string{"-scenario", "fanout", "-n", strconv.Itoa(o.subs), "-msgs", strconv.Itoa(o.msgs), "-inflight", strconv.Itoa(fanoutIn)}
+		subs, msgs := o.subs, o.msgs
+		if c.Small {
+			subs, msgs = o.smallSubs, o.smallMsgs
+		}
+		a = []string{"-scenario", "fanout", "-n", strconv.Itoa(subs), "-msgs", strconv.Itoa(msgs), "-inflight", strconv.Itoa(fanoutIn)}
 	case "idle":
-		return []string{"-scenario", "idle", "-n", strconv.Itoa(o.idle), "-d", o.hold.String()}
+		a = []string{"-scenario", "idle", "-n", strconv.Itoa(o.idle), "-d", o.hold.String()}
 	}
-	return nil
+	if c.Token != "" && a != nil {
+		a = append(a, "-token", c.Token)
+	}
+	return a
 }
 
 // clusterRun is one run of one case.
@@ -241,7 +261,8 @@ func clusterMain(args []string, stdout, stderr io.Writer) int {
 	}()
 	cf := &clusterFile{Command: shellJoin(append([]string{"phxbench", "-suite", "-cluster"}, args...)),
 		Machine: gatherMachine(&suiteOptions{phxd: o.phxd, runs: o.runs, quick: o.quick}), Cases: cases,
-		Options: map[string]any{"nodes": o.nodes, "subs": o.subs, "msgs": o.msgs, "idle": o.idle, "hold": o.hold.String(), "users": o.users}}
+		Options: map[string]any{"nodes": o.nodes, "subs": o.subs, "msgs": o.msgs, "small_subs": o.smallSubs, "small_msgs": o.smallMsgs,
+			"idle": o.idle, "hold": o.hold.String(), "users": o.users}}
 	total := len(cases) * o.runs
 	fmt.Fprintf(stderr, "phxbench cluster suite: %d cases × %d rounds = %d runs; phxd %s (%s); load %s\n",
 		len(cases), o.runs, total, o.phxd, cf.Machine.PhxdRev, cf.Machine.LoadStart)

@@ -31,7 +31,8 @@ func TestClusterFlagsAndCases(t *testing.T) {
 	for _, c := range clusterCases(o) {
 		ids = append(ids, c.ID)
 	}
-	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 idle-single idle-redis1 presence-redis3")
+	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
+	wantEq(t, "small args", strings.Join(clusterCases(o)[4].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 2000 -inflight 100")
 	wantEq(t, "fanout args", strings.Join(clusterCases(o)[2].benchArgs(o), " "), "-scenario fanout -n 9000 -msgs 200 -inflight 100")
 	o, err = parseClusterFlags([]string{"-phxd", "x", "-quick", "-only", "idle"}, io.Discard)
 	if err != nil {
@@ -39,7 +40,8 @@ func TestClusterFlagsAndCases(t *testing.T) {
 	}
 	wantEq(t, "quick runs", o.runs, 1)
 	wantEq(t, "quick idle args", strings.Join(clusterCases(o)[0].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s")
-	wantEq(t, "only idle", len(clusterCases(o)), 2)
+	wantEq(t, "only idle", len(clusterCases(o)), 4)
+	wantEq(t, "one-user idle args", strings.Join(clusterCases(o)[3].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s -token user:idle")
 }
 
 // A fan-out result over three nodes and Redis: per node, its sockets and
@@ -97,14 +99,20 @@ func TestClusterFigures(t *testing.T) {
 func TestClusterMarkdown(t *testing.T) {
 	o, _ := parseClusterFlags([]string{"-phxd", "x", "-runs", "2"}, io.Discard)
 	cf := &clusterFile{Command: "phxbench -suite -cluster", Cases: clusterCases(o),
-		Options: map[string]any{"subs": 9000, "msgs": 200, "idle": 10000, "users": 1000}}
+		Options: map[string]any{"subs": 9000, "msgs": 200, "idle": 10000, "users": 1000, "small_subs": 30, "small_msgs": 2000}}
 	add := func(id string, round int, f map[string]float64, nodes []nodeFigures) {
 		cf.Runs = append(cf.Runs, &clusterRun{ID: id, Case: id, Round: round, Figures: f, Nodes: nodes})
 	}
 	for round, k := range []float64{1, 2} {
-		add("fanout-single", round, map[string]float64{"cpu_per_delivery_us": k, "lost": 0, "expected": 1800200, "phxd_cpu_s": k}, nil)
-		add("fanout-redis3", round, map[string]float64{"cpu_per_delivery_us": 3 * k, "lost": 0, "expected": 1800200, "redis_cpu_per_delivery_us": 0.01, "phxd_cpu_s": 2 * k},
-			[]nodeFigures{{Node: "a", Subscribers: 3001}, {Node: "b"}, {Node: "c"}})
+		add("fanout-single", round, map[string]float64{"cpu_per_delivery_us": k, "lost": 0, "expected": 1800200, "phxd_cpu_per_msg_us": 5000 * k}, nil)
+		add("fanout-redis3", round, map[string]float64{"cpu_per_delivery_us": 3 * k, "lost": 0, "expected": 1800200, "redis_cpu_per_delivery_us": 0.01,
+			"phxd_cpu_per_msg_us": 10000 * k, "published": 200},
+			[]nodeFigures{{Node: "a", Subscribers: 3001, Deliveries: 600200, PerMsgUS: 4000 * k}, {Node: "b"}, {Node: "c"}})
+		add("small-single", round, map[string]float64{"cpu_per_delivery_us": 2, "phxd_cpu_per_msg_us": 60}, nil)
+		add("small-redis3", round, map[string]float64{"cpu_per_delivery_us": 3, "phxd_cpu_per_msg_us": 90, "published": 2000, "redis_cpu_per_msg_us": 4},
+			[]nodeFigures{{Node: "a", Deliveries: 22000, PerMsgUS: 40}, {Node: "b", Deliveries: 20000, PerMsgUS: 25}, {Node: "c", Deliveries: 20000, PerMsgUS: 25}})
+		add("idle1u-single", round, map[string]float64{"rss_per_socket_b": 4000}, nil)
+		add("idle1u-redis1", round, map[string]float64{"rss_per_socket_b": 4100}, nil)
 		add("idle-single", round, map[string]float64{"rss_per_socket_b": 4000 * k}, nil)
 		add("idle-redis1", round, map[string]float64{"rss_per_socket_b": 4200 * k}, nil)
 		add("presence-redis3", round, map[string]float64{"all_left_s": 10 + k, "left": 1000}, nil)
@@ -112,15 +120,21 @@ func TestClusterMarkdown(t *testing.T) {
 	md := clusterMarkdown(cf)
 	for _, want := range []string{
 		"| one phxd, no Redis (`fanout-single`) |",
-		"1.50 µs (1.00 µs–2.00 µs)",                                      // single-node median and range
-		"**3.00 µs (2.00 µs–4.00 µs)**",                                  // per-round differences: 2 and 4
-		"that is 7500.0 µs (5000.0 µs–10000.0 µs) per published message", // 1 s and 2 s over 200 messages
-		"| a (publisher) | 3001 |",                                       //
-		"+5.0% of the single node's",                                     // 4200/4000
-		"within the 10% bound",                                           //
-		"| 11.50 s (11.00 s–12.00 s) |",                                  // presence clear
-		"0 of 1800200",                                                   //
-		"| kill → the observer has seen every",                           //
+		"1.50 µs (1.00 µs–2.00 µs)",                                                                     // single-node median and range
+		"**3.00 µs (2.00 µs–4.00 µs)**",                                                                 // per-round differences: 2 and 4
+		"that is 7500.0 µs (5000.0 µs–10000.0 µs) per published message",                                // 5000 and 10000 µs
+		"| 3001 | 600200 |",                                                                             // node a
+		"| 25.0 µs | 5.0 µs |", "| 40.0 µs | 18.0 µs |", "small fan-out, 30 subscribers, 2000 messages", // small, node b: 25 per message − 2 × 10 deliveries per message
+		"90.0 µs in all against 60.0 µs", //
+		"(30.0 µs more",                  //
+		"Redis spends 4.0 µs",            //
+		"With one user for every socket, RSS per socket with Redis on is +2.5%",
+		"| a (publisher) | 3001 |",             //
+		"+5.0% of the single node's",           // 4200/4000
+		"within the 10% bound",                 //
+		"| 11.50 s (11.00 s–12.00 s) |",        // presence clear
+		"0 of 1800200",                         //
+		"| kill → the observer has seen every", //
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

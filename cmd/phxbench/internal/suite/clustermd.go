@@ -14,13 +14,23 @@ import (
 // The cluster suite's tables (markdown, between the cluster markers of
 // BENCHMARKS.md): medians over the rounds with the lowest and highest run.
 
-// caseOf returns the case with the given item and node count (redis: on
-// Redis or not), or nil.
-func (cf *clusterFile) caseOf(item string, nodes int, redis bool) *clusterCase {
+// caseOf returns the first case with the given item, small flag and
+// Redis setting whose node count is nodes (0: more than one), or nil.
+func (cf *clusterFile) caseOf(item string, small bool, nodes int, redis bool) *clusterCase {
 	for i := range cf.Cases {
 		c := &cf.Cases[i]
-		if c.Item == item && c.Redis == redis && (nodes == 0 && c.Nodes > 1 || c.Nodes == nodes) {
+		if c.Item == item && c.Small == small && c.Redis == redis && (nodes == 0 && c.Nodes > 1 || c.Nodes == nodes) {
 			return c
+		}
+	}
+	return nil
+}
+
+// byID returns the case id, or nil.
+func (cf *clusterFile) byID(id string) *clusterCase {
+	for i := range cf.Cases {
+		if cf.Cases[i].ID == id {
+			return &cf.Cases[i]
 		}
 	}
 	return nil
@@ -131,69 +141,9 @@ func clusterMarkdown(cf *clusterFile) string {
 	return b.String()
 }
 
-// writeClusterFanout writes the fan-out tables.
-func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
-	single, red1, multi := cf.caseOf("fanout", 1, false), cf.caseOf("fanout", 1, true), cf.caseOf("fanout", 0, true)
-	if single == nil || multi == nil {
-		return
-	}
-	fmt.Fprintf(b, "#### Fan-out: %v subscribers, %v messages, publisher on node a\n\n", cf.Options["subs"], cf.Options["msgs"])
-	b.WriteString("| case | deliveries/s | phxd CPU per delivery (all nodes) | Redis CPU per delivery | lost of expected | delivery p50 / p99 | phxbench CPU |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, c := range []*clusterCase{single, red1, multi} {
-		if c == nil {
-			continue
-		}
-		id := c.ID
-		lost := fmt.Sprintf("%s of %s", spread(cf.vals(id, "lost"), fmtCount), spread(cf.vals(id, "expected"), fmtCount))
-		redis := "–"
-		if c.Redis {
-			redis = spread(cf.vals(id, "redis_cpu_per_delivery_us"), fmtUS3)
-		}
-		fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s / %s | %s |\n", c.Desc, id,
-			spread(cf.vals(id, "deliveries_per_s"), fmtRate), spread(cf.vals(id, "cpu_per_delivery_us"), fmtUS2), redis, lost,
-			spread(cf.vals(id, "delivery_p50_us"), fmtLat), spread(cf.vals(id, "delivery_p99_us"), fmtLat),
-			spread(cf.vals(id, "client_cpu_s"), fmtS))
-	}
-	b.WriteString("\n")
-	fmt.Fprintf(b, "Per node of `%s` (CPU from the first publish to the last delivery; \"per own delivery\" divides it by the deliveries to that node's sockets, \"share\" by every delivery of the run, so the shares add up to the cluster's figure):\n\n", multi.ID)
-	b.WriteString("| node | sockets | deliveries | CPU | per own delivery | share per delivery |\n|---|---:|---:|---:|---:|---:|\n")
-	var n int
-	for _, r := range cf.runsOf(multi.ID) {
-		n = max(n, len(r.Nodes))
-	}
-	for i := range n {
-		name := nodeName(i)
-		if i == 0 {
-			name += " (publisher)"
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name,
-			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return float64(f.Subscribers) }), fmtCount),
-			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return float64(f.Deliveries) }), fmtCount),
-			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.CPUS }), fmtS),
-			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.PerOwnUS }), fmtUS2),
-			spread(cf.nodeVals(multi.ID, i, func(f nodeFigures) float64 { return f.PerAllUS }), fmtUS2))
-	}
-	fmt.Fprintf(b, "| all | | %s | | | %s |\n\n", spread(cf.vals(multi.ID, "received"), fmtCount), spread(cf.vals(multi.ID, "cpu_per_delivery_us"), fmtUS2))
-	extra := cf.roundDiffs(multi.ID, single.ID, "cpu_per_delivery_us")
-	perMsg := cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_s")
-	for i := range perMsg {
-		perMsg[i] *= 1e6 / float64(max(1, anyInt(cf.Options["msgs"])))
-	}
-	fmt.Fprintf(b, "Extra phxd CPU per delivery, %d nodes minus one node without Redis (per round, then the median): **%s**, that is %s per published message over the %d nodes.",
-		multi.Nodes, spread(extra, fmtUS2), spread(perMsg, fmtUS), multi.Nodes)
-	if red1 != nil {
-		fmt.Fprintf(b, " One node on Redis minus one without: %s per delivery.", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
-	}
-	pub := cf.vals(multi.ID, "publisher_node_cpu_per_own_delivery_us")
-	recv := cf.vals(multi.ID, "receiving_nodes_cpu_per_own_delivery_us")
-	fmt.Fprintf(b, " Per own delivery, the publisher's node spends %s and the receiving nodes %s, against %s on a single node. Redis's own CPU is %s per delivery on top.\n\n",
-		spread(pub, fmtUS2), spread(recv, fmtUS2), spread(cf.vals(single.ID, "cpu_per_delivery_us"), fmtUS2),
-		spread(cf.vals(multi.ID, "redis_cpu_per_delivery_us"), fmtUS3))
-}
-
 // writeClusterPresence writes the presence table.
 func writeClusterPresence(b *strings.Builder, cf *clusterFile) {
-	c := cf.caseOf("presence", 0, true)
+	c := cf.caseOf("presence", false, 0, true)
 	if c == nil {
 		return
 	}
@@ -224,31 +174,49 @@ func writeClusterPresence(b *strings.Builder, cf *clusterFile) {
 	b.WriteString("\n")
 }
 
-// writeClusterIdle writes the idle memory table.
+// writeClusterIdle writes the idle memory table: a user per socket (as
+// in the single-node suite), then one user for all sockets.
 func writeClusterIdle(b *strings.Builder, cf *clusterFile) {
-	single, red := cf.caseOf("idle", 1, false), cf.caseOf("idle", 1, true)
-	if single == nil || red == nil {
+	pairs := [][2]*clusterCase{{cf.byID("idle-single"), cf.byID("idle-redis1")}, {cf.byID("idle1u-single"), cf.byID("idle1u-redis1")}}
+	if pairs[0][0] == nil || pairs[0][1] == nil {
 		return
 	}
 	fmt.Fprintf(b, "#### Memory per idle joined socket: %v sockets, one phxd\n\n", cf.Options["idle"])
 	b.WriteString("| case | sockets open | RSS before | RSS held | RSS per socket | redis-server RSS |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, c := range []*clusterCase{single, red} {
-		rr := "–"
-		if c.Redis {
-			rr = spread(cf.vals(c.ID, "redis_rss_b"), fmtB)
+	for _, p := range pairs {
+		for _, c := range p {
+			if c == nil {
+				continue
+			}
+			rr := "–"
+			if c.Redis {
+				rr = spread(cf.vals(c.ID, "redis_rss_b"), fmtB)
+			}
+			fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s |\n", c.Desc, c.ID, spread(cf.vals(c.ID, "open_at_end"), fmtCount),
+				spread(cf.vals(c.ID, "rss_start_b"), fmtB), spread(cf.vals(c.ID, "rss_held_b"), fmtB),
+				spread(cf.vals(c.ID, "rss_per_socket_b"), fmtKiB), rr)
 		}
-		fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s |\n", c.Desc, c.ID, spread(cf.vals(c.ID, "open_at_end"), fmtCount),
-			spread(cf.vals(c.ID, "rss_start_b"), fmtB), spread(cf.vals(c.ID, "rss_held_b"), fmtB),
-			spread(cf.vals(c.ID, "rss_per_socket_b"), fmtKiB), rr)
 	}
-	ms, mr := median(cf.vals(single.ID, "rss_per_socket_b")), median(cf.vals(red.ID, "rss_per_socket_b"))
-	if !math.IsNaN(ms) && !math.IsNaN(mr) && ms > 0 {
+	b.WriteString("\n")
+	for i, p := range pairs {
+		if p[0] == nil || p[1] == nil {
+			continue
+		}
+		ms, mr := median(cf.vals(p[0].ID, "rss_per_socket_b")), median(cf.vals(p[1].ID, "rss_per_socket_b"))
+		if math.IsNaN(ms) || math.IsNaN(mr) || ms <= 0 {
+			continue
+		}
 		d := 100 * (mr/ms - 1)
 		verdict := "within the 10% bound"
 		if math.Abs(d) > 10 {
 			verdict = "**outside the 10% bound**"
 		}
-		fmt.Fprintf(b, "\nWith Redis on, RSS per socket is %+.1f%% of the single node's (medians): %s.\n", d, verdict)
+		what := "With a user per socket (the suite's idle case)"
+		if i == 1 {
+			what = "With one user for every socket"
+		}
+		fmt.Fprintf(b, "%s, RSS per socket with Redis on is %+.1f%% of the single node's (medians: %s against %s): %s.\n",
+			what, d, fmtKiB(mr), fmtKiB(ms), verdict)
 	}
 	b.WriteString("\n")
 }

@@ -27,6 +27,7 @@ type nodeFigures struct {
 	CPUS        float64 `json:"cpu_s"`       // its CPU from the first publish to the last delivery
 	PerOwnUS    float64 `json:"cpu_per_own_delivery_us"`
 	PerAllUS    float64 `json:"cpu_per_delivery_us"` // its CPU over every delivery of the run
+	PerMsgUS    float64 `json:"cpu_per_msg_us"`      // its CPU over the messages published
 	RSSEnd      int64   `json:"rss_end"`
 }
 
@@ -207,8 +208,17 @@ func clusterFigures(r *engine.Result, nodes int, redis bool) (map[string]float64
 	f["cpu_per_delivery_us"] = sum
 	f["phxd_cpu_s"] = sum * float64(d.Received) / 1e6
 	f["published"] = float64(d.Published)
+	if d.Published > 0 {
+		f["phxd_cpu_per_msg_us"] = f["phxd_cpu_s"] * 1e6 / float64(d.Published)
+		for i := range ns {
+			ns[i].PerMsgUS = ns[i].CPUS * 1e6 / float64(d.Published)
+		}
+	}
 	if redis && len(procs) > nodes {
 		f["redis_cpu_per_delivery_us"] = procs[nodes].CPUPerDeliveryUS
+		if d.Published > 0 {
+			f["redis_cpu_per_msg_us"] = procs[nodes].CPUPerDeliveryUS * float64(d.Received) / float64(d.Published)
+		}
 	}
 	if nodes > 1 {
 		f["publisher_node_cpu_per_own_delivery_us"] = ns[0].PerOwnUS
