@@ -124,12 +124,16 @@ func clusterMarkdown(cf *clusterFile) string {
 	if m.PhxdDirty == "true" {
 		rev += " + uncommitted changes"
 	}
+	from := fmt.Sprintf("commit `%s`", orQ(rev))
+	if rev == "" && m.GitHead != "" { // no VCS stamp in the binary (e.g. built in a git worktree)
+		from = fmt.Sprintf("no VCS stamp; the work tree was at `%s` with %d dirty files", m.GitHead, m.GitDirty)
+	}
 	wall := "?"
 	if !m.Finished.IsZero() {
 		wall = m.Finished.Sub(m.Started).Round(time.Second).String()
 	}
-	fmt.Fprintf(&b, "Measured %s (%s) on %d CPUs (%s), %s; phxd `%s` (commit `%s`, %s); load %s at the start, %s at the end; %d rounds, fresh servers (and a fresh redis-server) every run. Command: `%s`.\n\n",
-		m.Started.Format("2006-01-02 15:04 MST"), wall, m.NProc, orQ(m.CPUModel), m.Kernel, m.PhxdPath, orQ(rev), orQ(m.PhxdGo),
+	fmt.Fprintf(&b, "Measured %s (%s) on %d CPUs (%s), %s; phxd `%s` (%s, %s); load %s at the start, %s at the end; %d rounds, fresh servers (and a fresh redis-server) every run. Command: `%s`.\n\n",
+		m.Started.Format("2006-01-02 15:04 MST"), wall, m.NProc, orQ(m.CPUModel), m.Kernel, m.PhxdPath, from, orQ(m.PhxdGo),
 		m.LoadStart, orQ(m.LoadEnd), m.Runs, cf.Command)
 	if m.Quick {
 		b.WriteString("**-quick smoke run: a tenth of the sockets, not the figures.**\n\n")
