@@ -32,7 +32,7 @@ func TestClusterFlagsAndCases(t *testing.T) {
 		ids = append(ids, c.ID)
 	}
 	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
-	wantEq(t, "small args", strings.Join(clusterCases(o)[4].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 2000 -inflight 100")
+	wantEq(t, "small args", strings.Join(clusterCases(o)[4].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 60000 -inflight 100")
 	wantEq(t, "fanout args", strings.Join(clusterCases(o)[2].benchArgs(o), " "), "-scenario fanout -n 9000 -msgs 200 -inflight 100")
 	o, err = parseClusterFlags([]string{"-phxd", "x", "-quick", "-only", "idle"}, io.Discard)
 	if err != nil {
