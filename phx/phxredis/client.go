@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,8 +19,15 @@ func NewClient(rawURL string, cluster bool) (redis.UniversalClient, error) {
 	if rawURL == "" {
 		return nil, errors.New("phxredis: empty Redis URL (want redis://host:port or rediss://host:port)")
 	}
+	if !strings.Contains(rawURL, "://") {
+		return nil, errors.New("phxredis: Redis URL without a scheme (want redis://host:port or rediss://host:port)")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message would quote the URL, password included
+		}
 		return nil, fmt.Errorf("phxredis: bad Redis URL: %w", err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {

@@ -2,12 +2,11 @@ package phxredis
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
-
-	jsoniter "github.com/json-iterator/go"
 
 	"github.com/phxgo/phxgo/phx/pubsub"
 )
@@ -125,7 +124,7 @@ func decodeEnvelope(msg string) (envelope, error) {
 	return e, nil
 }
 
-// readUvarint reads a uvarint at the start of s.
+// readUvarint reads a minimally encoded uvarint at the start of s.
 func readUvarint(s string) (uint64, string, bool) {
 	var v uint64
 	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
@@ -135,6 +134,9 @@ func readUvarint(s string) (uint64, string, bool) {
 		}
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {
+			if i > 0 && c == 0 {
+				return 0, s, false // not minimal: one value, one encoding
+			}
 			return v, s[i+1:], true
 		}
 	}
@@ -157,6 +159,8 @@ func jsonObject(s string) bool {
 	if t == "" || t[0] != '{' || !utf8.ValidString(s) {
 		return false
 	}
-	// Valid only reads its argument: s's bytes are viewed, not copied.
-	return jsoniter.ConfigCompatibleWithStandardLibrary.Valid(unsafe.Slice(unsafe.StringData(s), len(s)))
+	// encoding/json's Valid is strict (jsoniter's accepts trailing
+	// bytes). It only reads its argument: s's bytes are viewed, not
+	// copied.
+	return json.Valid(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

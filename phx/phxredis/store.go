@@ -3,6 +3,8 @@ package phxredis
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,7 @@ type StoreStats struct {
 //	{p:presence}:beats      hash node → last heartbeat (µs since 1970)
 //	{p:presence}:revs       hash topic → revision
 //	{p:presence}:seq        counter numbering entries and revisions
+//	{p:presence}:claim:<id> one ExpireNode's result, for a minute
 //
 // # Operations
 //
@@ -69,8 +72,8 @@ type StoreStats struct {
 // removes the node's entries, index and heartbeat in one step and returns
 // the entries, so when several nodes expire the same dead node at once
 // each entry goes to exactly one of them. Its cost is linear in the node's
-// entries (10,000 take milliseconds) and Redis serves nothing else
-// meanwhile. List is one HGETALL of the topic's hash: linear in the
+// entries (10,000 take a few tens of milliseconds) and Redis serves
+// nothing else meanwhile. List is one HGETALL of the topic's hash: linear in the
 // topic's entries, in one round trip and one reply; Presence caches it
 // by revision, so it runs once per change of the topic, not once per
 // joiner. Revision is one HGET.
@@ -89,9 +92,10 @@ type StoreStats struct {
 // decode (or whose meta is not a JSON object) is left out of List and
 // counted in Stats().Malformed; it never reaches a client.
 //
-// A call is retried by go-redis on network errors per the client's
-// options; an ExpireNode whose reply was lost cannot be retried (its
-// entries were claimed), so those entries' leaves are not broadcast.
+// go-redis retries a call after a network error or a read timeout, per
+// the client's options. Every operation but ExpireNode is idempotent; an
+// ExpireNode keeps its result for a minute under a key unique to the call,
+// so that its retry gets the entries it claimed rather than nothing.
 type PresenceStore struct {
 	rdb  redis.UniversalClient
 	log  *slog.Logger
@@ -105,9 +109,15 @@ type PresenceStore struct {
 
 var _ presence.Store = (*PresenceStore)(nil)
 
-// NewPresenceStore returns the store kept in Redis by client (a
-// *redis.Client, or a *redis.ClusterClient for Redis Cluster) under
-// o.Prefix. It does not contact Redis.
+// NewPresenceStore returns the store kept in Redis by client under
+// o.Prefix (see PresenceStore for the keys). client is a *redis.Client for
+// a single server (or a failover client), or a *redis.ClusterClient for
+// Redis Cluster: every key carries the hash tag "{<prefix>:presence}", so
+// the store's Lua scripts, which touch several keys, run on the one master
+// that owns that slot. It needs Redis 5 or newer. It does not contact
+// Redis; the scripts are loaded on first use (and again after Redis lost
+// its script cache). Give every node its own Presence node id and the same
+// prefix; give unrelated clusters sharing a Redis different prefixes.
 func NewPresenceStore(client redis.UniversalClient, o StoreOptions) (*PresenceStore, error) {
 	if client == nil {
 		return nil, errors.New("phxredis: NewPresenceStore: nil client")
@@ -165,6 +175,11 @@ func (s *PresenceStore) bad(what string, args ...any) {
 func (s *PresenceStore) Apply(ctx context.Context, topic string, joins, leaves []presence.Entry) error {
 	if len(joins) == 0 && len(leaves) == 0 {
 		return s.done(nil)
+	}
+	for _, e := range joins {
+		if err := checkEntry(e); err != nil {
+			return s.done(err)
+		}
 	}
 	args := make([]any, 0, 4+len(leaves)+5*len(joins))
 	args = append(args, s.base, topic, s.floor(), len(leaves))
@@ -297,7 +312,16 @@ func (s *PresenceStore) Nodes(ctx context.Context) ([]presence.Node, error) {
 
 // ExpireNode implements presence.Store: a claim, in one script.
 func (s *PresenceStore) ExpireNode(ctx context.Context, node string) ([]presence.Entry, error) {
-	res, err := expireScript.Run(ctx, s.rdb, []string{s.nodeKey(node), s.beats, s.nodes, s.revs},
+	var token [16]byte
+	_, _ = rand.Read(token[:])
+	return s.expire(ctx, node, hex.EncodeToString(token[:]))
+}
+
+// expire is ExpireNode under claim token (the same token gets the same
+// entries again for a minute).
+func (s *PresenceStore) expire(ctx context.Context, node, token string) ([]presence.Entry, error) {
+	res, err := expireScript.Run(ctx, s.rdb,
+		[]string{s.nodeKey(node), s.beats, s.nodes, s.revs, s.base + "claim:" + token},
 		s.base, node, s.floor()).Slice()
 	if err != nil {
 		return nil, s.done(err)
@@ -315,6 +339,19 @@ func (s *PresenceStore) ExpireNode(ctx context.Context, node string) ([]presence
 		out = append(out, e)
 	}
 	return out, s.done(nil)
+}
+
+// checkEntry refuses a join that would read back as malformed.
+func checkEntry(e presence.Entry) error {
+	switch {
+	case e.Ref == "" || e.Node == "" || e.Key == "":
+		return fmt.Errorf("phxredis: entry with an empty ref, node or key (ref %q, node %q, key %q)", e.Ref, e.Node, e.Key)
+	case !utf8.ValidString(e.Key):
+		return fmt.Errorf("phxredis: entry %q: key is not valid UTF-8", e.Ref)
+	case !isJSONObject(string(e.Meta)):
+		return fmt.Errorf("phxredis: entry %q: meta is not a JSON object", e.Ref)
+	}
+	return nil
 }
 
 // decodeEntry decodes a stored value (see store_lua.go for the layout).

@@ -111,16 +111,21 @@ return redis.call('HGET', revs, topic) or '0'
 `)
 
 // expireScript: KEYS = the node's index, heartbeats hash, nodes set,
-// revisions hash; ARGV = base, node, floor. Removes every entry the index
-// names (and that is still the node's), the index and the heartbeat, bumps
-// the touched topics' revisions, and returns the removed entries as
-// (topic, ref, value) triples. One atomic step: a second caller finds the
-// index gone and gets nothing, so each entry goes to exactly one caller.
-// Its cost is linear in the node's entries (a few microseconds each),
-// during which Redis serves nobody else.
+// revisions hash, claim key; ARGV = base, node, floor. Removes every entry
+// the index names (and that is still the node's), the index and the
+// heartbeat, bumps the touched topics' revisions, and returns the removed
+// entries as (topic, ref, value) triples. One atomic step: a second caller
+// finds the index gone and gets nothing, so each entry goes to exactly one
+// caller. Its cost is linear in the node's entries (a few microseconds
+// each), during which Redis serves nobody else.
+//
+// The claim key is unique to the call: the result is kept there for a
+// minute, so that the client's retry of a call whose reply was lost (a
+// read timeout on a huge node) gets the same entries instead of nothing.
 var expireScript = redis.NewScript(luaCommon + `
-local ik, beats, nodes, revs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ik, beats, nodes, revs, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local node = ARGV[2]
+if redis.call('EXISTS', claim) == 1 then return redis.call('LRANGE', claim, 0, -1) end
 local refs = redis.call('HGETALL', ik)
 local out, touched = {}, {}
 for i = 1, #refs, 2 do
@@ -148,6 +153,10 @@ for topic in pairs(touched) do
     redis.call('HSET', revs, topic, nextSeq())
   end
 end
+for i = 1, #out, 999 do
+  redis.call('RPUSH', claim, unpack(out, i, math.min(i + 998, #out)))
+end
+if #out > 0 then redis.call('PEXPIRE', claim, 60000) end
 return out
 `)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 	"github.com/phxgo/phxgo/phx/presence"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // Helpers of the presence-level tests: several "nodes" in one process,
@@ -148,7 +149,7 @@ type stObserver struct {
 }
 
 func stObserve(t testing.TB, ps phx.PubSub, topics ...string) *stObserver {
-	o := &stObserver{id: phx.NewSubscriberID(), joins: map[string]int{}, leaves: map[string]int{}}
+	o := &stObserver{id: pubsub.NewSubscriberID(), joins: map[string]int{}, leaves: map[string]int{}}
 	for _, topic := range topics {
 		ps.Subscribe(topic, o)
 		t.Cleanup(func() { ps.Unsubscribe(topic, o) })

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phxgo/phxgo/phx"
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 	"github.com/phxgo/phxgo/phx/presence"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // stDeadNode runs three nodes on one Redis: a (10 users on room:p and
@@ -19,7 +19,7 @@ import (
 // kill and from a's last heartbeat.
 func stDeadNode(t testing.TB, cfg presence.Config) (sinceKill, sinceBeat time.Duration) {
 	rs := redistest.NewServer(t)
-	ps := phx.NewMemoryPubSub()
+	ps := pubsub.NewMemory()
 	obs := stObserve(t, ps, "room:p", "room:q")
 	a := stStartNode(t, rs, ps, "a", cfg)
 	b := stStartNode(t, rs, ps, "b", cfg)
@@ -122,7 +122,7 @@ func BenchmarkPresenceDeadNodeDefaults(b *testing.B) {
 // announces its presences again: each user is listed once, by every node.
 func TestPresenceRedisLosesData(t *testing.T) {
 	rs := redistest.NewServer(t)
-	ps := phx.NewMemoryPubSub()
+	ps := pubsub.NewMemory()
 	cfg := presence.Config{HeartbeatInterval: 100 * time.Millisecond, NodeTimeout: 5 * time.Second}
 	a := stStartNode(t, rs, ps, "a", cfg)
 	b := stStartNode(t, rs, ps, "b", cfg)
@@ -162,7 +162,7 @@ func TestPresenceRedisLosesData(t *testing.T) {
 // removes what its earlier process left, long before the node timeout.
 func TestPresenceNodeRestartNoGhosts(t *testing.T) {
 	rs := redistest.NewServer(t)
-	ps := phx.NewMemoryPubSub()
+	ps := pubsub.NewMemory()
 	obs := stObserve(t, ps, "room:p")
 	cfg := presence.Config{HeartbeatInterval: 100 * time.Millisecond, NodeTimeout: time.Hour}
 	a := stStartNode(t, rs, ps, "a", cfg)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -314,6 +315,7 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	results := make([][]presence.Entry, 4)
+	start := time.Now()
 	for i := range results {
 		s := stStore(t, stClient(t, srv), "many")
 		wg.Add(1)
@@ -327,6 +329,7 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("4 concurrent ExpireNode of a node with %d entries: %v", total, time.Since(start))
 	seen := map[string]int{}
 	for _, r := range results {
 		for _, e := range r {
@@ -341,10 +344,11 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 			t.Fatalf("entry %s returned %d times", ref, n)
 		}
 	}
-	// Left: the survivor's topic and index, the nodes set, revisions, counter.
-	if out, _ := srv.Do("dbsize"); strings.TrimSpace(out) != "5" {
-		keysOut, _ := srv.Do("keys", "*")
-		t.Fatalf("%s keys left after expiry, want 5:\n%s", strings.TrimSpace(out), keysOut)
+	// Left: the survivor's topic and index, the nodes set, revisions,
+	// counter, and the claim (kept for a retry) of the one that got them.
+	keysOut, _ := srv.Do("keys", "*")
+	if keys := strings.Fields(keysOut); len(keys) != 6 || strings.Count(keysOut, ":claim:") != 1 {
+		t.Fatalf("keys left after expiry:\n%s", keysOut)
 	}
 	for _, r := range results {
 		for _, e := range r {
@@ -352,5 +356,64 @@ func TestStoreExpireManyClaimed(t *testing.T) {
 				t.Fatalf("expired entry %+v", e)
 			}
 		}
+	}
+}
+
+// TestStoreRefusesUnreadableWrites: a join that would read back as
+// malformed is refused, not written.
+func TestStoreRefusesUnreadableWrites(t *testing.T) {
+	srv := redistest.NewServer(t)
+	s := stStore(t, stClient(t, srv), "w")
+	good := presencetest.Entry("room:w", "k", "r1", "n1")
+	for name, mod := range map[string]func(e *presence.Entry){
+		"no ref":      func(e *presence.Entry) { e.Ref = "" },
+		"no node":     func(e *presence.Entry) { e.Node = "" },
+		"no key":      func(e *presence.Entry) { e.Key = "" },
+		"bad key":     func(e *presence.Entry) { e.Key = "\xff" },
+		"array meta":  func(e *presence.Entry) { e.Meta = phx.RawJSON(`[1]`) },
+		"broken meta": func(e *presence.Entry) { e.Meta = phx.RawJSON(`{"a":`) },
+	} {
+		e := good
+		mod(&e)
+		if err := s.Apply(stCtx(t), "room:w", []presence.Entry{e}, nil); err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+	}
+	if es, err := s.List(stCtx(t), "room:w"); err != nil || len(es) != 0 {
+		t.Fatalf("listed %v %v after refused writes", es, err)
+	}
+}
+
+// TestStoreExpireRetry: a retried ExpireNode (same claim) gets the same
+// entries again; anyone else gets nothing.
+func TestStoreExpireRetry(t *testing.T) {
+	srv := redistest.NewServer(t)
+	s := stStore(t, stClient(t, srv), "retry")
+	var joins []presence.Entry
+	for i := range 2500 { // more than one RPUSH batch
+		joins = append(joins, presencetest.Entry("room:r", "k", fmt.Sprintf("r%d", i), "dead"))
+	}
+	if err := s.Apply(stCtx(t), "room:r", joins, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.expire(stCtx(t), "dead", "tok")
+	if err != nil || len(first) != len(joins) {
+		t.Fatalf("first claim: %d entries, %v", len(first), err)
+	}
+	again, err := s.expire(stCtx(t), "dead", "tok")
+	if err != nil || len(again) != len(first) {
+		t.Fatalf("retried claim: %d entries, %v", len(again), err)
+	}
+	for i := range first {
+		if again[i].Ref != first[i].Ref || string(again[i].Meta) != string(first[i].Meta) {
+			t.Fatalf("retry entry %d differs", i)
+		}
+	}
+	if other, err := s.ExpireNode(stCtx(t), "dead"); err != nil || len(other) != 0 {
+		t.Fatalf("another claimer got %d entries, %v", len(other), err)
+	}
+	out, _ := srv.Do("pttl", "{retry:presence}:claim:tok")
+	if ttl, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || ttl < 30_000 || ttl > 60_000 {
+		t.Fatalf("claim kept with pttl %q, want about a minute", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 const (
@@ -307,7 +308,7 @@ func (m Metas) ref(t testing.TB) string {
 // A process that restarts under the node id of one that died without
 // leaving removes the dead one's presences and announces their leaves.
 func TestPresenceRestartClearsGhosts(t *testing.T) {
-	ps, store := phx.NewMemoryPubSub(), NewMemoryStore()
+	ps, store := pubsub.NewMemory(), NewMemoryStore()
 	ctx := t.Context()
 	if _, err := store.Heartbeat(ctx, "a", time.Now()); err != nil { // still "alive"
 		t.Fatal(err)
