@@ -51,8 +51,17 @@ type PubSubOptions struct {
 	// this node waits for Redis to confirm the subscription (default 1s;
 	// negative: never wait).
 	SubscribeWait time.Duration
+	// NoWait, when set, names topics whose first Subscribe does not wait
+	// for Redis at all. phx subscribes a socket's id topic (Config.ID)
+	// on the event loop's worker as the WebSocket opens, where a wait
+	// holds up the worker's other connections: an app whose socket ids
+	// are, say, "user_socket:…" may pass a func matching that prefix,
+	// accepting that a broadcast to the id published by another node in
+	// the first round trip after the connect may be missed.
+	NoWait func(topic string) bool
 	// Buckets is the number of hash-tag buckets topics are spread over
-	// with a Redis Cluster (default 32; negative means the default); one
+	// with a Redis Cluster (default 32, at most 1024; negative means the
+	// default); one
 	// sharded Pub/Sub connection serves each bucket in use. Every node
 	// of a cluster must use the same value.
 	Buckets int
@@ -68,6 +77,7 @@ const (
 	defaultSubscribeWait = time.Second
 	defaultQueueWait     = time.Second
 	defaultBuckets       = 32
+	maxBuckets           = 1024
 	// maxBatch bounds the messages of one publish pipeline and
 	// maxBatchBytes its bytes.
 	maxBatch      = 512
@@ -96,7 +106,9 @@ type PubSub struct {
 	maxMsg  int
 	maxQB   int64
 	wait    time.Duration
+	noWait  func(string) bool
 	buckets int
+	tags    []string // hash tag per bucket, with a Redis Cluster
 	log     *slog.Logger
 
 	ctx    context.Context
@@ -105,6 +117,8 @@ type PubSub struct {
 	closed atomic.Bool
 
 	queue      chan outMsg
+	stopPub    chan struct{} // closed by Close: flush the queue and stop
+	pubDone    chan struct{} // closed when the publisher has stopped
 	queueBytes atomic.Int64
 	queueWait  time.Duration
 	roomMu     sync.Mutex    // a leaf lock, guards room
@@ -216,6 +230,9 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 	if o.Buckets <= 0 {
 		o.Buckets = defaultBuckets
 	}
+	if o.Buckets > maxBuckets {
+		return nil, fmt.Errorf("phxredis: Buckets %d: at most %d", o.Buckets, maxBuckets)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -223,12 +240,16 @@ func NewPubSub(client redis.UniversalClient, o PubSubOptions) (*PubSub, error) {
 	p := &PubSub{
 		client: client, sharded: sharded, mem: pubsub.NewMemory(),
 		node: o.Node, prefix: o.Prefix + ":", maxMsg: o.MaxMessageBytes,
-		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, buckets: o.Buckets,
-		log:    o.Logger.With("pubsub", "redis", "node", o.Node),
-		queue:  make(chan outMsg, o.QueueLength),
+		maxQB: int64(o.QueueBytes), queueWait: o.QueueWait, room: make(chan struct{}), wait: o.SubscribeWait, noWait: o.NoWait, buckets: o.Buckets,
+		log:     o.Logger.With("pubsub", "redis", "node", o.Node),
+		queue:   make(chan outMsg, o.QueueLength),
+		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
 		topics: map[string]*topicState{}, dirty: map[string]struct{}{},
 		links: map[int]*link{}, kick: make(chan struct{}, 1),
 		settled: make(chan struct{}, 1),
+	}
+	if sharded {
+		p.tags = bucketTags(o.Prefix, o.Buckets)
 	}
 	p.health.init(p.log)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -263,12 +284,21 @@ func defaultNode() string {
 // Node is this node's name, as carried by its messages.
 func (p *PubSub) Node() string { return p.node }
 
-// Close stops the PubSub's goroutines and Pub/Sub connections (not the
-// client). Local delivery keeps working; Broadcast then reports ErrClosed.
+// Close publishes what is queued (for at most a second), then stops the
+// PubSub's goroutines and Pub/Sub connections (not the client). Local
+// delivery keeps working; Broadcast then reports ErrClosed.
 func (p *PubSub) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	// The publisher sends what is queued (at most flushWait), then stops.
+	close(p.stopPub)
+	t := time.NewTimer(flushWait + time.Second)
+	select {
+	case <-p.pubDone:
+	case <-t.C: // stuck on a Redis that does not answer: cancel it
+	}
+	t.Stop()
 	p.cancel()
 	p.mu.Lock()
 	links := make([]*link, 0, len(p.links))
@@ -301,7 +331,7 @@ func (p *PubSub) Subscribe(topic string, s pubsub.Subscriber) {
 	}
 	ready, wait := st.ready, !st.released && p.wait > 0 && p.health.up() && !p.closed.Load()
 	p.mu.Unlock()
-	if !wait {
+	if !wait || (p.noWait != nil && p.noWait(topic)) {
 		return
 	}
 	t := time.NewTimer(p.wait)
@@ -485,13 +515,13 @@ func (p *PubSub) bucket(topic string) int {
 }
 
 // channel is topic's Redis channel: Prefix:topic on one server,
-// {Prefix:bucket}Prefix:topic on a cluster (the hash tag puts a bucket's
-// channels in one slot).
+// {tag}Prefix:topic on a cluster, tag being the topic's bucket's hash tag
+// (see bucketTags).
 func (p *PubSub) channel(topic string) string {
 	if !p.sharded {
 		return p.prefix + topic
 	}
-	return "{" + p.prefix + strconv.Itoa(p.bucket(topic)) + "}" + p.prefix + topic
+	return "{" + p.tags[p.bucket(topic)] + "}" + p.prefix + topic
 }
 
 // topicOf is the topic of a channel name of this PubSub, false for a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,13 +17,14 @@ import (
 // master of its first channel's slot, and all of a bucket's channels share
 // one slot).
 type link struct {
-	bucket  int
-	ps      *redis.PubSub
-	started bool           // its receive goroutine runs (p.mu)
-	topics  int            // topics subscribed through it (p.mu)
-	expect  map[string]int // subscribe replies awaited per channel (p.mu)
-	closing atomic.Bool
-	done    chan struct{} // closed when the link is closed
+	bucket    int
+	ps        *redis.PubSub
+	started   bool           // its receive goroutine runs (p.mu)
+	topics    int            // topics subscribed through it (p.mu)
+	expect    map[string]int // subscribe replies awaited per channel (p.mu)
+	closing   atomic.Bool    // set once l is dropped: its replies no longer count
+	closeOnce sync.Once
+	done      chan struct{} // closed when the link is closed
 }
 
 func (p *PubSub) newLink(bucket int) *link {
@@ -43,11 +45,14 @@ func (p *PubSub) startLink(l *link) {
 	go p.receiveLoop(l)
 }
 
+// close stops l; closing may have been set already (under p.mu, when the
+// interest goroutine dropped l from the table).
 func (l *link) close() {
-	if l.closing.CompareAndSwap(false, true) {
+	l.closing.Store(true)
+	l.closeOnce.Do(func() {
 		close(l.done)
 		_ = l.ps.Close()
-	}
+	})
 }
 
 // interestLoop is the interest goroutine: it turns the topics marked dirty
@@ -155,6 +160,7 @@ func (p *PubSub) reconcile() bool {
 			// Its last topic left: close it rather than keep a
 			// connection to no channel (it would reconnect anywhere).
 			c.closeLink = true
+			l.closing.Store(true)
 			delete(p.links, l.bucket)
 			p.pending -= len(c.uns)
 			for ch := range l.expect {
@@ -171,11 +177,7 @@ func (p *PubSub) reconcile() bool {
 	p.mu.Unlock()
 	for l, c := range changes {
 		if c.closeLink {
-			if l.started {
-				l.close()
-			} else {
-				_ = l.ps.Close()
-			}
+			l.close()
 			p.health.forget(compLink + l.bucket)
 			continue
 		}
@@ -250,6 +252,10 @@ func (p *PubSub) signalSettled() {
 // (S)UNSUBSCRIBE of channel on l.
 func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 	p.mu.Lock()
+	if l.closing.Load() {
+		p.mu.Unlock()
+		return
+	}
 	if p.pending > 0 {
 		p.pending--
 	}
@@ -277,29 +283,40 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 
 // receiveLoop is a link's receive goroutine: it reads l's connection,
 // delivers other nodes' messages to this node's subscribers, notes
-// subscription replies, and pings an idle connection. On a failure it
+// subscription replies, and pings a quiet connection. On a failure it
 // retries with backoff; go-redis then reconnects and resubscribes to the
-// channels the link has at that moment.
+// channels the link has at that moment. A ping left unanswered for
+// healthEvery counts as a failure: the read that waits for it has a
+// deadline go-redis treats as fatal, so it drops the connection (one that
+// died silently, say behind a NAT that forgot it, would never report an
+// error otherwise).
 func (p *PubSub) receiveLoop(l *link) {
 	defer p.wg.Done()
 	attempt := 0
-	wasDown := false
+	wasDown, pinged := false, false
 	for !l.closing.Load() && p.ctx.Err() == nil {
-		msg, err := l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		var msg any
+		var err error
+		if pinged {
+			ctx, cancel := context.WithTimeout(p.ctx, healthEvery)
+			msg, err = l.ps.Receive(ctx)
+			cancel()
+		} else {
+			msg, err = l.ps.ReceiveTimeout(p.ctx, healthEvery)
+		}
 		if err != nil {
 			if l.closing.Load() || p.ctx.Err() != nil {
 				return
 			}
-			if isTimeout(err) {
-				// Quiet: a ping keeps the connection honest (its
-				// failure shows up here as an error).
-				_ = l.ps.Ping(p.ctx)
+			if !pinged && isTimeout(err) {
+				_ = l.ps.Ping(p.ctx) // a write error makes go-redis reconnect
+				pinged = true
 				continue
 			}
 			if isReply(err) {
 				continue // Redis answered a command with an error
 			}
-			wasDown = true
+			pinged, wasDown = false, true
 			p.linkDown(l, err)
 			select {
 			case <-time.After(backoff(attempt)):
@@ -311,6 +328,7 @@ func (p *PubSub) receiveLoop(l *link) {
 			attempt++
 			continue
 		}
+		pinged = false
 		if wasDown {
 			wasDown = false
 			p.stats.reconnects.Add(1)

@@ -18,13 +18,15 @@ const healthEvery = time.Second
 // their order. While Redis is down it pings with backoff until it answers.
 func (p *PubSub) publishLoop() {
 	defer p.wg.Done()
+	defer close(p.pubDone)
 	batch := make([]outMsg, 0, maxBatch)
 	idle := time.NewTimer(healthEvery)
 	defer idle.Stop()
 	attempt := 0
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-p.stopPub:
+			p.flush(batch)
 			return
 		case m := <-p.queue:
 			batch = append(batch[:0], m)
@@ -51,7 +53,7 @@ func (p *PubSub) publishLoop() {
 				break drain
 			}
 		}
-		p.send(batch)
+		p.send(p.ctx, batch)
 		p.queueBytes.Add(-int64(bytes))
 		p.madeRoom()
 		clear(batch) // let the envelopes go
@@ -62,6 +64,35 @@ func (p *PubSub) publishLoop() {
 			}
 		}
 		idle.Reset(p.pingDelay(attempt))
+	}
+}
+
+// flushWait bounds how long Close spends publishing the queue.
+const flushWait = time.Second
+
+// flush publishes what is left in the queue, for at most flushWait, unless
+// Redis is down.
+func (p *PubSub) flush(batch []outMsg) {
+	ctx, cancel := context.WithTimeout(p.ctx, flushWait)
+	defer cancel()
+	for p.health.up() && ctx.Err() == nil {
+		batch = batch[:0]
+		bytes := 0
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-p.queue:
+				batch = append(batch, m)
+				bytes += len(m.data)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		p.send(ctx, batch)
+		p.queueBytes.Add(-int64(bytes))
 	}
 }
 
@@ -81,16 +112,16 @@ func (p *PubSub) ping() error {
 }
 
 // send publishes batch as one pipeline and counts the outcome.
-func (p *PubSub) send(batch []outMsg) {
+func (p *PubSub) send(ctx context.Context, batch []outMsg) {
 	pipe := p.client.Pipeline()
 	for _, m := range batch {
 		if p.sharded {
-			pipe.SPublish(p.ctx, m.channel, m.data)
+			pipe.SPublish(ctx, m.channel, m.data)
 		} else {
-			pipe.Publish(p.ctx, m.channel, m.data)
+			pipe.Publish(ctx, m.channel, m.data)
 		}
 	}
-	cmds, err := pipe.Exec(p.ctx)
+	cmds, err := pipe.Exec(ctx)
 	var failed uint64
 	for _, c := range cmds {
 		if c.Err() != nil {
@@ -105,7 +136,7 @@ func (p *PubSub) send(batch []outMsg) {
 	switch {
 	case err == nil || isReply(err):
 		p.health.recover(compPublisher) // Redis answered
-	case p.ctx.Err() == nil:
+	case ctx.Err() == nil:
 		p.health.fail(compPublisher, err)
 	}
 }
