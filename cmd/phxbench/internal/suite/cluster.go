@@ -138,6 +138,7 @@ func clusterCases(o *clusterOptions) []clusterCase {
 			clusterCase{ID: fmt.Sprintf("fanout-redis%d", o.nodes), Item: "fanout", Nodes: o.nodes, Redis: true,
 				Desc: fmt.Sprintf("%d phxd on one Redis", o.nodes)},
 			clusterCase{ID: "small-single", Item: "fanout", Nodes: 1, Small: true, Desc: "one phxd, no Redis"},
+			clusterCase{ID: "small-redis1", Item: "fanout", Nodes: 1, Redis: true, Small: true, Desc: "one phxd on Redis"},
 			clusterCase{ID: fmt.Sprintf("small-redis%d", o.nodes), Item: "fanout", Nodes: o.nodes, Redis: true, Small: true,
 				Desc: fmt.Sprintf("%d phxd on one Redis", o.nodes)})
 	}

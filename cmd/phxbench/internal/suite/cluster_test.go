@@ -31,8 +31,8 @@ func TestClusterFlagsAndCases(t *testing.T) {
 	for _, c := range clusterCases(o) {
 		ids = append(ids, c.ID)
 	}
-	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
-	wantEq(t, "small args", strings.Join(clusterCases(o)[4].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 60000 -inflight 100")
+	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis1 small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
+	wantEq(t, "small args", strings.Join(clusterCases(o)[5].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 60000 -inflight 100")
 	wantEq(t, "fanout args", strings.Join(clusterCases(o)[2].benchArgs(o), " "), "-scenario fanout -n 9000 -msgs 200 -inflight 100")
 	o, err = parseClusterFlags([]string{"-phxd", "x", "-quick", "-only", "idle"}, io.Discard)
 	if err != nil {
@@ -111,6 +111,7 @@ func TestClusterMarkdown(t *testing.T) {
 		add("small-single", round, map[string]float64{"cpu_per_delivery_us": 2, "phxd_cpu_per_msg_us": 60}, nil)
 		add("small-redis3", round, map[string]float64{"cpu_per_delivery_us": 3, "phxd_cpu_per_msg_us": 90, "published": 2000, "redis_cpu_per_msg_us": 4},
 			[]nodeFigures{{Node: "a", Deliveries: 22000, PerMsgUS: 40}, {Node: "b", Deliveries: 20000, PerMsgUS: 25}, {Node: "c", Deliveries: 20000, PerMsgUS: 25}})
+		add("small-redis1", round, map[string]float64{"cpu_per_delivery_us": 2.1, "phxd_cpu_per_msg_us": 65}, nil)
 		add("idle1u-single", round, map[string]float64{"rss_per_socket_b": 4000}, nil)
 		add("idle1u-redis1", round, map[string]float64{"rss_per_socket_b": 4100}, nil)
 		add("idle-single", round, map[string]float64{"rss_per_socket_b": 4000 * k}, nil)
@@ -122,12 +123,12 @@ func TestClusterMarkdown(t *testing.T) {
 		"| one phxd, no Redis (`fanout-single`) |",
 		"1.50 µs (1.00 µs–2.00 µs)",                                                                     // single-node median and range
 		"**3.00 µs (2.00 µs–4.00 µs)**",                                                                 // per-round differences: 2 and 4
-		"that is 7500.0 µs (5000.0 µs–10000.0 µs) per published message",                                // 5000 and 10000 µs
+		"that is 7.50 ms (5.00 ms–10.00 ms) per published message",                                      // 5000 and 10000 µs
 		"| 3001 | 600200 |",                                                                             // node a
 		"| 25.0 µs | 5.0 µs |", "| 40.0 µs | 18.0 µs |", "small fan-out, 30 subscribers, 2000 messages", // small, node b: 25 per message − 2 × 10 deliveries per message
-		"90.0 µs in all against 60.0 µs", //
-		"(30.0 µs more",                  //
-		"Redis spends 4.0 µs",            //
+		"90.0 µs in all against 60.0 µs",                                            //
+		"(30.0 µs more",                                                             //
+		"Redis spends 4.0 µs.", "spends 5.0 µs more per message than without Redis", //
 		"With one user for every socket, RSS per socket with Redis on is +2.5%",
 		"| a (publisher) | 3001 |",             //
 		"+5.0% of the single node's",           // 4200/4000

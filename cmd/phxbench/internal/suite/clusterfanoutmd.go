@@ -19,7 +19,7 @@ func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
 		writeNodeTable(b, cf, multi, single)
 		extra := cf.roundDiffs(multi.ID, single.ID, "cpu_per_delivery_us")
 		fmt.Fprintf(b, "Extra phxd CPU per delivery, %d nodes minus one node without Redis (per round, then the median): **%s**, that is %s per published message over the %d nodes.",
-			multi.Nodes, spread(extra, fmtUS2), spread(cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_per_msg_us"), fmtUS), multi.Nodes)
+			multi.Nodes, spread(extra, fmtUS2), spread(cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_per_msg_us"), fmtUSms), multi.Nodes)
 		if red1 != nil {
 			fmt.Fprintf(b, " One node on Redis minus one without: %s per delivery.", spread(cf.roundDiffs(red1.ID, single.ID, "cpu_per_delivery_us"), fmtUS2))
 		}
@@ -28,14 +28,19 @@ func writeClusterFanout(b *strings.Builder, cf *clusterFile) {
 			spread(cf.vals(multi.ID, "receiving_nodes_cpu_per_own_delivery_us"), fmtUS2),
 			spread(cf.vals(single.ID, "cpu_per_delivery_us"), fmtUS2), spread(cf.vals(multi.ID, "redis_cpu_per_delivery_us"), fmtUS3))
 	}
-	ssingle, smulti := cf.caseOf("fanout", true, 1, false), cf.caseOf("fanout", true, 0, true)
+	ssingle, sred1, smulti := cf.caseOf("fanout", true, 1, false), cf.caseOf("fanout", true, 1, true), cf.caseOf("fanout", true, 0, true)
 	if ssingle != nil && smulti != nil {
 		fmt.Fprintf(b, "#### Per-message cost: small fan-out, %v subscribers, %v messages, publisher on node a\n\n", cf.Options["small_subs"], cf.Options["small_msgs"])
-		writeFanoutTable(b, cf, []*clusterCase{ssingle, smulti})
+		writeFanoutTable(b, cf, []*clusterCase{ssingle, sred1, smulti})
 		writeNodeTable(b, cf, smulti, ssingle)
-		fmt.Fprintf(b, "With few sockets per node, most of the CPU is per message, not per delivery. Per published message the %d nodes spend %s in all against %s for one node without Redis (%s more, per round then the median); Redis spends %s.\n\n",
-			smulti.Nodes, spread(cf.vals(smulti.ID, "phxd_cpu_per_msg_us"), fmtUS), spread(cf.vals(ssingle.ID, "phxd_cpu_per_msg_us"), fmtUS),
-			spread(cf.roundDiffs(smulti.ID, ssingle.ID, "phxd_cpu_per_msg_us"), fmtUS), spread(cf.vals(smulti.ID, "redis_cpu_per_msg_us"), fmtUS))
+		fmt.Fprintf(b, "With few sockets per node, most of the CPU is per message, not per delivery. Per published message the %d nodes spend %s in all against %s for one node without Redis (%s more, per round then the median); Redis spends %s.",
+			smulti.Nodes, spread(cf.vals(smulti.ID, "phxd_cpu_per_msg_us"), fmtUSms), spread(cf.vals(ssingle.ID, "phxd_cpu_per_msg_us"), fmtUSms),
+			spread(cf.roundDiffs(smulti.ID, ssingle.ID, "phxd_cpu_per_msg_us"), fmtUSms), spread(cf.vals(smulti.ID, "redis_cpu_per_msg_us"), fmtUSms))
+		if sred1 != nil {
+			fmt.Fprintf(b, " One node on Redis, same sockets (it publishes every message and skips it when Redis sends it back), spends %s more per message than without Redis.",
+				spread(cf.roundDiffs(sred1.ID, ssingle.ID, "phxd_cpu_per_msg_us"), fmtUSms))
+		}
+		b.WriteString("\n\n")
 	}
 }
 
@@ -54,7 +59,7 @@ func writeFanoutTable(b *strings.Builder, cf *clusterFile, cases []*clusterCase)
 		}
 		fmt.Fprintf(b, "| %s (`%s`) | %s | %s | %s | %s | %s | %s / %s | %s |\n", c.Desc, id,
 			spread(cf.vals(id, "deliveries_per_s"), fmtRate), spread(cf.vals(id, "cpu_per_delivery_us"), fmtUS2),
-			spread(cf.vals(id, "phxd_cpu_per_msg_us"), fmtUS), redis, lost,
+			spread(cf.vals(id, "phxd_cpu_per_msg_us"), fmtUSms), redis, lost,
 			spread(cf.vals(id, "delivery_p50_us"), fmtLat), spread(cf.vals(id, "delivery_p99_us"), fmtLat),
 			spread(cf.vals(id, "client_cpu_s"), fmtS))
 	}
@@ -82,12 +87,12 @@ func writeNodeTable(b *strings.Builder, cf *clusterFile, multi, single *clusterC
 			spread(get(func(f nodeFigures) float64 { return f.CPUS }), fmtS),
 			spread(get(func(f nodeFigures) float64 { return f.PerOwnUS }), fmtUS2),
 			spread(get(func(f nodeFigures) float64 { return f.PerAllUS }), fmtUS2),
-			spread(get(func(f nodeFigures) float64 { return f.PerMsgUS }), fmtUS),
-			spread(cf.nodeExtraPerMsg(multi.ID, single.ID, i), fmtUS))
+			spread(get(func(f nodeFigures) float64 { return f.PerMsgUS }), fmtUSms),
+			spread(cf.nodeExtraPerMsg(multi.ID, single.ID, i), fmtUSms))
 	}
 	fmt.Fprintf(b, "| all | | %s | | | %s | %s | %s |\n\n", spread(cf.vals(multi.ID, "received"), fmtCount),
-		spread(cf.vals(multi.ID, "cpu_per_delivery_us"), fmtUS2), spread(cf.vals(multi.ID, "phxd_cpu_per_msg_us"), fmtUS),
-		spread(cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_per_msg_us"), fmtUS))
+		spread(cf.vals(multi.ID, "cpu_per_delivery_us"), fmtUS2), spread(cf.vals(multi.ID, "phxd_cpu_per_msg_us"), fmtUSms),
+		spread(cf.roundDiffs(multi.ID, single.ID, "phxd_cpu_per_msg_us"), fmtUSms))
 }
 
 // nodeExtraPerMsg is, per round where both cases succeeded, node i's CPU
@@ -107,4 +112,12 @@ func (cf *clusterFile) nodeExtraPerMsg(multi, single string, i int) []float64 {
 		}
 	}
 	return vs
+}
+
+// fmtUSms formats microseconds, as milliseconds from 1,000 µs (either sign).
+func fmtUSms(v float64) string {
+	if v >= 1000 || v <= -1000 {
+		return fmt.Sprintf("%.2f ms", v/1000)
+	}
+	return fmt.Sprintf("%.1f µs", v)
 }
