@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -155,8 +154,11 @@ func readString(s string) (string, string, bool) {
 // jsonObject reports whether s is one valid JSON object (surrounding
 // whitespace allowed) in valid UTF-8: clients get it inside text frames.
 func jsonObject(s string) bool {
-	t := strings.TrimLeft(s, " \t\r\n")
-	if t == "" || t[0] != '{' || !utf8.ValidString(s) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	if i == len(s) || s[i] != '{' || !utf8.ValidString(s) {
 		return false
 	}
 	// encoding/json's Valid is strict (jsoniter's accepts trailing

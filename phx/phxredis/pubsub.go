@@ -132,9 +132,9 @@ type PubSub struct {
 	topics  map[string]*topicState
 	dirty   map[string]struct{}
 	links   map[int]*link // by bucket; bucket 0 only for one server
-	pending int           // (un)subscribe replies awaited, all links
 	kick    chan struct{} // cap 1: the interest goroutine has work
-	settled chan struct{} // cap 1: pending fell to 0
+	settled chan struct{} // cap 1: a link's awaited replies fell to 0
+	inRedis atomic.Int64  // topics whose subscription was sent (written under mu)
 
 	stats struct {
 		published, publishErrors, publishDropped atomic.Uint64
@@ -160,6 +160,7 @@ func (st *topicState) release() {
 	if !st.released {
 		st.released = true
 		close(st.ready)
+		st.ready = nil // waiters hold their own reference
 	}
 }
 
@@ -481,14 +482,6 @@ func (p *PubSub) Subscribers(topic string) int { return p.mem.Subscribers(topic)
 
 // Stats returns the PubSub's counters.
 func (p *PubSub) Stats() PubSubStats {
-	p.mu.Lock()
-	topics := 0
-	for _, st := range p.topics {
-		if st.sent {
-			topics++
-		}
-	}
-	p.mu.Unlock()
 	return PubSubStats{
 		Connected:      p.health.up(),
 		Published:      p.stats.published.Load(),
@@ -498,7 +491,7 @@ func (p *PubSub) Stats() PubSubStats {
 		Received:       p.stats.received.Load(),
 		Dropped:        p.stats.dropped.Load(),
 		Reconnects:     p.stats.reconnects.Load(),
-		Topics:         topics,
+		Topics:         int(p.inRedis.Load()),
 		Commands:       p.stats.commands.Load(),
 	}
 }

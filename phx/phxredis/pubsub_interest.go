@@ -17,12 +17,15 @@ import (
 // master of its first channel's slot, and all of a bucket's channels share
 // one slot).
 type link struct {
-	bucket    int
-	ps        *redis.PubSub
-	started   bool           // its receive goroutine runs (p.mu)
-	topics    int            // topics subscribed through it (p.mu)
-	expect    map[string]int // subscribe replies awaited per channel (p.mu)
-	closing   atomic.Bool    // set once l is dropped: its replies no longer count
+	bucket  int
+	ps      *redis.PubSub
+	started bool           // its receive goroutine runs (p.mu)
+	topics  int            // topics subscribed through it (p.mu)
+	expect  map[string]int // subscribe replies awaited per channel (p.mu)
+	// awaiting counts the (un)subscribe replies awaited (p.mu); a lost
+	// connection resets it, as those replies will not come.
+	awaiting  int
+	closing   atomic.Bool // set once l is dropped: its replies no longer count
 	closeOnce sync.Once
 	done      chan struct{} // closed when the link is closed
 }
@@ -82,7 +85,10 @@ func (p *PubSub) settle() {
 	defer t.Stop()
 	for {
 		p.mu.Lock()
-		n := p.pending
+		n := 0
+		for _, l := range p.links {
+			n += l.awaiting
+		}
 		p.mu.Unlock()
 		if n <= 0 || !p.health.up() {
 			return
@@ -139,8 +145,9 @@ func (p *PubSub) reconcile() bool {
 				p.links[l.bucket] = l
 			}
 			l.topics++
+			p.inRedis.Add(1)
 			l.expect[ch]++
-			p.pending++
+			l.awaiting++
 			change(l).sub = append(change(l).sub, ch)
 		case st != nil:
 			delete(p.topics, topic)
@@ -150,7 +157,8 @@ func (p *PubSub) reconcile() bool {
 			}
 			l := p.links[p.bucket(topic)]
 			l.topics--
-			p.pending++
+			p.inRedis.Add(-1)
+			l.awaiting++
 			change(l).uns = append(change(l).uns, ch)
 		}
 	}
@@ -162,10 +170,7 @@ func (p *PubSub) reconcile() bool {
 			c.closeLink = true
 			l.closing.Store(true)
 			delete(p.links, l.bucket)
-			p.pending -= len(c.uns)
-			for ch := range l.expect {
-				p.pending -= l.expect[ch]
-			}
+			l.awaiting = 0
 			clear(l.expect)
 			continue
 		}
@@ -228,9 +233,7 @@ func (p *PubSub) linkDown(l *link, err error) {
 	}
 	p.health.fail(compLink+l.bucket, err)
 	p.mu.Lock()
-	for _, n := range l.expect {
-		p.pending -= n
-	}
+	l.awaiting = 0
 	clear(l.expect)
 	for topic, st := range p.topics {
 		if p.bucket(topic) == l.bucket {
@@ -256,8 +259,8 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 		p.mu.Unlock()
 		return
 	}
-	if p.pending > 0 {
-		p.pending--
+	if l.awaiting > 0 {
+		l.awaiting--
 	}
 	if subscribe {
 		n := l.expect[channel] - 1
@@ -274,7 +277,7 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 			}
 		}
 	}
-	zero := p.pending == 0
+	zero := l.awaiting == 0
 	p.mu.Unlock()
 	if zero {
 		p.signalSettled()

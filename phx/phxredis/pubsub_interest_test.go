@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 )
@@ -101,4 +102,22 @@ func TestInterestChurnBatched(t *testing.T) {
 	if st := p.Stats(); st.Topics != 0 {
 		t.Fatalf("Topics = %d", st.Topics)
 	}
+}
+
+// NoWait topics do not wait for Redis's confirmation; others do.
+func TestSubscribeNoWait(t *testing.T) {
+	s := redistest.NewServer(t)
+	p := node(t, s.URL(), false, PubSubOptions{SubscribeWait: time.Minute,
+		NoWait: func(topic string) bool { return strings.HasPrefix(topic, "user_socket:") }})
+	p.Subscribe("room:warm", newRec()) // the connection is up
+	do(t, s, "client", "pause", "3000", "all")
+	waited := make(chan struct{})
+	go func() { p.Subscribe("room:x", newRec()); close(waited) }()
+	p.Subscribe("user_socket:1", newRec())
+	select {
+	case <-waited:
+		t.Fatal("Subscribe(room:x) returned while Redis could not confirm it")
+	default:
+	}
+	<-waited // released by Redis's reply, or when the paused connection is given up
 }

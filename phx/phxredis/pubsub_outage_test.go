@@ -63,6 +63,12 @@ func TestOutageRecovery(t *testing.T) {
 		return slices.Equal(chans, []string{"phx:room:keep", "phx:room:new"}) &&
 			numsub(t, s, "phx:room:keep") == 2 && numsub(t, s, "phx:room:new") == 1
 	})
+	// Joins after the outage wait for Redis again, and are in effect when
+	// Subscribe returns.
+	b.Subscribe("room:late", newRec())
+	if n := numsub(t, s, "phx:room:late"); n != 1 {
+		t.Fatalf("NUMSUB phx:room:late = %d once Subscribe returned, want 1", n)
+	}
 	if err := a.Broadcast(bc("room:new", `{"after":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +83,7 @@ func TestOutageRecovery(t *testing.T) {
 	if slices.ContainsFunc(rb.payloads(), func(p string) bool { return strings.Contains(p, "during") }) {
 		t.Fatal("b got a broadcast published while Redis was down")
 	}
-	if st := b.Stats(); st.Reconnects < 1 || st.Topics != 2 {
+	if st := b.Stats(); st.Reconnects < 1 || st.Topics != 3 {
 		t.Fatalf("b after the outage: %+v", st)
 	}
 	out := logs.String()
