@@ -52,3 +52,17 @@ func TestSuitePlanFlag(t *testing.T) {
 		t.Errorf("run -suite -plan: %d\n%s", code, out.String())
 	}
 }
+
+// -suite -cluster hands the other arguments to the cluster suite.
+func TestClusterSuitePlanFlag(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"-suite", "-cluster", "-plan", "-only", "fanout"}, nil, &out, io.Discard); code != engine.ExitOK ||
+		!strings.Contains(out.String(), "fanout-redis3: 3 phxd on one Redis; phxbench -scenario fanout -n 9000 -msgs 200 -inflight 100") {
+		t.Errorf("run -suite -cluster -plan: %d\n%s", code, out.String())
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"-suite", "-cluster", "-phxd", "/nonexistent/phxd"}, nil, io.Discard, &errb); code != engine.ExitUsage ||
+		!strings.Contains(errb.String(), "not an executable file") {
+		t.Errorf("missing phxd: %d %s", code, errb.String())
+	}
+}
