@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,5 +65,11 @@ func TestClusterSuitePlanFlag(t *testing.T) {
 	if code := run([]string{"-suite", "-cluster", "-phxd", "/nonexistent/phxd"}, nil, io.Discard, &errb); code != engine.ExitUsage ||
 		!strings.Contains(errb.String(), "not an executable file") {
 		t.Errorf("missing phxd: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	exe, _ := os.Executable() // any executable passes for phxd here
+	if code := run([]string{"-suite", "-cluster", "-phxd", exe, "-redis-server", "no-such-redis-server"}, nil, io.Discard, &errb); code != engine.ExitUsage ||
+		!strings.Contains(errb.String(), "install Debian's redis-server") {
+		t.Errorf("missing redis-server: %d %s", code, errb.String())
 	}
 }
