@@ -66,3 +66,17 @@ soak-each:
 	go build -o out/soak/phxd ./cmd/phxd
 	go build -o out/soak/phxsoak ./cmd/phxsoak
 	out/soak/phxsoak -phxd out/soak/phxd -each -duration $(SOAK_EACH_DURATION) -json out/soak/each.json
+
+# The cluster figures of issue 11 (phxd nodes on one private redis-server,
+# started and stopped by phxbench; needs Debian's redis-server): fan-out over
+# three nodes beside one node, a killed node's presences, RSS per idle socket
+# with -redis and without. Rewrites the cluster tables in
+# cmd/phxbench/BENCHMARKS.md; per-run files go to out/bench-cluster/. About
+# 5 minutes.
+.PHONY: bench-cluster
+bench-cluster:
+	mkdir -p out/bench-cluster
+	go build -buildvcs=true -o out/bench-cluster/phxd ./cmd/phxd
+	go build -o out/bench-cluster/phxbench ./cmd/phxbench
+	out/bench-cluster/phxbench -suite -cluster -phxd out/bench-cluster/phxd -dir out/bench-cluster \
+		-doc cmd/phxbench/BENCHMARKS.md

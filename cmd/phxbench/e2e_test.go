@@ -216,3 +216,48 @@ func TestBaselineAndReport(t *testing.T) {
 		t.Errorf("server samples missing: %+v", r.Server)
 	}
 }
+
+// The fan-out across the nodes of a (fake) cluster: -url lists three
+// servers sharing their topics; the clients are dealt round-robin, the
+// publisher on the first, and every subscriber's deliveries count wherever
+// it is connected, per server too.
+func TestEndToEndURLList(t *testing.T) {
+	ss := startFakeCluster(t, 3)
+	urls := ss[0].url() + "," + ss[1].url() + "," + ss[2].url()
+	const n, msgs = 30, 10
+	r := runJSON(t, chatScenario(urls, "2.0.0", n, msgs), engine.RunOptions{})
+	checkChat(t, r, n, msgs)
+	if len(r.Targets) != 3 {
+		t.Fatalf("targets: %+v", r.Targets)
+	}
+	var sum int64
+	for i, tc := range r.Targets {
+		subs := int64(n / 3)
+		if i == 0 {
+			subs++ // the publisher
+		}
+		wantEq(t, fmt.Sprintf("server %d url", i), tc.URL, ss[i].url())
+		wantEq(t, fmt.Sprintf("server %d clients", i), tc.Clients, subs)
+		wantEq(t, fmt.Sprintf("server %d joined", i), tc.Joined, subs)
+		wantEq(t, fmt.Sprintf("server %d deliveries", i), tc.Deliveries, subs*msgs)
+		wantEq(t, fmt.Sprintf("server %d open at end", i), tc.OpenAtEnd, subs)
+		wantEq(t, fmt.Sprintf("server %d connections", i), ss[i].accepted.Load(), subs)
+		sum += tc.Deliveries
+	}
+	wantEq(t, "deliveries over the servers", sum, r.Counters.Deliveries)
+}
+
+// -procs workers deal the clients the same way: the counts per server add
+// up across the worker processes.
+func TestEndToEndURLListProcs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	ss := startFakeCluster(t, 2)
+	const n, msgs = 20, 5
+	r := runJSON(t, chatScenario(ss[0].url()+","+ss[1].url(), "2.0.0", n, msgs), engine.RunOptions{Procs: 2})
+	checkChat(t, r, n, msgs)
+	wantEq(t, "server 0 deliveries", r.Targets[0].Deliveries, int64(n/2+1)*msgs)
+	wantEq(t, "server 1 deliveries", r.Targets[1].Deliveries, int64(n/2)*msgs)
+	wantEq(t, "server 0 connections", ss[0].accepted.Load(), int64(n/2+1))
+}

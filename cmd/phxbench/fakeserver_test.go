@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -17,11 +18,12 @@ import (
 // and a rejected connect for token=bad. One goroutine per connection, which
 // is fine in a test.
 type fakeServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	chans fakeChannels[*fakeConn]
-	conns map[*fakeConn]bool
-	wg    sync.WaitGroup
+	ln       net.Listener
+	mu       sync.Mutex
+	chans    *fakeChannels[*fakeConn] // shared by the servers of a fake cluster
+	conns    map[*fakeConn]bool
+	accepted atomic.Int64 // upgraded connections
+	wg       sync.WaitGroup
 }
 
 type fakeConn struct {
@@ -33,11 +35,28 @@ type fakeConn struct {
 
 func startFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
+	return startFakeNode(t, &fakeChannels[*fakeConn]{})
+}
+
+// startFakeCluster starts n fake servers that share their topics, as the
+// nodes of a cluster do: a broadcast on one reaches the subscribers of all.
+func startFakeCluster(t *testing.T, n int) []*fakeServer {
+	t.Helper()
+	chans := &fakeChannels[*fakeConn]{}
+	var ss []*fakeServer
+	for range n {
+		ss = append(ss, startFakeNode(t, chans))
+	}
+	return ss
+}
+
+func startFakeNode(t *testing.T, chans *fakeChannels[*fakeConn]) *fakeServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{ln: ln, conns: map[*fakeConn]bool{}}
+	s := &fakeServer{ln: ln, conns: map[*fakeConn]bool{}, chans: chans}
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(s.close)
@@ -86,6 +105,7 @@ func (s *fakeServer) serve(fc *fakeConn) {
 	if _, err := up.Upgrade(fc.c); err != nil {
 		return
 	}
+	s.accepted.Add(1)
 	v, err := serializer.ParseVsn(q.Get("vsn"))
 	if err != nil {
 		return

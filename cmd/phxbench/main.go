@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ type options struct {
 	duration       time.Duration
 	procs          int
 	src            string
-	pid            int
+	pids           []int // -pid: the first is the server, the others are sampled too
 	metrics        string
 	sample         time.Duration
 	out, report    string
@@ -78,7 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's hard time bound")
 	fs.IntVar(&o.procs, "procs", 1, "worker processes to spread the sockets over")
 	fs.StringVar(&o.src, "src", "auto", "source IPv4 addresses: auto ("+sys.DefaultSrc+" for loopback targets), none, a, a-b, or a list")
-	fs.IntVar(&o.pid, "pid", 0, "server process to sample from /proc (RSS, CPU, threads)")
+	var pids string
+	fs.StringVar(&pids, "pid", "", "server process to sample from /proc (RSS, CPU, threads); a comma list samples several (the nodes of a cluster, Redis), the first with -metrics")
 	fs.StringVar(&o.metrics, "metrics", "", "with -pid: Prometheus URL to read go_goroutines from")
 	fs.DurationVar(&o.sample, "sample", 200*time.Millisecond, "with -pid: sampling interval")
 	fs.StringVar(&o.out, "out", "", "write the JSON result to this file")
@@ -91,6 +93,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of phxbench itself (this process) to this file")
 	fs.Bool("suite", false, "run the performance suite against a built phxd instead (phxbench -suite -phxd PATH; -suite -h lists its flags; see BENCHMARKS.md)")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.pids, err = parsePIDs(pids); err != nil {
 		return nil, err
 	}
 	switch {
@@ -108,6 +114,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-progress must be auto, on or off")
 	}
 	return o, nil
+}
+
+// parsePIDs parses -pid: empty, a pid, or a comma list of pids.
+func parsePIDs(s string) ([]int, error) {
+	if s == "" || s == "0" {
+		return nil, nil
+	}
+	var pids []int
+	for f := range strings.SplitSeq(s, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("-pid: want a pid or a comma list of pids, got %q", s)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }
 
 // run is main without os.Exit: it dispatches the -worker and -sink child
@@ -238,7 +260,10 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxbench:", err)
 		return engine.ExitUsage
 	}
-	ro := engine.RunOptions{Procs: o.procs, Src: src, PID: o.pid, Sample: o.sample, Metrics: o.metrics, Capture: o.baseline, Step: o.step}
+	ro := engine.RunOptions{Procs: o.procs, Src: src, Sample: o.sample, Metrics: o.metrics, Capture: o.baseline, Step: o.step}
+	if len(o.pids) > 0 {
+		ro.PID, ro.MorePIDs = o.pids[0], o.pids[1:]
+	}
 	if o.progress == "on" || o.progress == "auto" && sys.IsTTY(os.Stderr.Fd()) {
 		ro.Progress = report.NewProgress(stderr, p)
 	}

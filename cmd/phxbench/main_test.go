@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +23,18 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEq(t, "procs", o.procs, 2)
+	wantEq(t, "no pid", len(o.pids), 0)
+	o, err = parseFlags([]string{"-scenario", "idle", "-pid", "12, 34,56"}, &errb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "pids", len(o.pids), 3)
+	wantEq(t, "last pid", o.pids[2], 56)
+	for _, bad := range []string{"x", "1,", "1,-2"} {
+		if _, err := parseFlags([]string{"-scenario", "idle", "-pid", bad}, &errb); err == nil {
+			t.Errorf("-pid %q accepted", bad)
+		}
+	}
 	var out strings.Builder
 	code := run([]string{"-scenario", "fanout", "-n", "10", "-print-scenario"}, nil, &out, &errb)
 	wantEq(t, "exit", code, engine.ExitOK)
@@ -38,5 +51,25 @@ func TestSuitePlanFlag(t *testing.T) {
 	if code := run([]string{"-only", "connect", "-suite", "-plan"}, nil, &out, io.Discard); code != engine.ExitOK ||
 		!strings.Contains(out.String(), "phxbench -scenario connect -n 15000 -url ws://127.0.0.1:4400/socket/websocket -pid $PID") {
 		t.Errorf("run -suite -plan: %d\n%s", code, out.String())
+	}
+}
+
+// -suite -cluster hands the other arguments to the cluster suite.
+func TestClusterSuitePlanFlag(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"-suite", "-cluster", "-plan", "-only", "fanout"}, nil, &out, io.Discard); code != engine.ExitOK ||
+		!strings.Contains(out.String(), "fanout-redis3: 3 phxd on one Redis; phxbench -scenario fanout -n 9000 -msgs 200 -inflight 100") {
+		t.Errorf("run -suite -cluster -plan: %d\n%s", code, out.String())
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"-suite", "-cluster", "-phxd", "/nonexistent/phxd"}, nil, io.Discard, &errb); code != engine.ExitUsage ||
+		!strings.Contains(errb.String(), "not an executable file") {
+		t.Errorf("missing phxd: %d %s", code, errb.String())
+	}
+	errb.Reset()
+	exe, _ := os.Executable() // any executable passes for phxd here
+	if code := run([]string{"-suite", "-cluster", "-phxd", exe, "-redis-server", "no-such-redis-server"}, nil, io.Discard, &errb); code != engine.ExitUsage ||
+		!strings.Contains(errb.String(), "install Debian's redis-server") {
+		t.Errorf("missing redis-server: %d %s", code, errb.String())
 	}
 }

@@ -183,9 +183,9 @@ func run(o *options, w io.Writer) (int, error) {
 		return ExitUsage, err
 	}
 	for _, p := range []*scenario.Program{pa, pb} {
-		c, err := net.DialTimeout("tcp", p.Host, o.connect)
+		c, err := net.DialTimeout("tcp", p.Targets[0].Host, o.connect)
 		if err != nil {
-			return ExitUsage, fmt.Errorf("cannot reach %s: %w", p.Host, err)
+			return ExitUsage, fmt.Errorf("cannot reach %s: %w", p.Targets[0].Host, err)
 		}
 		c.Close()
 	}

@@ -50,6 +50,9 @@ type vclient struct {
 
 // Check reports why a program cannot be compared (nil when it can).
 func Check(p *scenario.Program) error {
+	if len(p.Targets) != 1 {
+		return fmt.Errorf("compare drives one server per side: the scenario's url names %d", len(p.Targets))
+	}
 	if p.Total > maxClients {
 		return fmt.Errorf("compare runs at most %d clients (the scenario has %d): it checks behaviour, not load", maxClients, p.Total)
 	}
@@ -335,14 +338,15 @@ func (d *driver) connect(c *vclient) {
 	}
 	d.rec.begin(c.name + ": connect")
 	var ok bool
+	tg := d.p.Targets[0] // one server per side (compare refuses URL lists)
 	if c.gp.LongPoll {
-		q := c.gp.Query(d.p.LPPath, &c.vars)
+		q := c.gp.Query(tg.LPPath, &c.vars)
 		_, query, _ := strings.Cut(q, "?")
-		ok = c.connectLP("http://"+d.p.Host+q, "?"+query, d.o.ConnectTimeout)
+		ok = c.connectLP("http://"+tg.Host+q, "?"+query, d.o.ConnectTimeout)
 	} else {
-		q := c.gp.Query(d.p.WSPath, &c.vars)
+		q := c.gp.Query(tg.WSPath, &c.vars)
 		_, query, _ := strings.Cut(q, "?")
-		ok = c.connect("ws://"+d.p.Host+q, "?"+query, c.gp.Auth.Str(&c.vars), d.o.ConnectTimeout)
+		ok = c.connect("ws://"+tg.Host+q, "?"+query, c.gp.Auth.Str(&c.vars), d.o.ConnectTimeout)
 	}
 	c.dead = !ok
 	d.settle()

@@ -90,6 +90,7 @@ type frame struct {
 type client struct {
 	id, n     int
 	g         *groupRT
+	ti        int // index of the server it connects to (Program.Targets)
 	fd        int
 	lp        *lpConn // LongPoll connection, when the group uses LongPoll
 	state     cstate
@@ -115,9 +116,10 @@ type client struct {
 	done      bool
 }
 
-// newClient prepares client n of group g (global id), not yet connected.
-func newClient(g *groupRT, id, n int) *client {
-	c := &client{id: id, n: n, g: g, fd: -1}
+// newClient prepares client n of group g (global id), not yet connected;
+// it will connect to target ti.
+func newClient(g *groupRT, id, n, ti int) *client {
+	c := &client{id: id, n: n, g: g, fd: -1, ti: ti}
 	c.vars = scenario.TmplVars{ID: id, N: n, Group: g.gp.Name}
 	c.topics = make([]topicState, len(g.gp.Topics))
 	for i := range c.topics {

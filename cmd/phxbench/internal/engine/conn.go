@@ -48,7 +48,8 @@ func (e *engine) connect(c *client) {
 		}
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: e.p.Port, Addr: e.p.Addr})
+	t := &e.p.Targets[c.ti]
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: t.Port, Addr: t.Addr})
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		e.failConnect(c, "connect", err)
 		return
@@ -135,7 +136,8 @@ func (e *engine) connected(c *client) {
 	if tok := c.g.gp.Auth.Str(&c.vars); tok != "" {
 		protocols = wire.AuthProtocols(tok)
 	}
-	e.wbuf = wire.AppendUpgrade(e.wbuf[:0], e.p.Host, c.g.gp.Query(e.p.WSPath, &c.vars), c.key, protocols)
+	t := &e.p.Targets[c.ti]
+	e.wbuf = wire.AppendUpgrade(e.wbuf[:0], t.Host, c.g.gp.Query(t.WSPath, &c.vars), c.key, protocols)
 	e.write(c, e.wbuf)
 }
 

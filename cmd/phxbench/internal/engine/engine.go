@@ -128,7 +128,8 @@ func newEngine(p *scenario.Program, o engineOptions, out func(workerEvent)) (*en
 			if id%o.procs != o.worker {
 				continue
 			}
-			c := newClient(g, id, n)
+			c := newClient(g, id, n, p.TargetOf(n))
+			e.st.target(c.ti).Clients++
 			g.local = append(g.local, c)
 			e.all = append(e.all, c)
 		}
@@ -370,6 +371,7 @@ func (e *engine) closeAll() {
 		if c.fd >= 0 || c.lp != nil {
 			if c.state == stOpen {
 				e.st.c.OpenAtEnd++
+				e.st.target(c.ti).OpenAtEnd++
 				e.sendClose(c)
 			}
 			e.closeFD(c)

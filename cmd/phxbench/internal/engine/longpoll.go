@@ -164,7 +164,7 @@ func (e *engine) connectLP(c *client) {
 		e.st.marks.FirstConnect = e.now
 	}
 	l := &lpConn{c: c, sh: e.lp, v1: c.g.gp.Vsn == serializer.V1, wake: make(chan struct{}, 1), auth: c.g.gp.Auth.Str(&c.vars),
-		url: "http://" + e.p.Host + c.g.gp.Query(e.p.LPPath, &c.vars)}
+		url: "http://" + e.p.Targets[c.ti].Host + c.g.gp.Query(e.p.Targets[c.ti].LPPath, &c.vars)}
 	l.ctx, l.cancel = context.WithCancel(e.lp.ctx)
 	c.lp = l
 	c.state = stConnecting

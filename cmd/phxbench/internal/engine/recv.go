@@ -75,6 +75,7 @@ func (e *engine) joinReply(c *client, p *pending, status string, rtt int64) {
 	t := &c.topics[p.topic]
 	t.joined, t.start, t.recv = true, e.now, 0
 	e.st.c.Joined++
+	e.st.target(c.ti).Joined++
 	e.st.live.joined.Add(1)
 	e.st.record("join", rtt, e.now)
 	e.st.count("joins", e.now)
@@ -132,6 +133,7 @@ func (e *engine) onPush(c *client, m *serializer.Message, frame []byte) {
 // window when the topic is joined and the message was sent after the join.
 func (e *engine) delivered(c *client, ti int, ts int64, frame []byte) {
 	e.st.c.Deliveries++
+	e.st.target(c.ti).Deliveries++
 	e.st.live.deliveries.Add(1)
 	e.st.record("delivery", e.now-ts, e.now)
 	e.st.count("deliveries", e.now)

@@ -32,6 +32,8 @@ type Result struct {
 	Deliveries  Deliveries              `json:"deliveries"`
 	Errors      map[string]int64        `json:"errors"`
 	Server      *ServerCost             `json:"server,omitempty"`
+	Servers     []*ServerCost           `json:"servers,omitempty"` // every sampled process (-pid lists several), Server first
+	Targets     []TargetCounts          `json:"targets,omitempty"` // per server, when the URL lists several
 	Client      ClientCost              `json:"client"`
 	Baseline    *baseline.Result        `json:"baseline,omitempty"`
 	StepS       float64                 `json:"timeline_step_s"`
@@ -105,7 +107,7 @@ type Check struct {
 }
 
 // aggregate merges the workers' results.
-func aggregate(p *scenario.Program, o RunOptions, t0 int64, ws []*workerResult, samples []procstat.Sample) *Result {
+func aggregate(p *scenario.Program, o RunOptions, t0 int64, ws []*workerResult, samples [][]procstat.Sample) *Result {
 	r := &Result{
 		Scenario: p.Scenario.Name, Description: p.Scenario.Description, URL: p.Scenario.URL, Vsn: p.Scenario.Vsn,
 		Transport: p.TransportName(),
@@ -130,8 +132,25 @@ func aggregate(p *scenario.Program, o RunOptions, t0 int64, ws []*workerResult, 
 	r.StepS = max(o.Step, time.Millisecond).Seconds()
 	r.Timeline = timelineOf(tl, counts, r.StepS)
 	r.Phases = phasesOf(&r.marks, t0)
-	if o.PID > 0 {
-		r.Server = serverCost(o.PID, samples, &r.Counters, &r.marks, t0)
+	if len(samples) > 0 {
+		r.Server = serverCost(o.PID, samples[0], &r.Counters, &r.marks, t0)
+	}
+	if len(samples) > 1 {
+		r.Servers = append(r.Servers, r.Server)
+		for i, pid := range o.MorePIDs {
+			r.Servers = append(r.Servers, serverCost(pid, samples[i+1], &r.Counters, &r.marks, t0))
+		}
+	}
+	if len(p.Targets) > 1 {
+		r.Targets = make([]TargetCounts, len(p.Targets))
+		for _, w := range ws {
+			for i, t := range w.Targets {
+				r.Targets[i].add(t)
+			}
+		}
+		for i := range r.Targets {
+			r.Targets[i].URL = p.Targets[i].URL
+		}
 	}
 	return r
 }

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
 // A warm server can return memory during a run: the end RSS below the
@@ -41,4 +43,42 @@ func TestLossAccounting(t *testing.T) {
 	wantEq(t, "expected", d.Expected, int64(4+2+2+0+4+1))
 	wantEq(t, "lost", d.Lost, int64(0+0+1+0+0+1))
 	wantEq(t, "published", d.Published, int64(4))
+}
+
+// aggregate sums the per-server counts of every worker (a worker that had
+// no client on the last servers sends a shorter list), names each server,
+// and keeps one ServerCost per sampled process, the first as Server.
+func TestAggregateTargetsAndServers(t *testing.T) {
+	sc := &scenario.Scenario{URL: "ws://127.0.0.1:1/socket/websocket,ws://127.0.0.1:2/socket/websocket,ws://127.0.0.1:3/socket/websocket",
+		Duration: scenario.Duration(time.Second),
+		Groups:   []scenario.Group{{Name: "g", Count: 5, MaxInflight: 1, Steps: []scenario.Step{{Join: new(string)}}}}}
+	*sc.Groups[0].Steps[0].Join = "t"
+	p, err := scenario.Compile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := []*workerResult{
+		{Targets: []TargetCounts{{Clients: 2, Joined: 2, Deliveries: 20}, {Clients: 1, Joined: 1, Deliveries: 10}, {Clients: 1, Deliveries: 0}}},
+		{Targets: []TargetCounts{{Clients: 1, Joined: 1, Deliveries: 10, OpenAtEnd: 1}}},
+	}
+	s := func(cpu float64) []procstat.Sample { return []procstat.Sample{{At: 1, CPU: 0}, {At: 2e9, CPU: cpu}} }
+	r := aggregate(p, RunOptions{PID: 10, MorePIDs: []int{11, 12}}, 0, ws, [][]procstat.Sample{s(1), s(2), s(3)})
+	want := []TargetCounts{
+		{URL: p.Targets[0].URL, Clients: 3, Joined: 3, Deliveries: 30, OpenAtEnd: 1},
+		{URL: p.Targets[1].URL, Clients: 1, Joined: 1, Deliveries: 10},
+		{URL: p.Targets[2].URL, Clients: 1},
+	}
+	if len(r.Targets) != len(want) {
+		t.Fatalf("targets %+v", r.Targets)
+	}
+	for i := range want {
+		wantEq(t, "target", r.Targets[i], want[i])
+	}
+	if len(r.Servers) != 3 || r.Servers[0] != r.Server {
+		t.Fatalf("servers %+v, server %+v", r.Servers, r.Server)
+	}
+	for i, s := range r.Servers {
+		wantEq(t, "pid", s.PID, 10+i)
+		wantEq(t, "cpu", s.CPUS, float64(i+1))
+	}
 }

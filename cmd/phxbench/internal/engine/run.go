@@ -36,7 +36,8 @@ const (
 type RunOptions struct {
 	Procs    int
 	Src      [][4]byte
-	PID      int
+	PID      int   // server process to sample (with Metrics)
+	MorePIDs []int // more processes to sample (e.g. the other nodes of a cluster, Redis)
 	Sample   time.Duration
 	Metrics  string
 	Progress ProgressView // nil: no live progress
@@ -77,23 +78,25 @@ func Run(p *scenario.Program, o RunOptions) (*Result, error) {
 		o.Step = 250 * time.Millisecond
 	}
 	events := make(chan workerEvent, 256)
-	var smp *procstat.Sampler
-	if o.PID > 0 {
-		var err error
-		if smp, err = procstat.Start(o.PID, o.Sample, o.Metrics, t0); err != nil {
-			return nil, err
-		}
-	}
-	hs, err := startWorkers(p, o, t0, events)
+	smps, err := startSamplers(o, t0)
 	if err != nil {
 		return nil, err
 	}
-	results, err := coordinate(p, o, hs, events)
-	waitWorkers(hs, events)
-	var samples []procstat.Sample
-	if smp != nil {
-		samples = smp.Stop()
+	stopAll := func() [][]procstat.Sample {
+		out := make([][]procstat.Sample, len(smps))
+		for i, s := range smps {
+			out[i] = s.Stop()
+		}
+		return out
 	}
+	hs, err := startWorkers(p, o, t0, events)
+	if err != nil {
+		stopAll()
+		return nil, err
+	}
+	results, err := coordinate(p, o, hs, events)
+	samples := stopAll()
+	waitWorkers(hs, events)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +132,30 @@ func waitWorkers(hs []workerHandle, events chan workerEvent) {
 			}
 		}
 	}
+}
+
+// startSamplers samples o.PID (with o.Metrics) and o.MorePIDs, in that
+// order; none without o.PID.
+func startSamplers(o RunOptions, t0 int64) ([]*procstat.Sampler, error) {
+	if o.PID <= 0 {
+		return nil, nil
+	}
+	var smps []*procstat.Sampler
+	for i, pid := range append([]int{o.PID}, o.MorePIDs...) {
+		metrics := ""
+		if i == 0 {
+			metrics = o.Metrics
+		}
+		s, err := procstat.Start(pid, o.Sample, metrics, t0)
+		if err != nil {
+			for _, s := range smps {
+				s.Stop()
+			}
+			return nil, err
+		}
+		smps = append(smps, s)
+	}
+	return smps, nil
 }
 
 // startWorkers starts the engines.

@@ -23,6 +23,33 @@ type stats struct {
 	windows   map[string][][3]int64 // topic → [start, end, received]
 	publishes map[string][]int64    // topic → send times of stamped pushes answered ok
 	frame     []byte                // one stamped broadcast frame, for the baseline
+	targets   []TargetCounts        // per server of the URL list
+}
+
+// TargetCounts are the counts of the clients of one server of the URL
+// list: the fan-out accounting per node of a cluster.
+type TargetCounts struct {
+	URL        string `json:"url"`
+	Clients    int64  `json:"clients"`
+	Joined     int64  `json:"joined"`
+	Deliveries int64  `json:"deliveries"`
+	OpenAtEnd  int64  `json:"open_at_end"`
+}
+
+// add sums o into t (same URL).
+func (t *TargetCounts) add(o TargetCounts) {
+	t.Clients += o.Clients
+	t.Joined += o.Joined
+	t.Deliveries += o.Deliveries
+	t.OpenAtEnd += o.OpenAtEnd
+}
+
+// target returns the counts of target i, growing the list as needed.
+func (s *stats) target(i int) *TargetCounts {
+	for len(s.targets) <= i {
+		s.targets = append(s.targets, TargetCounts{})
+	}
+	return &s.targets[i]
 }
 
 // liveCounters feed the progress line.
@@ -227,6 +254,7 @@ type workerResult struct {
 	Windows   map[string][][3]int64   `json:"windows"`
 	Publishes map[string][]int64      `json:"publishes"`
 	Frame     []byte                  `json:"frame,omitempty"`
+	Targets   []TargetCounts          `json:"targets,omitempty"`
 	CPU       float64                 `json:"cpu_s"`
 	MaxRSS    int64                   `json:"max_rss"`
 	Live      LiveSnapshot            `json:"live"`
@@ -238,6 +266,7 @@ func (s *stats) export(e *engine) *workerResult {
 		Worker: e.o.worker, Counters: s.c, Marks: s.marks, Hists: map[string]hist.JSON{},
 		Timeline: map[string][]*hist.JSON{}, Rates: s.rates, Errors: s.errors,
 		Windows: s.windows, Publishes: s.publishes, Frame: s.frame, Live: s.live.snapshot(),
+		Targets: s.targets,
 	}
 	for k, h := range s.hists {
 		r.Hists[k] = h.Export()

@@ -40,8 +40,16 @@ func WriteSummary(w io.Writer, r *engine.Result) {
 			d.Received, d.Expected, d.Lost, d.OutsideWindow, Num(r.Rates.DeliveriesPerS))
 		latencyLine(w, r, "delivery", "")
 	}
+	for i, t := range r.Targets {
+		fmt.Fprintf(w, "  server %-4d %s: %d clients, %d joined, %d deliveries, %d open at end\n",
+			i, t.URL, t.Clients, t.Joined, t.Deliveries, t.OpenAtEnd)
+	}
 	errorsLine(w, r)
 	serverLines(w, r)
+	for _, s := range r.Servers[min(1, len(r.Servers)):] {
+		fmt.Fprintf(w, "  process     pid %d: cpu %.2f s (%.2f µs per delivery of all); rss %s → %s (peak %s); threads ≤ %d\n",
+			s.PID, s.CPUS, s.CPUPerDeliveryUS, BytesStr(float64(s.RSSStart)), BytesStr(float64(s.RSSEnd)), BytesStr(float64(s.RSSPeak)), s.ThreadsMax)
+	}
 	if b := r.Baseline; b != nil {
 		fmt.Fprintf(w, "  baseline    bare write(2) of a %d-byte frame to %d sockets × %d: %.2f µs CPU per write (%.2f µs wall)\n",
 			b.FrameBytes, b.Sockets, b.Rounds, b.CPUPerWriteUS, b.WallPerWriteUS)

@@ -78,9 +78,9 @@ type GroupProg struct {
 	Barriers map[int]int // barrier index → top-level pc
 }
 
-// Program is a compiled scenario.
-type Program struct {
-	Scenario *Scenario
+// Target is one server endpoint of the scenario's URL list.
+type Target struct {
+	URL      string // as given
 	Host     string // Host header
 	Addr     [4]byte
 	Port     int
@@ -88,10 +88,23 @@ type Program struct {
 	WSPath   string // path of the WebSocket endpoint (…/websocket)
 	LPPath   string // path of the LongPoll endpoint (…/longpoll)
 	Loopback bool
+}
+
+// Program is a compiled scenario. The URL may list several servers (comma
+// separated, e.g. the nodes of a cluster): every group deals its clients
+// round-robin over them, its first client on the first (TargetOf).
+type Program struct {
+	Scenario *Scenario
+	Targets  []Target
+	Loopback bool // every target is a loopback address
 	Groups   []*GroupProg
 	Barriers []string
 	Total    int
 }
+
+// TargetOf is the index of the target the n-th client of a group (0-based,
+// within the group) connects to.
+func (p *Program) TargetOf(n int) int { return n % len(p.Targets) }
 
 // MaxBarriers is the number of distinct barriers a scenario may use (a
 // client tracks the ones it reached in a 64-bit mask).

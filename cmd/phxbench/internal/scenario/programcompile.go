@@ -25,7 +25,7 @@ func (sc *Scenario) validate() error {
 func Compile(sc *Scenario) (*Program, error) {
 	sc.applyDefaults()
 	p := &Program{Scenario: sc}
-	if err := p.parseURL(sc.URL); err != nil {
+	if err := p.parseURLs(sc.URL); err != nil {
 		return nil, err
 	}
 	switch {
@@ -59,22 +59,47 @@ func Compile(sc *Scenario) (*Program, error) {
 	return p, nil
 }
 
+// MaxTargets bounds the servers one URL list may name.
+const MaxTargets = 64
+
+// parseURLs checks the URL, or the comma-separated list of URLs, of the
+// servers the clients are dealt over.
+func (p *Program) parseURLs(raw string) error {
+	if strings.TrimSpace(raw) == "" {
+		return fmt.Errorf(`"url" is required, e.g. "ws://127.0.0.1:4000/socket/websocket"`)
+	}
+	p.Loopback = true
+	for s := range strings.SplitSeq(raw, ",") {
+		t, err := parseURL(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		p.Targets = append(p.Targets, t)
+		p.Loopback = p.Loopback && t.Loopback
+	}
+	if len(p.Targets) > MaxTargets {
+		return fmt.Errorf(`"url": at most %d servers, got %d`, MaxTargets, len(p.Targets))
+	}
+	return nil
+}
+
 // parseURL checks a ws:// or http:// URL whose host is an IPv4 address or
 // resolves to one. A path ending in /websocket or /longpoll names the socket
 // endpoint: each transport uses its own last segment, as phoenix.js does.
-func (p *Program) parseURL(raw string) error {
+func parseURL(raw string) (Target, error) {
+	p := Target{URL: raw}
 	if raw == "" {
-		return fmt.Errorf(`"url" is required, e.g. "ws://127.0.0.1:4000/socket/websocket"`)
+		return p, fmt.Errorf(`"url": empty entry in the list`)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf(`"url": %w`, err)
+		return p, fmt.Errorf(`"url": %w`, err)
 	}
 	if u.Scheme != "ws" && u.Scheme != "http" {
-		return fmt.Errorf(`"url": scheme must be ws or http (wss and https are not supported), got %q`, u.Scheme)
+		return p, fmt.Errorf(`"url": scheme must be ws or http (wss and https are not supported), got %q`, u.Scheme)
 	}
 	if u.RawQuery != "" {
-		return fmt.Errorf(`"url": put connect params in the group's "params", not the URL`)
+		return p, fmt.Errorf(`"url": put connect params in the group's "params", not the URL`)
 	}
 	port := u.Port()
 	if port == "" {
@@ -82,7 +107,7 @@ func (p *Program) parseURL(raw string) error {
 	}
 	ta, err := net.ResolveTCPAddr("tcp4", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
-		return fmt.Errorf(`"url": %w`, err)
+		return p, fmt.Errorf(`"url": %w`, err)
 	}
 	copy(p.Addr[:], ta.IP.To4())
 	p.Port, p.Host, p.path = ta.Port, u.Host, u.EscapedPath()
@@ -96,7 +121,7 @@ func (p *Program) parseURL(raw string) error {
 			p.WSPath, p.LPPath = base+"/websocket", base+"/longpoll"
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // check validates the expectation thresholds.

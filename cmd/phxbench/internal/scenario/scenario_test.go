@@ -113,7 +113,7 @@ func TestCompileDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEq(t, "duration", sc.Duration.D(), 1500*time.Millisecond)
-	wantEq(t, "addr", p.Addr, [4]byte{127, 0, 0, 1})
+	wantEq(t, "addr", p.Targets[0].Addr, [4]byte{127, 0, 0, 1})
 	wantEq(t, "loopback", p.Loopback, true)
 	g := p.Groups[0]
 	wantEq(t, "topics", len(g.Topics), 1)
@@ -124,6 +124,39 @@ func TestCompileDetails(t *testing.T) {
 	wantEq(t, "query", g.Query("/socket/websocket", &v), "/socket/websocket?a+b=x%26y&token=user%3Ag2&vsn=2.0.0")
 	wantEq(t, "topic", g.Topics[0].Str(&v), "room:7")
 	wantEq(t, "heartbeat default", sc.Heartbeat.D(), defaultHeartbeat)
+}
+
+// A comma-separated URL list deals each group's clients round-robin over
+// the servers, the first client of every group (a lone publisher) on the
+// first server.
+func TestURLList(t *testing.T) {
+	sc, err := ParseScenario(strings.NewReader(`{"url": "ws://127.0.0.1:4001/socket/websocket, ws://127.0.0.2:4002/s/longpoll,http://127.0.0.3:4003/socket/websocket",
+	  "duration": 1, "groups": [{"name": "subs", "count": 9, "steps": [{"join": "t"}]}, {"name": "pub", "count": 1, "steps": [{"join": "t"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEq(t, "targets", len(p.Targets), 3)
+	wantEq(t, "loopback", p.Loopback, true)
+	wantEq(t, "second port", p.Targets[1].Port, 4002)
+	wantEq(t, "second addr", p.Targets[1].Addr, [4]byte{127, 0, 0, 2})
+	wantEq(t, "second ws path", p.Targets[1].WSPath, "/s/websocket")
+	wantEq(t, "third host", p.Targets[2].Host, "127.0.0.3:4003")
+	var per [3]int
+	for n := range p.Groups[0].Count {
+		per[p.TargetOf(n)]++
+	}
+	wantEq(t, "subscribers per server", per, [3]int{3, 3, 3})
+	wantEq(t, "publisher's server", p.TargetOf(0), 0)
+	for _, bad := range []string{"ws://127.0.0.1:1/socket/websocket,", "ws://127.0.0.1:1/x,wss://127.0.0.1:2/x", " , "} {
+		_, err := ParseScenario(strings.NewReader(`{"url": "` + bad + `", "duration": 1, "groups": [{"name": "g", "count": 1, "steps": [{"join": "t"}]}]}`))
+		if err == nil {
+			t.Errorf("url %q accepted", bad)
+		}
+	}
 }
 
 func TestDurationJSON(t *testing.T) {

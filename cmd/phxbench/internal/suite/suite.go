@@ -260,8 +260,11 @@ type suiteFile struct {
 	Runs    []*runRecord `json:"runs"`
 }
 
-// Main is phxbench -suite.
+// Main is phxbench -suite (with -cluster: the cluster suite, cluster.go).
 func Main(args []string, stdout, stderr io.Writer) int {
+	if i := slices.IndexFunc(args, func(a string) bool { return a == "-cluster" || a == "--cluster" }); i >= 0 {
+		return clusterMain(slices.Delete(slices.Clone(args), i, i+1), stdout, stderr)
+	}
 	o, err := parseSuiteFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
