@@ -162,7 +162,11 @@ func (p *PubSub) reconcile() bool {
 			change(l).uns = append(change(l).uns, ch)
 		}
 	}
-	clear(p.dirty)
+	if len(p.dirty) > 64 {
+		p.dirty = map[string]struct{}{} // a cleared map keeps its buckets
+	} else {
+		clear(p.dirty)
+	}
 	for l, c := range changes {
 		if p.sharded && l.topics == 0 {
 			// Its last topic left: close it rather than keep a
@@ -270,6 +274,11 @@ func (p *PubSub) confirmed(l *link, channel string, subscribe bool) {
 			// The last SUBSCRIBE sent for it is in effect (replies come
 			// in order); a reconnect's resubscription lands here too.
 			delete(l.expect, channel)
+			if len(l.expect) == 0 {
+				// Go maps keep their buckets: after a burst of joins the
+				// drained map would hold ~50 B per topic of the burst.
+				l.expect = map[string]int{}
+			}
 			if topic, ok := p.topicOf(channel); ok {
 				if st := p.topics[topic]; st != nil && st.sent {
 					st.release()
