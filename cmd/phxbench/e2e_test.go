@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
@@ -77,24 +79,17 @@ func runJSON(t *testing.T, js string, o engine.RunOptions) *engine.Result {
 	return r
 }
 
-func wantEq[T comparable](t *testing.T, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s = %v, want %v", what, got, want)
-	}
-}
-
 func checkChat(t *testing.T, r *engine.Result, n, msgs int) {
 	t.Helper()
 	c := r.Counters
-	wantEq(t, "connected", c.Connected, int64(n+1))
-	wantEq(t, "joined", c.Joined, int64(n+1))
-	wantEq(t, "replies", c.Replies, int64(3*n+msgs))
-	wantEq(t, "deliveries", c.Deliveries, int64((n+1)*msgs))
-	wantEq(t, "expected", r.Deliveries.Expected, int64((n+1)*msgs))
-	wantEq(t, "lost", r.Deliveries.Lost, int64(0))
-	wantEq(t, "published", r.Deliveries.Published, int64(msgs))
-	wantEq(t, "open at end", c.OpenAtEnd, int64(n+1))
+	check.Eq(t, "connected", c.Connected, int64(n+1))
+	check.Eq(t, "joined", c.Joined, int64(n+1))
+	check.Eq(t, "replies", c.Replies, int64(3*n+msgs))
+	check.Eq(t, "deliveries", c.Deliveries, int64((n+1)*msgs))
+	check.Eq(t, "expected", r.Deliveries.Expected, int64((n+1)*msgs))
+	check.Eq(t, "lost", r.Deliveries.Lost, int64(0))
+	check.Eq(t, "published", r.Deliveries.Published, int64(msgs))
+	check.Eq(t, "open at end", c.OpenAtEnd, int64(n+1))
 	if len(r.Errors) != 0 {
 		t.Errorf("errors: %v", r.Errors)
 	}
@@ -133,7 +128,7 @@ func TestEndToEndProcs(t *testing.T) {
 	}
 	s := startFakeServer(t)
 	r := runJSON(t, chatScenario(s.url(), "2.0.0", 40, 10), engine.RunOptions{Procs: 2})
-	wantEq(t, "procs", r.Procs, 2)
+	check.Eq(t, "procs", r.Procs, 2)
 	checkChat(t, r, 40, 10)
 }
 
@@ -145,10 +140,10 @@ func TestEndToEndBinaryEcho(t *testing.T) {
 	    {"repeat": 5, "every": "1ms", "steps": [{"push": "echo", "binary": true, "payload": "bytes {{seq}}"}]},
 	    {"close": true}]}]}`, s.url())
 	r := runJSON(t, js, engine.RunOptions{})
-	wantEq(t, "replies", r.Counters.Replies, int64(50))
-	wantEq(t, "status errors", r.Counters.StatusErrors, int64(0))
-	wantEq(t, "open at end", r.Counters.OpenAtEnd, int64(0))
-	wantEq(t, "ok", r.OK, true)
+	check.Eq(t, "replies", r.Counters.Replies, int64(50))
+	check.Eq(t, "status errors", r.Counters.StatusErrors, int64(0))
+	check.Eq(t, "open at end", r.Counters.OpenAtEnd, int64(0))
+	check.Eq(t, "ok", r.OK, true)
 }
 
 func TestEndToEndFailures(t *testing.T) {
@@ -161,12 +156,12 @@ func TestEndToEndFailures(t *testing.T) {
 	    {"push": "silence"},
 	    {"wait": "never", "timeout": "50ms"}]}]}`, s.url())
 	r := runJSON(t, js, engine.RunOptions{})
-	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(5))
-	wantEq(t, "connect_error kind", r.Errors["connect_error:unauthorized"], int64(5))
-	wantEq(t, "status errors", r.Errors["status:fail:error"], int64(2))
-	wantEq(t, "timeouts", r.Errors["timeout:silence"], int64(2))
-	wantEq(t, "wait timeouts", r.Errors["wait_timeout:never"], int64(2))
-	wantEq(t, "ok", r.OK, false)
+	check.Eq(t, "connect failed", r.Counters.ConnectFailed, int64(5))
+	check.Eq(t, "connect_error kind", r.Errors["connect_error:unauthorized"], int64(5))
+	check.Eq(t, "status errors", r.Errors["status:fail:error"], int64(2))
+	check.Eq(t, "timeouts", r.Errors["timeout:silence"], int64(2))
+	check.Eq(t, "wait timeouts", r.Errors["wait_timeout:never"], int64(2))
+	check.Eq(t, "ok", r.OK, false)
 }
 
 func TestEndToEndDeadline(t *testing.T) {
@@ -179,16 +174,16 @@ func TestEndToEndDeadline(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("run took %v, want it bounded by the 300ms duration", el)
 	}
-	wantEq(t, "unfinished", r.Counters.Unfinished, int64(3))
-	wantEq(t, "ok", r.OK, false)
+	check.Eq(t, "unfinished", r.Counters.Unfinished, int64(3))
+	check.Eq(t, "ok", r.OK, false)
 }
 
 func TestConnectRefused(t *testing.T) {
 	js := `{"url": "ws://127.0.0.1:1/socket/websocket", "duration": "5s", "groups": [
 	  {"name": "x", "count": 3, "steps": [{"join": "bench:x"}]}]}`
 	r := runJSON(t, js, engine.RunOptions{})
-	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
-	wantEq(t, "kind", r.Errors["connect:connect:ECONNREFUSED"], int64(3))
+	check.Eq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
+	check.Eq(t, "kind", r.Errors["connect:connect:ECONNREFUSED"], int64(3))
 }
 
 func TestBaselineAndReport(t *testing.T) {
@@ -199,7 +194,7 @@ func TestBaselineAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "writes", b.Writes, int64(150))
+	check.Eq(t, "writes", b.Writes, int64(150))
 	if b.CPUPerWriteUS <= 0 {
 		t.Errorf("cpu per write %v", b.CPUPerWriteUS)
 	}
@@ -236,15 +231,15 @@ func TestEndToEndURLList(t *testing.T) {
 		if i == 0 {
 			subs++ // the publisher
 		}
-		wantEq(t, fmt.Sprintf("server %d url", i), tc.URL, ss[i].url())
-		wantEq(t, fmt.Sprintf("server %d clients", i), tc.Clients, subs)
-		wantEq(t, fmt.Sprintf("server %d joined", i), tc.Joined, subs)
-		wantEq(t, fmt.Sprintf("server %d deliveries", i), tc.Deliveries, subs*msgs)
-		wantEq(t, fmt.Sprintf("server %d open at end", i), tc.OpenAtEnd, subs)
-		wantEq(t, fmt.Sprintf("server %d connections", i), ss[i].accepted.Load(), subs)
+		check.Eq(t, fmt.Sprintf("server %d url", i), tc.URL, ss[i].url())
+		check.Eq(t, fmt.Sprintf("server %d clients", i), tc.Clients, subs)
+		check.Eq(t, fmt.Sprintf("server %d joined", i), tc.Joined, subs)
+		check.Eq(t, fmt.Sprintf("server %d deliveries", i), tc.Deliveries, subs*msgs)
+		check.Eq(t, fmt.Sprintf("server %d open at end", i), tc.OpenAtEnd, subs)
+		check.Eq(t, fmt.Sprintf("server %d connections", i), ss[i].accepted.Load(), subs)
 		sum += tc.Deliveries
 	}
-	wantEq(t, "deliveries over the servers", sum, r.Counters.Deliveries)
+	check.Eq(t, "deliveries over the servers", sum, r.Counters.Deliveries)
 }
 
 // -procs workers deal the clients the same way: the counts per server add
@@ -257,7 +252,7 @@ func TestEndToEndURLListProcs(t *testing.T) {
 	const n, msgs = 20, 5
 	r := runJSON(t, chatScenario(ss[0].url()+","+ss[1].url(), "2.0.0", n, msgs), engine.RunOptions{Procs: 2})
 	checkChat(t, r, n, msgs)
-	wantEq(t, "server 0 deliveries", r.Targets[0].Deliveries, int64(n/2+1)*msgs)
-	wantEq(t, "server 1 deliveries", r.Targets[1].Deliveries, int64(n/2)*msgs)
-	wantEq(t, "server 0 connections", ss[0].accepted.Load(), int64(n/2+1))
+	check.Eq(t, "server 0 deliveries", r.Targets[0].Deliveries, int64(n/2+1)*msgs)
+	check.Eq(t, "server 1 deliveries", r.Targets[1].Deliveries, int64(n/2)*msgs)
+	check.Eq(t, "server 0 connections", ss[0].accepted.Load(), int64(n/2+1))
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"github.com/phxgo/phxgo/serializer"
@@ -178,8 +180,8 @@ func TestLongPollWSURL(t *testing.T) {
 	  "groups": [{"name": "e", "count": 5, "steps": [{"join": "bench:e"},
 	    {"repeat": 5, "steps": [{"push": "echo", "payload": {"x": "{{seq}}"}}]}]}]}`, url)
 	r := runJSON(t, js, engine.RunOptions{})
-	wantEq(t, "joined", r.Counters.Joined, int64(5))
-	wantEq(t, "replies", r.Counters.Replies, int64(25))
+	check.Eq(t, "joined", r.Counters.Joined, int64(5))
+	check.Eq(t, "replies", r.Counters.Replies, int64(25))
 	if !r.OK || len(r.Errors) != 0 {
 		t.Errorf("errors %v checks %+v", r.Errors, r.Checks)
 	}
@@ -197,7 +199,7 @@ func TestLongPollFailures(t *testing.T) {
 	}
 	s.srv.Close()
 	r = runJSON(t, js, engine.RunOptions{})
-	wantEq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
+	check.Eq(t, "connect failed", r.Counters.ConnectFailed, int64(3))
 }
 
 func TestLongPollRejectsBinary(t *testing.T) {

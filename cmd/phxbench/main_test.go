@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 )
 
@@ -22,14 +24,14 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "procs", o.procs, 2)
-	wantEq(t, "no pid", len(o.pids), 0)
+	check.Eq(t, "procs", o.procs, 2)
+	check.Eq(t, "no pid", len(o.pids), 0)
 	o, err = parseFlags([]string{"-scenario", "idle", "-pid", "12, 34,56"}, &errb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "pids", len(o.pids), 3)
-	wantEq(t, "last pid", o.pids[2], 56)
+	check.Eq(t, "pids", len(o.pids), 3)
+	check.Eq(t, "last pid", o.pids[2], 56)
 	for _, bad := range []string{"x", "1,", "1,-2"} {
 		if _, err := parseFlags([]string{"-scenario", "idle", "-pid", bad}, &errb); err == nil {
 			t.Errorf("-pid %q accepted", bad)
@@ -37,12 +39,12 @@ func TestFlags(t *testing.T) {
 	}
 	var out strings.Builder
 	code := run([]string{"-scenario", "fanout", "-n", "10", "-print-scenario"}, nil, &out, &errb)
-	wantEq(t, "exit", code, engine.ExitOK)
+	check.Eq(t, "exit", code, engine.ExitOK)
 	if !strings.Contains(out.String(), `"{{stamp}}"`) {
 		t.Errorf("printed scenario lacks the stamp: %s", out.String())
 	}
 	code = run([]string{"-scenario", filepath.Join(testdataDir, "bad", "zero_count.json")}, nil, &out, &errb)
-	wantEq(t, "exit for a bad file", code, engine.ExitUsage)
+	check.Eq(t, "exit for a bad file", code, engine.ExitUsage)
 }
 
 // -suite hands the other arguments to the suite.

@@ -3,6 +3,8 @@ package compare
 import (
 	"strings"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
 )
 
 func TestUnifiedOutput(t *testing.T) {
@@ -18,9 +20,9 @@ func TestUnifiedOutput(t *testing.T) {
 +  more
    end
 `
-	wantEq(t, "hunks", n, 1)
-	wantEq(t, "output", sb.String(), want)
-	wantEq(t, "steps", strings.Join(ChangedSteps(a, b, Diff(a, b)), ";"), "s3")
+	check.Eq(t, "hunks", n, 1)
+	check.Eq(t, "output", sb.String(), want)
+	check.Eq(t, "steps", strings.Join(ChangedSteps(a, b, Diff(a, b)), ";"), "s3")
 }
 
 func TestUnifiedHunks(t *testing.T) {
@@ -28,15 +30,15 @@ func TestUnifiedHunks(t *testing.T) {
 	b := []string{"== s1", "  1x", "  2", "  3", "  4", "  5", "  6", "  7", "  8", "  9x"}
 	var sb strings.Builder
 	// changes 8 lines apart: two hunks with 1 line of context, one with 4
-	wantEq(t, "hunks ctx 1", Unified(&sb, a, b, Diff(a, b), 1), 2)
+	check.Eq(t, "hunks ctx 1", Unified(&sb, a, b, Diff(a, b), 1), 2)
 	if !strings.HasPrefix(sb.String(), "@@ s1 @@\n == s1\n-  1\n+  1x\n   2\n@@ s1 @@\n   8\n-  9\n+  9x\n") {
 		t.Errorf("got\n%s", sb.String())
 	}
 	sb.Reset()
-	wantEq(t, "hunks ctx 4", Unified(&sb, a, b, Diff(a, b), 4), 1)
+	check.Eq(t, "hunks ctx 4", Unified(&sb, a, b, Diff(a, b), 4), 1)
 	sb.Reset()
-	wantEq(t, "equal", Unified(&sb, a, a, Diff(a, a), 3), 0)
-	wantEq(t, "equal output", sb.String(), "")
+	check.Eq(t, "equal", Unified(&sb, a, a, Diff(a, a), 3), 0)
+	check.Eq(t, "equal output", sb.String(), "")
 }
 
 // TestDiffMinimal checks the script is a shortest one: the common lines are
@@ -95,12 +97,12 @@ func TestReport(t *testing.T) {
 	var sb strings.Builder
 	a := []string{"== c#0: connect", "  c#0 ** HTTP 403", "== c#0: join x", "  c#0 ** skipped"}
 	b := []string{"== c#0: connect", "  c#0 ** open (101)", "  c#0 ** close 4401", "== c#0: join x", "  c#0 ** skipped"}
-	wantEq(t, "exit", report(&sb, o, a, b), ExitDiff)
+	check.Eq(t, "exit", report(&sb, o, a, b), ExitDiff)
 	want := "--- a http://A\n+++ b http://B\n@@ c#0: connect @@\n == c#0: connect\n-  c#0 ** HTTP 403\n+  c#0 ** open (101)\n+  c#0 ** close 4401\n == c#0: join x\n1 step differs: c#0: connect\n"
 	if sb.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", sb.String(), want)
 	}
 	sb.Reset()
-	wantEq(t, "exit same", report(&sb, o, a, a), ExitSame)
-	wantEq(t, "same output", sb.String(), "no differences\n")
+	check.Eq(t, "exit same", report(&sb, o, a, a), ExitSame)
+	check.Eq(t, "same output", sb.String(), "no differences\n")
 }

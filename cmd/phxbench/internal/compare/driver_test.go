@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
@@ -67,7 +69,7 @@ func TestDriverSchedule(t *testing.T) {
 		"w#0: wait new_msg x5 on bench:x",
 		"w#1: wait new_msg x5 on bench:x",
 	}
-	wantEq(t, "steps", strings.Join(titles, " | "), strings.Join(want, " | "))
+	check.Eq(t, "steps", strings.Join(titles, " | "), strings.Join(want, " | "))
 	lines := strings.Join(tr.Lines(), "\n")
 	for _, s := range []string{
 		`p#0 -> [null,"1","bench:x","echo",{"seq":"1"}]`,

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
@@ -22,12 +24,12 @@ func TestServerCostRSSBelowStart(t *testing.T) {
 	if sc.RSSPerSocket < 0 {
 		t.Fatalf("RSSPerSocket = %v, want no negative figure", sc.RSSPerSocket)
 	}
-	wantEq(t, "RSSBelowStart", sc.RSSBelowStart, true)
+	check.Eq(t, "RSSBelowStart", sc.RSSBelowStart, true)
 
 	s[1].RSS = 110 << 20
 	sc = serverCost(42, s, c, m, 0)
-	wantEq(t, "RSSBelowStart (grown)", sc.RSSBelowStart, false)
-	wantEq(t, "RSSPerSocket (grown)", sc.RSSPerSocket, float64(10<<20)/1000)
+	check.Eq(t, "RSSBelowStart (grown)", sc.RSSBelowStart, false)
+	check.Eq(t, "RSSPerSocket (grown)", sc.RSSPerSocket, float64(10<<20)/1000)
 }
 func TestLossAccounting(t *testing.T) {
 	pubs := map[string][]int64{"t": {30, 10, 20, 40}}
@@ -40,9 +42,9 @@ func TestLossAccounting(t *testing.T) {
 		{35, 100, 0}, // 40 lost
 	}, "other": {{0, 100, 0}}}
 	d := lossOf(windows, pubs)
-	wantEq(t, "expected", d.Expected, int64(4+2+2+0+4+1))
-	wantEq(t, "lost", d.Lost, int64(0+0+1+0+0+1))
-	wantEq(t, "published", d.Published, int64(4))
+	check.Eq(t, "expected", d.Expected, int64(4+2+2+0+4+1))
+	check.Eq(t, "lost", d.Lost, int64(0+0+1+0+0+1))
+	check.Eq(t, "published", d.Published, int64(4))
 }
 
 // aggregate sums the per-server counts of every worker (a worker that had
@@ -72,13 +74,13 @@ func TestAggregateTargetsAndServers(t *testing.T) {
 		t.Fatalf("targets %+v", r.Targets)
 	}
 	for i := range want {
-		wantEq(t, "target", r.Targets[i], want[i])
+		check.Eq(t, "target", r.Targets[i], want[i])
 	}
 	if len(r.Servers) != 3 || r.Servers[0] != r.Server {
 		t.Fatalf("servers %+v, server %+v", r.Servers, r.Server)
 	}
 	for i, s := range r.Servers {
-		wantEq(t, "pid", s.PID, 10+i)
-		wantEq(t, "cpu", s.CPUS, float64(i+1))
+		check.Eq(t, "pid", s.PID, 10+i)
+		check.Eq(t, "cpu", s.CPUS, float64(i+1))
 	}
 }

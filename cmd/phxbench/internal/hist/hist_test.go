@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
 )
 
 // reference returns the exact quantile of sorted values: the
@@ -39,9 +41,9 @@ func TestHistQuantiles(t *testing.T) {
 					t.Errorf("q %v: got %d, want %d (≤ %d)", q, got, want, bound)
 				}
 			}
-			wantEq(t, "count", h.Count(), uint64(len(vals)))
-			wantEq(t, "max", h.Max(), vals[len(vals)-1])
-			wantEq(t, "min", h.Min(), vals[0])
+			check.Eq(t, "count", h.Count(), uint64(len(vals)))
+			check.Eq(t, "max", h.Max(), vals[len(vals)-1])
+			check.Eq(t, "min", h.Min(), vals[0])
 		})
 	}
 }
@@ -76,13 +78,13 @@ func TestHistMergeAndExport(t *testing.T) {
 	m := From(a.Export())
 	m.Merge(From(b.Export()))
 	for _, q := range []float64{0.1, 0.5, 0.99, 1} {
-		wantEq(t, "quantile", m.Quantile(q), all.Quantile(q))
+		check.Eq(t, "quantile", m.Quantile(q), all.Quantile(q))
 	}
-	wantEq(t, "count", m.Count(), all.Count())
-	wantEq(t, "mean", math.Round(m.Mean()), math.Round(all.Mean()))
+	check.Eq(t, "count", m.Count(), all.Count())
+	check.Eq(t, "mean", math.Round(m.Mean()), math.Round(all.Mean()))
 	empty := From(New(HistBits).Export())
-	wantEq(t, "empty quantile", empty.Quantile(0.5), int64(0))
-	wantEq(t, "empty max", empty.Max(), int64(0))
+	check.Eq(t, "empty quantile", empty.Quantile(0.5), int64(0))
+	check.Eq(t, "empty max", empty.Max(), int64(0))
 	s := all.Summary()
 	if s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > s.P999 || s.P999 > s.Max {
 		t.Errorf("summary not monotone: %+v", s)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
@@ -27,7 +29,7 @@ func echoProgram(t *testing.T) *scenario.Program {
 
 func TestPlannedDuration(t *testing.T) {
 	p := echoProgram(t)
-	wantEq(t, "planned", p.Planned(), 100*time.Millisecond+25*time.Millisecond+10*time.Second)
+	check.Eq(t, "planned", p.Planned(), 100*time.Millisecond+25*time.Millisecond+10*time.Second)
 	if b := p.Scenario.Duration.D(); p.Planned() >= b {
 		t.Errorf("planned %v not below the hard bound %v", p.Planned(), b)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
 )
 
 const testdataDir = "../../../../testdata/phxbench"
@@ -112,18 +114,18 @@ func TestCompileDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "duration", sc.Duration.D(), 1500*time.Millisecond)
-	wantEq(t, "addr", p.Targets[0].Addr, [4]byte{127, 0, 0, 1})
-	wantEq(t, "loopback", p.Loopback, true)
+	check.Eq(t, "duration", sc.Duration.D(), 1500*time.Millisecond)
+	check.Eq(t, "addr", p.Targets[0].Addr, [4]byte{127, 0, 0, 1})
+	check.Eq(t, "loopback", p.Loopback, true)
 	g := p.Groups[0]
-	wantEq(t, "topics", len(g.Topics), 1)
-	wantEq(t, "push topic", g.Ops[1].Topic, 0)
-	wantEq(t, "expect any", g.Ops[1].Expect, "")
-	wantEq(t, "inflight default", g.Inflight, 1)
+	check.Eq(t, "topics", len(g.Topics), 1)
+	check.Eq(t, "push topic", g.Ops[1].Topic, 0)
+	check.Eq(t, "expect any", g.Ops[1].Expect, "")
+	check.Eq(t, "inflight default", g.Inflight, 1)
 	v := TmplVars{ID: 7, N: 2, Group: "g"}
-	wantEq(t, "query", g.Query("/socket/websocket", &v), "/socket/websocket?a+b=x%26y&token=user%3Ag2&vsn=2.0.0")
-	wantEq(t, "topic", g.Topics[0].Str(&v), "room:7")
-	wantEq(t, "heartbeat default", sc.Heartbeat.D(), defaultHeartbeat)
+	check.Eq(t, "query", g.Query("/socket/websocket", &v), "/socket/websocket?a+b=x%26y&token=user%3Ag2&vsn=2.0.0")
+	check.Eq(t, "topic", g.Topics[0].Str(&v), "room:7")
+	check.Eq(t, "heartbeat default", sc.Heartbeat.D(), defaultHeartbeat)
 }
 
 // A comma-separated URL list deals each group's clients round-robin over
@@ -139,18 +141,18 @@ func TestURLList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "targets", len(p.Targets), 3)
-	wantEq(t, "loopback", p.Loopback, true)
-	wantEq(t, "second port", p.Targets[1].Port, 4002)
-	wantEq(t, "second addr", p.Targets[1].Addr, [4]byte{127, 0, 0, 2})
-	wantEq(t, "second ws path", p.Targets[1].WSPath, "/s/websocket")
-	wantEq(t, "third host", p.Targets[2].Host, "127.0.0.3:4003")
+	check.Eq(t, "targets", len(p.Targets), 3)
+	check.Eq(t, "loopback", p.Loopback, true)
+	check.Eq(t, "second port", p.Targets[1].Port, 4002)
+	check.Eq(t, "second addr", p.Targets[1].Addr, [4]byte{127, 0, 0, 2})
+	check.Eq(t, "second ws path", p.Targets[1].WSPath, "/s/websocket")
+	check.Eq(t, "third host", p.Targets[2].Host, "127.0.0.3:4003")
 	var per [3]int
 	for n := range p.Groups[0].Count {
 		per[p.TargetOf(n)]++
 	}
-	wantEq(t, "subscribers per server", per, [3]int{3, 3, 3})
-	wantEq(t, "publisher's server", p.TargetOf(0), 0)
+	check.Eq(t, "subscribers per server", per, [3]int{3, 3, 3})
+	check.Eq(t, "publisher's server", p.TargetOf(0), 0)
 	for _, bad := range []string{"ws://127.0.0.1:1/socket/websocket,", "ws://127.0.0.1:1/x,wss://127.0.0.1:2/x", " , "} {
 		_, err := ParseScenario(strings.NewReader(`{"url": "` + bad + `", "duration": 1, "groups": [{"name": "g", "count": 1, "steps": [{"join": "t"}]}]}`))
 		if err == nil {
@@ -171,5 +173,5 @@ func TestDurationJSON(t *testing.T) {
 		t.Error("true accepted as a duration")
 	}
 	b, _ := Duration(90 * time.Second).MarshalJSON()
-	wantEq(t, "marshal", string(b), `"1m30s"`)
+	check.Eq(t, "marshal", string(b), `"1m30s"`)
 }

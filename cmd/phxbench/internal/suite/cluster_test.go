@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 )
@@ -31,17 +33,17 @@ func TestClusterFlagsAndCases(t *testing.T) {
 	for _, c := range clusterCases(o) {
 		ids = append(ids, c.ID)
 	}
-	wantEq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis1 small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
-	wantEq(t, "small args", strings.Join(clusterCases(o)[5].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 60000 -inflight 100")
-	wantEq(t, "fanout args", strings.Join(clusterCases(o)[2].benchArgs(o), " "), "-scenario fanout -n 9000 -msgs 200 -inflight 100")
+	check.Eq(t, "cases", strings.Join(ids, " "), "fanout-single fanout-redis1 fanout-redis3 small-single small-redis1 small-redis3 idle-single idle-redis1 idle1u-single idle1u-redis1 presence-redis3")
+	check.Eq(t, "small args", strings.Join(clusterCases(o)[5].benchArgs(o), " "), "-scenario fanout -n 30 -msgs 60000 -inflight 100")
+	check.Eq(t, "fanout args", strings.Join(clusterCases(o)[2].benchArgs(o), " "), "-scenario fanout -n 9000 -msgs 200 -inflight 100")
 	o, err = parseClusterFlags([]string{"-phxd", "x", "-quick", "-only", "idle"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "quick runs", o.runs, 1)
-	wantEq(t, "quick idle args", strings.Join(clusterCases(o)[0].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s")
-	wantEq(t, "only idle", len(clusterCases(o)), 4)
-	wantEq(t, "one-user idle args", strings.Join(clusterCases(o)[3].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s -token user:idle")
+	check.Eq(t, "quick runs", o.runs, 1)
+	check.Eq(t, "quick idle args", strings.Join(clusterCases(o)[0].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s")
+	check.Eq(t, "only idle", len(clusterCases(o)), 4)
+	check.Eq(t, "one-user idle args", strings.Join(clusterCases(o)[3].benchArgs(o), " "), "-scenario idle -n 1000 -d 1s -token user:idle")
 }
 
 // A fan-out result over three nodes and Redis: per node, its sockets and
@@ -66,29 +68,29 @@ func TestClusterFigures(t *testing.T) {
 	}
 	r.Server = r.Servers[0]
 	f, ns := clusterFigures(r, 3, true)
-	wantEq(t, "cpu per delivery (sum of nodes)", f["cpu_per_delivery_us"], 4.5)
-	wantEq(t, "redis cpu per delivery", f["redis_cpu_per_delivery_us"], 0.1)
-	wantEq(t, "lost", f["lost"], 0.0)
-	wantEq(t, "rate", f["deliveries_per_s"], 5000.0)
-	wantEq(t, "nodes", len(ns), 3)
-	wantEq(t, "node a deliveries", ns[0].Deliveries, int64(400))
-	wantEq(t, "node a cpu", ns[0].CPUS, 2e-3)
-	wantEq(t, "node a per own", ns[0].PerOwnUS, 5.0)
-	wantEq(t, "node b per own", ns[1].PerOwnUS, 1e-3*1e6/300)
-	wantEq(t, "publisher per own", f["publisher_node_cpu_per_own_delivery_us"], 5.0)
-	wantEq(t, "receivers per own", f["receiving_nodes_cpu_per_own_delivery_us"], 2.5e-3*1e6/600)
-	wantEq(t, "rss per socket (nodes only)", f["rss_per_socket_b"], float64(40<<20)/10)
-	wantEq(t, "redis rss", f["redis_rss_b"], float64(8<<20))
+	check.Eq(t, "cpu per delivery (sum of nodes)", f["cpu_per_delivery_us"], 4.5)
+	check.Eq(t, "redis cpu per delivery", f["redis_cpu_per_delivery_us"], 0.1)
+	check.Eq(t, "lost", f["lost"], 0.0)
+	check.Eq(t, "rate", f["deliveries_per_s"], 5000.0)
+	check.Eq(t, "nodes", len(ns), 3)
+	check.Eq(t, "node a deliveries", ns[0].Deliveries, int64(400))
+	check.Eq(t, "node a cpu", ns[0].CPUS, 2e-3)
+	check.Eq(t, "node a per own", ns[0].PerOwnUS, 5.0)
+	check.Eq(t, "node b per own", ns[1].PerOwnUS, 1e-3*1e6/300)
+	check.Eq(t, "publisher per own", f["publisher_node_cpu_per_own_delivery_us"], 5.0)
+	check.Eq(t, "receivers per own", f["receiving_nodes_cpu_per_own_delivery_us"], 2.5e-3*1e6/600)
+	check.Eq(t, "rss per socket (nodes only)", f["rss_per_socket_b"], float64(40<<20)/10)
+	check.Eq(t, "redis rss", f["redis_rss_b"], float64(8<<20))
 
 	// One node without Redis: one sampled process, no per-server counts.
 	r1 := &engine.Result{Counters: engine.Counters{Clients: 5, Deliveries: 50, OpenAtEnd: 5},
 		Deliveries: engine.Deliveries{Received: 50, Expected: 60, Lost: 10},
 		Server:     &engine.ServerCost{CPUPerDeliveryUS: 3, RSSStart: 1000, RSSEnd: 6000}}
 	f, ns = clusterFigures(r1, 1, false)
-	wantEq(t, "single cpu", f["cpu_per_delivery_us"], 3.0)
-	wantEq(t, "single lost", f["lost"], 10.0)
-	wantEq(t, "single node deliveries", ns[0].Deliveries, int64(50))
-	wantEq(t, "single rss per socket", f["rss_per_socket_b"], 1000.0)
+	check.Eq(t, "single cpu", f["cpu_per_delivery_us"], 3.0)
+	check.Eq(t, "single lost", f["lost"], 10.0)
+	check.Eq(t, "single node deliveries", ns[0].Deliveries, int64(50))
+	check.Eq(t, "single rss per socket", f["rss_per_socket_b"], 1000.0)
 	if _, ok := f["redis_cpu_per_delivery_us"]; ok {
 		t.Error("a redis figure without Redis")
 	}
@@ -150,7 +152,7 @@ func TestUpdateDocBetween(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(p)
-	wantEq(t, "doc", string(b), "a\n"+clusterBegin+"\nnew\n"+clusterEnd+"\nb\n")
+	check.Eq(t, "doc", string(b), "a\n"+clusterBegin+"\nnew\n"+clusterEnd+"\nb\n")
 	os.WriteFile(p, []byte("no markers\n"), 0o644)
 	if updateDocBetween(p, clusterBegin, clusterEnd, "x") == nil {
 		t.Error("a file without markers accepted")
@@ -169,11 +171,11 @@ func TestChildrenKillAll(t *testing.T) {
 		}
 		kids = append(kids, c)
 	}
-	wantEq(t, "running", cs.count(), 3)
+	check.Eq(t, "running", cs.count(), 3)
 	kids[0].stop(time.Second) // SIGTERM ends sleep
-	wantEq(t, "after one stop", cs.count(), 2)
+	check.Eq(t, "after one stop", cs.count(), 2)
 	cs.killAll()
-	wantEq(t, "after killAll", cs.count(), 0)
+	check.Eq(t, "after killAll", cs.count(), 0)
 	for _, c := range kids {
 		if c.running() || syscall.Kill(c.pid(), 0) == nil {
 			t.Errorf("pid %d still running", c.pid())
@@ -221,9 +223,9 @@ func TestPhxdFlagDefault(t *testing.T) {
 	if err := os.WriteFile(exe, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "heartbeat", phxdFlagDefault(exe, "presence-heartbeat"), "2s")
-	wantEq(t, "node timeout", phxdFlagDefault(exe, "presence-node-timeout"), "its default, five -presence-heartbeat intervals")
-	wantEq(t, "absent", phxdFlagDefault(exe, "nope"), "")
+	check.Eq(t, "heartbeat", phxdFlagDefault(exe, "presence-heartbeat"), "2s")
+	check.Eq(t, "node timeout", phxdFlagDefault(exe, "presence-node-timeout"), "its default, five -presence-heartbeat intervals")
+	check.Eq(t, "absent", phxdFlagDefault(exe, "nope"), "")
 }
 
 // -render rewrites the tables from a finished suite's cluster.json.
@@ -240,7 +242,7 @@ func TestClusterRender(t *testing.T) {
 	os.WriteFile(doc, []byte(clusterBegin+"\n"+clusterEnd+"\n"), 0o644)
 	var out strings.Builder
 	code := clusterMain([]string{"-render", filepath.Join(dir, "cluster.json"), "-dir", dir, "-doc", doc}, &out, io.Discard)
-	wantEq(t, "exit", code, engine.ExitOK)
+	check.Eq(t, "exit", code, engine.ExitOK)
 	b, _ := os.ReadFile(doc)
 	if !strings.Contains(string(b), "+20.0% of the single node's") || !strings.Contains(string(b), "**outside the 10% bound**") {
 		t.Errorf("doc:\n%s", b)

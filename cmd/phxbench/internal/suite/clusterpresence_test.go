@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 )
@@ -190,11 +192,11 @@ func TestMeasurePresenceClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "users", res.Users, 40)
-	wantEq(t, "user sockets", res.UserSockets, 40)
-	wantEq(t, "left", res.Left, 40)
-	wantEq(t, "dups", res.DupLeaves, 0)
-	wantEq(t, "others", res.OthersLeft, 0)
+	check.Eq(t, "users", res.Users, 40)
+	check.Eq(t, "user sockets", res.UserSockets, 40)
+	check.Eq(t, "left", res.Left, 40)
+	check.Eq(t, "dups", res.DupLeaves, 0)
+	check.Eq(t, "others", res.OthersLeft, 0)
 	if res.FirstLeaveS < delay.Seconds() || res.AllLeftS < res.FirstLeaveS+0.05 || res.AllLeftS > 5 {
 		t.Errorf("first leave %.3f s, all left %.3f s; want ≥ %v, then the second batch later", res.FirstLeaveS, res.AllLeftS, delay)
 	}
@@ -210,7 +212,7 @@ func TestMeasurePresenceClearBound(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "0 of 5 users left") {
 		t.Fatalf("err %v", err)
 	}
-	wantEq(t, "timed out", res.TimedOut, true)
+	check.Eq(t, "timed out", res.TimedOut, true)
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("took %v", el)
 	}
@@ -229,17 +231,17 @@ func TestPresenceView(t *testing.T) {
 	v.apply(phxMsg{Event: "presence_state", Payload: st}, now)
 	v.apply(diff(metas("b"), nil), now)
 	v.apply(diff(map[string]any{"a": map[string]any{"metas": []any{1}}}, nil), now) // a second meta of a
-	wantEq(t, "present", v.present, 2)
+	check.Eq(t, "present", v.present, 2)
 	v.mark()
 	v.apply(diff(nil, metas("a")), now.Add(time.Second)) // one of two metas
-	wantEq(t, "a still listed", len(v.left), 0)
+	check.Eq(t, "a still listed", len(v.left), 0)
 	v.apply(diff(nil, metas("a", "x")), now.Add(2*time.Second))
 	v.apply(diff(nil, metas("a")), now.Add(3*time.Second)) // duplicate
 	v.apply(diff(nil, metas("b")), now.Add(4*time.Second))
-	wantEq(t, "left", len(v.left), 2)
-	wantEq(t, "dups", v.dups, 1)
-	wantEq(t, "others", v.others, 1)
-	wantEq(t, "first", v.first.Sub(now), 2*time.Second)
-	wantEq(t, "last", v.last.Sub(now), 4*time.Second)
-	wantEq(t, "present after", v.present, 0)
+	check.Eq(t, "left", len(v.left), 2)
+	check.Eq(t, "dups", v.dups, 1)
+	check.Eq(t, "others", v.others, 1)
+	check.Eq(t, "first", v.first.Sub(now), 2*time.Second)
+	check.Eq(t, "last", v.last.Sub(now), 4*time.Second)
+	check.Eq(t, "present after", v.present, 0)
 }

@@ -3,6 +3,8 @@ package sys
 import (
 	"os"
 	"testing"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
 )
 
 func TestParseSrc(t *testing.T) {
@@ -10,8 +12,8 @@ func TestParseSrc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEq(t, "count", len(a), 4)
-	wantEq(t, "last", a[3], [4]byte{10, 0, 0, 1})
+	check.Eq(t, "count", len(a), 4)
+	check.Eq(t, "last", a[3], [4]byte{10, 0, 0, 1})
 	if _, err := ParseSrc("127.0.0.300"); err == nil {
 		t.Error("bad address accepted")
 	}

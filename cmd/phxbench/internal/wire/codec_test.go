@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
+
 	"github.com/gobwas/ws"
 )
 
@@ -27,7 +29,7 @@ func TestStampsAndRefs(t *testing.T) {
 			t.Errorf("%s parsed", raw)
 		}
 	}
-	wantEq(t, "appendRef", string(AppendRef(nil, 42)), `"42"`)
+	check.Eq(t, "appendRef", string(AppendRef(nil, 42)), `"42"`)
 }
 
 func TestFrames(t *testing.T) {
@@ -39,9 +41,9 @@ func TestFrames(t *testing.T) {
 		if !ok || err != nil {
 			t.Fatalf("%d: %v %v", n, ok, err)
 		}
-		wantEq(t, "length", h.Length, n)
-		wantEq(t, "size", h.Size+h.Length, len(f))
-		wantEq(t, "masked", h.Masked, true)
+		check.Eq(t, "length", h.Length, n)
+		check.Eq(t, "size", h.Size+h.Length, len(f))
+		check.Eq(t, "masked", h.Masked, true)
 		body := f[h.Size:]
 		ws.Cipher(body, h.Mask, 0)
 		if !bytes.Equal(body, payload) {
@@ -64,7 +66,7 @@ func TestFrames(t *testing.T) {
 
 func TestUpgrade(t *testing.T) {
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
-	wantEq(t, "accept", acceptKey(key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") // RFC 6455 §1.3
+	check.Eq(t, "accept", acceptKey(key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") // RFC 6455 §1.3
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x02hi"
 	n, status, err := ParseUpgrade([]byte(resp), key)
 	if err != nil || status != 101 || resp[n:] != "\x81\x02hi" {
