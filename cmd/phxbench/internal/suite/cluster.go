@@ -283,10 +283,7 @@ func clusterMain(args []string, stdout, stderr io.Writer) int {
 			_ = writeJSONFile(filepath.Join(o.dir, "cluster.json"), cf)
 		}
 	}
-	cf.Machine.Finished = time.Now()
-	cf.Machine.LoadEnd = loadavg()
-	cf.Machine.PhxdSHAEnd = fileSHA(o.phxd)
-	cf.Machine.GitHeadEnd, cf.Machine.GitDirtyEnd = gitState()
+	cf.Machine.finish(o.phxd)
 	code := engine.ExitOK
 	if err := writeJSONFile(filepath.Join(o.dir, "cluster.json"), cf); err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite -cluster:", err)

@@ -328,10 +328,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			_ = writeJSONFile(filepath.Join(o.dir, "suite.json"), sf)
 		}
 	}
-	sf.Machine.Finished = time.Now()
-	sf.Machine.LoadEnd = loadavg()
-	sf.Machine.PhxdSHAEnd = fileSHA(o.phxd)
-	sf.Machine.GitHeadEnd, sf.Machine.GitDirtyEnd = gitState()
+	sf.Machine.finish(o.phxd)
 	code := engine.ExitOK
 	if err := writeJSONFile(filepath.Join(o.dir, "suite.json"), sf); err != nil {
 		fmt.Fprintln(stderr, "phxbench -suite:", err)

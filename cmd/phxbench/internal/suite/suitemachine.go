@@ -48,6 +48,15 @@ type machineInfo struct {
 	Quick       bool      `json:"quick,omitempty"`
 }
 
+// finish records the state at the end of a suite: time, load, the phxd
+// binary's hash and the work tree (a change during the suite shows).
+func (m *machineInfo) finish(phxd string) {
+	m.Finished = time.Now()
+	m.LoadEnd = loadavg()
+	m.PhxdSHAEnd = fileSHA(phxd)
+	m.GitHeadEnd, m.GitDirtyEnd = gitState()
+}
+
 // gatherMachine describes the machine and the phxd binary.
 func gatherMachine(o *suiteOptions) machineInfo {
 	m := machineInfo{Started: time.Now(), NProc: runtime.NumCPU(), LoadStart: loadavg(), PhxdPath: o.phxd,
