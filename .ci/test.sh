@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
-# (Node packages for the phoenix.js compatibility tests, redis-server and
+# (Node packages for the phoenix.js compatibility tests, chromium, escript from
+# erlang-base for the mixed-cluster tests, redis-server and
 # redis-cli for the Redis tests), then gofmt, go vet,
 # every Go test with the race detector, and the allocation and memory tests
 # once more without it.
