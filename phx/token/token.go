@@ -137,40 +137,36 @@ func Decoder(d etf.Decoder) Option { return func(c *config) { c.decoder = d } }
 // Sign encodes data with its signing time and max age and signs it:
 // Phoenix.Token.sign/4. data is encoded with package etf.
 func Sign(secretKeyBase, salt string, data any, opts ...Option) (string, error) {
-	c := newConfig(opts)
-	key, err := c.key(secretKeyBase, salt)
-	if err != nil {
-		return "", err
-	}
-	payload, err := c.encode(data)
-	if err != nil {
-		return "", err
-	}
-	return signMessage(payload, key), nil
+	return seal(secretKeyBase, salt, data, opts, func(payload, key []byte, _ *config) (string, error) {
+		return signMessage(payload, key), nil
+	})
 }
 
 // Verify checks a signed token and returns its data: Phoenix.Token.verify/4.
 // The error is ErrMissing, ErrInvalid or ErrExpired (or one about the
 // options).
 func Verify(secretKeyBase, salt, token string, opts ...Option) (any, error) {
-	if token == "" {
-		return nil, ErrMissing
-	}
-	c := newConfig(opts)
-	key, err := c.key(secretKeyBase, salt)
-	if err != nil {
-		return nil, err
-	}
-	payload, ok := verifyMessage(token, key)
-	if !ok {
-		return nil, ErrInvalid
-	}
-	return c.decode(payload)
+	return open(secretKeyBase, salt, token, opts, verifyMessage)
 }
 
 // Encrypt encodes data with its signing time and max age and encrypts
 // it: Phoenix.Token.encrypt/4. The derived key must be 32 bytes long.
 func Encrypt(secretKeyBase, salt string, data any, opts ...Option) (string, error) {
+	return seal(secretKeyBase, salt, data, opts, func(payload, key []byte, c *config) (string, error) {
+		return encryptMessage(payload, key, c.rand)
+	})
+}
+
+// Decrypt decrypts a token and returns its data: Phoenix.Token.decrypt/4.
+// The error is ErrMissing, ErrInvalid or ErrExpired (or one about the
+// options).
+func Decrypt(secretKeyBase, salt, token string, opts ...Option) (any, error) {
+	return open(secretKeyBase, salt, token, opts, decryptMessage)
+}
+
+// seal encodes data and wraps it with the derived key (signs or encrypts).
+func seal(secretKeyBase, salt string, data any, opts []Option,
+	wrap func(payload, key []byte, c *config) (string, error)) (string, error) {
 	c := newConfig(opts)
 	key, err := c.key(secretKeyBase, salt)
 	if err != nil {
@@ -180,13 +176,13 @@ func Encrypt(secretKeyBase, salt string, data any, opts ...Option) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return encryptMessage(payload, key, c.rand)
+	return wrap(payload, key, c)
 }
 
-// Decrypt decrypts a token and returns its data: Phoenix.Token.decrypt/4.
-// The error is ErrMissing, ErrInvalid or ErrExpired (or one about the
-// options).
-func Decrypt(secretKeyBase, salt, token string, opts ...Option) (any, error) {
+// open unwraps token with the derived key (checks the signature or
+// decrypts) and only then decodes its payload.
+func open(secretKeyBase, salt, token string, opts []Option,
+	unwrap func(token string, key []byte) ([]byte, bool)) (any, error) {
 	if token == "" {
 		return nil, ErrMissing
 	}
@@ -195,7 +191,7 @@ func Decrypt(secretKeyBase, salt, token string, opts ...Option) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, ok := decryptMessage(token, key)
+	payload, ok := unwrap(token, key)
 	if !ok {
 		return nil, ErrInvalid
 	}
