@@ -7,12 +7,8 @@ package compat_test
 // term_to_binary and binary_to_term).
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,36 +18,11 @@ import (
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 )
 
-const elixirPeerScript = "../phx/phxredis/testdata/phoenix_peer.escript"
-
-// elixirPeer runs the escript with args and returns its JSON lines.
+// elixirPeer runs the stand-in for an Elixir node (redistest.PhoenixPeer)
+// and returns its JSON lines.
 func elixirPeer(t *testing.T, args ...string) <-chan map[string]any {
 	t.Helper()
-	bin, err := exec.LookPath("escript")
-	if err != nil {
-		t.Fatal("escript not found on PATH: install Debian's erlang-base (the test command .ci/test.sh does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
-	cmd := exec.CommandContext(ctx, bin, append([]string{elixirPeerScript}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan map[string]any, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	lines, _ := redistest.PhoenixPeer(t, args...)
 	return lines
 }
 

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,35 +18,11 @@ import (
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 )
 
-// elixirPeer runs phx/phxredis's escript, the stand-in for an Elixir node
-// on phoenix_pubsub_redis, and returns its JSON lines.
+// elixirPeer runs the stand-in for an Elixir node (redistest.PhoenixPeer)
+// and returns its JSON lines.
 func elixirPeer(t *testing.T, args ...string) <-chan map[string]any {
 	t.Helper()
-	bin, err := exec.LookPath("escript")
-	if err != nil {
-		t.Fatal("escript not found on PATH: install Debian's erlang-base (the test command .ci/test.sh does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, bin, append([]string{"../../phx/phxredis/testdata/phoenix_peer.escript"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan map[string]any, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	lines, _ := redistest.PhoenixPeer(t, args...)
 	return lines
 }
 

@@ -1,16 +1,12 @@
 package phxredis
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/phxgo/phxgo/phx/phxredis/redistest"
 	"github.com/phxgo/phxgo/phx/pubsub"
@@ -21,17 +17,6 @@ import (
 // the channel with the real term_to_binary and binary_to_term.
 
 const testPubSubName = "MyApp.PubSub"
-
-// escript finds Debian's escript (package erlang-base); the test fails,
-// never skips, without it.
-func escript(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("escript")
-	if err != nil {
-		t.Fatal("escript not found on PATH: install Debian's erlang-base (the test command .ci/test.sh does)")
-	}
-	return p
-}
 
 // phoenixNode starts a PubSub in the Phoenix format on url.
 func phoenixNode(t *testing.T, url, node string, o PhoenixOptions) *Phoenix {
@@ -55,43 +40,10 @@ func node0(t *testing.T, url string, o PubSubOptions) *PubSub {
 	return p
 }
 
-// peer runs the escript with args and returns its stdout lines as they
-// come, decoded; the channel closes when it exits.
+// peer runs the Phoenix peer (redistest.PhoenixPeer) with args.
 func peer(t *testing.T, args ...string) (<-chan map[string]any, *exec.Cmd) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, escript(t), append([]string{"testdata/phoenix_peer.escript"}, args...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan map[string]any, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Errorf("escript printed %q: %v", sc.Text(), err)
-				continue
-			}
-			lines <- m
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("escript stderr:\n%s", stderr.String())
-		}
-	})
-	return lines, cmd
+	return redistest.PhoenixPeer(t, args...)
 }
 
 func port(s *redistest.Server) string { return strconv.Itoa(s.Port) }

@@ -1,7 +1,8 @@
 // Package redistest starts private redis-server processes for tests: a
 // single server, or a Redis Cluster of several masters, each on free
 // loopback ports, with no persistence, stopped when the test ends. It never
-// touches a system-wide Redis.
+// touches a system-wide Redis. PhoenixPeer runs an Erlang stand-in for an
+// Elixir node on phoenix_pubsub_redis against such a server.
 //
 // It needs Debian's redis-server and redis-cli (7.0 or newer, for sharded
 // Pub/Sub); the repository's test command installs them. A missing binary
@@ -239,7 +240,11 @@ func lookPath(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("redistest: %s not found on PATH: install Debian's redis-server and redis-tools (the test command `make test` does)", name)
+		pkg := "redis-server and redis-tools"
+		if name == "escript" {
+			pkg = "erlang-base"
+		}
+		t.Fatalf("redistest: %s not found on PATH: install Debian's %s (the test command `make test` does)", name, pkg)
 	}
 	return p
 }
