@@ -283,7 +283,7 @@ func (s *Server) lpPost(w http.ResponseWriter, r *http.Request, token string) {
 		}
 		if err := ss.sock.handleFrame(f.data, f.binary); err != nil {
 			s.warn.Warn("longpoll: bad message: closing session", "socket", ss.sock.id, "err", err)
-			ss.close(closeCodeFor(err), "invalid message")
+			ss.close(closeCodeFor(err), closeReasonFor(err))
 			http.Error(w, "longpoll: "+err.Error(), http.StatusBadRequest)
 			return
 		}

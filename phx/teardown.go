@@ -14,16 +14,13 @@ import (
 type teardowns struct {
 	mu   sync.Mutex
 	n    int
-	zero chan struct{} // closed when n drops to 0; nil while n is 0
+	zero chan struct{} // made by a waiter while n > 0, closed when n drops to 0
 }
 
 // start records one teardown and runs it on a goroutine of its own (never
 // inside a transport call or a fan-out: it unsubscribes).
 func (t *teardowns) start(f func()) {
 	t.mu.Lock()
-	if t.n == 0 {
-		t.zero = make(chan struct{})
-	}
 	t.n++
 	t.mu.Unlock()
 	go func() {
@@ -36,7 +33,7 @@ func (t *teardowns) done() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n--
-	if t.n == 0 {
+	if t.n == 0 && t.zero != nil {
 		close(t.zero)
 		t.zero = nil
 	}
@@ -45,11 +42,15 @@ func (t *teardowns) done() {
 // wait returns when no teardown is under way, or with ctx's error.
 func (t *teardowns) wait(ctx context.Context) error {
 	t.mu.Lock()
-	zero := t.zero
-	t.mu.Unlock()
-	if zero == nil {
+	if t.n == 0 {
+		t.mu.Unlock()
 		return nil
 	}
+	if t.zero == nil {
+		t.zero = make(chan struct{}) // only Shutdown waits: closes allocate none
+	}
+	zero := t.zero
+	t.mu.Unlock()
 	select {
 	case <-zero:
 		return nil

@@ -53,6 +53,11 @@ func TestSocketClosedLoggedAfterTerminate(t *testing.T) {
 	if got := rec.matching(`msg="socket closed"`); len(got) != 0 {
 		t.Fatalf("logged while Terminate was still running: %q", got)
 	}
+	select { // Terminate is blocked: the teardown cannot have ended
+	case <-returned:
+		t.Fatal("the teardown ended while a channel's Terminate was still running")
+	default:
+	}
 	close(h.release)
 	<-returned
 	got := rec.matching(`msg="socket closed"`)
@@ -89,7 +94,7 @@ func TestShutdownWaitsForTerminate(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expectText(`["1","1","room:a","phx_reply",{"response":{},"status":"ok"}]`)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	err := srv.Shutdown(ctx)
 	select {

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,6 +13,9 @@ import (
 // write a line per topic per window.
 type outage struct {
 	what string // "store", "pubsub"
+	// down is set from the first failure of a run to its end: ok, called
+	// after every successful call, reads only it while nothing fails.
+	down atomic.Bool
 
 	mu     sync.Mutex
 	since  time.Time // zero while the dependency answers
@@ -28,6 +32,7 @@ func (p *Presence) failed(o *outage, msg string, err error, args ...any) {
 	o.mu.Lock()
 	if o.since.IsZero() {
 		o.since = time.Now()
+		o.down.Store(true)
 	}
 	o.fails++
 	first := !o.logged[msg]
@@ -48,6 +53,9 @@ func (p *Presence) failed(o *outage, msg string, err error, args ...any) {
 
 // ok records a success; the end of a run of failures is logged at Info.
 func (p *Presence) ok(o *outage) {
+	if !o.down.Load() {
+		return
+	}
 	o.mu.Lock()
 	since, fails := o.since, o.fails
 	if since.IsZero() {
@@ -55,6 +63,7 @@ func (p *Presence) ok(o *outage) {
 		return
 	}
 	o.since, o.fails, o.healthy = time.Time{}, 0, time.Now()
+	o.down.Store(false)
 	clear(o.logged)
 	o.mu.Unlock()
 	p.log.Info("presence: "+o.what+" available again", "down_for", time.Since(since).Round(time.Millisecond),
