@@ -1,11 +1,9 @@
 package phxredis
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -348,7 +346,7 @@ func checkEntry(e presence.Entry) error {
 		return fmt.Errorf("phxredis: entry with an empty ref, node or key (ref %q, node %q, key %q)", e.Ref, e.Node, e.Key)
 	case !utf8.ValidString(e.Key):
 		return fmt.Errorf("phxredis: entry %q: key is not valid UTF-8", e.Ref)
-	case !isJSONObject(string(e.Meta)):
+	case !jsonObject(string(e.Meta)):
 		return fmt.Errorf("phxredis: entry %q: meta is not a JSON object", e.Ref)
 	}
 	return nil
@@ -384,14 +382,9 @@ func decodeEntry(topic, ref, v string) (e presence.Entry, seq uint64, ok bool) {
 	}
 	node, key := body[:nl], body[nl:nl+kl]
 	owner, meta := body[nl+kl:nl+kl+ol], body[nl+kl+ol:]
-	if !utf8.ValidString(key) || !isJSONObject(meta) {
+	if !utf8.ValidString(key) || !jsonObject(meta) {
 		return e, 0, false
 	}
 	return presence.Entry{Topic: topic, Key: key, Ref: ref, Meta: []byte(meta), Node: node, Owner: owner},
 		n[0], true
-}
-
-func isJSONObject(s string) bool {
-	b := bytes.TrimLeft([]byte(s), " \t\r\n")
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }

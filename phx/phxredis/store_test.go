@@ -185,6 +185,7 @@ func TestStoreJunk(t *testing.T) {
 		"j8": "P1 1 2 1 0\nn1\xff{}",
 		"":   "P1 1 2 1 0\nn1k{}",
 		"j9": "P1 18446744073709551616 2 1 0\nn1k{}",
+		"ja": "P1 1 2 1 0\nn1k{\"a\":\"\xff\"}", // valid JSON, invalid UTF-8: clients get metas in text frames
 	}
 	for ref, v := range junk {
 		if out, err := srv.Do("hset", tk, ref, v); err != nil {
