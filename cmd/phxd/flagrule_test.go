@@ -54,7 +54,15 @@ func TestFlagNegative(t *testing.T) {
 	if o.joinDeadline >= 0 || o.rejectBrake >= 0 || o.presenceWin >= 0 || o.memRelease >= 0 || o.idleTimeout >= 0 || o.drainTimeout >= 0 {
 		t.Fatalf("negative values not kept: %+v", o)
 	}
-	newFlagSet(&options{}, io.Discard).VisitAll(func(f *flag.Flag) {
+	fs := newFlagSet(&options{}, io.Discard)
+	for name := range offFlags { // a renamed flag must not leave a stale entry behind
+		if f := fs.Lookup(name); f == nil {
+			t.Errorf("offFlags names -%s, which phxd does not have", name)
+		} else if _, ok := numericSign(f.Value); !ok {
+			t.Errorf("offFlags names -%s, which is not numeric", name)
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
 		if _, ok := numericSign(f.Value); !ok {
 			return
 		}
