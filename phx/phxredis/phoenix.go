@@ -34,9 +34,11 @@ type PhoenixOptions struct {
 	// written, and a compressed one once inflated (default 8 MiB).
 	MaxMessageBytes int
 	// QueueLength bounds the messages waiting to be published (default
-	// 16384); a broadcast finding the queue full is delivered on the
-	// phxgo side only (ErrQueueFull).
+	// 16384) and QueueBytes their bytes (default 64 MiB); a broadcast
+	// finding the queue full is delivered on the phxgo side only
+	// (ErrQueueFull).
 	QueueLength int
+	QueueBytes  int
 	// CompressionLevel compresses what this node writes (0 to 9, like
 	// phoenix_pubsub_redis's :compression_level; default 0).
 	CompressionLevel int
@@ -161,6 +163,8 @@ type Phoenix struct {
 	log     *slog.Logger
 	ps      *redis.PubSub
 	queue   chan []byte
+	maxQB   int64        // QueueBytes
+	queuedB atomic.Int64 // bytes queued or in the pipeline being sent
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -209,6 +213,9 @@ func NewPhoenix(ps *PubSub, o PhoenixOptions) (*Phoenix, error) {
 	if o.QueueLength <= 0 {
 		o.QueueLength = defaultQueueLength
 	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = defaultQueueBytes
+	}
 	if o.CompressionLevel < 0 || o.CompressionLevel > 9 {
 		return nil, fmt.Errorf("phxredis: CompressionLevel %d: want 0 to 9", o.CompressionLevel)
 	}
@@ -218,7 +225,7 @@ func NewPhoenix(ps *PubSub, o PhoenixOptions) (*Phoenix, error) {
 	p := &Phoenix{
 		PubSub: ps, channel: PhoenixChannel(name), node: o.NodeName,
 		max: o.MaxMessageBytes, enc: etf.Encoder{Compress: o.CompressionLevel},
-		queue:   make(chan []byte, o.QueueLength),
+		queue: make(chan []byte, o.QueueLength), maxQB: int64(o.QueueBytes),
 		stopPub: make(chan struct{}), pubDone: make(chan struct{}),
 	}
 	p.log = o.Logger.With("phoenix_channel", p.channel)
@@ -273,10 +280,16 @@ func (p *Phoenix) Broadcast(b *pubsub.Broadcast) error {
 		p.stats.publishDropped.Add(1)
 		return ErrTooLarge
 	}
+	if p.queuedB.Add(int64(len(msg))) > p.maxQB {
+		p.queuedB.Add(-int64(len(msg)))
+		p.stats.publishDropped.Add(1)
+		return ErrQueueFull
+	}
 	select {
 	case p.queue <- msg:
 		return nil
 	default:
+		p.queuedB.Add(-int64(len(msg)))
 		p.stats.publishDropped.Add(1)
 		return ErrQueueFull
 	}
@@ -456,6 +469,11 @@ fill:
 		pipe.Publish(p.ctx, p.channel, msg)
 	}
 	cmds, err := pipe.Exec(p.ctx)
+	sent := 0
+	for _, msg := range batch {
+		sent += len(msg)
+	}
+	p.queuedB.Add(-int64(sent))
 	failed := 0
 	for _, c := range cmds {
 		if c.Err() != nil {
