@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +65,9 @@ type PhoenixStats struct {
 	// or a Broadcast whose payload has no JSON form (Unencodable counts
 	// those among them).
 	Dropped, Unencodable uint64
+	// Reconnects counts the Phoenix channel's connection coming back
+	// after a failure (an unanswered ping included).
+	Reconnects uint64
 }
 
 // Phoenix is a pubsub.PubSub that puts phxgo nodes and Elixir nodes
@@ -175,7 +176,7 @@ type Phoenix struct {
 	stats   struct {
 		published, publishErrors, publishDropped       atomic.Uint64
 		received, echoes, notForUs, skipped, unwatched atomic.Uint64
-		dropped, unencodable                           atomic.Uint64
+		dropped, unencodable, reconnects               atomic.Uint64
 	}
 }
 
@@ -304,6 +305,7 @@ func (p *Phoenix) Stats() PhoenixStats {
 		Received:       p.stats.received.Load(), Echoes: p.stats.echoes.Load(),
 		NotForUs: p.stats.notForUs.Load(), Skipped: p.stats.skipped.Load(), Unwatched: p.stats.unwatched.Load(),
 		Dropped: p.stats.dropped.Load(), Unencodable: p.stats.unencodable.Load(),
+		Reconnects: p.stats.reconnects.Load(),
 	}
 }
 
@@ -385,43 +387,51 @@ func (p *Phoenix) handle(msg any) {
 	}
 }
 
+// receiveLoop reads the Phoenix channel's connection as a link's does
+// (PubSub.receiveLoop): a quiet connection is pinged, a ping left
+// unanswered for healthEvery drops it (go-redis then reconnects and
+// resubscribes), other failures are retried with backoff.
 func (p *Phoenix) receiveLoop() {
 	defer p.wg.Done()
-	attempt := 0
+	attempt, pinged, wasDown := 0, false, false
 	for p.ctx.Err() == nil {
-		msg, err := p.ps.ReceiveTimeout(p.ctx, time.Second)
+		var msg any
+		var err error
+		if pinged {
+			ctx, cancel := context.WithTimeout(p.ctx, healthEvery)
+			msg, err = p.ps.Receive(ctx)
+			cancel()
+		} else {
+			msg, err = p.ps.ReceiveTimeout(p.ctx, healthEvery)
+		}
 		if err != nil {
 			if p.ctx.Err() != nil {
 				return
 			}
-			var re redis.Error
-			var ne net.Error
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-				(errors.As(err, &ne) && ne.Timeout()):
-				_ = p.ps.Ping(p.ctx)
-			case errors.As(err, &re):
-			default:
-				select {
-				case <-time.After(phoenixBackoff(attempt)):
-				case <-p.ctx.Done():
-					return
-				}
-				attempt++
+			if !pinged && isTimeout(err) {
+				_ = p.ps.Ping(p.ctx) // a write error makes go-redis reconnect
+				pinged = true
+				continue
 			}
+			if isReply(err) {
+				continue // Redis answered a command with an error
+			}
+			pinged, wasDown = false, true
+			select {
+			case <-time.After(backoff(attempt)):
+			case <-p.ctx.Done():
+				return
+			}
+			attempt++
 			continue
 		}
-		attempt = 0
+		attempt, pinged = 0, false
+		if wasDown {
+			wasDown = false
+			p.stats.reconnects.Add(1)
+		}
 		p.handle(msg)
 	}
-}
-
-func phoenixBackoff(n int) time.Duration {
-	d := 50 * time.Millisecond
-	for i := 0; i < n && d < 2*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 2*time.Second)
 }
 
 // publishLoop sends the queue in pipelines, one at a time, so this node's

@@ -46,3 +46,22 @@ func TestPhoenixQueueBound(t *testing.T) {
 		})
 	}
 }
+
+// A Redis that stops answering without closing anything is noticed on the
+// Phoenix channel too: its connection is replaced after an unanswered ping
+// (one that died silently would otherwise never report an error), and
+// Elixir-format broadcasts cross again once Redis answers.
+func TestPhoenixUnansweredPingReconnects(t *testing.T) {
+	s := redistest.NewServer(t)
+	a := phoenixNode(t, s.URL(), "go1", PhoenixOptions{})
+	b := phoenixNode(t, s.URL(), "go2", PhoenixOptions{})
+	r := newRec()
+	b.Subscribe("room:p", r)
+	do(t, s, "client", "pause", "5000", "all") // well past the 2 s a quiet connection gets
+	eventually(t, "the Phoenix connection replaced", func() bool { return b.Stats().Reconnects >= 1 })
+	eventually(t, "Redis answers again", func() bool { return a.Connected() && b.Connected() })
+	eventually(t, "a broadcast crosses again", func() bool {
+		_ = a.Broadcast(bc("room:p", `{"after":1}`))
+		return len(r.payloads()) > 0
+	})
+}
