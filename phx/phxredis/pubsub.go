@@ -390,7 +390,9 @@ func (p *PubSub) publish(b *pubsub.Broadcast) error {
 		return ErrUnavailable
 	}
 	size := envelopeSize(p.node, b)
-	if size > p.maxMsg {
+	// Other nodes refuse names over maxNameLen as malformed: refuse them
+	// here, where the caller hears of it.
+	if size > p.maxMsg || len(b.Topic) > maxNameLen || len(b.Event) > maxNameLen {
 		p.stats.publishDropped.Add(1)
 		return ErrTooLarge
 	}
