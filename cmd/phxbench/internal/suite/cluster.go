@@ -349,20 +349,3 @@ const (
 	clusterBegin = "<!-- cluster:begin -->"
 	clusterEnd   = "<!-- cluster:end -->"
 )
-
-// updateDocBetween replaces the text between the begin and end marker
-// lines of the file at path.
-func updateDocBetween(path, begin, end, md string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	doc := string(b)
-	i := strings.Index(doc, begin+"\n")
-	j := strings.Index(doc, end)
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %s line followed by %s", path, begin, end)
-	}
-	i += len(begin) + 1
-	return os.WriteFile(path, []byte(doc[:i]+md+doc[j:]), 0o644)
-}

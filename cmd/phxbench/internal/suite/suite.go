@@ -362,7 +362,7 @@ func writeOutputs(sf *suiteFile, o *suiteOptions, stdout, stderr io.Writer) int 
 		fail("-md", err)
 	}
 	if o.doc != "" {
-		if err := updateDoc(o.doc, suiteMarkdown(sf, rel(o.doc))); err != nil {
+		if err := updateDocBetween(o.doc, docBegin, docEnd, suiteMarkdown(sf, rel(o.doc))); err != nil {
 			fail("-doc", err)
 		}
 	}
@@ -421,26 +421,27 @@ const (
 	docEnd   = "<!-- suite:end -->"
 )
 
-// updateDoc replaces the text between the markers in the file at path.
-func updateDoc(path, md string) error {
+// updateDocBetween replaces the text between the begin and end marker
+// lines of the file at path.
+func updateDocBetween(path, begin, end, md string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	out, err := spliceDoc(string(b), md)
+	out, err := spliceBetween(string(b), begin, end, md)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return os.WriteFile(path, []byte(out), 0o644)
 }
 
-// spliceDoc puts md between the begin and end marker lines of doc.
-func spliceDoc(doc, md string) (string, error) {
-	i := strings.Index(doc, docBegin+"\n")
-	j := strings.Index(doc, docEnd)
+// spliceBetween puts md between the begin and end marker lines of doc.
+func spliceBetween(doc, begin, end, md string) (string, error) {
+	i := strings.Index(doc, begin+"\n")
+	j := strings.Index(doc, end)
 	if i < 0 || j < i {
-		return "", fmt.Errorf("no %s line followed by %s", docBegin, docEnd)
+		return "", fmt.Errorf("no %s line followed by %s", begin, end)
 	}
-	i += len(docBegin) + 1
+	i += len(begin) + 1
 	return doc[:i] + md + doc[j:], nil
 }

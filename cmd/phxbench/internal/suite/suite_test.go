@@ -292,14 +292,14 @@ func TestGrowthSVG(t *testing.T) {
 
 func TestSpliceDoc(t *testing.T) {
 	doc := "# B\n\nprose\n" + docBegin + "\nold tables\n" + docEnd + "\nmore prose\n"
-	got, err := spliceDoc(doc, "new tables\n")
+	got, err := spliceBetween(doc, docBegin, docEnd, "new tables\n")
 	if want := "# B\n\nprose\n" + docBegin + "\nnew tables\n" + docEnd + "\nmore prose\n"; err != nil || got != want {
 		t.Errorf("spliceDoc = %q, %v", got, err)
 	}
-	if _, err := spliceDoc("no markers", "x"); err == nil {
+	if _, err := spliceBetween("no markers", docBegin, docEnd, "x"); err == nil {
 		t.Error("no markers: no error")
 	}
-	if _, err := spliceDoc(docEnd+"\n"+docBegin+"\n", "x"); err == nil {
+	if _, err := spliceBetween(docEnd+"\n"+docBegin+"\n", docBegin, docEnd, "x"); err == nil {
 		t.Error("markers out of order: no error")
 	}
 }
