@@ -3,6 +3,7 @@ package compare
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,12 +20,29 @@ import (
 // buildPhxd builds cmd/phxd into the test's temporary directory.
 func buildPhxd(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "phxd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building phxd: %v\n%s", err, out)
+	phxdBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "compare-phxd-")
+		if err != nil {
+			phxdBuild.err = err
+			return
+		}
+		phxdBuild.dir, phxdBuild.bin = dir, filepath.Join(dir, "phxd")
+		if out, err := exec.Command("go", "build", "-o", phxdBuild.bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput(); err != nil {
+			phxdBuild.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if phxdBuild.err != nil {
+		t.Fatalf("building phxd: %v", phxdBuild.err)
 	}
-	return bin
+	return phxdBuild.bin
+}
+
+// phxdBuild is phxd built once for the package's tests (TestMain removes
+// its directory).
+var phxdBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
 }
 
 // logWatch is phxd's stderr: it remembers the output and hands over the
