@@ -24,8 +24,7 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 	}
 	switch token {
 	case "expired":
-		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "token_expired",
-			Payload: phx.Reason("token_expired")}
+		return nil, tokenExpired()
 	case "overloaded":
 		return nil, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
 			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
@@ -33,8 +32,7 @@ func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 		if assigns, ok, err := phoenixTokenConnect(token); ok {
 			return assigns, err
 		}
-		return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
-			Payload: phx.Reason("unauthorized")}
+		return nil, unauthorized()
 	}
 }
 

@@ -51,8 +51,7 @@ func phoenixTokenConnect(tok string) (assigns phx.Assigns, handled bool, err err
 	data, err := open(secret, phxTokenSalt, tok, token.MaxAge(phxTokenMaxAge), token.Clock(phxTokenNow))
 	switch {
 	case errors.Is(err, token.ErrExpired):
-		return nil, true, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "token_expired",
-			Payload: phx.Reason("token_expired")}
+		return nil, true, tokenExpired()
 	case err != nil:
 		return nil, true, unauthorized()
 	}
@@ -89,6 +88,13 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
+// tokenExpired refuses an expired token, test or Phoenix.Token alike.
+func tokenExpired() error {
+	return &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "token_expired",
+		Payload: phx.Reason("token_expired")}
+}
+
+// unauthorized refuses any other bad token.
 func unauthorized() error {
 	return &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 		Payload: phx.Reason("unauthorized")}
