@@ -131,17 +131,28 @@ func TestValidHMACBadPayload(t *testing.T) {
 	}
 }
 
+// TestKeyCacheBounded: derived keys are cached (a second derivation of the
+// same key is the cached slice) and the cache never holds more than
+// keyCacheSize keys, however many salts an attacker makes it derive.
 func TestKeyCacheBounded(t *testing.T) {
-	for i := range keyCacheSize + 10 {
-		if _, err := newConfig([]Option{KeyIterations(1)}).key(testSecret, strings.Repeat("s", i+1)); err != nil {
+	derive := func(salt string) []byte {
+		k, err := newConfig([]Option{KeyIterations(1)}).key(testSecret, salt)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return k
+	}
+	if a, b := derive("cached"), derive("cached"); &a[0] != &b[0] {
+		t.Fatal("the same key was derived twice: nothing is cached")
+	}
+	for i := range keyCacheSize + 10 {
+		derive(strings.Repeat("s", i+1))
 	}
 	keyCache.Lock()
 	n := len(keyCache.m)
 	keyCache.Unlock()
-	if n > keyCacheSize {
-		t.Fatalf("cache holds %d keys", n)
+	if n != keyCacheSize {
+		t.Fatalf("cache holds %d keys after %d derivations, want exactly %d", n, keyCacheSize+11, keyCacheSize)
 	}
 }
 
