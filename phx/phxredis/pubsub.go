@@ -534,19 +534,19 @@ func (p *PubSub) channel(topic string) string {
 // topicOf is the topic of a channel name of this PubSub, false for a
 // name it would not have made.
 func (p *PubSub) topicOf(channel string) (string, bool) {
-	rest := channel
+	rest, tag := channel, ""
 	if p.sharded {
 		end := strings.IndexByte(rest, '}')
-		if end < 0 {
+		if end < 1 || rest[0] != '{' {
 			return "", false
 		}
-		rest = rest[end+1:]
+		tag, rest = rest[1:end], rest[end+1:]
 	}
 	topic, ok := strings.CutPrefix(rest, p.prefix)
-	if !ok || topic == "" || p.channel(topic) != channel {
+	if !ok || topic == "" || (p.sharded && p.tags[p.bucket(topic)] != tag) {
 		return "", false
 	}
-	return topic, true
+	return topic, true // what p.channel(topic) makes, compared without making it
 }
 
 var _ pubsub.PubSub = (*PubSub)(nil)

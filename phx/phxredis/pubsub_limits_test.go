@@ -27,3 +27,28 @@ func TestPublishNameBound(t *testing.T) {
 		t.Errorf("a topic at the limit: %v", err)
 	}
 }
+
+// A message from another node costs one allocation on the receiving node
+// before its subscribers: the *Broadcast. Its topic, event and payload are
+// views of the message go-redis read, and the channel name is checked
+// without being rebuilt. (Skipped under -race, which distorts allocation
+// counts; the test command runs it again without.)
+func TestReceiveAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts need a build without -race (the test command runs this test again without it)")
+	}
+	for _, sharded := range []bool{false, true} {
+		p := &PubSub{node: "b", prefix: "phx:", maxMsg: defaultMaxMessage, mem: pubsub.NewMemory(),
+			sharded: sharded, buckets: 32, tags: bucketTags("phx", 32)}
+		b := &pubsub.Broadcast{Topic: "room:lobby", Event: "new_msg", Payload: []byte(`{"body":"hi"}`)}
+		msg := string(appendEnvelope(nil, "a", b))
+		channel := p.channel(b.Topic)
+		before := p.stats.received.Load()
+		if n := testing.AllocsPerRun(200, func() { p.receive(channel, msg) }); n > 1 {
+			t.Errorf("sharded %v: %v allocations per received message, want 1", sharded, n)
+		}
+		if p.stats.received.Load() == before || p.stats.dropped.Load() != 0 {
+			t.Fatalf("sharded %v: the message was not received (dropped %d)", sharded, p.stats.dropped.Load())
+		}
+	}
+}

@@ -1,7 +1,7 @@
 package phxredis
 
 import (
-	"strings"
+	"unsafe"
 
 	"github.com/phxgo/phxgo/phx/pubsub"
 )
@@ -28,11 +28,21 @@ func (p *PubSub) receive(channel, msg string) {
 		return
 	}
 	p.stats.received.Add(1)
-	// From names a subscriber of the publishing node: ignored here.
+	// From names a subscriber of the publishing node: ignored here. The
+	// topic, event and payload are views of msg, a string go-redis made
+	// for this message alone and nobody modifies; a Broadcast is never
+	// modified either (package pubsub), so none is copied.
 	p.mem.LocalBroadcast(&pubsub.Broadcast{
-		Topic: strings.Clone(e.topic), Event: strings.Clone(e.event),
-		Payload: []byte(e.payload), Binary: e.binary,
+		Topic: e.topic, Event: e.event, Payload: bytesView(e.payload), Binary: e.binary,
 	})
+}
+
+// bytesView is s's bytes, not copied; they must not be modified.
+func bytesView(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // drop counts a rejected message; they are logged at debug level only (a
