@@ -106,6 +106,7 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto string,
 	bid brakeID, remote string) netpoll.UpgradeResponse {
 	s.stats.rejected.Add(1)
+	s.stats.dash.rejectedFor(ce.Reason)
 	if s.cfg.RejectMode == RejectHTTP {
 		s.warn.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}

@@ -203,6 +203,7 @@ func (s *Server) lpRefuse(w http.ResponseWriter, r *http.Request, msg, retryAfte
 // message with a reject token (the next poll gets 403), else a bare 403.
 func (s *Server) lpReject(w http.ResponseWriter, ce *ConnectError, ver serializer.Version, remote string) {
 	s.stats.rejected.Add(1)
+	s.stats.dash.rejectedFor(ce.Reason)
 	if s.cfg.RejectMode == RejectHTTP {
 		s.log.Info("connect rejected", "mode", "http", "transport", "longpoll", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
 		writeLPStatus(w, 403)

@@ -46,6 +46,7 @@ type stats struct {
 	rejected  atomic.Int64
 	braked    atomic.Int64
 	joinLapse atomic.Int64
+	dash      dashStats // the dashboard's counters (stats_dashboard.go)
 }
 
 // Stats is a snapshot of the server's counters.

@@ -151,6 +151,7 @@ func (s *Socket) writeBroadcast(b *Broadcast) {
 //   - A topic over MaxTopicBytes or an event over MaxEventBytes gets an
 //     error reply saying so (see Config) and goes nowhere.
 func (s *Socket) handleFrame(data []byte, binary bool) error {
+	s.srv.stats.dash.frameIn(s.subID)
 	m, err := serializer.Decode(s.ver, data, binary)
 	if err != nil {
 		return err
@@ -374,6 +375,7 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		c.shutdown(ErrTransportClosed)
 	}
 	s.srv.stats.open.Add(-1)
+	s.srv.stats.dash.opened(s.tr.name(), -1)
 	pending := waitTerminated(chans, s.srv.teardownWait)
 	if s.srv.log.Enabled(context.Background(), slog.LevelInfo) { // spare the arguments' boxing
 		s.srv.log.Info("socket closed", "socket", s.id, "transport", s.tr.name(),

@@ -49,6 +49,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	sock.connectedAt = time.Now()
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
+	s.stats.dash.opened(tr.name(), 1)
 	if sock.id != "" {
 		// On an event-loop worker: a PubSub that may wait for other
 		// nodes is asked not to (pubsub.NoWaitSubscriber).

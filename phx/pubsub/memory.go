@@ -3,6 +3,7 @@ package pubsub
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 const shards = 64
@@ -24,8 +25,9 @@ type shard struct {
 // (every socket subscribes to its own id topic), so small topics are
 // scanned instead: a map per topic would cost hundreds of bytes per socket.
 type topicSubs struct {
-	list  []Subscriber
-	index map[uint64]int // nil while len(list) <= indexFrom
+	list       []Subscriber
+	index      map[uint64]int // nil while len(list) <= indexFrom
+	broadcasts atomic.Uint64  // LocalBroadcast calls on the topic (memory_topics.go)
 }
 
 // indexFrom is the topic size above which subscribers are indexed.
@@ -137,6 +139,7 @@ func (ps *Memory) LocalBroadcast(b *Broadcast) {
 	if ts == nil {
 		return
 	}
+	ts.broadcasts.Add(1)
 	for _, s := range ts.list {
 		if b.From != 0 && s.SubscriberID() == b.From {
 			continue
