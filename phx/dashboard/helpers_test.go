@@ -234,4 +234,3 @@ func (s *sse) next() (event, data string, err error) {
 		}
 	}
 }
-
