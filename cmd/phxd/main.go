@@ -65,6 +65,9 @@ type options struct {
 	presenceBeat  time.Duration
 	presenceNodeT time.Duration
 	phoenixPubSub string // -phoenix-pubsub (phoenixpubsub.go)
+
+	dashboard   bool // -dashboard and -dashboard-streams (dashboard.go)
+	dashStreams int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -134,6 +137,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
 	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
 	definePhoenixFlags(fs, o)
+	defineDashboardFlags(fs, o)
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
 	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
 	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
@@ -268,6 +272,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("origin check", "allowed", describeOrigins(o.origin))
 	mux := newMux(srv, log, o.phoenixJS, apiKey, extra...)
+	closeDash, dashOn := mountDashboard(mux, srv, pres, o, log)
+	defer closeDash()
 	if o.memRelease > 0 {
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
@@ -294,6 +300,9 @@ func run(args []string, stderr io.Writer) int {
 	log.Info("listening", "addr", ln.Addr().String())
 	// The URL alone, followed by a space, so that terminals make it a link.
 	log.Info("phxd listening: open " + demoURL(ln.Addr()) + " in a browser for the demo page")
+	if dashOn {
+		log.Info(dashboardNote(ln.Addr()))
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln, mux) }()
 
@@ -310,6 +319,7 @@ func run(args []string, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, o.drainTimeout)
 		defer cancel()
 	}
+	closeDash() // its streams end before the server drains
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
@@ -319,8 +329,8 @@ func run(args []string, stderr io.Writer) int {
 const usageHeader = `Usage: phxd [flags]
 
 phxd serves the phxgo example app: a Phoenix Channels socket at /socket
-(WebSocket and LongPoll), a demo page at /, GET /healthz, GET /metrics and
-POST /api/broadcast.
+(WebSocket and LongPoll), a demo page at /, GET /healthz, GET /metrics,
+POST /api/broadcast and a live dashboard at /dashboard/.
 
 Environment:
   PHXD_API_KEY  bearer key of POST /api/broadcast, a server-to-server API:
@@ -331,6 +341,9 @@ Environment:
   SECRET_KEY_BASE  the Elixir app's secret_key_base: the token param may
                 then also be a Phoenix.Token (signed or encrypted, salt
                 "user socket", at most 86400 s old) whose data is the user id.
+  PHXD_DASHBOARD_KEY  the dashboard's key: /dashboard/ then answers on any
+                -addr, to requests with "Authorization: Bearer <key>" or
+                the cookie its login form sets. Unset: loopback only.
 
 Flags (a duration or number given as 0 means its default, shown below; a
 negative one turns the setting off, where it can be off):
