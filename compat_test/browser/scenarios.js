@@ -158,4 +158,6 @@ scenarios.missing = async (h) => {
   }))
 }
 
+Object.assign(scenarios, require("./dashboard")) // the live dashboard (dashboard.js)
+
 module.exports = scenarios
