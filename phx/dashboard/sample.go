@@ -88,8 +88,9 @@ type Counters struct {
 const topN = 10
 
 // maxRatedTopics bounds the per-topic counts kept between samples (the
-// rate of a topic past it is not computed until others go away).
-const maxRatedTopics = 50_000
+// rate of a topic past it is not computed until others go away). A
+// variable for tests.
+var maxRatedTopics = 50_000
 
 // sampler turns counters into a Snapshot; it is used by one goroutine.
 type sampler struct {

@@ -24,6 +24,7 @@ function fmtDur(s) {
   const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
   return "up " + (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
 }
+function plural(n, what) { return fmtNum(n) + " " + what + (n === 1 ? "" : "s"); }
 function setText(id, v) { const el = $(id); if (el && el.textContent !== v) el.textContent = v; }
 
 function setStatus(cls, text) {
@@ -60,10 +61,10 @@ function render() {
   setText("websockets", fmtNum(s.websockets));
   setText("longpolls", fmtNum(s.longpolls));
   setText("channels", s.topics_available ? fmtNum(s.channels) : "n/a");
-  setText("topics", s.topics_available ? fmtNum(s.topics) : "n/a");
+  setText("topics", s.topics_available ? plural(s.topics, "topic") : "n/a topics");
   if (s.presence) {
     setText("presences", fmtNum(s.presence.presences));
-    setText("presence-sub", "on " + fmtNum(s.presence.topics) + " topics");
+    setText("presence-sub", "on " + plural(s.presence.topics, "topic"));
   } else {
     setText("presences", "off");
     setText("presence-sub", "no Presence given");
@@ -119,8 +120,11 @@ function chart(id, series, fmt) {
   const hist = state.history;
   const left = 52, right = 6, top = 6, bottom = 16;
   const pw = w - left - right, ph = h - top - bottom;
+  // The span grows with the history, from one minute up to the ring's
+  // length, so a young server's chart is not squeezed into a corner.
   const tmax = hist.length ? hist[hist.length - 1].t : Date.now();
-  const span = state.keep * state.interval, tmin = tmax - span;
+  const have = hist.length ? tmax - hist[0].t : 0;
+  const span = Math.min(Math.max(have, 60000), state.keep * state.interval), tmin = tmax - span;
   let vmax = 0;
   for (const s of series) for (const v of s.values) if (v > vmax) vmax = v;
   vmax = niceMax(vmax);
@@ -133,8 +137,8 @@ function chart(id, series, fmt) {
     g.fillText(fmt(v), left - 4, y);
   }
   g.textBaseline = "top";
-  const mins = Math.round(span / 60000);
-  g.textAlign = "left"; g.fillText("-" + mins + " min", left, top + ph + 3);
+  const ago = span >= 120000 ? Math.round(span / 60000) + " min" : Math.round(span / 1000) + " s";
+  g.textAlign = "left"; g.fillText("-" + ago, left, top + ph + 3);
   g.textAlign = "right"; g.fillText("now", left + pw, top + ph + 3);
   const x = (t) => left + pw * (t - tmin) / span;
   const y = (v) => top + ph - ph * Math.min(v, vmax) / vmax;

@@ -1,0 +1,71 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/dashboard"
+)
+
+// The top tables hold at most 10 topics, and per-topic rates are kept for
+// at most maxRatedTopics topics (lowered here to 3): more busy topics
+// than that never grow the table of counts.
+func TestTopTopicsBounded(t *testing.T) {
+	t.Cleanup(dashboard.SetMaxRatedTopics(3))
+	e := newEnv(t)
+	c := e.dial(t, "user:many")
+	const topics = 14
+	for i := range topics {
+		c.join(t, fmt.Sprintf("room:t%02d", i))
+	}
+	c.drain()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			for i := range topics {
+				_ = e.srv.Broadcast(fmt.Sprintf("room:t%02d", i), "tick", phx.RawJSON(`{}`))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	s := e.until(t, "14 topics, rates for some", func(s dashboard.Snapshot) bool {
+		return s.Topics == topics && len(s.TopByRate) > 0
+	})
+	if len(s.TopBySubscribers) != 10 {
+		t.Errorf("top by subscribers holds %d topics, want 10", len(s.TopBySubscribers))
+	}
+	for range 10 { // several samples: the bound holds at each
+		if s := e.snapshot(t); len(s.TopByRate) > 3 {
+			t.Fatalf("%d topics rated, want at most 3: %+v", len(s.TopByRate), s.TopByRate)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+}
+
+// The login form's body is capped: a bigger one is refused unread.
+func TestLoginBodyCapped(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	e := newEnv(t, dashboard.WithKey(key))
+	body := "key=" + key + "&pad=" + strings.Repeat("x", 5<<10)
+	resp, err := http.Post(e.url("login"), "application/x-www-form-urlencoded", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || len(resp.Cookies()) != 0 {
+		t.Errorf("a 5 KiB login form: %d, cookies %v; want 400 and none", resp.StatusCode, resp.Cookies())
+	}
+}
