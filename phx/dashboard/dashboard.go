@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
@@ -103,6 +104,9 @@ type Dashboard struct {
 	serving sync.WaitGroup // open streams
 	once    sync.Once
 
+	viewed atomic.Int64  // Unix nanoseconds of the last request for data
+	poke   chan struct{} // asks the sampler for a sample now
+
 	mu      sync.Mutex
 	latest  Snapshot
 	ring    []Sample // the last cfg.history samples, oldest first after next
@@ -131,9 +135,9 @@ func New(srv *phx.Server, opts ...Option) *Dashboard {
 		cfg.lifetime = DefaultStreamLifetime
 	}
 	d := &Dashboard{cfg: cfg, streams: make(chan struct{}, cfg.maxStreams),
-		done: make(chan struct{}), tick: make(chan struct{})}
+		done: make(chan struct{}), tick: make(chan struct{}), poke: make(chan struct{}, 1)}
 	s := newSampler(srv, cfg.pres)
-	d.record(s.take(time.Now()))
+	d.record(s.take(time.Now(), false))
 	d.sampled.Add(1)
 	go d.run(s)
 	return d
@@ -149,8 +153,44 @@ func (d *Dashboard) run(s *sampler) {
 		case <-d.done:
 			return
 		case now := <-t.C:
-			d.record(s.take(now))
+			d.record(s.take(now, d.watched(now)))
+		case <-d.poke:
+			now := time.Now()
+			d.record(s.take(now, d.watched(now)))
 		}
+	}
+}
+
+// walkIdle is how long after the last request for data the sampler keeps
+// walking the topic table and the presences (a variable for tests).
+var walkIdle = 2 * time.Minute
+
+// watched reports whether someone asked for data within walkIdle of now.
+func (d *Dashboard) watched(now time.Time) bool {
+	return now.UnixNano()-d.viewed.Load() < int64(walkIdle)
+}
+
+// freshen marks a request for data and, when the latest sample skipped
+// the topic table (nobody was looking), has one taken now and waits for
+// it (bounded).
+func (d *Dashboard) freshen() {
+	d.viewed.Store(time.Now().UnixNano())
+	d.mu.Lock()
+	fresh, tick, closing := d.latest.TopicsFresh, d.tick, d.closing
+	d.mu.Unlock()
+	if fresh || closing {
+		return
+	}
+	select {
+	case d.poke <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(d.cfg.interval + time.Second)
+	defer t.Stop()
+	select {
+	case <-tick:
+	case <-t.C:
+	case <-d.done:
 	}
 }
 

@@ -69,3 +69,27 @@ func TestLoginBodyCapped(t *testing.T) {
 		t.Errorf("a 5 KiB login form: %d, cookies %v; want 400 and none", resp.StatusCode, resp.Cookies())
 	}
 }
+
+// While nobody asks for data the sampler skips the topic table and the
+// presences (their cost grows with the sockets); the next request gets
+// them fresh.
+func TestTopicWalkOnlyWhileWatched(t *testing.T) {
+	t.Cleanup(dashboard.SetWalkIdle(150 * time.Millisecond))
+	e := newEnv(t)
+	c := e.dial(t, "user:w")
+	c.join(t, "room:w")
+	if s := e.dash.Snapshot(); s.TopicsFresh || s.Channels != 0 || s.Presence != nil {
+		t.Fatalf("a dashboard nobody looked at walked the topics: %+v", s)
+	}
+	s := e.snapshot(t) // a request: the walk starts, and this answer has it
+	if !s.TopicsFresh || s.Channels != 1 || s.Presence == nil || s.Presence.Presences != 1 {
+		t.Fatalf("first requested snapshot: fresh=%v channels=%d presence=%+v", s.TopicsFresh, s.Channels, s.Presence)
+	}
+	deadline := time.Now().Add(waitFor)
+	for e.dash.Snapshot().TopicsFresh {
+		if time.Now().After(deadline) {
+			t.Fatal("the topic walk never stopped after the last request")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

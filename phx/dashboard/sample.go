@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/phx/pubsub"
 )
 
 // Sample is one point of the charts: rates over the interval before T,
@@ -33,16 +34,20 @@ type Topic struct {
 // Snapshot is what the page shows; History is filled by Snapshot and the
 // stream's first event only.
 type Snapshot struct {
-	Time       int64  `json:"time"`
-	IntervalMs int64  `json:"interval_ms"`
-	UptimeS    int64  `json:"uptime_s"`
-	Sockets    int64  `json:"sockets"`
-	WebSockets int64  `json:"websockets"`
-	LongPolls  int64  `json:"longpolls"`
-	Channels   int64  `json:"channels"` // joined channel instances
-	Topics     int64  `json:"topics"`   // topics with joined channels
-	TopicsOK   bool   `json:"topics_available"`
-	Sample     Sample `json:"sample"`
+	Time       int64 `json:"time"`
+	IntervalMs int64 `json:"interval_ms"`
+	UptimeS    int64 `json:"uptime_s"`
+	Sockets    int64 `json:"sockets"`
+	WebSockets int64 `json:"websockets"`
+	LongPolls  int64 `json:"longpolls"`
+	Channels   int64 `json:"channels"` // joined channel instances
+	Topics     int64 `json:"topics"`   // topics with joined channels
+	TopicsOK   bool  `json:"topics_available"`
+	// TopicsFresh is false when this sample skipped the topic table and
+	// the presences (nobody had looked for a while; see walkIdle): then
+	// Channels, Topics, the top tables and Presence are empty.
+	TopicsFresh bool   `json:"topics_fresh"`
+	Sample      Sample `json:"sample"`
 
 	TopBySubscribers []Topic `json:"top_by_subscribers"`
 	TopByRate        []Topic `json:"top_by_rate"`
@@ -101,6 +106,7 @@ type sampler struct {
 	lastIn  int64
 	lastOut int64
 	lastB   map[string]uint64 // per-topic broadcasts at the last sample
+	walked  bool              // the last sample walked the topic table
 	pauses  []uint64          // GC pause histogram counts at the last sample
 	rm      []metrics.Sample
 }
@@ -109,17 +115,19 @@ type presenceStatser interface{ Stats() PresenceStats }
 
 func newSampler(srv *phx.Server, pres presenceStatser) *sampler {
 	now := time.Now()
-	s := &sampler{srv: srv, pres: pres, start: now, last: now, lastB: map[string]uint64{},
+	s := &sampler{srv: srv, pres: pres, start: now, last: now,
 		rm: []metrics.Sample{{Name: "/sched/goroutines:goroutines"},
 			{Name: "/memory/classes/heap/objects:bytes"},
 			{Name: "/sched/pauses/total/gc:seconds"},
 			{Name: "/memory/classes/total:bytes"}}}
-	s.take(now) // baseline for the first rates
 	return s
 }
 
-// take samples everything at now.
-func (s *sampler) take(now time.Time) Snapshot {
+// take samples the server at now. walk says whether to walk the topic
+// table and the presences too (their cost grows with the sockets, so
+// they are skipped while nobody looks); per-topic rates start with the
+// second walk in a row.
+func (s *sampler) take(now time.Time, walk bool) Snapshot {
 	st, ns, ls := s.srv.Stats(), s.srv.NetStats(), s.srv.LiveStats()
 	secs := now.Sub(s.last).Seconds()
 	rate := func(d float64) float64 {
@@ -138,19 +146,51 @@ func (s *sampler) take(now time.Time) Snapshot {
 			FramesOut: ns.FramesOut},
 		TopBySubscribers: []Topic{}, TopByRate: []Topic{}}
 
+	_, snap.TopicsOK = s.srv.PubSub().(pubsub.TopicLister)
 	var bcastDelta uint64
+	if walk {
+		bcastDelta = s.walk(&snap, rate)
+		if s.pres != nil {
+			ps := s.pres.Stats()
+			snap.Presence = &ps
+		}
+	} else {
+		s.lastB, s.walked = nil, false
+	}
+
+	metrics.Read(s.rm)
+	snap.Goroutines = int64(s.rm[0].Value.Uint64())
+	snap.HeapBytes = s.rm[1].Value.Uint64()
+	snap.Sample = Sample{T: snap.Time, In: rate(float64(ls.FramesIn - s.lastIn)),
+		Out: rate(float64(ns.FramesOut - s.lastOut)), Broadcasts: rate(float64(bcastDelta)),
+		Sockets: st.OpenSockets, RSS: rss(s.rm[3].Value.Uint64()), GCPauseMs: s.maxPause(s.rm[2].Value)}
+	s.last, s.lastIn, s.lastOut = now, ls.FramesIn, ns.FramesOut
+	return snap
+}
+
+// walk fills snap's topic fields from the server's topic table and
+// returns the broadcasts since the last walk. The first walk after a
+// pause only records the counts: its rates would span the pause.
+func (s *sampler) walk(snap *Snapshot, rate func(float64) float64) (bcastDelta uint64) {
+	snap.TopicsFresh = true
+	baseline := !s.walked
 	cur := make(map[string]uint64, len(s.lastB))
-	snap.TopicsOK = s.srv.ChannelTopics(func(ts phx.TopicStat) {
+	s.srv.ChannelTopics(func(ts phx.TopicStat) {
 		snap.Topics++
 		snap.Channels += int64(ts.Channels)
 		t := Topic{Topic: ts.Topic, Channels: ts.Channels}
 		if ts.Broadcasts > 0 && len(cur) < maxRatedTopics {
 			cur[ts.Topic] = ts.Broadcasts
-			if prev, ok := s.lastB[ts.Topic]; ok && ts.Broadcasts >= prev {
+			prev, seen := s.lastB[ts.Topic]
+			switch {
+			case baseline:
+			case seen && ts.Broadcasts >= prev:
 				bcastDelta += ts.Broadcasts - prev
 				t.Rate = rate(float64(ts.Broadcasts - prev))
-			} else if !ok {
-				bcastDelta += ts.Broadcasts // a topic new since the last sample
+			case !seen:
+				// A topic that got its first subscriber (and broadcasts)
+				// since the last walk, or one past maxRatedTopics then.
+				bcastDelta += ts.Broadcasts
 				t.Rate = rate(float64(ts.Broadcasts))
 			}
 		}
@@ -163,20 +203,8 @@ func (s *sampler) take(now time.Time) Snapshot {
 			})
 		}
 	})
-	s.lastB = cur
-	if s.pres != nil {
-		ps := s.pres.Stats()
-		snap.Presence = &ps
-	}
-
-	metrics.Read(s.rm)
-	snap.Goroutines = int64(s.rm[0].Value.Uint64())
-	snap.HeapBytes = s.rm[1].Value.Uint64()
-	snap.Sample = Sample{T: snap.Time, In: rate(float64(ls.FramesIn - s.lastIn)),
-		Out: rate(float64(ns.FramesOut - s.lastOut)), Broadcasts: rate(float64(bcastDelta)),
-		Sockets: st.OpenSockets, RSS: rss(s.rm[3].Value.Uint64()), GCPauseMs: s.maxPause(s.rm[2].Value)}
-	s.last, s.lastIn, s.lastOut = now, ls.FramesIn, ns.FramesOut
-	return snap
+	s.lastB, s.walked = cur, true
+	return bcastDelta
 }
 
 // insertTop inserts t into top, kept sorted by less and at most topN long.

@@ -16,6 +16,7 @@ func (d *Dashboard) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	d.freshen()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(d.Snapshot())
@@ -34,6 +35,7 @@ func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer d.releaseStream()
+	d.freshen()
 	_, tick := d.current()
 	if tick == nil { // closing
 		http.Error(w, "dashboard closed", http.StatusServiceUnavailable)
@@ -50,6 +52,7 @@ func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return false
 		}
+		d.viewed.Store(time.Now().UnixNano())              // an open stream keeps the topic walk going
 		_ = rc.SetWriteDeadline(time.Now().Add(writeWait)) // unsupported: the server's own timeout applies
 		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 			return false

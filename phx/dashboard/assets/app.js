@@ -60,9 +60,12 @@ function render() {
   setText("sockets", String(s.sockets));
   setText("websockets", fmtNum(s.websockets));
   setText("longpolls", fmtNum(s.longpolls));
-  setText("channels", s.topics_available ? fmtNum(s.channels) : "n/a");
-  setText("topics", s.topics_available ? plural(s.topics, "topic") : "n/a topics");
-  if (s.presence) {
+  const fresh = s.topics_fresh;
+  setText("channels", !s.topics_available ? "n/a" : fresh ? fmtNum(s.channels) : "…");
+  setText("topics", !s.topics_available ? "n/a topics" : fresh ? plural(s.topics, "topic") : "… topics");
+  if (!fresh) {
+    setText("presences", "…");
+  } else if (s.presence) {
     setText("presences", fmtNum(s.presence.presences));
     setText("presence-sub", "on " + plural(s.presence.topics, "topic"));
   } else {
@@ -77,7 +80,7 @@ function render() {
   setText("goroutines", fmtNum(s.goroutines));
   setText("uptime", fmtDur(s.uptime_s));
 
-  const noTopics = s.topics_available ? "no joined channels" : "this PubSub cannot list its topics";
+  const noTopics = !s.topics_available ? "this PubSub cannot list its topics" : fresh ? "no joined channels" : "sampling…";
   rows("top-subs", s.top_by_subscribers.map(t => [
     { v: t.topic, title: t.topic }, { v: fmtNum(t.channels), r: true }, { v: fmtNum(t.rate), r: true }]), noTopics);
   rows("top-rate", s.top_by_rate.map(t => [
