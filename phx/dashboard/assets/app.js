@@ -123,11 +123,12 @@ function chart(id, series, fmt) {
   const hist = state.history;
   const left = 52, right = 6, top = 6, bottom = 16;
   const pw = w - left - right, ph = h - top - bottom;
-  // The span grows with the history, from one minute up to the ring's
-  // length, so a young server's chart is not squeezed into a corner.
-  const tmax = hist.length ? hist[hist.length - 1].t : Date.now();
-  const have = hist.length ? tmax - hist[0].t : 0;
-  const span = Math.min(Math.max(have, 60000), state.keep * state.interval), tmin = tmax - span;
+  // The axis starts at the oldest sample and spans at least a minute, at
+  // most the ring's length: a young server's line grows from the left.
+  const last = hist.length ? hist[hist.length - 1].t : Date.now();
+  const full = state.keep * state.interval;
+  const tmin = hist.length ? Math.max(hist[0].t, last - full) : last;
+  const span = Math.min(Math.max(last - tmin, 60000), full);
   let vmax = 0;
   for (const s of series) for (const v of s.values) if (v > vmax) vmax = v;
   vmax = niceMax(vmax);
@@ -140,9 +141,9 @@ function chart(id, series, fmt) {
     g.fillText(fmt(v), left - 4, y);
   }
   g.textBaseline = "top";
-  const ago = span >= 120000 ? Math.round(span / 60000) + " min" : Math.round(span / 1000) + " s";
-  g.textAlign = "left"; g.fillText("-" + ago, left, top + ph + 3);
-  g.textAlign = "right"; g.fillText("now", left + pw, top + ph + 3);
+  const clock = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  g.textAlign = "left"; g.fillText(clock(tmin), left, top + ph + 3);
+  g.textAlign = "right"; g.fillText(clock(tmin + span), left + pw, top + ph + 3);
   const x = (t) => left + pw * (t - tmin) / span;
   const y = (v) => top + ph - ph * Math.min(v, vmax) / vmax;
   for (const s of series) {
