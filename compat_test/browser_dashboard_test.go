@@ -3,8 +3,9 @@ package compat_test
 // The live dashboard (/dashboard/ of phxd, package phx/dashboard) in
 // headless Chromium, through the same harness as the demo page's tests
 // (browser/dashboard.js): the page shows the open socket count live while
-// sockets open and close, and its screenshot at a laptop's 1280×800 is
-// saved to artifacts/browser/.
+// sockets open and close, a second page refused a stream (the cap) polls
+// and shows it too, and the screenshot at a laptop's 1280×800 is saved to
+// artifacts/browser/.
 
 import (
 	"image"
@@ -22,9 +23,9 @@ type dashShown struct {
 		SameDocument                                  bool
 		ScrollWidth, ScrollHeight                     int
 	}
-	After struct {
-		Sockets      string
-		SameDocument bool
+	After, Polled struct {
+		Sockets, Status string
+		SameDocument    bool
 	}
 	Loads int
 	Shot  string
@@ -33,7 +34,9 @@ type dashShown struct {
 func TestBrowserDashboard(t *testing.T) {
 	t.Parallel()
 	checkBrowserSetup(t)
-	srv := startWebServer(t) // default flags: loopback address, dashboard on
+	// Default flags (a loopback address: the dashboard is on) but one live
+	// stream: the second page polls.
+	srv := startWebServer(t, "-dashboard-streams", "1")
 	const n, closed = 6, 4
 	room := uniq("dash")
 	res := runBrowser[dashShown](t, srv, "dashboard", map[string]any{"n": n, "close": closed, "room": room})
@@ -47,8 +50,11 @@ func TestBrowserDashboard(t *testing.T) {
 	if res.After.Sockets != strconv.Itoa(n-closed) {
 		t.Errorf("after closing %d of %d sockets the page shows %s", closed, n, res.After.Sockets)
 	}
-	if !res.Shown.SameDocument || !res.After.SameDocument || res.Loads != 1 {
-		t.Errorf("the page reloaded (%d loads): it must update live", res.Loads)
+	if res.Polled.Sockets != strconv.Itoa(n-closed) || !strings.Contains(res.Polled.Status, "polling") {
+		t.Errorf("the page refused a stream shows %+v, want %d sockets, polling", res.Polled, n-closed)
+	}
+	if !res.Shown.SameDocument || !res.After.SameDocument || !res.Polled.SameDocument || res.Loads != 2 {
+		t.Errorf("a page reloaded (%d loads for 2 pages): they must update live", res.Loads)
 	}
 	if res.Shown.ScrollWidth > 1280 || res.Shown.ScrollHeight > 800 {
 		t.Errorf("the page is %d×%d: it must fit a 1280×800 laptop screen", res.Shown.ScrollWidth, res.Shown.ScrollHeight)

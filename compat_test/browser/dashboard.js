@@ -44,29 +44,44 @@ async function waitText(page, id, want) {
   }
 }
 
-async function dashboard(h, args) {
-  const { n, close, room } = args
+// openDashboard opens /dashboard/ in a new browser context and waits until
+// it shows no socket and its status has class cls (live: the stream;
+// polling: refused a stream, polling the snapshot).
+async function openDashboard(h, name, cls) {
   const context = await h.browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 })
   const page = await context.newPage()
   page.setDefaultTimeout(WAIT_MS)
-  page.phxName = "dashboard"
+  page.phxName = name
   h.pages.push(page)
   page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warning") h.console.push(`dashboard console.${m.type()}: ${m.text()}`)
+    // A refused stream (503) is expected on the polling page.
+    if ((m.type() === "error" || m.type() === "warning") && !/503/.test(m.text())) {
+      h.console.push(`${name} console.${m.type()}: ${m.text()}`)
+    }
   })
-  page.on("pageerror", (e) => h.console.push(`dashboard pageerror: ${e.message}`))
-  let loads = 0
-  page.on("load", () => { loads++ })
+  page.on("pageerror", (e) => h.console.push(`${name} pageerror: ${e.message}`))
+  page.loads = 0
+  page.on("load", () => { page.loads++ })
   await page.goto(h.base + "/dashboard/")
   await waitText(page, "sockets", "0")
-  await page.waitForFunction(() => document.getElementById("status").classList.contains("live"))
+  await page.waitForFunction((c) => document.getElementById("status").classList.contains(c), cls)
   await page.evaluate(() => { window.__sameDocument = true })
+  return page
+}
+
+async function dashboard(h, args) {
+  const { n, close, room } = args
+  const page = await openDashboard(h, "dashboard", "live")
+  // phxd runs with -dashboard-streams 1: a second page gets no stream and
+  // polls instead, and must follow the sockets all the same.
+  const poller = await openDashboard(h, "poller", "polling")
 
   const sockets = []
   try {
     for (let i = 0; i < n; i++) sockets.push(await openSocket(h.base, `dash${i}`, "room:" + room))
     await waitText(page, "sockets", String(n))
     await waitText(page, "channels", String(n))
+    await waitText(poller, "sockets", String(n))
     const shown = await page.evaluate(() => ({
       sockets: document.getElementById("sockets").textContent.trim(),
       websockets: document.getElementById("websockets").textContent.trim(),
@@ -86,11 +101,15 @@ async function dashboard(h, args) {
     }
     for (const ws of sockets.splice(0, close)) ws.close()
     await waitText(page, "sockets", String(n - close))
-    const after = await page.evaluate(() => ({
+    await waitText(poller, "sockets", String(n - close))
+    const read = () => ({
       sockets: document.getElementById("sockets").textContent.trim(),
+      status: document.getElementById("status").textContent,
       sameDocument: window.__sameDocument === true,
-    }))
-    return { shown, after, loads, shot }
+    })
+    const after = await page.evaluate(read)
+    const polled = await poller.evaluate(read)
+    return { shown, after, polled, loads: page.loads + poller.loads, shot }
   } finally {
     for (const ws of sockets) ws.close()
   }
