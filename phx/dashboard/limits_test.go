@@ -93,3 +93,21 @@ func TestTopicWalkOnlyWhileWatched(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A LongPoll session counts as a LongPoll socket, apart from WebSockets.
+func TestLongPollCounted(t *testing.T) {
+	e := newEnv(t)
+	e.dial(t, "user:ws")
+	resp, err := http.Get("http://" + e.addr + "/socket/longpoll?vsn=2.0.0&token=user:lp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"token"`) {
+		t.Fatalf("LongPoll connect: %d %s", resp.StatusCode, body)
+	}
+	e.until(t, "1 WebSocket and 1 LongPoll socket", func(s dashboard.Snapshot) bool {
+		return s.Sockets == 2 && s.WebSockets == 1 && s.LongPolls == 1
+	})
+}
