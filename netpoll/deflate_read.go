@@ -127,7 +127,7 @@ func inflate(in []byte, limit int64) ([]byte, error) {
 	}()
 	// Start from a guess (text compresses 3–10×) and grow by doubling,
 	// never past limit+1: one byte over is enough to know.
-	out := make([]byte, 0, min(int64(max(4*len(in), 512)), limit+1))
+	out := make([]byte, 0, min(int64(4*len(in)+64), limit+1))
 	for {
 		if len(out) == cap(out) {
 			if int64(len(out)) > limit {
