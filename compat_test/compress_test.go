@@ -62,6 +62,7 @@ func TestJSCompress(t *testing.T) {
 						t.Fatalf("echo %d: %+v", i, e)
 					}
 				}
+				t.Logf("broadcast frames (body %d bytes): the client read %d and %d bytes", bodyLen, r.Broadcasts[0].BytesRead, r.Broadcasts[1].BytesRead)
 				for i, b := range r.Broadcasts {
 					if b.Status != "ok" || !b.Received || !b.Same {
 						t.Fatalf("broadcast %d: %+v", i, b)
