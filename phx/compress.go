@@ -1,6 +1,8 @@
 package phx
 
 import (
+	"compress/flate"
+
 	"github.com/phxgo/phxgo/netpoll"
 )
 
@@ -41,6 +43,26 @@ func (c CompressConfig) minSize() int {
 // compressFrame compresses one frame; a variable so that tests count calls.
 var compressFrame = netpoll.Deflate
 
+// compressors[l-flate.HuffmanOnly] compresses at level l: made once, so
+// that a delivery allocates no closure.
+var compressors [flate.BestCompression - flate.HuffmanOnly + 1]func([]byte) []byte
+
+func init() {
+	for i := range compressors {
+		level := i + flate.HuffmanOnly
+		compressors[i] = func(p []byte) []byte { return compressFrame(p, level) }
+	}
+}
+
+// compressAt is the compressor of a CompressConfig.Level (an invalid one:
+// the default level, as netpoll.Deflate does).
+func compressAt(level int) func([]byte) []byte {
+	if level < flate.HuffmanOnly || level > flate.BestCompression {
+		level = 0
+	}
+	return compressors[level-flate.HuffmanOnly]
+}
+
 // compressingTransport is a transport that can send a frame compressed
 // once for many sockets (a WebSocket that negotiated permessage-deflate).
 type compressingTransport interface {
@@ -68,8 +90,7 @@ func (s *Socket) sendCompressedBroadcast(b *Broadcast, frame []byte, binary bool
 	if !ok || len(frame) < s.srv.cfg.Compress.minSize() || !ct.compressing() {
 		return false
 	}
-	level := s.srv.cfg.Compress.Level
-	z := b.Compressed(s.ver, frame, func(p []byte) []byte { return compressFrame(p, level) })
+	z := b.Compressed(s.ver, frame, compressAt(s.srv.cfg.Compress.Level))
 	_ = ct.sendCompressed(binary, z)
 	return true
 }
