@@ -31,14 +31,14 @@ func (c *Conn) rxHeaderState() ws.State {
 func (rx *rxState) deflateHeader(h ws.Header) error {
 	if h.Rsv == 0 {
 		if h.OpCode == ws.OpText || h.OpCode == ws.OpBinary {
-			rx.compressed = false
+			rx.rsv1 = false
 		}
 		return nil
 	}
 	if h.Rsv != 0x4 || (h.OpCode != ws.OpText && h.OpCode != ws.OpBinary) {
 		return errRsvBits
 	}
-	rx.compressed = true
+	rx.rsv1 = true
 	return nil
 }
 

@@ -12,17 +12,17 @@ import (
 // it holds only what a partial frame needs (≤14 header bytes, the message
 // assembled so far), so a frame arriving slowly never holds a worker.
 type rxState struct {
-	hdr        [ws.MaxHeaderSize]byte // partial header bytes
-	hlen       uint8
-	inFrame    bool // f parsed, payload pending
-	frag       bool // a fragmented data message is in progress
-	discard    bool // ignore all further input (failed, or peer's close received)
-	compressed bool // the data message in progress had RSV1 (deflate_read.go)
-	msgOp      OpCode
-	f          ws.Header
-	fpos       int64  // payload bytes of f received
-	msg        []byte // data message being assembled (nil when ignored)
-	ctl        []byte // control frame payload being assembled
+	hdr     [ws.MaxHeaderSize]byte // partial header bytes
+	hlen    uint8
+	inFrame bool // f parsed, payload pending
+	frag    bool // a fragmented data message is in progress
+	discard bool // ignore all further input (failed, or peer's close received)
+	rsv1    bool // the data message in progress is compressed (deflate_read.go)
+	msgOp   OpCode
+	f       ws.Header
+	fpos    int64  // payload bytes of f received
+	msg     []byte // data message being assembled (nil when ignored)
+	ctl     []byte // control frame payload being assembled
 }
 
 // read is the read task: the HTTP head before the upgrade, frames after.
@@ -266,7 +266,7 @@ func (w *worker) frameDone(c *Conn) {
 		}
 		msg := rx.msg
 		rx.msg = nil
-		if rx.compressed && c.state.Load() == stOpen {
+		if rx.rsv1 && c.state.Load() == stOpen {
 			if msg = w.inflateMsg(c, msg); msg == nil {
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -260,5 +261,20 @@ func TestCompressWebSocket(t *testing.T) {
 		if got != want || z != (cl == c) {
 			t.Fatalf("broadcast %q compressed %v", got, z)
 		}
+	}
+}
+
+// Config.Compress reaches the event loop, every field of it.
+func TestCompressConfigCarried(t *testing.T) {
+	c := CompressConfig{Enabled: true, MinSize: 300, Level: 9}
+	got := c.netpoll()
+	if got != (netpoll.DeflateConfig{Enabled: true, MinSize: 300, Level: 9}) {
+		t.Fatalf("carried as %+v", got)
+	}
+	if n := reflect.TypeFor[CompressConfig]().NumField(); n != reflect.TypeFor[netpoll.DeflateConfig]().NumField() || n != 3 {
+		t.Fatalf("CompressConfig has %d fields: carry the new ones", n)
+	}
+	if d := (CompressConfig{}).netpoll(); d.Enabled || d.MinSize != netpoll.DefaultDeflateMinSize {
+		t.Fatalf("zero value carried as %+v", d)
 	}
 }

@@ -24,10 +24,10 @@ func (b *Broadcast) Compressed(v serializer.Version, frame []byte, compress func
 	if v != serializer.V1 && v != serializer.V2 {
 		return compress(frame)
 	}
-	z := b.compressed.Load()
+	z := b.zip.Load()
 	if z == nil {
-		b.compressed.CompareAndSwap(nil, new(compressedFrames))
-		z = b.compressed.Load()
+		b.zip.CompareAndSwap(nil, new(compressedFrames))
+		z = b.zip.Load()
 	}
 	e := &z.v[v-1]
 	e.once.Do(func() { e.frame = compress(frame) })

@@ -72,9 +72,9 @@ type Broadcast struct {
 	// 0 for none.
 	From uint64
 
-	once       sync.Once
-	cache      *serializer.Cache
-	compressed atomic.Pointer[compressedFrames] // compress.go
+	once  sync.Once
+	cache *serializer.Cache
+	zip   atomic.Pointer[compressedFrames] // compressed frames (compress.go)
 }
 
 // Encoded returns b as a broadcast frame for serializer version v, whether
