@@ -159,6 +159,21 @@ func TestDeflateRoundTrip(t *testing.T) {
 	if err != nil || h.Rsv != 0 || string(p) != "small" {
 		t.Fatalf("small echo: %+v %q %v", h, p, err)
 	}
+	// MinSize exactly: one byte less goes out plain.
+	for _, n := range []int{DefaultDeflateMinSize - 1, DefaultDeflateMinSize} {
+		c.send(ws.OpText, bytes.Repeat([]byte("m"), n))
+		rec.waitMsg(t)
+		h, p, err := c.readFrame()
+		if err != nil || (h.Rsv == 0x4) != (n >= DefaultDeflateMinSize) {
+			t.Fatalf("echo of %d bytes: %+v %v", n, h, err)
+		}
+		if h.Rsv == 0x4 {
+			p = clientInflate(t, p)
+		}
+		if len(p) != n {
+			t.Fatalf("echo of %d bytes came back with %d", n, len(p))
+		}
+	}
 	// A fragmented compressed message: RSV1 on the first frame only; an
 	// empty compressed message.
 	z := clientDeflate(t, big, 9)

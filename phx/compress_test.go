@@ -278,3 +278,30 @@ func TestCompressConfigCarried(t *testing.T) {
 		t.Fatalf("zero value carried as %+v", d)
 	}
 }
+
+// A broadcast frame of exactly MinSize bytes is compressed, one byte
+// shorter is not.
+func TestCompressBroadcastMinSize(t *testing.T) {
+	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
+		Compress: CompressConfig{Enabled: true}})
+	defer srv.Close()
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	sock := srv.newSocket(info, serializer.V2, Assigns{})
+	tr := &zTransport{on: true}
+	srv.opened(sock, tr)
+	frameOf := func(pad int) *Broadcast {
+		return &Broadcast{Topic: "t", Event: "e", Payload: []byte(`{"b":"` + strings.Repeat("x", pad) + `"}`)}
+	}
+	f0, _, _ := frameOf(0).Encoded(serializer.V2)
+	for _, size := range []int{netpoll.DefaultDeflateMinSize - 1, netpoll.DefaultDeflateMinSize} {
+		b := frameOf(size - len(f0))
+		if f, _, _ := b.Encoded(serializer.V2); len(f) != size {
+			t.Fatalf("frame of %d bytes, want %d", len(f), size)
+		}
+		before := tr.compressed.Load()
+		sock.writeBroadcast(b)
+		if got := tr.compressed.Load() - before; got != int64(min(1, size/netpoll.DefaultDeflateMinSize)) {
+			t.Fatalf("frame of %d bytes: %d compressed", size, got)
+		}
+	}
+}
