@@ -86,7 +86,7 @@ func (h *countHandler) OnMessage(_ *Conn, _ OpCode, p []byte) {
 }
 
 // A stream of tiny compressed messages costs no inflater each: the pooled
-// one is reset, not rebuilt (flate.NewReader allocates ≈40 KB).
+// one is reset, not rebuilt (flate.NewReader allocates 43 KiB).
 func TestDeflateTinyFrames(t *testing.T) {
 	h := &countHandler{recorder: *newRecorder(false)}
 	_, addr := startServer(t, deflateOn, acceptAll(h), nil)
