@@ -120,6 +120,10 @@ type Config struct {
 	// 5 ms and 500 ms. Handshake, close and linger deadlines do not wait
 	// for it: they fire on time (see the package doc).
 	SweepInterval time.Duration
+
+	// Deflate turns on permessage-deflate (off by default; see
+	// DeflateConfig).
+	Deflate DeflateConfig
 }
 
 // Limits that are not configurable.
@@ -133,6 +137,7 @@ const (
 )
 
 func (c Config) withDefaults() Config {
+	c.Deflate = c.Deflate.withDefaults()
 	if c.Workers <= 0 {
 		c.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 	}

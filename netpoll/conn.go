@@ -123,6 +123,11 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrBadOpCode
 	}
+	return c.enqueue(c.deflateOut(op, payload))
+}
+
+// enqueue is Send after the opcode check; wop may carry rsv1Op.
+func (c *Conn) enqueue(wop uint8, payload []byte) error {
 	size := frameLen(len(payload))
 	c.mu.Lock()
 	if c.state.Load() != stOpen {
@@ -136,7 +141,7 @@ func (c *Conn) Send(op OpCode, payload []byte) error {
 		c.s.schedule(c, bFlush)
 		return ErrSlowConsumer
 	}
-	run := c.enqueueLocked(uint8(op), payload, size)
+	run := c.enqueueLocked(wop, payload, size)
 	c.mu.Unlock()
 	if run {
 		c.s.schedule(c, bFlush)

@@ -149,8 +149,9 @@ func (s *Server) upgrade(c *Conn, up Upgrader, head, rest []byte) {
 	defer s.bg.Done()
 	req := &UpgradeRequest{RemoteAddr: c.RemoteAddr(), Header: make(http.Header)}
 	var resp UpgradeResponse
-	decided := false
+	decided, deflate := false, false
 	u := ws.Upgrader{
+		Negotiate:      s.negotiateDeflate(&deflate),
 		OnRequest:      req.setURI,
 		OnHost:         func(h []byte) error { req.Host = string(h); return nil },
 		OnHeader:       func(k, v []byte) error { req.Header.Add(string(k), string(v)); return nil },
@@ -175,6 +176,7 @@ func (s *Server) upgrade(c *Conn, up Upgrader, head, rest []byte) {
 	case s.draining.Load():
 		c.respond(rejection(&UpgradeResponse{Status: http.StatusServiceUnavailable}))
 	default:
+		c.setFlag(fDeflate, deflate)
 		s.becomeOpen(c, resp.Handler, out.Bytes(), rest)
 	}
 }

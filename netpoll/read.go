@@ -17,6 +17,7 @@ type rxState struct {
 	inFrame bool // f parsed, payload pending
 	frag    bool // a fragmented data message is in progress
 	discard bool // ignore all further input (failed, or peer's close received)
+	rsv1    bool // the data message in progress is compressed (deflate_read.go)
 	msgOp   OpCode
 	f       ws.Header
 	fpos    int64  // payload bytes of f received
@@ -194,7 +195,10 @@ func (w *worker) parseHeader(c *Conn, b []byte) {
 		if rx.frag {
 			state |= ws.StateFragmented
 		}
-		err = ws.CheckHeader(h, state)
+		err = ws.CheckHeader(h, state|c.rxHeaderState())
+	}
+	if err == nil {
+		err = rx.deflateHeader(h)
 	}
 	if err != nil {
 		w.fail(c, CloseProtocolError, err.Error())
@@ -262,6 +266,11 @@ func (w *worker) frameDone(c *Conn) {
 		}
 		msg := rx.msg
 		rx.msg = nil
+		if rx.rsv1 && c.state.Load() == stOpen {
+			if msg = w.inflateMsg(c, msg); msg == nil {
+				return
+			}
+		}
 		if c.state.Load() == stOpen {
 			c.h.OnMessage(c, rx.msgOp, exact(msg))
 		}

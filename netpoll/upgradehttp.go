@@ -23,7 +23,8 @@ func (s *Server) UpgradeHTTP(w http.ResponseWriter, r *http.Request, up Upgrader
 		writeRejection(w, &resp)
 		return
 	}
-	u := ws.HTTPUpgrader{}
+	deflate := false
+	u := ws.HTTPUpgrader{Negotiate: s.negotiateDeflate(&deflate)}
 	if resp.Protocol != "" {
 		u.Header = http.Header{"Sec-WebSocket-Protocol": {resp.Protocol}}
 	}
@@ -40,7 +41,7 @@ func (s *Server) UpgradeHTTP(w http.ResponseWriter, r *http.Request, up Upgrader
 		p, _ := rw.Reader.Peek(n)
 		rest = bytes.Clone(p)
 	}
-	if err := s.adopt(conn, resp.Handler, rest); err != nil {
+	if err := s.adopt(conn, resp.Handler, rest, deflate); err != nil {
 		s.log.Warn("netpoll: cannot adopt upgraded conn", "remote", r.RemoteAddr, "err", err)
 		_ = conn.Close()
 	}
@@ -68,11 +69,12 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // adopt takes an upgraded connection into the event loop.
-func (s *Server) adopt(nc net.Conn, h Handler, rest []byte) error {
+func (s *Server) adopt(nc net.Conn, h Handler, rest []byte, deflate bool) error {
 	c, err := s.newConn(nc)
 	if err != nil {
 		return err
 	}
+	c.setFlag(fDeflate, deflate)
 	_ = nc.SetDeadline(noDeadline) // rawConn I/O would fail past a deadline
 	c.h = h
 	c.hs = &handshake{pending: rest}

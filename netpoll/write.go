@@ -282,25 +282,26 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrBadOpCode
 	}
+	wop, payload := c.deflateOut(op, payload)
 	size := frameLen(len(payload))
 	c.mu.Lock()
 	if c.state.Load() != stOpen || len(c.wq) > 0 || c.flushPending || c.blocked ||
 		c.inline || size > c.s.cfg.WriteQueueBytes {
 		c.mu.Unlock()
-		return c.Send(op, payload)
+		return c.enqueue(wop, payload)
 	}
 	// Claim the write side: flushPending makes concurrent Sends queue
 	// behind this frame without scheduling a flush, inline keeps a worker's
 	// flush (scheduled by a slow-consumer Send, say) from writing meanwhile.
 	c.flushPending, c.inline = true, true
-	c.wq = append(c.wq, outFrame{p: payload, op: uint8(op)})
+	c.wq = append(c.wq, outFrame{p: payload, op: wop})
 	c.wqBytes += size
 	c.queuedLocked()
 	c.mu.Unlock()
 
 	iw := inlineWriters.Get().(*inlineWriter)
 	iw.hdr.b = iw.hdr.b[:0]
-	iw.add(iw.hdr.add(uint8(op), len(payload)))
+	iw.add(iw.hdr.add(wop, len(payload)))
 	iw.add(payload)
 	written, blocked, err := iw.write(c)
 	inlineWriters.Put(iw)

@@ -118,6 +118,9 @@ type Config struct {
 	// the listener's connections): timeouts, frame and queue sizes,
 	// connection limits.
 	Net NetConfig
+	// Compress turns on permessage-deflate for WebSockets (off by
+	// default; see CompressConfig).
+	Compress CompressConfig
 	// DrainBatch and DrainInterval pace Shutdown (defaults 10,000 sockets
 	// every 2s, as Phoenix).
 	DrainBatch    int

@@ -61,7 +61,8 @@ func TestNetConfigCarriesEveryKnob(t *testing.T) {
 	if nc.Logger != log {
 		t.Error("event loop logger is not Config.Logger")
 	}
-	sameFields(t, reflect.ValueOf(c), reflect.ValueOf(nc), "Logger")
+	// Deflate comes from Config.Compress (TestCompressConfigCarried).
+	sameFields(t, reflect.ValueOf(c), reflect.ValueOf(nc), "Logger", "Deflate")
 }
 
 func TestNetStatsCarriesEveryCounter(t *testing.T) {

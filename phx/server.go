@@ -130,6 +130,7 @@ func (s *Server) netpoll() (*netpoll.Server, error) {
 		// cap, a safety net for every plain-HTTP route, must let them reach
 		// it, so it is raised just above LongPoll's (both default to 1 MiB).
 		nc := s.cfg.Net.netpoll(s.log)
+		nc.Deflate = s.cfg.Compress.netpoll()
 		if s.lp != nil && nc.MaxBodyBytes <= s.lp.cfg.MaxBody {
 			nc.MaxBodyBytes = s.lp.cfg.MaxBody + 1
 		}

@@ -127,6 +127,9 @@ func (s *Socket) writeBroadcast(b *Broadcast) {
 		s.srv.warn.Warn("broadcast not sent", "topic", b.Topic, "event", b.Event, "err", err)
 		return
 	}
+	if s.sendCompressedBroadcast(b, buf, binary) { // compress.go
+		return
+	}
 	_ = s.tr.send(binary, buf)
 }
 

@@ -45,6 +45,7 @@ type options struct {
 	origin       phx.OriginPolicy // parsed checkOrigin
 	memRelease   time.Duration
 	memMinMiB    int
+	compress     bool // -compress (compress.go)
 
 	// Per-client limits (production hardening).
 	maxConnsPerIP  int
@@ -138,6 +139,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
 	definePhoenixFlags(fs, o)
 	defineDashboardFlags(fs, o)
+	defineCompressFlags(fs, o)
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
 	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
 	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
@@ -178,6 +180,7 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 		MaxInbound:      o.maxInbound,
 		MaxInboundBytes: o.maxInboundMiB << 20,
 		InboundStall:    o.pauseTimeout,
+		Compress:        compressConfig(o),
 		LongPoll: phx.LongPollConfig{Window: o.lpWindow, Idle: o.lpIdle,
 			MaxSessions: o.lpMaxSessions, MaxBody: o.maxBody},
 		Net: phx.NetConfig{

@@ -74,6 +74,7 @@ type Broadcast struct {
 
 	once  sync.Once
 	cache *serializer.Cache
+	zip   atomic.Pointer[compressedFrames] // compressed frames (compress.go)
 }
 
 // Encoded returns b as a broadcast frame for serializer version v, whether

@@ -1,0 +1,61 @@
+package phx
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// BenchmarkBroadcastFanoutCompressed is BenchmarkBroadcastFanout with a
+// chat-sized message (a frame of about 170 bytes, over MinSize) to n
+// subscribers, plain and over transports that negotiated compression: the
+// compressed case adds one compression per broadcast (shared by all) and
+// a lookup of the shared frame per delivery.
+func BenchmarkBroadcastFanoutCompressed(b *testing.B) {
+	for _, n := range []int{100, 10_000} {
+		for _, on := range []bool{false, true} {
+			name := fmt.Sprintf("%d/plain", n)
+			if on {
+				name = fmt.Sprintf("%d/compressed", n)
+			}
+			b.Run(name, func(b *testing.B) { benchFanoutZ(b, n, on) })
+		}
+	}
+}
+
+func benchFanoutZ(b *testing.B, n int, on bool) {
+	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
+		Compress: CompressConfig{Enabled: on}})
+	defer srv.Close()
+	srv.Channel("bench:*", &testChannel{})
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	trs := make([]*zTransport, n)
+	for i := range trs {
+		sock := srv.newSocket(info, serializer.V2, Assigns{"user_id": fmt.Sprint(i)})
+		trs[i] = &zTransport{on: on}
+		srv.opened(sock, trs[i])
+		if err := sock.handleFrame([]byte(`["1","1","bench:x","phx_join",{}]`), false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for f, _ := zSums(trs); srv.pubsub.Subscribers("bench:x") < n || f < int64(n); f, _ = zSums(trs) {
+		if time.Now().After(deadline) {
+			b.Fatal("subscribers did not join")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	payload := RawJSON(`{"user":"alice","body":"hello everyone, how is it going today? I was thinking we could meet at the cafe","ts":1733477000123}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := srv.Broadcast("bench:x", "new_msg", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+}
