@@ -190,7 +190,7 @@ func TestBaselineAndReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a sink process")
 	}
-	b, err := baseline.Measure(50, 3, baseline.SyntheticFrame("bench:fanout", 10), nil)
+	b, err := baseline.Measure(50, 3, baseline.SyntheticFrame("bench:fanout", 10), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
