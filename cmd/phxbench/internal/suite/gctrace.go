@@ -56,9 +56,13 @@ func parseGCTrace(log string) []gcCycle {
 }
 
 // addGCFigures adds the GC figures of the echo window [first push, last
-// reply]; offset is the run's start minus phxd's, in seconds.
+// reply], or of a run without pushes the join window [first connect, last
+// join]; offset is the run's start minus phxd's, in seconds.
 func addGCFigures(f map[string]float64, cs []gcCycle, r *engine.Result, offset float64) {
 	from, to := r.Phases["first_push"], r.Phases["last_reply"]
+	if to <= from {
+		from, to = r.Phases["first_connect"], r.Phases["last_join"]
+	}
 	if f == nil || r.Server == nil || to <= from {
 		return
 	}

@@ -213,7 +213,7 @@ func suiteCases(o *suiteOptions) []suiteCase {
 				"-d", o.echoFor.String(), "-floor", "-floor-d", min(5*time.Second, o.echoFor).String()}}, "echo")
 	}
 	if o.only["presence"] {
-		add(suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN,
+		add(suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN, GCTrace: true,
 			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(presenceN)), "-rate",
 				strconv.FormatFloat(max(1, presenceRate*o.scale), 'f', -1, 64), "-topic", "room:bench", "-procs", "2"}}, "presence")
 	}

@@ -91,6 +91,8 @@ func moreItemRows(item string, has func(string) bool) []figRow {
 			{label: "server CPU per join, whole run (diffs after the last join included)", caseID: id, key: "server_cpu_per_joined_us", format: fmtUS},
 			{label: "frames received by the clients", caseID: id, key: "frames_in", format: fmtCount, phxText: "42.7M"},
 			{label: "bytes received by the clients", caseID: id, key: "bytes_in", format: fmtGB},
+			{label: "GC CPU ÷ phxd CPU, first connect → last join", caseID: id, key: "gc_cpu_share_pct", format: fmtPct},
+			{label: "GC cycles, first connect → last join", caseID: id, key: "gc_cycles", format: fmtCount},
 			{label: "phxd peak RSS", caseID: id, key: "rss_peak_b", format: fmtMiB, target: tgtPresenceRSS, op: "<=", tgtText: "≤ 200 MB", worst: true},
 			{label: "sockets joined (worst run)", caseID: id, key: "joined", format: fmtCount, target: presenceN, op: ">=", tgtText: "10,000", worst: true},
 			{label: "errors (worst run)", caseID: id, key: "errors", format: fmtCount, target: 0, op: "<=", tgtText: "0", worst: true},
@@ -124,7 +126,7 @@ var itemNotes = map[string]string{
 	"echo": "Arrival: each socket pushes every 0.5 s from a random phase once all have joined (2,000/s in total, open loop per socket, one push outstanding at most); round trip is push → reply. " +
 		clientNote + " (one process). The floor (`-floor`, 5 s after the run): a bare epoll server child, the same 1,000 sockets and arrival pattern, requests and replies of the echo push's and reply's sizes on the wire, one read(2) and one write(2) per echo. GC: phxd runs with `GODEBUG=gctrace=1`; the cycles inside the echo window are read from its log.",
 	"presence": "Arrival: 10,000 connects offered at 5,000/s (two phxbench processes, 2,500/s each), each joining `room:bench` (the example app tracks the user in Presence and pushes `presence_state`), users distinct. " +
-		clientNote + ". Frames and bytes are what the clients received: presence_state and presence_diff mostly.",
+		clientNote + ". Frames and bytes are what the clients received: presence_state and presence_diff mostly. phxd runs with `GODEBUG=gctrace=1` here too.",
 	"slow": "Arrival: as in echo (1,000 sockets, 2,000 pushes/s in total) on `bench:echo`, while one more socket on the same topic pushes the bench event `block` (its handler sleeps 1 s) back to back. " +
 		clientNote + " (one process).",
 }
