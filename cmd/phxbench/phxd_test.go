@@ -134,9 +134,9 @@ func runAgainst(t *testing.T, url string, pid int, args ...string) *engine.Resul
 
 func TestRealPhxdEchoWithFloor(t *testing.T) {
 	url, pid := startRealPhxd(t)
-	r := runAgainst(t, url, pid, "-scenario", "echo", "-n", "20", "-rate", "40", "-d", "2s", "-floor", "-floor-d", "1s")
+	r := runAgainst(t, url, pid, "-scenario", "echo", "-n", "100", "-rate", "400", "-d", "2s", "-floor", "-floor-d", "1s")
 	c := r.Counters
-	if c.Clients != 20 || c.Joined != 20 || c.PushesSent < 60 || c.Replies != c.PushesSent || c.Timeouts != 0 {
+	if c.Clients != 100 || c.Joined != 100 || c.PushesSent < 600 || c.Replies != c.PushesSent || c.Timeouts != 0 {
 		t.Errorf("counters: %+v", c)
 	}
 	if r.Server.CPUPerPushUS <= 0 {
@@ -149,7 +149,7 @@ func TestRealPhxdEchoWithFloor(t *testing.T) {
 		t.Fatal("no echo floor")
 	}
 	e := r.Floor.Echo
-	if e.Sockets != 20 || e.Echoes < 20 || e.Skipped != 0 || e.CPUPerEchoUS <= 0 || e.P50US <= 0 || e.ReqBytes < 50 || e.RespBytes <= e.ReqBytes-6 {
+	if e.Sockets != 100 || e.Echoes < 300 || e.Skipped != 0 || e.CPUPerEchoUS <= 0 || e.P50US <= 0 || e.ReqBytes < 50 || e.RespBytes <= e.ReqBytes-6 {
 		t.Errorf("echo floor: %+v", e)
 	}
 }
@@ -188,10 +188,10 @@ func TestRealPhxdSlowHandler(t *testing.T) {
 
 func TestRealPhxdPresenceRoom(t *testing.T) {
 	url, pid := startRealPhxd(t)
-	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "30", "-topic", "room:bench", "-procs", "2")
+	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "400", "-topic", "room:bench", "-procs", "2")
 	c := r.Counters
 	// Each joiner gets its join reply and a presence_state at least.
-	if c.Joined != 30 || c.FramesIn < 60 || c.BytesIn <= 0 || r.Server.RSSPeak <= 0 {
+	if c.Joined != 400 || c.FramesIn < 800 || c.BytesIn <= 0 || r.Server.RSSPeak <= 0 {
 		t.Errorf("counters %+v, rss peak %d", c, r.Server.RSSPeak)
 	}
 }
