@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -147,4 +148,24 @@ func cpuAtT(s []procstat.Sample, t float64) float64 {
 		return b.CPU
 	}
 	return a.CPU + (b.CPU-a.CPU)*(t-a.T)/(b.T-a.T)
+}
+
+// gcKeys are the figures addGCFigures sets.
+var gcKeys = []string{"gc_cycles", "gc_cpu_s", "gc_stw_max_us", "gc_cpu_share_pct", "gc_slots_pct",
+	"slow_slots_gc_pct", "echo_p99_gc_slots_us", "echo_p99_other_slots_us"}
+
+// redoGCFigures sets a re-rendered run's GC figures: from phxd's log when
+// the run recorded phxd's start, else the figures it had (old).
+func redoGCFigures(rec *runRecord, old map[string]float64, r *engine.Result, logPath string) {
+	if !rec.PhxdAt.IsZero() {
+		if b, err := os.ReadFile(logPath); err == nil {
+			addGCFigures(rec.Figures, parseGCTrace(string(b)), r, r.Started.Sub(rec.PhxdAt).Seconds())
+			return
+		}
+	}
+	for _, k := range gcKeys {
+		if v, ok := old[k]; ok {
+			rec.Figures[k] = v
+		}
+	}
 }

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -63,5 +64,30 @@ func TestGCFigures(t *testing.T) {
 		if math.Abs(f[k]-v) > 1e-6*math.Max(1, math.Abs(v)) {
 			t.Errorf("%s = %v, want %v", k, f[k], v)
 		}
+	}
+}
+
+// TestRedoGCFigures: -render keeps a run's GC figures when it cannot
+// recompute them (no phxd start recorded), and recomputes them from the log
+// when it can.
+func TestRedoGCFigures(t *testing.T) {
+	r := &engine.Result{
+		Started: time.Unix(100, 0),
+		Phases:  map[string]float64{"first_push": 2, "last_reply": 6},
+		Server:  &engine.ServerCost{Samples: []procstat.Sample{{T: 0, CPU: 0}, {T: 6, CPU: 1}}},
+	}
+	rec := &runRecord{Figures: map[string]float64{}}
+	redoGCFigures(rec, map[string]float64{"gc_cycles": 7, "other": 1}, r, "/nonexistent")
+	if rec.Figures["gc_cycles"] != 7 || rec.Figures["other"] != 0 {
+		t.Errorf("kept: %v", rec.Figures)
+	}
+	log := t.TempDir() + "/phxd.log"
+	if err := os.WriteFile(log, []byte(sampleTrace), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec = &runRecord{Figures: map[string]float64{}, PhxdAt: time.Unix(99, 0)}
+	redoGCFigures(rec, map[string]float64{"gc_cycles": 7}, r, log)
+	if rec.Figures["gc_cycles"] != 2 {
+		t.Errorf("recomputed: %v", rec.Figures)
 	}
 }

@@ -117,6 +117,7 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 	}
 	rec.Figures = figuresOf(&r)
 	addServerMetrics(rec.Figures, rec.Metrics)
+	rec.PhxdAt = srv.started
 	if c.GCTrace {
 		if b, err := os.ReadFile(base + ".phxd.log"); err == nil {
 			addGCFigures(rec.Figures, parseGCTrace(string(b)), &r, r.Started.Sub(srv.started).Seconds())
