@@ -19,13 +19,17 @@ import (
 )
 
 // TestMain lets the test binary act as a -worker or -sink child, so the
-// -procs and baseline paths run in tests too, and fails the package when
+// -procs, baseline and floor paths run in tests too, and fails the package when
 // goroutines outlive the tests.
 func TestMain(m *testing.M) {
-	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") {
+	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") || len(os.Args) > 2 && os.Args[1] == "-floor-server" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if phxdBuild.dir != "" {
+			_ = os.RemoveAll(phxdBuild.dir)
+		}
+	}))
 }
 
 // chatScenario: n subscribers echo three times and wait for msgs
@@ -190,13 +194,21 @@ func TestBaselineAndReport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a sink process")
 	}
-	b, err := baseline.Measure(50, 3, baseline.SyntheticFrame("bench:fanout", 10), nil)
+	b, err := baseline.Measure(50, 3, baseline.SyntheticFrame("bench:fanout", 10), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check.Eq(t, "writes", b.Writes, int64(150))
-	if b.CPUPerWriteUS <= 0 {
-		t.Errorf("cpu per write %v", b.CPUPerWriteUS)
+	if b.CPUPerWriteUS <= 0 || b.FramesPerCall != 0 || b.CPUPerFrameUS != 0 {
+		t.Errorf("cpu per write %v, coalesced %v per call %v", b.CPUPerWriteUS, b.FramesPerCall, b.CPUPerFrameUS)
+	}
+	// The coalesced floor: 2.5 frames per writev(2) on average.
+	c, err := baseline.Measure(20, 10, baseline.SyntheticFrame("bench:fanout", 10), 2.5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FramesPerCall != 2.5 || c.CPUPerFrameUS <= 0 {
+		t.Errorf("coalesced: %+v", c)
 	}
 	s := startFakeServer(t)
 	r := runJSON(t, chatScenario(s.url(), "2.0.0", 5, 5), engine.RunOptions{PID: os.Getpid(), Sample: 20 * time.Millisecond})

@@ -26,6 +26,7 @@ import (
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/compare"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
@@ -50,6 +51,8 @@ type options struct {
 	out, report    string
 	baseline       bool
 	baselineRounds int
+	floor          bool
+	floorD         time.Duration
 	progress       string
 	step           time.Duration
 	printScenario  bool
@@ -87,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report to this file")
 	fs.BoolVar(&o.baseline, "baseline", false, "after the run, measure a bare write(2) of the same frame to as many sockets as were open")
 	fs.IntVar(&o.baselineRounds, "baseline-rounds", 20, "baseline: writes per socket")
+	fs.BoolVar(&o.floor, "floor", false, "echo and connect built-ins: after the run, measure the path's syscall floor (a bare read/write server) under the same arrival pattern and sizes")
+	fs.DurationVar(&o.floorD, "floor-d", 5*time.Second, "-floor with echo: how long the floor's requests are sent (at most -d)")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stderr is a terminal), on, off")
 	fs.DurationVar(&o.step, "step", 250*time.Millisecond, "time resolution of the timeline (latency and rates over time)")
 	fs.BoolVar(&o.printScenario, "print-scenario", false, "print the resolved scenario as JSON and exit")
@@ -140,6 +145,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(args) == 1 && args[0] == "-sink" {
 		return baseline.SinkMain(stdin, stdout)
+	}
+	if len(args) > 0 && args[0] == "-floor-server" {
+		return floor.ServerMain(args[1:], stdin, stdout)
 	}
 	if len(args) > 0 && args[0] == "compare" {
 		return compare.Main(args[1:], stdout, stderr)
@@ -277,6 +285,11 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "phxbench: baseline:", err)
 		}
 	}
+	if o.floor {
+		if err := addFloor(r, o, src); err != nil {
+			fmt.Fprintln(stderr, "phxbench: floor:", err)
+		}
+	}
 	r.Check(p.Scenario.Expect)
 	return writeResults(r, o, stdout, stderr)
 }
@@ -288,7 +301,7 @@ func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Progra
 		frame = baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)
 	}
 	n := int(max(r.Counters.OpenAtEnd, 1))
-	b, err := baseline.Measure(n, o.baselineRounds, frame, src)
+	b, err := baseline.Measure(n, o.baselineRounds, frame, framesPerWritev(o.metrics), src)
 	if err != nil {
 		return err
 	}
@@ -307,7 +320,7 @@ func runBaselineOnly(o *options, stdout, stderr io.Writer) int {
 		return engine.ExitUsage
 	}
 	t0 := time.Now()
-	b, err := baseline.Measure(o.b.N, o.baselineRounds, baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size), src)
+	b, err := baseline.Measure(o.b.N, o.baselineRounds, baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size), 0, src)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench: baseline:", err)
 		return engine.ExitRunError

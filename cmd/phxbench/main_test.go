@@ -51,7 +51,7 @@ func TestFlags(t *testing.T) {
 func TestSuitePlanFlag(t *testing.T) {
 	var out bytes.Buffer
 	if code := run([]string{"-only", "connect", "-suite", "-plan"}, nil, &out, io.Discard); code != engine.ExitOK ||
-		!strings.Contains(out.String(), "phxbench -scenario connect -n 15000 -url ws://127.0.0.1:4400/socket/websocket -pid $PID") {
+		!strings.Contains(out.String(), "phxbench -scenario connect -n 15000 -floor -url ws://127.0.0.1:4400/socket/websocket -pid $PID") {
 		t.Errorf("run -suite -plan: %d\n%s", code, out.String())
 	}
 }

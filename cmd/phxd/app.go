@@ -187,5 +187,31 @@ type benchChannel struct{}
 func (benchChannel) Join(*phx.Channel, phx.Payload) (any, error) { return nil, nil }
 
 func (benchChannel) HandleIn(c *phx.Channel, msg *phx.InMessage) (any, error) {
+	if msg.Event == "block" {
+		return block(msg)
+	}
 	return handleCommon(c, msg)
+}
+
+// block sleeps in the handler for the requested time, then replies ok {}:
+// a handler that blocks, for phxbench's slow scenario (the other channels
+// must not wait for it).
+func block(msg *phx.InMessage) (any, error) {
+	d, ok := blockDelay(msg.Payload.Decode)
+	if !ok {
+		return nil, phx.ErrorReply(phx.Reason("bad_request"))
+	}
+	time.Sleep(d)
+	return phx.Empty, nil
+}
+
+// blockDelay reads block's {"ms": 0…maxSlow} with decode.
+func blockDelay(decode func(any) error) (time.Duration, bool) {
+	var in struct {
+		MS *int `json:"ms"`
+	}
+	if err := decode(&in); err != nil || in.MS == nil || *in.MS < 0 || *in.MS > maxSlow {
+		return 0, false
+	}
+	return time.Duration(*in.MS) * time.Millisecond, true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -32,6 +33,14 @@ type Result struct {
 	Writes         int64   `json:"writes"`
 	CPUPerWriteUS  float64 `json:"cpu_per_write_us"`  // user+sys of the writing thread
 	WallPerWriteUS float64 `json:"wall_per_write_us"` // elapsed
+
+	// The coalesced floor: the same frames written FramesPerCall at a time
+	// with writev(2) (a fractional count alternates between its floor and
+	// ceiling so that the mean is exact), as a coalescing server writes
+	// them; CPUPerFrameUS is the thread's CPU per frame. Absent when the
+	// run gave no frames-per-writev figure.
+	FramesPerCall float64 `json:"frames_per_call,omitempty"`
+	CPUPerFrameUS float64 `json:"cpu_per_frame_coalesced_us,omitempty"`
 }
 
 // SyntheticFrame is a broadcast frame of the fanout shape, for a baseline
@@ -43,8 +52,9 @@ func SyntheticFrame(topic string, bodySize int) []byte {
 }
 
 // Measure writes frame rounds times to each of n sockets connected to
-// a sink process, and measures the writing thread's CPU.
-func Measure(n, rounds int, frame []byte, src [][4]byte) (*Result, error) {
+// a sink process, and measures the writing thread's CPU; with perCall > 1
+// it then writes the same frames again perCall per writev(2).
+func Measure(n, rounds int, frame []byte, perCall float64, src [][4]byte) (*Result, error) {
 	if err := sys.CheckNoFile(n); err != nil {
 		return nil, err
 	}
@@ -75,11 +85,65 @@ func Measure(n, rounds int, frame []byte, src [][4]byte) (*Result, error) {
 	}
 	cpu, wall := threadCPU()-cpu0, time.Since(t0)
 	writes := int64(n) * int64(rounds)
-	return &Result{
+	r := &Result{
 		Sockets: n, Rounds: rounds, FrameBytes: len(frame), Writes: writes,
 		CPUPerWriteUS:  cpu.Seconds() * 1e6 / float64(writes),
 		WallPerWriteUS: wall.Seconds() * 1e6 / float64(writes),
-	}, nil
+	}
+	if perCall > 1 {
+		frames, cpu, err := writevAll(fds, frame, perCall, rounds)
+		if err != nil {
+			return nil, err
+		}
+		r.FramesPerCall = perCall
+		r.CPUPerFrameUS = cpu.Seconds() * 1e6 / float64(frames)
+	}
+	return r, nil
+}
+
+// writevAll writes rounds frames to every fd, perCall frames per
+// writev(2) on average, and returns the frames written and the thread's
+// CPU.
+func writevAll(fds []int, frame []byte, perCall float64, rounds int) (int64, time.Duration, error) {
+	iov := make([][]byte, int(math.Ceil(perCall)))
+	for i := range iov {
+		iov[i] = frame
+	}
+	cpu0 := threadCPU()
+	var frames int64
+	for _, fd := range fds {
+		for call, done := 0, 0; done < rounds; call++ {
+			k := int(math.Floor(float64(call+1)*perCall)) - int(math.Floor(float64(call)*perCall))
+			k = min(k, rounds-done, len(iov))
+			want := k * len(frame)
+			for w := 0; w < want; {
+				m, err := unix.Writev(fd, sliceFrom(iov[:k], w))
+				if err != nil {
+					if errors.Is(err, unix.EINTR) {
+						continue
+					}
+					return 0, 0, fmt.Errorf("baseline writev: %w", err)
+				}
+				w += m
+			}
+			done += k
+			frames += int64(k)
+		}
+	}
+	return frames, threadCPU() - cpu0, nil
+}
+
+// sliceFrom returns the buffers of iov from byte offset off on.
+func sliceFrom(iov [][]byte, off int) [][]byte {
+	for len(iov) > 0 && off >= len(iov[0]) {
+		off -= len(iov[0])
+		iov = iov[1:]
+	}
+	if off == 0 || len(iov) == 0 {
+		return iov
+	}
+	out := append([][]byte{iov[0][off:]}, iov[1:]...)
+	return out
 }
 
 // writeAll writes frame to every fd (blocking sockets).

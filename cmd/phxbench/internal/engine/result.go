@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
@@ -36,6 +37,7 @@ type Result struct {
 	Targets     []TargetCounts          `json:"targets,omitempty"` // per server, when the URL lists several
 	Client      ClientCost              `json:"client"`
 	Baseline    *baseline.Result        `json:"baseline,omitempty"`
+	Floor       *floor.Result           `json:"floor,omitempty"` // -floor: the path's syscall floor
 	StepS       float64                 `json:"timeline_step_s"`
 	Timeline    []TimelinePoint         `json:"timeline"`
 	Checks      []Check                 `json:"checks"`

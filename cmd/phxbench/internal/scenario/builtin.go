@@ -22,7 +22,7 @@ type BuiltinOptions struct {
 }
 
 // BuiltinNames lists the built-in scenarios.
-var BuiltinNames = []string{"idle", "fanout", "connect", "echo"}
+var BuiltinNames = []string{"idle", "fanout", "connect", "echo", "slow"}
 
 // Builtin returns the named built-in scenario, or ok false.
 func Builtin(name string, o BuiltinOptions) (sc *Scenario, ok bool, err error) {
@@ -39,6 +39,11 @@ func Builtin(name string, o BuiltinOptions) (sc *Scenario, ok bool, err error) {
 			return nil, true, fmt.Errorf("echo: -rate must be positive (pushes per second over all sockets)")
 		}
 		s = echoScenario(o)
+	case "slow":
+		if o.Rate <= 0 {
+			return nil, true, fmt.Errorf("slow: -rate must be positive (echo pushes per second over all sockets)")
+		}
+		s = slowScenario(o)
 	default:
 		return nil, false, nil
 	}
@@ -168,4 +173,27 @@ func echoScenario(o BuiltinOptions) Scenario {
 			},
 		}},
 	}
+}
+
+// slowScenario is the echo scenario beside one socket whose channel's
+// handler blocks: a blocker socket joins the same topic and pushes the
+// example app's bench event `block` {"ms": 1000} (its handler sleeps 1 s)
+// back to back for -d, while -n sockets echo at -rate as in echo.
+func slowScenario(o BuiltinOptions) Scenario {
+	s := echoScenario(o)
+	s.Name = "slow"
+	s.Description = fmt.Sprintf("one channel's handler sleeps 1 s per event, back to back, while %s", s.Description)
+	topic := o.TopicOr("bench:echo")
+	blocker := Group{
+		Name: "blocker", Count: 1, Params: map[string]string{"token": "user:blocker"},
+		Steps: []Step{
+			{Join: ptr(topic)},
+			{Barrier: ptr("joined")},
+			{Repeat: ptr(0), For: Duration(o.D), Steps: []Step{
+				{Push: ptr("block"), Payload: json.RawMessage(`{"ms":1000}`), Timeout: Duration(10 * time.Second)},
+			}},
+		},
+	}
+	s.Groups = append([]Group{blocker}, s.Groups...)
+	return s
 }

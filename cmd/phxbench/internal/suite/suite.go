@@ -46,8 +46,9 @@ type suiteOptions struct {
 	plan    bool
 }
 
-// suiteItems are the suite's parts, in order (issue 6, items 1–5).
-var suiteItems = []string{"idle", "fanout", "connect", "echo", "growth"}
+// suiteItems are the suite's parts, in order (issue 6, items 1–5; issue
+// 13: presence at scale, a slow handler beside echo).
+var suiteItems = []string{"idle", "fanout", "connect", "echo", "presence", "slow", "growth"}
 
 // parseSuiteFlags parses phxbench -suite's flags.
 func parseSuiteFlags(args []string, stderr io.Writer) (*suiteOptions, error) {
@@ -137,6 +138,7 @@ type suiteCase struct {
 	Args     []string `json:"args"`     // phxbench flags, without url/pid/metrics/out/report
 	Metrics  bool     `json:"metrics"`  // scrape go_goroutines (costs the server a little CPU)
 	Baseline bool     `json:"baseline"` // fanout: -baseline
+	GCTrace  bool     `json:"gctrace"`  // phxd runs with GODEBUG=gctrace=1 (its GC cycles are read from its log)
 }
 
 // Suite sizes (issue 6).
@@ -147,11 +149,14 @@ var (
 )
 
 const (
-	connectN   = 15000
-	echoN      = 1000
-	echoRate   = 2000
-	fanoutMsgs = 200
-	fanoutIn   = 100
+	connectN     = 15000
+	echoN        = 1000
+	echoRate     = 2000
+	fanoutMsgs   = 200
+	fanoutIn     = 100
+	presenceN    = 10000
+	presenceRate = 5000
+	slowN        = 1000
 )
 
 // suiteCases lists the cases the selected items need, deduplicated.
@@ -199,13 +204,23 @@ func suiteCases(o *suiteOptions) []suiteCase {
 	sized("fanout", fanoutSizes, fanout)
 	if o.only["connect"] {
 		add(suiteCase{ID: fmt.Sprintf("connect-%d", connectN), Kind: "connect", N: connectN,
-			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(connectN))}}, "connect")
+			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(connectN)), "-floor"}}, "connect")
 	}
+	rate := strconv.FormatFloat(max(1, float64(echoRate)*o.scale), 'f', -1, 64)
 	if o.only["echo"] {
-		rate := max(1, float64(echoRate)*o.scale)
-		add(suiteCase{ID: fmt.Sprintf("echo-%d", echoN), Kind: "echo", N: echoN,
-			Args: []string{"-scenario", "echo", "-n", strconv.Itoa(sn(echoN)), "-rate", strconv.FormatFloat(rate, 'f', -1, 64),
-				"-d", o.echoFor.String()}}, "echo")
+		add(suiteCase{ID: fmt.Sprintf("echo-%d", echoN), Kind: "echo", N: echoN, GCTrace: true,
+			Args: []string{"-scenario", "echo", "-n", strconv.Itoa(sn(echoN)), "-rate", rate,
+				"-d", o.echoFor.String(), "-floor", "-floor-d", min(5*time.Second, o.echoFor).String()}}, "echo")
+	}
+	if o.only["presence"] {
+		add(suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN, GCTrace: true,
+			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(presenceN)), "-rate",
+				strconv.FormatFloat(max(1, presenceRate*o.scale), 'f', -1, 64), "-topic", "room:bench", "-procs", "2",
+				"-duration", "2m"}}, "presence") // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
+	}
+	if o.only["slow"] {
+		add(suiteCase{ID: fmt.Sprintf("slow-%d", slowN), Kind: "slow", N: slowN,
+			Args: []string{"-scenario", "slow", "-n", strconv.Itoa(sn(slowN)), "-rate", rate, "-d", o.echoFor.String()}}, "slow")
 	}
 	return cs
 }
@@ -246,6 +261,7 @@ type runRecord struct {
 	Command string             `json:"command"`
 	Figures map[string]float64 `json:"figures"`
 	Metrics map[string]float64 `json:"server_metrics,omitempty"` // phxd's phxgo_* counters after the run
+	PhxdAt  time.Time          `json:"phxd_started,omitzero"`    // just before phxd's exec (its gctrace times count from about then)
 	Checks  []engine.Check     `json:"checks,omitempty"`
 }
 
@@ -407,8 +423,10 @@ func renderMain(o *suiteOptions, stdout, stderr io.Writer) int {
 		if b, err := os.ReadFile(filepath.Join(runs, rec.ID+".json")); err == nil {
 			var r engine.Result
 			if json.Unmarshal(b, &r) == nil {
+				old := rec.Figures
 				rec.Figures = figuresOf(&r)
 				addServerMetrics(rec.Figures, rec.Metrics)
+				redoGCFigures(rec, old, &r, filepath.Join(runs, rec.ID+".phxd.log"))
 			}
 		}
 	}

@@ -37,9 +37,16 @@ func runLine(c suiteCase, r *runRecord) string {
 	case "fanout":
 		s = fmt.Sprintf("%.2f µs/delivery, bare write %.2f µs, %.2f×, lost %.0f", f["cpu_per_delivery_us"], f["bare_write_us"], f["vs_bare_write"], f["lost"])
 	case "connect":
-		s = fmt.Sprintf("%.0f/s, %.1f µs/connect+join", f["connect_joins_per_s"], f["cpu_per_connect_join_us"])
+		s = fmt.Sprintf("%.0f/s, %.1f µs/connect+join, floor %.1f µs (%.2f×)", f["connect_joins_per_s"], f["cpu_per_connect_join_us"],
+			f["connect_floor_us"], f["connect_vs_floor"])
 	case "echo":
-		s = fmt.Sprintf("p50 %s p99 %s, %.1f µs/echo", report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]), f["cpu_per_echo_us"])
+		s = fmt.Sprintf("p50 %s p99 %s, %.1f µs/echo, floor %.1f µs (%.2f×), GC %.1f%%", report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]),
+			f["cpu_per_echo_us"], f["echo_floor_us"], f["echo_vs_floor"], f["gc_cpu_share_pct"])
+	case "presence":
+		s = fmt.Sprintf("%.0f joins/s, %.1f µs/join, %.0f frames, %s, peak RSS %s", f["connect_joins_per_s"], f["cpu_per_connect_join_us"],
+			f["frames_in"], fmtGB(f["bytes_in"]), fmtMiB(f["rss_peak_b"]))
+	case "slow":
+		s = fmt.Sprintf("others' echo p50 %s p99 %s; blocked replies p50 %s", report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]), report.Dur(f["block_p50_us"]))
 	}
 	st := "ok"
 	if r.Exit != engine.ExitOK {
@@ -56,7 +63,11 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 	busy0 := cpuBusy()
 	rec.Load1 = load1()
 	t0 := time.Now()
-	addr, srv, err := startServer(o, port, base+".phxd.log")
+	var env []string
+	if c.GCTrace {
+		env = append(env, "GODEBUG=gctrace=1")
+	}
+	addr, srv, err := startServer(o, port, base+".phxd.log", env)
 	if err != nil {
 		rec.Err = err.Error()
 		return rec
@@ -106,6 +117,12 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 	}
 	rec.Figures = figuresOf(&r)
 	addServerMetrics(rec.Figures, rec.Metrics)
+	rec.PhxdAt = srv.started
+	if c.GCTrace {
+		if b, err := os.ReadFile(base + ".phxd.log"); err == nil {
+			addGCFigures(rec.Figures, parseGCTrace(string(b)), &r, r.Started.Sub(srv.started).Seconds())
+		}
+	}
 	for _, ch := range r.Checks {
 		if !ch.OK {
 			rec.Checks = append(rec.Checks, ch)
@@ -158,13 +175,14 @@ func runBounded(cmd *exec.Cmd, d time.Duration) error {
 
 // phxdProc is a running phxd child.
 type phxdProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once Wait returned (ProcessState is set)
+	cmd     *exec.Cmd
+	started time.Time     // just before the exec
+	exited  chan struct{} // closed once Wait returned (ProcessState is set)
 }
 
-// startServer starts phxd on the next free port and waits until it serves
-// /healthz.
-func startServer(o *suiteOptions, port *int, logPath string) (string, *phxdProc, error) {
+// startServer starts phxd (with env added to the suite's) on the next free
+// port and waits until it serves /healthz.
+func startServer(o *suiteOptions, port *int, logPath string, env []string) (string, *phxdProc, error) {
 	var addr string
 	for tries := 0; ; tries++ {
 		if tries > o.portHi-o.portLo {
@@ -186,11 +204,15 @@ func startServer(o *suiteOptions, port *int, logPath string) (string, *phxdProc,
 	}
 	cmd := exec.Command(o.phxd, serverArgs(addr)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return "", nil, fmt.Errorf("start phxd: %w", err)
 	}
-	s := &phxdProc{cmd: cmd, exited: make(chan struct{})}
+	s := &phxdProc{cmd: cmd, started: started, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()

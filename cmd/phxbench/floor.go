@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
+)
+
+// -floor: after an echo or connect built-in run, the same path's syscall
+// floor (package floor) under the same arrival pattern and message sizes,
+// so that the server's CPU per event can be read as a multiple of it.
+
+// addFloor measures the floor of the run's built-in scenario.
+func addFloor(r *engine.Result, o *options, src [][4]byte) error {
+	switch o.scenario {
+	case "echo":
+		if o.b.Binary {
+			return fmt.Errorf("-floor: echo measures text frames only")
+		}
+		req, resp := echoSizes(o.b.TopicOr("bench:echo"), o.b.Size)
+		e, err := floor.MeasureEcho(floor.EchoOptions{N: o.b.N, Rate: o.b.Rate, D: min(o.floorD, o.b.D),
+			Req: req, Resp: resp, Src: src})
+		if err != nil {
+			return err
+		}
+		r.Floor = &floor.Result{Echo: e}
+	case "connect":
+		c, err := floor.MeasureConnect(floor.ConnectOptions{N: o.b.N, Rate: o.b.Rate, Src: src,
+			Sizes: connectSizes(o.b.TopicOr("bench:connect"))})
+		if err != nil {
+			return err
+		}
+		r.Floor = &floor.Result{Connect: c}
+	default:
+		return fmt.Errorf("-floor applies to the echo and connect built-ins, not %q", o.scenario)
+	}
+	return nil
+}
+
+// echoSizes are the sizes on the wire of one echo push of the echo
+// built-in and of its reply (text frames, two-digit refs and seq as most
+// of a 10 s run's are): the client frame is masked (6-byte header), the
+// server's is not (2 bytes).
+func echoSizes(topic string, size int) (req, resp int) {
+	pl := fmt.Sprintf(`{"body":%q,"seq":"12"}`, strings.Repeat("x", max(0, size)))
+	push := fmt.Sprintf(`["1","12",%q,"echo",%s]`, topic, pl)
+	reply := fmt.Sprintf(`["1","12",%q,"phx_reply",{"response":%s,"status":"ok"}]`, topic, pl)
+	req = len(wire.AppendClientFrame(nil, ws.OpText, []byte(push), [4]byte{}))
+	resp = len(wire.AppendServerFrame(nil, ws.OpText, []byte(reply)))
+	return req, resp
+}
+
+// framesPerWritev reads phxd's frames-per-writev(2) so far from its
+// /metrics (0 when it cannot).
+func framesPerWritev(url string) float64 {
+	if url == "" {
+		return 0
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0
+	}
+	var frames, calls float64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "phxgo_frames_out_total":
+			frames = v
+		case "phxgo_writev_calls_total":
+			calls = v
+		}
+	}
+	if calls <= 0 {
+		return 0
+	}
+	return frames / calls
+}
+
+// connectSizes are the sizes on the wire of one connect+join of the connect
+// built-in against phxd: phxbench's upgrade request (token user:b12345,
+// vsn 2.0.0), a 101 response with Upgrade, Connection and
+// Sec-WebSocket-Accept, the masked join frame and the join reply.
+func connectSizes(topic string) floor.ConnectSizes {
+	key := strings.Repeat("k", 22) + "=="
+	up := wire.AppendUpgrade(nil, "127.0.0.1:4400", "/socket/websocket?token=user%3Ab12345&vsn=2.0.0", key, "")
+	sw := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		strings.Repeat("a", 27) + "=\r\n\r\n"
+	join := fmt.Sprintf(`["1","1",%q,"phx_join",{}]`, topic)
+	reply := fmt.Sprintf(`["1","1",%q,"phx_reply",{"response":{},"status":"ok"}]`, topic)
+	return floor.ConnectSizes{
+		Upgrade:   len(up),
+		Switching: len(sw),
+		Join:      len(wire.AppendClientFrame(nil, ws.OpText, []byte(join), [4]byte{})),
+		JoinReply: len(wire.AppendServerFrame(nil, ws.OpText, []byte(reply))),
+	}
+}

@@ -1,0 +1,218 @@
+package floor
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// The echo floor: N loopback sockets to the bare server, each sending a
+// request of the echo push's size every N/rate seconds from a random phase
+// (the echo scenario's arrival pattern, at most one request outstanding per
+// socket), the server answering each read with one write of the reply's
+// size. The figure is the bare server's CPU per echo: one epoll_wait
+// wake-up (shared when requests coincide), one read(2), one write(2).
+
+// EchoOptions configure the echo floor.
+type EchoOptions struct {
+	Exe        string        // phxbench binary for the child ("": this one)
+	N          int           // sockets
+	Rate       float64       // requests per second over all sockets
+	D          time.Duration // how long requests are sent
+	Req, Resp  int           // request and reply sizes, bytes on the wire
+	Src        [][4]byte     // client source addresses
+	HistBits   uint8         // latency histogram precision (0: 7)
+	WarmupWait time.Duration // pause after connecting (0: 200 ms)
+}
+
+// EchoResult is the measured echo floor.
+type EchoResult struct {
+	Sockets      int     `json:"sockets"`
+	Rate         float64 `json:"rate"`
+	DurationS    float64 `json:"duration_s"`
+	ReqBytes     int     `json:"req_bytes"`
+	RespBytes    int     `json:"resp_bytes"`
+	Arrival      string  `json:"arrival"`
+	Echoes       int64   `json:"echoes"`
+	Skipped      int64   `json:"skipped"` // sends skipped: the socket's previous echo had not returned
+	CPUS         float64 `json:"cpu_s"`   // the bare server's, over the sending window
+	CPUPerEchoUS float64 `json:"cpu_per_echo_us"`
+	P50US        float64 `json:"p50_us"`
+	P99US        float64 `json:"p99_us"`
+	MaxUS        float64 `json:"max_us"`
+}
+
+// MeasureEcho runs the echo floor.
+func MeasureEcho(o EchoOptions) (*EchoResult, error) {
+	if o.N < 1 || o.Rate <= 0 || o.D <= 0 || o.Req < 1 || o.Resp < 1 {
+		return nil, errors.New("echo floor: N, rate, duration and sizes must be positive")
+	}
+	if err := sys.CheckNoFile(o.N); err != nil {
+		return nil, err
+	}
+	srv, err := startChild(o.Exe, "echo", fmt.Sprint(o.Resp))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	fds := make([]int, 0, o.N)
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd)
+		}
+	}()
+	for i := range o.N {
+		fd, err := socketTo(srv.port, o.Src, i)
+		if err != nil {
+			return nil, fmt.Errorf("echo floor: %w", err)
+		}
+		fds = append(fds, fd)
+		if err := waitConnected(fd); err != nil {
+			return nil, fmt.Errorf("echo floor: %w", err)
+		}
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(ep)
+	for i, fd := range fds {
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(i)}); err != nil {
+			return nil, err
+		}
+	}
+	wait := o.WarmupWait
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	time.Sleep(wait)
+
+	sent := make([]atomic.Int64, o.N) // send time of the outstanding request, 0: none
+	bits := o.HistBits
+	if bits == 0 {
+		bits = 7
+	}
+	h := hist.New(bits)
+	var echoes atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		readLoop(ep, fds, o.Resp, sent, h, &echoes, &stop)
+	}()
+
+	every := time.Duration(float64(o.N) / o.Rate * float64(time.Second))
+	phase := make([]time.Duration, o.N)
+	for i := range phase {
+		phase[i] = time.Duration(rand.Int64N(int64(max(every, 1))))
+	}
+	order := make([]int, o.N)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(phase[a] - phase[b]) })
+	req := filled(o.Req)
+
+	cpu0, err := srv.cpu()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var skipped int64
+	for round := 0; ; round++ {
+		base := start.Add(time.Duration(round) * every)
+		if base.Sub(start) >= o.D {
+			break
+		}
+		for _, i := range order {
+			due := base.Add(phase[i])
+			if due.Sub(start) >= o.D {
+				break
+			}
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			if !sent[i].CompareAndSwap(0, time.Now().UnixNano()) {
+				skipped++
+				continue
+			}
+			if _, err := unix.Write(fds[i], req); err != nil && !errors.Is(err, unix.EAGAIN) {
+				stop.Store(true)
+				wg.Wait()
+				return nil, fmt.Errorf("echo floor write: %w", err)
+			}
+		}
+	}
+	// Let the last replies come back (at most a second).
+	for t := time.Now(); time.Since(t) < time.Second && outstanding(sent) > 0; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cpu1, err := srv.cpu()
+	elapsed := time.Since(start)
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	n := echoes.Load()
+	r := &EchoResult{
+		Sockets: o.N, Rate: o.Rate, DurationS: elapsed.Seconds(), ReqBytes: o.Req, RespBytes: o.Resp,
+		Arrival: fmt.Sprintf("each socket every %v from a random phase (%.0f/s in total), one request outstanding at most", every, o.Rate),
+		Echoes:  n, Skipped: skipped, CPUS: cpu1 - cpu0,
+	}
+	if n > 0 {
+		r.CPUPerEchoUS = r.CPUS * 1e6 / float64(n)
+		r.P50US, r.P99US, r.MaxUS = hist.US(h.Quantile(0.5)), hist.US(h.Quantile(0.99)), hist.US(h.Max())
+	}
+	return r, nil
+}
+
+// outstanding counts requests not answered yet.
+func outstanding(sent []atomic.Int64) int {
+	n := 0
+	for i := range sent {
+		if sent[i].Load() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// readLoop reads replies until stop, recording each complete reply's round
+// trip.
+func readLoop(ep int, fds []int, resp int, sent []atomic.Int64, h *hist.Hist, echoes *atomic.Int64, stop *atomic.Bool) {
+	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	got := make([]int, len(fds))
+	for !stop.Load() {
+		n, err := unix.EpollWait(ep, events, 20)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		now := time.Now().UnixNano()
+		for _, ev := range events[:max(n, 0)] {
+			i := int(ev.Fd)
+			k, err := unix.Read(fds[i], buf)
+			if k <= 0 || err != nil {
+				continue
+			}
+			got[i] += k
+			for got[i] >= resp {
+				got[i] -= resp
+				if t := sent[i].Swap(0); t != 0 {
+					h.Record(now - t)
+					echoes.Add(1)
+				}
+			}
+		}
+	}
+}

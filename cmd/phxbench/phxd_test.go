@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+)
+
+// phxbench against a real phxd (built from ./cmd/phxd by the test): tiny
+// echo, connect, slow-handler and presence runs, whose reports must add up.
+// The figures themselves are not asserted (they belong to the suite); the
+// counts and the presence of each cost figure are. phxd's CPU is read from
+// /proc in clock ticks (10 ms), so each run gives it at least a few ticks
+// of work.
+
+// phxdBuild is phxd built once for the package's tests (TestMain removes
+// its directory).
+var phxdBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildPhxd builds cmd/phxd once.
+func buildPhxd(t *testing.T) string {
+	t.Helper()
+	phxdBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "phxbench-phxd-")
+		if err != nil {
+			phxdBuild.err = err
+			return
+		}
+		phxdBuild.dir, phxdBuild.bin = dir, filepath.Join(dir, "phxd")
+		if out, err := exec.Command("go", "build", "-o", phxdBuild.bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput(); err != nil {
+			phxdBuild.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if phxdBuild.err != nil {
+		t.Fatalf("building phxd: %v", phxdBuild.err)
+	}
+	return phxdBuild.bin
+}
+
+// startRealPhxd runs phxd on a free loopback port and returns its
+// WebSocket URL and pid; it is stopped when the test ends.
+func startRealPhxd(t *testing.T) (string, int) {
+	t.Helper()
+	cmd := exec.Command(buildPhxd(t), "-addr", "127.0.0.1:0", "-log-format", "json", "-log-level", "info", "-drain-timeout", "2s")
+	cmd.Dir = t.TempDir()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				select {
+				case addr <- rec.Addr:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { <-drained; _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	select {
+	case a := <-addr:
+		return "ws://" + a + "/socket/websocket", cmd.Process.Pid
+	case <-time.After(60 * time.Second):
+		t.Fatal("phxd did not log its address within 60 s")
+	}
+	return "", 0
+}
+
+// runAgainst runs phxbench with args against url, sampling pid, and
+// returns its JSON result.
+func runAgainst(t *testing.T, url string, pid int, args ...string) *engine.Result {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "r.json")
+	var stdout, stderr strings.Builder
+	args = append(args, "-url", url, "-pid", strconv.Itoa(pid), "-out", out, "-progress", "off")
+	if code := run(args, nil, &stdout, &stderr); code != engine.ExitOK {
+		t.Fatalf("phxbench %v: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stderr.String(), "floor:") || strings.Contains(stderr.String(), "baseline:") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r engine.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) != 0 || !r.OK {
+		t.Errorf("errors %v, ok %v", r.Errors, r.OK)
+	}
+	if r.Server == nil || r.Server.CPUS <= 0 {
+		t.Fatalf("no server CPU figure: %+v", r.Server)
+	}
+	return &r
+}
+
+func TestRealPhxdEchoWithFloor(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	r := runAgainst(t, url, pid, "-scenario", "echo", "-n", "100", "-rate", "400", "-d", "2s", "-floor", "-floor-d", "1s")
+	c := r.Counters
+	if c.Clients != 100 || c.Joined != 100 || c.PushesSent < 600 || c.Replies != c.PushesSent || c.Timeouts != 0 {
+		t.Errorf("counters: %+v", c)
+	}
+	if r.Server.CPUPerPushUS <= 0 {
+		t.Errorf("no CPU per echo: %+v", r.Server)
+	}
+	if r.Latency["push:echo"].Count != uint64(c.Replies) {
+		t.Errorf("push:echo histogram holds %d of %d replies", r.Latency["push:echo"].Count, c.Replies)
+	}
+	if r.Floor == nil || r.Floor.Echo == nil {
+		t.Fatal("no echo floor")
+	}
+	e := r.Floor.Echo
+	if e.Sockets != 100 || e.Echoes < 300 || e.Skipped != 0 || e.CPUPerEchoUS <= 0 || e.P50US <= 0 || e.ReqBytes < 50 || e.RespBytes <= e.ReqBytes-6 {
+		t.Errorf("echo floor: %+v", e)
+	}
+}
+
+func TestRealPhxdConnectWithFloor(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "600", "-floor")
+	c := r.Counters
+	if c.Clients != 600 || c.Connected != 600 || c.Joined != 600 || c.ConnectFailed != 0 {
+		t.Errorf("counters: %+v", c)
+	}
+	if r.Server.CPUPerConnectJoinUS <= 0 {
+		t.Errorf("no CPU per connect+join: %+v", r.Server)
+	}
+	if r.Floor == nil || r.Floor.Connect == nil {
+		t.Fatal("no connect floor")
+	}
+	f := r.Floor.Connect
+	if f.Joined != 600 || f.CPUPerConnectUS <= 0 || f.Sizes.Switching != 129 {
+		t.Errorf("connect floor: %+v", f)
+	}
+}
+
+func TestRealPhxdSlowHandler(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	r := runAgainst(t, url, pid, "-scenario", "slow", "-n", "100", "-rate", "400", "-d", "1500ms")
+	c := r.Counters
+	block, echo := r.Latency["push:block"], r.Latency["push:echo"]
+	if c.Joined != 101 || c.Replies != c.PushesSent || block.Count < 1 || echo.Count < 400 {
+		t.Errorf("counters %+v, block %+v, echo %+v", c, block, echo)
+	}
+	if block.P50 < 900_000 { // µs: the handler sleeps 1 s
+		t.Errorf("block replied after %v µs, want about 1 s", block.P50)
+	}
+}
+
+func TestRealPhxdPresenceRoom(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "400", "-topic", "room:bench", "-procs", "2")
+	c := r.Counters
+	// Each joiner gets its join reply and a presence_state at least.
+	if c.Joined != 400 || c.FramesIn < 800 || c.BytesIn <= 0 || r.Server.RSSPeak <= 0 {
+		t.Errorf("counters %+v, rss peak %d", c, r.Server.RSSPeak)
+	}
+}
