@@ -120,6 +120,12 @@ type Config struct {
 	// 5 ms and 500 ms. Handshake, close and linger deadlines do not wait
 	// for it: they fire on time (see the package doc).
 	SweepInterval time.Duration
+
+	// MaxTLSHandshakes caps the TLS handshakes in progress at once on each
+	// ServeTLS listener (each runs on a goroutine of its own, within
+	// HandshakeTimeout); over it a new connection is closed at accept.
+	// Default DefaultMaxTLSHandshakes (256).
+	MaxTLSHandshakes int
 }
 
 // Limits that are not configurable.

@@ -48,13 +48,13 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		c.releaseInput()
-		n, err := w.sysRead(c, w.buf)
+		n, p, err := w.input(c) // p: n bytes read, or their TLS plaintext
 		if n > 0 {
 			total += n
 			c.lastRead.Store(c.s.clock())
-			if !w.consume(c, w.buf[:n]) {
-				return
-			}
+		}
+		if len(p) > 0 && !w.consume(c, p) {
+			return
 		}
 		switch {
 		case err == unix.EINTR:
