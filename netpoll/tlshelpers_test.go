@@ -7,10 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,4 +95,117 @@ func tlsRaw(t testing.TB, addr string) *tls.Conn {
 	}
 	t.Cleanup(func() { _ = tc.Close() })
 	return tc
+}
+
+// manualTLS is a TLS 1.3 client whose records after the handshake the
+// test seals and opens itself (with the client's own traffic secrets,
+// from its KeyLogWriter), so it can send what crypto/tls never would:
+// KeyUpdate, stray handshake messages, alerts, corrupt records.
+type manualTLS struct {
+	t      testing.TB
+	raw    net.Conn
+	rd, wr halfConn
+	buf    []byte
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func newManualTLS(t testing.TB, addr string) *manualTLS {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, testWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	var kl lockedBuf
+	cfg := clientTLSConfig()
+	cfg.KeyLogWriter, cfg.SessionTicketsDisabled = &kl, true
+	tc := tls.Client(raw, cfg)
+	_ = raw.SetDeadline(time.Now().Add(testWait))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	suite, ok := suiteFor(tc.ConnectionState().CipherSuite)
+	if !ok {
+		t.Fatalf("suite %x", tc.ConnectionState().CipherSuite)
+	}
+	m := &manualTLS{t: t, raw: raw}
+	kl.mu.Lock()
+	defer kl.mu.Unlock()
+	for line := range strings.Lines(string(kl.b)) {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		secret, _ := hex.DecodeString(f[2])
+		switch f[0] {
+		case "CLIENT_TRAFFIC_SECRET_0":
+			_ = m.wr.setSecret(suite, secret)
+		case "SERVER_TRAFFIC_SECRET_0":
+			_ = m.rd.setSecret(suite, secret)
+		}
+	}
+	if m.wr.aead == nil || m.rd.aead == nil {
+		t.Fatal("no traffic secrets logged")
+	}
+	return m
+}
+
+func (m *manualTLS) send(typ uint8, p []byte) {
+	m.t.Helper()
+	if _, err := m.raw.Write(m.wr.seal(nil, typ, p)); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// next reads one record: its inner type and plaintext (err at EOF).
+func (m *manualTLS) next() (uint8, []byte, error) {
+	_ = m.raw.SetReadDeadline(time.Now().Add(testWait))
+	for {
+		if n, err := recordLen(m.buf); err != nil {
+			return 0, nil, err
+		} else if n > 0 && len(m.buf) >= n {
+			rec := append([]byte(nil), m.buf[:n]...)
+			m.buf = m.buf[n:]
+			p, typ, err := m.rd.open(rec)
+			return typ, p, err
+		}
+		var b [4096]byte
+		k, err := m.raw.Read(b[:])
+		m.buf = append(m.buf, b[:k]...)
+		if err != nil && k == 0 {
+			return 0, nil, err
+		}
+	}
+}
+
+// expectAlert reads records until an alert, which must be desc, then EOF.
+func (m *manualTLS) expectAlert(desc uint8) {
+	m.t.Helper()
+	for {
+		typ, p, err := m.next()
+		if err != nil {
+			m.t.Fatalf("no alert %d: %v", desc, err)
+		}
+		if typ == recAlert {
+			if len(p) != 2 || p[1] != desc {
+				m.t.Fatalf("alert %v, want %d", p, desc)
+			}
+			break
+		}
+	}
+	if _, _, err := m.next(); err == nil {
+		m.t.Fatal("records after a fatal alert")
+	}
 }
