@@ -152,6 +152,9 @@ func (rc *recConn) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if rc.w > rc.r && (rc.buf[rc.r] < recCCS || rc.buf[rc.r] > recAppData) {
+			n = rc.w - rc.r // not TLS (plain HTTP?): let crypto/tls say so now
+		}
 		if n > 0 && rc.w-rc.r >= n {
 			rc.cur = rc.buf[rc.r : rc.r+n]
 			rc.r += n

@@ -118,6 +118,10 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	if err != nil {
 		t.failed.Add(1)
 		s.log.Debug("netpoll: TLS handshake", "remote", c.RemoteAddr(), "err", err)
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && isHTTPStart(rh.RecordHeader[:]) {
+			_, _ = fc.Write(respHTTPToHTTPS) // as net/http answers
+		}
 		s.closeAccepted(c)
 		return
 	}
@@ -132,6 +136,19 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	if st.part != nil {
 		s.schedule(c, bRead) // records that followed the handshake: no event will say so
 	}
+}
+
+var respHTTPToHTTPS = []byte("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n" +
+	"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+
+// isHTTPStart reports a record header that is the start of an HTTP request.
+func isHTTPStart(b []byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH"} {
+		if string(b) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // io is one read or write of the handshake, waiting for readiness.

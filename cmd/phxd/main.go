@@ -26,6 +26,8 @@ import (
 
 type options struct {
 	addr         string
+	tlsCert      string // -tls-cert, -tls-key: tls.go
+	tlsKey       string
 	joinDeadline time.Duration
 	rejectBrake  time.Duration
 	rejectMode   string
@@ -134,6 +136,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.redisURL, "redis", "", "Redis `URL` (redis://HOST:PORT/DB) shared by every node: broadcasts and presence then reach the clients of every phxd on it; empty (the default): one node, everything in memory")
 	fs.BoolVar(&o.redisCluster, "redis-cluster", false, "the -redis URL names a Redis Cluster: any of its masters, more as addr=HOST:PORT query params (a URL with addr= params implies it)")
 	definePhoenixFlags(fs, o)
+	defineTLSFlags(fs, o)
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
 	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
 	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
@@ -224,6 +227,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
+	tlsCfg, err := loadTLS(o)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxd:", err)
+		return 2
+	}
 	var cl *cluster
 	var extra []prometheus.Collector
 	if o.redisURL != "" {
@@ -293,9 +301,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	// The URL alone, followed by a space, so that terminals make it a link.
-	log.Info("phxd listening: open " + demoURL(ln.Addr()) + " in a browser for the demo page")
+	log.Info("phxd listening: open " + schemeURL(demoURL(ln.Addr()), tlsCfg) + " in a browser for the demo page")
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln, mux) }()
+	go func() { served <- serve(srv, ln, mux, tlsCfg) }()
 
 	select {
 	case s := <-sig:

@@ -1,0 +1,21 @@
+package phx
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+)
+
+// ServeTLS is Serve over TLS: https and wss on the same listener, with
+// cfg's certificate. WebSocket connections run on the event loop after
+// their handshake (the loop reads and writes the TLS 1.3 records itself:
+// no goroutine per connection); LongPoll and every other request are
+// served through net/http over the same TLS connection. TLS 1.3 only;
+// ALPN offers http/1.1 only. See netpoll.Server.ServeTLS.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, fallback http.Handler) error {
+	np, err := s.netpoll()
+	if err != nil {
+		return err
+	}
+	return np.ServeTLS(ln, cfg, (*upgrader)(s), s.withFallback(fallback))
+}
