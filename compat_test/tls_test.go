@@ -101,6 +101,18 @@ func TestWSS(t *testing.T) {
 				}
 			}
 		})
+		// Node offers AES-256-GCM first, but Go's server picks AES-128-GCM
+		// then: the other two suites are forced on the client side.
+		for _, suite := range []string{"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+			t.Run(suite, func(t *testing.T) {
+				only := &phxd{addr: srv.addr, tls: true,
+					env: append(slices.Clone(srv.env), "NODE_OPTIONS=--tls-cipher-list="+suite)}
+				payloads := []string{`{"suite":"` + suite + `"}`}
+				res := runJS[echoResult](t, only, lib, "echo", map[string]any{
+					"user": uniq("tsuite" + tag), "room": "room:" + uniq("tsuite"+tag), "payloads": rawJSON(payloads)})
+				checkEcho(t, res, payloads)
+			})
+		}
 		t.Run("longpoll", func(t *testing.T) {
 			id := uniq("tlp" + tag)
 			res := runJS[struct {
