@@ -24,7 +24,7 @@ import (
 type phxd struct {
 	name  string
 	flags []string
-	addr  string // host:port from the "listening" log line
+	addr  string   // host:port from the "listening" log line
 	tls   bool     // started with -tls-cert: wss:// and https:// (tls_test.go)
 	env   []string // extra environment of the node clients run against it
 	cmd   *exec.Cmd
