@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+
+	"github.com/phxgo/phxgo/netpoll"
 )
 
 // ServeTLS is Serve over TLS: https and wss on the same listener, with
@@ -18,4 +20,14 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, fallback http.Handle
 		return err
 	}
 	return np.ServeTLS(ln, cfg, (*upgrader)(s), s.withFallback(fallback))
+}
+
+// TLSListener wraps ln for the application's own http.Server when it
+// terminates TLS and mounts the Server as a handler: pass the result to
+// http.Server.Serve (not ServeTLS). WebSocket upgrades are then taken off
+// crypto/tls and onto the event loop like every other socket; without
+// the wrapper an upgrade over TLS is answered 500, naming it. Upgrades
+// need TLS 1.3. See netpoll.TLSListener for what it costs.
+func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return netpoll.TLSListener(ln, cfg)
 }
