@@ -53,7 +53,7 @@ func (w *worker) read(c *Conn) {
 			total += n
 			c.lastRead.Store(c.s.clock())
 		}
-		if len(p) > 0 && !w.consume(c, p) {
+		if (len(p) > 0 || c.tls != nil) && !w.consume(c, p) { // TLS: a partial record stamps frameStart
 			return
 		}
 		switch {
@@ -125,7 +125,7 @@ func (w *worker) consume(c *Conn, data []byte) bool {
 // stampFrame keeps frameStart for the sweep: when the frame in progress
 // started (coarsely), 0 when there is none.
 func (c *Conn) stampFrame(completed bool) {
-	partial := c.rx.inFrame || c.rx.hlen > 0
+	partial := c.rx.inFrame || c.rx.hlen > 0 || c.tlsPartial()
 	switch {
 	case partial && (completed || c.frameStart.Load() == 0):
 		c.frameStart.Store(c.s.clock())

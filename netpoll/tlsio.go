@@ -181,6 +181,10 @@ func (w *worker) tlsCloseNotify(c *Conn) {
 	}
 }
 
+// tlsPartial reports an incomplete record held: FrameTimeout applies to
+// it as to a partial frame.
+func (c *Conn) tlsPartial() bool { return c.tls != nil && c.tls.part != nil }
+
 // tlsOutPending reports sealed records not yet written (flush only).
 func (c *Conn) tlsOutPending() bool {
 	return c.tls != nil && c.tls.outOff < len(c.tls.out)

@@ -147,3 +147,25 @@ func TestTLSFallbackHTTP(t *testing.T) {
 		t.Fatalf("%d connections handed off, want 1 (keep-alive)", n)
 	}
 }
+
+// A record that never completes is a frame that never completes: closed
+// at FrameTimeout, and its buffer goes with it.
+func TestTLSPartialRecordTimeout(t *testing.T) {
+	rec := newRecorder(true)
+	_, addr := startTLSServer(t, Config{FrameTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour},
+		acceptAll(rec), nil)
+	m := newManualTLS(t, addr)
+	m.send(recAppData, []byte(upgradeRequest("/socket")))
+	rec.waitOpen(t)
+	whole := m.wr.seal(nil, recAppData, frame(ws.OpText, true, []byte("never completes")))
+	if _, err := m.raw.Write(whole[:len(whole)-1]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if ev := rec.waitClose(t); ev.code != ClosePolicyViolation || ev.reason != "frame timeout" {
+		t.Fatalf("OnClose %d %q, want 1008 frame timeout", ev.code, ev.reason)
+	}
+	if el := time.Since(start); el > testWait {
+		t.Fatalf("closed after %v", el)
+	}
+}
