@@ -20,7 +20,7 @@ import (
 // startTLSServer starts a phxd with -tls-cert/-tls-key on a throwaway
 // self-signed certificate made here; the node clients run against it
 // trust that certificate (NODE_EXTRA_CA_CERTS) and use wss:// and https://.
-func startTLSServer(t *testing.T) *phxd {
+func startTLSServer(t *testing.T, flags ...string) *phxd {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -47,10 +47,40 @@ func startTLSServer(t *testing.T) *phxd {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, "-tls-cert", certFile, "-tls-key", keyFile)
+	srv := startServer(t, append([]string{"-tls-cert", certFile, "-tls-key", keyFile}, flags...)...)
 	srv.tls = true
 	srv.env = []string{"NODE_EXTRA_CA_CERTS=" + certFile}
 	return srv
+}
+
+// baseURL is phxd's web address (the browser tests' PHX_BASE).
+func (s *phxd) baseURL() string {
+	if s.tls {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// The demo page served over https, its socket over wss, in Chromium (the
+// certificate is accepted by the browser context): the chat scenario.
+func TestBrowserHTTPS(t *testing.T) {
+	t.Parallel()
+	checkBrowserSetup(t)
+	srv := startTLSServer(t, "-phoenix-js", phoenixMJS())
+	alice, bob, room := uniq("talice"), uniq("tbob"), uniq("tchat")
+	res := runBrowser[struct{ Alice, Bob pageSnap }](t, srv, "chat",
+		map[string]string{"alice": alice, "bob": bob, "room": room})
+	for name, p := range map[string]pageSnap{"alice": res.Alice, "bob": res.Bob} {
+		if p.State != "open" || p.Transport != "WebSocket" {
+			t.Errorf("%s: socket %s over %s, want open over WebSocket (wss)", name, p.State, p.Transport)
+		}
+		if p.onlineUser(alice) == nil || p.onlineUser(bob) == nil || len(p.Online) != 2 {
+			t.Errorf("%s's page: online %+v, want %s and %s", name, p.Online, alice, bob)
+		}
+	}
+	if !res.Bob.sees(alice, "hello from "+alice) || !res.Alice.sees(bob, "hi "+alice) {
+		t.Errorf("messages: alice saw %+v, bob saw %+v", res.Alice.Messages, res.Bob.Messages)
+	}
 }
 
 // The main phoenix.js scenarios over wss:// (and LongPoll over https://)
