@@ -169,3 +169,33 @@ func TestTLSPartialRecordTimeout(t *testing.T) {
 		t.Fatalf("closed after %v", el)
 	}
 }
+
+// A peer that asks for KeyUpdates and reads nothing: our answers pile up
+// only to maxKeyUpdateOut, then the connection is closed.
+func TestTLSKeyUpdateFlood(t *testing.T) {
+	rec := newRecorder(true)
+	_, addr := startTLSServer(t, Config{}, acceptAll(rec), nil)
+	m := newManualTLS(t, addr)
+	_ = m.raw.(*net.TCPConn).SetReadBuffer(4096)
+	m.send(recAppData, []byte(upgradeRequest("/socket")))
+	setSndBuf(rec.waitOpen(t), 4096)
+	// Each answer is 27 bytes: the socket buffers (a few KiB each way) and
+	// the 4 KiB cap are full long before this many requests.
+	const most = 20000
+	sent := 0
+	_ = m.raw.SetWriteDeadline(time.Now().Add(testWait))
+	for ; sent < most; sent++ {
+		if _, err := m.raw.Write(m.wr.seal(nil, recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 1})); err != nil {
+			break
+		}
+		_ = m.wr.update()
+		if len(rec.closed) > 0 {
+			break
+		}
+	}
+	ev := rec.waitClose(t)
+	if ev.code != CloseAbnormal {
+		t.Fatalf("OnClose %d %q", ev.code, ev.reason)
+	}
+	t.Logf("closed after %d KeyUpdate requests", sent)
+}
