@@ -127,13 +127,14 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	}
 	t.ok.Add(1)
 	c.tls = st
+	pending := st.part != nil // read before the conn's task can run
 	s.setDeadline(c, dlHandshake)
 	if err := s.register(c); err != nil {
 		s.clearDeadline(c)
 		s.closeAccepted(c)
 		return
 	}
-	if st.part != nil {
+	if pending {
 		s.schedule(c, bRead) // records that followed the handshake: no event will say so
 	}
 }
