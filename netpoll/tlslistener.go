@@ -22,8 +22,8 @@ var ErrTLSNotAdoptable = errors.New("netpoll: a WebSocket over TLS joins the eve
 // state, so that a WebSocket upgrade can be taken off crypto/tls and onto
 // the event loop: no goroutine per WebSocket. What it costs before the
 // upgrade: the records a client sends are decrypted twice (once by
-// crypto/tls, once to follow KeyUpdate), about 18 KiB of buffer per
-// connection. Upgrades need TLS 1.3 (others are answered with
+// crypto/tls, once to follow KeyUpdate), up to about 35 KiB of buffers
+// per connection besides crypto/tls's own. Upgrades need TLS 1.3 (others are answered with
 // ErrTLSNotAdoptable); plain HTTP works with any version cfg allows.
 func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
 	return &tlsListener{Listener: ln, cfg: cfg}

@@ -36,6 +36,9 @@ func (c *Conn) netConn() net.Conn {
 	if t == nil {
 		return c.nc
 	}
+	if t.outOff < len(t.out) { // a KeyUpdate answer sealed during the head: first on the wire
+		_, _ = c.nc.Write(t.out[t.outOff:])
+	}
 	s := &tlsStream{Conn: c.nc, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096)}
 	s.w = copy(s.rbuf, t.part)
 	if t.part != nil {
