@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // payload spanning several records); LongPoll is served by net/http.
 func TestMountedOverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
-	srv := phx.NewServer(phx.Config{Path: "/socket"})
+	srv := phx.NewServer(phx.Config{Path: "/socket", Logger: slog.New(slog.DiscardHandler)})
 	srv.Channel("room:*", echoRoom{})
 	t.Cleanup(func() { _ = srv.Close() })
 	mux := http.NewServeMux()
