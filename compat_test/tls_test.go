@@ -132,11 +132,16 @@ func TestWSS(t *testing.T) {
 			}
 		})
 		// Node offers AES-256-GCM first, but Go's server picks AES-128-GCM
-		// then: the other two suites are forced on the client side.
-		for _, suite := range []string{"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+		// then: the other suites, and TLS 1.2, are forced on the client side.
+		for suite, opts := range map[string]string{
+			"TLS_AES_256_GCM_SHA384":       "--tls-cipher-list=TLS_AES_256_GCM_SHA384",
+			"TLS_CHACHA20_POLY1305_SHA256": "--tls-cipher-list=TLS_CHACHA20_POLY1305_SHA256",
+			"TLSv1.2-ECDHE-ECDSA-CHACHA20": "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-CHACHA20-POLY1305",
+			"TLSv1.2-ECDHE-ECDSA-AES256":   "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES256-GCM-SHA384",
+		} {
 			t.Run(suite, func(t *testing.T) {
 				only := &phxd{addr: srv.addr, tls: true,
-					env: append(slices.Clone(srv.env), "NODE_OPTIONS=--tls-cipher-list="+suite)}
+					env: append(slices.Clone(srv.env), "NODE_OPTIONS="+opts)}
 				payloads := []string{`{"suite":"` + suite + `"}`}
 				res := runJS[echoResult](t, only, lib, "echo", map[string]any{
 					"user": uniq("tsuite" + tag), "room": "room:" + uniq("tsuite"+tag), "payloads": rawJSON(payloads)})

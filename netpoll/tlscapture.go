@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -33,9 +34,13 @@ type recConn struct {
 	suiteID  atomic.Uint32 // the ServerHello's cipher suite (0: not yet)
 	mu       sync.Mutex    // guards secrets, random, keyErr
 	secrets  [2][]byte     // client, server application traffic secret 0
+	master   []byte        // TLS 1.2: the master secret
+	srandom  []byte        // TLS 1.2: the server random (ServerHello)
 	keyErr   error
 	random   []byte      // client random of the lines above
-	appLog   io.Writer   // the application's own KeyLogWriter, if any
+	router   *keyRouter  // routes the key log lines of rc's handshake here
+	crandom  [32]byte    // rc's client random, once its ClientHello was read
+	routed   bool        // rc is in router.conns
 	stopped  atomic.Bool // taken over: Read answers errTakenOver
 	buf      []byte      // ciphertext read and not yet handed out: buf[r:w]
 	r, w     int
@@ -55,17 +60,27 @@ func (*takenOver) Error() string   { return "netpoll: TLS connection taken over 
 func (*takenOver) Timeout() bool   { return true }
 func (*takenOver) Temporary() bool { return true }
 
-func newRecConn(nc net.Conn) *recConn {
-	return &recConn{Conn: nc, buf: make([]byte, maxRecordLen+2048)}
+func newRecConn(nc net.Conn, kr *keyRouter) *recConn {
+	return &recConn{Conn: nc, router: kr, buf: make([]byte, maxRecordLen+2048)}
 }
 
-// configFor clones cfg for one connection: its KeyLogWriter feeds rc
-// (and still the application's, if it set one), also on a config chosen
-// by GetConfigForClient.
-func (rc *recConn) configFor(cfg *tls.Config) *tls.Config {
+// keyRouter is the KeyLogWriter of one listener's config: it hands each
+// key log line to the connection whose ClientHello carried the line's
+// client random (and every line to the application's own KeyLogWriter,
+// if it set one). One config per listener, not per connection, so that
+// session tickets made for one connection resume on another.
+type keyRouter struct {
+	conns sync.Map // [32]byte client random → *recConn
+	app   io.Writer
+}
+
+// newKeyRouter clones cfg with a keyRouter as its KeyLogWriter; a config
+// chosen by GetConfigForClient is cloned per handshake to get it too.
+func newKeyRouter(cfg *tls.Config) (*tls.Config, *keyRouter) {
+	kr := &keyRouter{app: cfg.KeyLogWriter}
 	c := cfg.Clone()
-	rc.appLog = cfg.KeyLogWriter
-	c.KeyLogWriter = keyLog{rc}
+	c.KeyLogWriter = kr
+	no12Resumption(c)
 	if get := cfg.GetConfigForClient; get != nil {
 		c.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 			nc, err := get(hi)
@@ -73,22 +88,63 @@ func (rc *recConn) configFor(cfg *tls.Config) *tls.Config {
 				return nc, err
 			}
 			nc = nc.Clone()
-			nc.KeyLogWriter = keyLog{rc}
+			nc.KeyLogWriter = kr
+			no12Resumption(nc)
 			return nc, nil
 		}
 	}
-	return c
+	return c, kr
 }
 
-// keyLog is the KeyLogWriter of one connection's config clone.
-type keyLog struct{ rc *recConn }
+// no12Resumption makes TLS 1.2 clients do full handshakes: crypto/tls
+// logs no master secret when it resumes a TLS 1.2 session, so such a
+// connection could not be taken over. TLS 1.3 sessions resume as before.
+func no12Resumption(c *tls.Config) {
+	unwrap := c.UnwrapSession
+	c.UnwrapSession = func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		switch {
+		case cs.Version != tls.VersionTLS13:
+			return nil, nil
+		case unwrap != nil:
+			return unwrap(id, cs)
+		}
+		return c.DecryptTicket(id, cs)
+	}
+}
 
-func (k keyLog) Write(p []byte) (int, error) {
-	k.rc.keyLine(p)
-	if k.rc.appLog != nil {
-		_, _ = k.rc.appLog.Write(p)
+func (kr *keyRouter) Write(p []byte) (int, error) {
+	if kr.app != nil {
+		_, _ = kr.app.Write(p)
+	}
+	if f := bytes.Fields(p); len(f) == 3 && len(f[1]) == 64 {
+		var random [32]byte
+		if _, err := hex.Decode(random[:], f[1]); err == nil {
+			if rc, ok := kr.conns.Load(random); ok {
+				rc.(*recConn).keyLine(p)
+			}
+		}
 	}
 	return len(p), nil
+}
+
+// clientHello routes the key log lines of the handshake whose
+// ClientHello record rc hands out (a ClientHello split across records
+// is not followed: the connection then cannot be taken over).
+func (rc *recConn) clientHello(b []byte) {
+	// type(1) length(3) legacy_version(2) random(32)
+	if rc.router == nil || len(b) < 38 || b[0] != 1 {
+		return
+	}
+	copy(rc.crandom[:], b[6:38])
+	rc.routed = true
+	rc.router.conns.Store(rc.crandom, rc)
+}
+
+// unroute forgets rc in its router (handshake over or failed).
+func (rc *recConn) unroute() {
+	if rc.routed {
+		rc.router.conns.Delete(rc.crandom)
+	}
 }
 
 // Write follows the records crypto/tls writes, then writes them.
@@ -106,6 +162,8 @@ func (rc *recConn) keyLine(p []byte) {
 	}
 	i := -1
 	switch string(f[0]) {
+	case "CLIENT_RANDOM":
+		i = 2
 	case "CLIENT_TRAFFIC_SECRET_0":
 		i = 0
 	case "SERVER_TRAFFIC_SECRET_0":
@@ -122,6 +180,10 @@ func (rc *recConn) keyLine(p []byte) {
 	defer rc.mu.Unlock()
 	if rc.random != nil && !bytes.Equal(rc.random, random) {
 		rc.keyErr = errors.New("netpoll: key log lines of two handshakes")
+		return
+	}
+	if i == 2 {
+		rc.random, rc.master = random, secret
 		return
 	}
 	rc.random, rc.secrets[i] = random, secret
@@ -158,6 +220,9 @@ func (rc *recConn) Read(p []byte) (int, error) {
 		if n > 0 && rc.w-rc.r >= n {
 			rc.cur = rc.buf[rc.r : rc.r+n]
 			rc.r += n
+			if !rc.routed && rc.cur[0] == recHandshake {
+				rc.clientHello(rc.cur[recHeaderLen:])
+			}
 			rc.in.see(rc.cur, rc, false)
 			break
 		}
@@ -204,6 +269,9 @@ func (rc *recConn) serverHello(b []byte) {
 	}
 	at := 38 + 1 + int(b[38])
 	if len(b) >= at+2 {
+		rc.mu.Lock()
+		rc.srandom = slices.Clone(b[6:38])
+		rc.mu.Unlock()
 		rc.suiteID.Store(uint32(b[at])<<8 | uint32(b[at+1]))
 	}
 }
@@ -214,12 +282,21 @@ type tracker struct {
 	ready   bool        // the application secret is installed
 	app     bool        // an application-phase record was seen
 	pending atomic.Bool // a KeyUpdate is due in this direction: decrypt to find it
+	ccs     bool        // a change_cipher_spec went this way
+	n12     uint64      // records after it: the TLS 1.2 sequence number
 	err     error       // lost track: the connection cannot be taken over
 	scratch []byte
 }
 
 // see accounts for one complete record going in the direction of t.
 func (t *tracker) see(rec []byte, rc *recConn, server bool) {
+	switch {
+	case rec[0] == recCCS:
+		t.ccs = true
+		return
+	case t.ccs:
+		t.n12++ // counted whatever the version; used for TLS 1.2 only
+	}
 	if t.err != nil || rec[0] != recAppData {
 		return
 	}
@@ -294,6 +371,7 @@ func keyUpdates(b []byte) (update, requested bool, err error) {
 // last record it read).
 func (rc *recConn) takeOver() (*tlsConn, error) {
 	rc.stopped.Store(true)
+	rc.unroute()
 	rc.mu.Lock()
 	keyErr := rc.keyErr
 	rc.mu.Unlock()
@@ -310,6 +388,9 @@ func (rc *recConn) takeOver() (*tlsConn, error) {
 		return nil, errors.New("netpoll: crypto/tls holds part of a record")
 	case rc.out.pending.Load():
 		return nil, errors.New("netpoll: a TLS KeyUpdate answer is still due")
+	}
+	if st, ok, err := rc.takeOver12(); ok || err != nil {
+		return st, err
 	}
 	for _, t := range []*tracker{&rc.in, &rc.out} {
 		if !t.ready {
@@ -329,6 +410,31 @@ func (rc *recConn) takeOver() (*tlsConn, error) {
 	}
 	rc.in.scratch, rc.out.scratch, rc.buf = nil, nil, nil
 	return tc, nil
+}
+
+// takeOver12 is takeOver for a TLS 1.2 connection (ok false for 1.3).
+func (rc *recConn) takeOver12() (*tlsConn, bool, error) {
+	s, ok := suite12For(uint16(rc.suiteID.Load()))
+	if !ok {
+		return nil, false, nil
+	}
+	rc.mu.Lock()
+	master, crand, srand := rc.master, rc.random, rc.srandom
+	rc.mu.Unlock()
+	if master == nil || srand == nil {
+		return nil, true, errors.New("netpoll: no TLS 1.2 master secret logged")
+	}
+	client, server, err := keys12(s, master, crand, srand)
+	if err != nil {
+		return nil, true, err
+	}
+	client.seq, server.seq = rc.in.n12, rc.out.n12
+	tc := &tlsConn{rd: client, wr: server}
+	if rc.r < rc.w {
+		tc.part = append(getPart(), rc.buf[rc.r:rc.w]...)
+	}
+	rc.in.scratch, rc.out.scratch, rc.buf = nil, nil, nil
+	return tc, true, nil
 }
 
 // fdConn is the blocking net.Conn a handshake goroutine runs crypto/tls

@@ -126,6 +126,9 @@ const maxKeyUpdateOut = 4 << 10
 // KeyUpdate is accepted (new read keys; our own update first when asked).
 func (t *tlsConn) postHandshake(c *Conn, msg []byte) error {
 	update, requested, err := keyUpdates(msg)
+	if err != nil || !update || t.rd.v12 { // TLS 1.2: no renegotiation
+		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
+	}
 	if err != nil || !update {
 		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
 	}
@@ -261,8 +264,9 @@ func (s *sealer) add(p []byte) {
 		if !s.open {
 			s.start, s.open = len(s.out), true
 			s.out = append(s.out, recAppData, 3, 3, 0, 0)
+			s.out = append(s.out, make([]byte, s.wr.prefixLen()-recHeaderLen)...)
 		}
-		room := maxPlainLen - (len(s.out) - s.start - recHeaderLen)
+		room := maxPlainLen - (len(s.out) - s.start - s.wr.prefixLen())
 		k := min(room, len(p))
 		s.out = append(s.out, p[:k]...)
 		p = p[k:]

@@ -12,7 +12,7 @@ import (
 // upgrade over TLS that did not come through TLSListener, or that
 // negotiated TLS 1.2: crypto/tls keeps its keys to itself.
 var ErrTLSNotAdoptable = errors.New("netpoll: a WebSocket over TLS joins the event loop only " +
-	"when the http.Server serves a listener wrapped by phx.TLSListener (netpoll.TLSListener), with TLS 1.3")
+	"when the http.Server serves a listener wrapped by phx.TLSListener (netpoll.TLSListener), with TLS 1.3 or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305")
 
 // TLSListener wraps ln for an http.Server that terminates TLS itself and
 // mounts a netpoll Server (UpgradeHTTP, phx.Server as a handler): pass
@@ -23,15 +23,20 @@ var ErrTLSNotAdoptable = errors.New("netpoll: a WebSocket over TLS joins the eve
 // the event loop: no goroutine per WebSocket. What it costs before the
 // upgrade: the records a client sends are decrypted twice (once by
 // crypto/tls, once to follow KeyUpdate), up to about 35 KiB of buffers
-// per connection besides crypto/tls's own. Upgrades need TLS 1.3 (others are answered with
-// ErrTLSNotAdoptable); plain HTTP works with any version cfg allows.
+// per connection besides crypto/tls's own; TLS 1.2 sessions are not
+// resumed (crypto/tls logs no keys for a resumed one). Upgrades need TLS
+// 1.3, or 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305 (others are
+// answered with ErrTLSNotAdoptable); plain HTTP works with any version
+// and suite cfg allows.
 func TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
-	return &tlsListener{Listener: ln, cfg: cfg}
+	c, kr := newKeyRouter(cfg)
+	return &tlsListener{Listener: ln, cfg: c, router: kr}
 }
 
 type tlsListener struct {
 	net.Listener
-	cfg *tls.Config
+	cfg    *tls.Config
+	router *keyRouter
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -39,10 +44,10 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := newRecConn(nc)
+	rc := newRecConn(nc, l.router)
 	lc := &listenedConn{recConn: rc, key: connKey(nc.LocalAddr(), nc.RemoteAddr().String())}
 	listened.Store(lc.key, lc)
-	return tls.Server(lc, rc.configFor(l.cfg)), nil
+	return tls.Server(lc, l.cfg), nil
 }
 
 // listened maps a connection's addresses to its recConn while it is
@@ -56,7 +61,12 @@ type listenedConn struct {
 	once sync.Once
 }
 
-func (lc *listenedConn) forget() { lc.once.Do(func() { listened.Delete(lc.key) }) }
+func (lc *listenedConn) forget() {
+	lc.once.Do(func() {
+		listened.Delete(lc.key)
+		lc.unroute()
+	})
+}
 
 func (lc *listenedConn) Close() error {
 	lc.forget()
@@ -70,9 +80,13 @@ func connKey(local net.Addr, remote string) string {
 	return local.String() + "|" + remote
 }
 
-// tlsAdoptable reports whether r came over TLS 1.3 through TLSListener.
+// tlsAdoptable reports whether r came through TLSListener over TLS 1.3,
+// or 1.2 with a suite the loop carries.
 func tlsAdoptable(r *http.Request) bool {
-	if r.TLS == nil || r.TLS.Version != tls.VersionTLS13 {
+	if r.TLS == nil {
+		return false
+	}
+	if _, ok := suite12For(r.TLS.CipherSuite); !ok && r.TLS.Version != tls.VersionTLS13 {
 		return false
 	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)

@@ -52,6 +52,7 @@ type tlsSuite struct {
 	hash   func() hash.Hash
 	keyLen int
 	chacha bool
+	v12    bool // a TLS 1.2 ECDHE AEAD suite (tls12.go)
 }
 
 var (
@@ -113,8 +114,9 @@ type halfConn struct {
 	suite  *tlsSuite
 	aead   cipher.AEAD
 	secret []byte
-	iv     [12]byte
+	iv     [12]byte // TLS 1.2 AES-GCM: the 4-byte salt
 	seq    uint64
+	v12    bool // TLS 1.2 record format (tls12.go)
 }
 
 // setSecret installs a traffic secret (sequence number back to 0).
@@ -142,6 +144,9 @@ func (h *halfConn) setSecret(s *tlsSuite, secret []byte) error {
 
 // update moves to the next traffic secret (KeyUpdate, RFC 8446 §7.2).
 func (h *halfConn) update() error {
+	if h.v12 {
+		return errTLSUnsupp
+	}
 	return h.setSecret(h.suite, expandLabel(h.suite.hash, h.secret, "traffic upd", h.suite.hash().Size()))
 }
 
@@ -158,6 +163,9 @@ func (h *halfConn) nonce() []byte {
 // open decrypts one complete record (header included) in place and
 // returns its plaintext and inner content type.
 func (h *halfConn) open(rec []byte) ([]byte, uint8, error) {
+	if h.v12 {
+		return h.open12(rec)
+	}
 	if rec[0] != recAppData {
 		return nil, 0, tlsFailure(errTLSBadRecord, alertUnexpectedMessage)
 	}
@@ -187,6 +195,7 @@ func (h *halfConn) open(rec []byte) ([]byte, uint8, error) {
 func (h *halfConn) seal(dst []byte, typ uint8, plain []byte) []byte {
 	start := len(dst)
 	dst = append(dst, recAppData, 3, 3, 0, 0)
+	dst = append(dst, make([]byte, h.prefixLen()-recHeaderLen)...)
 	dst = append(dst, plain...)
 	return h.sealTail(dst, start, typ)
 }
@@ -194,6 +203,9 @@ func (h *halfConn) seal(dst []byte, typ uint8, plain []byte) []byte {
 // sealTail encrypts in place the record started at dst[start:] whose
 // header is reserved and whose plaintext follows it.
 func (h *halfConn) sealTail(dst []byte, start int, typ uint8) []byte {
+	if h.v12 {
+		return h.sealTail12(dst, start, typ)
+	}
 	dst = slices.Grow(append(dst, typ), h.aead.Overhead()) // sealed in place, never moved
 	n := len(dst) - start - recHeaderLen
 	binary.BigEndian.PutUint16(dst[start+3:], uint16(n+h.aead.Overhead()))
@@ -201,6 +213,15 @@ func (h *halfConn) sealTail(dst []byte, start int, typ uint8) []byte {
 	sealed := h.aead.Seal(body[:0], h.nonce(), body, dst[start:start+recHeaderLen])
 	h.seq++
 	return dst[:start+recHeaderLen+len(sealed)]
+}
+
+// prefixLen is what a record holds before its plaintext: the header, and
+// TLS 1.2 AES-GCM's explicit nonce.
+func (h *halfConn) prefixLen() int {
+	if h.v12 && !h.suite.chacha {
+		return recHeaderLen + 8
+	}
+	return recHeaderLen
 }
 
 // recordLen returns the length of the record starting b (header

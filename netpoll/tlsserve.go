@@ -17,7 +17,8 @@ const DefaultMaxTLSHandshakes = 256
 
 // tlsServe is the TLS side of one ServeTLS listener.
 type tlsServe struct {
-	cfg      *tls.Config
+	cfg      *tls.Config // shared by the listener's handshakes; its KeyLogWriter is router
+	router   *keyRouter
 	max      int64
 	inflight atomic.Int64
 	ok       atomic.Int64
@@ -54,13 +55,16 @@ func (s *Server) TLSStats() TLSStats {
 // own (crypto/tls cannot resume a handshake that would block), at most
 // MaxTLSHandshakes at once per listener (over it the connection is
 // closed at accept) and within HandshakeTimeout; then the connection
-// joins the event loop, which reads and writes TLS 1.3 records itself
+// joins the event loop, which reads and writes the TLS records itself
 // (the request head is then read within another HandshakeTimeout, as
 // without TLS). After the handshake no goroutine and no buffer is held
 // for an idle connection: only its keys.
 //
-// cfg is cloned; the clone accepts TLS 1.3 only (the loop's record layer
-// speaks TLS 1.3: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305) and offers
+// cfg is cloned once (the listener's handshakes share the clone, so
+// session tickets resume). The clone accepts TLS 1.3 (AES-128-GCM,
+// AES-256-GCM, ChaCha20-Poly1305) and TLS 1.2 with ECDHE and AES-GCM or
+// ChaCha20-Poly1305 only (no CBC, no RSA key exchange, no renegotiation;
+// TLS 1.2 sessions are not resumed: crypto/tls logs no keys for them) and offers
 // only http/1.1 by ALPN. Plain HTTP requests are handed to net/http over
 // a net.Conn that speaks the same record layer (their Request.TLS is nil).
 func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, up Upgrader, fallback http.Handler) error {
@@ -69,13 +73,15 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, up Upgrader, fallbac
 		return errors.New("netpoll: ServeTLS needs a tls.Config with a certificate")
 	}
 	c := cfg.Clone()
-	c.MinVersion, c.MaxVersion = tls.VersionTLS13, 0
+	c.MinVersion, c.MaxVersion = tls.VersionTLS12, 0
+	c.CipherSuites = suites12 // TLS 1.2: ECDHE with an AEAD only (1.3's suites are all fine)
 	c.NextProtos = []string{"http/1.1"}
 	max := int64(s.cfg.MaxTLSHandshakes)
 	if max <= 0 {
 		max = DefaultMaxTLSHandshakes
 	}
-	return s.serve(ln, up, fallback, &tlsServe{cfg: c, max: max})
+	c, kr := newKeyRouter(c)
+	return s.serve(ln, up, fallback, &tlsServe{cfg: c, router: kr, max: max})
 }
 
 // startTLS runs the handshake of an accepted connection (its slot taken,
@@ -108,8 +114,9 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	defer s.bg.Done()
 	fc := &fdConn{Conn: c.nc, fd: int(c.fd), stop: s.draining.Load,
 		deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
-	rc := newRecConn(fc)
-	err := tls.Server(rc, rc.configFor(t.cfg)).Handshake()
+	rc := newRecConn(fc, t.router)
+	err := tls.Server(rc, t.cfg).Handshake()
+	rc.unroute()
 	var st *tlsConn
 	if err == nil {
 		st, err = rc.takeOver()

@@ -12,9 +12,10 @@ import (
 )
 
 // defineTLSFlags adds -tls-cert and -tls-key: with both, phxd serves https
-// and wss (TLS 1.3) on -addr instead of http and ws.
+// and wss (TLS 1.3, or 1.2 with ECDHE and an AEAD) on -addr instead of
+// http and ws.
 func defineTLSFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) `file`: with -tls-key, serve https and wss (TLS 1.3) on -addr instead of http and ws; WebSocket records are encrypted on the event loop, LongPoll and the other routes are served over the same TLS")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) `file`: with -tls-key, serve https and wss (TLS 1.3, or 1.2 with ECDHE and AES-GCM or ChaCha20) on -addr instead of http and ws; WebSocket records are encrypted on the event loop, LongPoll and the other routes are served over the same TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
 }
 
