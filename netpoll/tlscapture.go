@@ -129,15 +129,17 @@ func (kr *keyRouter) Write(p []byte) (int, error) {
 
 // clientHello routes the key log lines of the handshake whose
 // ClientHello record rc hands out (a ClientHello split across records
-// is not followed: the connection then cannot be taken over).
+// is not followed: the connection then cannot be taken over). A random
+// already routed to a handshake in progress keeps its route: a copy of
+// another client's random gets no keys.
 func (rc *recConn) clientHello(b []byte) {
 	// type(1) length(3) legacy_version(2) random(32)
 	if rc.router == nil || len(b) < 38 || b[0] != 1 {
 		return
 	}
 	copy(rc.crandom[:], b[6:38])
-	rc.routed = true
-	rc.router.conns.Store(rc.crandom, rc)
+	_, taken := rc.router.conns.LoadOrStore(rc.crandom, rc)
+	rc.routed = !taken
 }
 
 // unroute forgets rc in its router (handshake over or failed).
