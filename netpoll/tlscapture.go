@@ -20,34 +20,34 @@ import (
 //   - it hands crypto/tls one complete record at a time, so crypto/tls
 //     never holds ciphertext past a record boundary: what it has not
 //     asked for stays here (a record that is still arriving, too);
-//   - it captures the TLS 1.3 traffic secrets through the config's
-//     KeyLogWriter (this connection's own clone of the config) and the
-//     suite from the ServerHello it writes;
-//   - it follows both directions' sequence numbers: each application
-//     record read is decrypted on a copy (so a KeyUpdate is seen), and
-//     each one written is counted (decrypted only while a KeyUpdate
-//     reply is due).
+//   - it gets the secrets (TLS 1.3 traffic secrets, or the TLS 1.2
+//     master secret) from the listener's KeyLogWriter (keyRouter, by
+//     client random) and the suite and server random from the
+//     ServerHello crypto/tls writes;
+//   - it follows both directions' sequence numbers: TLS 1.3 application
+//     records read are decrypted on a copy (so a KeyUpdate is seen),
+//     those written are counted (decrypted only while a KeyUpdate reply
+//     is due); TLS 1.2 records are counted from change_cipher_spec.
 //
 // After the switch crypto/tls must not touch the connection again.
 type recConn struct {
 	net.Conn
-	suiteID  atomic.Uint32 // the ServerHello's cipher suite (0: not yet)
-	mu       sync.Mutex    // guards secrets, random, keyErr
-	secrets  [2][]byte     // client, server application traffic secret 0
-	master   []byte        // TLS 1.2: the master secret
-	srandom  []byte        // TLS 1.2: the server random (ServerHello)
-	keyErr   error
-	random   []byte      // client random of the lines above
-	router   *keyRouter  // routes the key log lines of rc's handshake here
-	crandom  [32]byte    // rc's client random, once its ClientHello was read
-	routed   bool        // rc is in router.conns
-	stopped  atomic.Bool // taken over: Read answers errTakenOver
-	buf      []byte      // ciphertext read and not yet handed out: buf[r:w]
-	r, w     int
-	cur      []byte // rest of the record being handed to crypto/tls
-	in, out  tracker
-	wbroken  bool // a Write ended inside a record: the write side is unknown
-	wScratch []byte
+	suiteID atomic.Uint32 // the ServerHello's cipher suite (0: not yet)
+	mu      sync.Mutex    // guards secrets, master, srandom, keyErr, random
+	secrets [2][]byte     // client, server application traffic secret 0
+	master  []byte        // TLS 1.2: the master secret
+	srandom []byte        // TLS 1.2: the server random (ServerHello)
+	keyErr  error
+	random  []byte      // client random of the lines above
+	router  *keyRouter  // routes the key log lines of rc's handshake here
+	crandom [32]byte    // rc's client random, once its ClientHello was read
+	routed  bool        // rc is in router.conns
+	stopped atomic.Bool // taken over: Read answers errTakenOver
+	buf     []byte      // ciphertext read and not yet handed out: buf[r:w]
+	r, w    int
+	cur     []byte // rest of the record being handed to crypto/tls
+	in, out tracker
+	wbroken bool // a Write ended inside a record: the write side is unknown
 }
 
 // errTakenOver is what crypto/tls reads once the connection was taken
