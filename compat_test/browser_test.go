@@ -264,7 +264,7 @@ func runBrowser[T any](t *testing.T, srv *phxd, scenario string, args any) T {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = append(os.Environ(),
-		"PHX_BASE=http://"+srv.addr,
+		"PHX_BASE="+srv.baseURL(),
 		"PHX_ARGS="+string(argJSON),
 		"PHX_SHOTS="+shots,
 		"PHX_SHOT_PREFIX="+path.Base(t.Name()),

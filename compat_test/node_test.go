@@ -85,6 +85,7 @@ func runJSWith[T any](t *testing.T, srv *phxd, lib jsLib, preload, scenario stri
 		"PHX_ARGS="+string(argJSON),
 		fmt.Sprintf("PHX_TIMEOUT_MS=%d", scenarioTimeout.Milliseconds()),
 	)
+	cmd.Env = append(cmd.Env, srv.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

@@ -24,7 +24,9 @@ import (
 type phxd struct {
 	name  string
 	flags []string
-	addr  string // host:port from the "listening" log line
+	addr  string   // host:port from the "listening" log line
+	tls   bool     // started with -tls-cert: wss:// and https:// (tls_test.go)
+	env   []string // extra environment of the node clients run against it
 	cmd   *exec.Cmd
 
 	mu      sync.Mutex
@@ -155,7 +157,12 @@ func (s *phxd) scan(r io.Reader, done *sync.WaitGroup) {
 }
 
 // wsURL is the phoenix.js endpoint (phoenix.js appends /websocket).
-func (s *phxd) wsURL() string { return "ws://" + s.addr + "/socket" }
+func (s *phxd) wsURL() string {
+	if s.tls {
+		return "wss://" + s.addr + "/socket"
+	}
+	return "ws://" + s.addr + "/socket"
+}
 
 // stop sends SIGTERM and waits for the exit. The contract: drain, exit 0.
 // Calling it again returns the first result.

@@ -16,6 +16,7 @@ type serveCtx struct {
 	shim    *shimListener
 	http    *http.Server // serves the non-WebSocket requests of this listener
 	scratch []byte       // the accept loop's buffer for draining refused connections
+	tls     *tlsServe    // ServeTLS: handshake first (tlsserve.go); nil: plain
 }
 
 // Serve accepts connections on ln until Shutdown or Close. WebSocket
@@ -32,10 +33,14 @@ type serveCtx struct {
 // connections idle for IdleTimeout (HTTPReadTimeout if IdleTimeout is
 // negative), and caps bodies at MaxBodyBytes.
 func (s *Server) Serve(ln net.Listener, up Upgrader, fallback http.Handler) error {
+	return s.serve(ln, up, fallback, nil)
+}
+
+func (s *Server) serve(ln net.Listener, up Upgrader, fallback http.Handler, tl *tlsServe) error {
 	if fallback == nil {
 		fallback = http.NotFoundHandler()
 	}
-	sv := &serveCtx{up: up, shim: newShim(ln.Addr()), scratch: make([]byte, 1024)}
+	sv := &serveCtx{up: up, shim: newShim(ln.Addr()), scratch: make([]byte, 1024), tls: tl}
 	sv.http = &http.Server{Handler: limitBody(fallback, s.cfg.MaxBodyBytes),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
 		WriteTimeout: s.cfg.HTTPWriteTimeout, IdleTimeout: max(s.cfg.IdleTimeout, 0),
@@ -137,6 +142,10 @@ func (s *Server) accept(nc net.Conn, sv *serveCtx) {
 	}
 	c.ipCounted = byIP
 	c.hs = &handshake{sv: sv}
+	if sv.tls != nil {
+		s.startTLS(c, sv) // registered once its TLS handshake is done
+		return
+	}
 	s.setDeadline(c, dlHandshake) // before the conn is visible to its task
 	if err := s.register(c); err != nil {
 		s.log.Debug("netpoll: refused conn", "remote", nc.RemoteAddr(), "err", err)

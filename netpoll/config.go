@@ -124,6 +124,12 @@ type Config struct {
 	// Deflate turns on permessage-deflate (off by default; see
 	// DeflateConfig).
 	Deflate DeflateConfig
+
+	// MaxTLSHandshakes caps the TLS handshakes in progress at once on each
+	// ServeTLS listener (each runs on a goroutine of its own, within
+	// HandshakeTimeout); over it a new connection is closed at accept.
+	// Default DefaultMaxTLSHandshakes (256).
+	MaxTLSHandshakes int
 }
 
 // Limits that are not configurable.

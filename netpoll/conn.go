@@ -71,6 +71,7 @@ type Conn struct {
 	raw syscall.RawConn // nc's fd, for non-blocking syscalls without a dup
 	h   Handler         // set before stOpen, then read-only
 	hs  *handshake      // handshake-only state; nil once open
+	tls *tlsConn        // TLS record state (tls*.go); nil without TLS
 
 	fd    int32
 	state atomic.Uint32 // stHandshake…stDead

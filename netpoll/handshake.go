@@ -30,10 +30,12 @@ var errRejected = errors.New("netpoll: upgrade rejected")
 // head without ever waiting for it (slowloris heads cost their bytes only;
 // the sweep enforces HandshakeTimeout).
 func (w *worker) readHead(c *Conn) {
-	n, err := w.sysRead(c, w.buf)
+	n, p, err := w.input(c) // p: n bytes read, or their TLS plaintext
+	if len(p) > 0 {
+		w.gotHead(c, p)
+	}
 	switch {
-	case n > 0:
-		w.gotHead(c, w.buf[:n])
+	case n > 0 && err == nil:
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
 		w.eof(c, err)
@@ -135,7 +137,7 @@ func (w *worker) handOff(c *Conn, sv *serveCtx, data []byte) {
 	c.finalized = true
 	c.s.reg.remove(c) // the slot stays: the httpConn gives it back on Close
 	c.s.stats.handedOff.Add(1)
-	hc := c.s.http.add(&httpConn{replayConn: replayConn{Conn: c.nc, buf: data}, s: c.s,
+	hc := c.s.http.add(&httpConn{replayConn: replayConn{Conn: c.netConn(), buf: data}, s: c.s,
 		ipCounted: c.ipCounted})
 	if !sv.shim.deliver(hc) {
 		_ = hc.Close()

@@ -49,13 +49,13 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		c.releaseInput()
-		n, err := w.sysRead(c, w.buf)
+		n, p, err := w.input(c) // p: n bytes read, or their TLS plaintext
 		if n > 0 {
 			total += n
 			c.lastRead.Store(c.s.clock())
-			if !w.consume(c, w.buf[:n]) {
-				return
-			}
+		}
+		if (len(p) > 0 || c.tls != nil) && !w.consume(c, p) { // TLS: a partial record stamps frameStart
+			return
 		}
 		switch {
 		case err == unix.EINTR:
@@ -126,7 +126,7 @@ func (w *worker) consume(c *Conn, data []byte) bool {
 // stampFrame keeps frameStart for the sweep: when the frame in progress
 // started (coarsely), 0 when there is none.
 func (c *Conn) stampFrame(completed bool) {
-	partial := c.rx.inFrame || c.rx.hlen > 0
+	partial := c.rx.inFrame || c.rx.hlen > 0 || c.tlsPartial()
 	switch {
 	case partial && (completed || c.frameStart.Load() == 0):
 		c.frameStart.Store(c.s.clock())

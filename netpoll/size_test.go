@@ -10,7 +10,7 @@ import (
 func TestConnSize(t *testing.T) {
 	size := unsafe.Sizeof(Conn{})
 	t.Logf("Conn: %d bytes (rxState %d)", size, unsafe.Sizeof(rxState{}))
-	if size > 320 {
+	if size > 328 { // 320 + the TLS state pointer (tlsio.go)
 		t.Fatalf("Conn grew to %d bytes", size)
 	}
 }

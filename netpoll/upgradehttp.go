@@ -41,7 +41,16 @@ func (s *Server) UpgradeHTTP(w http.ResponseWriter, r *http.Request, up Upgrader
 		p, _ := rw.Reader.Peek(n)
 		rest = bytes.Clone(p)
 	}
-	if err := s.adopt(conn, resp.Handler, rest, deflate); err != nil {
+	var tc *tlsConn
+	if r.TLS != nil { // off crypto/tls, onto the loop's record layer
+		hijacked := conn
+		if conn, tc, rest, err = takeOverTLS(conn, rest); err != nil {
+			s.log.Warn("netpoll: cannot take the TLS conn over", "remote", r.RemoteAddr, "err", err)
+			_ = hijacked.Close()
+			return
+		}
+	}
+	if err := s.adopt(conn, resp.Handler, rest, deflate, tc); err != nil {
 		s.log.Warn("netpoll: cannot adopt upgraded conn", "remote", r.RemoteAddr, "err", err)
 		_ = conn.Close()
 	}
@@ -53,8 +62,8 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case s.draining.Load():
 		http.Error(w, ErrServerClosed.Error(), http.StatusServiceUnavailable)
-	case r.TLS != nil: // a *tls.Conn has no fd of its own to poll
-		http.Error(w, ErrNotPollable.Error(), http.StatusInternalServerError)
+	case r.TLS != nil && !tlsAdoptable(r): // crypto/tls keeps its keys (tlslistener.go)
+		http.Error(w, ErrTLSNotAdoptable.Error(), http.StatusInternalServerError)
 	case s.used.Load() >= int64(s.cfg.MaxConns):
 		http.Error(w, ErrTooManyConns.Error(), http.StatusServiceUnavailable)
 	case !isUpgradeRequest(r):
@@ -69,12 +78,13 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // adopt takes an upgraded connection into the event loop.
-func (s *Server) adopt(nc net.Conn, h Handler, rest []byte, deflate bool) error {
+func (s *Server) adopt(nc net.Conn, h Handler, rest []byte, deflate bool, tc *tlsConn) error {
 	c, err := s.newConn(nc)
 	if err != nil {
 		return err
 	}
 	c.setFlag(fDeflate, deflate)
+	c.tls = tc
 	_ = nc.SetDeadline(noDeadline) // rawConn I/O would fail past a deadline
 	c.h = h
 	c.hs = &handshake{pending: rest}

@@ -130,7 +130,7 @@ func (w *worker) flush(c *Conn) {
 			c.discardSlowLocked()
 		}
 		q, woff := c.wq, c.woff
-		if len(q) == 0 {
+		if len(q) == 0 && !c.tlsOutPending() {
 			c.flushPending, c.blocked = false, false
 			act := c.drainedLocked()
 			c.mu.Unlock()
@@ -166,6 +166,9 @@ func (w *worker) flush(c *Conn) {
 // frame minus the woff bytes already written) and writes them in one
 // writev.
 func (w *worker) writeFrames(c *Conn, q []outFrame, woff int) (written int, blocked bool, err error) {
+	if c.tls != nil {
+		return w.writeTLS(c, q, woff)
+	}
 	w.hdr.b = w.hdr.b[:0]
 	for _, f := range q {
 		var hdr []byte
@@ -253,6 +256,7 @@ func (w *worker) afterDrain(c *Conn, act int) {
 		c.dropNow(CloseAbnormal, "")
 	case drainFIN:
 		c.rx.discard = true
+		w.tlsCloseNotify(c)
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
@@ -286,7 +290,7 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 	size := frameLen(len(payload))
 	c.mu.Lock()
 	if c.state.Load() != stOpen || len(c.wq) > 0 || c.flushPending || c.blocked ||
-		c.inline || size > c.s.cfg.WriteQueueBytes {
+		c.inline || size > c.s.cfg.WriteQueueBytes || c.tls != nil { // TLS: only the flush seals
 		c.mu.Unlock()
 		return c.enqueue(wop, payload)
 	}

@@ -112,6 +112,11 @@ type NetConfig struct {
 	// Default: a quarter of the smallest of those timeouts, between 5 ms
 	// and 500 ms. Handshake and close deadlines do not wait for it.
 	SweepInterval time.Duration
+
+	// MaxTLSHandshakes caps the TLS handshakes in progress at once on a
+	// ServeTLS listener (each within HandshakeTimeout); over it a new
+	// connection is closed at accept. Default 256.
+	MaxTLSHandshakes int
 }
 
 // netpoll is the event loop's configuration; it logs to log.
@@ -135,6 +140,7 @@ func (c NetConfig) netpoll(log *slog.Logger) netpoll.Config {
 		HTTPWriteTimeout: c.HTTPWriteTimeout,
 		MaxBodyBytes:     c.MaxBodyBytes,
 		SweepInterval:    c.SweepInterval,
+		MaxTLSHandshakes: c.MaxTLSHandshakes,
 	}
 }
 

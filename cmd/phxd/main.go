@@ -26,6 +26,8 @@ import (
 
 type options struct {
 	addr         string
+	tlsCert      string // -tls-cert, -tls-key: tls.go
+	tlsKey       string
 	joinDeadline time.Duration
 	rejectBrake  time.Duration
 	rejectMode   string
@@ -140,6 +142,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	definePhoenixFlags(fs, o)
 	defineDashboardFlags(fs, o)
 	defineCompressFlags(fs, o)
+	defineTLSFlags(fs, o)
 	fs.StringVar(&o.node, "node", "", "this node's `name` on Redis, for its PubSub and its presences; two running nodes must never share one (default: hostname-pid-random, new at every start)")
 	fs.DurationVar(&o.presenceBeat, "presence-heartbeat", 2*time.Second, "how often this node heartbeats in the presence store and looks for nodes that stopped heartbeating")
 	fs.DurationVar(&o.presenceNodeT, "presence-node-timeout", 0, "a node silent for this long is dead: its presences leave every list, within this plus one -presence-heartbeat (0, the default: five -presence-heartbeat intervals; longer than one interval)")
@@ -231,6 +234,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phxd:", err)
 		return 2
 	}
+	tlsCfg, err := loadTLS(o)
+	if err != nil {
+		fmt.Fprintln(stderr, "phxd:", err)
+		return 2
+	}
 	var cl *cluster
 	var extra []prometheus.Collector
 	if o.redisURL != "" {
@@ -302,12 +310,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 	// The URL alone, followed by a space, so that terminals make it a link.
-	log.Info("phxd listening: open " + demoURL(ln.Addr()) + " in a browser for the demo page")
+	log.Info("phxd listening: open " + schemeURL(demoURL(ln.Addr()), tlsCfg) + " in a browser for the demo page")
 	if dashOn {
-		log.Info(dashboardNote(ln.Addr()))
+		log.Info(strings.Replace(dashboardNote(ln.Addr()), "open http:", "open "+schemeURL("http:", tlsCfg), 1))
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln, mux) }()
+	go func() { served <- serve(srv, ln, mux, tlsCfg) }()
 
 	select {
 	case s := <-sig:

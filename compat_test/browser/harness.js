@@ -55,7 +55,8 @@ class Harness {
   // open loads the demo page (with a query string) in a new browser context
   // and waits until the page has loaded phoenix.js.
   async open(name, query = "") {
-    const context = await this.browser.newContext({ viewport: { width: 1200, height: 900 } })
+    // ignoreHTTPSErrors: the https tests use a throwaway self-signed certificate.
+    const context = await this.browser.newContext({ viewport: { width: 1200, height: 900 }, ignoreHTTPSErrors: true })
     const page = await context.newPage()
     page.setDefaultTimeout(WAIT_MS)
     page.on("console", (m) => {

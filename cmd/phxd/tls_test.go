@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// writeTestCert writes a throwaway self-signed certificate for 127.0.0.1
+// and its key as PEM files, and returns their paths and a pool trusting it.
+func writeTestCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "phxd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(leaf)
+	return certFile, keyFile, pool
+}
+
+func TestTLSFlags(t *testing.T) {
+	cert, key, _ := writeTestCert(t)
+	for _, args := range [][]string{{"-tls-cert", cert}, {"-tls-key", key}, {"-tls-cert", key, "-tls-key", key}} {
+		o, err := parseFlags(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadTLS(o); err == nil {
+			t.Fatalf("%q accepted", args)
+		}
+	}
+	if code := run([]string{"-tls-cert", cert}, io.Discard); code != 2 {
+		t.Fatalf("-tls-cert alone: exit status %d, want 2", code)
+	}
+}
+
+// phxd with -tls-cert/-tls-key: wss joins a channel, https serves the
+// plain routes and LongPoll, on one port.
+func TestTLSServe(t *testing.T) {
+	cert, key, pool := writeTestCert(t)
+	o, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", key}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadTLS(o)
+	if err != nil || cfg == nil {
+		t.Fatalf("loadTLS: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, presence, err := newServer(o, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- serve(srv, ln, newMux(srv, log, o.phoenixJS, ""), cfg) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+		_ = presence.Close()
+	})
+	addr := ln.Addr().String()
+	clientCfg := &tls.Config{RootCAs: pool}
+
+	conn, br, _, err := ws.Dialer{TLSConfig: clientCfg, Timeout: 10 * time.Second}.Dial(context.Background(),
+		"wss://"+addr+"/socket/websocket?token=user:ann&vsn=2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wsutil.WriteClientText(conn, []byte(`["1","1","room:lobby","phx_join",{}]`)); err != nil {
+		t.Fatal(err)
+	}
+	var r io.Reader = conn
+	if br != nil {
+		r = io.MultiReader(br, conn)
+	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{bufio.NewReader(r), conn}
+	for {
+		msg, err := wsutil.ReadServerText(rw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(msg), `"phx_reply"`) {
+			if !strings.Contains(string(msg), `"status":"ok"`) {
+				t.Fatalf("join reply %s", msg)
+			}
+			break
+		}
+	}
+
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientCfg}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz over https: %d", resp.StatusCode)
+	}
+	resp, err = hc.Get("https://" + addr + "/socket/longpoll?token=user:ann&vsn=2.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"token"`) {
+		t.Fatalf("LongPoll over https: %d %s", resp.StatusCode, b)
+	}
+	resp, err = http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("plain http on the TLS port: %d, want 400", resp.StatusCode)
+	}
+}

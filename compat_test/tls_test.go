@@ -1,0 +1,174 @@
+package compat_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// startTLSServer starts a phxd with -tls-cert/-tls-key on a throwaway
+// self-signed certificate made here; the node clients run against it
+// trust that certificate (NODE_EXTRA_CA_CERTS) and use wss:// and https://.
+func startTLSServer(t *testing.T, flags ...string) *phxd {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "compat_test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true,
+		BasicConstraintsValid: true, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, append([]string{"-tls-cert", certFile, "-tls-key", keyFile}, flags...)...)
+	srv.tls = true
+	srv.env = []string{"NODE_EXTRA_CA_CERTS=" + certFile}
+	return srv
+}
+
+// baseURL is phxd's web address (the browser tests' PHX_BASE).
+func (s *phxd) baseURL() string {
+	if s.tls {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// The demo page served over https, its socket over wss, in Chromium (the
+// certificate is accepted by the browser context): the chat scenario.
+func TestBrowserHTTPS(t *testing.T) {
+	t.Parallel()
+	checkBrowserSetup(t)
+	srv := startTLSServer(t, "-phoenix-js", phoenixMJS())
+	alice, bob, room := uniq("talice"), uniq("tbob"), uniq("tchat")
+	res := runBrowser[struct{ Alice, Bob pageSnap }](t, srv, "chat",
+		map[string]string{"alice": alice, "bob": bob, "room": room})
+	for name, p := range map[string]pageSnap{"alice": res.Alice, "bob": res.Bob} {
+		if p.State != "open" || p.Transport != "WebSocket" {
+			t.Errorf("%s: socket %s over %s, want open over WebSocket (wss)", name, p.State, p.Transport)
+		}
+		if p.onlineUser(alice) == nil || p.onlineUser(bob) == nil || len(p.Online) != 2 {
+			t.Errorf("%s's page: online %+v, want %s and %s", name, p.Online, alice, bob)
+		}
+	}
+	if !res.Bob.sees(alice, "hello from "+alice) || !res.Alice.sees(bob, "hi "+alice) {
+		t.Errorf("messages: alice saw %+v, bob saw %+v", res.Alice.Messages, res.Bob.Messages)
+	}
+}
+
+// The main phoenix.js scenarios over wss:// (and LongPoll over https://)
+// against phxd serving TLS on the event loop.
+func TestWSS(t *testing.T) {
+	t.Parallel()
+	srv := startTLSServer(t)
+	forEachLib(t, func(t *testing.T, lib jsLib) {
+		tag := libTag(lib)
+		t.Run("connect", func(t *testing.T) {
+			checkConnect(t, runJS[connectResult](t, srv, lib, "connect_ok", map[string]any{"user": uniq("tconn" + tag)}))
+		})
+		t.Run("echo", func(t *testing.T) {
+			payloads := []string{`{}`, `{"text":"héllo wörld — ✓ 日本語","n":1.5,"list":[1,"two",null]}`}
+			res := runJS[echoResult](t, srv, lib, "echo", map[string]any{
+				"user": uniq("techo" + tag), "room": "room:" + uniq("techo"+tag), "payloads": rawJSON(payloads)})
+			checkEcho(t, res, payloads)
+		})
+		t.Run("replies", func(t *testing.T) {
+			id := uniq("trepl" + tag)
+			checkReplies(t, runJS[repliesResult](t, srv, lib, "replies", userRoom(id)))
+		})
+		t.Run("broadcast", func(t *testing.T) {
+			a, b := uniq("tnma"+tag), uniq("tnmb"+tag)
+			res := runJS[newMsgResult](t, srv, lib, "new_msg", map[string]any{"users": []string{a, b}, "room": "room:" + uniq("tnm"+tag)})
+			checkNewMsg(t, res, a, b, "a", "b")
+		})
+		t.Run("presence", func(t *testing.T) {
+			a, b, c := uniq("tpla"+tag), uniq("tplb"+tag), uniq("tplc"+tag)
+			res := runPresenceJS[struct {
+				Steps []struct {
+					Step string       `json:"step"`
+					OK   bool         `json:"ok"`
+					A    []jsPresence `json:"a"`
+				} `json:"steps"`
+			}](t, srv, lib, "presence_lifecycle", map[string]any{"users": []string{a, b, c}, "room": "room:" + uniq("tpl"+tag)})
+			want := map[string][]string{
+				"a_joined": {a}, "b_joined": {a, b}, "b_away": {a, b}, "b_second_socket": {a, b},
+				"b1_left": {a, b}, "c_crashed_and_rejoined": {a, b, c}, "b2_disconnected": {a, c}, "c_tcp_lost": {a},
+			}
+			if len(res.Steps) != len(want) {
+				t.Fatalf("%d steps recorded, want %d", len(res.Steps), len(want))
+			}
+			for _, s := range res.Steps {
+				w := slices.Sorted(slices.Values(want[s.Step]))
+				if got := presenceKeys(s.A); !s.OK || !slices.Equal(got, w) {
+					t.Fatalf("step %s: a's list() keys %v (condition met: %v), want %v", s.Step, got, s.OK, w)
+				}
+			}
+		})
+		// Node offers AES-256-GCM first, but Go's server picks AES-128-GCM
+		// then: the other suites, and TLS 1.2, are forced on the client side.
+		for suite, opts := range map[string]string{
+			"TLS_AES_256_GCM_SHA384":       "--tls-cipher-list=TLS_AES_256_GCM_SHA384",
+			"TLS_CHACHA20_POLY1305_SHA256": "--tls-cipher-list=TLS_CHACHA20_POLY1305_SHA256",
+			"TLSv1.2-ECDHE-ECDSA-CHACHA20": "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-CHACHA20-POLY1305",
+			"TLSv1.2-ECDHE-ECDSA-AES256":   "--tls-max-v1.2 --tls-cipher-list=ECDHE-ECDSA-AES256-GCM-SHA384",
+		} {
+			t.Run(suite, func(t *testing.T) {
+				only := &phxd{addr: srv.addr, tls: true,
+					env: append(slices.Clone(srv.env), "NODE_OPTIONS="+opts)}
+				payloads := []string{`{"suite":"` + suite + `"}`}
+				res := runJS[echoResult](t, only, lib, "echo", map[string]any{
+					"user": uniq("tsuite" + tag), "room": "room:" + uniq("tsuite"+tag), "payloads": rawJSON(payloads)})
+				checkEcho(t, res, payloads)
+			})
+		}
+		t.Run("longpoll", func(t *testing.T) {
+			id := uniq("tlp" + tag)
+			res := runJS[struct {
+				Opened     bool              `json:"opened"`
+				Join       jsReply           `json:"join"`
+				Echo       jsReply           `json:"echo"`
+				NewMsg     jsReply           `json:"new_msg"`
+				Broadcasts []json.RawMessage `json:"broadcasts"`
+				Ping       bool              `json:"ping"`
+				Events     []jsEvent         `json:"events"`
+			}](t, srv, lib, "lp_accepted", userRoom(id))
+			if !res.Opened {
+				t.Fatalf("LongPoll over https did not open: %s", describe(res.Events))
+			}
+			assertReply(t, "join", res.Join, "ok", `{}`)
+			assertReply(t, "echo", res.Echo, "ok", `{"via":"longpoll","u":"ü ✓"}`)
+			assertReply(t, "new_msg", res.NewMsg, "ok", `{}`)
+			assertSameJSONSet(t, "new_msg broadcasts", res.Broadcasts, []string{`{"user":"` + id + `","body":"over longpoll"}`})
+			if !res.Ping {
+				t.Errorf("heartbeat over LongPoll (https) got no reply")
+			}
+		})
+	})
+}
