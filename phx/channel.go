@@ -2,7 +2,6 @@ package phx
 
 import (
 	"fmt"
-	"math"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -13,10 +12,17 @@ import (
 
 // ChannelHandler is the app code behind a channel route. One value serves
 // every channel instance of its route; per-instance state belongs in the
-// channel's assigns (Channel.Assign). Calls for one channel instance never overlap: they run
-// in that instance's mailbox, in arrival order, on a goroutine that exists
-// only while the mailbox has work, so a slow handler holds up neither the
-// socket's other channels nor the server's workers.
+// channel's assigns (Channel.Assign). Calls for one channel instance never
+// overlap and run in arrival order. A client frame for an idle channel is
+// handled inline, on the goroutine that read it (a netpoll worker for a
+// WebSocket: read, handled and answered in one pass); otherwise the call
+// waits in the instance's mailbox, run by a goroutine that exists only
+// while the mailbox has work. A call that runs inline longer than 1 ms
+// moves its channel's later calls to the mailbox, until the channel has
+// been fast for a while. The call that blocks first is not moved: while
+// it runs, the socket's other frames (for its other channels too) wait,
+// and netpoll lets a spare worker serve the other sockets. See "Slow
+// handlers" in the package doc.
 type ChannelHandler interface {
 	// Join authorizes a join of c.Topic(). A nil error accepts it and reply
 	// becomes the ok response (nil means {}). A *ReplyError refuses it with
@@ -115,24 +121,15 @@ type Channel struct {
 	onFinish []func(reason error)
 	pending  []func() // writes held back until the join reply is out
 	queue    []mail
-	running  bool
+	running  bool   // something of the channel is queued or running (mailbox.go)
+	slow     bool   // its work goes through the mailbox, not inline
+	strikes  uint8  // times it was found slow (each doubles its recovery)
+	fastRuns uint16 // mailbox items in a row under inlineBudget while slow
 	ended    bool
 	done     chan struct{}            // made on demand (Done): most instances are never waited for
 	timers   map[*afterTimer]struct{} // armed After timers, each one unit of inbound work
 	reason   error                    // why the instance ended (set by finish)
 }
-
-// mail is one mailbox item (16 bytes: the mailbox of a busy channel is
-// copied as it grows). size >= 0 marks client work, an inbound frame of
-// size bytes counted toward the socket's inbound caps until it has run;
-// other work has size uncounted.
-type mail struct {
-	f    func()
-	size int32
-}
-
-// uncounted is the size of mail that is not client work.
-const uncounted = -1
 
 // Topic returns the channel's topic.
 func (c *Channel) Topic() string { return c.topic }
@@ -346,58 +343,6 @@ func (c *Channel) reply(ref []byte, status string, response any) error {
 	}
 	return c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
 		Ref: ref, Topic: c.topic, Status: status, Payload: data, Binary: binary})
-}
-
-// enqueue appends f to the mailbox and starts its goroutine if idle.
-func (c *Channel) enqueue(f func()) { c.post(mail{f: f, size: uncounted}) }
-
-// enqueueIn is enqueue for work a client frame of size bytes asked for (a
-// join, leave or event): it counts toward the socket's inbound caps, and
-// may pause the socket's input, until it has run. A size beyond int32
-// (no frame limit allows one) counts as the largest int32.
-func (c *Channel) enqueueIn(size int, f func()) {
-	sz := int32(min(size, math.MaxInt32))
-	c.socket.inboundAcquire(int(sz))
-	c.post(mail{f: f, size: sz})
-}
-
-func (c *Channel) post(m mail) {
-	c.mu.Lock()
-	c.queue = append(c.queue, m)
-	start := !c.running
-	c.running = true
-	c.mu.Unlock()
-	if start {
-		go c.run()
-	}
-}
-
-func (c *Channel) run() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.running = false
-			c.queue = nil
-			c.mu.Unlock()
-			return
-		}
-		m := c.queue[0]
-		c.queue[0] = mail{}
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-		if m.size != uncounted {
-			c.runCounted(m)
-		} else {
-			m.f()
-		}
-	}
-}
-
-// runCounted runs client work and then releases its inbound count, even
-// if it panics through (which only a bug in this package can make it do).
-func (c *Channel) runCounted(m mail) {
-	defer c.socket.inboundRelease(int(m.size))
-	m.f()
 }
 
 // protect runs app code; a panic crashes the channel.

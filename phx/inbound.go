@@ -168,7 +168,7 @@ func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
 	}
 	c.timers[at] = struct{}{}
-	at.t = time.AfterFunc(d, func() { c.enqueue(func() { c.fire(at, f) }) })
+	at.t = time.AfterFunc(d, func() { c.runOrPost(mail{f: func() { c.fire(at, f) }, size: uncounted}) })
 	c.mu.Unlock()
 	return func() bool { return c.dropTimer(at) }
 }

@@ -261,7 +261,12 @@ func (s *Socket) join(m *serializer.Message) {
 		old.shutdown(ErrDuplicateJoin)
 	}
 	ref, payload := m.Ref, Payload{data: m.Payload, binary: m.Binary}
-	c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
+	if old != nil {
+		// The join waits for old to end: never on the transport's goroutine.
+		c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
+		return
+	}
+	c.dispatchIn(len(m.Payload), func() { c.runJoin(ref, payload, nil) })
 }
 
 // unmatched answers a message for no joined or joinable topic, as Phoenix
@@ -312,7 +317,7 @@ func (s *Socket) leave(m *serializer.Message) {
 	default:
 		s.forget(c)
 		ref := m.Ref
-		c.enqueueIn(0, func() { c.runLeave(ref) })
+		c.dispatchIn(0, func() { c.runLeave(ref) })
 	}
 }
 
@@ -329,7 +334,7 @@ func (s *Socket) route(m *serializer.Message) {
 		s.replyError(nil, m.Ref, m, "invalid event")
 	default:
 		in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
-		c.enqueueIn(len(m.Payload), func() { c.runIn(in) })
+		c.dispatchEvent(in, len(m.Payload))
 	}
 }
 
