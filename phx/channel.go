@@ -100,35 +100,63 @@ const (
 // replaces to terminate, as Phoenix does.
 const duplicateJoinWait = 5 * time.Second
 
-// Channel is one joined (or joining) topic on one socket.
+// Channel is one joined (or joining) topic on one socket. An idle one is
+// kept small (112 bytes): what few instances need lives in chanExtra,
+// made on first use.
 type Channel struct {
 	// assigns is the socket's map until the first Assign copies it
 	// (copy-on-write: most channels never assign, and an idle socket should
 	// not pay for a map per channel).
-	assigns    Assigns
-	ownAssigns bool
-
-	socket   *Socket
-	route    *route
-	topic    string
-	joinRef  []byte
-	closeRef []byte // the ref of phx_close/phx_error frames
-	id       uint64
-	sub      chanSub // what the PubSub holds for this instance
-	state    atomic.Int32
+	assigns Assigns
+	socket  *Socket
+	route   *route
+	topic   string
+	joinRef []byte
+	id      uint64
+	sub     chanSub // what the PubSub holds for this instance
 
 	mu       sync.Mutex
-	onFinish []func(reason error)
-	pending  []func() // writes held back until the join reply is out
-	queue    []mail
-	running  bool   // something of the channel is queued or running (mailbox.go)
-	slow     bool   // its work goes through the mailbox, not inline
-	strikes  uint8  // times it was found slow (each doubles its recovery)
-	fastRuns uint16 // mailbox items in a row under inlineBudget while slow
-	ended    bool
-	done     chan struct{}            // made on demand (Done): most instances are never waited for
+	x        *chanExtra // (mu) nil until needed
+	state    atomic.Int32
+	running  bool   // (mu) something of the channel is queued or running (mailbox.go)
+	slow     bool   // (mu) its work goes through the mailbox, not inline
+	strikes  uint8  // (mu) times it was found slow (each doubles its recovery)
+	ended    bool   // (mu) markDone ran
+	fastRuns uint16 // (mu) mailbox items in a row under inlineBudget while slow
+
+	ownAssigns bool // assigns is this instance's own copy
+	// nullJoin: the client joined with a null join_ref, so the join reply,
+	// phx_close and phx_error carry null where the join_ref goes (closeRef).
+	nullJoin bool
+}
+
+// chanExtra is the part of a Channel that most instances never use, or
+// use only while busy or ending (under Channel.mu).
+type chanExtra struct {
+	queue    []mail                   // the mailbox (mailbox.go)
+	onFinish []func(reason error)     // OnTerminate hooks and timer release
+	pending  []func()                 // writes held back until the join reply is out
 	timers   map[*afterTimer]struct{} // armed After timers, each one unit of inbound work
+	done     chan struct{}            // made on demand (Done): most instances are never waited for
 	reason   error                    // why the instance ended (set by finish)
+}
+
+// extra returns c's chanExtra, making it if need be; c.mu must be held.
+func (c *Channel) extra() *chanExtra {
+	if c.x == nil {
+		c.x = &chanExtra{}
+	}
+	return c.x
+}
+
+// closeRef is the ref of the join reply's join_ref and of phx_close and
+// phx_error frames: the join_ref, or nil (null) when the client joined
+// with none.
+func (c *Channel) closeRef() []byte {
+	if c.nullJoin {
+		return nil
+	}
+	return c.joinRef
 }
 
 // Topic returns the channel's topic.
@@ -157,20 +185,24 @@ func (c *Channel) Assign(key string, value any) {
 func (c *Channel) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
-		c.done = make(chan struct{})
+	x := c.extra()
+	if x.done == nil {
+		x.done = make(chan struct{})
 		if c.ended {
-			close(c.done)
+			close(x.done)
 		}
 	}
-	return c.done
+	return x.done
 }
 
 // endReason is why the instance ended, nil while it has not.
 func (c *Channel) endReason() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason
+	if c.x == nil {
+		return nil
+	}
+	return c.x.reason
 }
 
 // markDone records the end of the instance and wakes Done's waiters.
@@ -178,8 +210,8 @@ func (c *Channel) markDone() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended = true
-	if c.done != nil {
-		close(c.done)
+	if c.x != nil && c.x.done != nil {
+		close(c.x.done)
 	}
 }
 
@@ -204,7 +236,8 @@ func (c *Channel) Send(f func()) {
 func (c *Channel) OnTerminate(f func(reason error)) {
 	c.mu.Lock()
 	if chanState(c.state.Load()) != stateClosed {
-		c.onFinish = append(c.onFinish, f)
+		x := c.extra()
+		x.onFinish = append(x.onFinish, f)
 		c.mu.Unlock()
 		return
 	}
@@ -316,7 +349,8 @@ func (c *Channel) writeOrHold(w func()) {
 	defer c.mu.Unlock()
 	switch chanState(c.state.Load()) {
 	case stateJoining:
-		c.pending = append(c.pending, w)
+		x := c.extra()
+		x.pending = append(x.pending, w)
 	case stateJoined:
 		w()
 	}
@@ -326,10 +360,12 @@ func (c *Channel) writeOrHold(w func()) {
 func (c *Channel) markJoined() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, w := range c.pending {
-		w()
+	if c.x != nil {
+		for _, w := range c.x.pending {
+			w()
+		}
+		c.x.pending = nil
 	}
-	c.pending = nil
 	c.state.Store(int32(stateJoined))
 }
 

@@ -161,13 +161,14 @@ func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 		s.inboundRelease(0)
 		return func() bool { return false }
 	}
-	if c.timers == nil {
-		c.timers = make(map[*afterTimer]struct{})
+	x := c.extra()
+	if x.timers == nil {
+		x.timers = make(map[*afterTimer]struct{})
 		// Released when the instance ends (refuseJoin, which drops the
 		// hooks of an instance that never joined, releases them itself).
-		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
+		x.onFinish = append(x.onFinish, func(error) { c.stopTimers() })
 	}
-	c.timers[at] = struct{}{}
+	x.timers[at] = struct{}{}
 	at.t = time.AfterFunc(d, func() { c.runOrPost(mail{f: func() { c.fire(at, f) }, size: uncounted}) })
 	c.mu.Unlock()
 	return func() bool { return c.dropTimer(at) }
@@ -189,10 +190,13 @@ func (c *Channel) fire(at *afterTimer, f func()) {
 func (c *Channel) takeTimer(at *afterTimer) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.timers[at]; !ok {
+	if c.x == nil {
 		return false
 	}
-	delete(c.timers, at)
+	if _, ok := c.x.timers[at]; !ok {
+		return false
+	}
+	delete(c.x.timers, at)
 	return true
 }
 
@@ -211,8 +215,11 @@ func (c *Channel) dropTimer(at *afterTimer) bool {
 // stopTimers releases every armed timer of an instance that ended.
 func (c *Channel) stopTimers() {
 	c.mu.Lock()
-	timers := c.timers
-	c.timers = nil
+	var timers map[*afterTimer]struct{}
+	if c.x != nil {
+		timers = c.x.timers
+		c.x.timers = nil
+	}
 	c.mu.Unlock()
 	for at := range timers {
 		at.t.Stop()

@@ -255,7 +255,7 @@ func TestInboundAfterCounts(t *testing.T) {
 	}
 	c := h.sock.lookup("block:a")
 	c.mu.Lock()
-	armed := len(c.timers)
+	armed := len(c.x.timers)
 	c.mu.Unlock()
 	if units, paused := h.sock.InboundWork(); units != max-1 || armed != max-1 || fed != max-1 || !paused {
 		t.Fatalf("paused %v after %d events with %d units and %d timers armed, want %d",

@@ -147,7 +147,7 @@ func (c *Channel) inlineEnd(start time.Time, size int32) {
 			c.strikes++
 		}
 	}
-	if len(c.queue) == 0 {
+	if c.x == nil || len(c.x.queue) == 0 {
 		c.running = false
 		c.mu.Unlock()
 		return
@@ -159,7 +159,8 @@ func (c *Channel) inlineEnd(start time.Time, size int32) {
 // post appends m to the mailbox and starts its goroutine if idle.
 func (c *Channel) post(m mail) {
 	c.mu.Lock()
-	c.queue = append(c.queue, m)
+	x := c.extra()
+	x.queue = append(x.queue, m)
 	start := !c.running
 	c.running = true
 	c.mu.Unlock()
@@ -173,15 +174,19 @@ func (c *Channel) post(m mail) {
 func (c *Channel) run() {
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 {
+		x := c.x // post made it
+		if len(x.queue) == 0 {
 			c.running = false
-			c.queue = nil
+			x.queue = nil
+			if x.empty() { // an idle channel gives its chanExtra back
+				c.x = nil
+			}
 			c.mu.Unlock()
 			return
 		}
-		m := c.queue[0]
-		c.queue[0] = mail{}
-		c.queue = c.queue[1:]
+		m := x.queue[0]
+		x.queue[0] = mail{}
+		x.queue = x.queue[1:]
 		timed := c.slow
 		c.mu.Unlock()
 		var start time.Time
@@ -222,4 +227,10 @@ func (c *Channel) timedRun(took time.Duration) {
 func (c *Channel) runCounted(m mail) {
 	defer c.socket.inboundRelease(int(m.size))
 	m.f()
+}
+
+// empty reports whether x holds nothing (its mailbox drained).
+func (x *chanExtra) empty() bool {
+	return x.queue == nil && x.onFinish == nil && x.pending == nil && x.timers == nil &&
+		x.done == nil && x.reason == nil
 }

@@ -59,19 +59,18 @@ type Socket struct {
 	// socket is up: every channel starts from a copy.
 	Assigns Assigns
 
-	srv         *Server
-	id          string
-	ver         serializer.Version
-	info        *ConnectInfo
-	tr          transport
-	subID       uint64
-	sub         sockSub // subscribed to the socket id topic
-	connectedAt time.Time
-	joined      atomic.Bool
+	srv   *Server
+	id    string
+	info  *ConnectInfo
+	tr    transport
+	subID uint64
+	sub   sockSub // subscribed to the socket id topic
 
 	mu       sync.Mutex
-	channels map[string]*Channel
-	closed   bool
+	channels chanTable // topic → channel (mu)
+	closed   bool      // torn down (mu)
+	ver      serializer.Version
+	joined   atomic.Bool
 
 	in inboundGate // outstanding inbound work (inbound.go)
 }
@@ -236,12 +235,11 @@ func (s *Socket) join(m *serializer.Message) {
 	}
 	// The refs alias the inbound frame: copy them so a long-lived channel
 	// does not pin the whole join message.
-	joinRef := bytes.Clone(m.JoinRef)
-	closeRef := joinRef
+	joinRef, nullJoin := bytes.Clone(m.JoinRef), false
 	if isNull(joinRef) {
-		joinRef, closeRef = bytes.Clone(m.Ref), nil
+		joinRef, nullJoin = bytes.Clone(m.Ref), true
 	}
-	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
+	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
 		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
 	c.sub.c = c
 	s.mu.Lock()
@@ -249,13 +247,13 @@ func (s *Socket) join(m *serializer.Message) {
 		s.mu.Unlock()
 		return
 	}
-	old := s.channels[m.Topic]
-	if old == nil && len(s.channels) >= s.srv.cfg.MaxChannels {
+	old := s.channels.get(m.Topic)
+	if old == nil && s.channels.len() >= s.srv.cfg.MaxChannels {
 		s.mu.Unlock()
 		s.replyError(joinRef, m.Ref, m, "too many channels joined")
 		return
 	}
-	s.channels[m.Topic] = c
+	s.channels.put(c)
 	s.mu.Unlock()
 	if old != nil {
 		old.shutdown(ErrDuplicateJoin)
@@ -312,7 +310,7 @@ func (s *Socket) leave(m *serializer.Message) {
 	case c == nil:
 		_ = s.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref,
 			Topic: m.Topic, RawTopic: m.RawTopic, Status: "ok", Payload: Empty})
-	case c.closeRef != nil && !bytes.Equal(m.JoinRef, c.joinRef):
+	case !c.nullJoin && !bytes.Equal(m.JoinRef, c.joinRef):
 		// stale join_ref: that instance is already gone
 	default:
 		s.forget(c)
@@ -341,15 +339,13 @@ func (s *Socket) route(m *serializer.Message) {
 func (s *Socket) lookup(topic string) *Channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.channels[topic]
+	return s.channels.get(topic)
 }
 
 // forget unregisters c if it is still the topic's current instance.
 func (s *Socket) forget(c *Channel) {
 	s.mu.Lock()
-	if s.channels[c.topic] == c {
-		delete(s.channels, c.topic)
-	}
+	s.channels.remove(c)
 	s.mu.Unlock()
 }
 
@@ -368,8 +364,8 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		return
 	}
 	s.closed = true
-	chans := s.channels
-	s.channels = nil
+	chans := s.channels.all()
+	s.channels = chanTable{}
 	s.mu.Unlock()
 	s.srv.deadlines.remove(s)
 	if s.id != "" {
@@ -390,7 +386,7 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 // (Terminate and OnTerminate hooks run: Presence's untrack included) or
 // for bound, and returns how many had not. The "socket closed" line and
 // Shutdown's return both mean "torn down" thanks to it.
-func waitTerminated(chans map[string]*Channel, bound time.Duration) (pending int) {
+func waitTerminated(chans []*Channel, bound time.Duration) (pending int) {
 	if len(chans) == 0 {
 		return 0
 	}
@@ -424,7 +420,7 @@ const teardownWait = 5 * time.Second
 func (s *Socket) NumChannels() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.channels)
+	return s.channels.len()
 }
 
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }

@@ -19,8 +19,7 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
 	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID(),
-		channels: make(map[string]*Channel, 1)}
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
 	sock.sub.s = sock
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
@@ -46,7 +45,7 @@ func keepHeaders(h http.Header, names []string) http.Header {
 // join deadline, counters.
 func (s *Server) opened(sock *Socket, tr transport) {
 	sock.tr = tr
-	sock.connectedAt = time.Now()
+	now := time.Now()
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
 	if sock.id != "" {
@@ -58,7 +57,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 			s.pubsub.Subscribe(sock.id, &sock.sub)
 		}
 	}
-	s.deadlines.add(sock, sock.connectedAt)
+	s.deadlines.add(sock, now)
 	// Checked first: a disabled level would still format the address and
 	// box the arguments on every connect.
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
