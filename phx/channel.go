@@ -112,8 +112,7 @@ type Channel struct {
 	route   *route
 	topic   string
 	joinRef []byte
-	id      uint64
-	sub     chanSub // what the PubSub holds for this instance
+	id      uint64 // its SubscriberID on its topic
 
 	mu       sync.Mutex
 	x        *chanExtra // (mu) nil until needed
@@ -293,17 +292,20 @@ func (c *Channel) BroadcastFrom(event string, payload any) error {
 }
 
 // chanSub is the pubsub.Subscriber of a channel instance, subscribed to its
-// topic. It is a field of the Channel, so subscribing allocates nothing, and
-// it keeps Deliver out of the Channel's API.
-type chanSub struct{ c *Channel }
+// topic: the Channel itself under another type, so subscribing allocates
+// nothing and Deliver stays out of the Channel's API.
+type chanSub Channel
 
-func (s *chanSub) SubscriberID() uint64 { return s.c.id }
+// subscriber returns c as its pubsub.Subscriber.
+func (c *Channel) subscriber() *chanSub { return (*chanSub)(c) }
+
+func (s *chanSub) SubscriberID() uint64 { return s.id }
 
 // Deliver handles a broadcast on the channel's topic (under the PubSub's
 // fan-out: it never blocks). The work is here rather than in a Channel
 // method it would call: one call less per delivery of a fan-out.
 func (s *chanSub) Deliver(b *Broadcast) {
-	c := s.c
+	c := (*Channel)(s)
 	if c.route.intercepts[b.Event] {
 		c.enqueue(func() { c.handleOut(b) })
 		return

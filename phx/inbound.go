@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +37,10 @@ type inboundGate struct {
 	bytes atomic.Int64 // frame bytes of the queued events
 	peak  atomic.Int64 // highest n seen (tests assert the bound with it)
 
-	paused  atomic.Bool   // the transport's input is paused (written under mu)
-	mu      sync.Mutex    // serializes pause/resume decisions
 	resumed chan struct{} // closed when input resumes (LongPoll POSTs wait on it)
-	decided int64         // units the last pause or resume was decided on (mu; tests read it)
+	mu      sync.Mutex    // serializes pause/resume decisions
+	paused  atomic.Bool   // the transport's input is paused (written under mu)
+	decided int32         // units the last pause or resume was decided on (mu; tests read it)
 }
 
 // inboundAcquire counts one unit of inbound work of size frame bytes and
@@ -83,13 +84,13 @@ func (s *Socket) inboundSettle() {
 			g.paused.Store(false) // a release got in first
 			return
 		}
-		g.decided = n
+		g.decided = int32(min(n, math.MaxInt32))
 		g.resumed = make(chan struct{})
 		s.tr.pauseRead()
 		return
 	}
 	if n := g.n.Load(); n <= int64(cfg.InboundResume) && g.bytes.Load() <= int64(cfg.MaxInboundBytes/2) {
-		g.decided = n
+		g.decided = int32(min(n, math.MaxInt32))
 		g.paused.Store(false)
 		close(g.resumed)
 		g.resumed = nil

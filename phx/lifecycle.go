@@ -66,7 +66,7 @@ func (c *Channel) joinErrorResponse(err error) any {
 
 func (c *Channel) acceptJoin(ref []byte, reply any) {
 	srv := c.socket.srv
-	srv.pubsub.Subscribe(c.topic, &c.sub)
+	srv.pubsub.Subscribe(c.topic, c.subscriber())
 	data, binary, err := encodeValue(reply)
 	if err != nil {
 		srv.warn.Error("join reply", "topic", c.topic, "err", err)
@@ -179,7 +179,7 @@ func (c *Channel) finish(reason error) {
 	if !c.setClosed() {
 		return
 	}
-	c.socket.srv.pubsub.Unsubscribe(c.topic, &c.sub)
+	c.socket.srv.pubsub.Unsubscribe(c.topic, c.subscriber())
 	c.socket.forget(c)
 	if t, ok := c.route.handler.(Terminator); ok {
 		c.runCleanup(func() { t.Terminate(c, reason) })

@@ -63,8 +63,7 @@ type Socket struct {
 	id    string
 	info  *ConnectInfo
 	tr    transport
-	subID uint64
-	sub   sockSub // subscribed to the socket id topic
+	subID uint64 // the socket's SubscriberID on its socket id topic
 
 	mu       sync.Mutex
 	channels chanTable // topic → channel (mu)
@@ -88,11 +87,15 @@ func (s *Socket) Info() *ConnectInfo { return s.info }
 func (s *Socket) RemoteAddr() net.Addr { return s.info.RemoteAddr }
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
-// topic; a field of the Socket, like Channel.sub.
-type sockSub struct{ s *Socket }
+// topic: the Socket itself under another type (no field, no allocation),
+// which keeps Deliver out of the Socket's API.
+type sockSub Socket
 
-func (ss *sockSub) SubscriberID() uint64 { return ss.s.subID }
-func (ss *sockSub) Deliver(b *Broadcast) { ss.s.deliver(b) }
+// subscriber returns s as its pubsub.Subscriber.
+func (s *Socket) subscriber() *sockSub { return (*sockSub)(s) }
+
+func (ss *sockSub) SubscriberID() uint64 { return ss.subID }
+func (ss *sockSub) Deliver(b *Broadcast) { (*Socket)(ss).deliver(b) }
 
 // deliver handles a broadcast on the socket id topic: "disconnect" closes
 // the socket with 1001 so that phoenix.js reconnects (and re-authenticates),
@@ -241,7 +244,6 @@ func (s *Socket) join(m *serializer.Message) {
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
 		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
-	c.sub.c = c
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -369,7 +371,7 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 	s.mu.Unlock()
 	s.srv.deadlines.remove(s)
 	if s.id != "" {
-		s.srv.pubsub.Unsubscribe(s.id, &s.sub)
+		s.srv.pubsub.Unsubscribe(s.id, s.subscriber())
 	}
 	for _, c := range chans {
 		c.shutdown(ErrTransportClosed)

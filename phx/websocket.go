@@ -18,9 +18,8 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
-	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
+	info.Vsn = internVsn(info.Vsn) // do not pin the whole request URI
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
-	sock.sub.s = sock
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -52,9 +51,9 @@ func (s *Server) opened(sock *Socket, tr transport) {
 		// On an event-loop worker: a PubSub that may wait for other
 		// nodes is asked not to (pubsub.NoWaitSubscriber).
 		if ns, ok := s.pubsub.(pubsub.NoWaitSubscriber); ok {
-			ns.SubscribeNoWait(sock.id, &sock.sub)
+			ns.SubscribeNoWait(sock.id, sock.subscriber())
 		} else {
-			s.pubsub.Subscribe(sock.id, &sock.sub)
+			s.pubsub.Subscribe(sock.id, sock.subscriber())
 		}
 	}
 	s.deadlines.add(sock, now)
@@ -139,3 +138,15 @@ func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
 func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}
 
 func (h *rejectHandler) OnClose(*netpoll.Conn, int, string) {}
+
+// internVsn returns the usual vsn values as constants (an idle socket
+// then holds no copy of its own) and a copy of any other.
+func internVsn(v string) string {
+	switch v {
+	case "2.0.0":
+		return "2.0.0"
+	case "1.0.0":
+		return "1.0.0"
+	}
+	return strings.Clone(v)
+}
