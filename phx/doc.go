@@ -26,15 +26,17 @@
 // mailbox items in a row under the budget; twice as many at each
 // relapse, up to 8,192). The first call that blocks is not moved: it
 // holds the goroutine that runs it until it returns. For a WebSocket
-// that is a netpoll worker, and netpoll starts a spare worker for the
-// other connections when one is stuck (see package netpoll), so other
-// sockets are not held up; but the frames of the same socket, for its
-// other channels too, are not read until that one call returns (its
-// input is read by one goroutine at a time, in order). For LongPoll it
-// is the POST, whose response and the session's next POST wait. A
-// handler that is known to block on every call (a query per event) is
-// cheaper behind its own goroutine: have it hand the work to one and
-// answer with Channel.Reply.
+// that is a netpoll worker: netpoll serves the other connections on its
+// other workers (see package netpoll for how it covers a stuck one), so
+// other sockets are not held up; but the frames of the same socket, for
+// its other channels too, are not read until that one call returns (a
+// socket's input is read by one goroutine at a time, in order). For
+// LongPoll it is the POST, whose response and the session's next POST
+// wait. A handler that is known to block on every call (a query per
+// event) is cheaper behind its own goroutine: have it hand the work to
+// one and answer with Channel.Reply. The budget is wall-clock time: on
+// a loaded machine a fast handler whose thread is preempted can be found
+// slow too, which costs it only the mailbox hops until it recovers.
 //
 // # Lock ordering
 //

@@ -56,7 +56,8 @@ type transport interface {
 // and the channels it has joined.
 type Socket struct {
 	// Assigns are what Connect returned. Treat them as read-only once the
-	// socket is up: every channel starts from a copy.
+	// socket is up: its channels share the map until their first Assign,
+	// which copies it (copy-on-write).
 	Assigns Assigns
 
 	srv   *Server
