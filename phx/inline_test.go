@@ -400,3 +400,27 @@ func TestInlineSlowHandlerBlocksNobody(t *testing.T) {
 		t.Fatalf("sleeper's events ran in the mailbox: %v, want [false true true true]", mailbox)
 	}
 }
+
+// A fired After timer runs its function inline, on the timer's goroutine,
+// when the channel is idle; Send always goes through the mailbox (its
+// caller may hold locks its function takes).
+func TestInlineAfterAndSend(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	w := &whereChannel{}
+	srv.Channel("w:*", w)
+	h := srv.connectForTest(t, serializer.V2, nil)
+	h.join("w:a", "1")
+	c := h.sock.lookup("w:a")
+	type run struct{ mailbox bool }
+	got := make(chan run, 2)
+	c.After(time.Millisecond, func() { got <- run{inMailbox()} })
+	after := <-got
+	if after.mailbox && strikesOf(c) == 0 {
+		t.Fatal("a fired After timer of an idle channel ran in the mailbox")
+	}
+	waitIdle(t, c)
+	c.Send(func() { got <- run{inMailbox()} })
+	if send := <-got; !send.mailbox {
+		t.Fatal("Send ran its function on the caller's goroutine")
+	}
+}
