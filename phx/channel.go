@@ -2,7 +2,6 @@ package phx
 
 import (
 	"fmt"
-	"math"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -13,10 +12,17 @@ import (
 
 // ChannelHandler is the app code behind a channel route. One value serves
 // every channel instance of its route; per-instance state belongs in the
-// channel's assigns (Channel.Assign). Calls for one channel instance never overlap: they run
-// in that instance's mailbox, in arrival order, on a goroutine that exists
-// only while the mailbox has work, so a slow handler holds up neither the
-// socket's other channels nor the server's workers.
+// channel's assigns (Channel.Assign). Calls for one channel instance never
+// overlap and run in arrival order. A client frame for an idle channel is
+// handled inline, on the goroutine that read it (a netpoll worker for a
+// WebSocket: read, handled and answered in one pass); otherwise the call
+// waits in the instance's mailbox, run by a goroutine that exists only
+// while the mailbox has work. A call that runs inline longer than 1 ms
+// moves its channel's later calls to the mailbox, until the channel has
+// been fast for a while. The call that blocks first is not moved: while
+// it runs, the socket's other frames (for its other channels too) wait,
+// and netpoll lets a spare worker serve the other sockets. See "Slow
+// handlers" in the package doc.
 type ChannelHandler interface {
 	// Join authorizes a join of c.Topic(). A nil error accepts it and reply
 	// becomes the ok response (nil means {}). A *ReplyError refuses it with
@@ -94,45 +100,63 @@ const (
 // replaces to terminate, as Phoenix does.
 const duplicateJoinWait = 5 * time.Second
 
-// Channel is one joined (or joining) topic on one socket.
+// Channel is one joined (or joining) topic on one socket. An idle one is
+// kept small (112 bytes): what few instances need lives in chanExtra,
+// made on first use.
 type Channel struct {
 	// assigns is the socket's map until the first Assign copies it
 	// (copy-on-write: most channels never assign, and an idle socket should
 	// not pay for a map per channel).
-	assigns    Assigns
-	ownAssigns bool
-
-	socket   *Socket
-	route    *route
-	topic    string
-	joinRef  []byte
-	closeRef []byte // the ref of phx_close/phx_error frames
-	id       uint64
-	sub      chanSub // what the PubSub holds for this instance
-	state    atomic.Int32
+	assigns Assigns
+	socket  *Socket
+	route   *route
+	topic   string
+	joinRef []byte
+	id      uint64 // its SubscriberID on its topic
 
 	mu       sync.Mutex
-	onFinish []func(reason error)
-	pending  []func() // writes held back until the join reply is out
-	queue    []mail
-	running  bool
-	ended    bool
-	done     chan struct{}            // made on demand (Done): most instances are never waited for
+	x        *chanExtra // (mu) nil until needed
+	state    atomic.Int32
+	running  bool   // (mu) something of the channel is queued or running (mailbox.go)
+	slow     bool   // (mu) its work goes through the mailbox, not inline
+	strikes  uint8  // (mu) times it was found slow (each doubles its recovery)
+	ended    bool   // (mu) markDone ran
+	fastRuns uint16 // (mu) mailbox items in a row under inlineBudget while slow
+
+	ownAssigns bool // assigns is this instance's own copy
+	// nullJoin: the client joined with a null join_ref, so the join reply,
+	// phx_close and phx_error carry null where the join_ref goes (closeRef).
+	nullJoin bool
+}
+
+// chanExtra is the part of a Channel that most instances never use, or
+// use only while busy or ending (under Channel.mu).
+type chanExtra struct {
+	queue    []mail                   // the mailbox (mailbox.go)
+	onFinish []func(reason error)     // OnTerminate hooks and timer release
+	pending  []func()                 // writes held back until the join reply is out
 	timers   map[*afterTimer]struct{} // armed After timers, each one unit of inbound work
+	done     chan struct{}            // made on demand (Done): most instances are never waited for
 	reason   error                    // why the instance ended (set by finish)
 }
 
-// mail is one mailbox item (16 bytes: the mailbox of a busy channel is
-// copied as it grows). size >= 0 marks client work, an inbound frame of
-// size bytes counted toward the socket's inbound caps until it has run;
-// other work has size uncounted.
-type mail struct {
-	f    func()
-	size int32
+// extra returns c's chanExtra, making it if need be; c.mu must be held.
+func (c *Channel) extra() *chanExtra {
+	if c.x == nil {
+		c.x = &chanExtra{}
+	}
+	return c.x
 }
 
-// uncounted is the size of mail that is not client work.
-const uncounted = -1
+// closeRef is the ref of the join reply's join_ref and of phx_close and
+// phx_error frames: the join_ref, or nil (null) when the client joined
+// with none.
+func (c *Channel) closeRef() []byte {
+	if c.nullJoin {
+		return nil
+	}
+	return c.joinRef
+}
 
 // Topic returns the channel's topic.
 func (c *Channel) Topic() string { return c.topic }
@@ -160,20 +184,24 @@ func (c *Channel) Assign(key string, value any) {
 func (c *Channel) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
-		c.done = make(chan struct{})
+	x := c.extra()
+	if x.done == nil {
+		x.done = make(chan struct{})
 		if c.ended {
-			close(c.done)
+			close(x.done)
 		}
 	}
-	return c.done
+	return x.done
 }
 
 // endReason is why the instance ended, nil while it has not.
 func (c *Channel) endReason() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.reason
+	if c.x == nil {
+		return nil
+	}
+	return c.x.reason
 }
 
 // markDone records the end of the instance and wakes Done's waiters.
@@ -181,8 +209,8 @@ func (c *Channel) markDone() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ended = true
-	if c.done != nil {
-		close(c.done)
+	if c.x != nil && c.x.done != nil {
+		close(c.x.done)
 	}
 }
 
@@ -207,7 +235,8 @@ func (c *Channel) Send(f func()) {
 func (c *Channel) OnTerminate(f func(reason error)) {
 	c.mu.Lock()
 	if chanState(c.state.Load()) != stateClosed {
-		c.onFinish = append(c.onFinish, f)
+		x := c.extra()
+		x.onFinish = append(x.onFinish, f)
 		c.mu.Unlock()
 		return
 	}
@@ -263,17 +292,20 @@ func (c *Channel) BroadcastFrom(event string, payload any) error {
 }
 
 // chanSub is the pubsub.Subscriber of a channel instance, subscribed to its
-// topic. It is a field of the Channel, so subscribing allocates nothing, and
-// it keeps Deliver out of the Channel's API.
-type chanSub struct{ c *Channel }
+// topic: the Channel itself under another type, so subscribing allocates
+// nothing and Deliver stays out of the Channel's API.
+type chanSub Channel
 
-func (s *chanSub) SubscriberID() uint64 { return s.c.id }
+// subscriber returns c as its pubsub.Subscriber.
+func (c *Channel) subscriber() *chanSub { return (*chanSub)(c) }
+
+func (s *chanSub) SubscriberID() uint64 { return s.id }
 
 // Deliver handles a broadcast on the channel's topic (under the PubSub's
 // fan-out: it never blocks). The work is here rather than in a Channel
 // method it would call: one call less per delivery of a fan-out.
 func (s *chanSub) Deliver(b *Broadcast) {
-	c := s.c
+	c := (*Channel)(s)
 	if c.route.intercepts[b.Event] {
 		c.enqueue(func() { c.handleOut(b) })
 		return
@@ -319,7 +351,8 @@ func (c *Channel) writeOrHold(w func()) {
 	defer c.mu.Unlock()
 	switch chanState(c.state.Load()) {
 	case stateJoining:
-		c.pending = append(c.pending, w)
+		x := c.extra()
+		x.pending = append(x.pending, w)
 	case stateJoined:
 		w()
 	}
@@ -329,10 +362,12 @@ func (c *Channel) writeOrHold(w func()) {
 func (c *Channel) markJoined() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, w := range c.pending {
-		w()
+	if c.x != nil {
+		for _, w := range c.x.pending {
+			w()
+		}
+		c.x.pending = nil
 	}
-	c.pending = nil
 	c.state.Store(int32(stateJoined))
 }
 
@@ -346,58 +381,6 @@ func (c *Channel) reply(ref []byte, status string, response any) error {
 	}
 	return c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.joinRef,
 		Ref: ref, Topic: c.topic, Status: status, Payload: data, Binary: binary})
-}
-
-// enqueue appends f to the mailbox and starts its goroutine if idle.
-func (c *Channel) enqueue(f func()) { c.post(mail{f: f, size: uncounted}) }
-
-// enqueueIn is enqueue for work a client frame of size bytes asked for (a
-// join, leave or event): it counts toward the socket's inbound caps, and
-// may pause the socket's input, until it has run. A size beyond int32
-// (no frame limit allows one) counts as the largest int32.
-func (c *Channel) enqueueIn(size int, f func()) {
-	sz := int32(min(size, math.MaxInt32))
-	c.socket.inboundAcquire(int(sz))
-	c.post(mail{f: f, size: sz})
-}
-
-func (c *Channel) post(m mail) {
-	c.mu.Lock()
-	c.queue = append(c.queue, m)
-	start := !c.running
-	c.running = true
-	c.mu.Unlock()
-	if start {
-		go c.run()
-	}
-}
-
-func (c *Channel) run() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.running = false
-			c.queue = nil
-			c.mu.Unlock()
-			return
-		}
-		m := c.queue[0]
-		c.queue[0] = mail{}
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-		if m.size != uncounted {
-			c.runCounted(m)
-		} else {
-			m.f()
-		}
-	}
-}
-
-// runCounted runs client work and then releases its inbound count, even
-// if it panics through (which only a bug in this package can make it do).
-func (c *Channel) runCounted(m mail) {
-	defer c.socket.inboundRelease(int(m.size))
-	m.f()
 }
 
 // protect runs app code; a panic crashes the channel.

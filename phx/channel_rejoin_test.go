@@ -35,6 +35,9 @@ func TestRejoinAfterCrashNoClose(t *testing.T) {
 		srv.Channel("room:*", &testChannel{})
 		h := srv.connectForTest(t, ver, nil)
 		h.joinV("room:a", "1")
+		// The crash must end in the mailbox while the reader goes on (as
+		// for a channel found slow): inline, it would hold this goroutine.
+		h.sock.lookup("room:a").pinMailbox()
 		h.in(h.frame("1", "3", "room:a", "crash"))
 		if m := h.nextMsg(); m.Event != serializer.EventError {
 			t.Fatalf("got %+v, want phx_error", m)

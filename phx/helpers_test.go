@@ -263,10 +263,7 @@ func (h *harness) expectNone() {
 func (h *harness) settle() {
 	h.t.Helper()
 	h.sock.mu.Lock()
-	chans := make([]*Channel, 0, len(h.sock.channels))
-	for _, c := range h.sock.channels {
-		chans = append(chans, c)
-	}
+	chans := h.sock.channels.all()
 	h.sock.mu.Unlock()
 	timer := time.NewTimer(fakeWait)
 	defer timer.Stop()

@@ -2,6 +2,7 @@ package phx
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +37,10 @@ type inboundGate struct {
 	bytes atomic.Int64 // frame bytes of the queued events
 	peak  atomic.Int64 // highest n seen (tests assert the bound with it)
 
-	paused  atomic.Bool   // the transport's input is paused (written under mu)
-	mu      sync.Mutex    // serializes pause/resume decisions
 	resumed chan struct{} // closed when input resumes (LongPoll POSTs wait on it)
-	decided int64         // units the last pause or resume was decided on (mu; tests read it)
+	mu      sync.Mutex    // serializes pause/resume decisions
+	paused  atomic.Bool   // the transport's input is paused (written under mu)
+	decided int32         // units the last pause or resume was decided on (mu; tests read it)
 }
 
 // inboundAcquire counts one unit of inbound work of size frame bytes and
@@ -83,13 +84,13 @@ func (s *Socket) inboundSettle() {
 			g.paused.Store(false) // a release got in first
 			return
 		}
-		g.decided = n
+		g.decided = int32(min(n, math.MaxInt32))
 		g.resumed = make(chan struct{})
 		s.tr.pauseRead()
 		return
 	}
 	if n := g.n.Load(); n <= int64(cfg.InboundResume) && g.bytes.Load() <= int64(cfg.MaxInboundBytes/2) {
-		g.decided = n
+		g.decided = int32(min(n, math.MaxInt32))
 		g.paused.Store(false)
 		close(g.resumed)
 		g.resumed = nil
@@ -161,14 +162,15 @@ func (c *Channel) After(d time.Duration, f func()) (stop func() bool) {
 		s.inboundRelease(0)
 		return func() bool { return false }
 	}
-	if c.timers == nil {
-		c.timers = make(map[*afterTimer]struct{})
+	x := c.extra()
+	if x.timers == nil {
+		x.timers = make(map[*afterTimer]struct{})
 		// Released when the instance ends (refuseJoin, which drops the
 		// hooks of an instance that never joined, releases them itself).
-		c.onFinish = append(c.onFinish, func(error) { c.stopTimers() })
+		x.onFinish = append(x.onFinish, func(error) { c.stopTimers() })
 	}
-	c.timers[at] = struct{}{}
-	at.t = time.AfterFunc(d, func() { c.enqueue(func() { c.fire(at, f) }) })
+	x.timers[at] = struct{}{}
+	at.t = time.AfterFunc(d, func() { c.runOrPost(mail{f: func() { c.fire(at, f) }, size: uncounted}) })
 	c.mu.Unlock()
 	return func() bool { return c.dropTimer(at) }
 }
@@ -189,10 +191,13 @@ func (c *Channel) fire(at *afterTimer, f func()) {
 func (c *Channel) takeTimer(at *afterTimer) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.timers[at]; !ok {
+	if c.x == nil {
 		return false
 	}
-	delete(c.timers, at)
+	if _, ok := c.x.timers[at]; !ok {
+		return false
+	}
+	delete(c.x.timers, at)
 	return true
 }
 
@@ -211,8 +216,11 @@ func (c *Channel) dropTimer(at *afterTimer) bool {
 // stopTimers releases every armed timer of an instance that ended.
 func (c *Channel) stopTimers() {
 	c.mu.Lock()
-	timers := c.timers
-	c.timers = nil
+	var timers map[*afterTimer]struct{}
+	if c.x != nil {
+		timers = c.x.timers
+		c.x.timers = nil
+	}
 	c.mu.Unlock()
 	for at := range timers {
 		at.t.Stop()

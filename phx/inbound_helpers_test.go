@@ -105,5 +105,8 @@ func (s *Socket) inboundPeak() int {
 func (c *Channel) mailboxLen() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.queue)
+	if c.x == nil {
+		return 0
+	}
+	return len(c.x.queue)
 }

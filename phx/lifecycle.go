@@ -66,13 +66,13 @@ func (c *Channel) joinErrorResponse(err error) any {
 
 func (c *Channel) acceptJoin(ref []byte, reply any) {
 	srv := c.socket.srv
-	srv.pubsub.Subscribe(c.topic, &c.sub)
+	srv.pubsub.Subscribe(c.topic, c.subscriber())
 	data, binary, err := encodeValue(reply)
 	if err != nil {
 		srv.warn.Error("join reply", "topic", c.topic, "err", err)
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef(),
 		Ref: ref, Topic: c.topic, Status: "ok", Payload: data, Binary: binary})
 	c.markJoined()
 	c.socket.joinedOne()
@@ -82,7 +82,9 @@ func (c *Channel) acceptJoin(ref []byte, reply any) {
 func (c *Channel) refuseJoin(ref []byte, response any) {
 	c.setClosed()
 	c.mu.Lock()
-	c.onFinish = nil
+	if c.x != nil {
+		c.x.onFinish = nil
+	}
 	c.mu.Unlock()
 	c.stopTimers() // a timer its Join armed would hold a unit until it fired
 	c.socket.forget(c)
@@ -90,7 +92,7 @@ func (c *Channel) refuseJoin(ref []byte, response any) {
 	if err != nil {
 		data, binary = Empty, false
 	}
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef,
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: c.closeRef(),
 		Ref: ref, Topic: c.topic, Status: "error", Payload: data, Binary: binary})
 	c.socket.srv.log.Debug("join refused", "topic", c.topic, "socket", c.socket.id)
 	c.markDone()
@@ -167,8 +169,9 @@ func (c *Channel) crash(ce *CrashError) {
 // rejoins on seeing the frame starts a fresh instance, not a duplicate join.
 func (c *Channel) writeClose(event string, payload RawJSON) {
 	c.socket.forget(c)
-	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: c.closeRef,
-		Ref: c.closeRef, Topic: c.topic, Event: event, Payload: payload})
+	ref := c.closeRef()
+	_ = c.socket.write(&serializer.Message{Kind: serializer.KindPush, JoinRef: ref,
+		Ref: ref, Topic: c.topic, Event: event, Payload: payload})
 }
 
 // finish unsubscribes, unregisters, runs Terminate once and signals done.
@@ -176,15 +179,16 @@ func (c *Channel) finish(reason error) {
 	if !c.setClosed() {
 		return
 	}
-	c.socket.srv.pubsub.Unsubscribe(c.topic, &c.sub)
+	c.socket.srv.pubsub.Unsubscribe(c.topic, c.subscriber())
 	c.socket.forget(c)
 	if t, ok := c.route.handler.(Terminator); ok {
 		c.runCleanup(func() { t.Terminate(c, reason) })
 	}
 	c.mu.Lock()
-	hooks := c.onFinish
-	c.onFinish = nil
-	c.reason = reason
+	x := c.extra()
+	hooks := x.onFinish
+	x.onFinish = nil
+	x.reason = reason
 	c.mu.Unlock()
 	for _, f := range hooks {
 		c.runCleanup(func() { f(reason) })
@@ -210,7 +214,9 @@ func (c *Channel) setClosed() bool {
 		return false
 	}
 	c.state.Store(int32(stateClosed))
-	c.pending = nil
+	if c.x != nil {
+		c.x.pending = nil
+	}
 	return true
 }
 

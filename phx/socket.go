@@ -56,22 +56,21 @@ type transport interface {
 // and the channels it has joined.
 type Socket struct {
 	// Assigns are what Connect returned. Treat them as read-only once the
-	// socket is up: every channel starts from a copy.
+	// socket is up: its channels share the map until their first Assign,
+	// which copies it (copy-on-write).
 	Assigns Assigns
 
-	srv         *Server
-	id          string
-	ver         serializer.Version
-	info        *ConnectInfo
-	tr          transport
-	subID       uint64
-	sub         sockSub // subscribed to the socket id topic
-	connectedAt time.Time
-	joined      atomic.Bool
+	srv   *Server
+	id    string
+	info  *ConnectInfo
+	tr    transport
+	subID uint64 // the socket's SubscriberID on its socket id topic
 
 	mu       sync.Mutex
-	channels map[string]*Channel
-	closed   bool
+	channels chanTable // topic → channel (mu)
+	closed   bool      // torn down (mu)
+	ver      serializer.Version
+	joined   atomic.Bool
 
 	in inboundGate // outstanding inbound work (inbound.go)
 }
@@ -89,11 +88,15 @@ func (s *Socket) Info() *ConnectInfo { return s.info }
 func (s *Socket) RemoteAddr() net.Addr { return s.info.RemoteAddr }
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
-// topic; a field of the Socket, like Channel.sub.
-type sockSub struct{ s *Socket }
+// topic: the Socket itself under another type (no field, no allocation),
+// which keeps Deliver out of the Socket's API.
+type sockSub Socket
 
-func (ss *sockSub) SubscriberID() uint64 { return ss.s.subID }
-func (ss *sockSub) Deliver(b *Broadcast) { ss.s.deliver(b) }
+// subscriber returns s as its pubsub.Subscriber.
+func (s *Socket) subscriber() *sockSub { return (*sockSub)(s) }
+
+func (ss *sockSub) SubscriberID() uint64 { return ss.subID }
+func (ss *sockSub) Deliver(b *Broadcast) { (*Socket)(ss).deliver(b) }
 
 // deliver handles a broadcast on the socket id topic: "disconnect" closes
 // the socket with 1001 so that phoenix.js reconnects (and re-authenticates),
@@ -240,32 +243,35 @@ func (s *Socket) join(m *serializer.Message) {
 	}
 	// The refs alias the inbound frame: copy them so a long-lived channel
 	// does not pin the whole join message.
-	joinRef := bytes.Clone(m.JoinRef)
-	closeRef := joinRef
+	joinRef, nullJoin := bytes.Clone(m.JoinRef), false
 	if isNull(joinRef) {
-		joinRef, closeRef = bytes.Clone(m.Ref), nil
+		joinRef, nullJoin = bytes.Clone(m.Ref), true
 	}
-	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, closeRef: closeRef,
+	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
 		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
-	c.sub.c = c
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	old := s.channels[m.Topic]
-	if old == nil && len(s.channels) >= s.srv.cfg.MaxChannels {
+	old := s.channels.get(m.Topic)
+	if old == nil && s.channels.len() >= s.srv.cfg.MaxChannels {
 		s.mu.Unlock()
 		s.replyError(joinRef, m.Ref, m, "too many channels joined")
 		return
 	}
-	s.channels[m.Topic] = c
+	s.channels.put(c)
 	s.mu.Unlock()
 	if old != nil {
 		old.shutdown(ErrDuplicateJoin)
 	}
 	ref, payload := m.Ref, Payload{data: m.Payload, binary: m.Binary}
-	c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
+	if old != nil {
+		// The join waits for old to end: never on the transport's goroutine.
+		c.enqueueIn(len(m.Payload), func() { c.runJoin(ref, payload, old) })
+		return
+	}
+	c.dispatchIn(len(m.Payload), func() { c.runJoin(ref, payload, nil) })
 }
 
 // unmatched answers a message for no joined or joinable topic, as Phoenix
@@ -311,12 +317,12 @@ func (s *Socket) leave(m *serializer.Message) {
 	case c == nil:
 		_ = s.write(&serializer.Message{Kind: serializer.KindReply, JoinRef: m.JoinRef, Ref: m.Ref,
 			Topic: m.Topic, RawTopic: m.RawTopic, Status: "ok", Payload: Empty})
-	case c.closeRef != nil && !bytes.Equal(m.JoinRef, c.joinRef):
+	case !c.nullJoin && !bytes.Equal(m.JoinRef, c.joinRef):
 		// stale join_ref: that instance is already gone
 	default:
 		s.forget(c)
 		ref := m.Ref
-		c.enqueueIn(0, func() { c.runLeave(ref) })
+		c.dispatchIn(0, func() { c.runLeave(ref) })
 	}
 }
 
@@ -333,22 +339,20 @@ func (s *Socket) route(m *serializer.Message) {
 		s.replyError(nil, m.Ref, m, "invalid event")
 	default:
 		in := &InMessage{Event: m.Event, Payload: Payload{data: m.Payload, binary: m.Binary}, Ref: m.Ref}
-		c.enqueueIn(len(m.Payload), func() { c.runIn(in) })
+		c.dispatchEvent(in, len(m.Payload))
 	}
 }
 
 func (s *Socket) lookup(topic string) *Channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.channels[topic]
+	return s.channels.get(topic)
 }
 
 // forget unregisters c if it is still the topic's current instance.
 func (s *Socket) forget(c *Channel) {
 	s.mu.Lock()
-	if s.channels[c.topic] == c {
-		delete(s.channels, c.topic)
-	}
+	s.channels.remove(c)
 	s.mu.Unlock()
 }
 
@@ -367,12 +371,12 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 		return
 	}
 	s.closed = true
-	chans := s.channels
-	s.channels = nil
+	chans := s.channels.all()
+	s.channels = chanTable{}
 	s.mu.Unlock()
 	s.srv.deadlines.remove(s)
 	if s.id != "" {
-		s.srv.pubsub.Unsubscribe(s.id, &s.sub)
+		s.srv.pubsub.Unsubscribe(s.id, s.subscriber())
 	}
 	for _, c := range chans {
 		c.shutdown(ErrTransportClosed)
@@ -390,7 +394,7 @@ func (s *Socket) closedByTransport(code CloseCode, reason string) {
 // (Terminate and OnTerminate hooks run: Presence's untrack included) or
 // for bound, and returns how many had not. The "socket closed" line and
 // Shutdown's return both mean "torn down" thanks to it.
-func waitTerminated(chans map[string]*Channel, bound time.Duration) (pending int) {
+func waitTerminated(chans []*Channel, bound time.Duration) (pending int) {
 	if len(chans) == 0 {
 		return 0
 	}
@@ -424,7 +428,7 @@ const teardownWait = 5 * time.Second
 func (s *Socket) NumChannels() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.channels)
+	return s.channels.len()
 }
 
 func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }

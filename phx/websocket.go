@@ -18,10 +18,8 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
-	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID(),
-		channels: make(map[string]*Channel, 1)}
-	sock.sub.s = sock
+	info.Vsn = internVsn(info.Vsn) // do not pin the whole request URI
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -46,7 +44,7 @@ func keepHeaders(h http.Header, names []string) http.Header {
 // join deadline, counters.
 func (s *Server) opened(sock *Socket, tr transport) {
 	sock.tr = tr
-	sock.connectedAt = time.Now()
+	now := time.Now()
 	s.stats.open.Add(1)
 	s.stats.accepted.Add(1)
 	s.stats.dash.opened(tr.name(), 1)
@@ -54,12 +52,12 @@ func (s *Server) opened(sock *Socket, tr transport) {
 		// On an event-loop worker: a PubSub that may wait for other
 		// nodes is asked not to (pubsub.NoWaitSubscriber).
 		if ns, ok := s.pubsub.(pubsub.NoWaitSubscriber); ok {
-			ns.SubscribeNoWait(sock.id, &sock.sub)
+			ns.SubscribeNoWait(sock.id, sock.subscriber())
 		} else {
-			s.pubsub.Subscribe(sock.id, &sock.sub)
+			s.pubsub.Subscribe(sock.id, sock.subscriber())
 		}
 	}
-	s.deadlines.add(sock, sock.connectedAt)
+	s.deadlines.add(sock, now)
 	// Checked first: a disabled level would still format the address and
 	// box the arguments on every connect.
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
@@ -141,3 +139,15 @@ func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
 func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}
 
 func (h *rejectHandler) OnClose(*netpoll.Conn, int, string) {}
+
+// internVsn returns the usual vsn values as constants (an idle socket
+// then holds no copy of its own) and a copy of any other.
+func internVsn(v string) string {
+	switch v {
+	case "2.0.0":
+		return "2.0.0"
+	case "1.0.0":
+		return "1.0.0"
+	}
+	return strings.Clone(v)
+}
