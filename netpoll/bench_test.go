@@ -39,7 +39,7 @@ func benchConns(b *testing.B, n int) ([]*Conn, *atomic.Int64) {
 	}
 	b.Cleanup(func() {
 		for _, c := range conns {
-			_ = c.nc.Close() // unblock readers via the server side
+			c.drop(CloseAbnormal, "") // unblock readers via the server side
 		}
 		wg.Wait()
 	})

@@ -40,7 +40,13 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 	}
-	for total := 0; total < maxReadPerTask; {
+	for total := 0; ; {
+		if total >= maxReadPerTask {
+			// More may wait, and edge-triggered epoll will not say so
+			// again: read on in a later run, after other connections.
+			c.s.schedule(c, bRead)
+			return
+		}
 		// Paused (PauseRead, or more output queued than ReadPauseBytes):
 		// leave the input in the kernel; rearm leaves EPOLLIN out.
 		if c.pauseWanted() {
@@ -57,14 +63,15 @@ func (w *worker) read(c *Conn) {
 			}
 		}
 		switch {
-		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			return
 		case err != nil || n == 0:
 			w.eof(c, err)
 			return
 		case n < len(w.buf):
-			return // most likely drained; level-triggered re-arm tells otherwise
+			// Drained when it was read: bytes arriving since then raise
+			// a new edge (a socket's epoll wake-up fires per arrival).
+			return
 		}
 	}
 }
@@ -77,22 +84,14 @@ func (w *worker) eof(c *Conn, err error) {
 	c.dropNow(CloseAbnormal, "")
 }
 
-// sysRead is one non-blocking read(2) on c's own fd. rawConn.Read runs the
-// trampoline once (it returns true), so Go's poller never parks on it.
+// sysRead is one non-blocking read(2) on c's own fd.
 func (w *worker) sysRead(c *Conn, p []byte) (int, error) {
-	w.rdBuf = p
-	err := c.raw.Read(w.rdFn)
-	n, rerr := w.rdN, w.rdErr
-	w.rdBuf, w.rdErr = nil, nil
-	if err != nil {
-		return 0, err
+	for {
+		n, err := unix.Read(int(c.fd), p)
+		if err != unix.EINTR {
+			return max(n, 0), err
+		}
 	}
-	return max(n, 0), rerr
-}
-
-func (w *worker) doRead(fd uintptr) bool {
-	w.rdN, w.rdErr = unix.Read(int(fd), w.rdBuf)
-	return true
 }
 
 // consume parses data (owned by the caller, unmasked in place) into frames.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // UpgradeHTTP upgrades a request received through net/http (hijacking it)
@@ -67,22 +68,27 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// adopt takes an upgraded connection into the event loop.
+// adopt takes an upgraded connection into the event loop. Its fd is
+// duplicated and the hijacked net.Conn closed (takeFD), so at rest the
+// connection is one fd, as one accepted by Serve.
 func (s *Server) adopt(nc net.Conn, h Handler, rest []byte) error {
-	c, err := s.newConn(nc)
+	peer := peerFromNetAddr(nc.RemoteAddr())
+	fd, err := takeFD(nc)
 	if err != nil {
 		return err
 	}
-	_ = nc.SetDeadline(noDeadline) // rawConn I/O would fail past a deadline
+	c := s.newConn(fd, peer)
 	c.h = h
 	c.hs = &handshake{pending: rest}
 	c.lastRead.Store(s.clock())
 	c.state.Store(stOpen)
 	if !s.takeSlot() {
+		_ = unix.Close(fd)
 		return ErrTooManyConns
 	}
 	if err := s.register(c); err != nil {
 		s.putSlot()
+		_ = unix.Close(fd)
 		return err
 	}
 	s.schedule(c, bRead)
