@@ -40,7 +40,11 @@ const (
 
 // Config configures a Server. The zero value gives safe defaults.
 type Config struct {
-	Workers int // read/flush worker goroutines (default 4×GOMAXPROCS, at least 8)
+	// Workers is how many worker goroutines serve the event loop at once
+	// (default GOMAXPROCS). A worker stuck in one task (a blocking
+	// handler or Upgrader) longer than the watchdog's budget is replaced
+	// by a new one, so this many keep serving; see the package doc.
+	Workers int
 
 	// MaxConns bounds every client the process serves at once: each
 	// connection the listener accepts (WebSocket, handshake in progress or
@@ -134,7 +138,7 @@ const (
 
 func (c Config) withDefaults() Config {
 	if c.Workers <= 0 {
-		c.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = defaultMaxConns(fdLimit())
