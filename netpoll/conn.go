@@ -88,28 +88,30 @@ type Conn struct {
 
 	peer peerAddr // remote address from accept, formatted on demand
 
-	mu          sync.Mutex // guards the fields below up to closeFD
-	closeCode   uint16     // code reported to OnClose (0: none yet)
-	wq          []outFrame // unwritten frames; wq[0] may be partly written
-	wqBytes     int        // wire bytes in wq not yet written
-	woff        int        // bytes of wq[0] already written
-	closeReason string
-
-	flushPending     bool // a flush task is scheduled or running
-	inline           bool // a SendNow is writing from its caller's goroutine
-	blocked          bool // the socket said EAGAIN: wait for EPOLLOUT
-	slow             bool // slow consumer: the flush discards wq and queues the close
-	closeSent        bool // our close frame was written
-	closeAfterFlush  bool // drop once wq is empty
-	lingerAfterFlush bool // FIN once wq is empty, then read until EOF
-	closeFD          bool // finalize ran during a SendNow: SendNow closes fd
+	mu               sync.Mutex // guards the fields below up to closeReason
+	closeCode        uint16     // code reported to OnClose (0: none yet)
+	flushPending     bool       // a flush task is scheduled or running
+	inline           bool       // a SendNow is writing from its caller's goroutine
+	blocked          bool       // the socket said EAGAIN: wait for EPOLLOUT
+	slow             bool       // slow consumer: the flush discards wq and queues the close
+	closeSent        bool       // our close frame was written
+	closeAfterFlush  bool       // drop once wq is empty
+	lingerAfterFlush bool       // FIN once wq is empty, then read until EOF
+	closeFD          bool       // finalize ran during a SendNow: SendNow closes fd
 
 	// Actor-only state (the task that runs this conn).
 	inHeld    bool // input withheld (paused): its events are not acted on
 	opened    bool // OnOpen ran: OnClose is owed
 	finalized bool
 	ipCounted bool // counted in the per-address table (set before register)
-	rx        rxState
+
+	wq          []outFrame // unwritten frames; wq[0] may be partly written
+	wqBytes     int        // wire bytes in wq not yet written
+	woff        int        // bytes of wq[0] already written
+	closeReason string
+
+	rx rxState // actor-only
+
 }
 
 // RemoteAddr is the peer address.
