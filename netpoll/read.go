@@ -21,7 +21,15 @@ type rxState struct {
 	f       ws.Header
 	fpos    int64  // payload bytes of f received
 	msg     []byte // data message being assembled (nil when ignored)
-	ctl     []byte // control frame payload being assembled
+	ctl     *ctlBuf // control frame payload being assembled; nil between them
+}
+
+// ctlBuf holds a control frame's payload (at most 125 bytes, checked
+// with its header) while it arrives: 8 bytes in every connection instead
+// of a slice's 24, allocated only per control frame.
+type ctlBuf struct {
+	n uint8
+	b [125]byte
 }
 
 // read is the read task: the HTTP head before the upgrade, frames after.
@@ -201,7 +209,7 @@ func (w *worker) parseHeader(c *Conn, b []byte) {
 	}
 	rx.f, rx.fpos, rx.inFrame = h, 0, true
 	if h.OpCode.IsControl() {
-		rx.ctl = make([]byte, 0, h.Length)
+		rx.ctl = new(ctlBuf)
 		return
 	}
 	rx.frag = !h.Fin
@@ -235,7 +243,7 @@ func (w *worker) takePayload(c *Conn, p []byte) {
 	rx.fpos += int64(len(p))
 	switch {
 	case rx.f.OpCode.IsControl():
-		rx.ctl = append(rx.ctl, p...)
+		rx.ctl.n += uint8(copy(rx.ctl.b[rx.ctl.n:], p))
 	case rx.msg != nil && c.state.Load() == stOpen:
 		rx.msg = append(rx.msg, p...)
 	default:
@@ -247,8 +255,11 @@ func (w *worker) takePayload(c *Conn, p []byte) {
 func (w *worker) frameDone(c *Conn) {
 	rx := &c.rx
 	rx.inFrame = false
-	ctl := rx.ctl
-	rx.ctl = nil
+	var ctl []byte
+	if cb := rx.ctl; cb != nil {
+		ctl = cb.b[:cb.n:cb.n]
+		rx.ctl = nil
+	}
 	switch rx.f.OpCode {
 	case ws.OpPing:
 		c.queueControl(opPong, ctl)
