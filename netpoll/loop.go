@@ -50,6 +50,7 @@ type loop struct {
 	idleN  atomic.Int32
 
 	want  int        // workers serving at once (Config.Workers)
+	maxW  int        // most workers at once, stuck ones included (maxWorkers)
 	mu    sync.Mutex // guards ws, stuck
 	ws    []*worker  // every live worker
 	stuck int        // workers the watchdog found stuck in one task
@@ -81,7 +82,7 @@ func (l *loop) init(s *Server, n int) error {
 		_ = unix.Close(efd)
 		return err
 	}
-	l.s, l.ep, l.efd, l.want = s, ep, efd, n
+	l.s, l.ep, l.efd, l.want, l.maxW = s, ep, efd, n, max(n, maxWorkers)
 	l.wd.init()
 	l.mu.Lock()
 	for range n {

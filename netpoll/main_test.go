@@ -16,7 +16,7 @@ const leakWindow = 5 * time.Second
 
 // leakOptions would name goroutines the check accepts as long-lived. There
 // are none: goleak already skips the testing package's and os/signal's own,
-// and every goroutine of this package or of easygo's epoll loop must end
+// and every goroutine of this package (workers, watchdog, sweep) must end
 // with its Server. Add one only for a goroutine the process legitimately
 // keeps for good, with a comment saying why.
 var leakOptions []goleak.Option

@@ -12,8 +12,9 @@ import (
 // two budgets after its task started.
 const taskBudget = time.Millisecond
 
-// maxWorkers bounds the workers the watchdog may start: past it, blocked
-// handlers stall the rest (as they would a fixed pool), and it is logged.
+// maxWorkers bounds the workers the watchdog may start (loop.maxW, which
+// tests lower): past it, blocked handlers stall the rest (as they would a
+// fixed pool), and it is logged.
 const maxWorkers = 4096
 
 // wdParkAfter is how many looks without any task started make the
@@ -131,7 +132,7 @@ func (l *loop) replace(w *worker) {
 	w.comp.Store(true)
 	l.stuck++
 	if len(l.ws)-l.stuck < l.want {
-		if len(l.ws) >= maxWorkers {
+		if len(l.ws) >= l.maxW {
 			l.mu.Unlock()
 			l.s.log.Warn("netpoll: every worker is blocked in a handler", "workers", len(l.ws))
 			w.handOver(l)
