@@ -19,8 +19,8 @@ type rxState struct {
 	discard bool // ignore all further input (failed, or peer's close received)
 	msgOp   OpCode
 	f       ws.Header
-	fpos    int64  // payload bytes of f received
-	msg     []byte // data message being assembled (nil when ignored)
+	fpos    int64   // payload bytes of f received
+	msg     []byte  // data message being assembled (nil when ignored)
 	ctl     *ctlBuf // control frame payload being assembled; nil between them
 }
 
