@@ -1,0 +1,46 @@
+package netpoll
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// TestUpgradeHTTPOneFD: a connection adopted from a hijacked net.Conn is
+// one fd at rest, like one accepted by Serve: the fd is duplicated and
+// the hijacked conn closed. Client and server live in this process, so
+// each connection adds two fds, not three.
+func TestUpgradeHTTPOneFD(t *testing.T) {
+	const n = 20
+	rec := newRecorder(true)
+	s, err := New(Config{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.UpgradeHTTP(w, r, acceptAll(rec))
+	}))
+	defer hs.Close()
+	addr := strings.TrimPrefix(hs.URL, "http://")
+	dial(t, addr) // the first connection may open fds of its own (Go's poller)
+	rec.waitOpen(t)
+	fd0 := countFDs(t)
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, addr)
+		rec.waitOpen(t)
+	}
+	for _, c := range cs {
+		c.send(ws.OpText, []byte("one fd"))
+		if p := c.expectFrame(ws.OpText); string(p) != "one fd" {
+			t.Fatalf("echo %q", p)
+		}
+	}
+	if d := countFDs(t) - fd0; d > 2*n+2 {
+		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
+	}
+}
