@@ -53,6 +53,7 @@ type loop struct {
 	maxW  int        // most workers at once, stuck ones included (maxWorkers)
 	mu    sync.Mutex // guards ws, stuck
 	ws    []*worker  // every live worker
+	spare []*worker  // retired workers whose memory the next spawn reuses (at most maxSpare)
 	stuck int        // workers the watchdog found stuck in one task
 	wd    watchdog
 }
@@ -94,9 +95,17 @@ func (l *loop) init(s *Server, n int) error {
 	return nil
 }
 
-// spawnLocked starts one more worker (l.mu held).
+// spawnLocked starts one more worker (l.mu held), reusing the memory of
+// a retired one if there is one: a worker's buffers are about 90 KB.
 func (l *loop) spawnLocked() {
-	w := newWorker(l.s)
+	var w *worker
+	if n := len(l.spare); n > 0 {
+		w = l.spare[n-1]
+		l.spare[n-1] = nil
+		l.spare = l.spare[:n-1]
+	} else {
+		w = newWorker(l.s)
+	}
 	l.ws = append(l.ws, w)
 	l.wg.Add(1)
 	go w.loop(l)

@@ -113,6 +113,9 @@ func newWorker(s *Server) *worker {
 func (w *worker) loop(l *loop) {
 	defer l.wg.Done()
 	for !l.stopped.Load() {
+		if w.comp.Load() && l.retire(w) {
+			return // replaced just as its task ended
+		}
 		ran := 0
 		for ; ran < runqBurst; ran++ {
 			c := l.rq.pop()

@@ -47,9 +47,12 @@ func (h *sleeper) OnMessage(c *Conn, op OpCode, p []byte) {
 // TestSlowHandlerBlocksNobody: one connection's OnMessage sleeps for a
 // second while 1,000 others echo; none of them waits anywhere near that
 // long (the watchdog replaces the stuck worker), and the sleeper's later
-// messages are handled after it, in order.
+// messages are handled after it, in order. At most inFlight clients wait
+// for an echo at once, so that a round trip measures the server's
+// responsiveness rather than a queue of 1,000 requests sent together
+// (which takes long to serve under -race on a loaded machine).
 func TestSlowHandlerBlocksNobody(t *testing.T) {
-	const conns, rounds = 1000, 3
+	const conns, rounds, inFlight = 1000, 3, 50
 	rec := newRecorder(true)
 	rec.msgs = make(chan message) // unbuffered: recorder drops instead of storing
 	h := &sleeper{recorder: rec, asleep: make(chan struct{})}
@@ -67,18 +70,21 @@ func TestSlowHandlerBlocksNobody(t *testing.T) {
 
 	var worst atomic.Int64
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, inFlight)
 	for i, c := range clients {
 		wg.Go(func() {
 			for r := range rounds {
 				msg := fmt.Appendf(nil, "c%d-r%d", i, r)
+				sem <- struct{}{}
 				t0 := time.Now()
 				c.send(ws.OpText, msg)
 				_, p, err := c.readFrame()
+				d := int64(time.Since(t0))
+				<-sem
 				if err != nil || !bytes.Equal(p, msg) {
 					t.Errorf("conn %d round %d: %q, %v", i, r, p, err)
 					return
 				}
-				d := int64(time.Since(t0))
 				for old := worst.Load(); d > old && !worst.CompareAndSwap(old, d); old = worst.Load() {
 				}
 			}

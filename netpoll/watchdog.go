@@ -162,5 +162,13 @@ func (l *loop) retire(w *worker) bool {
 			break
 		}
 	}
+	if len(l.spare) < maxSpare {
+		// Its goroutine is about to return; nothing else refers to w:
+		// it is out of l.ws, not idle, and its batch was handed over.
+		l.spare = append(l.spare, w)
+	}
 	return true
 }
+
+// maxSpare bounds the retired workers kept for reuse.
+const maxSpare = 8
