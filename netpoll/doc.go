@@ -55,7 +55,12 @@
 // itself, inline: an echo is one wake-up, read, OnMessage and the writev
 // of what OnMessage queued, on one goroutine. When it has more than one
 // connection to run, or work is queued, it first wakes an idle worker,
-// which takes the poll role meanwhile; otherwise the others stay parked.
+// which takes the poll role meanwhile; otherwise the others stay parked,
+// and an event that arrives while the one connection runs waits for it
+// (an echo's few microseconds; a task that runs long is the watchdog's:
+// within two budgets another worker polls). Waking a second worker for
+// every batch would cost a wake-up per message for nothing when the
+// tasks are short, which they are on the request path.
 //
 // Work scheduled from outside a worker (Send from a broadcaster,
 // ResumeRead, the sweep, a requeue for fairness) goes to the run queue,
