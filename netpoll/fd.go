@@ -121,8 +121,28 @@ func newFDConn(fd int32, peer peerAddr) *fdConn {
 	return &fdConn{f: os.NewFile(uintptr(fd), "tcp"), peer: peer}
 }
 
-func (c *fdConn) Read(p []byte) (int, error)         { return c.f.Read(p) }
-func (c *fdConn) Write(p []byte) (int, error)        { return c.f.Write(p) }
+// Read and Write return errors as a net.Conn does (*net.OpError, a
+// net.Error), not *os.PathError: net/http tells the timeout it causes to
+// end its background read from a broken connection by net.Error, and
+// takes any other error for a lost client, cancelling the contexts of
+// every later request on that connection.
+func (c *fdConn) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	return n, c.netErr("read", err)
+}
+
+func (c *fdConn) Write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	return n, c.netErr("write", err)
+}
+
+func (c *fdConn) netErr(op string, err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return &net.OpError{Op: op, Net: "tcp", Addr: c.peer.netAddr(), Err: pe.Err}
+	}
+	return err
+}
+
 func (c *fdConn) Close() error                       { return c.f.Close() }
 func (c *fdConn) RemoteAddr() net.Addr               { return c.peer.netAddr() }
 func (c *fdConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }

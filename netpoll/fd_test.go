@@ -1,10 +1,12 @@
 package netpoll
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -42,5 +44,36 @@ func TestUpgradeHTTPOneFD(t *testing.T) {
 	}
 	if d := countFDs(t) - fd0; d > 2*n+2 {
 		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
+	}
+}
+
+// TestHandedOffKeepAlive: a plain-HTTP connection handed to net/http
+// serves several requests, and net/http's ending of its background read
+// after each one (a read deadline in the past) is not taken for a lost
+// client: a later request's context is not cancelled at once.
+func TestHandedOffKeepAlive(t *testing.T) {
+	const wait = 50 * time.Millisecond
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			http.Error(w, "context cancelled", http.StatusInternalServerError)
+		case <-time.After(wait):
+			_, _ = w.Write([]byte("waited"))
+		}
+	})
+	_, addr := startServer(t, Config{}, acceptAll(newRecorder(false)), fallback)
+	tr := &http.Transport{MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr}
+	for i := range 3 {
+		resp, err := cl.Get("http://" + addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "waited" {
+			t.Fatalf("request %d on one connection: %d %q", i, resp.StatusCode, b)
+		}
 	}
 }
