@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,5 +76,46 @@ func TestHandedOffKeepAlive(t *testing.T) {
 		if string(b) != "waited" {
 			t.Fatalf("request %d on one connection: %d %q", i, resp.StatusCode, b)
 		}
+	}
+}
+
+// hiddenListener hides the listener's fd (no SyscallConn), as a wrapping
+// listener would: Serve then takes each accepted connection's fd over.
+type hiddenListener struct{ net.Listener }
+
+// TestServeListenerWithoutFD: Serve works on such a listener, and each
+// connection is still one fd on the server side.
+func TestServeListenerWithoutFD(t *testing.T) {
+	const n = 10
+	rec := newRecorder(true)
+	s, err := New(Config{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(hiddenListener{ln}, acceptAll(rec), nil) }()
+	defer func() {
+		_ = s.Close()
+		if err := <-served; err != ErrServerClosed {
+			t.Errorf("Serve returned %v", err)
+		}
+	}()
+	dial(t, ln.Addr().String())
+	rec.waitOpen(t)
+	fd0 := countFDs(t)
+	for range n {
+		c := dial(t, ln.Addr().String())
+		rec.waitOpen(t)
+		c.send(ws.OpText, []byte("hidden"))
+		if p := c.expectFrame(ws.OpText); string(p) != "hidden" {
+			t.Fatalf("echo %q", p)
+		}
+	}
+	if d := countFDs(t) - fd0; d > 2*n+2 {
+		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
 	}
 }
