@@ -14,7 +14,10 @@ import (
 // UpgradeHTTP upgrades a request received through net/http (hijacking it)
 // and adopts the connection, for mounting inside an existing http.Server.
 // The connection must be a plain TCP (or Unix) connection: TLS must be
-// terminated in front of the server.
+// terminated in front of the server. The event loop takes the socket
+// over: its fd is duplicated and the hijacked net.Conn closed, so the
+// connection is one fd at rest; bytes net/http had buffered past the
+// request are parsed as the first frames.
 func (s *Server) UpgradeHTTP(w http.ResponseWriter, r *http.Request, up Upgrader) {
 	if s.refuseHTTP(w, r) {
 		return
