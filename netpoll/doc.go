@@ -88,8 +88,9 @@
 // taken under the worker's own lock, one short lock per connection run).
 // The stuck connection stays with its worker, so its messages stay in
 // order. When the stuck task ends, its worker retires if the others are
-// enough. At most 4096 workers exist (then blocked handlers stall the
-// rest, and it is logged). Each task costs two atomic adds on the
+// enough. At most 1024 workers exist, about 90 KB of scratch memory each
+// (then blocked handlers stall the rest, and it is logged); the memory of
+// up to 8 retired workers is kept for the next replacement. Each task costs two atomic adds on the
 // worker's own counter and one load of the watchdog's parked flag; the
 // watchdog parks after 64 looks in which no task started, and the first
 // task after that wakes it, so an idle server runs no timer.

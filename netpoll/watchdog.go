@@ -14,8 +14,10 @@ const taskBudget = time.Millisecond
 
 // maxWorkers bounds the workers the watchdog may start (loop.maxW, which
 // tests lower): past it, blocked handlers stall the rest (as they would a
-// fixed pool), and it is logged.
-const maxWorkers = 4096
+// fixed pool), and it is logged. A worker's scratch memory (read buffer,
+// iovecs, frame headers) is about 90 KB, so the bound is also one on
+// memory: about 90 MB with every worker blocked.
+const maxWorkers = 1024
 
 // wdParkAfter is how many looks without any task started make the
 // watchdog park until the next task starts.
