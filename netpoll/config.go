@@ -69,8 +69,8 @@ type Config struct {
 
 	// ReadPauseBytes is the output backlog at which a connection's input
 	// stops being read: while more than this many bytes wait to be
-	// written to it (replies, pongs, broadcasts), its registration is not
-	// re-armed for input, so a client that sends requests or pings but
+	// written to it (replies, pongs, broadcasts), its socket is not read,
+	// so a client that sends requests or pings but
 	// does not read the answers is held back by TCP instead of growing our
 	// queue. Reading resumes once the backlog is back to this size or
 	// less. Default: 256 KiB, at most WriteQueueBytes/4.

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" { // re-executed as a scale-test client
 		os.Exit(m.Run())
 	}
-	countEvents = true // before any Server starts: the epoll goroutines read it
+	countEvents = true // before any Server starts: the workers read it
 	code := m.Run()
 	if code == 0 {
 		if err := findLeaks(leakWindow); err != nil {

@@ -262,8 +262,8 @@ func (w *worker) process(c *Conn, bits uint32) {
 		w.read(c)
 	}
 	if bits&bHup != 0 && c.inHeld && c.state.Load() != stDead {
-		// Paused: the read did not run, and the hang-up would be
-		// reported again at every re-arm.
+		// Paused: the read did not run, and the edge of the hang-up
+		// will not come again.
 		c.dropNow(CloseAbnormal, "")
 	}
 	if bits&bFlush != 0 {

@@ -56,7 +56,7 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		// Paused (PauseRead, or more output queued than ReadPauseBytes):
-		// leave the input in the kernel; rearm leaves EPOLLIN out.
+		// leave the input in the kernel until the task after the pause.
 		if c.pauseWanted() {
 			c.holdInput()
 			return

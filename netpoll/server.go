@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Server owns the epoll instance, the worker pool and the timer sweep.
+// Server owns the event loop (epoll, workers, watchdog) and the timer sweep.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -42,7 +42,7 @@ type Server struct {
 	listeners []io.Closer // Serve's listeners and the duplicates their loops wait on
 	serves    []*serveCtx
 	acceptWG  sync.WaitGroup // Serve loops
-	bg        sync.WaitGroup // sweep, handshake goroutines, fallback http.Servers
+	bg        sync.WaitGroup // sweep, fallback http.Servers
 	done      chan struct{}  // closed when the loops must stop
 
 	shutOnce  sync.Once
@@ -57,13 +57,13 @@ type counters struct {
 	accepted, refused, handedOff, slow, protoErr, writes, framesOut atomic.Int64
 	refusedIP, rateLimited, paused, pauseTimeouts                   atomic.Int64
 
-	_      [56]byte     // the epoll goroutine's counter on a line of its own
-	events atomic.Int64 // epoll callbacks, counted only when countEvents is set
+	_      [56]byte     // the workers' event counter on a line of its own
+	events atomic.Int64 // epoll events of connections, counted only when countEvents is set
 }
 
-// countEvents makes every Server count its epoll callbacks in
+// countEvents makes every Server count its connections' epoll events in
 // stats.events. Tests set it before any Server starts; production leaves
-// it off, so the epoll goroutine does no atomic write per event.
+// it off, so the workers do no shared atomic write per event.
 var countEvents bool
 
 // Stats is a snapshot of the server's counters.

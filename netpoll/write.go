@@ -95,7 +95,8 @@ const (
 
 // flush is the write task: it writes the queued frames, as many per
 // writev as IOV_MAX allows, until the queue is empty, the socket would
-// block (then EPOLLOUT is armed by rearm) or the fairness budget is spent.
+// block (then the EPOLLOUT edge schedules the next flush) or the fairness
+// budget is spent.
 // Frames queued while a writev is in flight join the next one.
 func (w *worker) flush(c *Conn) {
 	for budget := maxFlushBytes; ; {
