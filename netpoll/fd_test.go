@@ -119,3 +119,29 @@ func TestServeListenerWithoutFD(t *testing.T) {
 		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
 	}
 }
+
+// TestFDTableBounds: the fd table takes fds up to its size and refuses
+// the first one past it (registering that connection fails) instead of
+// indexing out of range; lookups out of range find nothing.
+func TestFDTableBounds(t *testing.T) {
+	var tab fdTable
+	last := &Conn{fd: tabChunk*tabChunks - 1}
+	if err := tab.set(last); err != nil {
+		t.Fatalf("fd %d: %v", last.fd, err)
+	}
+	if tab.get(last.fd) != last {
+		t.Fatal("the last fd is not found")
+	}
+	past := &Conn{fd: tabChunk * tabChunks}
+	if err := tab.set(past); err != errFDTooBig {
+		t.Fatalf("fd past the table: %v", err)
+	}
+	tab.clear(past) // no panic
+	if tab.get(tabChunk*tabChunks) != nil || tab.get(-1) != nil {
+		t.Fatal("an fd out of range was found")
+	}
+	tab.clear(last)
+	if tab.get(last.fd) != nil {
+		t.Fatal("cleared fd still found")
+	}
+}

@@ -359,6 +359,9 @@ func (t *fdTable) get(fd int32) *Conn {
 }
 
 func (t *fdTable) clear(c *Conn) {
+	if c.fd < 0 || int(c.fd) >= tabChunk*tabChunks {
+		return
+	}
 	if ch := t.chunks[int(c.fd)/tabChunk].Load(); ch != nil {
 		ch[int(c.fd)%tabChunk].CompareAndSwap(c, nil)
 	}
