@@ -85,8 +85,6 @@ type Stats struct {
 	ReadPaused     int64 // connections whose input is withheld now (PauseRead or output backlog)
 	PauseTimeouts  int64 // connections closed for staying paused longer than PauseTimeout
 	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes, plus a close frame)
-	Workers        int64 // event-loop workers now: Config.Workers, plus one per task stuck past the watchdog's budget
-	StuckWorkers   int64 // workers inside a task the watchdog found stuck (a blocking handler or Upgrader)
 }
 
 // New starts a Server's event loop and workers.
@@ -117,7 +115,7 @@ func (s *Server) NumConns() int { return int(s.openConns.Load()) }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Conns: s.openConns.Load(), Registered: s.reg.count(),
+	return Stats{Conns: s.openConns.Load(), Registered: s.reg.count(),
 		Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
 		HandedOff: s.stats.handedOff.Load(), SlowConsumers: s.stats.slow.Load(),
 		ProtocolErrors: s.stats.protoErr.Load(), Writes: s.stats.writes.Load(),
@@ -125,10 +123,6 @@ func (s *Server) Stats() Stats {
 		RefusedPerIP: s.stats.refusedIP.Load(), RateLimited: s.stats.rateLimited.Load(),
 		ReadPaused: s.stats.paused.Load(), PauseTimeouts: s.stats.pauseTimeouts.Load(),
 		MaxQueuedBytes: s.maxQueued.Load()}
-	s.lp.mu.Lock()
-	st.Workers, st.StuckWorkers = int64(len(s.lp.ws)), int64(s.lp.stuck)
-	s.lp.mu.Unlock()
-	return st
 }
 
 // noteQueued raises the queue high-water mark; the shared counter is

@@ -48,9 +48,9 @@ func TestWorkerCap(t *testing.T) {
 	}
 	eventually(t, "maxW handlers blocked", func() bool { return h.started.Load() == maxW })
 	time.Sleep(50 * time.Millisecond) // room for a worker too many
-	st := s.Stats()
-	if n := h.started.Load(); n != maxW || st.Workers != maxW || st.StuckWorkers != maxW {
-		t.Errorf("%d handlers blocked on %d workers (%d stuck), want %d on %d", n, st.Workers, st.StuckWorkers, maxW, maxW)
+	all, stuck := s.lp.workers()
+	if n := h.started.Load(); n != maxW || all != maxW || stuck != maxW {
+		t.Errorf("%d handlers blocked on %d workers (%d stuck), want %d on %d", n, all, stuck, maxW, maxW)
 	}
 	close(h.release)
 	for _, c := range cs {
