@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // serveCtx is what one Serve call shares with its connections.
@@ -50,28 +53,7 @@ func (s *Server) serve(ln net.Listener, up Upgrader, fallback http.Handler, tl *
 		return ErrServerClosed
 	}
 	defer s.acceptWG.Done()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.isStopping() {
-				return ErrServerClosed
-			}
-			if !retryable(err) {
-				return err
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("netpoll: accept", "err", err, "retry_in", delay)
-			select {
-			case <-time.After(delay):
-			case <-s.done:
-				return ErrServerClosed
-			}
-			continue
-		}
-		delay = 0
-		s.accept(nc, sv)
-	}
+	return s.acceptLoop(ln, sv)
 }
 
 // addServe records ln (closed by Shutdown) and starts sv's http.Server.
@@ -108,38 +90,32 @@ func retryable(err error) bool {
 	return false
 }
 
-// accept admits a new connection (per-address limits, then MaxConns;
+// accept admits a new connection fd (per-address limits, then MaxConns;
 // refused ones get a fixed response and are closed at once) and registers
 // it for reading its request head.
-func (s *Server) accept(nc net.Conn, sv *serveCtx) {
+func (s *Server) accept(fd int, peer peerAddr, sv *serveCtx) {
 	byIP := false
 	if s.ipl != nil {
-		if ip, ok := addrKey(nc.RemoteAddr()); ok {
+		if ip, ok := peer.key(); ok {
 			switch s.ipl.admit(ip, s.since()) {
 			case ipRateLimited:
 				s.stats.rateLimited.Add(1)
-				refuse(nc, resp429, sv.scratch)
+				refuse(fd, resp429, sv.scratch)
 				return
 			case ipTooMany:
 				s.stats.refusedIP.Add(1)
-				refuse(nc, resp429, sv.scratch)
+				refuse(fd, resp429, sv.scratch)
 				return
 			}
 			byIP = true
 		}
 	}
 	if !s.takeSlot() {
-		s.freeAddr(nc, byIP)
-		refuse(nc, resp503, sv.scratch)
+		s.freeAddr(peer, byIP)
+		refuse(fd, resp503, sv.scratch)
 		return
 	}
-	c, err := s.newConn(nc)
-	if err != nil {
-		s.log.Warn("netpoll: accepted conn", "remote", nc.RemoteAddr(), "err", err)
-		s.freeSlot(nc, byIP)
-		_ = nc.Close()
-		return
-	}
+	c := s.newConn(fd, peer)
 	c.ipCounted = byIP
 	c.hs = &handshake{sv: sv}
 	if sv.tls != nil {
@@ -148,22 +124,22 @@ func (s *Server) accept(nc net.Conn, sv *serveCtx) {
 	}
 	s.setDeadline(c, dlHandshake) // before the conn is visible to its task
 	if err := s.register(c); err != nil {
-		s.log.Debug("netpoll: refused conn", "remote", nc.RemoteAddr(), "err", err)
+		s.log.Debug("netpoll: refused conn", "remote", c.RemoteAddr(), "err", err)
 		s.clearDeadline(c)
-		s.freeSlot(nc, byIP)
-		_ = nc.Close()
+		s.freeSlot(peer, byIP)
+		_ = unix.Close(fd)
 	}
 }
 
-// freeSlot gives back the MaxConns slot of nc and its per-address count.
-func (s *Server) freeSlot(nc net.Conn, byIP bool) {
+// freeSlot gives back a MaxConns slot and the per-address count of peer.
+func (s *Server) freeSlot(peer peerAddr, byIP bool) {
 	s.putSlot()
-	s.freeAddr(nc, byIP)
+	s.freeAddr(peer, byIP)
 }
 
-func (s *Server) freeAddr(nc net.Conn, byIP bool) {
+func (s *Server) freeAddr(peer peerAddr, byIP bool) {
 	if byIP {
-		if ip, ok := addrKey(nc.RemoteAddr()); ok {
+		if ip, ok := peer.key(); ok {
 			s.ipl.release(ip)
 		}
 	}
@@ -173,31 +149,21 @@ func (s *Server) freeAddr(nc net.Conn, byIP bool) {
 // and per-address count.
 func (s *Server) unregister(c *Conn) {
 	s.reg.remove(c)
-	s.freeSlot(c.nc, c.ipCounted)
+	s.freeSlot(c.peer, c.ipCounted)
 }
 
-// newConn wraps nc around its own fd: no dup, the fd stays non-blocking
-// and owned by Go's runtime poller (which never parks on it: every
-// rawConn callback reports done).
-func (s *Server) newConn(nc net.Conn) (*Conn, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil, ErrNotPollable
+// newConn wraps a non-blocking socket fd that is ours alone.
+func (s *Server) newConn(fd int, peer peerAddr) *Conn {
+	gen := s.gens.Add(1)
+	if gen == 0 { // 0 marks the eventfd's events
+		gen = s.gens.Add(1)
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	fd := -1
-	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return nil, err
-	}
-	return &Conn{s: s, nc: nc, raw: raw, fd: int32(fd)}, nil
+	return &Conn{s: s, fd: int32(fd), gen: gen, peer: peer}
 }
 
 // register adds c (whose MaxConns slot is taken) to the registry and to
-// epoll, armed for reading. Registering is refused once Shutdown began,
-// so the registry can only shrink from then on.
+// epoll. Registering is refused once Shutdown began, so the registry can
+// only shrink from then on.
 func (s *Server) register(c *Conn) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -206,8 +172,7 @@ func (s *Server) register(c *Conn) error {
 	}
 	s.reg.add(c)
 	s.stats.accepted.Add(1)
-	c.armed, c.armedIn = true, true
-	if err := s.ep.Add(int(c.fd), evRead, c.onEvent); err != nil {
+	if err := s.lp.add(c); err != nil {
 		s.reg.remove(c)
 		return err
 	}
@@ -276,4 +241,137 @@ func (r *replayConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// acceptLoop accepts raw fds: accept4 (non-blocking, close-on-exec) until
+// EAGAIN, then Go's poller parks the goroutine until the listener is
+// readable again. A listener's RawConn cannot wait (its Read fails), so
+// the loop waits on a duplicate of the listener's fd wrapped in an
+// *os.File, closed by stopAccepting along with the listener. A listener
+// without an fd is served through Accept, each connection's fd taken
+// over (takeFD).
+func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
+	lf, err := listenerFile(ln)
+	if err != nil {
+		return s.acceptConns(ln, sv)
+	}
+	if !s.addListenerFile(lf) {
+		_ = lf.Close()
+		return ErrServerClosed
+	}
+	rc, err := lf.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var aerr error
+	var delay time.Duration
+	accept := func(fd uintptr) bool {
+		for {
+			nfd, sa, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			switch err {
+			case nil:
+				delay = 0
+				s.accept(nfd, peerFromSockaddr(sa), sv)
+			case unix.EAGAIN:
+				return false
+			case unix.EINTR, unix.ECONNABORTED:
+			default:
+				aerr = err
+				return true
+			}
+		}
+	}
+	for {
+		if err := rc.Read(accept); err != nil {
+			if s.isStopping() {
+				return ErrServerClosed
+			}
+			return err
+		}
+		err := aerr
+		aerr = nil
+		if !retryable(err) {
+			return err
+		}
+		if delay, err = s.backoff(delay, err); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff sleeps after a passing accept error (fd exhaustion), longer
+// each time, unless the server stops.
+func (s *Server) backoff(delay time.Duration, err error) (time.Duration, error) {
+	delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+	s.log.Warn("netpoll: accept", "err", err, "retry_in", delay)
+	select {
+	case <-time.After(delay):
+		return delay, nil
+	case <-s.done:
+		return delay, ErrServerClosed
+	}
+}
+
+// acceptConns serves a listener that has no fd of its own to wait on.
+func (s *Server) acceptConns(ln net.Listener, sv *serveCtx) error {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isStopping() {
+				return ErrServerClosed
+			}
+			if !retryable(err) {
+				return err
+			}
+			if delay, err = s.backoff(delay, err); err != nil {
+				return err
+			}
+			continue
+		}
+		delay = 0
+		peer := peerFromNetAddr(nc.RemoteAddr())
+		fd, err := takeFD(nc)
+		if err != nil {
+			s.log.Warn("netpoll: accepted conn", "remote", nc.RemoteAddr(), "err", err)
+			_ = nc.Close()
+			continue
+		}
+		s.accept(fd, peer, sv)
+	}
+}
+
+// listenerFile is a pollable duplicate of ln's fd.
+func listenerFile(ln net.Listener) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, ErrNotPollable
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "listener"), nil
+}
+
+// refuse answers a connection refused at accept with resp, written by one
+// non-blocking write (a fresh socket's buffer always takes it), reads
+// (discarding, without waiting) what the client sent already so that the
+// close sends a FIN rather than a reset that could destroy the answer,
+// and closes it. It costs a few syscalls on the accept goroutine.
+func refuse(fd int, resp, scratch []byte) {
+	_, _ = unix.Write(fd, resp)
+	_, _ = unix.Read(fd, scratch)
+	_ = unix.Close(fd)
 }

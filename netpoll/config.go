@@ -40,7 +40,11 @@ const (
 
 // Config configures a Server. The zero value gives safe defaults.
 type Config struct {
-	Workers int // read/flush worker goroutines (default 4×GOMAXPROCS, at least 8)
+	// Workers is how many worker goroutines serve the event loop at once
+	// (default GOMAXPROCS). A worker stuck in one task (a blocking
+	// handler or Upgrader) longer than the watchdog's budget is replaced
+	// by a new one, so this many keep serving; see the package doc.
+	Workers int
 
 	// MaxConns bounds every client the process serves at once: each
 	// connection the listener accepts (WebSocket, handshake in progress or
@@ -65,8 +69,8 @@ type Config struct {
 
 	// ReadPauseBytes is the output backlog at which a connection's input
 	// stops being read: while more than this many bytes wait to be
-	// written to it (replies, pongs, broadcasts), its registration is not
-	// re-armed for input, so a client that sends requests or pings but
+	// written to it (replies, pongs, broadcasts), its socket is not read,
+	// so a client that sends requests or pings but
 	// does not read the answers is held back by TCP instead of growing our
 	// queue. Reading resumes once the backlog is back to this size or
 	// less. Default: 256 KiB, at most WriteQueueBytes/4.
@@ -145,7 +149,7 @@ const (
 func (c Config) withDefaults() Config {
 	c.Deflate = c.Deflate.withDefaults()
 	if c.Workers <= 0 {
-		c.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = defaultMaxConns(fdLimit())

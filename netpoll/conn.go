@@ -5,10 +5,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // Connection states. Transitions happen under Conn.mu; the value is also
@@ -62,24 +62,18 @@ type outFrame struct {
 
 // Conn is one upgraded WebSocket connection.
 //
-// It is kept small on purpose (≈300 bytes): an idle connection owns no
-// buffer, goroutine or timer. Its work runs as a serialized task on the
-// worker pool (see pool.go), so the fields marked "actor" need no lock.
+// It is kept small on purpose: an idle connection owns its fd, this
+// struct and nothing else (no buffer, goroutine, timer or net.Conn). Its
+// work runs as a serialized task on a worker (see pool.go), so the fields
+// marked "actor" need no lock. Fields are ordered to leave no padding.
 type Conn struct {
 	s   *Server
-	nc  net.Conn        // the accepted conn; closed exactly once, in finalize
-	raw syscall.RawConn // nc's fd, for non-blocking syscalls without a dup
-	h   Handler         // set before stOpen, then read-only
-	hs  *handshake      // handshake-only state; nil once open
-	tls *tlsConn        // TLS record state (tls*.go); nil without TLS
+	h   Handler    // set before stOpen, then read-only
+	hs  *handshake // handshake-only state; nil once open
+	tls *tlsConn   // TLS record state (tls*.go); nil without TLS
+	dl  *dlNode    // handshake, close or linger deadline (Server.dls.mu); nil: none
 
-	fd    int32
-	state atomic.Uint32 // stHandshake…stDead
-	sched atomic.Uint32 // pending task bits (pool.go)
-
-	flags atomic.Uint32 // fPauseRead, fOutOver, fDeadline
-
-	runNext          *Conn // run queue link (pool.mu)
+	runNext          *Conn // run queue link (runq.mu)
 	regPrev, regNext *Conn // registry links (shard.mu)
 
 	// Coarse clock stamps (Server.now) read by the sweep.
@@ -87,12 +81,16 @@ type Conn struct {
 	frameStart  atomic.Int64 // first byte of the frame in progress; 0: none
 	pausedSince atomic.Int64 // input paused since (Server.since); 0: not paused
 
-	dl *dlNode // handshake, close or linger deadline (Server.dls.mu); nil: none
+	fd    int32         // the socket, ours alone: closed exactly once (finalize or SendNow)
+	gen   uint32        // registration number, in every epoll event of fd (≠ 0)
+	state atomic.Uint32 // stHandshake…stDead
+	sched atomic.Uint32 // pending task bits (pool.go)
+	flags atomic.Uint32 // fPauseRead, fOutOver, fDeadline
+
+	peer peerAddr // remote address from accept, formatted on demand
 
 	mu               sync.Mutex // guards the fields below up to closeReason
-	wq               []outFrame // unwritten frames; wq[0] may be partly written
-	wqBytes          int        // wire bytes in wq not yet written
-	woff             int        // bytes of wq[0] already written
+	closeCode        uint16     // code reported to OnClose (0: none yet)
 	flushPending     bool       // a flush task is scheduled or running
 	inline           bool       // a SendNow is writing from its caller's goroutine
 	blocked          bool       // the socket said EAGAIN: wait for EPOLLOUT
@@ -100,20 +98,25 @@ type Conn struct {
 	closeSent        bool       // our close frame was written
 	closeAfterFlush  bool       // drop once wq is empty
 	lingerAfterFlush bool       // FIN once wq is empty, then read until EOF
-	closeCode        uint16     // code reported to OnClose (0: none yet)
-	closeReason      string
+	closeFD          bool       // finalize ran during a SendNow: SendNow closes fd
 
 	// Actor-only state (the task that runs this conn).
-	armed, armedIn, armedOut bool // epoll registration armed, with EPOLLIN, with EPOLLOUT
-	inHeld                   bool // input withheld (paused): EPOLLIN stays off
-	opened                   bool // OnOpen ran: OnClose is owed
-	finalized                bool
-	ipCounted                bool // counted in the per-address table (set before register)
-	rx                       rxState
+	inHeld    bool // input withheld (paused): its events are not acted on
+	opened    bool // OnOpen ran: OnClose is owed
+	finalized bool
+	ipCounted bool // counted in the per-address table (set before register)
+
+	wq          []outFrame // unwritten frames; wq[0] may be partly written
+	wqBytes     int        // wire bytes in wq not yet written
+	woff        int        // bytes of wq[0] already written
+	closeReason string
+
+	rx rxState // actor-only
+
 }
 
 // RemoteAddr is the peer address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.peer.netAddr() }
 
 // Send queues one data message. payload must not be modified afterwards (it
 // may be shared by many connections). Send never blocks: when the queue is
@@ -252,8 +255,14 @@ func (c *Conn) finalize() {
 		return
 	}
 	c.finalized = true
-	_ = c.s.ep.Del(int(c.fd))
-	_ = c.nc.Close()
+	c.s.lp.del(c)
+	c.mu.Lock()
+	byInline := c.inline
+	c.closeFD = byInline
+	c.mu.Unlock()
+	if !byInline {
+		_ = unix.Close(int(c.fd))
+	}
 	c.rx = rxState{}
 	c.hs = nil
 	c.s.clearDeadline(c)

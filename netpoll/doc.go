@@ -1,19 +1,99 @@
 // Package netpoll is phxgo's WebSocket event loop: one epoll instance
-// (easygo's, used directly), a fixed pool of workers, per-connection write
-// queues and one timer sweep. It speaks HTTP upgrades and RFC 6455 frames
-// and knows nothing of Phoenix topics.
+// served by a few workers that run each connection's work inline,
+// per-connection write queues and one timer sweep. It speaks HTTP
+// upgrades and RFC 6455 frames and knows nothing of Phoenix topics.
 //
 // # Connections and file descriptors
 //
-// Each connection is exactly one file descriptor: the fd of the accepted
-// *net.TCPConn, taken through SyscallConn (never dup'ed through File, which
-// would also switch it to blocking mode). It stays non-blocking and owned
-// by Go's runtime poller; reads and writes are single non-blocking
-// syscalls run through rawConn.Read/Write with a callback that always
-// reports done, so the runtime never parks on them. The fd is registered
-// in our epoll with EPOLLIN|EPOLLRDHUP|EPOLLONESHOT (plus EPOLLOUT while a
-// write is blocked, minus EPOLLIN|EPOLLRDHUP while its input is paused),
-// deleted from it before it is closed, and closed exactly once.
+// Each connection is exactly one file descriptor, a raw socket: Serve
+// accepts with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) until EAGAIN and
+// parks in Go's poller until the listener is readable again (a
+// listener's own RawConn cannot wait, so the accept loop waits on a
+// duplicate of the listener's fd, which stopAccepting closes with the
+// listener). There is no net.Conn, runtime poller registration or
+// buffer per connection: reads and writes are plain non-blocking
+// read(2) and writev(2) on the fd, and the remote address is kept as
+// accept4 returned it and formatted only when asked for. The fd is
+// registered once, edge-triggered, in our epoll, deleted from it before
+// it is closed, and closed exactly once: by finalize, or, when finalize
+// runs while a SendNow from another goroutine is writing on it, by that
+// SendNow as it finishes (Conn.closeFD), so no write ever reaches a
+// reused fd number.
+//
+// A plain HTTP request is handed to net/http on the same fd, which leaves
+// epoll and becomes an *os.File (os.NewFile: no dup; non-blocking, so
+// Go's poller serves it and deadlines work) wrapped as a net.Conn, with
+// the bytes already read replayed. A connection upgraded by UpgradeHTTP
+// arrives as a hijacked net.Conn: its fd is duplicated (F_DUPFD_CLOEXEC),
+// the net.Conn closed and the duplicate kept, so at rest it is one fd
+// too; frames the client sent along, already in net/http's buffer, are
+// parsed first. A listener without an fd is served through Accept, each
+// connection taken over the same way.
+//
+// # Event loop
+//
+// Registrations are edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET),
+// set once and never modified: no epoll_ctl per event, where one-shot
+// needs a re-arm per event. The price is that an event is not repeated:
+// a read task reads until a short read or EAGAIN (a socket raises a new
+// edge for every arrival, so bytes that come after a short read are
+// announced again), and when it stops early (the 256 KiB budget of one
+// task, or the input paused) it schedules its own next read: the task
+// after a resume reads what waited. Every event also reports EPOLLOUT
+// while the socket is writable; it only adds a flush bit, and a flush
+// with nothing queued is one lock.
+//
+// Workers own the wait. One worker at a time holds the poll role: it
+// takes up to 32 events with epoll_wait(0), or, when none is ready and
+// nothing is queued, parks in Go's own poller on the epoll fd (readable
+// while events are ready). No worker blocks a thread in epoll_wait: a
+// goroutine in a blocking syscall keeps its P until sysmon retakes it,
+// which stalls the other goroutines of the process (in BenchmarkEcho, a
+// blocking wait made every echo about twice as slow). The poller then
+// turns the events into task bits, claims the connections that nobody
+// runs (Conn.sched, see Tasks), gives up the poll role and runs them
+// itself, inline: an echo is one wake-up, read, OnMessage and the writev
+// of what OnMessage queued, on one goroutine. When it has more than one
+// connection to run, or work is queued, it first wakes an idle worker,
+// which takes the poll role meanwhile; otherwise the others stay parked,
+// and an event that arrives while the one connection runs waits for it
+// (an echo's few microseconds; a task that runs long is the watchdog's:
+// within two budgets another worker polls). Waking a second worker for
+// every batch would cost a wake-up per message for nothing when the
+// tasks are short, which they are on the request path.
+//
+// Work scheduled from outside a worker (Send from a broadcaster,
+// ResumeRead, the sweep, a requeue for fairness) goes to the run queue,
+// an intrusive FIFO of claimed connections. Its push wakes an idle worker
+// through its channel, or, when every worker is busy or polling, writes
+// an eventfd that sits in the epoll (so a parked poller wakes); a burst
+// of pushes writes it once. Workers run up to 32 queued connections
+// between two polls, so neither source starves the other.
+//
+// easygo's epoll (which this package used before) runs callbacks on one
+// goroutine of its own that blocks in epoll_wait: every message crossed
+// to a worker, and the waiting could not be handed from one goroutine
+// to another when the one serving it is stuck. The module still requires
+// easygo for cmd/phxbench's clients; this package no longer imports it.
+//
+// # Watchdog
+//
+// Handlers run on the workers, so a handler that blocks (a slow
+// OnMessage, an Upgrader that looks a token up) holds its worker. The
+// watchdog looks at every worker each millisecond (taskBudget): a worker
+// inside the same task at two looks in a row (so for 1–2 ms) is
+// replaced: a new worker starts, so that Config.Workers keep serving the
+// poll role and the run queue, and the connections of the stuck worker's
+// batch that it had not started are queued for the others (the batch is
+// taken under the worker's own lock, one short lock per connection run).
+// The stuck connection stays with its worker, so its messages stay in
+// order. When the stuck task ends, its worker retires if the others are
+// enough. At most 1024 workers exist, about 90 KB of scratch memory each
+// (then blocked handlers stall the rest, and it is logged); the memory of
+// up to 8 retired workers is kept for the next replacement. Each task costs two atomic adds on the
+// worker's own counter and one load of the watchdog's parked flag; the
+// watchdog parks after 64 looks in which no task started, and the first
+// task after that wakes it, so an idle server runs no timer.
 //
 // # Limits
 //
@@ -52,21 +132,23 @@
 // layer above has too much of its input queued), or because more than
 // ReadPauseBytes of output wait to be written to it (the peer does not
 // read its replies or pongs). The read task checks this before each read
-// (at most 64 KiB, whose frames are all delivered), withholds the input
-// (Conn.inHeld) and re-arms the registration without EPOLLIN and
-// EPOLLRDHUP, so the kernel's buffer fills and TCP pushes back on the
-// peer. The kernel reports EPOLLHUP and EPOLLERR on every armed
-// registration, so a peer that resets while paused is dropped at once
-// (the task sees bHup while input is held); a half-close is not reported
-// while paused and so cannot loop, and is seen when reading resumes.
+// (at most 64 KiB, whose frames are all delivered) and withholds the
+// input (Conn.inHeld): it stops reading, so the kernel's buffer fills and
+// TCP pushes back on the peer. Input events that arrive meanwhile only
+// set bits that the task ignores while the input is held; being
+// edge-triggered, they come once per arrival, and stop once the peer's
+// window is full. A hang-up (EPOLLHUP, EPOLLERR) is acted on at once
+// even while paused (the task sees bHup while input is held and drops
+// the connection); a half-close (EPOLLRDHUP) fires its edge once and is
+// seen as EOF when reading resumes.
 //
 // Reading resumes in the connection's own task: ResumeRead clears its
 // flag and then schedules a read (the flag store happens before the CAS
 // that queues the task, and the task reads the flag after it took its
 // bits, so it sees the resume); a flush that brings the backlog down to
-// ReadPauseBytes, or a close, makes the task schedule its own read. Only
-// that task calls EPOLL_CTL_MOD, so no resume races a re-arm. Data that
-// arrived meanwhile is read then (level-triggered). A connection paused
+// ReadPauseBytes, or a close, makes the task schedule its own read: no
+// new edge would announce the data that arrived meanwhile, and that read
+// takes it. A connection paused
 // longer than PauseTimeout is closed with 1008: "input backlog" after its
 // queued output for PauseRead, "slow consumer" with its queue discarded
 // for an output backlog. The sweep checks again under Conn.mu that the
@@ -79,38 +161,40 @@
 //
 // # Tasks
 //
-// The epoll callback does no I/O: it sets task bits on the connection
-// (read, flush, …) and queues the connection on the pool unless it is
-// queued already. A connection is in the run queue at most once, so the
-// queue is bounded by the number of connections, pushing never blocks, and
-// one connection's work never runs on two workers at once: one read task
-// in flight, OnOpen before any OnMessage, OnMessage never concurrent with
-// itself and in order, OnClose once after the last OnMessage. The
-// registration is re-armed (EPOLL_CTL_MOD) at the end of the task that
-// consumed the event, and only by that task.
+// A connection's work is task bits in Conn.sched (read, flush, drop,
+// hang-up) plus bQueued, set by whoever claims it: the worker that took
+// its event, or schedule, which then pushes it on the run queue. While it
+// is claimed, new bits only accumulate, and the run in progress picks
+// them up (up to four rounds) or release requeues it. So one
+// connection's work never runs on two workers at once: one read task in
+// flight, OnOpen before any OnMessage, OnMessage never concurrent with
+// itself and in order, OnClose once after the last OnMessage; and the
+// run queue holds each connection at most once, so pushing never blocks.
 //
-// A read task reads at most 256 KiB into the worker's buffer and parses
-// frames incrementally: a partial frame is kept in the connection (its
-// header bytes and the message assembled so far), so it never holds a
-// worker. Idle connections own no buffers: about 1.5 KB of RSS each,
-// kernel socket memory aside.
+// A read task reads at most 64 KiB at a time (256 KiB per task) into the
+// worker's buffer and parses frames incrementally: a partial frame is
+// kept in the connection (its header bytes and the message assembled so
+// far), so it never holds a worker. Idle connections own no buffers.
 //
 // Send appends the payload (shared, never copied) to the connection's
-// queue and schedules a flush unless one is pending. The flush writes
-// every queued frame with one writev (up to 512 frames); frames queued
-// meanwhile join the next writev. EAGAIN or a short write keeps the rest
-// and arms EPOLLOUT. More than WriteQueueBytes queued, data frames and
-// pongs alike, makes the connection a slow consumer: its queue is
-// discarded and it is closed with 1008 "slow consumer".
+// queue and schedules a flush unless one is pending; from the
+// connection's own handler that flush runs in the same task. The flush
+// writes every queued frame with one writev (up to 512 frames); frames
+// queued meanwhile join the next writev. EAGAIN or a short write keeps
+// the rest until the EPOLLOUT edge. More than WriteQueueBytes queued,
+// data frames and pongs alike, makes the connection a slow consumer: its
+// queue is discarded and it is closed with 1008 "slow consumer".
 //
 // # Handshakes
 //
 // Request heads are read incrementally too (at most 16 KiB, within
 // HandshakeTimeout), so slow or partial heads cost their bytes, not a
 // goroutine. A complete WebSocket head is parsed and checked by gobwas's
-// zero-copy Upgrader on a goroutine of its own (the Upgrader may block on
-// authentication); any other request is handed, with the bytes already
-// read, to an internal http.Server running the fallback handler.
+// zero-copy Upgrader, and the Upgrader's decision taken, inline in the
+// read task on the worker (the watchdog covers one that blocks); the 101
+// and OnOpen follow in the same task. Any other request is handed, with
+// the bytes already read, to an internal http.Server running the
+// fallback handler.
 //
 // # Timeouts
 //
@@ -134,19 +218,23 @@
 // held briefly and never across a handler call or a blocking syscall:
 //
 //	Server.mu (RLock in register)  →  registry shard.mu  (add)
-//	Server.mu (RLock in register)  →  easygo Epoll.mu     (Add)
+//	Server.mu (RLock in register)  →  fdTable.mu          (a new chunk)
 //	Conn.mu                        →  deadlines.mu        (startClosingLocked, respond)
 //	Conn.mu                        →  (nothing else: schedule runs after Unlock)
 //	deadlines.mu                   →  (nothing: expired connections are
 //	                                  dropped after Unlock)
-//	pool.mu, httpConns.mu, ipShard.mu  →  (nothing)
+//	worker.mu                      →  runq.mu, then loop.idleMu (handOver
+//	                                  queues the batch; each push wakes)
+//	loop.mu (workers, watchdog)    →  (nothing: handOver runs after Unlock)
+//	runq.mu, loop.idleMu, httpConns.mu, ipShard.mu  →  (nothing)
 //	registry shard.mu              →  (nothing: the sweep and Shutdown collect
 //	                                  connections, then act after Unlock)
 //
 // Handlers are called with no lock held. Conn.mu guards the write queue
 // and the close state; it is the only lock Send and Close take before
 // scheduling. Lock-free state: Conn.state (transitions under Conn.mu),
-// Conn.sched (CAS), Conn.flags and pausedSince (atomics, see
+// Conn.sched (CAS), the fd table (atomic pointers), the poll role and the
+// worker counters the watchdog reads, Conn.flags and pausedSince (atomics, see
 // Backpressure), the MaxConns counter (add, then back out if over: it can
 // only overshoot into a refusal, never admit one over the limit), and the
 // Stats counters.

@@ -31,9 +31,10 @@ func (r *UpgradeResponse) upgrades() bool {
 	return r.Status == 0 || r.Status == http.StatusSwitchingProtocols
 }
 
-// Upgrader decides about WebSocket upgrade requests. HandleUpgrade runs on
-// its own goroutine (one per handshake in progress, never per open
-// connection), so it may block briefly (e.g. an auth lookup).
+// Upgrader decides about WebSocket upgrade requests. HandleUpgrade runs
+// inline on an event-loop worker, in the connection's read task; it may
+// block (an auth lookup, say): past the watchdog's budget another worker
+// takes over the loop, so no other connection waits for it.
 type Upgrader interface {
 	HandleUpgrade(req *UpgradeRequest) UpgradeResponse
 }
@@ -46,7 +47,8 @@ type Handler interface {
 	// any OnMessage.
 	OnOpen(c *Conn)
 	// OnMessage runs on a worker for each complete data message (fragments
-	// reassembled). payload belongs to the handler from then on.
+	// reassembled), inline in the read task: what it sends on c goes out
+	// in the same task. payload belongs to the handler from then on.
 	OnMessage(c *Conn, op OpCode, payload []byte)
 	// OnClose runs exactly once when the connection is gone, with the close
 	// code and reason that ended it (sent or received; 1006 when the TCP

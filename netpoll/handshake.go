@@ -65,11 +65,7 @@ func (w *worker) gotHead(c *Conn, p []byte) {
 		w.handOff(c, hs.sv, data)
 		return
 	}
-	if !c.s.goStart() {
-		c.dropNow(CloseAbnormal, "")
-		return
-	}
-	go c.s.upgrade(c, hs.sv.up, head, rest)
+	c.s.upgrade(c, hs.sv.up, head, rest)
 }
 
 // transition moves c from one state to another, unless something (a drop)
@@ -127,28 +123,28 @@ func hasToken(v []byte, tok string) bool {
 }
 
 // handOff gives a plain HTTP connection to net/http. It leaves epoll
-// first; the fd was never dup'ed nor made blocking, so it is an ordinary
-// *net.TCPConn again.
+// first; the fd, non-blocking and never dup'ed, becomes an *os.File that
+// Go's poller serves (fdConn), with the bytes read so far replayed.
 func (w *worker) handOff(c *Conn, sv *serveCtx, data []byte) {
 	if !c.transition(stUpgrading, stHandedOff) {
 		return
 	}
-	_ = c.s.ep.Del(int(c.fd))
+	c.s.lp.del(c)
 	c.finalized = true
 	c.s.reg.remove(c) // the slot stays: the httpConn gives it back on Close
 	c.s.stats.handedOff.Add(1)
-	hc := c.s.http.add(&httpConn{replayConn: replayConn{Conn: c.netConn(), buf: data}, s: c.s,
-		ipCounted: c.ipCounted})
+	hc := c.s.http.add(&httpConn{replayConn: replayConn{Conn: c.netConn(), buf: data},
+		s: c.s, peer: c.peer, ipCounted: c.ipCounted})
 	if !sv.shim.deliver(hc) {
 		_ = hc.Close()
 	}
 }
 
-// upgrade runs on its own goroutine (the application's decision may
-// block): gobwas parses and validates the buffered head zero-copy, the
-// hooks collect the UpgradeRequest, OnBeforeUpgrade asks the Upgrader.
+// upgrade runs inline in the connection's read task, on the worker (an
+// Upgrader that blocks is covered by the watchdog): gobwas parses and
+// validates the buffered head zero-copy, the hooks collect the
+// UpgradeRequest, OnBeforeUpgrade asks the Upgrader.
 func (s *Server) upgrade(c *Conn, up Upgrader, head, rest []byte) {
-	defer s.bg.Done()
 	req := &UpgradeRequest{RemoteAddr: c.RemoteAddr(), Header: make(http.Header)}
 	var resp UpgradeResponse
 	decided, deflate := false, false

@@ -365,9 +365,7 @@ func (c *client) readHead() string {
 // setSndBuf shrinks the server side's kernel send buffer of c, so that
 // what a test counts is in our queue, not in the kernel.
 func setSndBuf(c *Conn, n int) {
-	_ = c.raw.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
-	})
+	_ = syscall.SetsockoptInt(int(c.fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
 }
 
 // heapInuse is the live heap after a collection.

@@ -1,15 +1,11 @@
 package netpoll
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // httpConns tracks the plain-HTTP connections handed to net/http: each
@@ -76,6 +72,7 @@ func (h *httpConns) clampRead(t time.Time) time.Time {
 type httpConn struct {
 	replayConn
 	s         *Server
+	peer      peerAddr
 	ipCounted bool
 	closed    atomic.Bool
 }
@@ -84,7 +81,7 @@ func (c *httpConn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
 		c.s.http.remove(c)
-		c.s.freeSlot(c.Conn, c.ipCounted)
+		c.s.freeSlot(c.peer, c.ipCounted)
 	}
 	return err
 }
@@ -132,25 +129,4 @@ func fixedResponse(status int, body string) []byte {
 	return []byte("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Length: " + strconv.Itoa(len(body)) +
 		"\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" + body)
-}
-
-// refuse answers a connection refused at accept with resp, written by one
-// non-blocking write (a fresh socket's buffer always takes it), reads
-// (discarding, without waiting) what the client sent already so that the
-// close sends a FIN rather than a reset that could destroy the answer,
-// and closes it. It costs a few syscalls on the accept goroutine.
-func refuse(nc net.Conn, resp, scratch []byte) {
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			_ = raw.Write(func(fd uintptr) bool {
-				_, _ = unix.Write(int(fd), resp)
-				return true
-			})
-			_ = raw.Read(func(fd uintptr) bool {
-				_, _ = unix.Read(int(fd), scratch)
-				return true
-			})
-		}
-	}
-	_ = nc.Close()
 }

@@ -35,8 +35,8 @@ func (s *Server) AcquireSlot() bool {
 func (s *Server) ReleaseSlot() { s.putSlot() }
 
 // PauseRead stops reading c's input until ResumeRead: once the frames of
-// the read in progress (at most 64 KiB) are delivered, its registration is
-// not re-armed for input, so the kernel's receive buffer fills and TCP
+// the read in progress (at most 64 KiB) are delivered, its socket is not
+// read, so the kernel's receive buffer fills and TCP
 // pushes back on the peer. The layer above calls it when the work c's
 // input queued is over its cap. A connection paused longer than
 // PauseTimeout is closed with 1008 "input backlog". Safe from any
@@ -49,7 +49,8 @@ func (c *Conn) PauseRead() {
 
 // ResumeRead undoes PauseRead and reads what arrived meanwhile. Safe from
 // any goroutine. The flag is cleared before the read task is scheduled,
-// and only that task re-arms the registration, so a resume is never lost.
+// and that task reads what waited (no new edge would announce it), so a
+// resume is never lost.
 func (c *Conn) ResumeRead() {
 	if c.setFlag(fPauseRead, false) {
 		c.s.schedule(c, bRead)
@@ -76,7 +77,7 @@ func (c *Conn) queuedLocked() {
 }
 
 // holdInput records that the read task withheld c's input (actor only):
-// rearm leaves EPOLLIN out and the pause clock runs.
+// its input events are ignored and the pause clock runs.
 func (c *Conn) holdInput() {
 	if !c.inHeld {
 		c.inHeld = true

@@ -16,7 +16,7 @@ const leakWindow = 5 * time.Second
 
 // leakOptions would name goroutines the check accepts as long-lived. There
 // are none: goleak already skips the testing package's and os/signal's own,
-// and every goroutine of this package or of easygo's epoll loop must end
+// and every goroutine of this package (workers, watchdog, sweep) must end
 // with its Server. Add one only for a goroutine the process legitimately
 // keeps for good, with a comment saying why.
 var leakOptions []goleak.Option
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" { // re-executed as a scale-test client
 		os.Exit(m.Run())
 	}
-	countEvents = true // before any Server starts: the epoll goroutines read it
+	countEvents = true // before any Server starts: the workers read it
 	code := m.Run()
 	if code == 0 {
 		if err := findLeaks(leakWindow); err != nil {

@@ -4,122 +4,49 @@ import (
 	"bytes"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
-	enetpoll "github.com/mailru/easygo/netpoll"
+	"golang.org/x/sys/unix"
 )
 
-// Task bits in Conn.sched. A connection is in the run queue at most once
-// (bQueued), so the queue is bounded by the number of connections and a
-// push never blocks: neither the epoll loop nor a broadcaster can stall on
-// it. While a worker runs a connection, bQueued stays set, so the
-// connection's work is serialized: one read task in flight, OnMessage never
-// concurrent with itself, OnClose after the last OnMessage.
+// Task bits in Conn.sched. A connection is claimed by whoever sets
+// bQueued (a worker taking its event, or schedule, which then queues it),
+// and stays claimed until its run ends (release), so the connection's
+// work is serialized: one read task in flight, OnMessage never concurrent
+// with itself, OnClose after the last OnMessage. Bits set while it is
+// claimed are picked up by the run in progress or make release requeue it.
 const (
 	bQueued uint32 = 1 << iota
-	bEvent         // an epoll event fired: the one-shot registration is disarmed
 	bRead
 	bFlush
 	bDrop
 	bHup // EPOLLHUP or EPOLLERR: the peer is gone (reported even while input is paused)
 
-	workBits = bEvent | bRead | bFlush | bDrop | bHup
+	workBits = bRead | bFlush | bDrop | bHup
 )
 
-// epollClosed is easygo's private _EPOLLCLOSED: callbacks get it once when
-// the epoll instance closes.
-const epollClosed = 0x20
-
-// Registration masks: input interest unless the input is paused, EPOLLOUT
-// only while a write is blocked; one-shot so at most one event per arming.
-// The kernel adds EPOLLERR|EPOLLHUP to every arming, so even a mask with
-// neither input nor output interest reports a peer that resets or hangs
-// up; EPOLLRDHUP (a half-close) is asked for only with input, as it could
-// not be acted on while paused and would fire again at every re-arm.
-const (
-	evIn    = enetpoll.EPOLLIN | enetpoll.EPOLLRDHUP
-	evRead  = evIn | enetpoll.EPOLLONESHOT
-	evOut   = enetpoll.EPOLLOUT
-	evNoneO = enetpoll.EPOLLONESHOT
-)
-
-// pool is a fixed set of workers draining an intrusive FIFO of connections.
-type pool struct {
-	mu         sync.Mutex
-	cond       sync.Cond
-	head, tail *Conn
-	stopped    bool
-	wg         sync.WaitGroup
-}
-
-func (p *pool) start(s *Server, n int) {
-	p.cond.L = &p.mu
-	p.wg.Add(n)
-	for range n {
-		w := newWorker(s)
-		go w.loop(p)
-	}
-}
-
-// push appends c; after stop it is a no-op (the connection is dead by then).
-func (p *pool) push(c *Conn) {
-	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		return
-	}
-	c.runNext = nil
-	if p.tail == nil {
-		p.head = c
-	} else {
-		p.tail.runNext = c
-	}
-	p.tail = c
-	p.mu.Unlock()
-	p.cond.Signal()
-}
-
-// pop waits for a connection; nil once stopped and empty.
-func (p *pool) pop() *Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.head == nil && !p.stopped {
-		p.cond.Wait()
-	}
-	c := p.head
-	if c != nil {
-		p.head = c.runNext
-		if p.head == nil {
-			p.tail = nil
-		}
-		c.runNext = nil
-	}
-	return c
-}
-
-func (p *pool) stop() {
-	p.mu.Lock()
-	p.stopped = true
-	p.mu.Unlock()
-	p.cond.Broadcast()
-	p.wg.Wait()
-}
-
-// schedule adds task bits to c and queues it unless it is queued already.
-// Safe from any goroutine, never blocks.
-func (s *Server) schedule(c *Conn, bits uint32) {
+// claim adds task bits to c and reports whether the caller claimed it
+// (it was not claimed before): the caller must then run or queue it.
+func (c *Conn) claim(bits uint32) bool {
 	for {
 		old := c.sched.Load()
 		nw := old | bits | bQueued
 		if nw == old {
-			return
+			return false
 		}
 		if c.sched.CompareAndSwap(old, nw) {
-			if old&bQueued == 0 {
-				s.pool.push(c)
-			}
-			return
+			return old&bQueued == 0
 		}
+	}
+}
+
+// schedule adds task bits to c and queues it unless it is claimed
+// already (then the run in progress does the work). Safe from any
+// goroutine, never blocks.
+func (s *Server) schedule(c *Conn, bits uint32) {
+	if c.claim(bits) {
+		s.lp.push(c)
 	}
 }
 
@@ -135,7 +62,7 @@ func (s *Server) release(c *Conn) {
 	for {
 		old := c.sched.Load()
 		if old&workBits != 0 {
-			s.pool.push(c)
+			s.lp.push(c)
 			return
 		}
 		if c.sched.CompareAndSwap(old, 0) {
@@ -144,60 +71,150 @@ func (s *Server) release(c *Conn) {
 	}
 }
 
-// onEvent is the epoll callback. It does no I/O: it turns the event into
-// task bits for the pool.
-func (c *Conn) onEvent(ev enetpoll.EpollEvent) {
-	if ev&epollClosed != 0 {
-		return
-	}
-	if countEvents {
-		c.s.stats.events.Add(1)
-	}
-	bits := bEvent
-	if ev&(enetpoll.EPOLLIN|enetpoll.EPOLLRDHUP|enetpoll.EPOLLHUP|enetpoll.EPOLLERR|enetpoll.EPOLLPRI) != 0 {
-		bits |= bRead
-	}
-	if ev&(enetpoll.EPOLLHUP|enetpoll.EPOLLERR) != 0 {
-		bits |= bHup
-	}
-	if ev&enetpoll.EPOLLOUT != 0 {
-		bits |= bFlush
-	}
-	c.s.schedule(c, bits)
-}
-
-// worker owns the scratch memory every connection borrows while it runs,
-// so idle connections own none.
+// worker is one goroutine of the event loop. It owns the scratch memory
+// every connection borrows while it runs, so idle connections own none.
 type worker struct {
-	s   *Server
-	buf []byte                 // read buffer
-	hdr hdrBuf                 // frame headers of one writev
-	wr  vecWriter              // iovecs of one writev
-	hb  [ws.MaxHeaderSize]byte // header parse scratch
-	hr  bytes.Reader           // header parse input
+	s    *Server
+	buf  []byte                 // read buffer
+	hdr  hdrBuf                 // frame headers of one writev
+	wr   vecWriter              // iovecs of one writev
+	hb   [ws.MaxHeaderSize]byte // header parse scratch
+	hr   bytes.Reader           // header parse input
+	evs  []unix.EpollEvent      // one epoll_wait's events
+	wake chan struct{}          // cap 1: wakes the worker parked as idle
 
-	// Read syscall trampoline: a method value made once, so rawConn.Read
-	// does not allocate a closure per call.
-	rdBuf []byte
-	rdN   int
-	rdErr error
-	rdFn  func(uintptr) bool
+	// The poll callback, a method value made once so that parking in
+	// Go's poller allocates nothing, and its result.
+	pollFn func(uintptr) bool
+	pollN  int
+
+	// The connections of one batch this worker claimed and has not run
+	// yet; the watchdog takes them over when the worker is stuck.
+	mu    sync.Mutex
+	batch []*Conn
+	next  int
+
+	seq  atomic.Uint64 // odd while a task runs; bumped at each start and end
+	seen uint64        // seq at the watchdog's previous look (watchdog only)
+	comp atomic.Bool   // the watchdog started a worker in place of this one
 }
 
 func newWorker(s *Server) *worker {
 	w := &worker{s: s, buf: make([]byte, readChunk),
 		hdr: hdrBuf{b: make([]byte, 0, maxIovFrames*ws.MaxHeaderSize)},
-		wr:  newVecWriter(2 * maxIovFrames)}
-	w.rdFn = w.doRead
+		wr:  newVecWriter(2 * maxIovFrames), evs: make([]unix.EpollEvent, maxEvents),
+		batch: make([]*Conn, 0, maxEvents), wake: make(chan struct{}, 1)}
+	w.pollFn = w.pollOnce
 	return w
 }
 
-func (w *worker) loop(p *pool) {
-	defer p.wg.Done()
-	for c := p.pop(); c != nil; c = p.pop() {
-		w.run(c)
-		w.s.release(c)
+// loop serves the run queue and the poll role until the loop stops or
+// the worker retires (it was replaced while stuck, and is now spare).
+func (w *worker) loop(l *loop) {
+	defer l.wg.Done()
+	for !l.stopped.Load() {
+		if w.comp.Load() && l.retire(w) {
+			return // replaced just as its task ended
+		}
+		ran := 0
+		for ; ran < runqBurst; ran++ {
+			c := l.rq.pop()
+			if c == nil {
+				break
+			}
+			if w.task(c) {
+				return
+			}
+		}
+		if !l.polling.CompareAndSwap(false, true) {
+			w.park(l) // another worker polls
+			continue
+		}
+		n := l.poll(w, ran < runqBurst)
+		l.polling.Store(false)
+		w.dispatch(l, w.evs[:n])
+		if len(w.batch) > 1 || l.rq.n.Load() > 0 {
+			l.wake() // more than this worker's share: an idle one polls meanwhile
+		}
+		if w.runBatch() {
+			return
+		}
 	}
+}
+
+func (w *worker) wakeUp() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch turns events into task bits and keeps the connections this
+// worker claimed; events of a connection claimed elsewhere only add bits.
+func (w *worker) dispatch(l *loop, evs []unix.EpollEvent) {
+	w.mu.Lock()
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Pad == 0 { // the eventfd: work in the run queue
+			l.wakeSent.Store(false)
+			continue
+		}
+		c := l.tab.get(ev.Fd)
+		if c == nil || c.gen != uint32(ev.Pad) {
+			continue // the connection is gone (its fd may be reused)
+		}
+		if countEvents {
+			w.s.stats.events.Add(1)
+		}
+		if c.claim(eventBits(ev.Events)) {
+			w.batch = append(w.batch, c)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// runBatch runs the claimed connections one by one. It reports whether
+// the worker must retire.
+func (w *worker) runBatch() bool {
+	for {
+		w.mu.Lock()
+		if w.next >= len(w.batch) {
+			clear(w.batch)
+			w.batch, w.next = w.batch[:0], 0
+			w.mu.Unlock()
+			return false
+		}
+		c := w.batch[w.next]
+		w.batch[w.next] = nil
+		w.next++
+		w.mu.Unlock()
+		if w.task(c) {
+			return true
+		}
+	}
+}
+
+// handOver queues the claimed connections w has not started (watchdog).
+func (w *worker) handOver(l *loop) {
+	w.mu.Lock()
+	rest := w.batch[w.next:]
+	w.next = len(w.batch)
+	for i, c := range rest {
+		rest[i] = nil
+		l.push(c)
+	}
+	w.mu.Unlock()
+}
+
+// task runs one claimed connection inline, under the watchdog's eye, and
+// reports whether the worker must retire afterwards.
+func (w *worker) task(c *Conn) bool {
+	w.seq.Add(1) // odd: busy
+	w.s.lp.wd.busy()
+	w.run(c)
+	w.s.release(c)
+	w.seq.Add(1)
+	return w.comp.Load() && w.s.lp.retire(w)
 }
 
 // run does the connection's pending work, a few rounds so that frames the
@@ -232,9 +249,6 @@ func (w *worker) recoverPanic(c *Conn) {
 }
 
 func (w *worker) process(c *Conn, bits uint32) {
-	if bits&bEvent != 0 {
-		c.armed = false
-	}
 	switch st := c.state.Load(); {
 	case st == stHandedOff:
 		return
@@ -248,8 +262,8 @@ func (w *worker) process(c *Conn, bits uint32) {
 		w.read(c)
 	}
 	if bits&bHup != 0 && c.inHeld && c.state.Load() != stDead {
-		// Paused: the read did not run, and the hang-up would be
-		// reported again at every re-arm.
+		// Paused: the read did not run, and the edge of the hang-up
+		// will not come again.
 		c.dropNow(CloseAbnormal, "")
 	}
 	if bits&bFlush != 0 {
@@ -264,7 +278,6 @@ func (w *worker) process(c *Conn, bits uint32) {
 		// waited (the next round of this run, or a requeue).
 		c.s.schedule(c, bRead)
 	}
-	w.rearm(c)
 }
 
 // open writes the 101 (queued by the handshake) and runs OnOpen, before
@@ -277,34 +290,4 @@ func (w *worker) open(c *Conn) {
 	c.opened = true
 	c.s.openConns.Add(1)
 	c.h.OnOpen(c)
-}
-
-// rearm re-enables the one-shot registration after a task: for input
-// unless the input is held (paused), for output while a write is blocked.
-// Only the connection's task calls Mod, so the mask is never computed
-// concurrently, and a ResumeRead (which clears its flag before it
-// schedules this task) is never lost.
-func (w *worker) rearm(c *Conn) {
-	switch c.state.Load() {
-	case stHandshake, stOpen, stClosing, stLinger:
-	default:
-		return
-	}
-	in, out := !c.inHeld, c.blocked // both written only by this task
-	if c.armed && c.armedIn == in && c.armedOut == out {
-		return
-	}
-	ev := enetpoll.EpollEvent(evNoneO)
-	if in {
-		ev |= evIn
-	}
-	if out {
-		ev |= evOut
-	}
-	if err := c.s.ep.Mod(int(c.fd), ev); err != nil {
-		c.s.log.Debug("netpoll: epoll mod", "remote", c.RemoteAddr(), "err", err)
-		c.dropNow(CloseAbnormal, "")
-		return
-	}
-	c.armed, c.armedIn, c.armedOut = true, in, out
 }

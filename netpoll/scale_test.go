@@ -66,7 +66,7 @@ func TestScale15k(t *testing.T) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	rss0, fd0 := vmRSS(t), countFDs(t)
+	rss0, fd0, heap0 := vmRSS(t), countFDs(t), heapInuse()
 	start := time.Now()
 	children := startClients(t, ln.Addr().String())
 	const total = scaleProcs * scalePerProc
@@ -74,10 +74,11 @@ func TestScale15k(t *testing.T) {
 	dialTime := time.Since(start)
 	runtime.GC()
 	debug.FreeOSMemory()
-	rss1, fd1 := vmRSS(t), countFDs(t)
+	rss1, fd1, heap1 := vmRSS(t), countFDs(t), heapInuse()
 	perConn := float64(rss1-rss0) / total
-	t.Logf("%d conns in %v: fds %d → %d (+%d), RSS %d → %d KiB: %.0f bytes per idle socket",
-		total, dialTime.Round(time.Millisecond), fd0, fd1, fd1-fd0, rss0>>10, rss1>>10, perConn)
+	t.Logf("%d conns in %v: fds %d → %d (+%d), RSS %d → %d KiB: %.0f bytes per idle socket, %.0f of them Go heap",
+		total, dialTime.Round(time.Millisecond), fd0, fd1, fd1-fd0, rss0>>10, rss1>>10, perConn,
+		float64(heap1-heap0)/total)
 	if extra := fd1 - fd0 - total; extra < 0 || extra > 32 {
 		t.Errorf("%d fds for %d connections: not one fd per connection", fd1-fd0, total)
 	}

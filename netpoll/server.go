@@ -3,27 +3,23 @@ package netpoll
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	enetpoll "github.com/mailru/easygo/netpoll"
 )
 
-var noDeadline time.Time
-
-// Server owns the epoll instance, the worker pool and the timer sweep.
+// Server owns the event loop (epoll, workers, watchdog) and the timer sweep.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	ep    *enetpoll.Epoll
-	pool  pool
+	lp    loop
 	reg   registry
 	start time.Time
-	now   atomic.Int64 // coarse clock, see clock()
+	now   atomic.Int64  // coarse clock, see clock()
+	gens  atomic.Uint32 // Conn.gen of the last connection
 
 	openConns atomic.Int64
 	used      atomic.Int64 // MaxConns slots taken: registry, handed-off HTTP conns, AcquireSlot
@@ -43,10 +39,10 @@ type Server struct {
 
 	mu        sync.RWMutex // guards stopping, listeners, serves
 	stopping  bool
-	listeners []net.Listener
+	listeners []io.Closer // Serve's listeners and the duplicates their loops wait on
 	serves    []*serveCtx
 	acceptWG  sync.WaitGroup // Serve loops
-	bg        sync.WaitGroup // sweep, handshake goroutines, fallback http.Servers
+	bg        sync.WaitGroup // sweep, fallback http.Servers
 	done      chan struct{}  // closed when the loops must stop
 
 	shutOnce  sync.Once
@@ -61,13 +57,13 @@ type counters struct {
 	accepted, refused, handedOff, slow, protoErr, writes, framesOut atomic.Int64
 	refusedIP, rateLimited, paused, pauseTimeouts                   atomic.Int64
 
-	_      [56]byte     // the epoll goroutine's counter on a line of its own
-	events atomic.Int64 // epoll callbacks, counted only when countEvents is set
+	_      [56]byte     // the workers' event counter on a line of its own
+	events atomic.Int64 // epoll events of connections, counted only when countEvents is set
 }
 
-// countEvents makes every Server count its epoll callbacks in
+// countEvents makes every Server count its connections' epoll events in
 // stats.events. Tests set it before any Server starts; production leaves
-// it off, so the epoll goroutine does no atomic write per event.
+// it off, so the workers do no shared atomic write per event.
 var countEvents bool
 
 // Stats is a snapshot of the server's counters.
@@ -102,18 +98,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, start: time.Now(),
 		drained: make(chan struct{}, 1), done: make(chan struct{}),
 		shutDone: make(chan struct{}), force: make(chan struct{})}
-	ep, err := enetpoll.EpollCreate(&enetpoll.EpollConfig{OnWaitError: func(err error) {
-		s.log.Error("netpoll: epoll wait", "err", err)
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("netpoll: epoll: %w", err)
-	}
-	s.ep = ep
 	s.ipl = newIPLimiter(cfg)
 	s.dls.init()
 	s.reg.onZero = s.signalDrained
 	s.now.Store(s.since())
-	s.pool.start(s, cfg.Workers)
+	if err := s.lp.init(s, cfg.Workers); err != nil {
+		return nil, fmt.Errorf("netpoll: epoll: %w", err)
+	}
 	s.bg.Add(1)
 	go s.sweepLoop()
 	return s, nil
@@ -160,17 +151,6 @@ func (s *Server) isStopping() bool {
 	return s.stopping
 }
 
-// goStart accounts for a handshake goroutine, unless the server stops.
-func (s *Server) goStart() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.stopping {
-		return false
-	}
-	s.bg.Add(1)
-	return true
-}
-
 // Shutdown stops accepting, then closes open connections with code and
 // reason in batches (batch connections every interval) until all are gone
 // or ctx ends, when the rest are dropped. batch ≤ 0 closes all at once.
@@ -196,8 +176,8 @@ func (s *Server) Shutdown(ctx context.Context, code int, reason string, batch in
 	}
 	close(s.done)
 	s.bg.Wait()
-	s.pool.stop()
-	_ = s.ep.Close()
+	s.lp.rq.close()
+	s.lp.stop()
 	return err
 }
 
@@ -212,6 +192,18 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// addListenerFile records the pollable duplicate of a listener's fd that
+// an accept loop waits on, for stopAccepting to close.
+func (s *Server) addListenerFile(f io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.listeners = append(s.listeners, f)
+	return true
 }
 
 // stopAccepting refuses new connections and closes the listeners; the

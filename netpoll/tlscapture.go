@@ -11,6 +11,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // recConn sits under a crypto/tls server connection and makes the
@@ -439,23 +442,39 @@ func (rc *recConn) takeOver12() (*tlsConn, bool, error) {
 	return tc, true, nil
 }
 
-// fdConn is the blocking net.Conn a handshake goroutine runs crypto/tls
+// hsConn is the blocking net.Conn a handshake goroutine runs crypto/tls
 // over: non-blocking reads and writes on the connection's own fd, waiting
 // for readiness with poll(2) until the handshake deadline (one thread per
 // handshake in progress, bounded by MaxTLSHandshakes). Close only marks
 // it: the fd belongs to the Conn.
-type fdConn struct {
-	net.Conn // addresses and the rest, never read nor written
+type hsConn struct {
 	fd       int
+	peer     peerAddr
 	deadline int64       // Unix ns
 	stop     func() bool // the server drains: give up
 }
 
-func (f *fdConn) Read(p []byte) (int, error)  { return f.io(p, false) }
-func (f *fdConn) Write(p []byte) (int, error) { return f.writeAll(p) }
-func (f *fdConn) Close() error                { return nil }
+func (f *hsConn) Read(p []byte) (int, error)  { return f.io(p, false) }
+func (f *hsConn) Write(p []byte) (int, error) { return f.writeAll(p) }
+func (f *hsConn) Close() error                { return nil }
 
-func (f *fdConn) writeAll(p []byte) (int, error) {
+// The handshake keeps its own deadline (HandshakeTimeout); crypto/tls
+// sets none.
+func (f *hsConn) SetDeadline(time.Time) error      { return nil }
+func (f *hsConn) SetReadDeadline(time.Time) error  { return nil }
+func (f *hsConn) SetWriteDeadline(time.Time) error { return nil }
+func (f *hsConn) RemoteAddr() net.Addr             { return f.peer.netAddr() }
+
+// LocalAddr asks the socket (getsockname).
+func (f *hsConn) LocalAddr() net.Addr {
+	sa, _ := unix.Getsockname(f.fd)
+	if p := peerFromSockaddr(sa); p.fam != 0 {
+		return p.netAddr()
+	}
+	return &net.UnixAddr{Net: "unix"}
+}
+
+func (f *hsConn) writeAll(p []byte) (int, error) {
 	total := 0
 	for total < len(p) {
 		n, err := f.io(p[total:], true)

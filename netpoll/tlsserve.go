@@ -106,13 +106,13 @@ func (s *Server) startTLS(c *Conn, sv *serveCtx) {
 // closeAccepted gives back an accepted connection that was never
 // registered.
 func (s *Server) closeAccepted(c *Conn) {
-	s.freeSlot(c.nc, c.ipCounted)
-	_ = c.nc.Close()
+	s.freeSlot(c.peer, c.ipCounted)
+	_ = unix.Close(int(c.fd))
 }
 
 func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	defer s.bg.Done()
-	fc := &fdConn{Conn: c.nc, fd: int(c.fd), stop: s.draining.Load,
+	fc := &hsConn{fd: int(c.fd), peer: c.peer, stop: s.draining.Load,
 		deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
 	rc := newRecConn(fc, t.router)
 	err := tls.Server(rc, t.cfg).Handshake()
@@ -160,7 +160,7 @@ func isHTTPStart(b []byte) bool {
 }
 
 // io is one read or write of the handshake, waiting for readiness.
-func (f *fdConn) io(p []byte, write bool) (int, error) {
+func (f *hsConn) io(p []byte, write bool) (int, error) {
 	for {
 		var (
 			n   int
@@ -189,7 +189,7 @@ func (f *fdConn) io(p []byte, write bool) (int, error) {
 
 // wait polls the fd until it is ready, the deadline passes or the
 // server drains (checked every 100 ms).
-func (f *fdConn) wait(write bool) error {
+func (f *hsConn) wait(write bool) error {
 	ev := int16(unix.POLLIN)
 	if write {
 		ev = unix.POLLOUT
@@ -211,4 +211,16 @@ func (f *fdConn) wait(write bool) error {
 			return nil
 		}
 	}
+}
+
+// goStart counts a handshake goroutine in Server.bg (Close waits for it)
+// unless the server is stopping.
+func (s *Server) goStart() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.stopping {
+		return false
+	}
+	s.bg.Add(1)
+	return true
 }

@@ -32,14 +32,15 @@ type tlsStream struct {
 
 // netConn is the connection net/http gets for a handed-off request.
 func (c *Conn) netConn() net.Conn {
+	base := newFDConn(c.fd, c.peer)
 	t := c.tls
 	if t == nil {
-		return c.nc
+		return base
 	}
 	if t.outOff < len(t.out) { // a KeyUpdate answer sealed during the head: first on the wire
-		_, _ = c.nc.Write(t.out[t.outOff:])
+		_, _ = base.Write(t.out[t.outOff:])
 	}
-	s := &tlsStream{Conn: c.nc, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096)}
+	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096)}
 	s.w = copy(s.rbuf, t.part)
 	if t.part != nil {
 		putPart(t.part)

@@ -8,12 +8,16 @@ import (
 	"strconv"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // UpgradeHTTP upgrades a request received through net/http (hijacking it)
 // and adopts the connection, for mounting inside an existing http.Server.
 // The connection must be a plain TCP (or Unix) connection: TLS must be
-// terminated in front of the server.
+// terminated in front of the server. The event loop takes the socket
+// over: its fd is duplicated and the hijacked net.Conn closed, so the
+// connection is one fd at rest; bytes net/http had buffered past the
+// request are parsed as the first frames.
 func (s *Server) UpgradeHTTP(w http.ResponseWriter, r *http.Request, up Upgrader) {
 	if s.refuseHTTP(w, r) {
 		return
@@ -77,24 +81,29 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// adopt takes an upgraded connection into the event loop.
+// adopt takes an upgraded connection into the event loop. Its fd is
+// duplicated and the hijacked net.Conn closed (takeFD), so at rest the
+// connection is one fd, as one accepted by Serve.
 func (s *Server) adopt(nc net.Conn, h Handler, rest []byte, deflate bool, tc *tlsConn) error {
-	c, err := s.newConn(nc)
+	peer := peerFromNetAddr(nc.RemoteAddr())
+	fd, err := takeFD(nc)
 	if err != nil {
 		return err
 	}
+	c := s.newConn(fd, peer)
 	c.setFlag(fDeflate, deflate)
 	c.tls = tc
-	_ = nc.SetDeadline(noDeadline) // rawConn I/O would fail past a deadline
 	c.h = h
 	c.hs = &handshake{pending: rest}
 	c.lastRead.Store(s.clock())
 	c.state.Store(stOpen)
 	if !s.takeSlot() {
+		_ = unix.Close(fd)
 		return ErrTooManyConns
 	}
 	if err := s.register(c); err != nil {
 		s.putSlot()
+		_ = unix.Close(fd)
 		return err
 	}
 	s.schedule(c, bRead)

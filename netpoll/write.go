@@ -31,15 +31,10 @@ func (h *hdrBuf) add(op uint8, n int) []byte {
 }
 
 // vecWriter writes buffers to a connection with one writev(2). The iovec
-// array is reused (unix.Writev allocates one per call above 8 buffers) and
-// the syscall trampoline is a method value made on first use, so
-// rawConn.Write allocates no closure per call.
+// array is reused (unix.Writev allocates one per call above 8 buffers).
 type vecWriter struct {
 	iov   []unix.Iovec
 	total int
-	n     int
-	err   error
-	fn    func(uintptr) bool
 }
 
 func newVecWriter(n int) vecWriter {
@@ -61,39 +56,27 @@ func (v *vecWriter) add(b []byte) {
 // reports a short write or EAGAIN (the rest must wait for EPOLLOUT); err
 // is any other failure.
 func (v *vecWriter) write(c *Conn) (written int, blocked bool, err error) {
-	if v.fn == nil {
-		v.fn = v.doWritev
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			err = e
+		} else {
+			written = int(r)
+		}
+		break
 	}
-	v.n, v.err = 0, nil
-	err = c.raw.Write(v.fn)
-	if err == nil {
-		err = v.err
-	}
-	written = v.n
 	blocked = err == unix.EAGAIN || (err == nil && written < v.total)
 	if blocked {
 		err = nil
 	}
 	clear(v.iov) // do not keep payloads alive from the worker or pool
-	v.iov, v.total, v.err = v.iov[:0], 0, nil
+	v.iov, v.total = v.iov[:0], 0
 	c.s.stats.writes.Add(1)
 	return written, blocked, err
-}
-
-func (v *vecWriter) doWritev(fd uintptr) bool {
-	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd,
-			uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
-		switch e {
-		case 0:
-			v.n = int(r)
-		case unix.EINTR:
-			continue
-		default:
-			v.err = e
-		}
-		return true
-	}
 }
 
 // logWriteErr logs a failed write unless the peer simply went away.
@@ -112,7 +95,8 @@ const (
 
 // flush is the write task: it writes the queued frames, as many per
 // writev as IOV_MAX allows, until the queue is empty, the socket would
-// block (then EPOLLOUT is armed by rearm) or the fairness budget is spent.
+// block (then the EPOLLOUT edge schedules the next flush) or the fairness
+// budget is spent.
 // Frames queued while a writev is in flight join the next one.
 func (w *worker) flush(c *Conn) {
 	for budget := maxFlushBytes; ; {
@@ -257,9 +241,7 @@ func (w *worker) afterDrain(c *Conn, act int) {
 	case drainFIN:
 		c.rx.discard = true
 		w.tlsCloseNotify(c)
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
+		_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
 	}
 }
 
@@ -312,6 +294,11 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 
 	c.mu.Lock()
 	c.inline = false
+	if c.closeFD { // finalized meanwhile: the fd waited for this write
+		c.mu.Unlock()
+		_ = unix.Close(int(c.fd))
+		return nil
+	}
 	c.advanceLocked(written)
 	handOff := c.state.Load() != stDead && (blocked || len(c.wq) > 0 || c.slow ||
 		c.closeAfterFlush || c.lingerAfterFlush)

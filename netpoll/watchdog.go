@@ -1,0 +1,176 @@
+package netpoll
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// taskBudget is how long one task (a read with its OnMessage calls, a
+// handshake with the Upgrader's decision, a flush) may hold a worker
+// before the watchdog starts another worker in its place. The watchdog
+// looks every taskBudget, so a stuck worker is replaced between one and
+// two budgets after its task started.
+const taskBudget = time.Millisecond
+
+// maxWorkers bounds the workers the watchdog may start (loop.maxW, which
+// tests lower): past it, blocked handlers stall the rest (as they would a
+// fixed pool), and it is logged. A worker's scratch memory (read buffer,
+// iovecs, frame headers) is about 90 KB, so the bound is also one on
+// memory: about 90 MB with every worker blocked.
+const maxWorkers = 1024
+
+// wdParkAfter is how many looks without any task started make the
+// watchdog park until the next task starts.
+const wdParkAfter = 64
+
+// watchdog keeps Config.Workers workers serving epoll and the run queue
+// while handlers block: a worker found inside the same task at two
+// consecutive looks is replaced by a new worker, and the connections of
+// its batch that it had not started are queued for the others. The
+// replaced worker finishes its task (its connection stays with it, so
+// that connection's order holds) and then retires if the workers are
+// enough without it. The watchdog parks when no task has started for
+// wdParkAfter looks; the first task after that wakes it (one atomic load
+// per task otherwise).
+type watchdog struct {
+	parked atomic.Bool
+	kick   chan struct{} // cap 1
+	done   chan struct{}
+}
+
+func (d *watchdog) init() {
+	d.kick = make(chan struct{}, 1)
+	d.done = make(chan struct{})
+}
+
+func (d *watchdog) stop() { close(d.done) }
+
+// busy is called by a worker as a task starts (after its seq went odd).
+func (d *watchdog) busy() {
+	if d.parked.Load() && d.parked.CompareAndSwap(true, false) {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watch is the watchdog goroutine.
+func (l *loop) watch() {
+	defer l.wg.Done()
+	d := &l.wd
+	t := time.NewTicker(taskBudget)
+	defer t.Stop()
+	var ws []*worker
+	quiet := 0
+	for {
+		select {
+		case <-d.done:
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		ws = append(ws[:0], l.ws...)
+		l.mu.Unlock()
+		busy, moved := false, false
+		for _, w := range ws {
+			seq := w.seq.Load()
+			if seq&1 == 1 {
+				busy = true
+				if seq == w.seen && !w.comp.Load() {
+					l.replace(w)
+				}
+			}
+			moved = moved || seq != w.seen
+			w.seen = seq
+		}
+		clear(ws)
+		if busy || moved {
+			quiet = 0
+			continue
+		}
+		if quiet++; quiet < wdParkAfter {
+			continue
+		}
+		// Park. A task that starts after the store sees parked and kicks;
+		// one that started before it shows in the look that follows.
+		d.parked.Store(true)
+		if l.anyBusy() {
+			if !d.parked.CompareAndSwap(true, false) {
+				<-d.kick // a kick was sent meanwhile
+			}
+			continue
+		}
+		t.Stop()
+		select {
+		case <-d.done:
+			return
+		case <-d.kick:
+		}
+		quiet = 0
+		t.Reset(taskBudget)
+	}
+}
+
+func (l *loop) anyBusy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.ws {
+		if w.seq.Load()&1 == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// replace starts a worker in place of w, stuck in one task, unless the
+// loop is stopping or at maxWorkers, and hands w's unstarted batch over.
+func (l *loop) replace(w *worker) {
+	l.mu.Lock()
+	if l.stopped.Load() {
+		l.mu.Unlock()
+		return
+	}
+	w.comp.Store(true)
+	l.stuck++
+	if len(l.ws)-l.stuck < l.want {
+		if len(l.ws) >= l.maxW {
+			l.mu.Unlock()
+			l.s.log.Warn("netpoll: every worker is blocked in a handler", "workers", len(l.ws))
+			w.handOver(l)
+			return
+		}
+		l.spawnLocked()
+	}
+	l.mu.Unlock()
+	w.handOver(l)
+}
+
+// retire is called by a replaced worker whose task ended: it is no
+// longer stuck; it exits (true) if the other workers are enough.
+func (l *loop) retire(w *worker) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.comp.Store(false)
+	l.stuck--
+	if len(l.ws)-l.stuck <= l.want {
+		return false
+	}
+	for i, x := range l.ws {
+		if x == w {
+			l.ws[i] = l.ws[len(l.ws)-1]
+			l.ws[len(l.ws)-1] = nil
+			l.ws = l.ws[:len(l.ws)-1]
+			break
+		}
+	}
+	if len(l.spare) < maxSpare {
+		// Its goroutine is about to return; nothing else refers to w:
+		// it is out of l.ws, not idle, and its batch was handed over.
+		l.spare = append(l.spare, w)
+	}
+	return true
+}
+
+// maxSpare bounds the retired workers kept for reuse.
+const maxSpare = 8
