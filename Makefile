@@ -71,7 +71,7 @@ soak-each:
 # started and stopped by phxbench; needs Debian's redis-server): fan-out over
 # three nodes beside one node, a killed node's presences, RSS per idle socket
 # with -redis and without. Rewrites the cluster tables in
-# cmd/phxbench/BENCHMARKS.md; per-run files go to out/bench-cluster/. About
+# cmd/phxbench/CLUSTER.md; per-run files go to out/bench-cluster/. About
 # 5 minutes.
 .PHONY: bench-cluster
 bench-cluster:
@@ -79,4 +79,4 @@ bench-cluster:
 	go build -buildvcs=true -o out/bench-cluster/phxd ./cmd/phxd
 	go build -o out/bench-cluster/phxbench ./cmd/phxbench
 	out/bench-cluster/phxbench -suite -cluster -phxd out/bench-cluster/phxd -dir out/bench-cluster \
-		-doc cmd/phxbench/BENCHMARKS.md
+		-doc cmd/phxbench/CLUSTER.md

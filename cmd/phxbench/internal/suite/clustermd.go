@@ -12,7 +12,7 @@ import (
 )
 
 // The cluster suite's tables (markdown, between the cluster markers of
-// BENCHMARKS.md): medians over the rounds with the lowest and highest run.
+// CLUSTER.md): medians over the rounds with the lowest and highest run.
 
 // caseOf returns the first case with the given item, small flag and
 // Redis setting whose node count is nodes (0: more than one), or nil.
