@@ -33,7 +33,12 @@ import (
 // first join sent to the moment every joiner holds its presence_state and
 // no diff waits. Reported: server CPU per join (user + system), joins per
 // second (wall clock until the last state arrived) and the process's peak
-// RSS (run it alone: -run '^$' -bench PresenceRoom -benchtime 1x).
+// RSS (run it alone: -run '^$' -bench PresenceRoom -benchtime 1x), and
+// the payload bytes the clients received per join (the protocol's: every
+// joiner gets the whole room, every member every join). floor-µs/join is
+// the CPU this process spends writing the same number of bytes to one
+// loopback connection read by the client process, 256 KiB per write: the
+// cost of the bytes alone, which no server can go below.
 func BenchmarkPresenceRoom(b *testing.B) {
 	n := 10_000
 	if s := os.Getenv("PRESENCE_ROOM_N"); s != "" {
@@ -44,7 +49,8 @@ func BenchmarkPresenceRoom(b *testing.B) {
 		n = v
 	}
 	raiseNoFile(b, uint64(n)+1024)
-	var cpu, wall time.Duration
+	var cpu, wall, floor time.Duration
+	var sent int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		ts, p, stop := startPresenceServer(b, phx.Config{Logger: discardLogger(), MaxChannels: 10}, Config{})
@@ -59,6 +65,14 @@ func BenchmarkPresenceRoom(b *testing.B) {
 		p.quiet(b)
 		b.StopTimer()
 		cpu += cpuTime() - c0
+		cl.say("COUNT")
+		cl.await("BYTES")
+		var got int64
+		if _, err := fmt.Sscan(cl.lines.Text()[len("BYTES"):], &got); err != nil {
+			b.Fatal(err)
+		}
+		sent += got
+		floor += writeFloor(b, cl, got)
 		cl.finish()
 		stop()
 	}
@@ -68,6 +82,8 @@ func BenchmarkPresenceRoom(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/joins, "cpu-µs/join")
 	b.ReportMetric(joins/wall.Seconds(), "joins/s")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(sent)/joins/1e3, "kB-sent/join")
+	b.ReportMetric(float64(floor.Microseconds())/joins, "floor-µs/join")
 }
 
 // raiseNoFile lifts the open-file limit to at least want (the server holds
@@ -85,6 +101,33 @@ func raiseNoFile(b *testing.B, want uint64) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		b.Fatalf("open-file limit below %d and not raisable (%v): lower PRESENCE_ROOM_N", want, err)
 	}
+}
+
+// writeFloor writes n bytes to the client process over one loopback
+// connection and returns the CPU it took this process.
+func writeFloor(b *testing.B, cl *roomClients, n int64) time.Duration {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cl.say("SINK " + ln.Addr().String())
+	conn, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 256<<10)
+	runtime.GC()
+	c0 := cpuTime()
+	for left := n; left > 0; left -= int64(len(buf)) {
+		if _, err := conn.Write(buf[:min(left, int64(len(buf)))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := cpuTime() - c0
+	_ = conn.Close()
+	cl.await("SUNK")
+	return d
 }
 
 // roomClients is the child process running the clients.
@@ -125,7 +168,7 @@ func (c *roomClients) say(line string) {
 
 func (c *roomClients) await(line string) {
 	for c.lines.Scan() {
-		if c.lines.Text() == line {
+		if strings.HasPrefix(c.lines.Text(), line) {
 			return
 		}
 	}
@@ -157,7 +200,7 @@ func runRoomClients(spec string) int {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	conns := make([]net.Conn, n)
-	var states atomic.Int64
+	var states, received atomic.Int64
 	all := make(chan struct{})
 	var wg sync.WaitGroup
 	var dialErr atomic.Value
@@ -181,7 +224,7 @@ func runRoomClients(spec string) int {
 			if br != nil {
 				r = bufio.NewReaderSize(io.MultiReader(br, c), 4096)
 			}
-			go readRoom(r, func() {
+			go readRoom(r, &received, func() {
 				if states.Add(1) == int64(n) {
 					close(all)
 				}
@@ -209,11 +252,34 @@ func runRoomClients(spec string) int {
 	<-all
 	fmt.Println("ALL")
 	for in.Scan() { // until stdin closes
+		if in.Text() == "COUNT" { // the server is quiet: wait for what is in flight
+			last := int64(-1)
+			for cur := received.Load(); cur != last; cur = received.Load() {
+				last = cur
+				time.Sleep(200 * time.Millisecond)
+			}
+			fmt.Println("BYTES", last)
+		}
+		if addr, ok := strings.CutPrefix(in.Text(), "SINK "); ok {
+			sink(addr)
+			fmt.Println("SUNK")
+		}
 	}
 	for _, c := range conns {
 		_ = c.Close()
 	}
 	return 0
+}
+
+// sink reads a connection to addr until it ends.
+func sink(addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sink:", err)
+		return
+	}
+	_, _ = io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+	_ = c.Close()
 }
 
 // discardPool holds buffers that frames' payloads are read into and
@@ -224,13 +290,14 @@ var stateMark = []byte(`"presence_state"`)
 
 // readRoom reads server frames, calling state for each presence_state,
 // looking only at the head of each payload.
-func readRoom(r *bufio.Reader, state func()) {
+func readRoom(r *bufio.Reader, received *atomic.Int64, state func()) {
 	var head [96]byte
 	for {
 		h, err := ws.ReadHeader(r)
 		if err != nil {
 			return
 		}
+		received.Add(h.Length)
 		k := min(int(h.Length), len(head))
 		if _, err := io.ReadFull(r, head[:k]); err != nil {
 			return

@@ -1,0 +1,166 @@
+package presence
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phxgo/phxgo/phx"
+)
+
+// sharedOf returns the presence_state that topic's batch holds now, nil
+// when none (or no batch).
+func (p *Presence) sharedOf(topic string) *phx.SharedPush {
+	p.topicsMu.Lock()
+	t := p.topics[topic]
+	p.topicsMu.Unlock()
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.shared
+}
+
+// 1,000 users join one room inside one window: their states wait for the
+// window's end and are then built from one encoding of the room, sent as
+// one frame (every joiner has the same join_ref), each joiner finding
+// itself in it; a later joiner that tracks nothing reuses that encoding
+// too. Re-encoding the state per joiner, or the frame per channel, fails.
+func TestPresenceStateSharedPerWindow(t *testing.T) {
+	const n = 1000
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	first := srv.user(t, "first")
+	first.join("room:big", "1")
+	first.stateOf(t, "room:big", "first") // a quiet topic: its state at once
+	encodes := p.stateEncodes.Load()
+	hs := make([]*harness, n)
+	for i := range hs {
+		hs[i] = srv.user(t, fmt.Sprintf("u%d", i))
+		hs[i].join("room:big", "1")
+	}
+	for _, h := range hs {
+		h.settle() // AfterJoin has tracked and asked for the state
+	}
+	if got := p.stateEncodes.Load() - encodes; got != 0 {
+		t.Fatalf("%d presence_state encodings while every joiner's own join waits, want 0", got)
+	}
+	p.tickNow("room:big")
+	if got := p.stateEncodes.Load() - encodes; got != 1 {
+		t.Fatalf("%d presence_state encodings for %d joiners of one window, want 1", got, n)
+	}
+	sp := p.sharedOf("room:big")
+	if sp == nil || sp.Frames() != 1 {
+		t.Fatalf("shared state %v keeps %d frames, want 1 (one version, one join_ref)", sp, sp.Frames())
+	}
+	r := &refNames{}
+	want := listText(t, p, r, "room:big")
+	for i, h := range hs {
+		frames := h.drain()
+		v := newClientView(t)
+		states := 0
+		for _, f := range frames {
+			if strings.Contains(f, `"presence_state"`) {
+				states++
+				if !strings.Contains(f, fmt.Sprintf(`"u%d":`, i)) {
+					t.Fatalf("u%d is not in its own presence_state", i)
+				}
+			}
+			v.feed(f)
+		}
+		if states != 1 {
+			t.Fatalf("u%d got %d presence_state frames, want 1", i, states)
+		}
+		if i%97 == 0 {
+			if got := v.text(r); got != want {
+				t.Fatalf("u%d's view differs from the server's list: %s", i, lineDiff(got, want))
+			}
+		}
+	}
+	// A channel that tracks nothing, joining now, gets the same encoding.
+	if err := p.PushState(first.lookup("room:big")); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.stateEncodes.Load() - encodes; got != 1 {
+		t.Fatalf("%d encodings after a push of the unchanged state, want 1", got)
+	}
+	first.stateOf(t, "room:big", append([]string{"first"}, keysOf(n)...)...)
+	// The next change makes it stale: released with the flush.
+	p.tickNow("room:big") // nothing waits: the topic goes quiet
+	if p.sharedOf("room:big") != nil {
+		t.Fatal("the shared state outlives its topic's batch")
+	}
+	hs[0].in(`["1","2","room:big","untrack",{}]`)
+	hs[0].expectEvent(t, "phx_reply")
+	if sp := p.sharedOf("room:big"); sp != nil {
+		t.Fatal("a stale shared state is kept after the change")
+	}
+}
+
+func keysOf(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("u%d", i)
+	}
+	return out
+}
+
+// Joins, leaves and updates arriving concurrently on many sockets, with a
+// short real window: every client's frames, replayed as phoenix.js does
+// (diffs held until the state, then applied in order), end exactly at the
+// server's list; no join or leave is lost or doubled between a state and
+// the diffs that follow it.
+func TestPresenceConcurrentConsistency(t *testing.T) {
+	const n, leavers = 300, 100
+	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: 5 * time.Millisecond})
+	obs := srv.user(t, "obs")
+	obs.join("room:c", "1")
+	hs := make([]*harness, n)
+	for i := range hs {
+		hs[i] = srv.user(t, fmt.Sprintf("u%d", i))
+	}
+	// Joins go out back to back; leaves and updates of the first ones
+	// start while the later ones are still joining.
+	for i, h := range hs {
+		h.in(`["1","1","room:c","phx_join",{}]`)
+		if j := i - 50; j >= 0 && j < leavers {
+			if j%2 == 0 {
+				hs[j].in(`["1","2","room:c","phx_leave",{}]`)
+			} else {
+				hs[j].in(`["1","2","room:c","untrack",{}]`)
+			}
+		}
+		if j := i - 20; j >= leavers && j%3 == 0 {
+			hs[j].in(`["1","3","room:c","set_status",{"status":"busy"}]`)
+		}
+	}
+	for _, h := range hs {
+		h.settle()
+	}
+	p.quiet(t)
+	r := &refNames{}
+	want := listText(t, p, r, "room:c")
+	if got := strings.Count(want, "online_at"); got != n-leavers+1 {
+		t.Fatalf("%d presences listed, want %d", got, n-leavers+1)
+	}
+	check := func(name string, h *harness) {
+		v := newClientView(t)
+		for _, f := range h.drain() {
+			v.feed(f)
+		}
+		if !v.synced {
+			t.Fatalf("%s never got its presence_state", name)
+		}
+		if got := v.text(r); got != want {
+			t.Fatalf("%s's view differs from the server's list: %s", name, lineDiff(got, want))
+		}
+	}
+	check("obs", obs)
+	for i := 1; i < n; i += 2 { // those that untracked are still members
+		check(fmt.Sprintf("u%d", i), hs[i])
+	}
+	for i := leavers; i < n; i += 2 {
+		check(fmt.Sprintf("u%d", i), hs[i])
+	}
+}
