@@ -233,6 +233,52 @@ func (p *Presence) loadStored(t *batch, rev uint64) error {
 	return nil
 }
 
+// storedApplied brings t.stored up to date after the store applied joins
+// and t.leaves, moving the topic from revision before to after (t.mu
+// held): when t.stored held revision before, the leaves are dropped from
+// it and the joins merged in by key (a key's metas stay in the order they
+// were added, as List gives them); otherwise, or when a join replaced a
+// stored ref in place, the next read lists the topic again.
+func (p *Presence) storedApplied(t *batch, before, after uint64, joins []Entry) {
+	known := t.storedRev == before && (before == 0 || t.stored != nil)
+	if !known || after == 0 {
+		t.stored, t.storedRev = nil, 0
+		return
+	}
+	// ref → true: leaves (dropped), false: joins (which must be new refs;
+	// an upsert of a stored one, or a ref that both joins and leaves,
+	// makes the next read list the topic again)
+	refs := make(map[string]bool, len(t.leaves)+len(joins))
+	for _, e := range t.leaves {
+		refs[e.Ref] = true
+	}
+	for _, e := range joins {
+		if _, dup := refs[e.Ref]; dup {
+			t.stored, t.storedRev = nil, 0
+			return
+		}
+		refs[e.Ref] = false
+	}
+	joins = sortedByKey(slices.Clone(joins))
+	out := make([]Entry, 0, len(t.stored)+len(joins))
+	i := 0
+	for _, e := range t.stored {
+		leaving, known := refs[e.Ref]
+		if known && !leaving {
+			t.stored, t.storedRev = nil, 0
+			return
+		}
+		if leaving {
+			continue
+		}
+		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
+			out = append(out, joins[i])
+		}
+		out = append(out, e)
+	}
+	t.stored, t.storedRev = append(out, joins[i:]...), after
+}
+
 // withTopic runs f with the topic's batch locked, creating it if needed,
 // and drops the batch afterwards when it is idle.
 func (p *Presence) withTopic(name string, f func(t *batch) error) error {
@@ -338,9 +384,15 @@ func (p *Presence) flush(t *batch) bool {
 			}
 		}
 	}
-	ctx, cancel := p.ctx()
-	err := p.store.Apply(ctx, t.name, stored, t.leaves)
-	cancel()
+	var err error
+	if ra, ok := p.store.(revApplier); ok {
+		before, after := ra.applyRev(t.name, stored, t.leaves)
+		p.storedApplied(t, before, after, stored)
+	} else {
+		ctx, cancel := p.ctx()
+		err = p.store.Apply(ctx, t.name, stored, t.leaves)
+		cancel()
+	}
 	if err != nil {
 		p.failed(&p.storeOut, "store write failed; diff held back", err, "topic", t.name)
 		return false

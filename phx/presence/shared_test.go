@@ -1,7 +1,11 @@
 package presence
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +166,63 @@ func TestPresenceConcurrentConsistency(t *testing.T) {
 	}
 	for i := leavers; i < n; i += 2 {
 		check(fmt.Sprintf("u%d", i), hs[i])
+	}
+}
+
+// The sorted copy of a topic's entries that each flush updates in place
+// (MemoryStore tells the revisions around its Apply) stays equal to what
+// listing and sorting the store gives, over many windows of joins and
+// leaves on shared keys; and it is kept fresh, not reloaded.
+func TestStoredCopyFollowsTheStore(t *testing.T) {
+	_, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	const topic = "room:copy"
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var live []Entry
+	for round := range 200 {
+		err := p.withTopic(topic, func(tp *batch) error {
+			tp.open = true // a window runs throughout: the batch stays
+			for range rnd.IntN(6) {
+				e := Entry{Topic: topic, Key: fmt.Sprintf("k%d", rnd.IntN(8)), Ref: newRef(1),
+					Meta: phx.RawJSON(fmt.Sprintf(`{"r":%d}`, round)), Node: p.Node(), Owner: "o"}
+				tp.join(e)
+				live = append(live, e)
+			}
+			for range rnd.IntN(4) {
+				if len(live) == 0 {
+					break
+				}
+				i := rnd.IntN(len(live))
+				tp.leave(live[i])
+				live = slices.Delete(live, i, i+1)
+			}
+			if !p.flush(tp) {
+				return errors.New("flush failed")
+			}
+			rev, _ := p.store.Revision(context.Background(), topic)
+			if tp.storedRev != rev || rev != 0 && tp.stored == nil {
+				return fmt.Errorf("round %d: copy at revision %d (%d entries), store at %d", round, tp.storedRev, len(tp.stored), rev)
+			}
+			got := append([]Entry(nil), tp.stored...)
+			tp.stored, tp.storedRev = nil, 0
+			if err := p.loadStored(tp, rev); err != nil {
+				return err
+			}
+			if len(got) != len(tp.stored) {
+				return fmt.Errorf("round %d: copy holds %d entries, store %d", round, len(got), len(tp.stored))
+			}
+			for i := range got {
+				if got[i].Ref != tp.stored[i].Ref || got[i].Key != tp.stored[i].Key {
+					return fmt.Errorf("round %d: entry %d is %s/%s, store lists %s/%s", round, i,
+						got[i].Key, got[i].Ref, tp.stored[i].Key, tp.stored[i].Ref)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(live) == 0 {
+		t.Fatal("nothing left to compare")
 	}
 }
