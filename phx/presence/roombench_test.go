@@ -27,7 +27,8 @@ import (
 // BenchmarkPresenceRoom: N sockets (10,000 by default; PRESENCE_ROOM_N
 // overrides) join one room:* topic with presence, as fast as the clients
 // can send the joins; each joiner is tracked and sent presence_state from
-// AfterJoin (the example app's flow), with the default 50ms diff window.
+// AfterJoin (the example app's flow), with the default diff window
+// (PRESENCE_ROOM_WINDOW overrides it).
 // The clients run in a child process (this test binary in client mode), so
 // that getrusage of this process is the server's CPU alone. Timed: from the
 // first join sent to the moment every joiner holds its presence_state and
@@ -48,12 +49,20 @@ func BenchmarkPresenceRoom(b *testing.B) {
 		}
 		n = v
 	}
+	var pcfg Config
+	if s := os.Getenv("PRESENCE_ROOM_WINDOW"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("PRESENCE_ROOM_WINDOW=%q", s)
+		}
+		pcfg.DiffWindow = d
+	}
 	raiseNoFile(b, uint64(n)+1024)
 	var cpu, wall, floor time.Duration
 	var sent int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ts, p, stop := startPresenceServer(b, phx.Config{Logger: discardLogger(), MaxChannels: 10}, Config{})
+		ts, p, stop := startPresenceServer(b, phx.Config{Logger: discardLogger(), MaxChannels: 10}, pcfg)
 		cl := startRoomClients(b, ts.addr, n)
 		cl.await("READY")
 		runtime.GC()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/phx"
+	"github.com/phxgo/phxgo/serializer"
 )
 
 // sharedOf returns the presence_state that topic's batch holds now, nil
@@ -224,5 +225,47 @@ func TestStoredCopyFollowsTheStore(t *testing.T) {
 	}
 	if len(live) == 0 {
 		t.Fatal("nothing left to compare")
+	}
+}
+
+// phx.SharedPush sends each channel exactly the frame Push would (join_ref
+// and serializer version included), keeping one frame per distinct
+// (version, join_ref) up to its bound and encoding the rest per push.
+func TestSharedPushFrames(t *testing.T) {
+	srv, _ := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	sp, err := phx.NewSharedPush("custom", phx.RawJSON(`{"a":[1,"x"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type client struct {
+		ver serializer.Version
+		jr  string
+	}
+	var clients []client
+	for _, jr := range []string{"1", "1", "7"} {
+		clients = append(clients, client{serializer.V2, jr}, client{serializer.V1, jr})
+	}
+	for i := range 12 { // more distinct join_refs than the bound
+		clients = append(clients, client{serializer.V2, fmt.Sprintf("x%d", i)})
+	}
+	for i, cl := range clients {
+		h := srv.userV(t, cl.ver, fmt.Sprintf("s%d", i))
+		h.joinV("room:sp", cl.jr)
+		h.settle()
+		h.drain() // its presence frames
+		c := h.lookup("room:sp")
+		if err := c.PushShared(sp); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Push("custom", phx.RawJSON(`{"a":[1,"x"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		shared, own := h.next(), h.next()
+		if shared != own {
+			t.Fatalf("client %d (%v, join_ref %s): shared frame %s, Push sends %s", i, cl.ver, cl.jr, shared, own)
+		}
+		if want := min(4+max(0, i-5), 8); i >= 5 && sp.Frames() != want {
+			t.Fatalf("after client %d: %d frames kept, want %d", i, sp.Frames(), want)
+		}
 	}
 }
