@@ -38,7 +38,9 @@ type Config struct {
 	// local changes). The first change in a quiet topic is broadcast at
 	// once; further changes in that topic within the window are merged
 	// into one diff sent when it ends, and so on while changes keep
-	// coming: at most one diff per topic per window.
+	// coming: at most one diff per topic per window. A joiner whose own
+	// join waits in the window gets its presence_state when the window
+	// ends (see PushState), so it also bounds how long that state waits.
 	DiffWindow time.Duration
 	// HeartbeatInterval is how often the node heartbeats in the store and
 	// looks for dead nodes (default 2s; negative disables both).
