@@ -39,7 +39,10 @@ import (
 // joiner gets the whole room, every member every join). floor-µs/join is
 // the CPU this process spends writing the same number of bytes to one
 // loopback connection read by the client process, 256 KiB per write: the
-// cost of the bytes alone, which no server can go below.
+// cost of the bytes alone, which no server can go below. diffs/op counts
+// the presence_diff broadcasts (one per window), and client-cpu-µs/join
+// is the client process's CPU (dials and reads included): on one machine
+// it shares the cores with the server, which bounds joins/s.
 func BenchmarkPresenceRoom(b *testing.B) {
 	n := 10_000
 	if s := os.Getenv("PRESENCE_ROOM_N"); s != "" {
@@ -59,7 +62,7 @@ func BenchmarkPresenceRoom(b *testing.B) {
 	}
 	raiseNoFile(b, uint64(n)+1024)
 	var cpu, wall, floor time.Duration
-	var sent int64
+	var sent, diffs int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		ts, p, stop := startPresenceServer(b, phx.Config{Logger: discardLogger(), MaxChannels: 10}, pcfg)
@@ -82,6 +85,7 @@ func BenchmarkPresenceRoom(b *testing.B) {
 		}
 		sent += got
 		floor += writeFloor(b, cl, got)
+		diffs += p.diffs.Load()
 		cl.finish()
 		stop()
 	}
@@ -93,6 +97,10 @@ func BenchmarkPresenceRoom(b *testing.B) {
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
 	b.ReportMetric(float64(sent)/joins/1e3, "kB-sent/join")
 	b.ReportMetric(float64(floor.Microseconds())/joins, "floor-µs/join")
+	b.ReportMetric(float64(diffs)/float64(b.N), "diffs/op")
+	var kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	b.ReportMetric(float64((kids.Utime.Nano()+kids.Stime.Nano())/1e3)/joins, "client-cpu-µs/join")
 }
 
 // raiseNoFile lifts the open-file limit to at least want (the server holds
