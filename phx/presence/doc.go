@@ -1,7 +1,7 @@
 // Package presence tracks who is present on which topic of a phx.Server,
 // as Phoenix.Presence does: it pushes presence_state to joiners and
 // broadcasts presence_diff to members, so that phoenix.js's Presence class
-// works unchanged. It is built on phx's exported API only (Channel.Push,
+// works unchanged. It is built on phx's exported API only (Channel.PushShared,
 // Channel.State, Channel.OnTerminate, Server.PubSub, phx.NewBroadcast).
 //
 // Create one Presence per Server with New, track each user from the
