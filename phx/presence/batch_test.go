@@ -238,7 +238,7 @@ func TestPresenceTrackThenList(t *testing.T) {
 // list.
 func TestPresenceBurst(t *testing.T) {
 	const n, leavers, rounds = 1000, 400, 10
-	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, longIdle, Config{DiffWindow: hourWindow})
 	obs := srv.user(t, "obs")
 	obs.join("room:burst", "1")
 	p.tickNow("room:burst") // nothing waits: quiet

@@ -28,6 +28,11 @@ func (p *Presence) sharedOf(topic string) *phx.SharedPush {
 	return t.shared
 }
 
+// longIdle is the server config of tests with many clients: under -race on
+// a loaded machine, connecting them all can take longer than the default
+// idle timeout of the first ones.
+var longIdle = phx.Config{Net: phx.NetConfig{IdleTimeout: 10 * time.Minute}}
+
 // 1,000 users join one room inside one window: their states wait for the
 // window's end and are then built from one encoding of the room, sent as
 // one frame (every joiner has the same join_ref), each joiner finding
@@ -35,7 +40,7 @@ func (p *Presence) sharedOf(topic string) *phx.SharedPush {
 // too. Re-encoding the state per joiner, or the frame per channel, fails.
 func TestPresenceStateSharedPerWindow(t *testing.T) {
 	const n = 1000
-	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, longIdle, Config{DiffWindow: hourWindow})
 	first := srv.user(t, "first")
 	first.join("room:big", "1")
 	first.stateOf(t, "room:big", "first") // a quiet topic: its state at once
@@ -118,7 +123,7 @@ func keysOf(n int) []string {
 // the diffs that follow it.
 func TestPresenceConcurrentConsistency(t *testing.T) {
 	const n, leavers = 300, 100
-	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: 5 * time.Millisecond})
+	srv, p := newPresenceServer(t, longIdle, Config{DiffWindow: 5 * time.Millisecond})
 	obs := srv.user(t, "obs")
 	obs.join("room:c", "1")
 	hs := make([]*harness, n)
