@@ -22,19 +22,28 @@ import (
 // applies a diff's joins before its leaves, so every view ends without
 // it). A leave repeats the meta exactly as its join announced it.
 //
-// What List and presence_state show: the store (what was announced),
-// presences whose leave waits included (their leave will come), plus
-// waiting joins: every one for List, and the joiner's own for
-// presence_state, so a joiner that tracks and then pushes the state always
-// finds itself in it, as in Phoenix (which tracks, then lists). Either is
-// consistent with the diffs that follow for a subscriber of the topic: a
-// waiting join it shows is announced by the next diff (idempotent by
-// phx_ref; Phoenix, too, sends the joiner its own join), and the leave of
-// every presence it shows is broadcast later. Others' waiting joins are
-// left out of presence_state so that they reach the joiner once, in the
-// diff, as fresh joins. The store only ever holds announced presences (it
-// is written when the diff is broadcast, under t.mu). Diffs of one topic
-// go out in order.
+// What List shows: the store (what was announced), presences whose leave
+// waits included (their leave will come), plus every waiting join, which
+// it marks shown, so that a Track followed by List always finds the
+// tracked meta. This is consistent with the diffs that follow for a
+// subscriber of the topic: a waiting join it shows is announced by the
+// next diff (idempotent by phx_ref), and the leave of every presence it
+// shows is broadcast later. The store only ever holds announced presences
+// (it is written when the diff is broadcast, under t.mu). Diffs of one
+// topic go out in order.
+//
+// What presence_state shows: the store, encoded once per change and shared
+// by every channel that asks until the next change. A channel that has a
+// join of its own waiting in the window would not find itself in that
+// state, so its presence_state waits for the end of the window: the flush
+// that announces its join encodes the new state once and pushes it to
+// every channel that waited, so that all the joiners of one window share
+// one encoding (and, through phx.SharedPush, one frame per join_ref) and
+// each finds itself in its state, as in Phoenix (which tracks, then
+// lists). The diff that announced the joins reaches those joiners too,
+// before or after the state: phoenix.js holds diffs until the state of the
+// current join arrives, and the joins it repeats are idempotent by
+// phx_ref.
 //
 // Lock order: see the package documentation (doc.go).
 type batch struct {
@@ -50,8 +59,16 @@ type batch struct {
 	nJoins int            // live entries in joins
 	leaves []Entry        // waiting leaves (of announced or shown refs)
 
-	state    []byte // encoded presence_state of the store at stateRev
-	stateRev uint64
+	// shared is the presence_state of the store at sharedRev (when
+	// sharedOK), encoded once and sent to every channel that asks for it
+	// until the next change: released when a flush makes it stale.
+	shared    *phx.SharedPush
+	sharedRev uint64
+	sharedOK  bool
+
+	// stateWait are the channels whose presence_state waits for the end
+	// of the window: each had a join of its own waiting when it asked.
+	stateWait []*phx.Channel
 
 	stored    []Entry // the store's entries at storedRev, sorted by key
 	storedRev uint64
@@ -97,18 +114,17 @@ func (t *batch) reset() {
 	clear(t.joinAt)
 }
 
-// current returns the presences of t that a List or presence_state shows
-// (t.mu held), sorted by key: the stored ones (cached by store revision
-// rev, which the caller read), merged with the waiting joins of owner, or
-// with every waiting join when owner is "" (these are marked shown). A
-// stored presence whose leave waits is still shown: its leave will come.
-func (p *Presence) current(t *batch, rev uint64, owner string) ([]Entry, error) {
+// current returns the presences of t that List shows (t.mu held), sorted
+// by key: the stored ones (cached by store revision rev, which the caller
+// read), merged with every waiting join, which it marks shown. A stored
+// presence whose leave waits is still shown: its leave will come.
+func (p *Presence) current(t *batch, rev uint64) ([]Entry, error) {
 	if err := p.loadStored(t, rev); err != nil {
 		return nil, err
 	}
 	var joins []Entry
 	for i := range t.joins {
-		if j := &t.joins[i]; j.Ref != "" && !j.left && (owner == "" || j.Owner == owner) {
+		if j := &t.joins[i]; j.Ref != "" && !j.left {
 			j.shown = true
 			joins = append(joins, j.Entry)
 		}
@@ -127,6 +143,75 @@ func (p *Presence) current(t *batch, rev uint64, owner string) ([]Entry, error) 
 	}
 	return append(out, joins[i:]...), nil
 }
+
+// sharedState returns the presence_state of the store for t (t.mu held),
+// encoding it only when the store changed since the last one.
+func (p *Presence) sharedState(t *batch) (*phx.SharedPush, error) {
+	ctx, cancel := p.ctx()
+	rev, err := p.store.Revision(ctx, t.name)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if t.sharedOK && t.sharedRev == rev {
+		return t.shared, nil
+	}
+	if err := p.loadStored(t, rev); err != nil {
+		return nil, err
+	}
+	size := 2
+	for _, e := range t.stored {
+		size += len(e.Key) + len(e.Meta) + 16
+	}
+	sp, err := phx.NewSharedPush(EventState, appendGrouped(make([]byte, 0, size), t.stored))
+	if err != nil {
+		return nil, err
+	}
+	p.stateEncodes.Add(1)
+	t.shared, t.sharedRev, t.sharedOK = sp, rev, true
+	return sp, nil
+}
+
+// ownsWaiting reports whether o has a join waiting in t (t.mu held).
+func (p *Presence) ownsWaiting(t *batch, o *ownerRec) bool {
+	p.ownersMu.Lock()
+	defer p.ownersMu.Unlock()
+	for slot, e := range o.entries {
+		if slot.topic == t.name {
+			if _, ok := t.joinAt[e.Ref]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// serveWaiters pushes the state to the channels that waited for the end of
+// the window (t.mu held, right after the flush that announced their
+// joins, so that they get it in order with the diffs). Each push only
+// queues a shared frame. When the state cannot be read they keep waiting,
+// for the next window (false).
+func (p *Presence) serveWaiters(t *batch) bool {
+	if len(t.stateWait) == 0 {
+		return true
+	}
+	sp, err := p.sharedState(t)
+	if err != nil {
+		p.failed(&p.storeOut, "store read failed; presence_state held back", err, "topic", t.name)
+		return false
+	}
+	p.ok(&p.storeOut)
+	for i, c := range t.stateWait {
+		_ = c.PushShared(sp) // a channel that has ended meanwhile is skipped
+		t.stateWait[i] = nil
+	}
+	t.stateWait = t.stateWait[:0]
+	return true
+}
+
+// idle reports whether t has nothing to do: no window, no change and no
+// presence_state waiting.
+func (t *batch) idle() bool { return !t.open && !t.pending() && len(t.stateWait) == 0 }
 
 // loadStored caches the store's entries of t at revision rev, sorted by
 // key (t.mu held). Callers treat t.stored as read-only.
@@ -148,6 +233,52 @@ func (p *Presence) loadStored(t *batch, rev uint64) error {
 	return nil
 }
 
+// storedApplied brings t.stored up to date after the store applied joins
+// and t.leaves, moving the topic from revision before to after (t.mu
+// held): when t.stored held revision before, the leaves are dropped from
+// it and the joins merged in by key (a key's metas stay in the order they
+// were added, as List gives them); otherwise, or when a join replaced a
+// stored ref in place, the next read lists the topic again.
+func (p *Presence) storedApplied(t *batch, before, after uint64, joins []Entry) {
+	known := t.storedRev == before && (before == 0 || t.stored != nil)
+	if !known || after == 0 {
+		t.stored, t.storedRev = nil, 0
+		return
+	}
+	// ref → true: leaves (dropped), false: joins (which must be new refs;
+	// an upsert of a stored one, or a ref that both joins and leaves,
+	// makes the next read list the topic again)
+	refs := make(map[string]bool, len(t.leaves)+len(joins))
+	for _, e := range t.leaves {
+		refs[e.Ref] = true
+	}
+	for _, e := range joins {
+		if _, dup := refs[e.Ref]; dup {
+			t.stored, t.storedRev = nil, 0
+			return
+		}
+		refs[e.Ref] = false
+	}
+	joins = sortedByKey(slices.Clone(joins))
+	out := make([]Entry, 0, len(t.stored)+len(joins))
+	i := 0
+	for _, e := range t.stored {
+		leaving, known := refs[e.Ref]
+		if known && !leaving {
+			t.stored, t.storedRev = nil, 0
+			return
+		}
+		if leaving {
+			continue
+		}
+		for ; i < len(joins) && joins[i].Key < e.Key; i++ {
+			out = append(out, joins[i])
+		}
+		out = append(out, e)
+	}
+	t.stored, t.storedRev = append(out, joins[i:]...), after
+}
+
 // withTopic runs f with the topic's batch locked, creating it if needed,
 // and drops the batch afterwards when it is idle.
 func (p *Presence) withTopic(name string, f func(t *batch) error) error {
@@ -165,7 +296,7 @@ func (p *Presence) withTopic(name string, f func(t *batch) error) error {
 			continue
 		}
 		err := f(t)
-		if !t.open && !t.pending() {
+		if t.idle() {
 			p.removeTopic(t)
 		}
 		t.mu.Unlock()
@@ -221,7 +352,7 @@ func (p *Presence) tick(t *batch) {
 	if t.removed || !t.open {
 		return
 	}
-	if t.pending() {
+	if t.pending() || len(t.stateWait) > 0 {
 		ok := p.flush(t)
 		if !p.closed.Load() && (!ok || p.cfg.DiffWindow > 0) {
 			t.timer.Reset(p.window())
@@ -229,16 +360,19 @@ func (p *Presence) tick(t *batch) {
 		}
 	}
 	t.open = false
-	p.removeTopic(t)
+	if t.idle() {
+		p.removeTopic(t)
+	}
 }
 
 // flush writes t's waiting changes to the store and broadcasts them as one
-// presence_diff (t.mu held). On a store error nothing is broadcast and the
-// changes keep waiting (false).
+// presence_diff, then pushes presence_state to the channels waiting for it
+// (t.mu held). On a store error nothing is broadcast and the changes (or
+// the states) keep waiting (false).
 func (p *Presence) flush(t *batch) bool {
 	if !t.pending() {
 		t.reset()
-		return true
+		return p.serveWaiters(t)
 	}
 	joins := make([]Entry, 0, len(t.joins))
 	stored := make([]Entry, 0, t.nJoins)
@@ -250,9 +384,15 @@ func (p *Presence) flush(t *batch) bool {
 			}
 		}
 	}
-	ctx, cancel := p.ctx()
-	err := p.store.Apply(ctx, t.name, stored, t.leaves)
-	cancel()
+	var err error
+	if ra, ok := p.store.(revApplier); ok {
+		before, after := ra.applyRev(t.name, stored, t.leaves)
+		p.storedApplied(t, before, after, stored)
+	} else {
+		ctx, cancel := p.ctx()
+		err = p.store.Apply(ctx, t.name, stored, t.leaves)
+		cancel()
+	}
 	if err != nil {
 		p.failed(&p.storeOut, "store write failed; diff held back", err, "topic", t.name)
 		return false
@@ -265,7 +405,7 @@ func (p *Presence) flush(t *batch) bool {
 	payload = appendGrouped(payload, sortedByKey(t.leaves))
 	payload = append(payload, '}')
 	t.reset()
-	t.state = nil
+	t.shared, t.sharedOK = nil, false // stale: released
 	p.diffs.Add(1)
 	b, err := phx.NewBroadcast(t.name, EventDiff, phx.RawJSON(payload))
 	if err == nil {
@@ -276,7 +416,7 @@ func (p *Presence) flush(t *batch) bool {
 	} else {
 		p.ok(&p.pubsubOut)
 	}
-	return true
+	return p.serveWaiters(t)
 }
 
 // announceLeaves broadcasts the leaves of entries removed from the store

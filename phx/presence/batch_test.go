@@ -18,38 +18,32 @@ import (
 // p.tickNow ends it, so every batch boundary is chosen by the test.
 const hourWindow = time.Hour
 
-// Within a window, changes merge into one diff of net changes; List and
-// presence_state show the topic as it is now, the joiner included.
+// Within a window, changes merge into one diff of net changes; List shows
+// the topic as it is now; joiners whose own join waits get their
+// presence_state, themselves included, right after the window's diff.
 func TestPresenceBatchNetChanges(t *testing.T) {
 	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
 	r := &refNames{}
 	a := srv.user(t, "alice")
 	a.join("room:p", "1")
-	// First change in a quiet topic: at once.
+	// First change in a quiet topic: at once, and so is the state.
 	a.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}},"leaves":{}}]`)
 	a.expectRef(r, `["1",null,"room:p","presence_state",{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]}}]`)
 
-	// Later joiners each find themselves in their state, though their own
-	// diff is still waiting; the others' waiting joins reach them in that
-	// diff, as fresh joins.
+	// Later joiners' joins wait in the window, and so do their states.
 	users := map[string]*harness{}
-	views := map[string]*clientView{}
-	for i, u := range []string{"bob", "carol", "dave"} {
+	for _, u := range []string{"bob", "carol", "dave"} {
 		users[u] = srv.user(t, u)
 		users[u].join("room:p", "1")
-		state := fmt.Sprintf(`"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]},%q:{"metas":[{"online_at":1700000000000,"phx_ref":"R%d"}]}`, u, i+2)
-		f := users[u].next()
-		if got := r.canon(f); got != `["1",null,"room:p","presence_state",{`+state+`}]` {
-			t.Fatalf("%s's state %s", u, got)
-		}
-		views[u] = newClientView(t)
-		views[u].feed(f)
+		users[u].expectNone() // AfterJoin has run: tracked, state waiting
 	}
 	// A channel that tracks nothing gets only what was announced.
 	var plain []byte
 	if err := p.withTopic("room:p", func(tp *batch) error {
-		var err error
-		plain, err = p.stateJSON(tp, "")
+		sp, err := p.sharedState(tp)
+		if err == nil {
+			plain = sp.Payload()
+		}
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -58,11 +52,11 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 		t.Fatalf("state of a channel that tracks nothing: %s", got)
 	}
 	carolCh := users["carol"].lookup("room:p")
-	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)    // joined, shown, left inside the window
+	users["carol"].in(`["1","2","room:p","phx_leave",{}]`)    // joined and left inside the window, never shown
 	<-carolCh.Done()                                          // her presence left with her (OnTerminate)
 	a.in(`["1","2","room:p","set_status",{"status":"away"}]`) // update of an announced meta
 	a.expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
-	users["dave"].in(`["1","2","room:p","set_status",{"status":"x"}]`) // update of a waiting, shown one
+	users["dave"].in(`["1","2","room:p","set_status",{"status":"x"}]`) // update of a waiting one
 	users["dave"].expect(`["1","2","room:p","phx_reply",{"response":{},"status":"ok"}]`)
 	// A meta tracked and untracked inside the window that nobody was
 	// shown appears in no diff at all.
@@ -88,26 +82,44 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 		len(st["bob"].Metas) != 1 || len(st["dave"].Metas) != 1 || !strings.Contains(metas("dave"), `"status":"x"`) {
 		t.Fatalf("List inside the window: %v", st)
 	}
+	// Shown by that List, then gone inside the window: in both lists.
+	bc := users["bob"].lookup("room:p")
+	if err := p.Track(bc, "bob2", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustList(t, p, "room:p")
+	if err := p.Untrack(bc, "bob2"); err != nil {
+		t.Fatal(err)
+	}
 
+	encodes := p.stateEncodes.Load()
 	p.tickNow("room:p")
 	want := `[null,null,"room:p","presence_diff",{"joins":{` +
-		`"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R5","phx_ref_prev":"R1","status":"away"}]},` +
-		`"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R2"}]},` +
-		`"carol":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]},` +
-		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"R4"},{"online_at":1700000000000,"phx_ref":"R6","phx_ref_prev":"R4","status":"x"}]}},` +
+		`"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R2","phx_ref_prev":"R1","status":"away"}]},` +
+		`"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]},` +
+		`"bob2":{"metas":[{"phx_ref":"R4"}]},` +
+		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"R5","phx_ref_prev":"R6","status":"x"}]}},` +
 		`"leaves":{"alice":{"metas":[{"online_at":1700000000000,"phx_ref":"R1"}]},` +
-		`"carol":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]},` +
-		`"dave":{"metas":[{"online_at":1700000000000,"phx_ref":"R4"}]}}}]`
+		`"bob2":{"metas":[{"phx_ref":"R4"}]}}}]`
 	a.expectRef(r, want)
 	a.expectNone()
 	if p.diffs.Load() != 2 {
 		t.Fatalf("%d diffs broadcast, want 2", p.diffs.Load())
 	}
-	// Every client's view, replayed as phoenix.js does, equals the list.
+	// bob and dave waited for the window: one encoding serves both, and
+	// each finds itself in it; carol, gone, got nothing.
+	if n := p.stateEncodes.Load() - encodes; n != 1 {
+		t.Fatalf("%d presence_state encodings for the window's joiners, want 1", n)
+	}
 	wantList := listText(t, p, r, "room:p")
 	for _, u := range []string{"bob", "dave"} {
-		v := views[u]
-		for _, f := range users[u].drain() {
+		v := newClientView(t)
+		frames := users[u].drain()
+		if len(frames) != 2 || !strings.Contains(frames[1], `"presence_state"`) ||
+			!strings.Contains(frames[1], `"`+u+`":`) {
+			t.Fatalf("%s got %q, want the diff then its state, itself included", u, frames)
+		}
+		for _, f := range frames {
 			v.feed(f)
 		}
 		if got := v.text(r); got != wantList {
@@ -121,7 +133,7 @@ func TestPresenceBatchNetChanges(t *testing.T) {
 		t.Fatal("topic batch still open after an empty window")
 	}
 	users["bob"].in(`["1","3","room:p","untrack",{}]`)
-	a.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R2"}]}}}]`)
+	a.expectRef(r, `[null,null,"room:p","presence_diff",{"joins":{},"leaves":{"bob":{"metas":[{"online_at":1700000000000,"phx_ref":"R3"}]}}}]`)
 }
 
 // The joiner is always in its own presence_state, whatever the batching
@@ -138,6 +150,8 @@ func TestPresenceJoinerInOwnState(t *testing.T) {
 		a.stateOf(t, "room:two", "alice")
 		b := srv.userV(t, ver, "bob")
 		b.joinV("room:two", "1")
+		b.expectNone() // bob's join waits in the window, and so does his state
+		p.tickNow("room:two")
 		st := b.stateOf(t, "room:two", "alice", "bob")
 		if got := mustList(t, p, "room:two"); len(got) != 2 || got["bob"].ref(t) != st["bob"][0] {
 			t.Fatalf("List %v, state %v", got, st)
@@ -160,27 +174,31 @@ func TestPresenceJoinerInOwnState(t *testing.T) {
 			t.Fatal("carol's leave was not broadcast at once")
 		}
 		c.joinV("room:empty", "3")
+		p.tickNow("room:empty") // the leave opened a window: the rejoin's state waits for its end
 		again := c.stateOf(t, "room:empty", "carol")["carol"]
 		if len(again) != 1 || again[0] == first {
 			t.Fatalf("rejoin state holds %v, want only the new meta (old %s)", again, first)
 		}
 
-		// Rejoining (duplicate join) while the old meta's leave waits.
+		// Rejoining (duplicate join) while the old meta's leave waits: the
+		// window's diff announces the new meta and the old one's leave,
+		// and the state that follows it holds only the new meta; the
+		// client ends where the server is.
 		c.joinV("room:empty", "5")
 		c.expectEvent(t, "phx_close") // the replaced instance
-		latest := c.stateOf(t, "room:empty", "carol")["carol"]
+		c.expectNone()
+		p.tickNow("room:empty")
+		frames := c.drain()
+		v := newClientViewV(t, ver)
+		var latest []string
+		for _, f := range frames {
+			v.feed(f)
+			if m, err := serializer.DecodeServer(ver, []byte(f), false); err == nil && m.Event == EventState {
+				latest = (&harness{}).refsOf(t, m.Payload)["carol"]
+			}
+		}
 		if len(latest) != 1 || latest[0] == again[0] {
 			t.Fatalf("duplicate-join state holds %v, want only the newest meta (old %s)", latest, again[0])
-		}
-		// The window's diff then announces the new meta and the old one's
-		// leave; the client ends where the server is.
-		p.tickNow("room:empty")
-		p.tickNow("room:empty")
-		v := newClientViewV(t, ver)
-		v.synced = true
-		v.state = map[string][]viewMeta{"carol": {{ref: latest[0]}}}
-		for _, f := range c.drain() {
-			v.feed(f)
 		}
 		r := &refNames{}
 		if got, want := v.text(r), listText(t, p, r, "room:empty"); got != want {
@@ -220,7 +238,7 @@ func TestPresenceTrackThenList(t *testing.T) {
 // list.
 func TestPresenceBurst(t *testing.T) {
 	const n, leavers, rounds = 1000, 400, 10
-	srv, p := newPresenceServer(t, phx.Config{}, Config{DiffWindow: hourWindow})
+	srv, p := newPresenceServer(t, longIdle, Config{DiffWindow: hourWindow})
 	obs := srv.user(t, "obs")
 	obs.join("room:burst", "1")
 	p.tickNow("room:burst") // nothing waits: quiet
@@ -464,26 +482,36 @@ func (h *harness) expectEvent(t *testing.T, event string) serializer.Message {
 func (h *harness) stateOf(t *testing.T, topic string, keys ...string) map[string][]string {
 	t.Helper()
 	m := h.expectEvent(t, EventState)
-	var st map[string]struct {
-		Metas []struct {
-			Ref string `json:"phx_ref"`
-		} `json:"metas"`
+	if m.Topic != topic {
+		t.Fatalf("presence_state on %s, want %s", m.Topic, topic)
 	}
-	if err := stdjson.Unmarshal(m.Payload, &st); err != nil || m.Topic != topic {
-		t.Fatalf("bad presence_state on %s: %s", m.Topic, m.Payload)
-	}
-	out := make(map[string][]string, len(st))
-	for k, e := range st {
-		for _, meta := range e.Metas {
-			out[k] = append(out[k], meta.Ref)
-		}
-	}
+	out := h.refsOf(t, m.Payload)
 	if len(out) != len(keys) {
 		t.Fatalf("presence_state %s, want exactly %v", m.Payload, keys)
 	}
 	for _, k := range keys {
 		if len(out[k]) == 0 {
 			t.Fatalf("presence_state %s lacks %s", m.Payload, k)
+		}
+	}
+	return out
+}
+
+// refsOf returns each key's phx_refs in a presence_state payload.
+func (*harness) refsOf(t *testing.T, payload []byte) map[string][]string {
+	t.Helper()
+	var st map[string]struct {
+		Metas []struct {
+			Ref string `json:"phx_ref"`
+		} `json:"metas"`
+	}
+	if err := stdjson.Unmarshal(payload, &st); err != nil {
+		t.Fatalf("bad presence_state %s", payload)
+	}
+	out := make(map[string][]string, len(st))
+	for k, e := range st {
+		for _, meta := range e.Metas {
+			out[k] = append(out[k], meta.Ref)
 		}
 	}
 	return out

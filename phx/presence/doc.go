@@ -1,7 +1,7 @@
 // Package presence tracks who is present on which topic of a phx.Server,
 // as Phoenix.Presence does: it pushes presence_state to joiners and
 // broadcasts presence_diff to members, so that phoenix.js's Presence class
-// works unchanged. It is built on phx's exported API only (Channel.Push,
+// works unchanged. It is built on phx's exported API only (Channel.PushShared,
 // Channel.State, Channel.OnTerminate, Server.PubSub, phx.NewBroadcast).
 //
 // Create one Presence per Server with New, track each user from the
@@ -12,7 +12,12 @@
 //
 // Diffs are batched per topic (Config.DiffWindow): the first change in a
 // quiet topic goes out at once, later ones within the window are merged
-// into one diff of net changes. Presences are kept in a Store: the
+// into one diff of net changes. A topic's presence_state is encoded once
+// per change and shared by every channel that receives it (one frame per
+// serializer version and join_ref, phx.SharedPush); a joiner whose own
+// join waits in the window gets it when the window ends, together with
+// the other joiners of that window, so that a room of 10,000 costs one
+// encoding per window, not one per joiner. Presences are kept in a Store: the
 // in-memory MemoryStore for one node, or a shared store for several nodes
 // sharing a PubSub, each node heartbeating in it and expiring the
 // presences of nodes that went silent. Package presencetest checks a Store
@@ -23,12 +28,16 @@
 // Presence's locks are taken in this order, and all of them before any
 // lock of phx (whose own order is documented in package phx):
 //
-//  1. batch.mu, one per topic with changes waiting or a window open. At
-//     most one is held at a time. It is held while the topic's store
-//     entries are read or written (Store calls), while its presence_diff
-//     is broadcast (PubSub.Broadcast, which takes the PubSub and channel
-//     locks and the transports' locks below them) and while a
-//     presence_state is built; a state is pushed after it is released.
+//  1. batch.mu, one per topic with changes waiting, a window open or
+//     presence_states waiting. At most one is held at a time. It is held
+//     while the topic's store entries are read or written (Store calls),
+//     while its presence_diff is broadcast (PubSub.Broadcast, which takes
+//     the PubSub and channel locks and the transports' locks below them),
+//     while a presence_state is encoded, and while the states that waited
+//     for the end of the window are pushed (Channel.PushShared, which
+//     only queues a shared frame, taking Channel.mu and the transport's
+//     lock); a state asked for outside a window is pushed after it is
+//     released.
 //  2. Presence.topicsMu (the topic → batch table) and Presence.ownersMu
 //     (the channel → tracked presences table): leaves, each taken alone,
 //     under batch.mu or under no lock, never one under the other; nothing

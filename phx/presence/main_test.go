@@ -12,6 +12,9 @@ import (
 // TestMain fails the package when goroutines outlive the tests: the
 // heartbeat loop, window timers, and phx's own goroutines must all end.
 func TestMain(m *testing.M) {
+	if code, ok := roomClientMode(); ok { // BenchmarkPresenceRoom's clients
+		os.Exit(code)
+	}
 	code := m.Run()
 	if code == 0 {
 		if leaked := waitGoroutines(5 * time.Second); leaked != "" {

@@ -180,6 +180,26 @@ var jsonNumbers = jsoniter.Config{EscapeHTML: false, SortMapKeys: true, UseNumbe
 // prev is not empty), overriding any such keys of the app's. Keys come out
 // sorted, as Phoenix's small maps do.
 func buildMeta(meta any, ref, prev string) (phx.RawJSON, error) {
+	if m, ok := meta.(map[string]any); ok && m != nil {
+		// The common case (a map, and what updaters return): one
+		// encoding of a copy with the refs set, instead of encoding,
+		// decoding into fields and encoding again.
+		c := make(map[string]any, len(m)+2)
+		for k, v := range m {
+			c[k] = v
+		}
+		c["phx_ref"] = ref
+		if prev != "" {
+			c["phx_ref_prev"] = prev
+		} else {
+			delete(c, "phx_ref_prev")
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("presence: encode meta: %w", err)
+		}
+		return out, nil
+	}
 	data, err := encodeMeta(meta)
 	if err != nil {
 		return nil, err

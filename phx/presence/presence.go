@@ -38,7 +38,9 @@ type Config struct {
 	// local changes). The first change in a quiet topic is broadcast at
 	// once; further changes in that topic within the window are merged
 	// into one diff sent when it ends, and so on while changes keep
-	// coming: at most one diff per topic per window.
+	// coming: at most one diff per topic per window. A joiner whose own
+	// join waits in the window gets its presence_state when the window
+	// ends (see PushState), so it also bounds how long that state waits.
 	DiffWindow time.Duration
 	// HeartbeatInterval is how often the node heartbeats in the store and
 	// looks for dead nodes (default 2s; negative disables both).
@@ -105,16 +107,17 @@ type Presence struct {
 	owners   map[*phx.Channel]*ownerRec
 	ownerSeq atomic.Uint64 // numbers owner records: their ids are "<node>#<n>"
 
-	diffs     atomic.Int64 // presence_diff broadcasts sent
-	beaten    atomic.Bool
-	storeOut  outage // store failures, logged once per outage
-	psUp      bool   // the PubSub was connected at the last beat (resync.go; loop goroutine only)
-	psAgain   int    // beats until the second resync after an outage
-	pubsubOut outage // diff broadcast failures, logged once per outage
-	closed    atomic.Bool
-	closeOnce sync.Once
-	stop      chan struct{}
-	loopDone  chan struct{}
+	diffs        atomic.Int64 // presence_diff broadcasts sent
+	stateEncodes atomic.Int64 // presence_state payloads encoded
+	beaten       atomic.Bool
+	storeOut     outage // store failures, logged once per outage
+	psUp         bool   // the PubSub was connected at the last beat (resync.go; loop goroutine only)
+	psAgain      int    // beats until the second resync after an outage
+	pubsubOut    outage // diff broadcast failures, logged once per outage
+	closed       atomic.Bool
+	closeOnce    sync.Once
+	stop         chan struct{}
+	loopDone     chan struct{}
 }
 
 // ownerRec is a channel instance with tracked presences.
@@ -359,7 +362,7 @@ func (p *Presence) List(topic string) (State, error) {
 		if err != nil {
 			return err
 		}
-		entries, err = p.current(t, rev, "")
+		entries, err = p.current(t, rev)
 		return err
 	})
 	if err != nil {
@@ -375,87 +378,46 @@ func (p *Presence) List(topic string) (State, error) {
 }
 
 // PushState pushes presence_state to c: every announced presence of c's
-// topic plus what c itself tracked there (even if its diff still waits
-// in the batching window, so that a joiner finds itself in its state, as
-// in Phoenix). Call it after every successful join, rejoins included
-// (typically from AfterJoin, right after Track): phoenix.js applies no
-// presence_diff until it has the state of the current join. The state is
-// consistent with the diffs: c subscribed before the state was read, so
-// the joins that still wait reach c in the next diff (its own again,
-// harmlessly: diffs are idempotent by phx_ref), and the leave of every
-// presence in the state is broadcast to c. Diffs that reach c before the
-// state are held by phoenix.js and applied after it.
+// topic, c's own included. Call it after every successful join, rejoins
+// included (typically from AfterJoin, right after Track): phoenix.js
+// applies no presence_diff until it has the state of the current join.
+//
+// The state is encoded once per change of the topic and shared by every
+// channel that asks for it until the next change. When c has a join of its
+// own still waiting in the batching window, its state waits for the end of
+// the window (at most DiffWindow): the flush that announces the join
+// pushes the new state, encoded once, to every channel that waited, so c
+// finds itself in it, as in Phoenix. The state is consistent with the
+// diffs: c subscribed before the state was read, so every change after it
+// reaches c in a diff, and the leave of every presence in the state is
+// broadcast to c. Diffs that reach c before the state are held by
+// phoenix.js and applied after it (the joins they repeat are idempotent by
+// phx_ref). An error is returned when the state could not be read or
+// pushed at once; a state that waits is pushed later, or not at all when c
+// has ended by then.
 func (p *Presence) PushState(c *phx.Channel) error {
-	owner := p.ownerID(c)
-	var state []byte
+	o := p.ownerOf(c)
+	var sp *phx.SharedPush
 	err := p.withTopic(c.Topic(), func(t *batch) error {
+		if o != nil && p.ownsWaiting(t, o) {
+			t.stateWait = append(t.stateWait, c)
+			return nil
+		}
 		var err error
-		state, err = p.stateJSON(t, owner) // immutable once built: pushed outside the lock
+		sp, err = p.sharedState(t)
 		return err
 	})
-	if err != nil {
+	if err != nil || sp == nil {
 		return err
 	}
-	return c.Push(EventState, phx.RawJSON(state))
+	return c.PushShared(sp)
 }
 
-// stateJSON returns the encoded state of t for the channel whose owner id
-// is owner ("" when it tracks nothing), t.mu held. The state of the store
-// alone is cached by revision: only a channel with joins still waiting
-// gets one of its own.
-func (p *Presence) stateJSON(t *batch, owner string) ([]byte, error) {
-	ctx, cancel := p.ctx()
-	rev, err := p.store.Revision(ctx, t.name)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	own := false
-	if owner != "" {
-		for _, j := range t.joins {
-			if j.Ref != "" && !j.left && j.Owner == owner {
-				own = true
-				break
-			}
-		}
-	}
-	if !own {
-		if rev == 0 {
-			return phx.Empty, nil
-		}
-		if t.state != nil && t.stateRev == rev {
-			return t.state, nil
-		}
-	}
-	var entries []Entry
-	if own {
-		entries, err = p.current(t, rev, owner)
-	} else {
-		err = p.loadStored(t, rev)
-		entries = t.stored
-	}
-	if err != nil {
-		return nil, err
-	}
-	size := 2
-	for _, e := range entries {
-		size += len(e.Key) + len(e.Meta) + 16
-	}
-	state := appendGrouped(make([]byte, 0, size), entries)
-	if !own {
-		t.state, t.stateRev = state, rev
-	}
-	return state, nil
-}
-
-// ownerID is the owner id of what c tracked, "" when it tracks nothing.
-func (p *Presence) ownerID(c *phx.Channel) string {
+// ownerOf returns the record of what c tracked, nil when it tracks nothing.
+func (p *Presence) ownerOf(c *phx.Channel) *ownerRec {
 	p.ownersMu.Lock()
 	defer p.ownersMu.Unlock()
-	if o := p.owners[c]; o != nil {
-		return o.id
-	}
-	return ""
+	return p.owners[c]
 }
 
 // ownerFor returns c's owner record, creating it (fresh) if needed.

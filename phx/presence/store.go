@@ -100,8 +100,29 @@ func NewMemoryStore() *MemoryStore {
 
 // Apply implements Store.
 func (s *MemoryStore) Apply(_ context.Context, topic string, joins, leaves []Entry) error {
+	s.applyRev(topic, joins, leaves)
+	return nil
+}
+
+// revApplier is a Store whose Apply also tells the topic's revision just
+// before and just after it, atomically: Presence then updates its sorted
+// copy of the topic's entries with the batch's changes when it held the
+// revision before, instead of listing and sorting the whole topic again.
+type revApplier interface {
+	applyRev(topic string, joins, leaves []Entry) (before, after uint64)
+}
+
+func (s *MemoryStore) applyRev(topic string, joins, leaves []Entry) (before, after uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t := s.topics[topic]; t != nil {
+		before = t.rev
+	}
+	defer func() {
+		if t := s.topics[topic]; t != nil {
+			after = t.rev
+		}
+	}()
 	changed := false
 	for _, e := range leaves {
 		if s.remove(topic, e.Ref) {
@@ -119,7 +140,7 @@ func (s *MemoryStore) Apply(_ context.Context, topic string, joins, leaves []Ent
 			t.rev = s.rev
 		}
 	}
-	return nil
+	return before, after
 }
 
 // add upserts e (lock held): an entry whose ref is already stored under

@@ -1,0 +1,91 @@
+package phx
+
+import (
+	"sync"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// SharedPush is one push (an event and its JSON payload) sent to many
+// channel instances, such as the presence_state that every joiner of a busy
+// room receives: its frame is encoded once per serializer version, topic
+// and join_ref, instead of once per channel. A push frame carries the
+// instance's join_ref, but clients mostly share it (phoenix.js numbers a
+// socket's messages from 1, so the first join of every socket has the same
+// join_ref), so a few encodings serve every recipient. Past
+// maxSharedFrames distinct frames, further ones are encoded per push
+// without being kept. The frames are shared by the transports' queues:
+// nothing modifies them. Safe for concurrent use.
+type SharedPush struct {
+	event   string
+	payload []byte
+
+	mu     sync.Mutex
+	frames []sharedFrame
+}
+
+type sharedFrame struct {
+	ver     serializer.Version
+	topic   string
+	joinRef string
+	frame   []byte
+	binary  bool
+}
+
+// maxSharedFrames bounds the frames a SharedPush keeps.
+const maxSharedFrames = 8
+
+// NewSharedPush builds a SharedPush of event with payload (a JSON object).
+// The payload is kept, not copied: do not modify it afterwards.
+func NewSharedPush(event string, payload RawJSON) (*SharedPush, error) {
+	data, _, err := encodeObject(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &SharedPush{event: event, payload: data}, nil
+}
+
+// Payload returns the payload. Do not modify it.
+func (sp *SharedPush) Payload() []byte { return sp.payload }
+
+// Frames returns how many encoded frames sp keeps.
+func (sp *SharedPush) Frames() int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return len(sp.frames)
+}
+
+func (sp *SharedPush) encoded(ver serializer.Version, topic string, joinRef []byte) ([]byte, bool, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for i := range sp.frames {
+		if f := &sp.frames[i]; f.ver == ver && f.topic == topic && f.joinRef == string(joinRef) {
+			return f.frame, f.binary, nil
+		}
+	}
+	frame, binary, err := serializer.Encode(ver, nil, &serializer.Message{Kind: serializer.KindPush,
+		JoinRef: joinRef, Topic: topic, Event: sp.event, Payload: sp.payload})
+	if err == nil && len(sp.frames) < maxSharedFrames {
+		sp.frames = append(sp.frames, sharedFrame{ver: ver, topic: topic, joinRef: string(joinRef),
+			frame: frame, binary: binary})
+	}
+	return frame, binary, err
+}
+
+// PushShared sends sp to this client, exactly as Push(event, payload)
+// would, from a frame shared with the other recipients of sp.
+func (c *Channel) PushShared(sp *SharedPush) error {
+	if chanState(c.state.Load()) == stateClosed {
+		return c.closedErr()
+	}
+	frame, binary, err := sp.encoded(c.socket.ver, c.topic, c.joinRef)
+	if err != nil {
+		c.socket.srv.warn.Warn("encode failed", "topic", c.topic, "event", sp.event, "err", err)
+		return err
+	}
+	if chanState(c.state.Load()) == stateJoined {
+		return c.socket.tr.send(binary, frame)
+	}
+	c.writeOrHold(func() { err = c.socket.tr.send(binary, frame) })
+	return err
+}
