@@ -1,15 +1,12 @@
 package baseline
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,11 +55,11 @@ func Measure(n, rounds int, frame []byte, perCall float64, src [][4]byte) (*Resu
 	if err := sys.CheckNoFile(n); err != nil {
 		return nil, err
 	}
-	sink, port, err := startSink()
+	sink, _, port, err := sys.StartListener("sink", "", "-sink")
 	if err != nil {
 		return nil, err
 	}
-	defer sink.stop()
+	defer sink.Stop()
 	fds, err := dialSink(n, port, src)
 	defer func() {
 		for _, fd := range fds {
@@ -193,69 +190,14 @@ func dialSink(n, port int, src [][4]byte) ([]int, error) {
 	return fds, nil
 }
 
-// sinkProc is the child process reading and discarding.
-type sinkProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-}
-
-// stop closes the sink's stdin, which ends it, and waits (killing it after 5 s).
-func (s *sinkProc) stop() {
-	_ = s.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// startSink starts phxbench -sink and reads its port.
-func startSink() (*sinkProc, int, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, 0, err
-	}
-	cmd := exec.Command(exe, "-sink")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, 0, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("start sink: %w", err)
-	}
-	s := &sinkProc{cmd: cmd, stdin: stdin}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	port, perr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || perr != nil {
-		s.stop()
-		return nil, 0, fmt.Errorf("sink did not report its port: %q", line)
-	}
-	return s, port, nil
-}
-
 // SinkMain is the -sink mode: accept on 127.0.0.1, print the port, read and
 // discard everything until stdin closes.
 func SinkMain(stdin io.Reader, stdout io.Writer) int {
-	sys.RaiseNoFile()
-	lfd, port, err := listenLoopback()
+	ep, lfd, port, err := sys.ListenEpoll()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "phxbench sink:", err)
 		return 3
 	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "phxbench sink:", err)
-		return 3
-	}
-	_ = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)})
 	fmt.Fprintln(stdout, port)
 	go func() {
 		_, _ = io.Copy(io.Discard, stdin)
@@ -263,26 +205,6 @@ func SinkMain(stdin io.Reader, stdout io.Writer) int {
 	}()
 	sinkLoop(ep, lfd)
 	return 0
-}
-
-// listenLoopback listens on 127.0.0.1 on a free port.
-func listenLoopback() (fd, port int, err error) {
-	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return 0, 0, err
-	}
-	if err = unix.Listen(fd, 4096); err != nil {
-		return 0, 0, err
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return 0, 0, err
-	}
-	return fd, sa.(*unix.SockaddrInet4).Port, nil
 }
 
 // sinkLoop accepts and drains connections forever.

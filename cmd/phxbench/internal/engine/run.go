@@ -317,29 +317,16 @@ type procWorker struct {
 
 // startProc starts a -worker child and sends it init.
 func startProc(init workerInit, events chan workerEvent) (*procWorker, error) {
-	exe, err := os.Executable()
+	c, err := sys.StartChild("worker", "", "-worker")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-worker")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
-	}
-	w := &procWorker{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	w := &procWorker{cmd: c.Cmd, stdin: c.Stdin, done: make(chan struct{})}
 	if err := w.writeLine(init); err != nil {
 		w.kill()
 		return nil, err
 	}
-	go w.readEvents(init.Worker, stdout, events)
+	go w.readEvents(init.Worker, c.Stdout, events)
 	return w, nil
 }
 

@@ -4,59 +4,33 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
 // child is a running bare server.
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	port  int
+	*sys.Child
+	out  *bufio.Reader
+	port int
 }
 
 // startChild starts phxbench -floor-server with args and reads its port.
 // exe is the phxbench binary ("" : this executable).
 func startChild(exe string, args ...string) (*child, error) {
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.Command(exe, append([]string{"-floor-server"}, args...)...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	c, out, port, err := sys.StartListener("floor server", exe, append([]string{"-floor-server"}, args...)...)
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start floor server: %w", err)
-	}
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	line, err := c.out.ReadString('\n')
-	port, perr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || perr != nil {
-		c.stop()
-		return nil, fmt.Errorf("floor server did not report its port: %q", line)
-	}
-	c.port = port
-	return c, nil
+	return &child{Child: c, out: out, port: port}, nil
 }
 
 // cpu asks the child for its CPU seconds so far.
 func (c *child) cpu() (float64, error) {
-	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
+	if _, err := io.WriteString(c.Stdin, "\n"); err != nil {
 		return 0, err
 	}
 	line, err := c.out.ReadString('\n')
@@ -64,20 +38,6 @@ func (c *child) cpu() (float64, error) {
 		return 0, err
 	}
 	return strconv.ParseFloat(strings.TrimSpace(line), 64)
-}
-
-// stop closes the child's stdin, which ends it, and waits (killing it
-// after 5 s).
-func (c *child) stop() {
-	_ = c.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
 }
 
 // socketTo opens a non-blocking socket bound to src (when given) and

@@ -62,7 +62,7 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	fds := make([]int, 0, o.N)
 	defer func() {
 		for _, fd := range fds {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,18 +34,11 @@ func ServerMain(args []string, stdin io.Reader, stdout io.Writer) int {
 		fmt.Fprintln(os.Stderr, "phxbench -floor-server:", err)
 		return 2
 	}
-	raiseNoFile()
-	lfd, port, err := listenLoopback()
+	ep, lfd, port, err := sys.ListenEpoll()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "phxbench -floor-server:", err)
 		return 3
 	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "phxbench -floor-server:", err)
-		return 3
-	}
-	_ = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(lfd)})
 	fmt.Fprintln(stdout, port)
 	go func() {
 		sc := bufio.NewScanner(stdin)
@@ -163,32 +157,3 @@ func ownCPU() float64 {
 }
 
 func tv(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-
-// raiseNoFile raises the soft open-files limit to the hard one.
-func raiseNoFile() {
-	var r unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &r) == nil && r.Cur < r.Max {
-		r.Cur = r.Max
-		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &r)
-	}
-}
-
-// listenLoopback listens on 127.0.0.1 on a free port (non-blocking).
-func listenLoopback() (fd, port int, err error) {
-	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	if err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return 0, 0, err
-	}
-	if err = unix.Listen(fd, 4096); err != nil {
-		return 0, 0, err
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return 0, 0, err
-	}
-	return fd, sa.(*unix.SockaddrInet4).Port, nil
-}
