@@ -357,23 +357,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("chat", func(t *testing.T) {
 		t.Parallel()
 		srv := startWebServer(t)
-		alice, bob, room := uniq("alice"), uniq("bob"), uniq("chat")
-		res := runBrowser[struct{ Alice, Bob pageSnap }](t, srv, "chat",
-			map[string]string{"alice": alice, "bob": bob, "room": room})
-		for name, p := range map[string]pageSnap{"alice": res.Alice, "bob": res.Bob} {
-			if p.State != "open" || p.Transport != "WebSocket" {
-				t.Errorf("%s: socket %s over %s, want open over WebSocket", name, p.State, p.Transport)
-			}
-			if p.onlineUser(alice) == nil || p.onlineUser(bob) == nil || len(p.Online) != 2 {
-				t.Errorf("%s's page: online %+v, want %s and %s", name, p.Online, alice, bob)
-			}
-		}
-		if !res.Bob.sees(alice, "hello from "+alice) || !res.Alice.sees(bob, "hi "+alice) {
-			t.Errorf("messages: alice saw %+v, bob saw %+v", res.Alice.Messages, res.Bob.Messages)
-		}
-		if p := res.Alice.onlineUser(bob); p == nil || p.Status == nil || *p.Status != "away" {
-			t.Errorf("alice's page: bob's presence %+v, want status away", p)
-		}
+		res, bob := runChat(t, srv, "")
+		checkAway(t, res, bob)
 		as := srv.attemptsAfter(t, "", 2)
 		if n := countAttempts(as, isConnected); n != 2 || len(as) != 2 {
 			t.Errorf("server: attempts %v, want 2 connected", as)

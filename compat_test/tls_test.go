@@ -67,20 +67,7 @@ func TestBrowserHTTPS(t *testing.T) {
 	t.Parallel()
 	checkBrowserSetup(t)
 	srv := startTLSServer(t, "-phoenix-js", phoenixMJS())
-	alice, bob, room := uniq("talice"), uniq("tbob"), uniq("tchat")
-	res := runBrowser[struct{ Alice, Bob pageSnap }](t, srv, "chat",
-		map[string]string{"alice": alice, "bob": bob, "room": room})
-	for name, p := range map[string]pageSnap{"alice": res.Alice, "bob": res.Bob} {
-		if p.State != "open" || p.Transport != "WebSocket" {
-			t.Errorf("%s: socket %s over %s, want open over WebSocket (wss)", name, p.State, p.Transport)
-		}
-		if p.onlineUser(alice) == nil || p.onlineUser(bob) == nil || len(p.Online) != 2 {
-			t.Errorf("%s's page: online %+v, want %s and %s", name, p.Online, alice, bob)
-		}
-	}
-	if !res.Bob.sees(alice, "hello from "+alice) || !res.Alice.sees(bob, "hi "+alice) {
-		t.Errorf("messages: alice saw %+v, bob saw %+v", res.Alice.Messages, res.Bob.Messages)
-	}
+	runChat(t, srv, "t")
 }
 
 // The main phoenix.js scenarios over wss:// (and LongPoll over https://)
