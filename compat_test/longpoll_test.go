@@ -20,31 +20,40 @@ import (
 	"github.com/phxgo/phxgo/phx"
 )
 
+// checkLongPollAccepted runs the accepted LongPoll scenario for user id
+// against srv and checks it: the socket opens, the join, an echo and a
+// new_msg are answered ok, the broadcast arrives, a heartbeat is answered.
+// It returns the socket's events.
+func checkLongPollAccepted(t *testing.T, srv *phxd, lib jsLib, id string) []jsEvent {
+	t.Helper()
+	res := runJS[struct {
+		Opened     bool              `json:"opened"`
+		Join       jsReply           `json:"join"`
+		Echo       jsReply           `json:"echo"`
+		NewMsg     jsReply           `json:"new_msg"`
+		Broadcasts []json.RawMessage `json:"broadcasts"`
+		Ping       bool              `json:"ping"`
+		Events     []jsEvent         `json:"events"`
+	}](t, srv, lib, "lp_accepted", userRoom(id))
+	if !res.Opened {
+		t.Fatalf("LongPoll socket (tls %v) did not open: %s", srv.tls, describe(res.Events))
+	}
+	assertReply(t, "join", res.Join, "ok", `{}`)
+	assertReply(t, "echo", res.Echo, "ok", `{"via":"longpoll","u":"ü ✓"}`)
+	assertReply(t, "new_msg", res.NewMsg, "ok", `{}`)
+	assertSameJSONSet(t, "new_msg broadcasts", res.Broadcasts, []string{`{"user":"` + id + `","body":"over longpoll"}`})
+	if !res.Ping {
+		t.Errorf("heartbeat over LongPoll (tls %v) got no reply", srv.tls)
+	}
+	return res.Events
+}
+
 func TestJSLongPoll(t *testing.T) {
 	t.Parallel()
 	forEachLib(t, func(t *testing.T, lib jsLib) {
-		id := uniq("lp" + libTag(lib))
-		res := runJS[struct {
-			Opened     bool              `json:"opened"`
-			Join       jsReply           `json:"join"`
-			Echo       jsReply           `json:"echo"`
-			NewMsg     jsReply           `json:"new_msg"`
-			Broadcasts []json.RawMessage `json:"broadcasts"`
-			Ping       bool              `json:"ping"`
-			Events     []jsEvent         `json:"events"`
-		}](t, shared, lib, "lp_accepted", userRoom(id))
-		if !res.Opened {
-			t.Fatalf("LongPoll socket did not open: %s", describe(res.Events))
-		}
-		assertReply(t, "join", res.Join, "ok", `{}`)
-		assertReply(t, "echo", res.Echo, "ok", `{"via":"longpoll","u":"ü ✓"}`)
-		assertReply(t, "new_msg", res.NewMsg, "ok", `{}`)
-		assertSameJSONSet(t, "new_msg broadcasts", res.Broadcasts, []string{`{"user":"` + id + `","body":"over longpoll"}`})
-		if !res.Ping {
-			t.Errorf("heartbeat over LongPoll got no reply")
-		}
-		if n := count(res.Events, "close") + count(res.Events, "error"); n != 0 {
-			t.Errorf("LongPoll socket closed or errored: %s", describe(res.Events))
+		events := checkLongPollAccepted(t, shared, lib, uniq("lp"+libTag(lib)))
+		if n := count(events, "close") + count(events, "error"); n != 0 {
+			t.Errorf("LongPoll socket closed or errored: %s", describe(events))
 		}
 	})
 }

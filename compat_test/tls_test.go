@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -136,26 +135,7 @@ func TestWSS(t *testing.T) {
 			})
 		}
 		t.Run("longpoll", func(t *testing.T) {
-			id := uniq("tlp" + tag)
-			res := runJS[struct {
-				Opened     bool              `json:"opened"`
-				Join       jsReply           `json:"join"`
-				Echo       jsReply           `json:"echo"`
-				NewMsg     jsReply           `json:"new_msg"`
-				Broadcasts []json.RawMessage `json:"broadcasts"`
-				Ping       bool              `json:"ping"`
-				Events     []jsEvent         `json:"events"`
-			}](t, srv, lib, "lp_accepted", userRoom(id))
-			if !res.Opened {
-				t.Fatalf("LongPoll over https did not open: %s", describe(res.Events))
-			}
-			assertReply(t, "join", res.Join, "ok", `{}`)
-			assertReply(t, "echo", res.Echo, "ok", `{"via":"longpoll","u":"ü ✓"}`)
-			assertReply(t, "new_msg", res.NewMsg, "ok", `{}`)
-			assertSameJSONSet(t, "new_msg broadcasts", res.Broadcasts, []string{`{"user":"` + id + `","body":"over longpoll"}`})
-			if !res.Ping {
-				t.Errorf("heartbeat over LongPoll (https) got no reply")
-			}
+			checkLongPollAccepted(t, srv, lib, uniq("tlp"+tag))
 		})
 	})
 }
