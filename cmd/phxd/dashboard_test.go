@@ -39,7 +39,9 @@ func dashServer(t *testing.T, args ...string) (url string, on bool, logs *bytes.
 	return hs.URL, on, logs
 }
 
-func fetch(t *testing.T, url, host, auth string) (int, string) {
+// fetch GETs url, naming host in the request (when not empty) and with
+// the header pairs hdr, and returns the status and the body.
+func fetch(t *testing.T, url, host string, hdr ...string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -48,8 +50,8 @@ func fetch(t *testing.T, url, host, auth string) (int, string) {
 	if host != "" {
 		req.Host = host
 	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -68,10 +70,10 @@ func TestDashboardDefaultLoopback(t *testing.T) {
 	if !on {
 		t.Fatal("dashboard off with the default flags")
 	}
-	if code, body := fetch(t, url+"/dashboard", "", ""); code != http.StatusOK || !strings.Contains(body, `id="sockets"`) {
+	if code, body := fetch(t, url+"/dashboard", ""); code != http.StatusOK || !strings.Contains(body, `id="sockets"`) {
 		t.Errorf("GET /dashboard: %d, want the page (after a redirect)", code)
 	}
-	if code, _ := fetch(t, url+"/dashboard/api/snapshot", "evil.example:4000", ""); code != http.StatusForbidden {
+	if code, _ := fetch(t, url+"/dashboard/api/snapshot", "evil.example:4000"); code != http.StatusForbidden {
 		t.Errorf("a request naming another host: %d, want 403", code)
 	}
 }
@@ -85,7 +87,7 @@ func TestDashboardNonLoopback(t *testing.T) {
 	if on {
 		t.Fatal("dashboard on for 0.0.0.0 without a key")
 	}
-	if code, body := fetch(t, url+"/dashboard/api/snapshot", "", ""); code == http.StatusOK || strings.Contains(body, `"sockets"`) {
+	if code, body := fetch(t, url+"/dashboard/api/snapshot", ""); code == http.StatusOK || strings.Contains(body, `"sockets"`) {
 		t.Errorf("GET /dashboard/api/snapshot with the dashboard off: %d", code)
 	}
 	if !strings.Contains(logs.String(), dashboardKeyEnv) {
@@ -98,13 +100,13 @@ func TestDashboardNonLoopback(t *testing.T) {
 	if !on {
 		t.Fatal("dashboard off with a key")
 	}
-	if code, _ := fetch(t, url+"/dashboard/api/snapshot", "", ""); code != http.StatusUnauthorized {
+	if code, _ := fetch(t, url+"/dashboard/api/snapshot", ""); code != http.StatusUnauthorized {
 		t.Errorf("without the key: %d, want 401", code)
 	}
-	if code, _ := fetch(t, url+"/dashboard/api/snapshot", "", "Bearer wrong"); code != http.StatusUnauthorized {
+	if code, _ := fetch(t, url+"/dashboard/api/snapshot", "", "Authorization", "Bearer wrong"); code != http.StatusUnauthorized {
 		t.Errorf("wrong key: %d, want 401", code)
 	}
-	if code, body := fetch(t, url+"/dashboard/api/snapshot", "other.example", "Bearer "+key); code != http.StatusOK || !strings.Contains(body, `"sockets"`) {
+	if code, body := fetch(t, url+"/dashboard/api/snapshot", "other.example", "Authorization", "Bearer "+key); code != http.StatusOK || !strings.Contains(body, `"sockets"`) {
 		t.Errorf("with the key: %d %.100s", code, body)
 	}
 	note := dashboardNote(&net.TCPAddr{IP: net.IPv4zero, Port: 4000})
@@ -116,7 +118,7 @@ func TestDashboardNonLoopback(t *testing.T) {
 // -dashboard=false turns it off whatever the address.
 func TestDashboardOff(t *testing.T) {
 	url, on, _ := dashServer(t, "-dashboard=false")
-	if code, body := fetch(t, url+"/dashboard/api/snapshot", "", ""); on || code == http.StatusOK && strings.Contains(body, `"sockets"`) {
+	if code, body := fetch(t, url+"/dashboard/api/snapshot", ""); on || code == http.StatusOK && strings.Contains(body, `"sockets"`) {
 		t.Errorf("-dashboard=false: on=%v, %d", on, code)
 	}
 }

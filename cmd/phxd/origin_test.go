@@ -52,10 +52,14 @@ func TestOriginFlag(t *testing.T) {
 }
 
 // startPhxd runs phxd's server in-process on a loopback port with these
-// flags and returns its address.
+// flags (TLS with -tls-cert/-tls-key) and returns its address.
 func startPhxd(t *testing.T, args ...string) string {
 	t.Helper()
 	o, err := parseFlags(append([]string{"-addr", "127.0.0.1:0"}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadTLS(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +73,7 @@ func startPhxd(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln, newMux(srv, log, o.phoenixJS, "")) }()
+	go func() { served <- serve(srv, ln, newMux(srv, log, o.phoenixJS, ""), cfg) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -111,19 +115,7 @@ func upgradeStatus(t *testing.T, addr, host, origin string) int {
 // returns phoenix.js's view: the JSON "status" of the answer.
 func longpollStatus(t *testing.T, addr, host, origin string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/socket/longpoll?token=user:ann&vsn=2.0.0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	req.Header.Set("Origin", origin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	s := string(b)
+	_, s := fetch(t, "http://"+addr+"/socket/longpoll?token=user:ann&vsn=2.0.0", host, "Origin", origin)
 	if i := strings.Index(s, `"status":`); i >= 0 {
 		s = s[i+len(`"status":`):]
 		return s[:strings.IndexAny(s, ",}")]

@@ -6,8 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,33 +47,14 @@ func TestTLSFlags(t *testing.T) {
 // plain routes and LongPoll, on one port.
 func TestTLSServe(t *testing.T) {
 	cert, key, pool := writeTestCert(t)
-	o, err := parseFlags([]string{"-addr", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", key}, io.Discard)
+	o, err := parseFlags([]string{"-tls-cert", cert, "-tls-key", key}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadTLS(o)
-	if err != nil || cfg == nil {
+	if cfg, err := loadTLS(o); err != nil || cfg == nil {
 		t.Fatalf("loadTLS: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, presence, err := newServer(o, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- serve(srv, ln, newMux(srv, log, o.phoenixJS, ""), cfg) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
-		_ = presence.Close()
-	})
-	addr := ln.Addr().String()
+	addr := startPhxd(t, "-tls-cert", cert, "-tls-key", key)
 	clientCfg := &tls.Config{RootCAs: pool}
 
 	conn, br, _, err := ws.Dialer{TLSConfig: clientCfg, Timeout: 10 * time.Second}.Dial(context.Background(),
