@@ -12,6 +12,7 @@ import (
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/phxdtest"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/sys"
@@ -25,11 +26,7 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && (os.Args[1] == "-worker" || os.Args[1] == "-sink") || len(os.Args) > 2 && os.Args[1] == "-floor-server" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if phxdBuild.dir != "" {
-			_ = os.RemoveAll(phxdBuild.dir)
-		}
-	}))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { phxdtest.Remove() }))
 }
 
 // chatScenario: n subscribers echo three times and wait for msgs

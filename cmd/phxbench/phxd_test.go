@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/phxdtest"
 )
 
 // phxbench against a real phxd (built from ./cmd/phxd by the test): tiny
@@ -25,81 +19,12 @@ import (
 // /proc in clock ticks (10 ms), so each run gives it at least a few ticks
 // of work.
 
-// phxdBuild is phxd built once for the package's tests (TestMain removes
-// its directory).
-var phxdBuild struct {
-	once     sync.Once
-	dir, bin string
-	err      error
-}
-
-// buildPhxd builds cmd/phxd once.
-func buildPhxd(t *testing.T) string {
-	t.Helper()
-	phxdBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "phxbench-phxd-")
-		if err != nil {
-			phxdBuild.err = err
-			return
-		}
-		phxdBuild.dir, phxdBuild.bin = dir, filepath.Join(dir, "phxd")
-		if out, err := exec.Command("go", "build", "-o", phxdBuild.bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput(); err != nil {
-			phxdBuild.err = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if phxdBuild.err != nil {
-		t.Fatalf("building phxd: %v", phxdBuild.err)
-	}
-	return phxdBuild.bin
-}
-
 // startRealPhxd runs phxd on a free loopback port and returns its
 // WebSocket URL and pid; it is stopped when the test ends.
 func startRealPhxd(t *testing.T) (string, int) {
 	t.Helper()
-	cmd := exec.Command(buildPhxd(t), "-addr", "127.0.0.1:0", "-log-format", "json", "-log-level", "info", "-drain-timeout", "2s")
-	cmd.Dir = t.TempDir()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				select {
-				case addr <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { <-drained; _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	select {
-	case a := <-addr:
-		return "ws://" + a + "/socket/websocket", cmd.Process.Pid
-	case <-time.After(60 * time.Second):
-		t.Fatal("phxd did not log its address within 60 s")
-	}
-	return "", 0
+	addr, pid := phxdtest.Start(t, phxdtest.Build(t))
+	return "ws://" + addr + "/socket/websocket", pid
 }
 
 // runAgainst runs phxbench with args against url, sampling pid, and

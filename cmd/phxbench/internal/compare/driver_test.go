@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/check"
-
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/phxdtest"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 )
 
@@ -38,7 +38,7 @@ func testOptions() Options {
 // once every client with it ahead stands at it; an unmet wait times out as
 // a step of its own.
 func TestDriverSchedule(t *testing.T) {
-	srv := startPhxd(t, buildPhxd(t))
+	srv := startPhxd(t, phxdtest.Build(t))
 	p := compile(t, srv, `{`+header+`"groups":[
 	  {"name":"w","count":2,"params":{"token":"user:w{{n}}"},"steps":[
 	    {"join":"bench:x"},
@@ -89,7 +89,7 @@ func TestDriverSchedule(t *testing.T) {
 }
 
 func TestDriverStuck(t *testing.T) {
-	srv := startPhxd(t, buildPhxd(t))
+	srv := startPhxd(t, phxdtest.Build(t))
 	p := compile(t, srv, `{`+header+`"groups":[
 	  {"name":"a","count":1,"params":{"token":"user:a"},"steps":[{"join":"bench:x"},{"barrier":"one"},{"barrier":"two"}]},
 	  {"name":"b","count":1,"params":{"token":"user:b"},"steps":[{"join":"bench:x"},{"barrier":"two"},{"barrier":"one"}]}
@@ -116,7 +116,7 @@ func TestCheck(t *testing.T) {
 // TestLongPollLeavesAtEnd checks that a LongPoll client's presence does
 // not outlive its run: a later client sees only itself.
 func TestLongPollLeavesAtEnd(t *testing.T) {
-	srv := startPhxd(t, buildPhxd(t))
+	srv := startPhxd(t, phxdtest.Build(t))
 	lp := compile(t, srv, `{`+header+`"groups":[
 	  {"name":"p","count":1,"transport":"longpoll","params":{"token":"user:lp"},"steps":[{"join":"room:gone"}]}]}`)
 	tr, err := Run(lp, testOptions())

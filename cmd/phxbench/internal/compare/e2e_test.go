@@ -1,118 +1,23 @@
 package compare
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/phxdtest"
 )
 
 // End-to-end: real phxd processes on loopback, compared with the built-in
 // scenario.
 
-// buildPhxd builds cmd/phxd into the test's temporary directory.
-func buildPhxd(t *testing.T) string {
-	t.Helper()
-	phxdBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "compare-phxd-")
-		if err != nil {
-			phxdBuild.err = err
-			return
-		}
-		phxdBuild.dir, phxdBuild.bin = dir, filepath.Join(dir, "phxd")
-		if out, err := exec.Command("go", "build", "-o", phxdBuild.bin, "github.com/phxgo/phxgo/cmd/phxd").CombinedOutput(); err != nil {
-			phxdBuild.err = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if phxdBuild.err != nil {
-		t.Fatalf("building phxd: %v", phxdBuild.err)
-	}
-	return phxdBuild.bin
-}
-
-// phxdBuild is phxd built once for the package's tests (TestMain removes
-// its directory).
-var phxdBuild struct {
-	once     sync.Once
-	dir, bin string
-	err      error
-}
-
-// logWatch is phxd's stderr: it remembers the output and hands over the
-// address of the "listening" line.
-type logWatch struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	line []byte
-	addr chan string
-}
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	w.line = append(w.line, p...)
-	for {
-		i := bytes.IndexByte(w.line, '\n')
-		if i < 0 {
-			break
-		}
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(w.line[:i], &rec) == nil && rec.Msg == "listening" {
-			select {
-			case w.addr <- rec.Addr:
-			default:
-			}
-		}
-		w.line = w.line[i+1:]
-	}
-	return len(p), nil
-}
-
-func (w *logWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // startPhxd runs phxd with extra flags on a free loopback port and returns
 // its http:// URL; the process is stopped when the test ends.
 func startPhxd(t *testing.T, bin string, flags ...string) string {
 	t.Helper()
-	logs := &logWatch{addr: make(chan string, 1)}
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-format", "json", "-drain-timeout", "2s"}, flags...)...)
-	cmd.Stderr = logs
-	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case addr := <-logs.addr:
-		return "http://" + addr
-	case <-exited:
-		t.Fatalf("phxd exited before listening:\n%s", logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("phxd did not log its address within 30s:\n%s", logs)
-	}
-	return ""
+	addr, _ := phxdtest.Start(t, bin, flags...)
+	return "http://" + addr
 }
 
 // runCompare runs the command and returns its exit status and output.
@@ -127,7 +32,7 @@ func runCompare(t *testing.T, args ...string) (int, string) {
 }
 
 func TestCompareIdenticalServers(t *testing.T) {
-	bin := buildPhxd(t)
+	bin := phxdtest.Build(t)
 	a, b := startPhxd(t, bin), startPhxd(t, bin)
 	code, out := runCompare(t, "-a", a, "-b", b)
 	if code != ExitSame || !strings.Contains(out, "no differences") {
@@ -136,7 +41,7 @@ func TestCompareIdenticalServers(t *testing.T) {
 }
 
 func TestCompareRejectModes(t *testing.T) {
-	bin := buildPhxd(t)
+	bin := phxdtest.Build(t)
 	a, b := startPhxd(t, bin, "-reject-mode", "http"), startPhxd(t, bin, "-reject-mode", "frame")
 	dir := t.TempDir()
 	code, out := runCompare(t, "-a", a, "-b", b, "-transcripts", dir)

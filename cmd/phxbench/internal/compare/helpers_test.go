@@ -1,17 +1,13 @@
 package compare
 
 import (
-	"os"
 	"testing"
 
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/phxdtest"
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the package when goroutines outlive its tests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if phxdBuild.dir != "" {
-			_ = os.RemoveAll(phxdBuild.dir)
-		}
-	}))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { phxdtest.Remove() }))
 }
