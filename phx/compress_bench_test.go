@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/phxgo/phxgo/serializer"
 )
@@ -41,21 +40,6 @@ func benchFanoutZ(b *testing.B, n int, on bool) {
 			b.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for f, _ := zSums(trs); srv.pubsub.Subscribers("bench:x") < n || f < int64(n); f, _ = zSums(trs) {
-		if time.Now().After(deadline) {
-			b.Fatal("subscribers did not join")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	payload := RawJSON(`{"user":"alice","body":"hello everyone, how is it going today? I was thinking we could meet at the cafe","ts":1733477000123}`)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := srv.Broadcast("bench:x", "new_msg", payload); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+	benchBroadcast(b, srv, n, func() int64 { f, _ := zSums(trs); return f },
+		RawJSON(`{"user":"alice","body":"hello everyone, how is it going today? I was thinking we could meet at the cafe","ts":1733477000123}`))
 }

@@ -21,28 +21,29 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for srv.pubsub.Subscribers("bench:x") < n || sum(trs) < int64(n) {
-				if time.Now().After(deadline) {
-					b.Fatal("subscribers did not join")
-				}
-				time.Sleep(time.Millisecond)
-			}
-			payload := RawJSON(`{"user":"u1","body":"hello"}`)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if err := srv.Broadcast("bench:x", "new_msg", payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+			benchBroadcast(b, srv, n, func() int64 { f, _ := sumFrames(trs); return f }, RawJSON(`{"user":"u1","body":"hello"}`))
 		})
 	}
 }
 
-func sum(trs []*countingTransport) int64 {
-	f, _ := sumFrames(trs)
-	return f
+// benchBroadcast waits until n subscribers joined bench:x (joined counts
+// the frames they received: at least their join replies), then times b.N
+// broadcasts of payload to them and reports the time per delivery.
+func benchBroadcast(b *testing.B, srv *Server, n int, joined func() int64, payload RawJSON) {
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.pubsub.Subscribers("bench:x") < n || joined() < int64(n) {
+		if time.Now().After(deadline) {
+			b.Fatal("subscribers did not join")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := srv.Broadcast("bench:x", "new_msg", payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 }
