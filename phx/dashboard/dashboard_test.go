@@ -167,13 +167,7 @@ func TestStreamLifetime(t *testing.T) {
 			t.Fatal("the stream outlived its lifetime")
 		}
 	}
-	deadline := time.Now().Add(waitFor)
-	for e.dash.Streams() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the ended stream still holds its slot")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, "the ended stream still holds its slot", func() bool { return e.dash.Streams() == 0 })
 }
 
 // An attack opening far more streams than allowed: the extra ones get 503
@@ -233,16 +227,10 @@ func TestStreamCap(t *testing.T) {
 		t.Errorf("goroutines %d after the attack, %d before", g, base)
 	}
 	held[0].resp.Body.Close()
-	deadline := time.Now().Add(waitFor)
-	for {
-		if st, _ := openStream(t, e.url("api/stream")); st != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a closed stream's slot was never freed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "a closed stream's slot was never freed", func() bool {
+		st, _ := openStream(t, e.url("api/stream"))
+		return st != nil
+	})
 }
 
 // With a key, everything but the static files and the login form needs

@@ -173,6 +173,19 @@ func (e *env) snapshot(t *testing.T) dashboard.Snapshot {
 	return s
 }
 
+// eventually polls ok until it holds, and fails the test with what when
+// it still does not after waitFor.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // until polls the snapshot until ok accepts it or waitFor passes.
 func (e *env) until(t *testing.T, what string, ok func(dashboard.Snapshot) bool) dashboard.Snapshot {
 	t.Helper()

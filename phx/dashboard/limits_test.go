@@ -85,13 +85,7 @@ func TestTopicWalkOnlyWhileWatched(t *testing.T) {
 	if !s.TopicsFresh || s.Channels != 1 || s.Presence == nil || s.Presence.Presences != 1 {
 		t.Fatalf("first requested snapshot: fresh=%v channels=%d presence=%+v", s.TopicsFresh, s.Channels, s.Presence)
 	}
-	deadline := time.Now().Add(waitFor)
-	for e.dash.Snapshot().TopicsFresh {
-		if time.Now().After(deadline) {
-			t.Fatal("the topic walk never stopped after the last request")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "the topic walk never stopped after the last request", func() bool { return !e.dash.Snapshot().TopicsFresh })
 }
 
 // A LongPoll session counts as a LongPoll socket, apart from WebSockets.
