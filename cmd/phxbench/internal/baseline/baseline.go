@@ -171,21 +171,11 @@ func threadCPU() time.Duration {
 func dialSink(n, port int, src [][4]byte) ([]int, error) {
 	fds := make([]int, 0, n)
 	for i := range n {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := sys.SocketTo(port, src, i, false)
 		if err != nil {
-			return fds, fmt.Errorf("baseline socket: %w", err)
+			return fds, fmt.Errorf("baseline %w", err)
 		}
 		fds = append(fds, fd)
-		if len(src) > 0 {
-			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src[i%len(src)]}); err != nil {
-				return fds, fmt.Errorf("baseline bind: %w", err)
-			}
-		}
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if err := unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			return fds, fmt.Errorf("baseline connect: %w", err)
-		}
 	}
 	return fds, nil
 }

@@ -40,29 +40,6 @@ func (c *child) cpu() (float64, error) {
 	return strconv.ParseFloat(strings.TrimSpace(line), 64)
 }
 
-// socketTo opens a non-blocking socket bound to src (when given) and
-// starts its connect to 127.0.0.1:port.
-func socketTo(port int, src [][4]byte, i int) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("socket: %w", err)
-	}
-	if len(src) > 0 {
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src[i%len(src)]}); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("bind: %w", err)
-		}
-	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
-	if err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
-		return -1, fmt.Errorf("connect: %w", err)
-	}
-	return fd, nil
-}
-
 // waitConnected waits until a non-blocking connect finished.
 func waitConnected(fd int) error {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}

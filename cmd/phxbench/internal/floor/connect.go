@@ -100,7 +100,7 @@ func MeasureConnect(o ConnectOptions) (*ConnectResult, error) {
 			if o.Rate > 0 && time.Since(start) < time.Duration(float64(len(conns))/o.Rate*float64(time.Second)) {
 				break
 			}
-			fd, err := socketTo(srv.port, o.Src, len(conns))
+			fd, err := sys.SocketTo(srv.port, o.Src, len(conns), true)
 			if err != nil {
 				return nil, fmt.Errorf("connect floor: %w", err)
 			}

@@ -70,7 +70,7 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 		}
 	}()
 	for i := range o.N {
-		fd, err := socketTo(srv.port, o.Src, i)
+		fd, err := sys.SocketTo(srv.port, o.Src, i, true)
 		if err != nil {
 			return nil, fmt.Errorf("echo floor: %w", err)
 		}
