@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/phxgo/phxgo/internal/testcert"
+	"github.com/phxgo/phxgo/netpoll/tlstest"
 )
 
 // startTLSServer starts a phxd with -tls-cert/-tls-key on a throwaway
@@ -12,7 +12,7 @@ import (
 // trust that certificate (NODE_EXTRA_CA_CERTS) and use wss:// and https://.
 func startTLSServer(t *testing.T, flags ...string) *phxd {
 	t.Helper()
-	certFile, keyFile, _, err := testcert.WriteFiles(t.TempDir())
+	certFile, keyFile, _, err := tlstest.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

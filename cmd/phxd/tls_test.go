@@ -13,14 +13,14 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"github.com/phxgo/phxgo/internal/testcert"
+	"github.com/phxgo/phxgo/netpoll/tlstest"
 )
 
 // writeTestCert writes a throwaway self-signed certificate for 127.0.0.1
 // and its key as PEM files, and returns their paths and a pool trusting it.
 func writeTestCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	certFile, keyFile, pool, err := testcert.WriteFiles(t.TempDir())
+	certFile, keyFile, pool, err := tlstest.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

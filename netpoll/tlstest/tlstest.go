@@ -1,7 +1,7 @@
-// Package testcert makes throwaway self-signed certificates for the tests
+// Package tlstest makes throwaway self-signed certificates for the tests
 // of the TLS paths: an ECDSA P-256 certificate, its own authority, for
 // 127.0.0.1 and localhost, valid from an hour ago for a day.
-package testcert
+package tlstest
 
 import (
 	"crypto/ecdsa"

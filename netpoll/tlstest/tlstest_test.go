@@ -1,4 +1,4 @@
-package testcert
+package tlstest
 
 import (
 	"crypto/tls"
