@@ -105,6 +105,7 @@ func checkMostlyInline(t *testing.T, c *Channel, n, inMail int) {
 // strikes (see strikesOf).
 func TestInlineRunsOnCaller(t *testing.T) {
 	srv := newServerForTest(t, Config{})
+	srv.inlineBudget = time.Second // no stall of a loaded machine marks the channel slow
 	w := &whereChannel{}
 	srv.Channel("w:*", w)
 	h := srv.connectForTest(t, serializer.V2, nil)
@@ -143,6 +144,7 @@ func TestInlineRunsOnCaller(t *testing.T) {
 // strike, none; with some, still most of them inline.
 func TestInlineWebSocketNoMailbox(t *testing.T) {
 	srv := newServerForTest(t, Config{})
+	srv.inlineBudget = time.Second // no stall of a loaded machine marks the channel slow
 	w := &whereChannel{}
 	srv.Channel("w:*", w)
 	c := dialWire(t, startWire(t, srv))
@@ -214,6 +216,7 @@ func (f handlerFunc) HandleIn(c *Channel, msg *InMessage) (any, error) { return 
 // on fresh sockets, and a mutant of the rule fails all three.
 func TestInlineSlowChannelRecovers(t *testing.T) {
 	srv := newServerForTest(t, Config{})
+	srv.inlineBudget = 50 * time.Millisecond // a trivial handler stays under it on a loaded machine
 	var err error
 	for attempt := range 3 {
 		if err = slowRecoveryScenario(t, srv); err == nil {
@@ -239,7 +242,7 @@ func slowRecoveryScenario(t *testing.T, srv *Server) error {
 		waitIdle(t, c) // the reply is out before the mailbox goroutine has counted the run
 		ref++
 	}
-	slowMS := int(2 * inlineBudget / time.Millisecond)
+	slowMS := int(2 * srv.inlineBudget / time.Millisecond)
 	runs := func(n int, mailbox bool) []bool {
 		out := make([]bool, n)
 		for i := range out {

@@ -141,7 +141,7 @@ func (c *Channel) inlineEnd(start time.Time, size int32) {
 		c.socket.inboundRelease(int(size))
 	}
 	c.mu.Lock()
-	if took > inlineBudget && !c.slow {
+	if took > c.socket.srv.inlineBudget && !c.slow {
 		c.slow, c.fastRuns = true, 0
 		if c.strikes < maxSlowStrikes {
 			c.strikes++
@@ -212,7 +212,7 @@ func (c *Channel) timedRun(took time.Duration) {
 	if !c.slow || c.strikes == pinnedSlow {
 		return
 	}
-	if took > inlineBudget {
+	if took > c.socket.srv.inlineBudget {
 		c.fastRuns = 0
 		return
 	}

@@ -29,6 +29,11 @@ type Server struct {
 	lp        *longPoll
 	stats     stats
 	teardowns teardowns
+	// inlineBudget is how long inline channel work may run before its
+	// channel moves to its mailbox (inlineBudget in mailbox.go; tests
+	// raise it before the server has sockets, so that a loaded machine
+	// cannot mark their fast handlers slow).
+	inlineBudget time.Duration
 	// teardownWait bounds a socket teardown's wait for its channels
 	// (teardownWait; tests set it before the server has sockets).
 	teardownWait time.Duration
@@ -65,6 +70,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, pubsub: cfg.PubSub,
 		brake: newBrake(cfg.RejectBrake, cfg.BrakeEntries, cfg.BrakeAddrRejections)}
 	s.teardownWait = teardownWait
+	s.inlineBudget = inlineBudget
 	s.warn = newWarnLog(cfg.Logger, cfg.LogValueBytes, cfg.LogWarnsPerSecond)
 	s.deadlines = newDeadlines(cfg.JoinDeadline, s.joinLapsed)
 	if !cfg.LongPoll.Disabled {
