@@ -2,9 +2,9 @@ package netpoll
 
 import (
 	"bufio"
-	"io"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
