@@ -3,6 +3,10 @@
 // per-connection write queues and one timer sweep. It speaks HTTP
 // upgrades and RFC 6455 frames and knows nothing of Phoenix topics.
 //
+// TLS (ServeTLS, TLSListener) runs on the same loop: netpoll/TLS.md gives
+// its design and figures. permessage-deflate (Config.Deflate) is
+// described, with its limits and figures, in netpoll/DEFLATE.md.
+//
 // # Connections and file descriptors
 //
 // Each connection is exactly one file descriptor, a raw socket: Serve
@@ -13,7 +17,10 @@
 // listener). There is no net.Conn, runtime poller registration or
 // buffer per connection: reads and writes are plain non-blocking
 // read(2) and writev(2) on the fd, and the remote address is kept as
-// accept4 returned it and formatted only when asked for. The fd is
+// accept4 returned it and formatted only when asked for. Nagle's
+// algorithm is turned off at accept (TCP_NODELAY, as net.TCPConn does):
+// with it, a push that follows an unacknowledged one waits for the
+// peer's delayed ACK. The fd is
 // registered once, edge-triggered, in our epoll, deleted from it before
 // it is closed, and closed exactly once: by finalize, or, when finalize
 // runs while a SendNow from another goroutine is writing on it, by that
@@ -87,7 +94,9 @@
 // batch that it had not started are queued for the others (the batch is
 // taken under the worker's own lock, one short lock per connection run).
 // The stuck connection stays with its worker, so its messages stay in
-// order. When the stuck task ends, its worker retires if the others are
+// order. A worker already marked replaced (a look can race with the end
+// of the task it saw, leaving the mark through the next task) has its
+// unstarted batch handed over at every look that finds it stuck. When the stuck task ends, its worker retires if the others are
 // enough. At most 1024 workers exist, about 90 KB of scratch memory each
 // (then blocked handlers stall the rest, and it is logged); the memory of
 // up to 8 retired workers is kept for the next replacement. Each task costs two atomic adds on the
