@@ -155,7 +155,8 @@
 // flag and then schedules a read (the flag store happens before the CAS
 // that queues the task, and the task reads the flag after it took its
 // bits, so it sees the resume); a flush that brings the backlog down to
-// ReadPauseBytes, or a close, makes the task schedule its own read: no
+// ReadPauseBytes (or a SendNow whose inline write does), or a close,
+// makes the task schedule its own read: no
 // new edge would announce the data that arrived meanwhile, and that read
 // takes it. A connection paused
 // longer than PauseTimeout is closed with 1008: "input backlog" after its
