@@ -97,7 +97,7 @@ func TestInlineReentrancy(t *testing.T) {
 	c.expectText(`["2","2","re:a","phx_error",{"reason":"channel_crash"}]`)
 	waitEnded(t, r.terminated)
 
-	join("3") // the socket survived the crash
+	join("3")               // the socket survived the crash
 	ev("3", "302", "close") // the close frame is queued before the reply would be
 	c.expectClose()
 	waitEnded(t, r.terminated)
