@@ -45,9 +45,9 @@
 // a read task reads until a short read or EAGAIN (a socket raises a new
 // edge for every arrival, so bytes that come after a short read are
 // announced again; not so the EOF of a half-close, so once EPOLLRDHUP
-// was reported the task reads on to the EOF), and when it stops early (the 256 KiB budget of one
-// task, or the input paused) it schedules its own next read: the task
-// after a resume reads what waited. Every event also reports EPOLLOUT
+// was reported the task reads on to the EOF), and when it stops early
+// (the 256 KiB budget of one task, or the input paused) it schedules its
+// own next read: the task after a resume reads what waited. Every event also reports EPOLLOUT
 // while the socket is writable; it only adds a flush bit, and a flush
 // with nothing queued is one lock.
 //
