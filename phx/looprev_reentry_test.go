@@ -116,3 +116,46 @@ func waitEnded(t *testing.T, ch <-chan error) {
 		t.Fatal("the channel never terminated (a handler waiting on itself?)")
 	}
 }
+
+// TestInlineReentrancyLongPoll: the same reentrant handlers, run inline
+// by a LongPoll POST (under the session's postMu): the order is the
+// WebSocket's, and a handler that closes its own socket does not hang
+// the POST that runs it.
+func TestInlineReentrancyLongPoll(t *testing.T) {
+	srv := newServerForTest(t, Config{Connect: testConnect,
+		LongPoll: LongPollConfig{Window: 50 * time.Millisecond}})
+	r := &reentrant{terminated: make(chan error, 8)}
+	srv.Channel("re:*", r)
+	c := &lpClient{t: t, srv: srv, query: "token=good&vsn=2.0.0"}
+	c.open()
+	c.post(`["1","1","re:a","phx_join",{}]`, `["1","10","re:a","bcast",{}]`,
+		`["1","11","re:a","ibcast",{}]`, `["1","12","re:a","push",{}]`, `["1","13","re:a","stop",{}]`)
+	want := []string{
+		`["1","1","re:a","phx_reply",{"response":{},"status":"ok"}]`,
+		`[null,null,"re:a","b",{}]`,
+		`["1","10","re:a","phx_reply",{"response":{"e":"bcast"},"status":"ok"}]`,
+		`["1","11","re:a","phx_reply",{"response":{"e":"ibcast"},"status":"ok"}]`,
+		`["1",null,"re:a","ib_out",{"seen":true}]`,
+		`["1",null,"re:a","p",{}]`,
+		`["1","12","re:a","phx_reply",{"response":{"e":"push"},"status":"ok"}]`,
+		`["1","13","re:a","phx_reply",{"response":{"e":"stop"},"status":"ok"}]`,
+		`["1","1","re:a","phx_close",{}]`,
+	}
+	if got := c.collect(len(want)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("messages\n got %q\nwant %q", got, want)
+	}
+	waitEnded(t, r.terminated)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.do("POST", `["3","3","re:a","phx_join",{}]`+"\n"+`["3","4","re:a","close",{}]`,
+			"application/x-ndjson", nil)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a POST whose handler closed its own socket never returned")
+	}
+	waitEnded(t, r.terminated)
+}
