@@ -115,6 +115,12 @@ func (s *Server) accept(fd int, peer peerAddr, sv *serveCtx) {
 		refuse(fd, resp503, sv.scratch)
 		return
 	}
+	// No Nagle: net.TCPConn disables it by default, a raw accept4 fd
+	// does not, and with it a second small frame waits for the peer's
+	// delayed ACK (40 ms on Linux) whenever the first is unacknowledged,
+	// which is every push that is not an answer. Fails harmlessly on a
+	// non-TCP socket.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := s.newConn(fd, peer)
 	c.ipCounted = byIP
 	c.hs = &handshake{sv: sv}

@@ -105,6 +105,7 @@ type Conn struct {
 	opened    bool // OnOpen ran: OnClose is owed
 	finalized bool
 	ipCounted bool // counted in the per-address table (set before register)
+	peerFIN   bool // EPOLLRDHUP seen: after the bytes waiting comes EOF, with no new edge
 
 	wq          []outFrame // unwritten frames; wq[0] may be partly written
 	wqBytes     int        // wire bytes in wq not yet written

@@ -3,6 +3,10 @@
 // per-connection write queues and one timer sweep. It speaks HTTP
 // upgrades and RFC 6455 frames and knows nothing of Phoenix topics.
 //
+// TLS (ServeTLS, TLSListener) runs on the same loop: netpoll/TLS.md gives
+// its design and figures. permessage-deflate (Config.Deflate) is
+// described, with its limits and figures, in netpoll/DEFLATE.md.
+//
 // # Connections and file descriptors
 //
 // Each connection is exactly one file descriptor, a raw socket: Serve
@@ -13,7 +17,10 @@
 // listener). There is no net.Conn, runtime poller registration or
 // buffer per connection: reads and writes are plain non-blocking
 // read(2) and writev(2) on the fd, and the remote address is kept as
-// accept4 returned it and formatted only when asked for. The fd is
+// accept4 returned it and formatted only when asked for. Nagle's
+// algorithm is turned off at accept (TCP_NODELAY, as net.TCPConn does):
+// with it, a push that follows an unacknowledged one waits for the
+// peer's delayed ACK. The fd is
 // registered once, edge-triggered, in our epoll, deleted from it before
 // it is closed, and closed exactly once: by finalize, or, when finalize
 // runs while a SendNow from another goroutine is writing on it, by that
@@ -37,9 +44,10 @@
 // needs a re-arm per event. The price is that an event is not repeated:
 // a read task reads until a short read or EAGAIN (a socket raises a new
 // edge for every arrival, so bytes that come after a short read are
-// announced again), and when it stops early (the 256 KiB budget of one
-// task, or the input paused) it schedules its own next read: the task
-// after a resume reads what waited. Every event also reports EPOLLOUT
+// announced again; not so the EOF of a half-close, so once EPOLLRDHUP
+// was reported the task reads on to the EOF), and when it stops early
+// (the 256 KiB budget of one task, or the input paused) it schedules its
+// own next read: the task after a resume reads what waited. Every event also reports EPOLLOUT
 // while the socket is writable; it only adds a flush bit, and a flush
 // with nothing queued is one lock.
 //
@@ -87,7 +95,9 @@
 // batch that it had not started are queued for the others (the batch is
 // taken under the worker's own lock, one short lock per connection run).
 // The stuck connection stays with its worker, so its messages stay in
-// order. When the stuck task ends, its worker retires if the others are
+// order. A worker already marked replaced (a look can race with the end
+// of the task it saw, leaving the mark through the next task) has its
+// unstarted batch handed over at every look that finds it stuck. When the stuck task ends, its worker retires if the others are
 // enough. At most 1024 workers exist, about 90 KB of scratch memory each
 // (then blocked handlers stall the rest, and it is logged); the memory of
 // up to 8 retired workers is kept for the next replacement. Each task costs two atomic adds on the
@@ -146,7 +156,8 @@
 // flag and then schedules a read (the flag store happens before the CAS
 // that queues the task, and the task reads the flag after it took its
 // bits, so it sees the resume); a flush that brings the backlog down to
-// ReadPauseBytes, or a close, makes the task schedule its own read: no
+// ReadPauseBytes (or a SendNow whose inline write does), or a close,
+// makes the task schedule its own read: no
 // new edge would announce the data that arrived meanwhile, and that read
 // takes it. A connection paused
 // longer than PauseTimeout is closed with 1008: "input backlog" after its

@@ -36,6 +36,9 @@ func (w *worker) readHead(c *Conn) {
 	}
 	switch {
 	case n > 0 && err == nil:
+		if c.peerFIN && c.state.Load() == stHandshake {
+			c.s.schedule(c, bRead) // the EOF behind the bytes raises no edge
+		}
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
 		w.eof(c, err)

@@ -255,6 +255,9 @@ func eventBits(e uint32) uint32 {
 	if e&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		bits |= bHup
 	}
+	if e&unix.EPOLLRDHUP != 0 {
+		bits |= bRdHup
+	}
 	if e&unix.EPOLLOUT != 0 {
 		bits |= bFlush
 	}

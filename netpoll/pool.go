@@ -21,9 +21,10 @@ const (
 	bRead
 	bFlush
 	bDrop
-	bHup // EPOLLHUP or EPOLLERR: the peer is gone (reported even while input is paused)
+	bHup   // EPOLLHUP or EPOLLERR: the peer is gone (reported even while input is paused)
+	bRdHup // EPOLLRDHUP: the peer half-closed; its edge is the only notice of the EOF
 
-	workBits = bRead | bFlush | bDrop | bHup
+	workBits = bRead | bFlush | bDrop | bHup | bRdHup
 )
 
 // claim adds task bits to c and reports whether the caller claimed it
@@ -257,6 +258,9 @@ func (w *worker) process(c *Conn, bits uint32) {
 		return
 	case !c.opened && (st == stOpen || st == stClosing) && c.h != nil:
 		w.open(c)
+	}
+	if bits&bRdHup != 0 {
+		c.peerFIN = true // the read reads on to the EOF (see read)
 	}
 	if bits&bRead != 0 {
 		w.read(c)

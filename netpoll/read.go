@@ -77,9 +77,11 @@ func (w *worker) read(c *Conn) {
 		case err != nil || n == 0:
 			w.eof(c, err)
 			return
-		case n < len(w.buf):
+		case n < len(w.buf) && !c.peerFIN:
 			// Drained when it was read: bytes arriving since then raise
 			// a new edge (a socket's epoll wake-up fires per arrival).
+			// Not so the EOF of a half-close whose edge came with the
+			// data (or while the input was held): then read on to it.
 			return
 		}
 	}

@@ -77,9 +77,7 @@ func (l *loop) watch() {
 			seq := w.seq.Load()
 			if seq&1 == 1 {
 				busy = true
-				if seq == w.seen && !w.comp.Load() {
-					l.replace(w)
-				}
+				l.look(w, seq)
 			}
 			moved = moved || seq != w.seen
 			w.seen = seq
@@ -110,6 +108,24 @@ func (l *loop) watch() {
 		quiet = 0
 		t.Reset(taskBudget)
 	}
+}
+
+// look acts on a worker found busy (seq odd, just loaded): inside the
+// same task as at the previous look, it is replaced. One already marked
+// replaced only has its unstarted batch handed over: the look that
+// replaced it may have raced with the end of the task it saw (seq loaded
+// odd, the task ended and checked comp, then comp was set), which leaves
+// comp set through the worker's next task, and a stuck task there must
+// not hold the connections batched behind it.
+func (l *loop) look(w *worker, seq uint64) {
+	if seq != w.seen {
+		return
+	}
+	if !w.comp.Load() {
+		l.replace(w)
+		return
+	}
+	w.handOver(l)
 }
 
 func (l *loop) anyBusy() bool {

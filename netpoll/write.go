@@ -299,12 +299,17 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 		_ = unix.Close(int(c.fd))
 		return nil
 	}
+	over := c.has(fOutOver)
 	c.advanceLocked(written)
 	handOff := c.state.Load() != stDead && (blocked || len(c.wq) > 0 || c.slow ||
 		c.closeAfterFlush || c.lingerAfterFlush)
 	if !handOff && err == nil {
 		c.flushPending = false
 	}
+	// This write ended an output-backlog pause (a frame over
+	// ReadPauseBytes): a read task may have withheld the input meanwhile,
+	// and only a task of the connection resumes it (see process).
+	resume := over && !c.has(fOutOver) && c.state.Load() == stOpen
 	c.mu.Unlock()
 	switch {
 	case err != nil:
@@ -314,6 +319,8 @@ func (c *Conn) SendNow(op OpCode, payload []byte) error {
 		// flushPending stays set; the worker writes the rest (arming
 		// EPOLLOUT if the socket is full) and runs the drain actions.
 		c.s.schedule(c, bFlush)
+	case resume:
+		c.s.schedule(c, bRead)
 	}
 	return nil
 }

@@ -12,8 +12,11 @@ import (
 // field is a safe default. The connection limits count LongPoll sessions
 // too (see LongPollConfig).
 type NetConfig struct {
-	// Workers is the number of read and write worker goroutines (default
-	// 4 × GOMAXPROCS, at least 8).
+	// Workers is how many event-loop workers serve at once (default
+	// GOMAXPROCS). They wait on epoll, read, run the channels' handlers
+	// inline and write; a worker stuck in one handler for 1–2 ms is
+	// replaced by a new one, so this many keep serving (see package
+	// netpoll). Raising it does not make blocking handlers cheaper.
 	Workers int
 
 	// MaxConns bounds every client the process serves at once: each
