@@ -48,20 +48,22 @@ func putOut(b []byte) {
 }
 
 // input is one read of c's socket into the worker's buffer: it returns
-// the bytes read, the plaintext to parse and the read error. Without TLS
+// the bytes read, the plaintext to parse, whether the read filled all the
+// room it was given (then the kernel may hold more, and edge-triggered
+// epoll will not report it again) and the read error. Without TLS
 // the plaintext is what was read. With TLS, the ciphertext kept from the
 // last read goes first, complete records are decrypted in place (their
 // plaintext packed at the start of the buffer) and an incomplete one is
 // kept; a TLS failure is returned as the error once the plaintext before
 // it was returned, after the alert it deserves was sent.
-func (w *worker) input(c *Conn) (int, []byte, error) {
+func (w *worker) input(c *Conn) (int, []byte, bool, error) {
 	t := c.tls
 	if t == nil {
 		n, err := w.sysRead(c, w.buf)
-		return n, w.buf[:n], err
+		return n, w.buf[:n], n == len(w.buf), err
 	}
 	if t.closed {
-		return 0, nil, errTLSClosed
+		return 0, nil, false, errTLSClosed
 	}
 	k := copy(w.buf, t.part)
 	if t.part != nil {
@@ -69,6 +71,7 @@ func (w *worker) input(c *Conn) (int, []byte, error) {
 		t.part = nil
 	}
 	n, err := w.sysRead(c, w.buf[k:])
+	full := n == len(w.buf)-k // the kernel may hold more: edge-triggered epoll will not say so again
 	p, terr := t.openAll(c, w.buf[:k+n])
 	if terr != nil {
 		t.closed = true
@@ -76,9 +79,9 @@ func (w *worker) input(c *Conn) (int, []byte, error) {
 		if errors.As(terr, &te) && te.alert != 0xff {
 			w.tlsAlert(c, te.alert)
 		}
-		return n, p, terr
+		return n, p, full, terr
 	}
-	return n, p, err
+	return n, p, full, err
 }
 
 // openAll decrypts the complete records of data in place and returns
