@@ -30,12 +30,17 @@ var errRejected = errors.New("netpoll: upgrade rejected")
 // head without ever waiting for it (slowloris heads cost their bytes only;
 // the sweep enforces HandshakeTimeout).
 func (w *worker) readHead(c *Conn) {
-	n, p, err := w.input(c) // p: n bytes read, or their TLS plaintext
+	n, p, short, err := w.input(c) // p: n bytes read, or their TLS plaintext
 	if len(p) > 0 {
 		w.gotHead(c, p)
 	}
 	switch {
 	case n > 0 && err == nil:
+		if !short && c.state.Load() == stHandshake {
+			// Not drained (tiny TLS records fill the buffer with little
+			// plaintext), and no new edge will say so: read on later.
+			c.s.schedule(c, bRead)
+		}
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
 		w.eof(c, err)

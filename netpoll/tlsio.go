@@ -48,27 +48,33 @@ func putOut(b []byte) {
 }
 
 // input is one read of c's socket into the worker's buffer: it returns
-// the bytes read, the plaintext to parse and the read error. Without TLS
+// the bytes read, the plaintext to parse, whether the read got less than
+// it asked for (then the socket was drained: with edge-triggered epoll,
+// only a read that came back short may end a read task without
+// scheduling another) and the read error. Without TLS
 // the plaintext is what was read. With TLS, the ciphertext kept from the
 // last read goes first, complete records are decrypted in place (their
 // plaintext packed at the start of the buffer) and an incomplete one is
 // kept; a TLS failure is returned as the error once the plaintext before
 // it was returned, after the alert it deserves was sent.
-func (w *worker) input(c *Conn) (int, []byte, error) {
+func (w *worker) input(c *Conn) (n int, p []byte, short bool, err error) {
 	t := c.tls
 	if t == nil {
-		n, err := w.sysRead(c, w.buf)
-		return n, w.buf[:n], err
+		n, err = w.sysRead(c, w.buf)
+		return n, w.buf[:n], n < len(w.buf), err
 	}
 	if t.closed {
-		return 0, nil, errTLSClosed
+		return 0, nil, true, errTLSClosed
 	}
+	// The incomplete record kept from the last read goes first, so this
+	// read asks for less than a whole buffer.
 	k := copy(w.buf, t.part)
 	if t.part != nil {
 		putPart(t.part)
 		t.part = nil
 	}
-	n, err := w.sysRead(c, w.buf[k:])
+	n, err = w.sysRead(c, w.buf[k:])
+	short = n < len(w.buf)-k
 	p, terr := t.openAll(c, w.buf[:k+n])
 	if terr != nil {
 		t.closed = true
@@ -76,9 +82,9 @@ func (w *worker) input(c *Conn) (int, []byte, error) {
 		if errors.As(terr, &te) && te.alert != 0xff {
 			w.tlsAlert(c, te.alert)
 		}
-		return n, p, terr
+		return n, p, true, terr
 	}
-	return n, p, err
+	return n, p, short, err
 }
 
 // openAll decrypts the complete records of data in place and returns
