@@ -94,3 +94,90 @@ func TestTLSHeadInTinyRecords(t *testing.T) {
 		rec.waitOpen(t)
 	}
 }
+
+// A paused TLS connection is not read: the handler pauses on the first
+// message of a read; the rest of that read (the start of the next
+// record, kept as ciphertext) waits with the kernel's bytes until
+// ResumeRead, then the big message arrives whole.
+func TestTLSPausedNotRead(t *testing.T) {
+	rec := newRecorder(false)
+	var paused *Conn
+	first := true
+	h := &funcHandler{recorder: rec, onMessage: func(c *Conn, _ []byte) bool {
+		if first {
+			first = false
+			paused = c
+			c.PauseRead()
+		}
+		return false
+	}}
+	s, addr := startTLSServer(t, Config{}, acceptAll(h), nil)
+	m := newManualTLS(t, addr)
+	upgradeManual(t, m)
+	big := bytes.Repeat([]byte("b"), 300<<10)
+	wire := append(frame(ws.OpText, true, []byte("pause")), frame(ws.OpBinary, true, big)...)
+	m.sendRecords(wire, 1000) // the small frame's record, then many
+	if got := rec.waitMsg(t); string(got.payload) != "pause" {
+		t.Fatalf("first message %q", got.payload)
+	}
+	c := paused
+	// Nothing more is read: the kernel keeps what the worker left.
+	var q int
+	eventually(t, "bytes left in the kernel", func() bool { q = inQueue(c); return q > 0 })
+	time.Sleep(100 * time.Millisecond)
+	if q2 := inQueue(c); q2 < q {
+		t.Fatalf("paused socket read: %d bytes queued, then %d", q, q2)
+	}
+	select {
+	case msg := <-rec.msgs:
+		t.Fatalf("message of %d bytes while paused", len(msg.payload))
+	default:
+	}
+	if st := s.Stats(); st.ReadPaused != 1 {
+		t.Fatalf("ReadPaused %d", st.ReadPaused)
+	}
+	c.ResumeRead()
+	if got := rec.waitMsg(t); !bytes.Equal(got.payload, big) {
+		t.Fatalf("after resume: %d bytes, want %d", len(got.payload), len(big))
+	}
+}
+
+// The output backlog pauses a TLS connection like any other: a client
+// that sends pings and reads nothing stops being read once the pongs
+// queued pass ReadPauseBytes, and stays unread while they wait.
+func TestTLSBacklogPause(t *testing.T) {
+	rec := newRecorder(false)
+	s, addr := startTLSServer(t, Config{ReadPauseBytes: 64 << 10, WriteQueueBytes: 1 << 20},
+		acceptAll(rec), nil)
+	m := newManualTLS(t, addr)
+	upgradeManual(t, m)
+	c := rec.waitOpen(t)
+	setSndBuf(c, 4096)
+	ping := frame(ws.OpPing, true, bytes.Repeat([]byte("p"), 125))
+	var burst []byte
+	for range 20000 { // 2.6 MB of pings: their pongs fill every buffer
+		burst = append(burst, ping...)
+	}
+	var out []byte
+	for b := burst; len(b) > 0; b = b[min(len(b), maxPlainLen):] {
+		out = m.wr.seal(out, recAppData, b[:min(len(b), maxPlainLen)])
+	}
+	go func() { _, _ = m.raw.Write(out) }() // blocks once the server stops reading
+	var q int
+	eventually(t, "paused with bytes waiting", func() bool {
+		q = inQueue(c)
+		return s.Stats().ReadPaused == 1 && q > 256<<10
+	})
+	for range 10 { // never read: what waits in the kernel only grows
+		time.Sleep(20 * time.Millisecond)
+		q2 := inQueue(c)
+		if q2 < q || s.Stats().ReadPaused != 1 {
+			t.Fatalf("paused socket read: %d bytes queued, then %d", q, q2)
+		}
+		q = q2
+	}
+	// At most one read's pongs beyond ReadPauseBytes.
+	if st := s.Stats(); st.SlowConsumers != 0 || st.MaxQueuedBytes > 64<<10+80<<10 {
+		t.Fatalf("queue grew past the pause: %+v", st)
+	}
+}
