@@ -16,6 +16,7 @@ type tlsConn struct {
 	part   []byte // ciphertext not yet decrypted: an incomplete record, or what followed the handshake
 	out    []byte // sealed records not yet written: out[outOff:]
 	outOff int
+	kuOut  int  // bytes of KeyUpdate answers in out since it was last empty
 	closed bool // close_notify or a failure: nothing more is read
 }
 
@@ -135,22 +136,23 @@ func (t *tlsConn) postHandshake(c *Conn, msg []byte) error {
 	if err != nil || !update || t.rd.v12 { // TLS 1.2: no renegotiation
 		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
 	}
-	if err != nil || !update {
-		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
-	}
 	if err := t.rd.update(); err != nil {
 		return tlsFailure(err, alertInternalError)
 	}
 	if !requested {
 		return nil
 	}
-	if len(t.out)-t.outOff > maxKeyUpdateOut {
+	// Only the answers count: the sealed records of a flush that wait
+	// for the socket (up to sealBatch) are not the peer's doing.
+	if t.kuOut > maxKeyUpdateOut {
 		return tlsFailure(errors.New("netpoll: KeyUpdate requests not read"), alertUnexpectedMessage)
 	}
 	if t.out == nil {
 		t.out = getOut()
 	}
+	n := len(t.out)
 	t.out = t.wr.seal(t.out, recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
+	t.kuOut += len(t.out) - n
 	if err := t.wr.update(); err != nil {
 		return tlsFailure(err, alertInternalError)
 	}
@@ -251,7 +253,7 @@ func (w *worker) writeOut(c *Conn, t *tlsConn) (blocked bool, err error) {
 	t.outOff += n
 	if t.outOff >= len(t.out) {
 		putOut(t.out)
-		t.out, t.outOff = nil, 0
+		t.out, t.outOff, t.kuOut = nil, 0, 0
 	}
 	return blocked, err
 }
