@@ -120,3 +120,43 @@ func TestTLSKeyUpdateWhileBlocked(t *testing.T) {
 		t.Fatalf("stream of %d bytes does not hold both echoes", len(plain))
 	}
 }
+
+// The mount path follows KeyUpdates made while crypto/tls still serves
+// the connection: a keep-alive request, a KeyUpdate that asks for the
+// server's (crypto/tls answers it), another request under the new keys,
+// then the upgrade: the loop takes over with both directions' new keys.
+func TestTLSListenerKeyUpdateBeforeUpgrade(t *testing.T) {
+	rec := newRecorder(true)
+	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
+	addr := mountTLS(t, s, acceptAll(rec), true)
+	m := newManualTLS(t, addr)
+	get := func() {
+		t.Helper()
+		m.send(recAppData, []byte("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"))
+		var resp []byte
+		for !bytes.HasSuffix(resp, []byte("hello")) {
+			typ, p, err := m.next()
+			if err != nil {
+				t.Fatalf("GET /hello: %v after %q", err, resp)
+			}
+			if typ == recHandshake && bytes.Equal(p, []byte{hsKeyUpdate, 0, 0, 1, 0}) {
+				_ = m.rd.update()
+				continue
+			}
+			resp = append(resp, p...)
+		}
+	}
+	get()
+	m.send(recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 1})
+	_ = m.wr.update()
+	get()
+	m.send(recAppData, []byte(upgradeRequest("/socket")))
+	readHead101(t, m)
+	m.send(recAppData, frame(ws.OpText, true, []byte("on the loop")))
+	if p, _ := m.readPlain(frameLen(len("on the loop"))); !bytes.HasSuffix(p, []byte("on the loop")) {
+		t.Fatalf("echo %q", p)
+	}
+	if s.Stats().Accepted != 1 {
+		t.Fatalf("adopted %d", s.Stats().Accepted)
+	}
+}
