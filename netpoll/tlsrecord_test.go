@@ -160,3 +160,35 @@ func TestTLSListenerKeyUpdateBeforeUpgrade(t *testing.T) {
 		t.Fatalf("adopted %d", s.Stats().Accepted)
 	}
 }
+
+// Two records cut at every byte offset, the server reading the first
+// piece on its own (the kernel's queue seen empty) before the second
+// arrives: header, body and the boundary between records are each split.
+func TestTLSRecordsSplitEverywhere(t *testing.T) {
+	rec := newRecorder(true)
+	_, addr := startTLSServer(t, Config{}, acceptAll(rec), nil)
+	m := newManualTLS(t, addr)
+	m.send(recAppData, []byte(upgradeRequest("/socket")))
+	readHead101(t, m)
+	c := rec.waitOpen(t)
+	for i := 1; ; i++ {
+		msg := []byte("split message number ...")
+		wire := frame(ws.OpText, true, msg)
+		var recs []byte
+		recs = m.wr.seal(recs, recAppData, wire[:7])
+		recs = m.wr.seal(recs, recAppData, wire[7:])
+		if i >= len(recs) {
+			break
+		}
+		if _, err := m.raw.Write(recs[:i]); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first piece read", func() bool { return inQueue(c) == 0 })
+		if _, err := m.raw.Write(recs[i:]); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := m.readPlain(frameLen(len(msg))); !bytes.HasSuffix(p, msg) {
+			t.Fatalf("split at %d: echo %q", i, p)
+		}
+	}
+}
