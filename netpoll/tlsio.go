@@ -16,8 +16,9 @@ type tlsConn struct {
 	part   []byte // ciphertext not yet decrypted: an incomplete record, or what followed the handshake
 	out    []byte // sealed records not yet written: out[outOff:]
 	outOff int
-	kuOut  int  // bytes of KeyUpdate answers in out since it was last empty
-	closed bool // close_notify or a failure: nothing more is read
+	kuOut  int     // bytes of KeyUpdate answers in out since it was last empty
+	closed bool    // close_notify or a failure: nothing more is read
+	info   tlsInfo // version, suite, SNI: Request.TLS if handed to net/http
 }
 
 // sealBatch is the plaintext one flush round seals before it writes.

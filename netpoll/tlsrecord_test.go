@@ -3,6 +3,9 @@ package netpoll
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -190,5 +193,39 @@ func TestTLSRecordsSplitEverywhere(t *testing.T) {
 		if p, _ := m.readPlain(frameLen(len(msg))); !bytes.HasSuffix(p, msg) {
 			t.Fatalf("split at %d: echo %q", i, p)
 		}
+	}
+}
+
+// Requests handed to net/http over the loop's record layer see https:
+// Request.TLS is set (version, suite, SNI), so a handler that redirects
+// plain http to https, or marks its cookies Secure, behaves as under
+// crypto/tls, on every keep-alive request of the connection.
+func TestTLSFallbackRequestTLS(t *testing.T) {
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Redirect(w, r, "https://"+r.Host+r.URL.Path, http.StatusMovedPermanently)
+			return
+		}
+		fmt.Fprintf(w, "%x %x %s %v", r.TLS.Version, r.TLS.CipherSuite, r.TLS.ServerName, r.TLS.HandshakeComplete)
+	})
+	_, addr := startTLSServer(t, Config{}, acceptAll(newRecorder(true)), fallback)
+	for _, cfg := range []*tls.Config{clientTLSConfig(), client12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)} {
+		cfg.ServerName = "localhost"
+		tr := &http.Transport{TLSClientConfig: cfg}
+		hc := &http.Client{Transport: tr, Timeout: testWait,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for range 2 {
+			resp, err := hc.Get("https://" + addr + "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := fmt.Sprintf("%x %x localhost true", resp.TLS.Version, resp.TLS.CipherSuite)
+			if resp.StatusCode != http.StatusOK || string(b) != want {
+				t.Fatalf("%d %q, want %q", resp.StatusCode, b, want)
+			}
+		}
+		tr.CloseIdleConnections()
 	}
 }

@@ -66,7 +66,8 @@ func (s *Server) TLSStats() TLSStats {
 // ChaCha20-Poly1305 only (no CBC, no RSA key exchange, no renegotiation;
 // TLS 1.2 sessions are not resumed: crypto/tls logs no keys for them) and offers
 // only http/1.1 by ALPN. Plain HTTP requests are handed to net/http over
-// a net.Conn that speaks the same record layer (their Request.TLS is nil).
+// a net.Conn that speaks the same record layer (their Request.TLS gives
+// the handshake's version, suite, SNI and ALPN).
 func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, up Upgrader, fallback http.Handler) error {
 	if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil &&
 		cfg.GetConfigForClient == nil) {
@@ -115,11 +116,16 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	fc := &hsConn{fd: int(c.fd), peer: c.peer, stop: s.draining.Load,
 		deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
 	rc := newRecConn(fc, t.router)
-	err := tls.Server(rc, t.cfg).Handshake()
+	tc := tls.Server(rc, t.cfg)
+	err := tc.Handshake()
 	rc.unroute()
 	var st *tlsConn
 	if err == nil {
 		st, err = rc.takeOver()
+	}
+	if err == nil {
+		cs := tc.ConnectionState()
+		st.info = infoOf(&cs)
 	}
 	t.inflight.Add(-1)
 	if err != nil {

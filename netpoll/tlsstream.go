@@ -11,8 +11,9 @@ import (
 // (plain HTTP requests, LongPoll): blocking reads and writes over the
 // accepted connection, through the same record state the event loop used
 // for the request head (the handshake is long over; crypto/tls is not
-// involved again). Reads and writes may run concurrently (net/http's
-// background read): each direction has its own lock.
+// involved again; Request.TLS is rebuilt from the handshake's
+// parameters, tlsstate.go). Reads and writes may run concurrently
+// (net/http's background read): each direction has its own lock.
 type tlsStream struct {
 	net.Conn
 
@@ -28,6 +29,8 @@ type tlsStream struct {
 	wbuf   []byte
 	werr   error
 	closed sync.Once
+
+	info tlsInfo // Request.TLS of its requests (tlsstate.go)
 }
 
 // netConn is the connection net/http gets for a handed-off request.
@@ -40,7 +43,7 @@ func (c *Conn) netConn() net.Conn {
 	if t.outOff < len(t.out) { // a KeyUpdate answer sealed during the head: first on the wire
 		_, _ = base.Write(t.out[t.outOff:])
 	}
-	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096)}
+	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096), info: t.info}
 	s.w = copy(s.rbuf, t.part)
 	if t.part != nil {
 		putPart(t.part)
