@@ -1,0 +1,69 @@
+package netpoll
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// routed counts the connections a listener's key router still follows.
+func routed(kr *keyRouter) int {
+	n := 0
+	kr.conns.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// The app's http.Server closed while TLSListener handshakes wait for the
+// client's Finished: closing a connection from another goroutine than
+// its handshake's forgets it in the key router (no entry, so no record
+// buffer, is left behind), without a data race.
+func TestTLSListenerCloseDuringHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := TLSListener(ln, serverTLSConfig()).(*tlsListener)
+	hs := &http.Server{Handler: http.NotFoundHandler(), ErrorLog: log.New(io.Discard, "", 0)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(tl) }()
+	// Clients that send their ClientHello and never finish: the dial's
+	// handshake stops at a deadline, after the server's flight.
+	var conns []net.Conn
+	for range 4 {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		conns = append(conns, nc)
+		stall := stallAfterHello{Conn: nc}
+		go func() { _ = tls.Client(stall, clientTLSConfig()).Handshake() }()
+	}
+	eventually(t, "ClientHellos routed", func() bool { return routed(tl.router) == len(conns) })
+	if err := hs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatal(err)
+	}
+	eventually(t, "routes forgotten", func() bool { return routed(tl.router) == 0 })
+}
+
+// stallAfterHello lets a client write its ClientHello, then reads
+// nothing more until its conn is closed.
+type stallAfterHello struct{ net.Conn }
+
+func (s stallAfterHello) Read(p []byte) (int, error) {
+	_ = s.Conn.SetReadDeadline(time.Now().Add(testWait))
+	var b [1]byte
+	for {
+		if _, err := s.Conn.Read(b[:]); err != nil {
+			return 0, err
+		}
+	}
+}
