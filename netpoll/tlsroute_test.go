@@ -67,3 +67,21 @@ func (s stallAfterHello) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// A connection closed after another with the same addresses was accepted
+// (the client's port reused) leaves the newer one adoptable.
+func TestTLSListenerForgetsOnlyItself(t *testing.T) {
+	const key = "127.0.0.1:1|127.0.0.1:2"
+	old := &listenedConn{recConn: &recConn{}, key: key}
+	listened.Store(key, old)
+	cur := &listenedConn{recConn: &recConn{}, key: key}
+	listened.Store(key, cur)
+	old.forget()
+	if v, ok := listened.Load(key); !ok || v != cur {
+		t.Fatal("closing the old connection forgot the new one")
+	}
+	cur.forget()
+	if _, ok := listened.Load(key); ok {
+		t.Fatal("not forgotten")
+	}
+}
