@@ -85,3 +85,64 @@ func TestTLSListenerForgetsOnlyItself(t *testing.T) {
 		t.Fatal("not forgotten")
 	}
 }
+
+// ServeTLS narrows the application's tls.Config to what the loop
+// carries without widening it: a MinVersion of TLS 1.3 stays, a list of
+// TLS 1.2 suites stays (minus those the loop cannot carry), and a config
+// that leaves nothing is refused.
+func TestTLSServeKeepsConfigLimits(t *testing.T) {
+	serve := func(mod func(*tls.Config)) (string, func() error) {
+		s, err := New(Config{Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := serverTLSConfig()
+		mod(cfg)
+		served := make(chan error, 1)
+		go func() { served <- s.ServeTLS(ln, cfg, acceptAll(newRecorder(true)), nil) }()
+		return ln.Addr().String(), func() error {
+			_ = s.Close()
+			_ = ln.Close()
+			return <-served
+		}
+	}
+	handshake := func(addr string, cfg *tls.Config) error {
+		tc, err := tls.DialWithDialer(&net.Dialer{Timeout: testWait}, "tcp", addr, cfg)
+		if err == nil {
+			tc.Close()
+		}
+		return err
+	}
+	addr, stop := serve(func(c *tls.Config) { c.MinVersion = tls.VersionTLS13 })
+	if handshake(addr, client12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)) == nil {
+		t.Error("MinVersion TLS 1.3 widened to TLS 1.2")
+	}
+	if err := handshake(addr, clientTLSConfig()); err != nil {
+		t.Error(err)
+	}
+	stop()
+	addr, stop = serve(func(c *tls.Config) {
+		c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}
+	})
+	if handshake(addr, client12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)) == nil {
+		t.Error("a TLS 1.2 suite outside CipherSuites accepted")
+	}
+	if handshake(addr, client12(tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA)) == nil {
+		t.Error("a CBC suite accepted")
+	}
+	if err := handshake(addr, client12(tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)); err != nil {
+		t.Error(err)
+	}
+	stop()
+	_, stop = serve(func(c *tls.Config) {
+		c.MaxVersion = tls.VersionTLS12
+		c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}
+	})
+	if err := stop(); err == nil || errors.Is(err, ErrServerClosed) {
+		t.Errorf("ServeTLS with only CBC suites: %v", err)
+	}
+}
