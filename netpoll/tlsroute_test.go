@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // routed counts the connections a listener's key router still follows.
@@ -144,5 +147,35 @@ func TestTLSServeKeepsConfigLimits(t *testing.T) {
 	})
 	if err := stop(); err == nil || errors.Is(err, ErrServerClosed) {
 		t.Errorf("ServeTLS with only CBC suites: %v", err)
+	}
+}
+
+// The mount path with frames pipelined behind the upgrade: part of them
+// decrypted by crypto/tls and unread, whole records waiting in the
+// listener's buffer, a record cut in two by it, and the rest still in
+// the kernel when the connection is hijacked.
+func TestTLSListenerPipelinedFrames(t *testing.T) {
+	rec := newRecorder(true)
+	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
+	addr := mountTLS(t, s, acceptAll(rec), true)
+	m := newManualTLS(t, addr)
+	big := bytes.Repeat([]byte("pipelined "), 20<<10)
+	var wire []byte
+	wire = m.wr.seal(wire, recAppData, append([]byte(upgradeRequest("/socket")), frame(ws.OpText, true, []byte("first"))...))
+	rest := append(frame(ws.OpBinary, true, big), frame(ws.OpText, true, []byte("last"))...)
+	for len(rest) > 0 {
+		k := min(len(rest), 5000)
+		wire = m.wr.seal(wire, recAppData, rest[:k])
+		rest = rest[k:]
+	}
+	if _, err := m.raw.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	p := readHead101(t, m)
+	want := frameLen(len("first")) + frameLen(len(big)) + frameLen(len("last"))
+	q, _ := m.readPlain(want - len(p))
+	p = append(p, q...)
+	if !bytes.Contains(p, []byte("first")) || !bytes.Contains(p, big) || !bytes.HasSuffix(p, []byte("last")) {
+		t.Fatalf("echoes: %d bytes", len(p))
 	}
 }
