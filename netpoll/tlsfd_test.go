@@ -26,26 +26,43 @@ func openFDs(t testing.TB) int {
 	return len(ents)
 }
 
-// settleFDs waits until the fd count is want (closes run on other
-// goroutines: the loop's tasks, net/http's).
+// settleFDs waits until at most want fds are open (closes run on other
+// goroutines: the loop's tasks, net/http's). Fewer is allowed: a
+// previous test's last connections may close meanwhile.
 func settleFDs(t *testing.T, want int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(testWait)
 	for {
 		n := openFDs(t)
-		if n == want {
+		if n <= want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d fds open, %d before (leaked or closed twice)", what, n, want)
+			t.Fatalf("%s: %d fds open, %d before: leaked", what, n, want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// Every way a TLS connection can end gives its fd back exactly once:
-// after each attack, with its clients closed, the process holds as many
-// fds as before it, and every slot is free.
+// stableFDs is the fd count once it has not changed for 100 ms.
+func stableFDs(t *testing.T) int {
+	t.Helper()
+	n := openFDs(t)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		m := openFDs(t)
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+// Every way a TLS connection can end gives its fd back: after each
+// attack, with its clients closed, the process holds no more fds than
+// before it, and every slot is free. (A double close would break the
+// connections of the attacks that run alongside, which must all work.)
 func TestTLSFDsEveryPath(t *testing.T) {
 	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -72,8 +89,7 @@ func TestTLSFDsEveryPath(t *testing.T) {
 	// Warm up (Go's poller, pools), then take the baseline.
 	dialTLS(t, addr).conn.Close()
 	get("https://" + addr + "/x")
-	time.Sleep(50 * time.Millisecond)
-	base := openFDs(t)
+	base := stableFDs(t)
 	free := func(what string) {
 		t.Helper()
 		settleFDs(t, base, what)
@@ -221,7 +237,7 @@ func TestTLSFDsEveryPath(t *testing.T) {
 // HandshakeTimeout), every fd is closed and no goroutine is left (goleak
 // in TestMain).
 func TestTLSShutdownDuringHandshakes(t *testing.T) {
-	base := openFDs(t)
+	base := stableFDs(t)
 	s, err := New(Config{Logger: testLogger(), HandshakeTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
