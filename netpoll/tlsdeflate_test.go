@@ -140,3 +140,21 @@ func TestTLSSlowClientHello(t *testing.T) {
 		return st.Failed == 1 && st.InProgress == 0 && s.Stats().Slots == 0
 	})
 }
+
+// permessage-deflate on the mount path: negotiated through net/http
+// over TLSListener, then carried on by the loop's record layer.
+func TestTLSDeflateMounted(t *testing.T) {
+	rec := newRecorder(true)
+	s, _ := startServer(t, deflateOn, acceptAll(rec), nil)
+	addr := mountTLS(t, s, acceptAll(rec), true)
+	c, head := upgradeDeflateTLS(t, addr, "permessage-deflate; client_max_window_bits")
+	if !strings.Contains(head, "101") || !strings.Contains(strings.ToLower(head), "permessage-deflate") {
+		t.Fatalf("head %q", head)
+	}
+	msg := bytes.Repeat([]byte(`{"event":"phx_reply","payload":{"status":"ok"}}`), 500)
+	c.write(rsvFrame(ws.OpText, true, 0x4, clientDeflate(t, msg, 6)))
+	h, p, err := c.readFrame()
+	if err != nil || h.Rsv != 0x4 || !bytes.Equal(clientInflate(t, p), msg) {
+		t.Fatalf("echo: %+v %v", h, err)
+	}
+}
