@@ -49,6 +49,9 @@ func (s *Server) serve(ln net.Listener, up Upgrader, fallback http.Handler, tl *
 		WriteTimeout: s.cfg.HTTPWriteTimeout, IdleTimeout: max(s.cfg.IdleTimeout, 0),
 		MaxHeaderBytes: maxHeadBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	if tl != nil { // Request.TLS for requests over the loop's record layer (tlsstate.go)
+		sv.http.Handler, sv.http.ConnContext = withTLSState(sv.http.Handler), tlsConnContext
+	}
 	if !s.addServe(ln, sv) {
 		return ErrServerClosed
 	}

@@ -30,15 +30,16 @@ var errRejected = errors.New("netpoll: upgrade rejected")
 // head without ever waiting for it (slowloris heads cost their bytes only;
 // the sweep enforces HandshakeTimeout).
 func (w *worker) readHead(c *Conn) {
-	n, p, full, err := w.input(c) // p: n bytes read, or their TLS plaintext
+	n, p, short, err := w.input(c) // p: n bytes read, or their TLS plaintext
 	if len(p) > 0 {
 		w.gotHead(c, p)
 	}
 	switch {
 	case n > 0 && err == nil:
-		// The EOF behind the bytes raises no edge, nor do bytes a full
-		// read left in the kernel.
-		if (c.peerFIN || full) && c.state.Load() == stHandshake {
+		// Not drained (tiny TLS records fill the buffer with little
+		// plaintext), or the EOF of a half-close behind the bytes: no
+		// new edge will say so, read on later.
+		if (!short || c.peerFIN) && c.state.Load() == stHandshake {
 			c.s.schedule(c, bRead)
 		}
 	case err == unix.EAGAIN || err == unix.EINTR:

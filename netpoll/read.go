@@ -63,7 +63,7 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		c.releaseInput()
-		n, p, full, err := w.input(c) // p: n bytes read, or their TLS plaintext
+		n, p, short, err := w.input(c) // p: n bytes read, or their TLS plaintext
 		if n > 0 {
 			total += n
 			c.lastRead.Store(c.s.clock())
@@ -77,7 +77,7 @@ func (w *worker) read(c *Conn) {
 		case err != nil || n == 0:
 			w.eof(c, err)
 			return
-		case !full && !c.peerFIN:
+		case short && !c.peerFIN:
 			// Drained when it was read: bytes arriving since then raise
 			// a new edge (a socket's epoll wake-up fires per arrival).
 			// Not so the EOF of a half-close whose edge came with the

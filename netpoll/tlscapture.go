@@ -36,21 +36,25 @@ import (
 type recConn struct {
 	net.Conn
 	suiteID atomic.Uint32 // the ServerHello's cipher suite (0: not yet)
-	mu      sync.Mutex    // guards secrets, master, srandom, keyErr, random
+	mu      sync.Mutex    // guards secrets, master, srandom, keyErr, random, crandom, routed, unrouted
 	secrets [2][]byte     // client, server application traffic secret 0
 	master  []byte        // TLS 1.2: the master secret
 	srandom []byte        // TLS 1.2: the server random (ServerHello)
 	keyErr  error
-	random  []byte      // client random of the lines above
-	router  *keyRouter  // routes the key log lines of rc's handshake here
-	crandom [32]byte    // rc's client random, once its ClientHello was read
-	routed  bool        // rc is in router.conns
-	stopped atomic.Bool // taken over: Read answers errTakenOver
-	buf     []byte      // ciphertext read and not yet handed out: buf[r:w]
-	r, w    int
-	cur     []byte // rest of the record being handed to crypto/tls
-	in, out tracker
-	wbroken bool // a Write ended inside a record: the write side is unknown
+	random  []byte     // client random of the lines above
+	router  *keyRouter // routes the key log lines of rc's handshake here
+	crandom [32]byte   // rc's client random, once its ClientHello was read
+	routed  bool       // rc is in router.conns
+	// unrouted: unroute ran (Close may run on another goroutine than the
+	// handshake's Read: a ClientHello read after it is not routed).
+	unrouted bool
+	hello    bool        // Read saw a ClientHello (Read's goroutine only)
+	stopped  atomic.Bool // taken over: Read answers errTakenOver
+	buf      []byte      // ciphertext read and not yet handed out: buf[r:w]
+	r, w     int
+	cur      []byte // rest of the record being handed to crypto/tls
+	in, out  tracker
+	wbroken  bool // a Write ended inside a record: the write side is unknown
 }
 
 // errTakenOver is what crypto/tls reads once the connection was taken
@@ -135,21 +139,33 @@ func (kr *keyRouter) Write(p []byte) (int, error) {
 // is not followed: the connection then cannot be taken over). A random
 // already routed to a handshake in progress keeps its route: a copy of
 // another client's random gets no keys.
-func (rc *recConn) clientHello(b []byte) {
+// It reports whether b was a ClientHello.
+func (rc *recConn) clientHello(b []byte) bool {
 	// type(1) length(3) legacy_version(2) random(32)
 	if rc.router == nil || len(b) < 38 || b[0] != 1 {
-		return
+		return false
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.unrouted {
+		return true
 	}
 	copy(rc.crandom[:], b[6:38])
 	_, taken := rc.router.conns.LoadOrStore(rc.crandom, rc)
 	rc.routed = !taken
+	return true
 }
 
-// unroute forgets rc in its router (handshake over or failed).
+// unroute forgets rc in its router (handshake over or failed, or the
+// connection closed, from any goroutine).
 func (rc *recConn) unroute() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	if rc.routed {
 		rc.router.conns.Delete(rc.crandom)
+		rc.routed = false
 	}
+	rc.unrouted = true
 }
 
 // Write follows the records crypto/tls writes, then writes them.
@@ -225,8 +241,8 @@ func (rc *recConn) Read(p []byte) (int, error) {
 		if n > 0 && rc.w-rc.r >= n {
 			rc.cur = rc.buf[rc.r : rc.r+n]
 			rc.r += n
-			if !rc.routed && rc.cur[0] == recHandshake {
-				rc.clientHello(rc.cur[recHeaderLen:])
+			if !rc.hello && rc.cur[0] == recHandshake {
+				rc.hello = rc.clientHello(rc.cur[recHeaderLen:])
 			}
 			rc.in.see(rc.cur, rc, false)
 			break

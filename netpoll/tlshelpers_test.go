@@ -126,6 +126,12 @@ func newManualTLS(t testing.TB, addr string) *manualTLS {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return manualOver(t, raw)
+}
+
+// manualOver is newManualTLS over a connection the test dialed.
+func manualOver(t testing.TB, raw net.Conn) *manualTLS {
+	t.Helper()
 	t.Cleanup(func() { _ = raw.Close() })
 	var kl lockedBuf
 	cfg := clientTLSConfig()

@@ -16,7 +16,9 @@ type tlsConn struct {
 	part   []byte // ciphertext not yet decrypted: an incomplete record, or what followed the handshake
 	out    []byte // sealed records not yet written: out[outOff:]
 	outOff int
-	closed bool // close_notify or a failure: nothing more is read
+	kuOut  int     // bytes of KeyUpdate answers in out since it was last empty
+	closed bool    // close_notify or a failure: nothing more is read
+	info   tlsInfo // version, suite, SNI: Request.TLS if handed to net/http
 }
 
 // sealBatch is the plaintext one flush round seals before it writes.
@@ -48,30 +50,33 @@ func putOut(b []byte) {
 }
 
 // input is one read of c's socket into the worker's buffer: it returns
-// the bytes read, the plaintext to parse, whether the read filled all the
-// room it was given (then the kernel may hold more, and edge-triggered
-// epoll will not report it again) and the read error. Without TLS
+// the bytes read, the plaintext to parse, whether the read got less than
+// it asked for (then the socket was drained: with edge-triggered epoll,
+// only a read that came back short may end a read task without
+// scheduling another) and the read error. Without TLS
 // the plaintext is what was read. With TLS, the ciphertext kept from the
 // last read goes first, complete records are decrypted in place (their
 // plaintext packed at the start of the buffer) and an incomplete one is
 // kept; a TLS failure is returned as the error once the plaintext before
 // it was returned, after the alert it deserves was sent.
-func (w *worker) input(c *Conn) (int, []byte, bool, error) {
+func (w *worker) input(c *Conn) (n int, p []byte, short bool, err error) {
 	t := c.tls
 	if t == nil {
-		n, err := w.sysRead(c, w.buf)
-		return n, w.buf[:n], n == len(w.buf), err
+		n, err = w.sysRead(c, w.buf)
+		return n, w.buf[:n], n < len(w.buf), err
 	}
 	if t.closed {
-		return 0, nil, false, errTLSClosed
+		return 0, nil, true, errTLSClosed
 	}
+	// The incomplete record kept from the last read goes first, so this
+	// read asks for less than a whole buffer.
 	k := copy(w.buf, t.part)
 	if t.part != nil {
 		putPart(t.part)
 		t.part = nil
 	}
-	n, err := w.sysRead(c, w.buf[k:])
-	full := n == len(w.buf)-k // the kernel may hold more: edge-triggered epoll will not say so again
+	n, err = w.sysRead(c, w.buf[k:])
+	short = n < len(w.buf)-k
 	p, terr := t.openAll(c, w.buf[:k+n])
 	if terr != nil {
 		t.closed = true
@@ -79,9 +84,9 @@ func (w *worker) input(c *Conn) (int, []byte, bool, error) {
 		if errors.As(terr, &te) && te.alert != 0xff {
 			w.tlsAlert(c, te.alert)
 		}
-		return n, p, full, terr
+		return n, p, true, terr
 	}
-	return n, p, full, err
+	return n, p, short, err
 }
 
 // openAll decrypts the complete records of data in place and returns
@@ -132,22 +137,23 @@ func (t *tlsConn) postHandshake(c *Conn, msg []byte) error {
 	if err != nil || !update || t.rd.v12 { // TLS 1.2: no renegotiation
 		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
 	}
-	if err != nil || !update {
-		return tlsFailure(errTLSUnsupp, alertUnexpectedMessage)
-	}
 	if err := t.rd.update(); err != nil {
 		return tlsFailure(err, alertInternalError)
 	}
 	if !requested {
 		return nil
 	}
-	if len(t.out)-t.outOff > maxKeyUpdateOut {
+	// Only the answers count: the sealed records of a flush that wait
+	// for the socket (up to sealBatch) are not the peer's doing.
+	if t.kuOut > maxKeyUpdateOut {
 		return tlsFailure(errors.New("netpoll: KeyUpdate requests not read"), alertUnexpectedMessage)
 	}
 	if t.out == nil {
 		t.out = getOut()
 	}
+	n := len(t.out)
 	t.out = t.wr.seal(t.out, recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
+	t.kuOut += len(t.out) - n
 	if err := t.wr.update(); err != nil {
 		return tlsFailure(err, alertInternalError)
 	}
@@ -248,7 +254,7 @@ func (w *worker) writeOut(c *Conn, t *tlsConn) (blocked bool, err error) {
 	t.outOff += n
 	if t.outOff >= len(t.out) {
 		putOut(t.out)
-		t.out, t.outOff = nil, 0
+		t.out, t.outOff, t.kuOut = nil, 0, 0
 	}
 	return blocked, err
 }

@@ -63,7 +63,9 @@ type listenedConn struct {
 
 func (lc *listenedConn) forget() {
 	lc.once.Do(func() {
-		listened.Delete(lc.key)
+		// Only our own entry: a later connection with the same addresses
+		// (the port reused) may have stored its own since.
+		listened.CompareAndDelete(lc.key, lc)
 		lc.unroute()
 	})
 }

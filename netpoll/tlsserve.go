@@ -61,20 +61,24 @@ func (s *Server) TLSStats() TLSStats {
 // for an idle connection: only its keys.
 //
 // cfg is cloned once (the listener's handshakes share the clone, so
-// session tickets resume). The clone accepts TLS 1.3 (AES-128-GCM,
-// AES-256-GCM, ChaCha20-Poly1305) and TLS 1.2 with ECDHE and AES-GCM or
-// ChaCha20-Poly1305 only (no CBC, no RSA key exchange, no renegotiation;
-// TLS 1.2 sessions are not resumed: crypto/tls logs no keys for them) and offers
+// session tickets resume). Within what cfg allows (its MinVersion,
+// MaxVersion and CipherSuites are kept), the clone accepts TLS 1.3
+// (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305) and TLS 1.2 with ECDHE
+// and AES-GCM or ChaCha20-Poly1305 only (no CBC, no RSA key exchange, no
+// renegotiation; TLS 1.2 sessions are not resumed: crypto/tls logs no
+// keys for them); a cfg that allows none of these is an error. It offers
 // only http/1.1 by ALPN. Plain HTTP requests are handed to net/http over
-// a net.Conn that speaks the same record layer (their Request.TLS is nil).
+// a net.Conn that speaks the same record layer (their Request.TLS gives
+// the handshake's version, suite, SNI and ALPN).
 func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, up Upgrader, fallback http.Handler) error {
 	if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil &&
 		cfg.GetConfigForClient == nil) {
 		return errors.New("netpoll: ServeTLS needs a tls.Config with a certificate")
 	}
 	c := cfg.Clone()
-	c.MinVersion, c.MaxVersion = tls.VersionTLS12, 0
-	c.CipherSuites = suites12 // TLS 1.2: ECDHE with an AEAD only (1.3's suites are all fine)
+	if err := loopVersions(c); err != nil {
+		return err
+	}
 	c.NextProtos = []string{"http/1.1"}
 	max := int64(s.cfg.MaxTLSHandshakes)
 	if max <= 0 {
@@ -82,6 +86,34 @@ func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config, up Upgrader, fallbac
 	}
 	c, kr := newKeyRouter(c)
 	return s.serve(ln, up, fallback, &tlsServe{cfg: c, router: kr, max: max})
+}
+
+// loopVersions narrows c to what the loop's record layer carries,
+// keeping the application's own restrictions: TLS 1.2 at least (a
+// higher MinVersion and a MaxVersion stay), and for TLS 1.2 only ECDHE
+// with an AEAD, among the suites c allows if it names them (when none
+// of them is one, TLS 1.2 is off). TLS 1.3's suites are all carried.
+// A config that leaves no version the loop carries is an error.
+func loopVersions(c *tls.Config) error {
+	c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+	suites := suites12
+	if len(c.CipherSuites) > 0 {
+		suites = nil
+		for _, id := range c.CipherSuites {
+			if _, ok := suite12For(id); ok {
+				suites = append(suites, id)
+			}
+		}
+		if len(suites) == 0 {
+			c.MinVersion = max(c.MinVersion, tls.VersionTLS13)
+			suites = suites12 // unused: TLS 1.2 is off
+		}
+	}
+	c.CipherSuites = suites
+	if c.MaxVersion != 0 && c.MaxVersion < c.MinVersion {
+		return errors.New("netpoll: ServeTLS needs TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305: the tls.Config allows neither")
+	}
+	return nil
 }
 
 // startTLS runs the handshake of an accepted connection (its slot taken,
@@ -115,11 +147,16 @@ func (s *Server) tlsHandshake(c *Conn, t *tlsServe) {
 	fc := &hsConn{fd: int(c.fd), peer: c.peer, stop: s.draining.Load,
 		deadline: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano()}
 	rc := newRecConn(fc, t.router)
-	err := tls.Server(rc, t.cfg).Handshake()
+	tc := tls.Server(rc, t.cfg)
+	err := tc.Handshake()
 	rc.unroute()
 	var st *tlsConn
 	if err == nil {
 		st, err = rc.takeOver()
+	}
+	if err == nil {
+		cs := tc.ConnectionState()
+		st.info = infoOf(&cs)
 	}
 	t.inflight.Add(-1)
 	if err != nil {

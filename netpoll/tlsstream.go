@@ -11,8 +11,9 @@ import (
 // (plain HTTP requests, LongPoll): blocking reads and writes over the
 // accepted connection, through the same record state the event loop used
 // for the request head (the handshake is long over; crypto/tls is not
-// involved again). Reads and writes may run concurrently (net/http's
-// background read): each direction has its own lock.
+// involved again; Request.TLS is rebuilt from the handshake's
+// parameters, tlsstate.go). Reads and writes may run concurrently
+// (net/http's background read): each direction has its own lock.
 type tlsStream struct {
 	net.Conn
 
@@ -23,11 +24,14 @@ type tlsStream struct {
 	plain []byte // decrypted and not yet returned (inside rbuf)
 	rerr  error  // close_notify (io.EOF) or a failure: sticky
 
-	wmu    sync.Mutex
-	wr     halfConn
-	wbuf   []byte
-	werr   error
-	closed sync.Once
+	wmu     sync.Mutex
+	wr      halfConn
+	wbuf    []byte
+	pending []byte // sealed on the loop and not yet written: first on the wire
+	werr    error
+	closed  sync.Once
+
+	info tlsInfo // Request.TLS of its requests (tlsstate.go)
 }
 
 // netConn is the connection net/http gets for a handed-off request.
@@ -37,10 +41,16 @@ func (c *Conn) netConn() net.Conn {
 	if t == nil {
 		return base
 	}
-	if t.outOff < len(t.out) { // a KeyUpdate answer sealed during the head: first on the wire
-		_, _ = base.Write(t.out[t.outOff:])
+	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096), info: t.info}
+	if t.outOff < len(t.out) {
+		// KeyUpdate answers sealed during the head that the socket did
+		// not take: written before anything else, by net/http's
+		// goroutine under its write deadline, never here on the worker
+		// (a peer that does not read would block it).
+		s.pending = append([]byte(nil), t.out[t.outOff:]...)
+		putOut(t.out)
+		t.out, t.outOff = nil, 0
 	}
-	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096)}
 	s.w = copy(s.rbuf, t.part)
 	if t.part != nil {
 		putPart(t.part)
@@ -127,9 +137,18 @@ func (s *tlsStream) fail(err error) {
 	}
 }
 
+// writePending writes the ciphertext sealed on the loop (wmu held).
+func (s *tlsStream) writePending() error {
+	if s.werr == nil && len(s.pending) > 0 {
+		_, s.werr = s.Conn.Write(s.pending)
+		s.pending = nil
+	}
+	return s.werr
+}
+
 // writeRecord seals and writes one record (wmu held).
 func (s *tlsStream) writeRecord(typ uint8, p []byte) {
-	if s.werr != nil {
+	if s.writePending() != nil {
 		return
 	}
 	s.wbuf = s.wr.seal(s.wbuf[:0], typ, p)
@@ -139,8 +158,8 @@ func (s *tlsStream) writeRecord(typ uint8, p []byte) {
 func (s *tlsStream) Write(p []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.werr != nil {
-		return 0, s.werr
+	if err := s.writePending(); err != nil {
+		return 0, err
 	}
 	n := 0
 	for n < len(p) {
