@@ -140,6 +140,9 @@ func TestDeflateIdleMemory(t *testing.T) {
 		c.write(rsvFrame(ws.OpText, true, 0x4, z))
 	})
 	t.Logf("heap per idle connection (server and test client): plain %.0f B, compressed %.0f B", plain, comp)
+	if raceEnabled {
+		return // sync.Pool drops and remakes inflaters at random under -race; the test command reruns without it
+	}
 	if comp-plain > 2048 {
 		t.Fatalf("an idle compressed connection holds %.0f bytes more than a plain one", comp-plain)
 	}
