@@ -328,20 +328,11 @@ func (p *Presence) changed(t *batch) {
 	if p.cfg.DiffWindow > 0 || !ok {
 		t.open = true
 		if t.timer == nil {
-			t.timer = time.AfterFunc(p.window(), func() { p.tick(t) })
+			t.timer = time.AfterFunc(p.window(t), func() { p.tick(t) })
 		} else {
-			t.timer.Reset(p.window())
+			t.timer.Reset(p.window(t))
 		}
 	}
-}
-
-// window is the batching window, or the retry delay after a failed store
-// write when batching is off.
-func (p *Presence) window() time.Duration {
-	if p.cfg.DiffWindow > 0 {
-		return p.cfg.DiffWindow
-	}
-	return 100 * time.Millisecond
 }
 
 // tick ends a window: what waited goes out and a new window opens, or the
@@ -355,7 +346,7 @@ func (p *Presence) tick(t *batch) {
 	if t.pending() || len(t.stateWait) > 0 {
 		ok := p.flush(t)
 		if !p.closed.Load() && (!ok || p.cfg.DiffWindow > 0) {
-			t.timer.Reset(p.window())
+			t.timer.Reset(p.window(t))
 			return
 		}
 	}

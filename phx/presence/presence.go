@@ -42,6 +42,13 @@ type Config struct {
 	// join waits in the window gets its presence_state when the window
 	// ends (see PushState), so it also bounds how long that state waits.
 	DiffWindow time.Duration
+	// MaxDiffWindow is how wide the window grows in a big room (default
+	// 1s; at most DiffWindow: no widening). The window lasts 50µs per
+	// announced member of the topic, within [DiffWindow, MaxDiffWindow]:
+	// a presence_diff costs one frame write per member, so a busy room of
+	// 10,000 sends one diff per 500ms instead of 20 per second (see
+	// window.go). Ignored when DiffWindow is negative.
+	MaxDiffWindow time.Duration
 	// HeartbeatInterval is how often the node heartbeats in the store and
 	// looks for dead nodes (default 2s; negative disables both).
 	HeartbeatInterval time.Duration
@@ -68,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DiffWindow == 0 {
 		c.DiffWindow = 50 * time.Millisecond
+	}
+	if c.MaxDiffWindow == 0 {
+		c.MaxDiffWindow = defaultMaxDiffWindow
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
