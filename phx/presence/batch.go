@@ -40,10 +40,11 @@ import (
 // every channel that waited, so that all the joiners of one window share
 // one encoding (and, through phx.SharedPush, one frame per join_ref) and
 // each finds itself in its state, as in Phoenix (which tracks, then
-// lists). The diff that announced the joins reaches those joiners too,
-// before or after the state: phoenix.js holds diffs until the state of the
-// current join arrives, and the joins it repeats are idempotent by
-// phx_ref.
+// lists). The diff that announced the joins skips those joiners on this
+// node (their state, read after the store applied it, includes it); an
+// earlier diff may reach them before their state: phoenix.js holds diffs
+// until the state of the current join arrives, and the joins they repeat
+// are idempotent by phx_ref.
 //
 // Lock order: see the package documentation (doc.go).
 type batch struct {
@@ -400,6 +401,11 @@ func (p *Presence) flush(t *batch) bool {
 	p.diffs.Add(1)
 	b, err := phx.NewBroadcast(t.name, EventDiff, phx.RawJSON(payload))
 	if err == nil {
+		// The channels waiting for their presence_state get it right
+		// after this diff, read from the store that already holds the
+		// diff's changes: the diff would only repeat it (and in a wide
+		// window of a busy room, repeat a big diff to many joiners).
+		phx.SkipChannels(b, t.stateWait)
 		err = p.srv.PubSub().Broadcast(b)
 	}
 	if err != nil {
