@@ -13,8 +13,10 @@ import "time"
 // memberWindow per member (the topic's subscribers on this node, which
 // are what a diff is written to), never less than DiffWindow nor more
 // than MaxDiffWindow. That bounds a busy topic's diff frames to about
-// 1/memberWindow (20,000) per second whatever its size, while a room of up
-// to DiffWindow/memberWindow (1,000 by default) keeps DiffWindow. A quiet
+// 1/memberWindow (20,000) per second up to MaxDiffWindow/memberWindow
+// members (20,000 by default; one diff per MaxDiffWindow beyond), while a
+// room of up to DiffWindow/memberWindow (1,000 by default) keeps
+// DiffWindow. A quiet
 // topic's first change still goes out at once: only changes that follow
 // within the window wait for it. The wire is unchanged (a diff of the net
 // changes of a longer window is still one presence_diff), and so is every
