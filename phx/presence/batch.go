@@ -41,9 +41,11 @@ import (
 // one encoding (and, through phx.SharedPush, one frame per join_ref) and
 // each finds itself in its state, as in Phoenix (which tracks, then
 // lists). The diff that announced the joins skips those joiners on this
-// node (their state, read after the store applied it, includes it); an
-// earlier diff may reach them before their state: phoenix.js holds diffs
-// until the state of the current join arrives, and the joins they repeat
+// node when it has joins only (their state, read after the store applied
+// it, includes them); a diff with leaves reaches them too, before their
+// state: phoenix.js holds diffs until the state of the current join
+// arrives and then applies them on top of it, so a join it holds from an
+// earlier diff needs the leave that follows it, and the joins they repeat
 // are idempotent by phx_ref.
 //
 // Lock order: see the package documentation (doc.go).
@@ -396,6 +398,7 @@ func (p *Presence) flush(t *batch) bool {
 	payload = append(payload, `,"leaves":`...)
 	payload = appendGrouped(payload, sortedByKey(t.leaves))
 	payload = append(payload, '}')
+	joinsOnly := len(t.leaves) == 0
 	t.reset()
 	t.shared, t.sharedOK = nil, false // stale: released
 	p.diffs.Add(1)
@@ -403,9 +406,15 @@ func (p *Presence) flush(t *batch) bool {
 	if err == nil {
 		// The channels waiting for their presence_state get it right
 		// after this diff, read from the store that already holds the
-		// diff's changes: the diff would only repeat it (and in a wide
-		// window of a busy room, repeat a big diff to many joiners).
-		phx.SkipChannels(b, t.stateWait)
+		// diff's joins: the diff would only repeat them (in a wide window
+		// of a busy room, a big diff to many joiners). Not when it has
+		// leaves: a waiting client may hold an earlier diff (phoenix.js
+		// keeps diffs until the state, then applies them on top of it),
+		// whose join of a ref that leaves in this diff would come back
+		// without this diff's leave.
+		if joinsOnly {
+			phx.SkipChannels(b, t.stateWait)
+		}
 		err = p.srv.PubSub().Broadcast(b)
 	}
 	if err != nil {
