@@ -19,8 +19,8 @@
 // (one frame per serializer version and join_ref, phx.SharedPush); a joiner
 // whose own join waits in the window gets it when the window ends, together
 // with the other joiners of that window, so that a room of 10,000 costs one
-// encoding per window, not one per joiner; that window's diff skips them
-// (their state already holds it). Presences are kept in a Store: the
+// encoding per window, not one per joiner; that window's diff, when it has
+// joins only, skips them (their state already holds it). Presences are kept in a Store: the
 // in-memory MemoryStore for one node, or a shared store for several nodes
 // sharing a PubSub, each node heartbeating in it and expiring the presences
 // of nodes that went silent. Package presencetest checks a Store

@@ -398,7 +398,8 @@ func (p *Presence) List(topic string) (State, error) {
 // the window (DiffWindow, widened in a big room up to MaxDiffWindow): the
 // flush that announces the join pushes the new state, encoded once, to every
 // channel that waited, so c finds itself in it, as in Phoenix (that flush's
-// diff skips c on this node: the state holds its changes). The state is
+// diff, when it has joins only, skips c on this node: the state holds
+// them). The state is
 // consistent with the diffs: c subscribed before the state was read, so
 // every change after it reaches c in a diff, and the leave of every presence
 // in the state is broadcast to c. Diffs that reach c before the state are
