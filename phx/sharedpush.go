@@ -89,3 +89,22 @@ func (c *Channel) PushShared(sp *SharedPush) error {
 	c.writeOrHold(func() { err = c.socket.tr.send(binary, frame) })
 	return err
 }
+
+// SkipChannels makes b skip the channel instances chans on this node (on
+// top of b.From): for a message that these channels already have in
+// another form, such as the presence_diff of a window whose joiners get a
+// presence_state that includes it. Other nodes deliver b to all their
+// subscribers. chans must not change until b is broadcast.
+func SkipChannels(b *Broadcast, chans []*Channel) {
+	if len(chans) == 0 {
+		return
+	}
+	ids := make(map[uint64]struct{}, len(chans))
+	for _, c := range chans {
+		ids[c.id] = struct{}{}
+	}
+	b.Skip = func(id uint64) bool {
+		_, skip := ids[id]
+		return skip
+	}
+}

@@ -40,10 +40,13 @@ import (
 // every channel that waited, so that all the joiners of one window share
 // one encoding (and, through phx.SharedPush, one frame per join_ref) and
 // each finds itself in its state, as in Phoenix (which tracks, then
-// lists). The diff that announced the joins reaches those joiners too,
-// before or after the state: phoenix.js holds diffs until the state of the
-// current join arrives, and the joins it repeats are idempotent by
-// phx_ref.
+// lists). The diff that announced the joins skips those joiners on this
+// node when it has joins only (their state, read after the store applied
+// it, includes them); a diff with leaves reaches them too, before their
+// state: phoenix.js holds diffs until the state of the current join
+// arrives and then applies them on top of it, so a join it holds from an
+// earlier diff needs the leave that follows it, and the joins they repeat
+// are idempotent by phx_ref.
 //
 // Lock order: see the package documentation (doc.go).
 type batch struct {
@@ -328,20 +331,11 @@ func (p *Presence) changed(t *batch) {
 	if p.cfg.DiffWindow > 0 || !ok {
 		t.open = true
 		if t.timer == nil {
-			t.timer = time.AfterFunc(p.window(), func() { p.tick(t) })
+			t.timer = time.AfterFunc(p.window(t), func() { p.tick(t) })
 		} else {
-			t.timer.Reset(p.window())
+			t.timer.Reset(p.window(t))
 		}
 	}
-}
-
-// window is the batching window, or the retry delay after a failed store
-// write when batching is off.
-func (p *Presence) window() time.Duration {
-	if p.cfg.DiffWindow > 0 {
-		return p.cfg.DiffWindow
-	}
-	return 100 * time.Millisecond
 }
 
 // tick ends a window: what waited goes out and a new window opens, or the
@@ -355,7 +349,7 @@ func (p *Presence) tick(t *batch) {
 	if t.pending() || len(t.stateWait) > 0 {
 		ok := p.flush(t)
 		if !p.closed.Load() && (!ok || p.cfg.DiffWindow > 0) {
-			t.timer.Reset(p.window())
+			t.timer.Reset(p.window(t))
 			return
 		}
 	}
@@ -404,11 +398,23 @@ func (p *Presence) flush(t *batch) bool {
 	payload = append(payload, `,"leaves":`...)
 	payload = appendGrouped(payload, sortedByKey(t.leaves))
 	payload = append(payload, '}')
+	joinsOnly := len(t.leaves) == 0
 	t.reset()
 	t.shared, t.sharedOK = nil, false // stale: released
 	p.diffs.Add(1)
 	b, err := phx.NewBroadcast(t.name, EventDiff, phx.RawJSON(payload))
 	if err == nil {
+		// The channels waiting for their presence_state get it right
+		// after this diff, read from the store that already holds the
+		// diff's joins: the diff would only repeat them (in a wide window
+		// of a busy room, a big diff to many joiners). Not when it has
+		// leaves: a waiting client may hold an earlier diff (phoenix.js
+		// keeps diffs until the state, then applies them on top of it),
+		// whose join of a ref that leaves in this diff would come back
+		// without this diff's leave.
+		if joinsOnly {
+			phx.SkipChannels(b, t.stateWait)
+		}
 		err = p.srv.PubSub().Broadcast(b)
 	}
 	if err != nil {

@@ -11,16 +11,19 @@
 // stop, crash, duplicate join, socket closed or lost).
 //
 // Diffs are batched per topic (Config.DiffWindow): the first change in a
-// quiet topic goes out at once, later ones within the window are merged
-// into one diff of net changes. A topic's presence_state is encoded once
-// per change and shared by every channel that receives it (one frame per
-// serializer version and join_ref, phx.SharedPush); a joiner whose own
-// join waits in the window gets it when the window ends, together with
-// the other joiners of that window, so that a room of 10,000 costs one
-// encoding per window, not one per joiner. Presences are kept in a Store: the
+// quiet topic goes out at once, later ones within the window are merged into
+// one diff of net changes. A diff costs one frame write per member, so the
+// window widens with the topic's local subscribers (50µs each, up to
+// Config.MaxDiffWindow: 500ms at 10,000 members). A topic's presence_state
+// is encoded once per change and shared by every channel that receives it
+// (one frame per serializer version and join_ref, phx.SharedPush); a joiner
+// whose own join waits in the window gets it when the window ends, together
+// with the other joiners of that window, so that a room of 10,000 costs one
+// encoding per window, not one per joiner; that window's diff, when it has
+// joins only, skips them (their state already holds it). Presences are kept in a Store: the
 // in-memory MemoryStore for one node, or a shared store for several nodes
-// sharing a PubSub, each node heartbeating in it and expiring the
-// presences of nodes that went silent. Package presencetest checks a Store
+// sharing a PubSub, each node heartbeating in it and expiring the presences
+// of nodes that went silent. Package presencetest checks a Store
 // implementation.
 //
 // # Lock ordering

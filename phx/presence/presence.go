@@ -42,6 +42,13 @@ type Config struct {
 	// join waits in the window gets its presence_state when the window
 	// ends (see PushState), so it also bounds how long that state waits.
 	DiffWindow time.Duration
+	// MaxDiffWindow is how wide the window grows in a big room (default
+	// 1s; at most DiffWindow: no widening). The window lasts 50µs per
+	// local subscriber of the topic, within [DiffWindow, MaxDiffWindow]:
+	// a presence_diff costs one frame write per member, so a busy room of
+	// 10,000 sends one diff per 500ms instead of 20 per second (see
+	// window.go). Ignored when DiffWindow is negative.
+	MaxDiffWindow time.Duration
 	// HeartbeatInterval is how often the node heartbeats in the store and
 	// looks for dead nodes (default 2s; negative disables both).
 	HeartbeatInterval time.Duration
@@ -68,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DiffWindow == 0 {
 		c.DiffWindow = 50 * time.Millisecond
+	}
+	if c.MaxDiffWindow == 0 {
+		c.MaxDiffWindow = defaultMaxDiffWindow
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = DefaultHeartbeatInterval
@@ -385,16 +395,18 @@ func (p *Presence) List(topic string) (State, error) {
 // The state is encoded once per change of the topic and shared by every
 // channel that asks for it until the next change. When c has a join of its
 // own still waiting in the batching window, its state waits for the end of
-// the window (at most DiffWindow): the flush that announces the join
-// pushes the new state, encoded once, to every channel that waited, so c
-// finds itself in it, as in Phoenix. The state is consistent with the
-// diffs: c subscribed before the state was read, so every change after it
-// reaches c in a diff, and the leave of every presence in the state is
-// broadcast to c. Diffs that reach c before the state are held by
-// phoenix.js and applied after it (the joins they repeat are idempotent by
-// phx_ref). An error is returned when the state could not be read or
-// pushed at once; a state that waits is pushed later, or not at all when c
-// has ended by then.
+// the window (DiffWindow, widened in a big room up to MaxDiffWindow): the
+// flush that announces the join pushes the new state, encoded once, to every
+// channel that waited, so c finds itself in it, as in Phoenix (that flush's
+// diff, when it has joins only, skips c on this node: the state holds
+// them). The state is
+// consistent with the diffs: c subscribed before the state was read, so
+// every change after it reaches c in a diff, and the leave of every presence
+// in the state is broadcast to c. Diffs that reach c before the state are
+// held by phoenix.js and applied after it (the joins they repeat are
+// idempotent by phx_ref). An error is returned when the state could not be
+// read or pushed at once; a state that waits is pushed later, or not at all
+// when c has ended by then.
 func (p *Presence) PushState(c *phx.Channel) error {
 	o := p.ownerOf(c)
 	var sp *phx.SharedPush

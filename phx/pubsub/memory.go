@@ -130,7 +130,7 @@ func (ps *Memory) Broadcast(b *Broadcast) error {
 }
 
 // LocalBroadcast delivers b to every local subscriber of b.Topic except
-// b.From.
+// b.From and those b.Skip names.
 func (ps *Memory) LocalBroadcast(b *Broadcast) {
 	sh := ps.shardOf(b.Topic)
 	sh.mu.RLock()
@@ -141,7 +141,7 @@ func (ps *Memory) LocalBroadcast(b *Broadcast) {
 	}
 	ts.broadcasts.Add(1)
 	for _, s := range ts.list {
-		if b.From != 0 && s.SubscriberID() == b.From {
+		if b.From != 0 && s.SubscriberID() == b.From || b.Skip != nil && b.Skip(s.SubscriberID()) {
 			continue
 		}
 		s.Deliver(b)

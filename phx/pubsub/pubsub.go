@@ -71,6 +71,9 @@ type Broadcast struct {
 	// From is the subscriber id that must not receive it (broadcast_from),
 	// 0 for none.
 	From uint64
+	// Skip, when set, names further subscribers of this node that must
+	// not receive it (other nodes ignore it: it is not sent to them).
+	Skip func(subscriberID uint64) bool
 
 	once  sync.Once
 	cache *serializer.Cache
