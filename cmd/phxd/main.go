@@ -39,6 +39,7 @@ type options struct {
 	logFormat    string
 	logLevel     string
 	presenceWin  time.Duration
+	presenceMaxW time.Duration
 	phoenixJS    string
 	pprofAddr    string
 	lpWindow     time.Duration
@@ -132,6 +133,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.phoenixJS, "phoenix-js", "", "`path` of the phoenix.js ES module the demo page at / uses (default: "+defaultPhoenixJS+", installed by npm ci in compat_test, looked for under the working directory and its parents, then in the source tree phxd was built from)")
 	fs.DurationVar(&o.presenceWin, "presence-window", 50*time.Millisecond, "presence_diff batching window per topic (negative: one diff per change)")
+	fs.DurationVar(&o.presenceMaxW, "presence-max-window", time.Second, "how wide the presence_diff window grows in a big room: 50µs per subscriber of the topic, from -presence-window up to this (negative or at most -presence-window: it never widens)")
 	fs.DurationVar(&o.lpWindow, "longpoll-window", 10*time.Second, "how long a LongPoll poll waits for messages before answering 204 (as Phoenix)")
 	fs.DurationVar(&o.lpIdle, "longpoll-idle", 0, "end LongPoll sessions that have not polled for this long (0, the default: 1.5 × -longpoll-window, as Phoenix)")
 	fs.StringVar(&o.checkOrigin, "check-origin", "", "comma-separated `hosts` whose web pages may connect (Origin check, as Phoenix's check_origin): example.com, *.example.com (and subdomains), https://example.com:8443; * turns the check off (default localhost,127.0.0.1,[::1] and the -addr host)")
@@ -200,7 +202,7 @@ func newServer(o *options, log *slog.Logger, cl *cluster) (*phx.Server, *presenc
 			PauseTimeout:     o.pauseTimeout,
 		},
 	}
-	pcfg := presence.Config{DiffWindow: o.presenceWin, Node: o.node,
+	pcfg := presence.Config{DiffWindow: o.presenceWin, MaxDiffWindow: o.presenceMaxW, Node: o.node,
 		HeartbeatInterval: o.presenceBeat, NodeTimeout: o.presenceNodeT}
 	if cl != nil {
 		cfg.PubSub, pcfg.Store, pcfg.Node = cl.phxPubSub(), cl.start, cl.node
