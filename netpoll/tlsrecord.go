@@ -119,21 +119,22 @@ type halfConn struct {
 	v12    bool // TLS 1.2 record format (tls12.go)
 }
 
+// newAEAD is the suite's AEAD (ChaCha20-Poly1305 or AES-GCM) keyed with
+// key; TLS 1.2 and 1.3 use the same constructions.
+func (s *tlsSuite) newAEAD(key []byte) (cipher.AEAD, error) {
+	if s.chacha {
+		return chacha20poly1305.New(key)
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
 // setSecret installs a traffic secret (sequence number back to 0).
 func (h *halfConn) setSecret(s *tlsSuite, secret []byte) error {
-	key := expandLabel(s.hash, secret, "key", s.keyLen)
-	var (
-		aead cipher.AEAD
-		err  error
-	)
-	if s.chacha {
-		aead, err = chacha20poly1305.New(key)
-	} else {
-		var b cipher.Block
-		if b, err = aes.NewCipher(key); err == nil {
-			aead, err = cipher.NewGCM(b)
-		}
-	}
+	aead, err := s.newAEAD(expandLabel(s.hash, secret, "key", s.keyLen))
 	if err != nil {
 		return err
 	}
