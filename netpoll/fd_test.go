@@ -88,14 +88,7 @@ type hiddenListener struct{ net.Listener }
 func TestServeListenerWithoutFD(t *testing.T) {
 	const n = 10
 	rec := newRecorder(true)
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ln := listenServer(t, Config{})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(hiddenListener{ln}, acceptAll(rec), nil) }()
 	defer func() {

@@ -131,8 +131,9 @@ func (r *recorder) waitMsg(t testing.TB) message {
 	return message{}
 }
 
-// startServer runs a Server on a loopback listener until the test ends.
-func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (*Server, string) {
+// listenServer makes a Server with cfg (the test logger unless cfg names
+// one) and a loopback listener for it; the caller serves and closes.
+func listenServer(t testing.TB, cfg Config) (*Server, net.Listener) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -145,15 +146,36 @@ func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, ln
+}
+
+// startServer runs a Server on a loopback listener until the test ends.
+func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (*Server, string) {
+	t.Helper()
+	return serveUntilEnd(t, cfg, "Serve", func(s *Server, ln net.Listener) error {
+		return s.Serve(ln, up, fallback)
+	}, func() {
+		if r, ok := up.(interface{ check(testing.TB) }); ok {
+			r.check(t)
+		}
+	})
+}
+
+// serveUntilEnd runs serve (named name in errors) for a new Server on a
+// loopback listener. When the test ends it closes the Server, asserts
+// serve returned ErrServerClosed, then calls after if not nil.
+func serveUntilEnd(t testing.TB, cfg Config, name string, serve func(*Server, net.Listener) error, after func()) (*Server, string) {
+	t.Helper()
+	s, ln := listenServer(t, cfg)
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln, up, fallback) }()
+	go func() { served <- serve(s, ln) }()
 	t.Cleanup(func() {
 		_ = s.Close()
 		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
+			t.Errorf("%s returned %v", name, err)
 		}
-		if r, ok := up.(interface{ check(testing.TB) }); ok {
-			r.check(t)
+		if after != nil {
+			after()
 		}
 	})
 	return s, ln.Addr().String()

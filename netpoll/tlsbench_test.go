@@ -46,14 +46,7 @@ func (l *bridgeListener) Addr() net.Addr { return l.addr }
 // per connection (one copying each way), plaintext to the loop.
 func startBridge(b testing.TB, up Upgrader) string {
 	b.Helper()
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, ln := listenServer(b, Config{})
 	bl := &bridgeListener{ch: make(chan net.Conn), addr: ln.Addr(), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	served := make(chan error, 1)

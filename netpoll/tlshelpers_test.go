@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -58,26 +57,9 @@ func clientTLSConfig() *tls.Config {
 // startTLSServer is startServer with ServeTLS.
 func startTLSServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (*Server, string) {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeTLS(ln, serverTLSConfig(), up, fallback) }()
-	t.Cleanup(func() {
-		_ = s.Close()
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("ServeTLS returned %v", err)
-		}
-	})
-	return s, ln.Addr().String()
+	return serveUntilEnd(t, cfg, "ServeTLS", func(s *Server, ln net.Listener) error {
+		return s.ServeTLS(ln, serverTLSConfig(), up, fallback)
+	}, nil)
 }
 
 // dialTLS opens a wss:// client.

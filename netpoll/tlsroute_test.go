@@ -95,14 +95,7 @@ func TestTLSListenerForgetsOnlyItself(t *testing.T) {
 // that leaves nothing is refused.
 func TestTLSServeKeepsConfigLimits(t *testing.T) {
 	serve := func(mod func(*tls.Config)) (string, func() error) {
-		s, err := New(Config{Logger: testLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ln := listenServer(t, Config{})
 		cfg := serverTLSConfig()
 		mod(cfg)
 		served := make(chan error, 1)
