@@ -89,14 +89,7 @@ func TestTLSRefusedRecords(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newManualTLS(t, addr)
-			m.send(recAppData, []byte(upgradeRequest("/socket")))
-			for head := []byte(nil); !bytes.Contains(head, []byte("\r\n\r\n")); {
-				_, p, err := m.next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				head = append(head, p...)
-			}
+			upgradeManual(t, m)
 			tc.send(m)
 			m.expectAlert(tc.alert)
 			other.send(ws.OpText, []byte(tc.name))
