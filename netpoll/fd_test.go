@@ -28,8 +28,15 @@ func TestUpgradeHTTPOneFD(t *testing.T) {
 		s.UpgradeHTTP(w, r, acceptAll(rec))
 	}))
 	defer hs.Close()
-	addr := strings.TrimPrefix(hs.URL, "http://")
-	dial(t, addr) // the first connection may open fds of its own (Go's poller)
+	expectTwoFDsEach(t, strings.TrimPrefix(hs.URL, "http://"), rec, n)
+}
+
+// expectTwoFDsEach opens n echoing connections to addr (after one that
+// may open fds of its own: Go's poller) and asserts they added two fds
+// each, client and server side, both living in this process.
+func expectTwoFDsEach(t *testing.T, addr string, rec *recorder, n int) {
+	t.Helper()
+	dial(t, addr)
 	rec.waitOpen(t)
 	fd0 := countFDs(t)
 	cs := make([]*client, n)
@@ -97,20 +104,7 @@ func TestServeListenerWithoutFD(t *testing.T) {
 			t.Errorf("Serve returned %v", err)
 		}
 	}()
-	dial(t, ln.Addr().String())
-	rec.waitOpen(t)
-	fd0 := countFDs(t)
-	for range n {
-		c := dial(t, ln.Addr().String())
-		rec.waitOpen(t)
-		c.send(ws.OpText, []byte("hidden"))
-		if p := c.expectFrame(ws.OpText); string(p) != "hidden" {
-			t.Fatalf("echo %q", p)
-		}
-	}
-	if d := countFDs(t) - fd0; d > 2*n+2 {
-		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
-	}
+	expectTwoFDsEach(t, ln.Addr().String(), rec, n)
 }
 
 // TestFDTableBounds: the fd table takes fds up to its size and refuses
