@@ -82,9 +82,7 @@ func TestTLS12Fallback(t *testing.T) {
 
 // The mount path over TLS 1.2.
 func TestTLS12Listener(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, Config{}, true)
 	c := dialWith(t, ws.Dialer{TLSConfig: client12(tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)}, "wss://"+addr+"/socket")
 	p := bytes.Repeat([]byte("z"), 40<<10)
 	c.send(ws.OpText, p)

@@ -148,9 +148,7 @@ func TestTLSServeKeepsConfigLimits(t *testing.T) {
 // listener's buffer, a record cut in two by it, and the rest still in
 // the kernel when the connection is hijacked.
 func TestTLSListenerPipelinedFrames(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, Config{}, true)
 	m := newManualTLS(t, addr)
 	big := bytes.Repeat([]byte("pipelined "), 20<<10)
 	var wire []byte
