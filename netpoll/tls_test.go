@@ -40,17 +40,7 @@ func TestTLSKeyUpdate(t *testing.T) {
 	if err := m.rd.update(); err != nil {
 		t.Fatal(err)
 	}
-	var head []byte
-	for !bytes.Contains(head, []byte("\r\n\r\n")) {
-		typ, p, err = m.next()
-		if err != nil || typ != recAppData {
-			t.Fatalf("101: type %d %v", typ, err)
-		}
-		head = append(head, p...)
-	}
-	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
-		t.Fatalf("head %q", head)
-	}
+	readHead101(t, m)
 	// One more update without a request, then an echo under the newest keys.
 	m.send(recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
 	_ = m.wr.update()
