@@ -4,8 +4,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,16 +17,8 @@ import (
 func TestUpgradeHTTPOneFD(t *testing.T) {
 	const n = 20
 	rec := newRecorder(true)
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.UpgradeHTTP(w, r, acceptAll(rec))
-	}))
-	defer hs.Close()
-	expectTwoFDsEach(t, strings.TrimPrefix(hs.URL, "http://"), rec, n)
+	_, addr := startUpgradeHTTP(t, Config{}, acceptAll(rec))
+	expectTwoFDsEach(t, addr, rec, n)
 }
 
 // expectTwoFDsEach opens n echoing connections to addr (after one that

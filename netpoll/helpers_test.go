@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -179,6 +180,26 @@ func serveUntilEnd(t testing.TB, cfg Config, name string, serve func(*Server, ne
 		}
 	})
 	return s, ln.Addr().String()
+}
+
+// startUpgradeHTTP serves up through UpgradeHTTP behind an httptest
+// server until the test ends; it returns the Server and that server's
+// host:port.
+func startUpgradeHTTP(t testing.TB, cfg Config, up Upgrader) (*Server, string) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger()
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.UpgradeHTTP(w, r, up)
+	}))
+	t.Cleanup(hs.Close)
+	return s, strings.TrimPrefix(hs.URL, "http://")
 }
 
 // client is a test WebSocket client over a raw connection.
