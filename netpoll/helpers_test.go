@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -277,6 +278,15 @@ func (c *client) readFrame() (ws.Header, []byte, error) {
 	p := make([]byte, h.Length)
 	_, err = io.ReadFull(c.r, p)
 	return h, p, err
+}
+
+// expectEcho sends p in one op frame and asserts it comes back whole.
+func (c *client) expectEcho(op ws.OpCode, p []byte) {
+	c.t.Helper()
+	c.send(op, p)
+	if got := c.expectFrame(op); !bytes.Equal(got, p) {
+		c.t.Fatalf("echo of %d bytes: got %d bytes", len(p), len(got))
+	}
 }
 
 func (c *client) expectFrame(op ws.OpCode) []byte {

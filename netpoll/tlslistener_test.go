@@ -57,10 +57,7 @@ func TestTLSListenerUpgrade(t *testing.T) {
 	c := dialTLS(t, addr)
 	for _, n := range []int{3, 20 << 10, 100 << 10} {
 		p := bytes.Repeat([]byte{'m'}, n)
-		c.send(ws.OpBinary, p)
-		if got := c.expectFrame(ws.OpBinary); !bytes.Equal(got, p) {
-			t.Fatalf("echo of %d bytes: %d bytes", n, len(got))
-		}
+		c.expectEcho(ws.OpBinary, p)
 	}
 	if s.Stats().Accepted != 1 {
 		t.Fatalf("the event loop adopted %d connections, want 1", s.Stats().Accepted)
