@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -267,17 +265,9 @@ func contextTakeover(t *testing.T) []byte {
 
 // The upgrade through net/http negotiates the same way.
 func TestDeflateUpgradeHTTP(t *testing.T) {
-	s, err := New(Config{Logger: testLogger(), Deflate: DeflateConfig{Enabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	rec := newRecorder(true)
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.UpgradeHTTP(w, r, acceptAll(rec))
-	}))
-	defer hs.Close()
-	c, head := upgradeDeflate(t, strings.TrimPrefix(hs.URL, "http://"), "permessage-deflate; client_max_window_bits")
+	_, addr := startUpgradeHTTP(t, Config{Deflate: DeflateConfig{Enabled: true}}, acceptAll(rec))
+	c, head := upgradeDeflate(t, addr, "permessage-deflate; client_max_window_bits")
 	if !strings.Contains(strings.ToLower(head), strings.ToLower(accepted)) {
 		t.Fatalf("head %q", head)
 	}

@@ -4,8 +4,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,17 +17,16 @@ import (
 func TestUpgradeHTTPOneFD(t *testing.T) {
 	const n = 20
 	rec := newRecorder(true)
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.UpgradeHTTP(w, r, acceptAll(rec))
-	}))
-	defer hs.Close()
-	addr := strings.TrimPrefix(hs.URL, "http://")
-	dial(t, addr) // the first connection may open fds of its own (Go's poller)
+	_, addr := startUpgradeHTTP(t, Config{}, acceptAll(rec))
+	expectTwoFDsEach(t, addr, rec, n)
+}
+
+// expectTwoFDsEach opens n echoing connections to addr (after one that
+// may open fds of its own: Go's poller) and asserts they added two fds
+// each, client and server side, both living in this process.
+func expectTwoFDsEach(t *testing.T, addr string, rec *recorder, n int) {
+	t.Helper()
+	dial(t, addr)
 	rec.waitOpen(t)
 	fd0 := countFDs(t)
 	cs := make([]*client, n)
@@ -88,14 +85,7 @@ type hiddenListener struct{ net.Listener }
 func TestServeListenerWithoutFD(t *testing.T) {
 	const n = 10
 	rec := newRecorder(true)
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ln := listenServer(t, Config{})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(hiddenListener{ln}, acceptAll(rec), nil) }()
 	defer func() {
@@ -104,20 +94,7 @@ func TestServeListenerWithoutFD(t *testing.T) {
 			t.Errorf("Serve returned %v", err)
 		}
 	}()
-	dial(t, ln.Addr().String())
-	rec.waitOpen(t)
-	fd0 := countFDs(t)
-	for range n {
-		c := dial(t, ln.Addr().String())
-		rec.waitOpen(t)
-		c.send(ws.OpText, []byte("hidden"))
-		if p := c.expectFrame(ws.OpText); string(p) != "hidden" {
-			t.Fatalf("echo %q", p)
-		}
-	}
-	if d := countFDs(t) - fd0; d > 2*n+2 {
-		t.Errorf("%d connections added %d fds, want 2 each (client and server side)", n, d)
-	}
+	expectTwoFDsEach(t, ln.Addr().String(), rec, n)
 }
 
 // TestFDTableBounds: the fd table takes fds up to its size and refuses

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httptrace"
 	"runtime"
 	"slices"
@@ -207,11 +206,6 @@ func TestFallbackHTTP(t *testing.T) {
 
 func TestUpgradeHTTP(t *testing.T) {
 	rec := newRecorder(true)
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	up := upgraderFunc(func(r *UpgradeRequest) UpgradeResponse {
 		switch r.Path {
 		case "/reject":
@@ -222,11 +216,7 @@ func TestUpgradeHTTP(t *testing.T) {
 		}
 		return UpgradeResponse{Handler: rec, Protocol: "phoenix"}
 	})
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.UpgradeHTTP(w, r, up)
-	}))
-	defer hs.Close()
-	addr := strings.TrimPrefix(hs.URL, "http://")
+	s, addr := startUpgradeHTTP(t, Config{}, up)
 
 	c := dialWith(t, ws.Dialer{Protocols: []string{"phoenix"}}, "ws://"+addr+"/ws?vsn=2.0.0")
 	if c.hs.Protocol != "phoenix" {
@@ -252,7 +242,7 @@ func TestUpgradeHTTP(t *testing.T) {
 		t.Fatalf("echo %q", p)
 	}
 
-	resp, err := http.Get(hs.URL + "/reject") // not an upgrade: gobwas's 400
+	resp, err := http.Get("http://" + addr + "/reject") // not an upgrade: gobwas's 400
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +251,7 @@ func TestUpgradeHTTP(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("plain GET: %d %q", resp.StatusCode, b)
 	}
-	rq, _ := http.NewRequest("GET", hs.URL+"/reject", nil)
+	rq, _ := http.NewRequest("GET", "http://"+addr+"/reject", nil)
 	rq.Header.Set("Upgrade", "websocket")
 	rq.Header.Set("Connection", "Upgrade")
 	resp, err = http.DefaultClient.Do(rq)

@@ -2,12 +2,14 @@ package netpoll
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -131,8 +133,9 @@ func (r *recorder) waitMsg(t testing.TB) message {
 	return message{}
 }
 
-// startServer runs a Server on a loopback listener until the test ends.
-func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (*Server, string) {
+// listenServer makes a Server with cfg (the test logger unless cfg names
+// one) and a loopback listener for it; the caller serves and closes.
+func listenServer(t testing.TB, cfg Config) (*Server, net.Listener) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -145,18 +148,59 @@ func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln, up, fallback) }()
-	t.Cleanup(func() {
-		_ = s.Close()
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
+	return s, ln
+}
+
+// startServer runs a Server on a loopback listener until the test ends.
+func startServer(t testing.TB, cfg Config, up Upgrader, fallback http.Handler) (*Server, string) {
+	t.Helper()
+	return serveUntilEnd(t, cfg, "Serve", func(s *Server, ln net.Listener) error {
+		return s.Serve(ln, up, fallback)
+	}, func() {
 		if r, ok := up.(interface{ check(testing.TB) }); ok {
 			r.check(t)
 		}
 	})
+}
+
+// serveUntilEnd runs serve (named name in errors) for a new Server on a
+// loopback listener. When the test ends it closes the Server, asserts
+// serve returned ErrServerClosed, then calls after if not nil.
+func serveUntilEnd(t testing.TB, cfg Config, name string, serve func(*Server, net.Listener) error, after func()) (*Server, string) {
+	t.Helper()
+	s, ln := listenServer(t, cfg)
+	served := make(chan error, 1)
+	go func() { served <- serve(s, ln) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("%s returned %v", name, err)
+		}
+		if after != nil {
+			after()
+		}
+	})
 	return s, ln.Addr().String()
+}
+
+// startUpgradeHTTP serves up through UpgradeHTTP behind an httptest
+// server until the test ends; it returns the Server and that server's
+// host:port.
+func startUpgradeHTTP(t testing.TB, cfg Config, up Upgrader) (*Server, string) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger()
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.UpgradeHTTP(w, r, up)
+	}))
+	t.Cleanup(hs.Close)
+	return s, strings.TrimPrefix(hs.URL, "http://")
 }
 
 // client is a test WebSocket client over a raw connection.
@@ -234,6 +278,15 @@ func (c *client) readFrame() (ws.Header, []byte, error) {
 	p := make([]byte, h.Length)
 	_, err = io.ReadFull(c.r, p)
 	return h, p, err
+}
+
+// expectEcho sends p in one op frame and asserts it comes back whole.
+func (c *client) expectEcho(op ws.OpCode, p []byte) {
+	c.t.Helper()
+	c.send(op, p)
+	if got := c.expectFrame(op); !bytes.Equal(got, p) {
+		c.t.Fatalf("echo of %d bytes: got %d bytes", len(p), len(got))
+	}
 }
 
 func (c *client) expectFrame(op ws.OpCode) []byte {

@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -16,14 +15,7 @@ func TestCloseWithStuckWorkers(t *testing.T) {
 	const stuck, others = 3, 5
 	h := &blockingHandler{recorder: newRecorder(true), release: make(chan struct{})}
 	rec := h.recorder
-	s, err := New(Config{Workers: 1, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ln := listenServer(t, Config{Workers: 1})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln, acceptAll(h), nil) }()
 	addr := ln.Addr().String()

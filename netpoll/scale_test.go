@@ -52,14 +52,7 @@ func TestScale15k(t *testing.T) {
 	}
 	raiseNoFile(t)
 	h := &countingHandler{}
-	s, err := New(Config{Logger: testLogger(), IdleTimeout: -1, HandshakeTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ln := listenServer(t, Config{IdleTimeout: -1, HandshakeTimeout: 30 * time.Second})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln, acceptAll(h), nil) }()
 	defer func() { _ = s.Close(); <-served }()

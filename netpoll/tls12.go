@@ -1,8 +1,6 @@
 package netpoll
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -10,8 +8,6 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
-
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // TLS 1.2 with ECDHE and an AEAD (RFC 5246, 5288, 7905): keys from the
@@ -81,18 +77,7 @@ func keys12(s *tlsSuite, master, clientRandom, serverRandom []byte) (client, ser
 }
 
 func (h *halfConn) setKeys12(s *tlsSuite, key, iv []byte) error {
-	var (
-		aead cipher.AEAD
-		err  error
-	)
-	if s.chacha {
-		aead, err = chacha20poly1305.New(key)
-	} else {
-		var b cipher.Block
-		if b, err = aes.NewCipher(key); err == nil {
-			aead, err = cipher.NewGCM(b)
-		}
-	}
+	aead, err := s.newAEAD(key)
 	if err != nil {
 		return err
 	}

@@ -42,10 +42,7 @@ func TestTLS12Echo(t *testing.T) {
 				}
 				for _, n := range []int{1, 16 << 10, 70 << 10} {
 					p := bytes.Repeat([]byte{byte('a' + round)}, n)
-					c.send(ws.OpBinary, p)
-					if got := c.expectFrame(ws.OpBinary); !bytes.Equal(got, p) {
-						t.Fatalf("echo of %d bytes: %d bytes", n, len(got))
-					}
+					c.expectEcho(ws.OpBinary, p)
 				}
 				c.send(ws.OpClose, closeBody(1000, ""))
 				c.expectCloseEOF(1000, "")
@@ -82,15 +79,10 @@ func TestTLS12Fallback(t *testing.T) {
 
 // The mount path over TLS 1.2.
 func TestTLS12Listener(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, Config{}, true)
 	c := dialWith(t, ws.Dialer{TLSConfig: client12(tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)}, "wss://"+addr+"/socket")
 	p := bytes.Repeat([]byte("z"), 40<<10)
-	c.send(ws.OpText, p)
-	if got := c.expectFrame(ws.OpText); !bytes.Equal(got, p) {
-		t.Fatalf("echo: %d bytes", len(got))
-	}
+	c.expectEcho(ws.OpText, p)
 }
 
 // TLS 1.3 sessions resume across connections of one listener (the

@@ -13,10 +13,7 @@ func TestTLSEcho(t *testing.T) {
 	c := dialTLS(t, addr)
 	for _, n := range []int{0, 5, 125, 16 << 10, 16<<10 + 1, 200 << 10} {
 		p := bytes.Repeat([]byte{'x'}, n)
-		c.send(ws.OpText, p)
-		if got := c.expectFrame(ws.OpText); !bytes.Equal(got, p) {
-			t.Fatalf("echo of %d bytes: got %d bytes", n, len(got))
-		}
+		c.expectEcho(ws.OpText, p)
 	}
 	c.send(ws.OpClose, closeBody(1000, "bye"))
 	c.expectCloseEOF(1000, "")
@@ -40,17 +37,7 @@ func TestTLSKeyUpdate(t *testing.T) {
 	if err := m.rd.update(); err != nil {
 		t.Fatal(err)
 	}
-	var head []byte
-	for !bytes.Contains(head, []byte("\r\n\r\n")) {
-		typ, p, err = m.next()
-		if err != nil || typ != recAppData {
-			t.Fatalf("101: type %d %v", typ, err)
-		}
-		head = append(head, p...)
-	}
-	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
-		t.Fatalf("head %q", head)
-	}
+	readHead101(t, m)
 	// One more update without a request, then an echo under the newest keys.
 	m.send(recHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
 	_ = m.wr.update()
@@ -89,14 +76,7 @@ func TestTLSRefusedRecords(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newManualTLS(t, addr)
-			m.send(recAppData, []byte(upgradeRequest("/socket")))
-			for head := []byte(nil); !bytes.Contains(head, []byte("\r\n\r\n")); {
-				_, p, err := m.next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				head = append(head, p...)
-			}
+			upgradeManual(t, m)
 			tc.send(m)
 			m.expectAlert(tc.alert)
 			other.send(ws.OpText, []byte(tc.name))

@@ -22,39 +22,12 @@ import (
 // alternative, a goroutine-per-connection crypto/tls bridge feeding the
 // loop through a socketpair. Run with -benchtime=1x for the idle ones.
 
-// bridgeListener is the bridge's hand-off: the loop Serves the plaintext
-// ends of the socketpairs.
-type bridgeListener struct {
-	ch   chan net.Conn
-	addr net.Addr
-	once sync.Once
-	done chan struct{}
-}
-
-func (l *bridgeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-func (l *bridgeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
-func (l *bridgeListener) Addr() net.Addr { return l.addr }
-
 // startBridge serves wss the goroutine way: crypto/tls on two goroutines
 // per connection (one copying each way), plaintext to the loop.
 func startBridge(b testing.TB, up Upgrader) string {
 	b.Helper()
-	s, err := New(Config{Logger: testLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bl := &bridgeListener{ch: make(chan net.Conn), addr: ln.Addr(), done: make(chan struct{})}
+	s, ln := listenServer(b, Config{})
+	bl := newShim(ln.Addr()) // the loop Serves the plaintext ends of the socketpairs
 	var wg sync.WaitGroup
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(bl, up, nil) }()
@@ -76,7 +49,7 @@ func startBridge(b testing.TB, up Upgrader) string {
 	return ln.Addr().String()
 }
 
-func bridge(nc net.Conn, bl *bridgeListener, wg *sync.WaitGroup) {
+func bridge(nc net.Conn, bl *shimListener, wg *sync.WaitGroup) {
 	tc := tls.Server(nc, serverTLSConfig())
 	if tc.Handshake() != nil {
 		_ = nc.Close()
@@ -92,9 +65,7 @@ func bridge(nc net.Conn, bl *bridgeListener, wg *sync.WaitGroup) {
 	ours, _ := net.FileConn(f1)
 	_ = f0.Close()
 	_ = f1.Close()
-	select {
-	case bl.ch <- loopEnd:
-	case <-bl.done:
+	if !bl.deliver(loopEnd) {
 		_ = loopEnd.Close()
 		_ = ours.Close()
 		_ = nc.Close()

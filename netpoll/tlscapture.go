@@ -50,9 +50,8 @@ type recConn struct {
 	unrouted bool
 	hello    bool        // Read saw a ClientHello (Read's goroutine only)
 	stopped  atomic.Bool // taken over: Read answers errTakenOver
-	buf      []byte      // ciphertext read and not yet handed out: buf[r:w]
-	r, w     int
-	cur      []byte // rest of the record being handed to crypto/tls
+	recBuf               // ciphertext read and not yet handed out
+	cur      []byte      // rest of the record being handed to crypto/tls
 	in, out  tracker
 	wbroken  bool // a Write ended inside a record: the write side is unknown
 }
@@ -68,7 +67,7 @@ func (*takenOver) Timeout() bool   { return true }
 func (*takenOver) Temporary() bool { return true }
 
 func newRecConn(nc net.Conn, kr *keyRouter) *recConn {
-	return &recConn{Conn: nc, router: kr, buf: make([]byte, maxRecordLen+2048)}
+	return &recConn{Conn: nc, router: kr, recBuf: recBuf{buf: make([]byte, maxRecordLen+2048)}}
 }
 
 // keyRouter is the KeyLogWriter of one listener's config: it hands each
@@ -239,21 +238,14 @@ func (rc *recConn) Read(p []byte) (int, error) {
 			n = rc.w - rc.r // not TLS (plain HTTP?): let crypto/tls say so now
 		}
 		if n > 0 && rc.w-rc.r >= n {
-			rc.cur = rc.buf[rc.r : rc.r+n]
-			rc.r += n
+			rc.cur = rc.take(n)
 			if !rc.hello && rc.cur[0] == recHandshake {
 				rc.hello = rc.clientHello(rc.cur[recHeaderLen:])
 			}
 			rc.in.see(rc.cur, rc, false)
 			break
 		}
-		if rc.r > 0 {
-			rc.w = copy(rc.buf, rc.buf[rc.r:rc.w])
-			rc.r = 0
-		}
-		m, err := rc.Conn.Read(rc.buf[rc.w:])
-		rc.w += m
-		if err != nil && m == 0 {
+		if err := rc.readMore(rc.Conn); err != nil {
 			return 0, err
 		}
 	}

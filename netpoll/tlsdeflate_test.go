@@ -144,9 +144,7 @@ func TestTLSSlowClientHello(t *testing.T) {
 // permessage-deflate on the mount path: negotiated through net/http
 // over TLSListener, then carried on by the loop's record layer.
 func TestTLSDeflateMounted(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, deflateOn, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, deflateOn, true)
 	c, head := upgradeDeflateTLS(t, addr, "permessage-deflate; client_max_window_bits")
 	if !strings.Contains(head, "101") || !strings.Contains(strings.ToLower(head), "permessage-deflate") {
 		t.Fatalf("head %q", head)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,16 +15,6 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// openFDs counts the process's open file descriptors.
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // settleFDs waits until at most want fds are open (closes run on other
 // goroutines: the loop's tasks, net/http's). Fewer is allowed: a
 // previous test's last connections may close meanwhile.
@@ -33,7 +22,7 @@ func settleFDs(t *testing.T, want int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(testWait)
 	for {
-		n := openFDs(t)
+		n := countFDs(t)
 		if n <= want {
 			return
 		}
@@ -47,10 +36,10 @@ func settleFDs(t *testing.T, want int, what string) {
 // stableFDs is the fd count once it has not changed for 100 ms.
 func stableFDs(t *testing.T) int {
 	t.Helper()
-	n := openFDs(t)
+	n := countFDs(t)
 	for range 50 {
 		time.Sleep(100 * time.Millisecond)
-		m := openFDs(t)
+		m := countFDs(t)
 		if m == n {
 			return n
 		}
@@ -238,14 +227,7 @@ func TestTLSFDsEveryPath(t *testing.T) {
 // in TestMain).
 func TestTLSShutdownDuringHandshakes(t *testing.T) {
 	base := stableFDs(t)
-	s, err := New(Config{Logger: testLogger(), HandshakeTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ln := listenServer(t, Config{HandshakeTimeout: time.Minute})
 	served := make(chan error, 1)
 	go func() { served <- s.ServeTLS(ln, serverTLSConfig(), acceptAll(newRecorder(true)), nil) }()
 	var clients []net.Conn

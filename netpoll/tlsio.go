@@ -219,25 +219,11 @@ func (w *worker) writeTLS(c *Conn, q []outFrame, woff int) (written int, blocked
 		return 0, false, nil
 	}
 	sl := sealer{out: getOut(), wr: &t.wr}
-	w.hdr.b = w.hdr.b[:0]
-frames:
-	for _, f := range q {
-		var hdr []byte
-		if f.op != opRaw {
-			hdr = w.hdr.add(f.op, len(f.p))
-		}
-		for _, seg := range [2][]byte{hdr, f.p} {
-			if woff >= len(seg) {
-				woff -= len(seg)
-				continue
-			}
-			seg = seg[woff:]
-			woff = 0
-			seg = seg[:min(len(seg), sealBatch-written)]
-			sl.add(seg)
-			if written += len(seg); written >= sealBatch {
-				break frames
-			}
+	for seg := range w.queuedSegs(q, woff) {
+		seg = seg[:min(len(seg), sealBatch-written)]
+		sl.add(seg)
+		if written += len(seg); written >= sealBatch {
+			break
 		}
 	}
 	sl.close()

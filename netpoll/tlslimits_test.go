@@ -51,10 +51,7 @@ func TestTLSFragmentedRecords(t *testing.T) {
 		t.Fatalf("echo %q", got)
 	}
 	big := bytes.Repeat([]byte("0123456789"), 5000)
-	c.send(ws.OpBinary, big)
-	if got := c.expectFrame(ws.OpBinary); !bytes.Equal(got, big) {
-		t.Fatalf("echo of %d bytes: %d bytes", len(big), len(got))
-	}
+	c.expectEcho(ws.OpBinary, big)
 }
 
 // A client that never finishes its handshake is dropped at

@@ -42,17 +42,22 @@ func mountTLS(t *testing.T, s *Server, up Upgrader, wrap bool) string {
 	return ln.Addr().String()
 }
 
-func TestTLSListenerUpgrade(t *testing.T) {
+// startMounted is an echoing Server (config cfg, upgrades only through
+// net/http) mounted on an https server by mountTLS: the Server and the
+// https address.
+func startMounted(t *testing.T, cfg Config, wrap bool) (*Server, string) {
+	t.Helper()
 	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	s, _ := startServer(t, cfg, acceptAll(rec), nil)
+	return s, mountTLS(t, s, acceptAll(rec), wrap)
+}
+
+func TestTLSListenerUpgrade(t *testing.T) {
+	s, addr := startMounted(t, Config{}, true)
 	c := dialTLS(t, addr)
 	for _, n := range []int{3, 20 << 10, 100 << 10} {
 		p := bytes.Repeat([]byte{'m'}, n)
-		c.send(ws.OpBinary, p)
-		if got := c.expectFrame(ws.OpBinary); !bytes.Equal(got, p) {
-			t.Fatalf("echo of %d bytes: %d bytes", n, len(got))
-		}
+		c.expectEcho(ws.OpBinary, p)
 	}
 	if s.Stats().Accepted != 1 {
 		t.Fatalf("the event loop adopted %d connections, want 1", s.Stats().Accepted)
@@ -63,9 +68,7 @@ func TestTLSListenerUpgrade(t *testing.T) {
 // upgrade and a large first frame sent along with it in one write: part
 // of it is still inside crypto/tls when the connection is hijacked.
 func TestTLSListenerKeepAliveThenUpgrade(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, Config{}, true)
 	cfg := clientTLSConfig()
 	cfg.DynamicRecordSizingDisabled = true // the upgrade and the frame in one record
 	tc, err := tls.Dial("tcp", addr, cfg)
@@ -105,9 +108,7 @@ func TestTLSListenerKeepAliveThenUpgrade(t *testing.T) {
 
 // Without the wrapper the upgrade is refused with an error naming it.
 func TestTLSListenerMissing(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), false)
+	_, addr := startMounted(t, Config{}, false)
 	_, _, _, err := ws.Dialer{TLSConfig: clientTLSConfig(), Timeout: testWait}.Dial(t.Context(), "wss://"+addr+"/socket")
 	if err == nil {
 		t.Fatal("upgrade over crypto/tls accepted without TLSListener")

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
+	"net"
 	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -119,21 +120,22 @@ type halfConn struct {
 	v12    bool // TLS 1.2 record format (tls12.go)
 }
 
+// newAEAD is the suite's AEAD (ChaCha20-Poly1305 or AES-GCM) keyed with
+// key; TLS 1.2 and 1.3 use the same constructions.
+func (s *tlsSuite) newAEAD(key []byte) (cipher.AEAD, error) {
+	if s.chacha {
+		return chacha20poly1305.New(key)
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
 // setSecret installs a traffic secret (sequence number back to 0).
 func (h *halfConn) setSecret(s *tlsSuite, secret []byte) error {
-	key := expandLabel(s.hash, secret, "key", s.keyLen)
-	var (
-		aead cipher.AEAD
-		err  error
-	)
-	if s.chacha {
-		aead, err = chacha20poly1305.New(key)
-	} else {
-		var b cipher.Block
-		if b, err = aes.NewCipher(key); err == nil {
-			aead, err = cipher.NewGCM(b)
-		}
-	}
+	aead, err := s.newAEAD(expandLabel(s.hash, secret, "key", s.keyLen))
 	if err != nil {
 		return err
 	}
@@ -236,4 +238,35 @@ func recordLen(b []byte) (int, error) {
 		return 0, tlsFailure(errTLSBadRecord, alertRecordOverflow)
 	}
 	return recHeaderLen + n, nil
+}
+
+// recBuf is ciphertext read from a connection and not yet consumed,
+// buf[r:w], for the readers that cut it into whole records (recConn in
+// the handshake, tlsStream after the hand-off to net/http).
+type recBuf struct {
+	buf  []byte
+	r, w int
+}
+
+// take consumes the next n bytes (a whole record) and returns them.
+func (b *recBuf) take(n int) []byte {
+	rec := b.buf[b.r : b.r+n]
+	b.r += n
+	return rec
+}
+
+// readMore moves the unconsumed bytes to the front of buf and reads once
+// from c into the room after them; an error counts only when the read
+// brought nothing.
+func (b *recBuf) readMore(c net.Conn) error {
+	if b.r > 0 {
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	}
+	m, err := c.Read(b.buf[b.w:])
+	b.w += m
+	if err != nil && m == 0 {
+		return err
+	}
+	return nil
 }

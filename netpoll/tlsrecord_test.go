@@ -129,9 +129,7 @@ func TestTLSKeyUpdateWhileBlocked(t *testing.T) {
 // server's (crypto/tls answers it), another request under the new keys,
 // then the upgrade: the loop takes over with both directions' new keys.
 func TestTLSListenerKeyUpdateBeforeUpgrade(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	s, addr := startMounted(t, Config{}, true)
 	m := newManualTLS(t, addr)
 	get := func() {
 		t.Helper()

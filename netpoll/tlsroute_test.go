@@ -95,14 +95,7 @@ func TestTLSListenerForgetsOnlyItself(t *testing.T) {
 // that leaves nothing is refused.
 func TestTLSServeKeepsConfigLimits(t *testing.T) {
 	serve := func(mod func(*tls.Config)) (string, func() error) {
-		s, err := New(Config{Logger: testLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, ln := listenServer(t, Config{})
 		cfg := serverTLSConfig()
 		mod(cfg)
 		served := make(chan error, 1)
@@ -155,9 +148,7 @@ func TestTLSServeKeepsConfigLimits(t *testing.T) {
 // listener's buffer, a record cut in two by it, and the rest still in
 // the kernel when the connection is hijacked.
 func TestTLSListenerPipelinedFrames(t *testing.T) {
-	rec := newRecorder(true)
-	s, _ := startServer(t, Config{}, acceptAll(rec), nil)
-	addr := mountTLS(t, s, acceptAll(rec), true)
+	_, addr := startMounted(t, Config{}, true)
 	m := newManualTLS(t, addr)
 	big := bytes.Repeat([]byte("pipelined "), 20<<10)
 	var wire []byte

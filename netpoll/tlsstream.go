@@ -17,12 +17,11 @@ import (
 type tlsStream struct {
 	net.Conn
 
-	rmu   sync.Mutex
-	rd    halfConn
-	rbuf  []byte // ciphertext: rbuf[r:w]
-	r, w  int
-	plain []byte // decrypted and not yet returned (inside rbuf)
-	rerr  error  // close_notify (io.EOF) or a failure: sticky
+	rmu    sync.Mutex
+	rd     halfConn
+	recBuf        // ciphertext
+	plain  []byte // decrypted and not yet returned (inside buf)
+	rerr   error  // close_notify (io.EOF) or a failure: sticky
 
 	wmu     sync.Mutex
 	wr      halfConn
@@ -41,7 +40,7 @@ func (c *Conn) netConn() net.Conn {
 	if t == nil {
 		return base
 	}
-	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, rbuf: make([]byte, maxRecordLen+4096), info: t.info}
+	s := &tlsStream{Conn: base, rd: t.rd, wr: t.wr, recBuf: recBuf{buf: make([]byte, maxRecordLen+4096)}, info: t.info}
 	if t.outOff < len(t.out) {
 		// KeyUpdate answers sealed during the head that the socket did
 		// not take: written before anything else, by net/http's
@@ -51,7 +50,7 @@ func (c *Conn) netConn() net.Conn {
 		putOut(t.out)
 		t.out, t.outOff = nil, 0
 	}
-	s.w = copy(s.rbuf, t.part)
+	s.w = copy(s.buf, t.part)
 	if t.part != nil {
 		putPart(t.part)
 	}
@@ -66,24 +65,16 @@ func (s *tlsStream) Read(p []byte) (int, error) {
 		if s.rerr != nil {
 			return 0, s.rerr
 		}
-		n, err := recordLen(s.rbuf[s.r:s.w])
+		n, err := recordLen(s.buf[s.r:s.w])
 		if err != nil {
 			s.fail(err)
 			continue
 		}
 		if n > 0 && s.w-s.r >= n {
-			rec := s.rbuf[s.r : s.r+n]
-			s.r += n
-			s.record(rec)
+			s.record(s.take(n))
 			continue
 		}
-		if s.r > 0 {
-			s.w = copy(s.rbuf, s.rbuf[s.r:s.w])
-			s.r = 0
-		}
-		m, err := s.Conn.Read(s.rbuf[s.w:])
-		s.w += m
-		if err != nil && m == 0 {
+		if err := s.readMore(s.Conn); err != nil {
 			return 0, err // timeouts are not sticky: net/http retries
 		}
 	}

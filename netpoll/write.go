@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"errors"
+	"iter"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -153,22 +154,35 @@ func (w *worker) writeFrames(c *Conn, q []outFrame, woff int) (written int, bloc
 	if c.tls != nil {
 		return w.writeTLS(c, q, woff)
 	}
-	w.hdr.b = w.hdr.b[:0]
-	for _, f := range q {
-		var hdr []byte
-		if f.op != opRaw {
-			hdr = w.hdr.add(f.op, len(f.p))
-		}
-		for _, seg := range [2][]byte{hdr, f.p} {
-			if woff >= len(seg) {
-				woff -= len(seg)
-				continue
-			}
-			w.wr.add(seg[woff:])
-			woff = 0
-		}
+	for seg := range w.queuedSegs(q, woff) {
+		w.wr.add(seg)
 	}
 	return w.wr.write(c)
+}
+
+// queuedSegs yields the wire bytes of the frames in q in order, header
+// (built in w.hdr) then payload of each, minus the woff bytes at the
+// head already written; empty segments are left out.
+func (w *worker) queuedSegs(q []outFrame, woff int) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		w.hdr.b = w.hdr.b[:0]
+		for _, f := range q {
+			var hdr []byte
+			if f.op != opRaw {
+				hdr = w.hdr.add(f.op, len(f.p))
+			}
+			for _, seg := range [2][]byte{hdr, f.p} {
+				if woff >= len(seg) {
+					woff -= len(seg)
+					continue
+				}
+				if !yield(seg[woff:]) {
+					return
+				}
+				woff = 0
+			}
+		}
+	}
 }
 
 // advanceLocked drops the n written bytes from the head of the queue.

@@ -2,15 +2,8 @@ package phx_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,36 +13,18 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/phxgo/phxgo/netpoll/tlstest"
 	"github.com/phxgo/phxgo/phx"
 )
-
-// selfSigned is a throwaway certificate for 127.0.0.1 and a pool trusting it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "phx test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 // The Server mounted under the application's https server: with
 // TLSListener the WebSocket runs on the event loop (wss join, echo of a
 // payload spanning several records); LongPoll is served by net/http.
 func TestMountedOverTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool, err := tlstest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := phx.NewServer(phx.Config{Path: "/socket", Logger: slog.New(slog.DiscardHandler)})
 	srv.Channel("room:*", echoRoom{})
 	t.Cleanup(func() { _ = srv.Close() })
