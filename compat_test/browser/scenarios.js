@@ -41,6 +41,10 @@ scenarios.chat = async (h, args) => {
   await b.press("#status", "Enter")
   await waitFor(a, `${bob}'s status`, (u) => window.phxDemo.online.some((p) => p.user === u && p.status === "away"), bob)
   await waitFor(b, `own status`, (u) => window.phxDemo.online.some((p) => p.user === u && p.status === "away"), bob)
+  // The state line is refreshed every 200 ms by a page timer, which a loaded
+  // machine delays: wait until both pages show it, rather than read it stale.
+  await waitFor(a, "the state line showing open", () => window.phxDemo.state === "open")
+  await waitFor(b, "the state line showing open", () => window.phxDemo.state === "open")
 
   const res = { alice: await snapshot(a), bob: await snapshot(b) }
   await h.shot(a, "alice")
