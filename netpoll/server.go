@@ -85,6 +85,11 @@ type Stats struct {
 	ReadPaused     int64 // connections whose input is withheld now (PauseRead or output backlog)
 	PauseTimeouts  int64 // connections closed for staying paused longer than PauseTimeout
 	MaxQueuedBytes int64 // most bytes any connection ever had queued for writing (≤ WriteQueueBytes, plus a close frame)
+
+	TLSHandshakes int64 // ServeTLS handshakes completed (TLSStats)
+	TLSFailed     int64 // ServeTLS handshakes failed or timed out
+	TLSRefused    int64 // ServeTLS connections closed at accept: MaxTLSHandshakes in progress
+	TLSInProgress int64 // ServeTLS handshakes running now
 }
 
 // New starts a Server's event loop and workers.
@@ -122,7 +127,12 @@ func (s *Server) Stats() Stats {
 		FramesOut: s.stats.framesOut.Load(), Slots: s.used.Load(), HTTPConns: s.http.count(),
 		RefusedPerIP: s.stats.refusedIP.Load(), RateLimited: s.stats.rateLimited.Load(),
 		ReadPaused: s.stats.paused.Load(), PauseTimeouts: s.stats.pauseTimeouts.Load(),
-		MaxQueuedBytes: s.maxQueued.Load()}
+		MaxQueuedBytes: s.maxQueued.Load()}.withTLS(s.TLSStats())
+}
+
+func (st Stats) withTLS(t TLSStats) Stats {
+	st.TLSHandshakes, st.TLSFailed, st.TLSRefused, st.TLSInProgress = t.Handshakes, t.Failed, t.Refused, t.InProgress
+	return st
 }
 
 // noteQueued raises the queue high-water mark; the shared counter is

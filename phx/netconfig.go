@@ -166,6 +166,11 @@ type NetStats struct {
 	ReadPaused     int64 // WebSockets whose input is withheld now (backpressure or output backlog)
 	PauseTimeouts  int64 // WebSockets closed for staying paused longer than NetConfig.PauseTimeout
 	MaxQueuedBytes int64 // most bytes any WebSocket ever had queued for writing (≤ WriteQueueBytes, plus a close frame)
+
+	TLSHandshakes int64 // ServeTLS handshakes completed
+	TLSFailed     int64 // ServeTLS handshakes failed or timed out (NetConfig.HandshakeTimeout)
+	TLSRefused    int64 // ServeTLS connections closed at accept: NetConfig.MaxTLSHandshakes in progress
+	TLSInProgress int64 // ServeTLS handshakes running now
 }
 
 func netStats(s netpoll.Stats) NetStats {
@@ -174,7 +179,8 @@ func netStats(s netpoll.Stats) NetStats {
 		ProtocolErrors: s.ProtocolErrors, Writes: s.Writes, FramesOut: s.FramesOut,
 		Slots: s.Slots, HTTPConns: s.HTTPConns, RefusedPerIP: s.RefusedPerIP,
 		RateLimited: s.RateLimited, ReadPaused: s.ReadPaused, PauseTimeouts: s.PauseTimeouts,
-		MaxQueuedBytes: s.MaxQueuedBytes}
+		MaxQueuedBytes: s.MaxQueuedBytes, TLSHandshakes: s.TLSHandshakes, TLSFailed: s.TLSFailed,
+		TLSRefused: s.TLSRefused, TLSInProgress: s.TLSInProgress}
 }
 
 // upgrader is the Server seen by the event loop (netpoll.Upgrader), so that

@@ -18,6 +18,7 @@ type serverCollector struct {
 	open, lpSessions, conns                                *prometheus.Desc
 	accepted, rejected, braked, joinTimeouts               *prometheus.Desc
 	slowConsumers, protocolErrors, writes, framesOut, http *prometheus.Desc
+	tlsHandshakes, tlsInProgress                           *prometheus.Desc
 }
 
 func newServerCollector(srv *phx.Server) *serverCollector {
@@ -37,6 +38,10 @@ func newServerCollector(srv *phx.Server) *serverCollector {
 		writes:         d("writev_calls_total", "writev system calls on WebSocket connections."),
 		framesOut:      d("frames_out_total", "Frames written to WebSocket connections."),
 		http:           d("http_handoffs_total", "Non-WebSocket requests handed to net/http."),
+		tlsHandshakes: prometheus.NewDesc("phxgo_tls_handshakes_total",
+			"TLS handshakes (-tls-cert) by result: ok, failed (or timed out), refused (at the cap of handshakes in progress).",
+			[]string{"result"}, nil),
+		tlsInProgress: d("tls_handshakes_in_progress", "TLS handshakes running now."),
 	}
 }
 
@@ -64,6 +69,13 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.writes, ns.Writes)
 	counter(c.framesOut, ns.FramesOut)
 	counter(c.http, ns.HandedOff)
+	for _, r := range []struct {
+		result string
+		n      int64
+	}{{"ok", ns.TLSHandshakes}, {"failed", ns.TLSFailed}, {"refused", ns.TLSRefused}} {
+		ch <- prometheus.MustNewConstMetric(c.tlsHandshakes, prometheus.CounterValue, float64(r.n), r.result)
+	}
+	gauge(c.tlsInProgress, ns.TLSInProgress)
 }
 
 // metricsHandler serves Prometheus text: the server's counters, extra

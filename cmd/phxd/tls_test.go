@@ -115,4 +115,25 @@ func TestTLSServe(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("plain http on the TLS port: %d, want 400", resp.StatusCode)
 	}
+
+	// /metrics counts the handshakes: the wss dial and the https client
+	// completed theirs, the plain request failed its.
+	resp, err = hc.Get("https://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := "\n" + string(b)
+	for _, want := range []string{`phxgo_tls_handshakes_total{result="failed"} 1` + "\n",
+		`phxgo_tls_handshakes_total{result="refused"} 0` + "\n"} {
+		if !strings.Contains(m, "\n"+want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(m, `phxgo_tls_handshakes_total{result="ok"} `) ||
+		strings.Contains(m, `phxgo_tls_handshakes_total{result="ok"} 0`+"\n") ||
+		strings.Contains(m, `phxgo_tls_handshakes_total{result="ok"} 1`+"\n") {
+		t.Errorf("/metrics: want at least 2 completed TLS handshakes:%s", m)
+	}
 }

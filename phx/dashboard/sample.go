@@ -79,6 +79,8 @@ type Refusals struct {
 	JoinTimeouts   int64 `json:"join_timeouts"`   // sockets that joined nothing in time
 	ProtocolErrors int64 `json:"protocol_errors"` // WebSocket protocol violations
 	PauseTimeouts  int64 `json:"pause_timeouts"`  // sockets paused too long
+	TLSRefused     int64 `json:"tls_refused"`     // TLS connections closed at NetConfig.MaxTLSHandshakes
+	TLSFailed      int64 `json:"tls_failed"`      // TLS handshakes failed or timed out
 }
 
 // Counters are totals since the server started.
@@ -141,7 +143,8 @@ func (s *sampler) take(now time.Time, walk bool) Snapshot {
 		Rejected: ls.Rejected, SlowConsumers: ns.SlowConsumers,
 		Refusals: Refusals{Brake: st.Braked, MaxConns: ns.Refused, PerIP: ns.RefusedPerIP,
 			RateLimited: ns.RateLimited, JoinTimeouts: st.JoinTimeouts,
-			ProtocolErrors: ns.ProtocolErrors, PauseTimeouts: ns.PauseTimeouts},
+			ProtocolErrors: ns.ProtocolErrors, PauseTimeouts: ns.PauseTimeouts,
+			TLSRefused: ns.TLSRefused, TLSFailed: ns.TLSFailed},
 		Counters: Counters{Accepted: st.Accepted, Rejected: st.Rejected, FramesIn: ls.FramesIn,
 			FramesOut: ns.FramesOut},
 		TopBySubscribers: []Topic{}, TopByRate: []Topic{}}

@@ -92,6 +92,7 @@ function render() {
     ["over max connections", f.max_conns], ["over per-IP connections", f.per_ip],
     ["over per-IP connect rate", f.rate_limited], ["join deadline closes", f.join_timeouts],
     ["protocol errors", f.protocol_errors], ["paused too long", f.pause_timeouts],
+    ["TLS handshakes failed", f.tls_failed], ["TLS handshakes over the cap", f.tls_refused],
   ].map(([k, v]) => Object.assign([{ v: k }, { v: fmtNum(v), r: true }], { nonzero: v > 0 }));
   rows("refusals", ref, "");
   const rej = Object.entries(s.rejected || {}).sort((a, b) => b[1] - a[1])
