@@ -88,22 +88,30 @@
 //
 // Handlers run on the workers, so a handler that blocks (a slow
 // OnMessage, an Upgrader that looks a token up) holds its worker. The
-// watchdog looks at every worker each millisecond (taskBudget): a worker
-// inside the same task at two looks in a row (so for 1–2 ms) is
-// replaced: a new worker starts, so that Config.Workers keep serving the
-// poll role and the run queue, and the connections of the stuck worker's
-// batch that it had not started are queued for the others (the batch is
-// taken under the worker's own lock, one short lock per connection run).
-// The stuck connection stays with its worker, so its messages stay in
-// order. A worker already marked replaced (a look can race with the end
-// of the task it saw, leaving the mark through the next task) has its
-// unstarted batch handed over at every look that finds it stuck. When the stuck task ends, its worker retires if the others are
-// enough. At most 1024 workers exist, about 90 KB of scratch memory each
-// (then blocked handlers stall the rest, and it is logged); the memory of
-// up to 8 retired workers is kept for the next replacement. Each task costs two atomic adds on the
-// worker's own counter and one load of the watchdog's parked flag; the
-// watchdog parks after 64 looks in which no task started, and the first
-// task after that wakes it, so an idle server runs no timer.
+// watchdog looks at the workers: one whose current task started a
+// millisecond (taskBudget) ago or earlier is replaced: a new worker
+// starts, so that Config.Workers keep serving the poll role and the run
+// queue, and the connections of the stuck worker's batch that it had not
+// started are queued for the others (the batch is taken under the
+// worker's own lock, one short lock per connection run). The stuck
+// connection stays with its worker, so its messages stay in order. A
+// worker already marked replaced (a look can race with the end of the
+// task it saw, leaving the mark through the next task) has its unstarted
+// batch handed over at every look that finds it stuck. When the stuck
+// task ends, its worker retires if the others are enough. At most 1024
+// workers exist, about 90 KB of scratch memory each (then blocked
+// handlers stall the rest, and it is logged); the memory of up to 8
+// retired workers is kept for the next replacement.
+//
+// A look costs a timer and a thread wake-up, so the watchdog paces
+// itself: while a look finds a worker busy, the next comes when that
+// task would reach the budget; while looks find every worker between
+// tasks, the pause doubles up to 4 ms (wdMaxLook). A task that blocks is
+// thus replaced within 1–5 ms of its start. Each task costs a clock read
+// and two atomic adds on the worker's own fields and one load of the
+// watchdog's parked flag; the watchdog parks after 64 looks in which no
+// task started, and the first task after that wakes it, so an idle
+// server runs no timer.
 //
 // # Limits
 //

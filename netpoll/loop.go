@@ -214,10 +214,8 @@ func (w *worker) park(l *loop) {
 // ready and nothing is queued, it parks in Go's poller until the epoll
 // fd is readable (an event is ready, or the eventfd was written).
 func (l *loop) poll(w *worker, block bool) int {
-	n := 0
 	if !block {
-		n, _ = unix.EpollWait(l.ep, w.evs, 0)
-		return max(n, 0)
+		return rawEpollPoll(l.ep, w.evs)
 	}
 	l.pollSleep.Store(true)
 	w.pollN = 0
@@ -233,8 +231,8 @@ func (l *loop) poll(w *worker, block bool) int {
 // taken, work is queued or the loop stops; else park until readable.
 func (w *worker) pollOnce(fd uintptr) bool {
 	l := &w.s.lp
-	n, _ := unix.EpollWait(int(fd), w.evs, 0)
-	w.pollN = max(n, 0)
+	n := rawEpollPoll(int(fd), w.evs)
+	w.pollN = n
 	return n > 0 || l.rq.n.Load() > 0 || l.stopped.Load()
 }
 
@@ -243,7 +241,7 @@ func (w *worker) pollOnce(fd uintptr) bool {
 // value, and 2^64 writes do not happen.
 func (l *loop) poke() {
 	one := [8]byte{1}
-	_, _ = unix.Write(l.efd, one[:])
+	_, _ = rawWrite(l.efd, one[:])
 }
 
 // eventBits turns epoll event flags into task bits.

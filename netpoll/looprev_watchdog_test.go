@@ -1,6 +1,9 @@
 package netpoll
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestLookHandsOverAfterStaleReplace: a look may replace a worker just as
 // the task it saw ends (comp is set after the worker checked it), so comp
@@ -14,15 +17,15 @@ func TestLookHandsOverAfterStaleReplace(t *testing.T) {
 	l.replace(w)      // the stale replace: comp set, a worker spawned
 	all, stuck := l.workers()
 
-	// Its next task is stuck (seq odd and unchanged since the previous
-	// look) with two claimed connections batched behind it.
+	// Its next task is stuck (seq odd, started a second ago) with two claimed connections batched behind it.
 	a, b := &Conn{s: s}, &Conn{s: s}
 	a.sched.Store(bQueued)
 	b.sched.Store(bQueued)
 	w.batch = append(w.batch, a, b)
+	w.start.Store(l.wd.now() - int64(time.Second))
 	w.seq.Store(3)
 	w.seen = 3
-	l.look(w, 3)
+	l.look(w, 3, l.wd.now())
 
 	w.mu.Lock()
 	left := len(w.batch) - w.next

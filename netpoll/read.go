@@ -98,7 +98,7 @@ func (w *worker) eof(c *Conn, err error) {
 // sysRead is one non-blocking read(2) on c's own fd.
 func (w *worker) sysRead(c *Conn, p []byte) (int, error) {
 	for {
-		n, err := unix.Read(int(c.fd), p)
+		n, err := rawRead(int(c.fd), p)
 		if err != unix.EINTR {
 			return max(n, 0), err
 		}

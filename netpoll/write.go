@@ -58,7 +58,8 @@ func (v *vecWriter) add(b []byte) {
 // is any other failure.
 func (v *vecWriter) write(c *Conn) (written int, blocked bool, err error) {
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd),
+		// Raw: c.fd is non-blocking (see rawsys.go).
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(c.fd),
 			uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
 		if e == unix.EINTR {
 			continue
