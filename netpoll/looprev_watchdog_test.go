@@ -3,6 +3,8 @@ package netpoll
 import (
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // TestLookHandsOverAfterStaleReplace: a look may replace a worker just as
@@ -43,4 +45,53 @@ func TestLookHandsOverAfterStaleReplace(t *testing.T) {
 	eventually(t, "the handed-over connections ran", func() bool {
 		return a.sched.Load() == 0 && b.sched.Load() == 0
 	})
+}
+
+// TestWatchdogPacing: the pause between looks follows the earliest busy
+// task's budget, falls back to the budget after a replacement, and
+// doubles to 4 ms, no further, while the workers are between tasks (so a
+// task that blocks after a quiet spell waits at most 4 ms + the budget).
+func TestWatchdogPacing(t *testing.T) {
+	cases := []struct {
+		every, next time.Duration
+		busy        bool
+		want        time.Duration
+	}{
+		{time.Millisecond, 300 * time.Microsecond, true, 300 * time.Microsecond},
+		{4 * time.Millisecond, 10 * time.Microsecond, true, 125 * time.Microsecond},
+		{4 * time.Millisecond, -1, true, time.Millisecond},
+		{time.Millisecond, -1, false, 2 * time.Millisecond},
+		{2 * time.Millisecond, -1, false, 4 * time.Millisecond},
+		{4 * time.Millisecond, -1, false, 4 * time.Millisecond},
+	}
+	for _, c := range cases {
+		if got := nextLook(c.every, c.next, c.busy); got != c.want {
+			t.Errorf("nextLook(%v, %v, %v) = %v, want %v", c.every, c.next, c.busy, got, c.want)
+		}
+	}
+}
+
+// TestWatchdogBacksOff: with a task starting every half millisecond (the
+// watchdog never parks) but none running long, the watchdog looks at
+// most every 1–4 ms: fewer than one look per millisecond over the run,
+// where a fixed 1 ms tick made one per millisecond. Timers can only be
+// late on a loaded machine, which lowers the count further.
+func TestWatchdogBacksOff(t *testing.T) {
+	s, addr := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(true)), nil)
+	c := dial(t, addr)
+	c.send(ws.OpText, []byte("warm"))
+	c.expectFrame(ws.OpText)
+	start, t0 := s.lp.wd.looks.Load(), time.Now()
+	for time.Since(t0) < 300*time.Millisecond {
+		c.send(ws.OpText, []byte("x"))
+		c.expectFrame(ws.OpText)
+		time.Sleep(500 * time.Microsecond)
+	}
+	looks, ms := s.lp.wd.looks.Load()-start, time.Since(t0).Milliseconds()
+	if s.lp.wd.parked.Load() {
+		t.Fatalf("the watchdog parked although tasks kept starting")
+	}
+	if looks*10 > ms*6 { // steady state: one look per 4 ms; 0.6 per ms allows the ramp and early looks at busy tasks
+		t.Fatalf("%d looks in %d ms: the watchdog did not back off", looks, ms)
+	}
 }

@@ -45,6 +45,7 @@ type watchdog struct {
 	kick   chan struct{} // cap 1
 	done   chan struct{}
 	t0     time.Time // the clock tasks' starts are read against
+	looks  atomic.Int64
 }
 
 func (d *watchdog) init() {
@@ -101,14 +102,8 @@ func (l *loop) watch() {
 			w.seen = seq
 		}
 		clear(ws)
-		switch {
-		case next >= 0:
-			every = max(next, taskBudget/8)
-		case busy:
-			every = taskBudget
-		default:
-			every = min(2*every, wdMaxLook)
-		}
+		every = nextLook(every, next, busy)
+		d.looks.Add(1)
 		if busy || moved {
 			quiet = 0
 			t.Reset(every)
@@ -136,6 +131,21 @@ func (l *loop) watch() {
 		quiet = 0
 		every = taskBudget
 		t.Reset(every)
+	}
+}
+
+// nextLook is the pause before the next look, after one that paused
+// every: until the earliest busy task reaches the budget (next, or -1)
+// but at least an eighth of it; the budget when a busy worker was just
+// replaced; doubled up to wdMaxLook when no worker was busy.
+func nextLook(every, next time.Duration, busy bool) time.Duration {
+	switch {
+	case next >= 0:
+		return max(next, taskBudget/8)
+	case busy:
+		return taskBudget
+	default:
+		return min(2*every, wdMaxLook)
 	}
 }
 
