@@ -98,7 +98,9 @@
 // worker already marked replaced (a look can race with the end of the
 // task it saw, leaving the mark through the next task) has its unstarted
 // batch handed over at every look that finds it stuck. When the stuck
-// task ends, its worker retires if the others are enough. At most 1024
+// task ends, its worker retires if the others are enough, handing over
+// the rest of any batch it took meanwhile (a replace can race with the
+// end of the task it saw and mark a worker that then takes a new batch). At most 1024
 // workers exist, about 90 KB of scratch memory each (then blocked
 // handlers stall the rest, and it is logged); the memory of up to 8
 // retired workers is kept for the next replacement.

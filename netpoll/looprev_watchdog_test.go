@@ -95,3 +95,30 @@ func TestWatchdogBacksOff(t *testing.T) {
 		t.Fatalf("%d looks in %d ms: the watchdog did not back off", looks, ms)
 	}
 }
+
+// TestRetireHandsOverBatch: a replace that races with the end of the
+// task it saw marks a worker that is between tasks; the worker then takes
+// a new batch and retires after its first task. The rest of that batch
+// is claimed, and would never run (new events only add bits to a claimed
+// connection): it must be handed over as the worker retires.
+func TestRetireHandsOverBatch(t *testing.T) {
+	s, _ := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(false)), nil)
+	l := &s.lp
+	w := newWorker(s) // a worker of the loop's shape, not running
+	l.mu.Lock()
+	l.ws = append(l.ws, w) // one worker too many once it is no longer stuck
+	l.mu.Unlock()
+	l.replace(w) // the stale replace, between tasks: nothing to hand over yet
+
+	a, b, c := &Conn{s: s}, &Conn{s: s}, &Conn{s: s}
+	for _, x := range []*Conn{a, b, c} {
+		x.sched.Store(bQueued)
+	}
+	w.batch = append(w.batch, a, b, c) // the batch taken after the replace
+	if !w.runBatch() {
+		t.Fatal("the replaced worker did not retire after its task")
+	}
+	eventually(t, "the rest of the batch ran", func() bool {
+		return a.sched.Load() == 0 && b.sched.Load() == 0 && c.sched.Load() == 0
+	})
+}

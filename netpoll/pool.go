@@ -197,6 +197,12 @@ func (w *worker) runBatch() bool {
 		w.next++
 		w.mu.Unlock()
 		if w.task(c) {
+			// Retiring: a replace that raced with the end of the task
+			// it saw marked this worker after its batch was handed
+			// over, so this batch was taken since. Its rest is claimed
+			// (bQueued) and would never run: later events only add
+			// bits to a claimed connection.
+			w.handOver(&w.s.lp)
 			return true
 		}
 	}
