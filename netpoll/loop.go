@@ -229,6 +229,10 @@ func (l *loop) poll(w *worker, block bool) int {
 
 // pollOnce is the poller's callback in Go's poller: done once events are
 // taken, work is queued or the loop stops; else park until readable.
+//
+// Its first call must poll even when the previous poll emptied epoll's
+// ready list: RawConn.Read clears the readiness Go's poller recorded
+// before the call (tried: skipping that epoll_wait lost wake-ups).
 func (w *worker) pollOnce(fd uintptr) bool {
 	l := &w.s.lp
 	n := rawEpollPoll(int(fd), w.evs)
