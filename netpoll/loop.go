@@ -135,7 +135,7 @@ func (l *loop) add(c *Conn) error {
 		return err
 	}
 	ev := unix.EpollEvent{Events: evConn, Fd: c.fd, Pad: int32(c.gen)}
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+	if err := rawEpollCtl(l.ep, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
 		l.tab.clear(c)
 		return err
 	}
@@ -144,7 +144,7 @@ func (l *loop) add(c *Conn) error {
 
 // del removes c's registration before its fd is closed or handed off.
 func (l *loop) del(c *Conn) {
-	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+	_ = rawEpollCtl(l.ep, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	l.tab.clear(c)
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // The loop's hot system calls (read, writev in write.go, epoll_wait,
-// the eventfd write) go straight to the kernel, without the Go runtime's
+// epoll_ctl, the eventfd write) go straight to the kernel, without the Go runtime's
 // syscall bookkeeping (entersyscall/exitsyscall): every one of them is on
 // a non-blocking fd, or epoll_wait with a zero timeout, so none blocks
 // and the runtime never needs to hand the P to another thread meanwhile.
@@ -55,4 +55,14 @@ func rawEpollPoll(ep int, evs []unix.EpollEvent) int {
 		return 0
 	}
 	return int(r)
+}
+
+// rawEpollCtl is epoll_ctl(2), which never blocks.
+func rawEpollCtl(ep, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(ep), uintptr(op), uintptr(fd),
+		uintptr(unsafe.Pointer(ev)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
