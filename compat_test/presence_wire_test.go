@@ -80,7 +80,7 @@ func (o *opaquePresence) normalize(t *testing.T, frame string) any {
 				case "phx_ref", "phx_ref_prev":
 					s, _ := e.(string)
 					if !phxRefRE.MatchString(s) {
-						t.Errorf("%s %q is not a 16-char base64url ref, in %s", k, s, frame)
+						t.Errorf("%s %q is not a base64url ref of 7 to 16 characters, in %s", k, s, frame)
 					}
 					x[k] = opaqueNumber(o.refs, s, "ref")
 				case "online_at":

@@ -130,7 +130,7 @@ type refNames struct {
 	names map[string]string
 }
 
-var refRE = regexp.MustCompile(`"(phx_ref(?:_prev)?)":"([A-Za-z0-9_-]{16})"`)
+var refRE = regexp.MustCompile(`"(phx_ref(?:_prev)?)":"([A-Za-z0-9_-]{7,16})"`)
 
 func (r *refNames) canon(s string) string {
 	r.mu.Lock()

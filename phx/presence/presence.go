@@ -104,11 +104,10 @@ func (c Config) withDefaults() Config {
 // stop, crash, duplicate join, socket closed or lost). Safe for concurrent
 // use.
 type Presence struct {
-	srv      *phx.Server
-	cfg      Config
-	store    Store
-	log      *slog.Logger
-	nodeHash uint16
+	srv   *phx.Server
+	cfg   Config
+	store Store
+	log   *slog.Logger
 
 	topicsMu sync.Mutex
 	topics   map[string]*batch
@@ -165,7 +164,7 @@ type Metas struct {
 // its first heartbeat, so that a restarted node leaves no ghosts.
 func New(srv *phx.Server, cfg Config) (*Presence, error) {
 	cfg = cfg.withDefaults()
-	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(), nodeHash: hashNode(cfg.Node),
+	p := &Presence{srv: srv, cfg: cfg, store: cfg.Store, log: srv.Logger(),
 		storeOut: outage{what: "store"}, pubsubOut: outage{what: "pubsub"},
 		topics: make(map[string]*batch), owners: make(map[*phx.Channel]*ownerRec),
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
@@ -225,7 +224,7 @@ func (p *Presence) Track(c *phx.Channel, key string, meta any) error {
 	case phx.ChannelClosed:
 		return phx.ErrChannelClosed
 	}
-	ref := newRef(p.nodeHash)
+	ref := newRef()
 	data, err := buildMeta(meta, ref, "")
 	if err != nil {
 		return err
@@ -300,7 +299,7 @@ func (p *Presence) Update(c *phx.Channel, key string, meta any) error {
 
 // replace swaps cur (still current) for a new entry with meta.
 func (p *Presence) replace(c *phx.Channel, slot slotKey, cur Entry, meta any) error {
-	ref := newRef(p.nodeHash)
+	ref := newRef()
 	data, err := buildMeta(meta, ref, cur.Ref)
 	if err != nil {
 		return err

@@ -253,7 +253,7 @@ func TestPresenceUpdaterNumbers(t *testing.T) {
 	got := string(mustList(t, p, "room:p")["k"].Metas[0])
 	want := fmt.Sprintf(`{"big":9007199254740993,"f":1.5,"online_at":1795876034181,"phx_ref":"%s","phx_ref_prev":"%s","status":"away"}`,
 		mustList(t, p, "room:p")["k"].ref(t), prevRef)
-	if got != want || len(prevRef) != 16 {
+	if got != want || len(prevRef) < refPrefixLen+1 {
 		t.Fatalf("meta %s, want %s", got, want)
 	}
 	// A plain value replaces the meta.
@@ -267,11 +267,10 @@ func TestPresenceUpdaterNumbers(t *testing.T) {
 
 func TestPresenceRefs(t *testing.T) {
 	seen := make(map[string]bool)
-	h := hashNode("n1")
 	for i := 0; i < 20_000; i++ {
-		r := newRef(h)
-		if len(r) != 16 || seen[r] {
-			t.Fatalf("ref %q: len %d, duplicate %v", r, len(r), seen[r])
+		r := newRef()
+		if len(r) < refPrefixLen+1 || len(r) > 16 || seen[r] || r[:refPrefixLen] != refPrefix {
+			t.Fatalf("ref %q: len %d, duplicate %v, prefix %q", r, len(r), seen[r], refPrefix)
 		}
 		for _, c := range r {
 			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
@@ -279,6 +278,23 @@ func TestPresenceRefs(t *testing.T) {
 			}
 		}
 		seen[r] = true
+	}
+	// The counter part is the count in base64url digits without leading
+	// zero digits: the shortest refs, and never two alike.
+	saved := refSeq.Load()
+	for _, c := range []struct {
+		n    uint64
+		want string
+	}{{0, "A"}, {1, "B"}, {63, "_"}, {64, "BA"}, {262_143, "___"}, {262_144, "BAAA"}, {1<<64 - 1, "P__________"}} {
+		refSeq.Store(c.n - 1)
+		if got := newRef(); got != refPrefix+c.want {
+			t.Errorf("ref number %d: %q, want %q", c.n, got, refPrefix+c.want)
+		}
+	}
+	refSeq.Store(saved) // the refs above were not used: later ones stay unique
+	// Two processes draw different prefixes (36 random bits each).
+	if a, b := newRefPrefix(), newRefPrefix(); a == b || len(a) != refPrefixLen {
+		t.Fatalf("prefixes %q and %q", a, b)
 	}
 }
 

@@ -189,7 +189,7 @@ func TestStoredCopyFollowsTheStore(t *testing.T) {
 		err := p.withTopic(topic, func(tp *batch) error {
 			tp.open = true // a window runs throughout: the batch stays
 			for range rnd.IntN(6) {
-				e := Entry{Topic: topic, Key: fmt.Sprintf("k%d", rnd.IntN(8)), Ref: newRef(1),
+				e := Entry{Topic: topic, Key: fmt.Sprintf("k%d", rnd.IntN(8)), Ref: newRef(),
 					Meta: phx.RawJSON(fmt.Sprintf(`{"r":%d}`, round)), Node: p.Node(), Owner: "o"}
 				tp.join(e)
 				live = append(live, e)

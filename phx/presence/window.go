@@ -22,6 +22,14 @@ import "time"
 // changes of a longer window is still one presence_diff), and so is every
 // rule of the batching (batch.go); what widens is how long changes and
 // the presence_state of a window's joiners wait, at most MaxDiffWindow.
+//
+// Why not wider: a write to a loopback socket costs about 5.5 µs plus
+// 0.13 µs per KiB here, so at 10,000 members a diff frame of ~70 KB
+// spends under 40 % of its cost per write, and doubling memberWindow would
+// save at most a fifth of the diff CPU while making joiners wait twice as
+// long for their presence_state (1 s). A run timed from the first connect to
+// the last join also looks cheaper with wider windows for a reason that is
+// no saving: more of the last joiners' states go out after the last join.
 const memberWindow = 50 * time.Microsecond
 
 // defaultMaxDiffWindow is the default Config.MaxDiffWindow.
