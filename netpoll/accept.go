@@ -17,9 +17,11 @@ import (
 type serveCtx struct {
 	up      Upgrader
 	shim    *shimListener
-	http    *http.Server // serves the non-WebSocket requests of this listener
-	scratch []byte       // the accept loop's buffer for draining refused connections
-	tls     *tlsServe    // ServeTLS: handshake first (tlsserve.go); nil: plain
+	http    *http.Server        // serves the non-WebSocket requests of this listener
+	scratch []byte              // the accept loop's buffer for draining refused connections
+	tls     *tlsServe           // ServeTLS: handshake first (tlsserve.go); nil: plain
+	fresh   *handshake          // the handshake state of every new connection (read only)
+	rsa     unix.RawSockaddrAny // the accept loop's peer address buffer (hs_accept.go)
 }
 
 // Serve accepts connections on ln until Shutdown or Close. WebSocket
@@ -44,6 +46,7 @@ func (s *Server) serve(ln net.Listener, up Upgrader, fallback http.Handler, tl *
 		fallback = http.NotFoundHandler()
 	}
 	sv := &serveCtx{up: up, shim: newShim(ln.Addr()), scratch: make([]byte, 1024), tls: tl}
+	sv.fresh = &handshake{sv: sv}
 	sv.http = &http.Server{Handler: limitBody(fallback, s.cfg.MaxBodyBytes),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
 		WriteTimeout: s.cfg.HTTPWriteTimeout, IdleTimeout: max(s.cfg.IdleTimeout, 0),
@@ -126,7 +129,7 @@ func (s *Server) accept(fd int, peer peerAddr, sv *serveCtx) {
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := s.newConn(fd, peer)
 	c.ipCounted = byIP
-	c.hs = &handshake{sv: sv}
+	c.hs = sv.fresh // no allocation until a head needs more than one read
 	if sv.tls != nil {
 		s.startTLS(c, sv) // registered once its TLS handshake is done
 		return
@@ -276,11 +279,11 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 	var delay time.Duration
 	accept := func(fd uintptr) bool {
 		for {
-			nfd, sa, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, peer, err := sv.accept4(int(fd))
 			switch err {
 			case nil:
 				delay = 0
-				s.accept(nfd, peerFromSockaddr(sa), sv)
+				s.accept(nfd, peer, sv)
 			case unix.EAGAIN:
 				return false
 			case unix.EINTR, unix.ECONNABORTED:
