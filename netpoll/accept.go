@@ -22,6 +22,8 @@ type serveCtx struct {
 	tls     *tlsServe           // ServeTLS: handshake first (tlsserve.go); nil: plain
 	fresh   *handshake          // the handshake state of every new connection (read only)
 	rsa     unix.RawSockaddrAny // the accept loop's peer address buffer (hs_accept.go)
+	nodelay uint8               // how accepted sockets get TCP_NODELAY (hs_accept.go)
+	ndTried bool                // the listener's TCP_NODELAY was tried
 }
 
 // Serve accepts connections on ln until Shutdown or Close. WebSocket
@@ -124,9 +126,9 @@ func (s *Server) accept(fd int, peer peerAddr, sv *serveCtx) {
 	// No Nagle: net.TCPConn disables it by default, a raw accept4 fd
 	// does not, and with it a second small frame waits for the peer's
 	// delayed ACK (40 ms on Linux) whenever the first is unacknowledged,
-	// which is every push that is not an answer. Fails harmlessly on a
-	// non-TCP socket.
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// which is every push that is not an answer. Usually inherited from
+	// the listener (hs_accept.go).
+	sv.noDelay(fd)
 	c := s.newConn(fd, peer)
 	c.ipCounted = byIP
 	c.hs = sv.fresh // no allocation until a head needs more than one read
@@ -278,6 +280,7 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 	var aerr error
 	var delay time.Duration
 	accept := func(fd uintptr) bool {
+		sv.listenerNoDelay(int(fd))
 		for {
 			nfd, peer, err := sv.accept4(int(fd))
 			switch err {
@@ -285,6 +288,7 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 				delay = 0
 				s.accept(nfd, peer, sv)
 			case unix.EAGAIN:
+				sv.acceptDrained()
 				return false
 			case unix.EINTR, unix.ECONNABORTED:
 			default:

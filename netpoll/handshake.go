@@ -42,9 +42,14 @@ func (w *worker) readHead(c *Conn) {
 	case n > 0 && err == nil:
 		// Not drained (tiny TLS records fill the buffer with little
 		// plaintext), or the EOF of a half-close behind the bytes: no
-		// new edge will say so, read on later.
-		if (!short || c.peerFIN) && c.state.Load() == stHandshake {
-			c.s.schedule(c, bRead)
+		// new edge will say so, read on later, in the head or, when
+		// these bytes upgraded it, as frames (after the 101 and
+		// OnOpen). Otherwise what comes next raises an edge of its own.
+		if !short || c.peerFIN {
+			switch c.state.Load() {
+			case stHandshake, stOpen, stClosing:
+				c.s.schedule(c, bRead)
+			}
 		}
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
@@ -280,7 +285,8 @@ func answerHeader(resp *UpgradeResponse) (ws.HandshakeHeader, error) {
 }
 
 // becomeOpen queues the 101 and lets the connection's task open it (write
-// the 101, OnOpen, then the pending bytes as frames).
+// the 101, OnOpen, then the pending bytes as frames). It runs in the read
+// task that completed the head.
 func (s *Server) becomeOpen(c *Conn, h Handler, resp101, rest []byte) {
 	c.mu.Lock()
 	if c.state.Load() != stUpgrading {
@@ -295,7 +301,14 @@ func (s *Server) becomeOpen(c *Conn, h Handler, resp101, rest []byte) {
 	c.state.Store(stOpen)
 	c.enqueueLocked(opRaw, resp101, len(resp101))
 	c.mu.Unlock()
-	s.schedule(c, bRead|bFlush)
+	// The read that brought the head drained the socket unless readHead
+	// says otherwise (it schedules the read then): only the bytes that
+	// followed the head need a read task, not another read(2).
+	bits := bFlush
+	if c.hs != nil {
+		bits |= bRead
+	}
+	s.schedule(c, bits)
 }
 
 // respond answers the request head with an HTTP response, then lingers:

@@ -76,3 +76,50 @@ func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
 	b.a.Port = int(ap.Port())
 	return &b.a
 }
+
+// Nagle's algorithm is turned off on every accepted socket (see accept).
+// Linux copies TCP_NODELAY from the listening socket to the sockets it
+// accepts, so it is set once on the listener, and per accepted socket only
+// until the accept queue was found empty once (a socket queued before the
+// listener had the option lacks it) and unless the first one after that,
+// checked, shows it was not inherited. serveCtx.nodelay holds the state;
+// only the accept loop touches it.
+const (
+	ndSet       uint8 = iota // set it on each accepted socket
+	ndListener               // the listener has it; set it until the queue drains
+	ndCheck                  // the queue drained: check the next socket
+	ndInherited              // inherited: nothing to do
+)
+
+// listenerNoDelay sets TCP_NODELAY on the listening socket lfd, once.
+func (sv *serveCtx) listenerNoDelay(lfd int) {
+	if sv.nodelay == ndSet && !sv.ndTried {
+		sv.ndTried = true
+		if unix.SetsockoptInt(lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) == nil {
+			sv.nodelay = ndListener
+		}
+	}
+}
+
+// acceptDrained is told that accept4 found the queue empty.
+func (sv *serveCtx) acceptDrained() {
+	if sv.nodelay == ndListener {
+		sv.nodelay = ndCheck
+	}
+}
+
+// noDelay makes sure the accepted socket fd has Nagle's algorithm off. It
+// fails harmlessly on a non-TCP socket.
+func (sv *serveCtx) noDelay(fd int) {
+	switch sv.nodelay {
+	case ndInherited:
+		return
+	case ndCheck:
+		if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err == nil && v != 0 {
+			sv.nodelay = ndInherited
+			return
+		}
+		sv.nodelay = ndSet // not inherited here: set it every time
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // fastCorpus are heads of many shapes: the usual ones (which must take the
@@ -222,5 +224,68 @@ func TestAddrPort(t *testing.T) {
 	v6 := netip.MustParseAddrPort("[2001:db8::1]:443")
 	if got := newTCPAddr(v6); !reflect.DeepEqual(got, net.TCPAddrFromAddrPort(v6)) {
 		t.Fatalf("newTCPAddr %#v", got)
+	}
+}
+
+// queuedClient connects to ln and writes p before anything is served, so
+// the server finds it all (and what the client does next) at its first
+// read; serve then starts serving ln.
+func queuedClient(t *testing.T, s *Server, ln net.Listener, up Upgrader, p []byte, then func(net.Conn)) *client {
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	c := wrapClient(t, conn)
+	c.write(p)
+	if then != nil {
+		then(conn)
+	}
+	time.Sleep(50 * time.Millisecond) // let it all reach the server's socket
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln, up, nil) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		<-served
+	})
+	return c
+}
+
+// TestHalfCloseAfterHead: a client sends its head and half-closes. The
+// task that upgrades reads no further itself (the read that brought a
+// short head drained the socket, and later bytes raise their own edge),
+// but the EOF of a half-close raises none: it must schedule the read that
+// finds it, so the connection is dropped (1006) instead of idling.
+func TestHalfCloseAfterHead(t *testing.T) {
+	rec := newRecorder(false)
+	s, ln := listenServer(t, Config{})
+	c := queuedClient(t, s, ln, acceptAll(rec), []byte(upgradeRequest("/socket")), func(nc net.Conn) {
+		_ = nc.(*net.TCPConn).CloseWrite()
+	})
+	if head := c.readHead(); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("response %q", head)
+	}
+	if ev := rec.waitClose(t); ev.code != CloseAbnormal {
+		t.Fatalf("closed with %d %q, want 1006", ev.code, ev.reason)
+	}
+}
+
+// TestFramesBeyondFirstRead: a head followed by more frames than one read
+// takes, all in the socket before the server first reads it: the task
+// that upgrades parses the frames that came with the head and reads on.
+func TestFramesBeyondFirstRead(t *testing.T) {
+	rec := newRecorder(true)
+	s, ln := listenServer(t, Config{})
+	big := bytes.Repeat([]byte("b"), readChunk+readChunk/4)
+	req := append([]byte(upgradeRequest("/socket")), frame(ws.OpBinary, true, big)...)
+	c := queuedClient(t, s, ln, acceptAll(rec), append(req, frame(ws.OpText, true, []byte("last"))...), nil)
+	if head := c.readHead(); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("response %q", head)
+	}
+	if p := c.expectFrame(ws.OpBinary); !bytes.Equal(p, big) {
+		t.Fatalf("echo of %d bytes, want %d", len(p), len(big))
+	}
+	if p := c.expectFrame(ws.OpText); string(p) != "last" {
+		t.Fatalf("got %q", p)
 	}
 }
