@@ -13,10 +13,10 @@ import (
 // benchHeads are the two request shapes of BenchmarkConnect: what
 // phxbench's clients send, and what a browser running phoenix.js sends.
 var benchHeads = []struct{ name, head string }{
-	{"phxbench", "GET /socket/websocket?token=user-17&vsn=2.0.0 HTTP/1.1\r\n" +
+	{"phxbench", "GET /socket/websocket?token=user%3A17&vsn=2.0.0 HTTP/1.1\r\n" +
 		"Host: 127.0.0.1:4000\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"},
-	{"browser", "GET /socket/websocket?token=user-17&vsn=2.0.0 HTTP/1.1\r\n" +
+	{"browser", "GET /socket/websocket?token=user%3A17&vsn=2.0.0 HTTP/1.1\r\n" +
 		"Host: localhost:4000\r\nConnection: Upgrade\r\nPragma: no-cache\r\n" +
 		"Cache-Control: no-cache\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) " +
 		"AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n" +

@@ -159,8 +159,9 @@ func cutCRLF(b []byte) (line, rest []byte, ok bool) {
 }
 
 // fastRequestLine accepts "GET <target> HTTP/1.1" whose target is an
-// origin-form path (and query) with no percent escapes (so Path needs no
-// unescaping) and only printable ASCII; it returns the target.
+// origin-form path and query of printable ASCII, with no percent escapes
+// in the path (so Path needs no unescaping; the query is kept raw); it
+// returns the target.
 func fastRequestLine(l []byte) ([]byte, bool) {
 	const pre, post = "GET ", " HTTP/1.1"
 	if len(l) < len(pre)+1+len(post) || string(l[:len(pre)]) != pre ||
@@ -171,10 +172,12 @@ func fastRequestLine(l []byte) ([]byte, bool) {
 	if uri[0] != '/' {
 		return nil, false
 	}
+	inPath := true
 	for _, c := range uri {
-		if c <= ' ' || c >= 0x7f || c == '%' {
+		if c <= ' ' || c >= 0x7f || (c == '%' && inPath) {
 			return nil, false
 		}
+		inPath = inPath && c != '?'
 	}
 	return uri, true
 }

@@ -40,6 +40,9 @@ var fastCorpus = []string{
 	upgradeRequest("/socket", "X-Long-"+strings.Repeat("k", 80)+": v\r\n"),
 	upgradeRequest("/socket", "Sec-WebSocket-Version: 13\r\n"),
 	upgradeRequest("/web%20socket?token=a%2Bb"),
+	upgradeRequest("/socket/websocket?token=user%3A17&vsn=2.0.0"),
+	upgradeRequest("/s?bad=%zz&%&x=%2"),
+	upgradeRequest("/s?a=b?c%20d#e"),
 	upgradeRequest("/caf\xc3\xa9"),
 	upgradeRequest("*"),
 	upgradeRequest("http://example.com/socket"),
@@ -131,6 +134,7 @@ func TestFastHeadAgrees(t *testing.T) {
 // an extension offer does only while deflate is off.
 func TestFastHeadTaken(t *testing.T) {
 	heads := []string{upgradeRequest("/socket/websocket?vsn=2.0.0"),
+		upgradeRequest("/socket/websocket?token=user%3A17&vsn=2.0.0"),
 		strings.Replace(upgradeRequest("/s"), "Connection: Upgrade", "Connection: keep-alive, Upgrade", 1),
 		upgradeRequest("/socket", "Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.dG9rZW4\r\n")}
 	for _, b := range benchHeads {
