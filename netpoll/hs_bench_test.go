@@ -109,3 +109,32 @@ func benchConnectOnce(sa *unix.SockaddrInet4, req, buf []byte) error {
 	}
 	return nil
 }
+
+// BenchmarkUpgradeParse is the handshake's parse alone: the fast path
+// (UpgradeRequest and 101) against gobwas's, which every head took before.
+func BenchmarkUpgradeParse(b *testing.B) {
+	s := newTestServer(b, Config{})
+	up := upgraderFunc(func(*UpgradeRequest) UpgradeResponse { return UpgradeResponse{Handler: nopHandler{}} })
+	for _, hd := range benchHeads {
+		head := []byte(hd.head)
+		b.Run(hd.name+"/fast", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				req, key, ok := parseFastHead(head, false)
+				if !ok {
+					b.Fatal("not taken")
+				}
+				resp := s.decide(up, req)
+				_ = append101(make([]byte, 0, len101(resp.Protocol)), key, resp.Protocol)
+			}
+		})
+		b.Run(hd.name+"/gobwas", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if r := s.gobwasUpgrade(up, nil, head); r.err != nil {
+					b.Fatal(r.err)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"net/http"
@@ -147,15 +148,11 @@ func parseFastHead(head []byte, deflate bool) (req *UpgradeRequest, key string, 
 
 // cutCRLF cuts b at its first CRLF; a bare LF is not the usual shape.
 func cutCRLF(b []byte) (line, rest []byte, ok bool) {
-	for i, c := range b {
-		if c == '\n' {
-			if i == 0 || b[i-1] != '\r' {
-				return nil, nil, false
-			}
-			return b[:i-1], b[i+1:], true
-		}
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
 	}
-	return nil, nil, false
+	return b[:i-1], b[i+1:], true
 }
 
 // fastRequestLine accepts "GET <target> HTTP/1.1" whose target is an
@@ -186,27 +183,42 @@ func fastRequestLine(l []byte) ([]byte, bool) {
 // or tabs.
 func fastHeaderLine(l []byte) bool {
 	i := 0
-	for ; i < len(l) && isTokenByte(l[i]); i++ {
+	for i < len(l) && byteClass[l[i]]&classToken != 0 {
+		i++
 	}
 	if i == 0 || i == len(l) || l[i] != ':' {
 		return false
 	}
 	for _, c := range l[i+1:] {
-		if (c < ' ' && c != '\t') || c >= 0x7f {
+		if byteClass[c]&classValue == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// isTokenByte reports an HTTP token character (RFC 9110 §5.6.2).
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// byteClass classes: a token character (RFC 9110 §5.6.2), a character a
+// value of the usual shape may hold (printable ASCII and tab).
+const (
+	classToken = 1 << iota
+	classValue
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if c >= ' ' && c < 0x7f || c == '\t' {
+			t[c] |= classValue
+		}
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0 {
+			t[c] |= classToken
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()
+
+// isTokenByte reports an HTTP token character.
+func isTokenByte(c byte) bool { return byteClass[c]&classToken != 0 }
 
 // canonicalKey is k in net/http's canonical form: k itself when it is
 // already, a constant for a common key, else a new string.
