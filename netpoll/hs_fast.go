@@ -46,7 +46,7 @@ const (
 // spell otherwise to a constant, so that such a key costs no allocation.
 var commonKeys = func() map[string]string {
 	m := map[string]string{}
-	for _, k := range []string{"Sec-Websocket-Key", "Sec-Websocket-Version",
+	for _, k := range []string{"Host", "Sec-Websocket-Key", "Sec-Websocket-Version",
 		"Sec-Websocket-Extensions", "Sec-Websocket-Protocol", "User-Agent", "Origin",
 		"Connection", "Upgrade", "Pragma", "Cache-Control", "Accept-Encoding",
 		"Accept-Language", "Cookie", "Authorization", "X-Forwarded-For",
