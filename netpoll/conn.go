@@ -126,10 +126,13 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return c.peer.netAddr()
 }
 
-// AddrPort is the peer's IP address and port, kept as accept returned them
-// (an IPv4 peer of an IPv6 listener is IPv4-mapped); invalid for a Unix
-// socket. Unlike RemoteAddr it allocates nothing.
-func (c *Conn) AddrPort() netip.AddrPort { return c.peer.addrPort() }
+// AddrPort is the peer's IP address and port (an IPv4 peer of an IPv6
+// listener as IPv4, not IPv4-mapped); invalid for a Unix socket. Unlike
+// RemoteAddr it allocates nothing.
+func (c *Conn) AddrPort() netip.AddrPort {
+	ap := c.peer.addrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
 
 // Send queues one data message. payload must not be modified afterwards (it
 // may be shared by many connections). Send never blocks: when the queue is

@@ -123,3 +123,16 @@ func (sv *serveCtx) noDelay(fd int) {
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 }
+
+// AddrPort is the peer's IP address and port, read from RemoteAddr
+// without allocating; invalid when RemoteAddr is not a *net.TCPAddr (a
+// Unix socket, or a request made by hand without one). An IPv4 peer
+// is IPv4, not IPv4-mapped.
+func (r *UpgradeRequest) AddrPort() netip.AddrPort {
+	ta, ok := r.RemoteAddr.(*net.TCPAddr)
+	if !ok || ta == nil {
+		return netip.AddrPort{}
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -38,7 +38,8 @@ func (nopHandler) OnClose(*Conn, int, string)      {}
 // the server's close path is in the figure too). The clients use raw
 // blocking syscalls, so allocs/op is nearly all the server's; the
 // Upgrader looks at what phx's looks at (path, Origin, query, address).
-// cpu-µs/connect is the process's CPU (clients included) per connect.
+// cpu-µs/connect is the process's CPU (clients included) per connect;
+// events/connect the epoll events the server's connections had.
 func BenchmarkConnect(b *testing.B) {
 	for _, hd := range benchHeads {
 		b.Run(hd.name, func(b *testing.B) {
@@ -50,12 +51,12 @@ func BenchmarkConnect(b *testing.B) {
 				}
 				return UpgradeResponse{Handler: nopHandler{}}
 			})
-			_, addr := startServer(b, Config{MaxConns: 1 << 16}, up, nil)
+			s, addr := startServer(b, Config{MaxConns: 1 << 16}, up, nil)
 			sa := benchSockaddr(b, addr)
 			req := []byte(hd.head)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0, ev0 := processCPU(), s.stats.events.Load()
 			b.RunParallel(func(pb *testing.PB) {
 				buf := make([]byte, 512)
 				for pb.Next() {
@@ -66,6 +67,7 @@ func BenchmarkConnect(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(processCPU()-cpu0)/1e3/float64(b.N), "cpu-µs/connect")
+			b.ReportMetric(float64(s.stats.events.Load()-ev0)/float64(b.N), "events/connect")
 			if seen.Load() != int64(b.N) {
 				b.Fatalf("the Upgrader saw %d of %d requests as expected", seen.Load(), b.N)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // fastCorpus are heads of many shapes: the usual ones (which must take the
@@ -224,6 +225,27 @@ func TestAddrPort(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = sc.AddrPort() }); n != 0 {
 		t.Fatalf("AddrPort allocates %v times", n)
+	}
+	req := UpgradeRequest{RemoteAddr: sc.RemoteAddr()}
+	if got := req.AddrPort(); got != want {
+		t.Fatalf("UpgradeRequest.AddrPort %v, want %v", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = req.AddrPort() }); n != 0 {
+		t.Fatalf("UpgradeRequest.AddrPort allocates %v times", n)
+	}
+	mapped := UpgradeRequest{RemoteAddr: &net.TCPAddr{IP: net.ParseIP("10.0.0.7"), Port: 9}}
+	if got := mapped.AddrPort(); got != netip.MustParseAddrPort("10.0.0.7:9") {
+		t.Fatalf("16-byte IPv4: %v", got)
+	}
+	v4in6 := &Conn{peer: peerFromSockaddr(&unix.SockaddrInet6{Port: 7, Addr: [16]byte{10: 0xff, 11: 0xff, 12: 10, 15: 7}})}
+	if got := v4in6.AddrPort(); got != netip.MustParseAddrPort("10.0.0.7:7") {
+		t.Fatalf("IPv4 peer of an IPv6 listener: %v", got)
+	}
+	if got := (&Conn{}).AddrPort(); got.IsValid() {
+		t.Fatalf("Unix socket: %v", got)
+	}
+	if got := (&UpgradeRequest{}).AddrPort(); got.IsValid() {
+		t.Fatalf("no RemoteAddr: %v", got)
 	}
 	v6 := netip.MustParseAddrPort("[2001:db8::1]:443")
 	if got := newTCPAddr(v6); !reflect.DeepEqual(got, net.TCPAddrFromAddrPort(v6)) {
