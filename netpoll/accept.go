@@ -17,9 +17,13 @@ import (
 type serveCtx struct {
 	up      Upgrader
 	shim    *shimListener
-	http    *http.Server // serves the non-WebSocket requests of this listener
-	scratch []byte       // the accept loop's buffer for draining refused connections
-	tls     *tlsServe    // ServeTLS: handshake first (tlsserve.go); nil: plain
+	http    *http.Server        // serves the non-WebSocket requests of this listener
+	scratch []byte              // the accept loop's buffer for draining refused connections
+	tls     *tlsServe           // ServeTLS: handshake first (tlsserve.go); nil: plain
+	fresh   *handshake          // the handshake state of every new connection (read only)
+	rsa     unix.RawSockaddrAny // the accept loop's peer address buffer (hs_accept.go)
+	nodelay uint8               // how accepted sockets get TCP_NODELAY (hs_accept.go)
+	ndTried bool                // the listener's TCP_NODELAY was tried
 }
 
 // Serve accepts connections on ln until Shutdown or Close. WebSocket
@@ -44,6 +48,7 @@ func (s *Server) serve(ln net.Listener, up Upgrader, fallback http.Handler, tl *
 		fallback = http.NotFoundHandler()
 	}
 	sv := &serveCtx{up: up, shim: newShim(ln.Addr()), scratch: make([]byte, 1024), tls: tl}
+	sv.fresh = &handshake{sv: sv}
 	sv.http = &http.Server{Handler: limitBody(fallback, s.cfg.MaxBodyBytes),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
 		WriteTimeout: s.cfg.HTTPWriteTimeout, IdleTimeout: max(s.cfg.IdleTimeout, 0),
@@ -121,12 +126,12 @@ func (s *Server) accept(fd int, peer peerAddr, sv *serveCtx) {
 	// No Nagle: net.TCPConn disables it by default, a raw accept4 fd
 	// does not, and with it a second small frame waits for the peer's
 	// delayed ACK (40 ms on Linux) whenever the first is unacknowledged,
-	// which is every push that is not an answer. Fails harmlessly on a
-	// non-TCP socket.
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// which is every push that is not an answer. Usually inherited from
+	// the listener (hs_accept.go).
+	sv.noDelay(fd)
 	c := s.newConn(fd, peer)
 	c.ipCounted = byIP
-	c.hs = &handshake{sv: sv}
+	c.hs = sv.fresh // no allocation until a head needs more than one read
 	if sv.tls != nil {
 		s.startTLS(c, sv) // registered once its TLS handshake is done
 		return
@@ -275,13 +280,15 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 	var aerr error
 	var delay time.Duration
 	accept := func(fd uintptr) bool {
+		sv.listenerNoDelay(int(fd))
 		for {
-			nfd, sa, err := unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, peer, err := sv.accept4(int(fd))
 			switch err {
 			case nil:
 				delay = 0
-				s.accept(nfd, peerFromSockaddr(sa), sv)
+				s.accept(nfd, peer, sv)
 			case unix.EAGAIN:
+				sv.acceptDrained()
 				return false
 			case unix.EINTR, unix.ECONNABORTED:
 			default:

@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,8 +117,22 @@ type Conn struct {
 
 }
 
-// RemoteAddr is the peer address.
-func (c *Conn) RemoteAddr() net.Addr { return c.peer.netAddr() }
+// RemoteAddr is the peer address: a *net.TCPAddr (made on each call), or
+// a *net.UnixAddr for a Unix socket.
+func (c *Conn) RemoteAddr() net.Addr {
+	if ap := c.peer.addrPort(); ap.IsValid() {
+		return newTCPAddr(ap)
+	}
+	return c.peer.netAddr()
+}
+
+// AddrPort is the peer's IP address and port (an IPv4 peer of an IPv6
+// listener as IPv4, not IPv4-mapped); invalid for a Unix socket. Unlike
+// RemoteAddr it allocates nothing.
+func (c *Conn) AddrPort() netip.AddrPort {
+	ap := c.peer.addrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
 
 // Send queues one data message. payload must not be modified afterwards (it
 // may be shared by many connections). Send never blocks: when the queue is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -15,10 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// handshake is the state a connection needs only until it is open.
+// handshake is the state a connection needs only until it is open. A new
+// connection points to its listener's shared, never written serveCtx.fresh;
+// one whose head comes in more than one read gets its own, and an open
+// one has one only while the frames that followed its head wait.
 type handshake struct {
 	sv      *serveCtx // nil for connections adopted by UpgradeHTTP
-	head    []byte    // request head read so far
+	head    []byte    // request head read so far (own handshake only)
 	pending []byte    // bytes that followed the head: the first frames
 }
 
@@ -38,9 +42,14 @@ func (w *worker) readHead(c *Conn) {
 	case n > 0 && err == nil:
 		// Not drained (tiny TLS records fill the buffer with little
 		// plaintext), or the EOF of a half-close behind the bytes: no
-		// new edge will say so, read on later.
-		if (!short || c.peerFIN) && c.state.Load() == stHandshake {
-			c.s.schedule(c, bRead)
+		// new edge will say so, read on later, in the head or, when
+		// these bytes upgraded it, as frames (after the 101 and
+		// OnOpen). Otherwise what comes next raises an edge of its own.
+		if !short || c.peerFIN {
+			switch c.state.Load() {
+			case stHandshake, stOpen, stClosing:
+				c.s.schedule(c, bRead)
+			}
 		}
 	case err == unix.EAGAIN || err == unix.EINTR:
 	default:
@@ -50,28 +59,50 @@ func (w *worker) readHead(c *Conn) {
 
 func (w *worker) gotHead(c *Conn, p []byte) {
 	hs := c.hs
-	from := max(0, len(hs.head)-3)
-	hs.head = append(hs.head, p...)
-	end := headEnd(hs.head, from)
+	sv := hs.sv
+	var data []byte
+	end := -1
+	if len(hs.head) == 0 {
+		// The usual case: the whole head came in one read. It is parsed
+		// where it lies, in the worker's buffer: what outlives this task
+		// (the strings of the request, the bytes after the head, a head
+		// handed to net/http) is copied out of it.
+		if end = headEnd(p, 0); end >= 0 || len(p) > maxHeadBytes {
+			data = p
+		}
+	}
+	if data == nil {
+		if hs == sv.fresh { // shared by every new connection: make our own
+			hs = &handshake{sv: sv}
+			c.hs = hs
+		}
+		from := max(0, len(hs.head)-3)
+		hs.head = append(hs.head, p...)
+		end = headEnd(hs.head, from)
+		data = hs.head
+	}
 	switch {
-	case end < 0 && len(hs.head) <= maxHeadBytes:
+	case end < 0 && len(data) <= maxHeadBytes:
 		return // wait for more
 	case end < 0 || end > maxHeadBytes:
+		c.hs = nil
 		c.respond(rejection(&UpgradeResponse{Status: http.StatusRequestHeaderFieldsTooLarge}))
 		return
 	}
-	data := hs.head
 	head, rest := data[:end:end], data[end:]
-	hs.head = nil
+	c.hs = nil // becomeOpen sets it again when frames followed the head
 	if !c.transition(stHandshake, stUpgrading) {
 		return
 	}
 	c.s.clearDeadline(c)
 	if !isWebSocketHead(head) {
-		w.handOff(c, hs.sv, data)
+		if hs.head == nil { // in the worker's buffer
+			data = bytes.Clone(data)
+		}
+		w.handOff(c, sv, data)
 		return
 	}
-	c.s.upgrade(c, hs.sv.up, head, rest)
+	c.s.upgrade(c, sv.up, head, rest)
 }
 
 // transition moves c from one state to another, unless something (a drop)
@@ -147,42 +178,81 @@ func (w *worker) handOff(c *Conn, sv *serveCtx, data []byte) {
 }
 
 // upgrade runs inline in the connection's read task, on the worker (an
-// Upgrader that blocks is covered by the watchdog): gobwas parses and
-// validates the buffered head zero-copy, the hooks collect the
-// UpgradeRequest, OnBeforeUpgrade asks the Upgrader.
+// Upgrader that blocks is covered by the watchdog): a head of the usual
+// shape is parsed in one pass (hs_fast.go), any other by gobwas, whose
+// hooks collect the UpgradeRequest and whose OnBeforeUpgrade asks the
+// Upgrader.
 func (s *Server) upgrade(c *Conn, up Upgrader, head, rest []byte) {
-	req := &UpgradeRequest{RemoteAddr: c.RemoteAddr(), Header: make(http.Header)}
-	var resp UpgradeResponse
-	decided, deflate := false, false
+	req, key, ok := parseFastHead(head, s.cfg.Deflate.Enabled)
+	if !ok {
+		s.upgradeSlow(c, up, head, rest)
+		return
+	}
+	req.RemoteAddr = c.RemoteAddr()
+	resp := s.decide(up, req)
+	switch {
+	case !resp.upgrades():
+		c.respond(rejection(&resp))
+	case s.draining.Load():
+		c.respond(rejection(&UpgradeResponse{Status: http.StatusServiceUnavailable}))
+	default:
+		b := append101(make([]byte, 0, len101(resp.Protocol)), key, resp.Protocol)
+		s.becomeOpen(c, resp.Handler, b, rest)
+	}
+}
+
+// upgradeSlow is upgrade for a head of an unusual shape (hs_fast.go): gobwas
+// parses and validates it and writes its answers.
+func (s *Server) upgradeSlow(c *Conn, up Upgrader, head, rest []byte) {
+	r := s.gobwasUpgrade(up, c.RemoteAddr(), head)
+	switch {
+	case r.decided && !r.resp.upgrades():
+		c.respond(rejection(&r.resp))
+	case r.err != nil:
+		s.log.Debug("netpoll: bad upgrade request", "remote", c.RemoteAddr(), "err", r.err)
+		c.respond(r.out)
+	case s.draining.Load():
+		c.respond(rejection(&UpgradeResponse{Status: http.StatusServiceUnavailable}))
+	default:
+		c.setFlag(fDeflate, r.deflate)
+		s.becomeOpen(c, r.resp.Handler, r.out, rest)
+	}
+}
+
+// gobwasResult is what gobwas made of a request head.
+type gobwasResult struct {
+	req     *UpgradeRequest
+	resp    UpgradeResponse // the Upgrader's answer, when decided
+	decided bool            // the Upgrader was asked
+	deflate bool            // permessage-deflate was accepted
+	out     []byte          // gobwas's answer: the 101, or its error response
+	err     error
+}
+
+// gobwasUpgrade has gobwas parse and check head; its hooks collect the
+// UpgradeRequest, and OnBeforeUpgrade asks up.
+func (s *Server) gobwasUpgrade(up Upgrader, remote net.Addr, head []byte) (r gobwasResult) {
+	req := &UpgradeRequest{RemoteAddr: remote, Header: make(http.Header)}
+	r.req = req
 	u := ws.Upgrader{
-		Negotiate:      s.negotiateDeflate(&deflate),
+		Negotiate:      s.negotiateDeflate(&r.deflate),
 		OnRequest:      req.setURI,
 		OnHost:         func(h []byte) error { req.Host = string(h); return nil },
 		OnHeader:       func(k, v []byte) error { req.Header.Add(string(k), string(v)); return nil },
 		ProtocolCustom: func(v []byte) (string, bool) { req.addProtocols(string(v)); return "", true },
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			addConsumedHeaders(req.Header, head)
-			resp, decided = s.decide(up, req), true
-			return answerHeader(&resp)
+			r.resp, r.decided = s.decide(up, req), true
+			return answerHeader(&r.resp)
 		},
 	}
 	var out bytes.Buffer
-	_, err := u.Upgrade(struct {
+	_, r.err = u.Upgrade(struct {
 		io.Reader
 		io.Writer
 	}{bytes.NewReader(head), &out})
-	switch {
-	case decided && !resp.upgrades():
-		c.respond(rejection(&resp))
-	case err != nil:
-		s.log.Debug("netpoll: bad upgrade request", "remote", c.RemoteAddr(), "err", err)
-		c.respond(out.Bytes())
-	case s.draining.Load():
-		c.respond(rejection(&UpgradeResponse{Status: http.StatusServiceUnavailable}))
-	default:
-		c.setFlag(fDeflate, deflate)
-		s.becomeOpen(c, resp.Handler, out.Bytes(), rest)
-	}
+	r.out = out.Bytes()
+	return r
 }
 
 // decide asks up and turns an unusable answer into a 500.
@@ -215,7 +285,8 @@ func answerHeader(resp *UpgradeResponse) (ws.HandshakeHeader, error) {
 }
 
 // becomeOpen queues the 101 and lets the connection's task open it (write
-// the 101, OnOpen, then the pending bytes as frames).
+// the 101, OnOpen, then the pending bytes as frames). It runs in the read
+// task that completed the head.
 func (s *Server) becomeOpen(c *Conn, h Handler, resp101, rest []byte) {
 	c.mu.Lock()
 	if c.state.Load() != stUpgrading {
@@ -223,12 +294,21 @@ func (s *Server) becomeOpen(c *Conn, h Handler, resp101, rest []byte) {
 		return
 	}
 	c.h = h
-	c.hs = &handshake{pending: rest}
+	if len(rest) > 0 { // the first frames: a copy, the head may be the worker's buffer
+		c.hs = &handshake{pending: bytes.Clone(rest)}
+	}
 	c.lastRead.Store(s.clock())
 	c.state.Store(stOpen)
 	c.enqueueLocked(opRaw, resp101, len(resp101))
 	c.mu.Unlock()
-	s.schedule(c, bRead|bFlush)
+	// The read that brought the head drained the socket unless readHead
+	// says otherwise (it schedules the read then): only the bytes that
+	// followed the head need a read task, not another read(2).
+	bits := bFlush
+	if c.hs != nil {
+		bits |= bRead
+	}
+	s.schedule(c, bits)
 }
 
 // respond answers the request head with an HTTP response, then lingers:

@@ -94,7 +94,9 @@ func (s *Server) adopt(nc net.Conn, h Handler, rest []byte, deflate bool, tc *tl
 	c.setFlag(fDeflate, deflate)
 	c.tls = tc
 	c.h = h
-	c.hs = &handshake{pending: rest}
+	if len(rest) > 0 {
+		c.hs = &handshake{pending: rest}
+	}
 	c.lastRead.Store(s.clock())
 	c.state.Store(stOpen)
 	if !s.takeSlot() {
