@@ -102,6 +102,8 @@ type client struct {
 	out       []byte
 	frag      []byte
 	fragOp    ws.OpCode
+	deflate   uint8  // dfOn, dfTakeover, dfFrag (deflate.go)
+	window    []byte // with dfTakeover: the last 32 KiB inflated
 	ref       uint64
 	topics    []topicState
 	pending   []pending
