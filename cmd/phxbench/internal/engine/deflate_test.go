@@ -261,3 +261,22 @@ func TestDeflateBadAnswersAndPayloads(t *testing.T) {
 		t.Errorf("bomb: errors %v, inflate buffer %d bytes", r.e.st.errors, cap(r.e.ibuf))
 	}
 }
+
+func TestCompressionOf(t *testing.T) {
+	if x := compressionOf(&Counters{BytesIn: 10}); x != nil {
+		t.Errorf("nothing offered: %+v", x)
+	}
+	c := Counters{DeflateOffered: 4, DeflateNegotiated: 4, MsgsInflated: 3, BytesDeflated: 100, BytesInflated: 2500, BytesIn: 300}
+	x := compressionOf(&c)
+	if x.Mode != "deflate" || x.BytesWire != 300 || x.BytesPlain != 2700 || x.Ratio != 9 || x.Messages != 3 {
+		t.Errorf("all agreed: %+v", x)
+	}
+	c.DeflateNegotiated = 1
+	if x = compressionOf(&c); x.Mode != "mixed" {
+		t.Errorf("some agreed: %+v", x)
+	}
+	c = Counters{DeflateOffered: 4, BytesIn: 300}
+	if x = compressionOf(&c); x.Mode != "plain" || x.Negotiated != 0 || x.BytesPlain != 300 || x.Ratio != 1 {
+		t.Errorf("none agreed: %+v", x)
+	}
+}
