@@ -102,8 +102,7 @@ type client struct {
 	out       []byte
 	frag      []byte
 	fragOp    ws.OpCode
-	deflate   uint8  // dfOn, dfTakeover, dfFrag (deflate.go)
-	window    []byte // with dfTakeover: the last 32 KiB inflated
+	deflate   uint8 // dfOn, dfTakeover, dfFrag (deflate.go)
 	ref       uint64
 	topics    []topicState
 	pending   []pending

@@ -357,5 +357,8 @@ func (e *engine) closeFD(c *client) {
 	e.byFD[c.fd] = nil
 	_ = unix.Close(c.fd)
 	c.fd = -1
-	c.in, c.out, c.frag, c.window = nil, nil, nil, nil
+	c.in, c.out, c.frag = nil, nil, nil
+	if c.deflate&dfTakeover != 0 {
+		delete(e.window, c)
+	}
 }

@@ -12,9 +12,11 @@ import (
 // inflates the messages that arrive with RSV1. Its own frames go out
 // uncompressed (RFC 7692 allows it message by message). The engine has one
 // inflater for all its sockets, reset per message: an idle socket holds no
-// decompressor. Only a server that keeps its context between messages (it
-// did not answer server_no_context_takeover) makes a socket keep the last
-// 32 KiB it inflated, the window the next message may refer back into.
+// decompressor, and a client struct grows by one byte of flags. Only a
+// server that keeps its context between messages (it did not answer
+// server_no_context_takeover) makes the engine keep, for each such socket,
+// the last 32 KiB it inflated (e.window), the window the server's next
+// message may refer back into.
 
 // testOnMessage, set only by tests, sees every data message's payload as
 // the engine decodes it (inflated when it arrived compressed).
@@ -82,11 +84,15 @@ func (e *engine) deflateAnswer(c *client, head []byte) bool {
 		e.fail(c, "connect:bad_extensions")
 		return false
 	}
-	c.deflate, c.window = 0, nil
+	c.deflate = 0
 	if d.On {
 		c.deflate = dfOn
 		if d.ServerTakeover {
 			c.deflate |= dfTakeover
+			if e.window == nil {
+				e.window = map[*client][]byte{}
+			}
+			e.window[c] = nil
 		}
 		e.st.c.DeflateNegotiated++
 	}
@@ -118,7 +124,7 @@ func (e *engine) protocolError(c *client, kind string) {
 func (e *engine) inflate(c *client, payload []byte) ([]byte, bool) {
 	var dict []byte
 	if c.deflate&dfTakeover != 0 {
-		dict = c.window
+		dict = e.window[c]
 	}
 	out, err := e.infl.Inflate(e.ibuf, payload, dict, wire.MaxFrame)
 	e.ibuf = out[:0]
@@ -136,7 +142,7 @@ func (e *engine) inflate(c *client, payload []byte) ([]byte, bool) {
 	e.st.c.BytesDeflated += int64(len(payload))
 	e.st.c.BytesInflated += int64(len(out))
 	if c.deflate&dfTakeover != 0 {
-		c.window = wire.KeepWindow(c.window, out)
+		e.window[c] = wire.KeepWindow(e.window[c], out)
 	}
 	return out, true
 }

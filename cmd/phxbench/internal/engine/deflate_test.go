@@ -196,8 +196,8 @@ func TestDeflateSplitOverReads(t *testing.T) {
 		c.BytesDeflated != 2*int64(len(z)) || c.BytesInflated != 2*int64(len(state)) {
 		t.Errorf("counters %+v", c)
 	}
-	if cap(r.c.window) != 0 {
-		t.Errorf("no context takeover, yet the socket keeps a %d-byte window", cap(r.c.window))
+	if len(r.e.window) != 0 {
+		t.Errorf("no context takeover, yet %d sockets keep a window", len(r.e.window))
 	}
 }
 
@@ -278,5 +278,47 @@ func TestCompressionOf(t *testing.T) {
 	c = Counters{DeflateOffered: 4, BytesIn: 300}
 	if x = compressionOf(&c); x.Mode != "plain" || x.Negotiated != 0 || x.BytesPlain != 300 || x.Ratio != 1 {
 		t.Errorf("none agreed: %+v", x)
+	}
+}
+
+// A server that keeps its context (no server_no_context_takeover in its
+// answer) refers back into earlier messages: the engine keeps that
+// socket's last 32 KiB, and drops it when the socket closes.
+func TestDeflateServerContextTakeover(t *testing.T) {
+	r := newDeflateRig(t, true)
+	r.feed(upgrade("permessage-deflate; client_max_window_bits=15"), 64)
+	if r.c.deflate != dfOn|dfTakeover || len(r.e.window) != 1 {
+		t.Fatalf("deflate %b, %d windows", r.c.deflate, len(r.e.window))
+	}
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestSpeed)
+	var want [][]byte
+	for i := range 30 {
+		msg := presenceState(20 + i)
+		b.Reset()
+		w.Write(msg)
+		w.Flush()
+		z := bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
+		var alone wire.Inflater
+		if out, err := alone.Inflate(nil, z, nil, wire.MaxFrame); i > 0 && err == nil && bytes.Equal(out, msg) {
+			t.Fatalf("message %d decodes without the earlier ones: nothing refers back", i)
+		}
+		r.feed(serverFrame(true, true, ws.OpText, z), 3, 50)
+		want = append(want, msg)
+	}
+	if len(r.e.st.errors) != 0 || len(r.got) != len(want) {
+		t.Fatalf("errors %v, %d messages", r.e.st.errors, len(r.got))
+	}
+	for i := range want {
+		if !bytes.Equal(r.got[i], want[i]) {
+			t.Fatalf("message %d differs", i)
+		}
+	}
+	if win := r.e.window[r.c]; len(win) == 0 || len(win) > 32<<10 {
+		t.Errorf("window of %d bytes", len(win))
+	}
+	r.e.closeFD(r.c)
+	if len(r.e.window) != 0 {
+		t.Errorf("%d windows after the close", len(r.e.window))
 	}
 }

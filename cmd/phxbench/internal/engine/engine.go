@@ -84,6 +84,7 @@ type engine struct {
 	tbuf   []byte // payload template being expanded
 	ibuf   []byte // the message being inflated (deflate.go)
 	infl   wire.Inflater
+	window map[*client][]byte // deflate with context takeover: the last 32 KiB each such client inflated
 	now    int64
 	rng    *rand.Rand
 	ctl    chan ctlMsg
