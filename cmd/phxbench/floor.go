@@ -103,7 +103,7 @@ func framesPerWritev(url string) float64 {
 // Sec-WebSocket-Accept, the masked join frame and the join reply.
 func connectSizes(topic string) floor.ConnectSizes {
 	key := strings.Repeat("k", 22) + "=="
-	up := wire.AppendUpgrade(nil, "127.0.0.1:4400", "/socket/websocket?token=user%3Ab12345&vsn=2.0.0", key, "")
+	up := wire.AppendUpgrade(nil, "127.0.0.1:4400", "/socket/websocket?token=user%3Ab12345&vsn=2.0.0", key, "", "")
 	sw := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 		strings.Repeat("a", 27) + "=\r\n\r\n"
 	join := fmt.Sprintf(`["1","1",%q,"phx_join",{}]`, topic)

@@ -58,6 +58,7 @@ type options struct {
 	printScenario  bool
 	cpuProfile     string
 	transport      string
+	compress       bool
 }
 
 // parseFlags parses and checks the command line.
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.scenario, "scenario", "", "scenario file (JSON) or built-in: "+strings.Join(scenario.BuiltinNames, ", ")+", baseline")
 	fs.StringVar(&o.b.URL, "url", "", "server URL, ws:// or http:// (a path ending in /websocket or /longpoll is switched to the transport's), overrides the scenario's (built-ins: ws://127.0.0.1:4000/socket/websocket)")
 	fs.StringVar(&o.transport, "transport", "", "transport, overrides the scenario's: websocket or longpoll (longpoll: a goroutine pair per client, a few thousand clients per process at most)")
+	fs.BoolVar(&o.compress, "compress", false, "WebSocket clients offer permessage-deflate as browsers do and inflate what the server compresses (their own frames go uncompressed); the result says whether the server agreed")
 	fs.StringVar(&o.b.Vsn, "vsn", "", "serializer vsn, overrides the scenario's: 2.0.0 or 1.0.0")
 	fs.IntVar(&o.b.N, "n", 1000, "built-ins: sockets (fanout: subscribers; baseline: sockets written to)")
 	fs.Float64Var(&o.b.Rate, "rate", 0, "echo: pushes per second over all sockets (default 2000); connect: connects per second (0 = unlimited)")
@@ -235,6 +237,9 @@ func resolve(o *options) (*scenario.Program, error) {
 		for i := range sc.Groups {
 			sc.Groups[i].Transport = ""
 		}
+	}
+	if o.compress {
+		sc.Compress = true
 	}
 	if o.duration > 0 {
 		sc.Duration = scenario.Duration(o.duration)

@@ -120,3 +120,35 @@ func TestRealPhxdPresenceRoom(t *testing.T) {
 		t.Errorf("counters %+v, rss peak %d", c, r.Server.RSSPeak)
 	}
 }
+
+// -compress against phxd -compress: every socket agrees permessage-deflate
+// and the presence traffic arrives several times smaller than it inflates.
+func TestRealPhxdCompress(t *testing.T) {
+	addr, pid := phxdtest.Start(t, phxdtest.Build(t), "-compress")
+	r := runAgainst(t, "ws://"+addr+"/socket/websocket", pid, "-scenario", "connect", "-n", "300", "-topic", "room:bench", "-procs", "2", "-compress")
+	x := r.Compression
+	if r.Counters.Joined != 300 || x == nil {
+		t.Fatalf("joined %d, compression %+v", r.Counters.Joined, x)
+	}
+	if x.Mode != "deflate" || x.Negotiated != 300 || x.Messages == 0 || x.BytesWire != r.Counters.BytesIn || x.BytesPlain < 3*x.BytesWire {
+		t.Errorf("compression %+v", x)
+	}
+}
+
+// -compress against a phxd without it: nothing is agreed, the clients go on
+// uncompressed and the result says so.
+func TestRealPhxdCompressDeclined(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "200", "-topic", "room:bench", "-compress")
+	x := r.Compression
+	if r.Counters.Joined != 200 || x == nil {
+		t.Fatalf("joined %d, compression %+v", r.Counters.Joined, x)
+	}
+	if x.Mode != "plain" || x.Offered != 200 || x.Negotiated != 0 || x.Messages != 0 || x.BytesPlain != x.BytesWire {
+		t.Errorf("compression %+v", x)
+	}
+	// Without -compress the result has no compression block at all.
+	if r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "300", "-topic", "room:other"); r.Compression != nil {
+		t.Errorf("compression %+v without -compress", r.Compression)
+	}
+}

@@ -102,6 +102,7 @@ type client struct {
 	out       []byte
 	frag      []byte
 	fragOp    ws.OpCode
+	deflate   uint8 // dfOn, dfTakeover, dfFrag (deflate.go)
 	ref       uint64
 	topics    []topicState
 	pending   []pending

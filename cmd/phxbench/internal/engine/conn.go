@@ -137,7 +137,7 @@ func (e *engine) connected(c *client) {
 		protocols = wire.AuthProtocols(tok)
 	}
 	t := &e.p.Targets[c.ti]
-	e.wbuf = wire.AppendUpgrade(e.wbuf[:0], t.Host, c.g.gp.Query(t.WSPath, &c.vars), c.key, protocols)
+	e.wbuf = wire.AppendUpgrade(e.wbuf[:0], t.Host, c.g.gp.Query(t.WSPath, &c.vars), c.key, protocols, e.deflateOffer())
 	e.write(c, e.wbuf)
 }
 
@@ -185,6 +185,8 @@ func (e *engine) consume(c *client, data []byte) {
 		case status != 101:
 			e.fail(c, "connect:http_"+strconv.Itoa(status))
 			return
+		case !e.deflateAnswer(c, data[:n]):
+			return
 		}
 		e.opened(c)
 		data = data[n:]
@@ -231,6 +233,9 @@ func (e *engine) keep(c *client, rest []byte) {
 // fragmented) to the message handler.
 func (e *engine) onFrame(c *client, h wire.FrameHeader, payload, frame []byte) {
 	e.st.c.FramesIn++
+	if !e.checkRSV(c, &h) {
+		return
+	}
 	switch h.Op {
 	case ws.OpPing:
 		e.sendFrame(c, ws.OpPong, payload)
@@ -246,10 +251,15 @@ func (e *engine) onFrame(c *client, h wire.FrameHeader, payload, frame []byte) {
 		e.lost(c, why)
 		return
 	}
+	compressed := h.Rsv&wire.RSV1 != 0
 	if h.Op == ws.OpContinuation || !h.Fin {
 		if h.Op != ws.OpContinuation {
 			c.fragOp = h.Op
 			c.frag = c.frag[:0]
+			c.deflate &^= dfFrag
+			if compressed {
+				c.deflate |= dfFrag
+			}
 		}
 		c.frag = append(c.frag, payload...)
 		if len(c.frag) > wire.MaxFrame {
@@ -261,7 +271,14 @@ func (e *engine) onFrame(c *client, h wire.FrameHeader, payload, frame []byte) {
 		}
 		payload, frame = c.frag, nil
 		h.Op = c.fragOp
+		compressed = c.deflate&dfFrag != 0
 		defer func() { c.frag = nil }()
+	}
+	if compressed {
+		var ok bool
+		if payload, ok = e.inflate(c, payload); !ok {
+			return
+		}
 	}
 	e.onMessage(c, payload, h.Op == ws.OpBinary, frame)
 }
@@ -341,4 +358,7 @@ func (e *engine) closeFD(c *client) {
 	_ = unix.Close(c.fd)
 	c.fd = -1
 	c.in, c.out, c.frag = nil, nil, nil
+	if c.deflate&dfTakeover != 0 {
+		delete(e.window, c)
+	}
 }

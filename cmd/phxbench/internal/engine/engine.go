@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,6 +82,9 @@ type engine struct {
 	wbuf   []byte // WebSocket frame being written
 	pbuf   []byte // Phoenix message being encoded
 	tbuf   []byte // payload template being expanded
+	ibuf   []byte // the message being inflated (deflate.go)
+	infl   wire.Inflater
+	window map[*client][]byte // deflate with context takeover: the last 32 KiB each such client inflated
 	now    int64
 	rng    *rand.Rand
 	ctl    chan ctlMsg

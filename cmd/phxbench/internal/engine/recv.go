@@ -14,6 +14,9 @@ import (
 // onMessage decodes one data message. frame is the whole WebSocket frame
 // (nil when reassembled from fragments), kept once for the baseline.
 func (e *engine) onMessage(c *client, payload []byte, binary bool, frame []byte) {
+	if testOnMessage != nil {
+		testOnMessage(payload, binary)
+	}
 	if skimmable(c.g.gp.Vsn, payload, binary) {
 		if m, ok := skimPushV2(payload); ok { // a big push: see skim.go
 			e.onPush(c, &m, frame)

@@ -37,7 +37,8 @@ type Result struct {
 	Targets     []TargetCounts          `json:"targets,omitempty"` // per server, when the URL lists several
 	Client      ClientCost              `json:"client"`
 	Baseline    *baseline.Result        `json:"baseline,omitempty"`
-	Floor       *floor.Result           `json:"floor,omitempty"` // -floor: the path's syscall floor
+	Floor       *floor.Result           `json:"floor,omitempty"`       // -floor: the path's syscall floor
+	Compression *Compression            `json:"compression,omitempty"` // -compress: permessage-deflate offered
 	StepS       float64                 `json:"timeline_step_s"`
 	Timeline    []TimelinePoint         `json:"timeline"`
 	Checks      []Check                 `json:"checks"`
@@ -131,6 +132,7 @@ func aggregate(p *scenario.Program, o RunOptions, t0 int64, ws []*workerResult, 
 	r.Deliveries.Received = r.Counters.Deliveries
 	r.Deliveries.OutsideWindow = r.Counters.Unexpected
 	r.Rates = ratesOf(&r.Counters, &r.marks)
+	r.Compression = compressionOf(&r.Counters)
 	r.StepS = max(o.Step, time.Millisecond).Seconds()
 	r.Timeline = timelineOf(tl, counts, r.StepS)
 	r.Phases = phasesOf(&r.marks, t0)

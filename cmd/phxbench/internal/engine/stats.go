@@ -114,6 +114,14 @@ type Counters struct {
 	FramesOut     int64 `json:"frames_out"`
 	BytesIn       int64 `json:"bytes_in"`
 	BytesOut      int64 `json:"bytes_out"`
+	// permessage-deflate (deflate.go): connections that offered it and
+	// that agreed, messages received compressed and their payload bytes
+	// on the wire and inflated.
+	DeflateOffered    int64 `json:"deflate_offered,omitempty"`
+	DeflateNegotiated int64 `json:"deflate_negotiated,omitempty"`
+	MsgsInflated      int64 `json:"messages_inflated,omitempty"`
+	BytesDeflated     int64 `json:"payload_bytes_deflated,omitempty"`
+	BytesInflated     int64 `json:"payload_bytes_inflated,omitempty"`
 }
 
 func (c *Counters) add(o Counters) {
@@ -138,6 +146,11 @@ func (c *Counters) add(o Counters) {
 	c.FramesOut += o.FramesOut
 	c.BytesIn += o.BytesIn
 	c.BytesOut += o.BytesOut
+	c.DeflateOffered += o.DeflateOffered
+	c.DeflateNegotiated += o.DeflateNegotiated
+	c.MsgsInflated += o.MsgsInflated
+	c.BytesDeflated += o.BytesDeflated
+	c.BytesInflated += o.BytesInflated
 }
 
 // marks are the moments (unix ns, 0 when it did not happen) that delimit

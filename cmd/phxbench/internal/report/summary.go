@@ -44,6 +44,10 @@ func WriteSummary(w io.Writer, r *engine.Result) {
 		fmt.Fprintf(w, "  server %-4d %s: %d clients, %d joined, %d deliveries, %d open at end\n",
 			i, t.URL, t.Clients, t.Joined, t.Deliveries, t.OpenAtEnd)
 	}
+	if x := r.Compression; x != nil {
+		fmt.Fprintf(w, "  compression %s: permessage-deflate agreed on %d of %d connections; received %s on the wire, %s inflated (%.1f×); %d messages compressed\n",
+			x.Mode, x.Negotiated, x.Offered, BytesStr(float64(x.BytesWire)), BytesStr(float64(x.BytesPlain)), x.Ratio, x.Messages)
+	}
 	errorsLine(w, r)
 	serverLines(w, r)
 	for _, s := range r.Servers[min(1, len(r.Servers)):] {

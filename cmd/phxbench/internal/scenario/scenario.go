@@ -28,6 +28,7 @@ type Scenario struct {
 	ConnectTimeout Duration  `json:"connect_timeout,omitempty"`
 	ReplyTimeout   Duration  `json:"reply_timeout,omitempty"`
 	MaxConnecting  int       `json:"max_connecting,omitempty"`
+	Compress       bool      `json:"compress,omitempty"` // WebSocket clients offer permessage-deflate
 	Groups         []Group   `json:"groups"`
 	Expect         Expect    `json:"expect,omitzero"`
 }

@@ -131,14 +131,15 @@ func parsePortRange(s string) (lo, hi int, err error) {
 
 // suiteCase is one configuration the suite measures.
 type suiteCase struct {
-	ID       string   `json:"id"`       // e.g. idle-10000
-	Kind     string   `json:"kind"`     // built-in scenario
-	N        int      `json:"n"`        // sockets (fanout: subscribers)
-	Items    []string `json:"items"`    // suite items it feeds
-	Args     []string `json:"args"`     // phxbench flags, without url/pid/metrics/out/report
-	Metrics  bool     `json:"metrics"`  // scrape go_goroutines (costs the server a little CPU)
-	Baseline bool     `json:"baseline"` // fanout: -baseline
-	GCTrace  bool     `json:"gctrace"`  // phxd runs with GODEBUG=gctrace=1 (its GC cycles are read from its log)
+	ID       string   `json:"id"`               // e.g. idle-10000
+	Kind     string   `json:"kind"`             // built-in scenario
+	N        int      `json:"n"`                // sockets (fanout: subscribers)
+	Items    []string `json:"items"`            // suite items it feeds
+	Args     []string `json:"args"`             // phxbench flags, without url/pid/metrics/out/report
+	Metrics  bool     `json:"metrics"`          // scrape go_goroutines (costs the server a little CPU)
+	Baseline bool     `json:"baseline"`         // fanout: -baseline
+	GCTrace  bool     `json:"gctrace"`          // phxd runs with GODEBUG=gctrace=1 (its GC cycles are read from its log)
+	Server   []string `json:"server,omitempty"` // phxd flags besides serverArgs' (presence-…-deflate: -compress)
 }
 
 // Suite sizes (issue 6).
@@ -213,10 +214,12 @@ func suiteCases(o *suiteOptions) []suiteCase {
 				"-d", o.echoFor.String(), "-floor", "-floor-d", min(5*time.Second, o.echoFor).String()}}, "echo")
 	}
 	if o.only["presence"] {
-		add(suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN, GCTrace: true,
+		pc := suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN, GCTrace: true,
 			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(presenceN)), "-rate",
 				strconv.FormatFloat(max(1, presenceRate*o.scale), 'f', -1, 64), "-topic", "room:bench", "-procs", "2",
-				"-duration", "2m"}}, "presence") // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
+				"-duration", "2m"}} // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
+		add(pc, "presence")
+		add(deflateCase(pc), "presence")
 	}
 	if o.only["slow"] {
 		add(suiteCase{ID: fmt.Sprintf("slow-%d", slowN), Kind: "slow", N: slowN,
@@ -244,6 +247,9 @@ func (c suiteCase) command(exe, addr, pid, out, report string) []string {
 
 // serverArgs are phxd's flags for a run.
 func serverArgs(addr string) []string { return []string{"-addr", addr, "-log-level", "warn"} }
+
+// serverArgs are phxd's flags for a run of the case.
+func (c suiteCase) serverArgs(addr string) []string { return append(serverArgs(addr), c.Server...) }
 
 // runRecord is one run of one case.
 type runRecord struct {
@@ -301,7 +307,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if o.plan {
 		for _, c := range cases {
 			fmt.Fprintf(stdout, "%s (%s)\n  phxd %s & PID=$!\n  %s\n", c.ID, strings.Join(c.Items, ","),
-				strings.Join(serverArgs("127.0.0.1:4400"), " "),
+				strings.Join(c.serverArgs("127.0.0.1:4400"), " "),
 				shellJoin(c.command("phxbench", "127.0.0.1:4400", "$PID", c.ID+".json", c.ID+".html")))
 		}
 		return engine.ExitOK

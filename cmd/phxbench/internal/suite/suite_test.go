@@ -104,7 +104,7 @@ func TestSuiteFlagsAndCases(t *testing.T) {
 		ids = append(ids, c.ID)
 	}
 	want := []string{"idle-1000", "idle-5000", "idle-10000", "idle-15000", "fanout-1000", "fanout-5000",
-		"fanout-10000", "fanout-15000", "connect-15000", "echo-1000", "presence-10000", "slow-1000"}
+		"fanout-10000", "fanout-15000", "connect-15000", "echo-1000", "presence-10000", "presence-10000-deflate", "slow-1000"}
 	if !slices.Equal(ids, want) {
 		t.Errorf("cases %v, want %v", ids, want)
 	}
@@ -124,6 +124,38 @@ func TestSuiteFlagsAndCases(t *testing.T) {
 	cmd := shellJoin(cs[2].command("phxbench", "127.0.0.1:4400", "$PID", "", ""))
 	if cmd != "phxbench -scenario echo -n 50 -rate 100 -d 2s -floor -floor-d 2s -url ws://127.0.0.1:4400/socket/websocket -pid $PID" {
 		t.Errorf("quick echo command: %s", cmd)
+	}
+
+	// -only presence runs both presence cases: the plain one as it was, and
+	// its twin with -compress on both sides.
+	o, err = parseSuiteFlags([]string{"-phxd", "x", "-only", "presence"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs = suiteCases(o)
+	if len(cs) != 2 || cs[0].ID != "presence-10000" || cs[1].ID != "presence-10000-deflate" || cs[1].Kind != "presence" ||
+		!slices.Equal(cs[1].Items, []string{"presence"}) {
+		t.Fatalf("presence cases %+v", cs)
+	}
+	plain := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -url ws://127.0.0.1:4400/socket/websocket -pid $PID"
+	if cmd := shellJoin(cs[0].command("phxbench", "127.0.0.1:4400", "$PID", "", "")); cmd != plain {
+		t.Errorf("plain presence command: %s", cmd)
+	}
+	if srv := strings.Join(cs[0].serverArgs("127.0.0.1:4400"), " "); srv != "-addr 127.0.0.1:4400 -log-level warn" {
+		t.Errorf("plain presence server: %s", srv)
+	}
+	deflated := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -compress -url ws://127.0.0.1:4400/socket/websocket -pid $PID"
+	if cmd := shellJoin(cs[1].command("phxbench", "127.0.0.1:4400", "$PID", "", "")); cmd != deflated {
+		t.Errorf("deflate presence command: %s", cmd)
+	}
+	if srv := strings.Join(cs[1].serverArgs("127.0.0.1:4400"), " "); srv != "-addr 127.0.0.1:4400 -log-level warn -compress" {
+		t.Errorf("deflate presence server: %s", srv)
+	}
+	var plan strings.Builder
+	if code := Main([]string{"-plan", "-only", "presence"}, &plan, io.Discard); code != 0 ||
+		!strings.Contains(plan.String(), "presence-10000-deflate (presence)\n  phxd -addr 127.0.0.1:4400 -log-level warn -compress & PID=$!\n") ||
+		!strings.Contains(plan.String(), "presence-10000 (presence)\n  phxd -addr 127.0.0.1:4400 -log-level warn & PID=$!\n") {
+		t.Errorf("plan (exit %d):\n%s", code, plan.String())
 	}
 
 	for _, bad := range [][]string{{}, {"-phxd", "x", "-only", "nope"}, {"-phxd", "x", "-runs", "0"}, {"-phxd", "x", "extra"}} {
@@ -207,8 +239,13 @@ func fakeSuite(t *testing.T) *suiteFile {
 		PhxdRev: "9c959f3aaaaaaaaaaaaa", PhxdDirty: "true", PhxdSHA: "abc", PhxdSHAEnd: "abc"}}
 	for round, scale := range []float64{1, 0.5, 2} {
 		for _, c := range sf.Cases {
-			sf.Runs = append(sf.Runs, &runRecord{ID: c.ID, Case: c.ID, Round: round + 1,
-				Figures: figuresOf(fakeResult(t, c.Kind, c.N, scale))})
+			r := fakeResult(t, c.Kind, c.N, scale)
+			if strings.HasSuffix(c.ID, deflateSuffix) {
+				r.Counters.BytesIn = int64(3e8 * scale)
+				r.Compression = &engine.Compression{Offered: 10000, Negotiated: 10000 - int64(round), Mode: "mixed",
+					BytesWire: r.Counters.BytesIn, BytesPlain: int64(7.5e9 * scale), Ratio: 25}
+			}
+			sf.Runs = append(sf.Runs, &runRecord{ID: c.ID, Case: c.ID, Round: round + 1, Figures: figuresOf(r)})
 		}
 	}
 	// A failed run is left out of the medians.
@@ -236,6 +273,16 @@ func TestSuiteMarkdown(t *testing.T) {
 		"![memory and CPU against sockets](growth.svg)",
 		"| echo-1000-r4 | 0.00 | 0.00 | 0.0 s | 0.00 s | 0.00 s | ERROR: killed |",
 		"commit `9c959f3aaaaa` plus uncommitted changes",
+		// presence: the plain case's rows, then its deflate twin's, and each case's server
+		"| server CPU per join (first connect → last join) | **180.0 µs** | 90.0 µs – 360.0 µs |",
+		"| server CPU per join (first connect → last join), deflate | **180.0 µs** |",
+		"| bytes received by the clients, on the wire, deflate | **0.30 GB** | 0.15 GB – 0.60 GB |",
+		"| bytes received by the clients, inflated, deflate | **7.50 GB** |",
+		"| inflated ÷ on the wire, deflate | **25.00×** |",
+		"| sockets with permessage-deflate agreed (worst run), deflate | **9999** | 9998 – 10000 | 10000, 9999, 9998 | — | — | 10,000 | **missed** |",
+		"phxd -addr 127.0.0.1:4400 -log-level warn -compress & PID=$!   # the server of presence-10000-deflate\n" +
+			"phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -compress -url",
+		"The rows marked *deflate* are the case `presence-10000-deflate`",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)

@@ -80,10 +80,14 @@ func moreItemRows(item string, has func(string) bool) []figRow {
 	switch item {
 	case "presence":
 		id := fmt.Sprintf("presence-%d", presenceN)
-		if !has(id) {
-			return nil
+		var rows []figRow
+		if has(id + deflateSuffix) {
+			rows = deflateRows(id + deflateSuffix)
 		}
-		return []figRow{
+		if !has(id) {
+			return rows
+		}
+		return append([]figRow{
 			{label: "joins/s (first connect → last join)", caseID: id, key: "connect_joins_per_s", format: fmtRate,
 				phxText: "crashed", target: tgtPresenceRate, op: ">=", tgtText: "≥ 3,000/s"},
 			{label: "server CPU per join (first connect → last join)", caseID: id, key: "cpu_per_connect_join_us", format: fmtUS,
@@ -96,7 +100,7 @@ func moreItemRows(item string, has func(string) bool) []figRow {
 			{label: "phxd peak RSS", caseID: id, key: "rss_peak_b", format: fmtMiB, target: tgtPresenceRSS, op: "<=", tgtText: "≤ 200 MB", worst: true},
 			{label: "sockets joined (worst run)", caseID: id, key: "joined", format: fmtCount, target: presenceN, op: ">=", tgtText: "10,000", worst: true},
 			{label: "errors (worst run)", caseID: id, key: "errors", format: fmtCount, target: 0, op: "<=", tgtText: "0", worst: true},
-		}
+		}, rows...)
 	case "slow":
 		id := fmt.Sprintf("slow-%d", slowN)
 		if !has(id) {
@@ -126,7 +130,7 @@ var itemNotes = map[string]string{
 	"echo": "Arrival: each socket pushes every 0.5 s from a random phase once all have joined (2,000/s in total, open loop per socket, one push outstanding at most); round trip is push → reply. " +
 		clientNote + " (one process). The floor (`-floor`, 5 s after the run): a bare epoll server child, the same 1,000 sockets and arrival pattern, requests and replies of the echo push's and reply's sizes on the wire, one read(2) and one write(2) per echo. GC: phxd runs with `GODEBUG=gctrace=1`; the cycles inside the echo window are read from its log. Their CPU is the runtime's count (the time GC workers and assists held a processor), which on a loaded machine exceeds what the OS gave them, so the share is an upper bound there.",
 	"presence": "Arrival: 10,000 connects offered at 5,000/s (two phxbench processes, 2,500/s each), each joining `room:bench` (the example app tracks the user in Presence and pushes `presence_state`), users distinct. " +
-		clientNote + ". Frames and bytes are what the clients received: presence_state and presence_diff mostly. phxd runs with `GODEBUG=gctrace=1` here too (the GC share is the runtime's count, an upper bound on a loaded machine: it can pass 100 %). The case's hard bound is 2 minutes (`-duration 2m`, added after the built-in's default, 64 s at this size and rate, cut a run at 150 joins/s on a loaded machine short). phxbench's phoenix.js-style heartbeats (every 30 s) run here: a run longer than 30 s sends them, and their replies wait behind the presence traffic.",
+		clientNote + ". Frames and bytes are what the clients received: presence_state and presence_diff mostly. phxd runs with `GODEBUG=gctrace=1` here too (the GC share is the runtime's count, an upper bound on a loaded machine: it can pass 100 %). The case's hard bound is 2 minutes (`-duration 2m`, added after the built-in's default, 64 s at this size and rate, cut a run at 150 joins/s on a loaded machine short). phxbench's phoenix.js-style heartbeats (every 30 s) run here: a run longer than 30 s sends them, and their replies wait behind the presence traffic." + deflateNote,
 	"slow": "Arrival: as in echo (1,000 sockets, 2,000 pushes/s in total) on `bench:echo`, while one more socket on the same topic pushes the bench event `block` (its handler sleeps 1 s) back to back. " +
 		clientNote + " (one process).",
 }

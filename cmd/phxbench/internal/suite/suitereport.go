@@ -80,6 +80,7 @@ func figuresOf(r *engine.Result) map[string]float64 {
 		f["echo_replies_per_s"] = r.Rates.RepliesPerS
 	}
 	addFloorFigures(f, r)
+	addDeflateFigures(f, r)
 	return f
 }
 
@@ -466,6 +467,9 @@ func orQ(s string) string {
 func writeCommands(b *strings.Builder, sf *suiteFile, item string) {
 	b.WriteString("```sh\nphxd -addr 127.0.0.1:4400 -log-level warn & PID=$!   # a fresh server per run\n")
 	for _, c := range sf.Cases {
+		if slices.Contains(c.Items, item) && len(c.Server) > 0 {
+			fmt.Fprintf(b, "phxd %s & PID=$!   # the server of %s\n", strings.Join(c.serverArgs("127.0.0.1:4400"), " "), c.ID)
+		}
 		if slices.Contains(c.Items, item) {
 			fmt.Fprintf(b, "%s\n", shellJoin(c.command("phxbench", "127.0.0.1:4400", "$PID", "", "")))
 		}

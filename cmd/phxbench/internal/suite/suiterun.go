@@ -45,6 +45,9 @@ func runLine(c suiteCase, r *runRecord) string {
 	case "presence":
 		s = fmt.Sprintf("%.0f joins/s, %.1f µs/join, %.0f frames, %s, peak RSS %s", f["connect_joins_per_s"], f["cpu_per_connect_join_us"],
 			f["frames_in"], fmtGB(f["bytes_in"]), fmtMiB(f["rss_peak_b"]))
+		if _, ok := f["deflate_offered"]; ok {
+			s += fmt.Sprintf(", deflate on %.0f of %.0f sockets, %s inflated", f["deflate_negotiated"], f["deflate_offered"], fmtGB(f["bytes_in_inflated"]))
+		}
 	case "slow":
 		s = fmt.Sprintf("others' echo p50 %s p99 %s; blocked replies p50 %s", report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]), report.Dur(f["block_p50_us"]))
 	}
@@ -67,7 +70,7 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 	if c.GCTrace {
 		env = append(env, "GODEBUG=gctrace=1")
 	}
-	addr, srv, err := startServer(o, port, base+".phxd.log", env)
+	addr, srv, err := startServer(o, port, base+".phxd.log", env, c.Server...)
 	if err != nil {
 		rec.Err = err.Error()
 		return rec
@@ -83,7 +86,7 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 		srv.stop()
 		return rec
 	}
-	fmt.Fprintf(out, "# phxd %s\n# %s\n", strings.Join(serverArgs(addr), " "), rec.Command)
+	fmt.Fprintf(out, "# phxd %s\n# %s\n", strings.Join(c.serverArgs(addr), " "), rec.Command)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	runErr := runBounded(cmd, caseTimeout(o))
@@ -180,9 +183,9 @@ type phxdProc struct {
 	exited  chan struct{} // closed once Wait returned (ProcessState is set)
 }
 
-// startServer starts phxd (with env added to the suite's) on the next free
-// port and waits until it serves /healthz.
-func startServer(o *suiteOptions, port *int, logPath string, env []string) (string, *phxdProc, error) {
+// startServer starts phxd (with env added to the suite's, and flags after
+// serverArgs') on the next free port and waits until it serves /healthz.
+func startServer(o *suiteOptions, port *int, logPath string, env []string, flags ...string) (string, *phxdProc, error) {
 	var addr string
 	for tries := 0; ; tries++ {
 		if tries > o.portHi-o.portLo {
@@ -202,7 +205,7 @@ func startServer(o *suiteOptions, port *int, logPath string, env []string) (stri
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(o.phxd, serverArgs(addr)...)
+	cmd := exec.Command(o.phxd, append(serverArgs(addr), flags...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)

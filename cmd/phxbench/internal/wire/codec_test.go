@@ -81,7 +81,7 @@ func TestUpgrade(t *testing.T) {
 	if _, _, err := ParseUpgrade([]byte("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: nope\r\n\r\n"), key); err == nil {
 		t.Error("wrong accept key accepted")
 	}
-	req := string(AppendUpgrade(nil, "h:1", "/s/websocket?vsn=2.0.0", key, AuthProtocols("user:1")))
+	req := string(AppendUpgrade(nil, "h:1", "/s/websocket?vsn=2.0.0", key, AuthProtocols("user:1"), ""))
 	for _, want := range []string{"GET /s/websocket?vsn=2.0.0 HTTP/1.1\r\n", "Host: h:1\r\n",
 		"Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.dXNlcjox\r\n", "\r\n\r\n"} {
 		if !strings.Contains(req, want) {

@@ -32,8 +32,9 @@ var (
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // AppendUpgrade appends a WebSocket upgrade request. protocols is the
-// Sec-WebSocket-Protocol value, or "" for none.
-func AppendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
+// Sec-WebSocket-Protocol value, extensions the Sec-WebSocket-Extensions
+// value (DeflateOffer), each "" for none.
+func AppendUpgrade(dst []byte, host, pathQuery, key, protocols, extensions string) []byte {
 	dst = append(dst, "GET "...)
 	dst = append(dst, pathQuery...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
@@ -43,6 +44,10 @@ func AppendUpgrade(dst []byte, host, pathQuery, key, protocols string) []byte {
 	if protocols != "" {
 		dst = append(dst, "\r\nSec-WebSocket-Protocol: "...)
 		dst = append(dst, protocols...)
+	}
+	if extensions != "" {
+		dst = append(dst, "\r\nSec-WebSocket-Extensions: "...)
+		dst = append(dst, extensions...)
 	}
 	return append(dst, "\r\n\r\n"...)
 }
@@ -98,6 +103,7 @@ func ParseUpgrade(buf []byte, key string) (n, status int, err error) {
 // FrameHeader is a parsed frame header.
 type FrameHeader struct {
 	Fin    bool
+	Rsv    byte // RSV1..RSV3 as bits 2..0 (RSV1 = 4: a compressed message's first frame)
 	Op     ws.OpCode
 	Masked bool
 	Mask   [4]byte
@@ -112,6 +118,7 @@ func ParseFrameHeader(b []byte) (h FrameHeader, ok bool, err error) {
 		return h, false, nil
 	}
 	h.Fin = b[0]&0x80 != 0
+	h.Rsv = b[0] >> 4 & 7
 	h.Op = ws.OpCode(b[0] & 0x0f)
 	h.Masked = b[1]&0x80 != 0
 	h.Size = 2
@@ -143,6 +150,9 @@ func ParseFrameHeader(b []byte) (h FrameHeader, ok bool, err error) {
 	}
 	return h, true, nil
 }
+
+// RSV1 is FrameHeader.Rsv's bit for RSV1 (permessage-deflate's "compressed").
+const RSV1 = 4
 
 // AppendClientFrame appends one final, masked client frame.
 func AppendClientFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) []byte {
