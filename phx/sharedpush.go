@@ -15,7 +15,10 @@ import (
 // join_ref), so a few encodings serve every recipient. Past
 // maxSharedFrames distinct frames, further ones are encoded per push
 // without being kept. The frames are shared by the transports' queues:
-// nothing modifies them. Safe for concurrent use.
+// nothing modifies them. On sockets that negotiated permessage-deflate a
+// kept frame is also compressed once and shared (a room's presence_state
+// is hundreds of KB: compressing it for each joiner cost more than writing
+// it plain). Safe for concurrent use.
 type SharedPush struct {
 	event   string
 	payload []byte
@@ -25,11 +28,13 @@ type SharedPush struct {
 }
 
 type sharedFrame struct {
-	ver     serializer.Version
-	topic   string
-	joinRef string
-	frame   []byte
-	binary  bool
+	ver      serializer.Version
+	topic    string
+	joinRef  string
+	frame    []byte
+	binary   bool
+	zLevel   int    // the level deflated was compressed at
+	deflated []byte // frame compressed (permessage-deflate), made on first use
 }
 
 // maxSharedFrames bounds the frames a SharedPush keeps.
@@ -58,10 +63,8 @@ func (sp *SharedPush) Frames() int {
 func (sp *SharedPush) encoded(ver serializer.Version, topic string, joinRef []byte) ([]byte, bool, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	for i := range sp.frames {
-		if f := &sp.frames[i]; f.ver == ver && f.topic == topic && f.joinRef == string(joinRef) {
-			return f.frame, f.binary, nil
-		}
+	if f := sp.find(ver, topic, joinRef); f != nil {
+		return f.frame, f.binary, nil
 	}
 	frame, binary, err := serializer.Encode(ver, nil, &serializer.Message{Kind: serializer.KindPush,
 		JoinRef: joinRef, Topic: topic, Event: sp.event, Payload: sp.payload})
@@ -70,6 +73,32 @@ func (sp *SharedPush) encoded(ver serializer.Version, topic string, joinRef []by
 			frame: frame, binary: binary})
 	}
 	return frame, binary, err
+}
+
+func (sp *SharedPush) find(ver serializer.Version, topic string, joinRef []byte) *sharedFrame {
+	for i := range sp.frames {
+		if f := &sp.frames[i]; f.ver == ver && f.topic == topic && f.joinRef == string(joinRef) {
+			return f
+		}
+	}
+	return nil
+}
+
+// compressed returns frame (one encoded returned for ver, topic and
+// joinRef) compressed at level: once per kept frame and level, under the
+// lock, so that the joiners of a window wait for one compression rather
+// than each run their own; a frame not kept is compressed for this call.
+func (sp *SharedPush) compressed(ver serializer.Version, topic string, joinRef, frame []byte, level int) []byte {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	f := sp.find(ver, topic, joinRef)
+	if f == nil {
+		return compressAt(level)(frame)
+	}
+	if f.deflated == nil || f.zLevel != level {
+		f.deflated, f.zLevel = compressAt(level)(f.frame), level
+	}
+	return f.deflated
 }
 
 // PushShared sends sp to this client, exactly as Push(event, payload)
@@ -83,10 +112,22 @@ func (c *Channel) PushShared(sp *SharedPush) error {
 		c.socket.srv.warn.Warn("encode failed", "topic", c.topic, "event", sp.event, "err", err)
 		return err
 	}
-	if chanState(c.state.Load()) == stateJoined {
-		return c.socket.tr.send(binary, frame)
+	s := c.socket
+	var z []byte // the compressed frame, on a socket that compresses
+	ct, ok := s.tr.(compressingTransport)
+	if ok && len(frame) >= s.srv.cfg.Compress.minSize() && ct.compressing() {
+		z = sp.compressed(s.ver, c.topic, c.joinRef, frame, s.srv.cfg.Compress.Level)
 	}
-	c.writeOrHold(func() { err = c.socket.tr.send(binary, frame) })
+	send := func() error {
+		if z != nil {
+			return ct.sendCompressed(binary, z)
+		}
+		return s.tr.send(binary, frame)
+	}
+	if chanState(c.state.Load()) == stateJoined {
+		return send()
+	}
+	c.writeOrHold(func() { err = send() })
 	return err
 }
 

@@ -1,0 +1,107 @@
+package phx
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/phxgo/phxgo/serializer"
+)
+
+// joinKeeper keeps every instance that joined.
+type joinKeeper struct {
+	mu  sync.Mutex
+	chs []*Channel
+}
+
+func (k *joinKeeper) Join(c *Channel, _ Payload) (any, error) {
+	k.mu.Lock()
+	k.chs = append(k.chs, c)
+	k.mu.Unlock()
+	return nil, nil
+}
+
+func (k *joinKeeper) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
+
+// A SharedPush sent to 500 compressing joiners in two serializer formats is
+// compressed once per format (it was once per joiner: a room's
+// presence_state compressed for each of its joiners cost more than writing
+// it plain), every compressing socket gets it compressed and inflating to
+// the plain frame, the others get the plain frame, and a push under
+// MinSize is never compressed.
+func TestSharedPushCompressedOnce(t *testing.T) {
+	n := countCompressions(t)
+	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
+		Compress: CompressConfig{Enabled: true}})
+	defer srv.Close()
+	keep := &joinKeeper{}
+	srv.Channel("room:*", keep)
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	const subs, plain = 500, 10
+	trs := make([]*zTransport, subs+plain)
+	for i := range trs {
+		ver, join := serializer.V2, `["1","1","room:x","phx_join",{}]`
+		if i%2 == 1 {
+			ver, join = serializer.V1, `{"topic":"room:x","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`
+		}
+		sock := srv.newSocket(info, ver, nil)
+		trs[i] = &zTransport{on: i < subs, keep: i < 2}
+		srv.opened(sock, trs[i])
+		if err := sock.handleFrame([]byte(join), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zWait(t, "join replies", func() bool { f, _ := zSums(trs); return f == subs+plain })
+
+	body := strings.Repeat(`"a member's meta that is long enough to compress",`, 8)
+	sp, err := NewSharedPush("presence_state", RawJSON(`{"list":[`+body+`1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.mu.Lock()
+	chs := append([]*Channel(nil), keep.chs...)
+	keep.mu.Unlock()
+	for _, c := range chs {
+		if err := c.PushShared(sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zWait(t, "pushes", func() bool { f, z := zSums(trs); return f+z == 2*(subs+plain) })
+	if got := n.Load(); got != 2 {
+		t.Fatalf("%d compressions of one shared push to %d joiners in 2 formats, want 2", got, subs)
+	}
+	for i, tr := range trs {
+		wantZ := int64(0)
+		if i < subs {
+			wantZ = 1
+		}
+		if tr.compressed.Load() != wantZ || tr.frames.Load() != 2-wantZ {
+			t.Fatalf("socket %d: %d compressed, %d plain frames", i, tr.compressed.Load(), tr.frames.Load())
+		}
+	}
+	for i, ver := range []serializer.Version{serializer.V2, serializer.V1} {
+		want, _, err := sp.encoded(ver, "room:x", []byte(`"1"`)) // join_ref as the wire has it
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := inflateFrame(t, *trs[i].last.Load()); !bytes.Equal(got, want) {
+			t.Fatalf("%v frame inflates to %q, want %q", ver, got, want)
+		}
+	}
+
+	tiny, err := NewSharedPush("tiny", RawJSON(`{"x":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chs {
+		if err := c.PushShared(tiny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zWait(t, "tiny pushes", func() bool { f, _ := zSums(trs); return f == 2*(subs+plain)+plain })
+	if got := n.Load(); got != 2 {
+		t.Fatalf("%d compressions after a push under MinSize", got)
+	}
+}
