@@ -107,14 +107,17 @@ type Conn struct {
 	finalized bool
 	ipCounted bool // counted in the per-address table (set before register)
 	peerFIN   bool // EPOLLRDHUP seen: after the bytes waiting comes EOF, with no new edge
+	rxDiscard bool // ignore all further input (failed, or peer's close received)
 
 	wq          []outFrame // unwritten frames; wq[0] may be partly written
 	wqBytes     int        // wire bytes in wq not yet written
 	woff        int        // bytes of wq[0] already written
 	closeReason string
 
-	rx rxState // actor-only
-
+	// The frame parser's state while a frame or a fragmented message is
+	// in progress; nil between them, which is what an idle connection
+	// is (actor-only; see consume).
+	rx *rxState
 }
 
 // RemoteAddr is the peer address: a *net.TCPAddr (made on each call), or
@@ -279,7 +282,7 @@ func (c *Conn) finalize() {
 	if !byInline {
 		_ = unix.Close(int(c.fd))
 	}
-	c.rx = rxState{}
+	c.rx = nil // a consume in progress keeps its own pointer
 	c.hs = nil
 	c.s.clearDeadline(c)
 	c.releaseInput()

@@ -256,7 +256,7 @@ func (w *worker) recoverPanic(c *Conn) {
 	}
 	w.s.log.Error("netpoll: panic in connection task", "remote", c.RemoteAddr(),
 		"panic", r, "stack", string(debug.Stack()))
-	c.rx.discard = true
+	c.rxDiscard = true
 	if c.state.Load() == stOpen {
 		c.closeLinger(CloseInternalError, "internal error")
 	} else {

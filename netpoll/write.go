@@ -254,7 +254,7 @@ func (w *worker) afterDrain(c *Conn, act int) {
 	case drainDrop:
 		c.dropNow(CloseAbnormal, "")
 	case drainFIN:
-		c.rx.discard = true
+		c.rxDiscard = true
 		w.tlsCloseNotify(c)
 		_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
 	}
