@@ -17,7 +17,10 @@
 // listener). There is no net.Conn, runtime poller registration or
 // buffer per connection: reads and writes are plain non-blocking
 // read(2) and writev(2) on the fd, and the remote address is kept as
-// accept4 returned it and formatted only when asked for. Nagle's
+// accept4 returned it and formatted only when asked for. The frame
+// parser's state is attached to a connection only while a frame or a
+// fragmented message is in progress, so an idle connection is its
+// 224-byte Conn (TestScale15k bounds its Go heap). Nagle's
 // algorithm is turned off (TCP_NODELAY, as net.TCPConn does): with it,
 // a push that follows an unacknowledged one waits for the peer's delayed
 // ACK. Accepted sockets inherit the option from the listener, where it
