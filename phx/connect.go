@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,24 +27,24 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	if req.Path != s.cfg.Path+"/websocket" {
 		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
 	}
-	remote := addrString(req.RemoteAddr)
+	remote := addrPortOf(req.RemoteAddr) // kept in ConnectInfo; formatted only for a log line
 	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
-		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", remote)
+		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	params := parseParams(req.RawQuery)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", remote)
+		s.warn.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	authToken, offered := splitAuthToken(req.Protocols)
 	proto, ok := s.selectProtocol(offered)
 	if !ok {
-		s.warn.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", remote)
+		s.warn.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
-	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: req.RemoteAddr,
+	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
 		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
 	var bid brakeID
 	if s.brake != nil && s.cfg.RejectMode == RejectFrame {
@@ -84,31 +85,28 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	defer cancel()
 	assigns, err := s.cfg.Connect(ctx, info)
 	if err == nil {
-		if assigns == nil {
-			assigns = Assigns{}
-		}
 		return assigns, nil
 	}
 	var ce *ConnectError
 	if !errors.As(err, &ce) {
-		s.warn.Error("connect failed", "err", err, "remote", addrString(info.RemoteAddr))
-		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: err}
+		s.warn.Error("connect failed", "err", err, "remote", peerString(info.RemoteAddr))
+		return Assigns{}, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: err}
 	}
 	if verr := ce.Validate(); verr != nil {
 		s.warn.Error("connect handler returned an invalid ConnectError", "err", verr)
-		return nil, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: verr}
+		return Assigns{}, &ConnectError{Code: CloseConnectFailed, Reason: "internal_error", Err: verr}
 	}
-	return nil, ce
+	return Assigns{}, ce
 }
 
 // rejectWebSocket answers a refused connect: in frame mode by upgrading and
 // sending phx_connect_error plus a close frame, in HTTP mode with a 403.
 func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto string,
-	bid brakeID, remote string) netpoll.UpgradeResponse {
+	bid brakeID, remote netip.AddrPort) netpoll.UpgradeResponse {
 	s.stats.rejected.Add(1)
 	s.stats.dash.rejectedFor(ce.Reason)
 	if s.cfg.RejectMode == RejectHTTP {
-		s.warn.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+		s.warn.Info("connect rejected", "mode", "http", "code", ce.Code, "reason", ce.Reason, "remote", peerString(remote), "cause", ce.Err)
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	frame, err := connectErrorFrame(ver, ce)
@@ -117,7 +115,7 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 		ce = &ConnectError{Code: CloseConnectFailed, Reason: "internal_error"}
 		frame, _ = connectErrorFrame(ver, ce)
 	}
-	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", remote, "cause", ce.Err)
+	s.warn.Info("connect rejected", "mode", "frame", "code", ce.Code, "reason", ce.Reason, "remote", peerString(remote), "cause", ce.Err)
 	if s.brake != nil {
 		body, _, _ := encodeObject(connectErrorPayload(ce))
 		s.brake.record(bid, body, ce.RetryAfter, time.Now())
@@ -127,10 +125,10 @@ func (s *Server) rejectWebSocket(ce *ConnectError, ver serializer.Version, proto
 }
 
 // brakeResponse refuses a braked client before the upgrade.
-func (s *Server) brakeResponse(body []byte, left time.Duration, remote string) netpoll.UpgradeResponse {
+func (s *Server) brakeResponse(body []byte, left time.Duration, remote netip.AddrPort) netpoll.UpgradeResponse {
 	s.stats.braked.Add(1)
 	secs := int((left + time.Second - 1) / time.Second)
-	s.warn.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", remote)
+	s.warn.Info("connect rejected", "mode", "brake", "code", http.StatusTooManyRequests, "retry_after", secs, "remote", peerString(remote))
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	h.Set("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -15,13 +16,15 @@ import (
 func testConnect(_ context.Context, info *ConnectInfo) (Assigns, error) {
 	switch info.Params.Get("token") {
 	case "good":
-		return Assigns{"user_id": "u1"}, nil
+		// The auth token comes back in the assigns: the socket does not
+		// keep it after Connect.
+		return NewAssigns("user_id", "u1", "auth_token", info.AuthToken, "remote", info.RemoteAddr), nil
 	case "boom":
-		return nil, errors.New("db down")
+		return Assigns{}, errors.New("db down")
 	case "badcode":
-		return nil, &ConnectError{Code: CloseNormal, Reason: "x"}
+		return Assigns{}, &ConnectError{Code: CloseNormal, Reason: "x"}
 	}
-	return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
+	return Assigns{}, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 }
 
 func upgradeReq(query string, header http.Header, protocols ...string) *netpoll.UpgradeRequest {
@@ -84,8 +87,19 @@ func TestHandleUpgrade(t *testing.T) {
 			if isReject && rh.code != tc.code {
 				t.Fatalf("code %d, want %d", rh.code, tc.code)
 			}
-			if wh, ok := res.Handler.(*wsHandler); ok && wh.sock.info.AuthToken != tc.authToken {
-				t.Fatalf("auth token %q, want %q", wh.sock.info.AuthToken, tc.authToken)
+			if wh, ok := res.Handler.(*wsHandler); ok {
+				if got := wh.sock.Assigns.String("auth_token"); got != tc.authToken {
+					t.Fatalf("auth token seen by Connect %q, want %q", got, tc.authToken)
+				}
+				if wh.sock.info.AuthToken != "" || wh.sock.info.Params != nil {
+					t.Fatalf("the socket kept the auth token or params: %+v", wh.sock.info)
+				}
+				remote, _ := wh.sock.Assigns.Get("remote")
+				want := netip.MustParseAddrPort("127.0.0.9:5555")
+				if remote != want || wh.sock.info.RemoteAddr != want || wh.sock.RemoteAddr().String() != want.String() {
+					t.Fatalf("remote address %v, kept %v, RemoteAddr() %v, want %v", remote,
+						wh.sock.info.RemoteAddr, wh.sock.RemoteAddr(), want)
+				}
 			}
 		})
 	}
@@ -184,8 +198,8 @@ func TestParseParamsLastWins(t *testing.T) {
 func TestJoinDeadline(t *testing.T) {
 	srv := newServerForTest(t, Config{JoinDeadline: 100 * time.Millisecond})
 	srv.Channel("room:*", &testChannel{})
-	idle := srv.connectForTest(t, 2, nil)
-	busy := srv.connectForTest(t, 2, nil)
+	idle := srv.connectForTest(t, 2, Assigns{})
+	busy := srv.connectForTest(t, 2, Assigns{})
 	busy.in(`["1","1","room:a","phx_join",{}]`)
 	busy.next()
 	idle.expect(`[null,null,"phoenix","phx_connect_error",{"reason":"join_timeout"}]`)

@@ -21,17 +21,17 @@ func ExampleConnectError() {
 	connect := func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 		token := c.Params.Get("token")
 		if token == "" {
-			return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
+			return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 				Payload: phx.Reason("unauthorized")}
 		}
 		if attempts[token]++; attempts[token] > 1 {
 			retry := 5 * time.Second
-			return nil, &phx.ConnectError{Code: phx.CloseTooManyRequests, Reason: "slow_down",
+			return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseTooManyRequests, Reason: "slow_down",
 				RetryAfter: retry,
 				Payload:    map[string]any{"reason": "slow_down", "retry_after_ms": retry.Milliseconds()},
 				Err:        fmt.Errorf("attempt %d of token %q", attempts[token], token)}
 		}
-		return phx.Assigns{"token": token}, nil
+		return phx.NewAssigns("token", token), nil
 	}
 	srv := phx.NewServer(phx.Config{Connect: connect})
 	defer srv.Close()

@@ -2,8 +2,8 @@ package phx
 
 import (
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"testing"
 	"unsafe"
@@ -27,13 +27,13 @@ func (nullTransport) resumeRead()                  {}
 // to its own room, then returns them (to keep them live).
 func idleSockets(t testing.TB, srv *Server, n int) []*Socket {
 	socks := make([]*Socket, n)
-	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+	addr := netip.MustParseAddrPort("127.0.0.1:4000")
 	for i := range socks {
 		info := &ConnectInfo{Params: Params{"token": "abc", "vsn": "2.0.0"},
 			Header: http.Header{"Origin": {"http://localhost"}, "User-Agent": {"bench"},
 				"Cookie": {"a=b"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}},
 			RemoteAddr: addr, Transport: "websocket", Vsn: "2.0.0"}
-		s := srv.newSocket(info, serializer.V2, Assigns{"user_id": fmt.Sprintf("u%d", i)})
+		s := srv.newSocket(info, serializer.V2, NewAssigns("user_id", fmt.Sprintf("u%d", i)))
 		srv.opened(s, nullTransport{})
 		if err := s.handleFrame(fmt.Appendf(nil, `["1","1","room:%d","phx_join",{}]`, i), false); err != nil {
 			t.Fatal(err)

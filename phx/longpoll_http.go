@@ -155,7 +155,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 			s.lp.unadmit(slot, peer)
 		}
 	}()
-	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
+	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: addrPortOf(peer),
 		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params["vsn"]}
 	assigns, ce := s.connect(info)
 	if ce != nil {

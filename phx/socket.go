@@ -15,23 +15,6 @@ import (
 	"github.com/phxgo/phxgo/serializer"
 )
 
-// Assigns holds app data attached at connect (and per channel).
-type Assigns map[string]any
-
-// String returns the value at key if it is a string, else "".
-func (a Assigns) String(key string) string {
-	s, _ := a[key].(string)
-	return s
-}
-
-func (a Assigns) clone() Assigns {
-	c := make(Assigns, len(a))
-	for k, v := range a {
-		c[k] = v
-	}
-	return c
-}
-
 // transport is what a Socket writes to: a WebSocket connection or a
 // LongPoll session.
 type transport interface {
@@ -55,9 +38,9 @@ type transport interface {
 // Socket is one accepted client connection (WebSocket or LongPoll session)
 // and the channels it has joined.
 type Socket struct {
-	// Assigns are what Connect returned. Treat them as read-only once the
-	// socket is up: its channels share the map until their first Assign,
-	// which copies it (copy-on-write).
+	// Assigns are what Connect returned. Set them before the socket is up
+	// (Connect's answer) and only read them afterwards: its channels see
+	// them until their first Assign, which copies them (copy-on-write).
 	Assigns Assigns
 
 	srv   *Server
@@ -84,8 +67,9 @@ func (s *Socket) Server() *Server { return s.srv }
 // Info returns what the client presented at connect.
 func (s *Socket) Info() *ConnectInfo { return s.info }
 
-// RemoteAddr returns the client's address.
-func (s *Socket) RemoteAddr() net.Addr { return s.info.RemoteAddr }
+// RemoteAddr returns the client's address, a *net.TCPAddr made on each
+// call from Info().RemoteAddr (which is what an idle socket keeps).
+func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.info.RemoteAddr) }
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
 // topic: the Socket itself under another type (no field, no allocation),
@@ -248,7 +232,7 @@ func (s *Socket) join(m *serializer.Message) {
 		joinRef, nullJoin = bytes.Clone(m.Ref), true
 	}
 	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
-		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
+		id: pubsub.NewSubscriberID()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

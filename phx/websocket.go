@@ -18,6 +18,7 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
+	info.AuthToken = ""
 	info.Vsn = internVsn(info.Vsn) // do not pin the whole request URI
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
 	if s.cfg.ID != nil {
@@ -62,7 +63,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	// box the arguments on every connect.
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
-			"remote", addrString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+			"remote", peerString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
 	}
 }
 
