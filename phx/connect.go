@@ -1,7 +1,6 @@
 package phx
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -47,18 +46,24 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
 		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
 	var bid brakeID
-	if s.brake != nil && s.cfg.RejectMode == RejectFrame {
-		bid = s.brake.id(brakeAddr(req.RemoteAddr), s.brakeCredentials(info))
+	braking, hashed := s.brake != nil && s.cfg.RejectMode == RejectFrame, false
+	// An empty brake brakes no one: the client's key is hashed only when
+	// there is something to look it up in, or a rejection to record.
+	if braking && s.brake.len() > 0 {
+		bid, hashed = s.brake.id(brakeAddr(req.RemoteAddr), s.brakeCredentials(info)), true
 		if body, left, braked := s.brake.check(bid, time.Now()); braked {
 			return s.brakeResponse(body, left, remote)
 		}
 	}
 	assigns, ce := s.connect(info)
 	if ce != nil {
+		if braking && !hashed {
+			bid = s.brake.id(brakeAddr(req.RemoteAddr), s.brakeCredentials(info))
+		}
 		return s.rejectWebSocket(ce, ver, proto, bid, remote)
 	}
 	sock := s.newSocket(info, ver, assigns)
-	return netpoll.UpgradeResponse{Protocol: proto, Handler: &wsHandler{sock: sock}}
+	return netpoll.UpgradeResponse{Protocol: proto, Handler: sock.handler()}
 }
 
 // brakeCredentials returns what identifies a client to the reconnect brake
@@ -81,8 +86,8 @@ func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
 	if s.cfg.Connect == nil {
 		return Assigns{}, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
-	defer cancel()
+	ctx := newConnectCtx(s.cfg.ConnectTimeout)
+	defer ctx.end()
 	assigns, err := s.cfg.Connect(ctx, info)
 	if err == nil {
 		return assigns, nil

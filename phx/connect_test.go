@@ -88,17 +88,18 @@ func TestHandleUpgrade(t *testing.T) {
 				t.Fatalf("code %d, want %d", rh.code, tc.code)
 			}
 			if wh, ok := res.Handler.(*wsHandler); ok {
-				if got := wh.sock.Assigns.String("auth_token"); got != tc.authToken {
+				sock := wh.socket()
+				if got := sock.Assigns.String("auth_token"); got != tc.authToken {
 					t.Fatalf("auth token seen by Connect %q, want %q", got, tc.authToken)
 				}
-				if wh.sock.info.AuthToken != "" || wh.sock.info.Params != nil {
-					t.Fatalf("the socket kept the auth token or params: %+v", wh.sock.info)
+				if sock.info.AuthToken != "" || sock.info.Params != nil {
+					t.Fatalf("the socket kept the auth token or params: %+v", sock.info)
 				}
-				remote, _ := wh.sock.Assigns.Get("remote")
+				remote, _ := sock.Assigns.Get("remote")
 				want := netip.MustParseAddrPort("127.0.0.9:5555")
-				if remote != want || wh.sock.info.RemoteAddr != want || wh.sock.RemoteAddr().String() != want.String() {
+				if remote != want || sock.info.RemoteAddr != want || sock.RemoteAddr().String() != want.String() {
 					t.Fatalf("remote address %v, kept %v, RemoteAddr() %v, want %v", remote,
-						wh.sock.info.RemoteAddr, wh.sock.RemoteAddr(), want)
+						sock.info.RemoteAddr, sock.RemoteAddr(), want)
 				}
 			}
 		})

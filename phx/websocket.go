@@ -67,19 +67,25 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	}
 }
 
-// wsHandler connects one upgraded WebSocket to its Socket.
-type wsHandler struct {
-	sock *Socket
-}
+// wsHandler connects one upgraded WebSocket to its Socket: the Socket
+// itself under another type (no allocation per connection), which keeps
+// netpoll's callbacks out of the Socket's API.
+type wsHandler Socket
+
+// handler returns s as the netpoll.Handler of its WebSocket.
+func (s *Socket) handler() *wsHandler { return (*wsHandler)(s) }
+
+func (h *wsHandler) socket() *Socket { return (*Socket)(h) }
 
 func (h *wsHandler) OnOpen(c *netpoll.Conn) {
-	h.sock.srv.opened(h.sock, wsTransport{c: c})
+	h.srv.opened(h.socket(), wsTransport{c: c})
 }
 
 func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte) {
-	if err := h.sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
+	sock := h.socket()
+	if err := sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
 		code := closeCodeFor(err)
-		h.sock.srv.warn.Warn("bad frame: closing socket", "socket", h.sock.id,
+		sock.srv.warn.Warn("bad frame: closing socket", "socket", sock.id,
 			"remote", addrString(c.RemoteAddr()), "code", code, "err", err)
 		c.Close(int(code), closeReasonFor(err))
 	}
@@ -88,7 +94,7 @@ func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte
 // OnClose tears the socket down on a fresh goroutine: it unsubscribes from
 // PubSub, which must never happen inside a fan-out that triggered the close.
 func (h *wsHandler) OnClose(c *netpoll.Conn, code int, reason string) {
-	sock := h.sock
+	sock := h.socket()
 	sock.srv.teardowns.start(func() { sock.closedByTransport(CloseCode(code), reason) })
 }
 
