@@ -92,14 +92,16 @@ func TestHandleUpgrade(t *testing.T) {
 				if got := sock.Assigns.String("auth_token"); got != tc.authToken {
 					t.Fatalf("auth token seen by Connect %q, want %q", got, tc.authToken)
 				}
-				if sock.info.AuthToken != "" || sock.info.Params != nil {
-					t.Fatalf("the socket kept the auth token or params: %+v", sock.info)
+				info := sock.Info()
+				if info.AuthToken != "" || info.Params != nil || info.Transport != "websocket" ||
+					info.Vsn != parseParams(tc.req.RawQuery)["vsn"] || sock.info != nil {
+					t.Fatalf("the socket kept %+v (its own: %v)", info, sock.info)
 				}
 				remote, _ := sock.Assigns.Get("remote")
 				want := netip.MustParseAddrPort("127.0.0.9:5555")
-				if remote != want || sock.info.RemoteAddr != want || sock.RemoteAddr().String() != want.String() {
+				if remote != want || info.RemoteAddr != want || sock.RemoteAddr().String() != want.String() {
 					t.Fatalf("remote address %v, kept %v, RemoteAddr() %v, want %v", remote,
-						sock.info.RemoteAddr, sock.RemoteAddr(), want)
+						info.RemoteAddr, sock.RemoteAddr(), want)
 				}
 			}
 		})

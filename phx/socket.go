@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,17 +44,20 @@ type Socket struct {
 	// them until their first Assign, which copies them (copy-on-write).
 	Assigns Assigns
 
-	srv   *Server
-	id    string
-	info  *ConnectInfo
-	tr    transport
-	subID uint64 // the socket's SubscriberID on its socket id topic
+	srv    *Server
+	id     string
+	remote netip.AddrPort // the client's address
+	info   *ConnectInfo   // nil unless it holds more than remote, transport and vsn (sockinfo.go)
+	tr     transport
+	subID  uint64 // the socket's SubscriberID on its socket id topic
 
-	mu       sync.Mutex
-	channels chanTable // topic → channel (mu)
-	closed   bool      // torn down (mu)
-	ver      serializer.Version
-	joined   atomic.Bool
+	mu        sync.Mutex
+	channels  chanTable // topic → channel (mu)
+	closed    bool      // torn down (mu)
+	ver       serializer.Version
+	transport uint8 // ConnectInfo.Transport when info is nil (sockinfo.go)
+	vsn       uint8 // ConnectInfo.Vsn when info is nil
+	joined    atomic.Bool
 
 	in inboundGate // outstanding inbound work (inbound.go)
 }
@@ -64,12 +68,9 @@ func (s *Socket) ID() string { return s.id }
 // Server returns the server the socket belongs to.
 func (s *Socket) Server() *Server { return s.srv }
 
-// Info returns what the client presented at connect.
-func (s *Socket) Info() *ConnectInfo { return s.info }
-
 // RemoteAddr returns the client's address, a *net.TCPAddr made on each
-// call from Info().RemoteAddr (which is what an idle socket keeps).
-func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.info.RemoteAddr) }
+// call from the netip.AddrPort the socket keeps (Info().RemoteAddr).
+func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.remote) }
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
 // topic: the Socket itself under another type (no field, no allocation),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
@@ -19,8 +18,8 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
 	info.Params = nil
 	info.AuthToken = ""
-	info.Vsn = internVsn(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, subID: pubsub.NewSubscriberID()}
+	sock.keepInfo(info)
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -63,7 +62,7 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	// box the arguments on every connect.
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
-			"remote", peerString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+			"remote", peerString(sock.remote), "vsn", sock.vsnString())
 	}
 }
 
@@ -146,15 +145,3 @@ func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
 func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}
 
 func (h *rejectHandler) OnClose(*netpoll.Conn, int, string) {}
-
-// internVsn returns the usual vsn values as constants (an idle socket
-// then holds no copy of its own) and a copy of any other.
-func internVsn(v string) string {
-	switch v {
-	case "2.0.0":
-		return "2.0.0"
-	case "1.0.0":
-		return "1.0.0"
-	}
-	return strings.Clone(v)
-}
