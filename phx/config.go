@@ -49,12 +49,6 @@ type ConnectInfo struct {
 	Vsn string
 }
 
-// Params are connect parameters, one value per key.
-type Params map[string]string
-
-// Get returns the value of key, "" when absent.
-func (p Params) Get(key string) string { return p[key] }
-
 // ConnectFunc authenticates a connecting client. It returns the socket's
 // assigns, or an error: a *ConnectError refuses the socket with its code,
 // reason and payload; any other error refuses it with CloseConnectFailed

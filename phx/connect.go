@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +33,7 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	params := parseParams(req.RawQuery)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("connect refused: unsupported vsn", "vsn", params["vsn"], "remote", peerString(remote))
+		s.warn.Warn("connect refused: unsupported vsn", "vsn", params.Get("vsn"), "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	authToken, offered := splitAuthToken(req.Protocols)
@@ -44,7 +43,7 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
-		AuthToken: authToken, Transport: "websocket", Vsn: params["vsn"]}
+		AuthToken: authToken, Transport: "websocket", Vsn: params.Get("vsn")}
 	var bid brakeID
 	braking, hashed := s.brake != nil && s.cfg.RejectMode == RejectFrame, false
 	// An empty brake brakes no one: the client's key is hashed only when
@@ -198,31 +197,13 @@ func splitAuthToken(protocols []string) (token string, rest []string) {
 	return token, rest
 }
 
-// parseParams reads the query with Phoenix's rule: the last value of a
-// repeated key wins. Malformed pairs are skipped.
-func parseParams(rawQuery string) Params {
-	p := Params{}
-	for rawQuery != "" {
-		var pair string
-		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		key, err1 := url.QueryUnescape(k)
-		val, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		p[key] = val
-	}
-	return p
-}
+// parseParams returns the params of a raw query.
+func parseParams(rawQuery string) Params { return ParamsFromQuery(rawQuery) }
 
 // parseVsn negotiates the serializer: an absent vsn means 1.0.0, as in
 // Phoenix, but an empty one is refused like any other unparsable version.
 func parseVsn(params Params) (serializer.Version, error) {
-	vsn, ok := params["vsn"]
+	vsn, ok := params.Lookup("vsn")
 	if ok && vsn == "" {
 		return 0, serializer.ErrUnsupportedVsn
 	}

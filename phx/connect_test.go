@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,8 +94,8 @@ func TestHandleUpgrade(t *testing.T) {
 					t.Fatalf("auth token seen by Connect %q, want %q", got, tc.authToken)
 				}
 				info := sock.Info()
-				if info.AuthToken != "" || info.Params != nil || info.Transport != "websocket" ||
-					info.Vsn != parseParams(tc.req.RawQuery)["vsn"] || sock.info != nil {
+				if info.AuthToken != "" || info.Params.Len() != 0 || info.Transport != "websocket" ||
+					info.Vsn != parseParams(tc.req.RawQuery).Get("vsn") || sock.info != nil {
 					t.Fatalf("the socket kept %+v (its own: %v)", info, sock.info)
 				}
 				remote, _ := sock.Assigns.Get("remote")
@@ -187,14 +188,42 @@ func TestBrakeBoundedAndExpiring(t *testing.T) {
 
 func TestParseParamsLastWins(t *testing.T) {
 	p := parseParams("token=a&user%5Bid%5D=4&token=b&&x=%zz&vsn=2.0.0&empty=")
-	want := Params{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
-	if len(p) != len(want) {
+	want := map[string]string{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
+	if p.Len() != len(want) {
 		t.Fatalf("got %v, want %v", p, want)
 	}
 	for k, v := range want {
-		if p[k] != v {
-			t.Fatalf("%s = %q, want %q", k, p[k], v)
+		if got, ok := p.Lookup(k); !ok || got != v {
+			t.Fatalf("%s = %q, want %q", k, got, v)
 		}
+	}
+	var keys []string
+	for k, v := range p.All() {
+		if want[k] != v {
+			t.Fatalf("All: %s = %q, want %q", k, v, want[k])
+		}
+		keys = append(keys, k)
+	}
+	if strings.Join(keys, " ") != "token user[id] vsn empty" {
+		t.Fatalf("All's keys %v", keys)
+	}
+	if _, ok := p.Lookup("x"); ok || p.Get("absent") != "" {
+		t.Fatal("a malformed or absent key is set")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = p.Get("vsn") }); n > 2 {
+		t.Fatalf("Get: %v allocations (the unescaped key and the bad escape's error)", n)
+	}
+	plain := parseParams("token=user:u1&vsn=2.0.0")
+	if n := testing.AllocsPerRun(100, func() { _, _ = plain.Get("token"), plain.Get("vsn") }); n != 0 {
+		t.Fatalf("Get without escapes: %v allocations", n)
+	}
+	q := NewParams("a b", "x&y=z", "vsn", "2.0.0")
+	if q.Get("a b") != "x&y=z" || q.Get("vsn") != "2.0.0" || q.Len() != 2 || q.Query() != "a+b=x%26y%3Dz&vsn=2.0.0" {
+		t.Fatalf("NewParams: %q", q.Query())
+	}
+	var zero Params
+	if zero.Len() != 0 || zero.Get("vsn") != "" {
+		t.Fatal("zero Params not empty")
 	}
 }
 

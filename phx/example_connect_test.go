@@ -37,7 +37,7 @@ func ExampleConnectError() {
 	defer srv.Close()
 
 	for _, token := range []string{"", "t1", "t1"} {
-		_, err := connect(context.Background(), &phx.ConnectInfo{Params: phx.Params{"token": token}})
+		_, err := connect(context.Background(), &phx.ConnectInfo{Params: phx.NewParams("token", token)})
 		var ce *phx.ConnectError
 		if errors.As(err, &ce) {
 			fmt.Printf("refused: close %v %q, retry after %v (valid: %v)\n", ce.Code, ce.Reason, ce.RetryAfter, ce.Validate() == nil)

@@ -29,7 +29,7 @@ func idleSockets(t testing.TB, srv *Server, n int) []*Socket {
 	socks := make([]*Socket, n)
 	addr := netip.MustParseAddrPort("127.0.0.1:4000")
 	for i := range socks {
-		info := &ConnectInfo{Params: Params{"token": "abc", "vsn": "2.0.0"},
+		info := &ConnectInfo{Params: NewParams("token", "abc", "vsn", "2.0.0"),
 			Header: http.Header{"Origin": {"http://localhost"}, "User-Agent": {"bench"},
 				"Cookie": {"a=b"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}},
 			RemoteAddr: addr, Transport: "websocket", Vsn: "2.0.0"}

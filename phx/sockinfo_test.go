@@ -32,7 +32,7 @@ func TestSocketInfoKept(t *testing.T) {
 		{"other transport", nil, "null", "2.0.0", true},
 	}
 	for _, tc := range cases {
-		info := &ConnectInfo{Params: Params{"token": "secret"}, Header: tc.header, RemoteAddr: addr,
+		info := &ConnectInfo{Params: NewParams("token", "secret"), Header: tc.header, RemoteAddr: addr,
 			AuthToken: "tok", Transport: tc.transport, Vsn: tc.vsn}
 		s := srv.newSocket(info, serializer.V2, Assigns{})
 		if (s.info != nil) != tc.kept {
@@ -40,7 +40,7 @@ func TestSocketInfoKept(t *testing.T) {
 		}
 		got := s.Info()
 		if got.RemoteAddr != addr || got.Transport != tc.transport || got.Vsn != tc.vsn ||
-			got.Params != nil || got.AuthToken != "" || s.vsnString() != tc.vsn {
+			got.Params.Len() != 0 || got.AuthToken != "" || s.vsnString() != tc.vsn {
 			t.Errorf("%s: Info %+v", tc.name, got)
 		}
 		if tc.name == "kept header" && got.Header.Get("X-Request-Id") != "7" {

@@ -16,7 +16,7 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	// What Connect has seen is not kept for the socket's life (Phoenix
 	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
-	info.Params = nil
+	info.Params = Params{}
 	info.AuthToken = ""
 	sock := &Socket{Assigns: assigns, srv: s, ver: ver, subID: pubsub.NewSubscriberID()}
 	sock.keepInfo(info)
