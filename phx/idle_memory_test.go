@@ -78,13 +78,15 @@ func idleHeapPerSocket(t testing.TB, n int) float64 {
 }
 
 // maxIdleHeapPerSocket bounds the live heap of one idle socket joined to
-// one channel with a nullTransport: phx's structs (Socket, Channel,
-// ConnectInfo, refs, topic), the app's assigns map and user id, the socket
-// id and the PubSub's two subscriptions. Measured at 948 B after the
-// compaction (Socket 144 B, Channel 104 B in a 112 B class, no channel
-// map per socket, no vsn copy); 1,390 B before (Socket 192 B, Channel
-// 240 B, a map per socket): the bound fails the old layout.
-const maxIdleHeapPerSocket = 1100
+// one channel with a nullTransport: phx's structs (Socket, Channel, refs,
+// topic), the app's assigns and user id, the socket id and the PubSub's
+// two subscriptions. Measured at 645 B with compact assigns (one 32 B
+// pair, not a map), the address kept as a netip.AddrPort in the Socket
+// (192 B) and no ConnectInfo kept; 981 B before that (a map of assigns,
+// a *net.TCPAddr, a ConnectInfo per socket), 1,390 B before the earlier
+// compaction. The bound fails either old layout, and keeping a
+// ConnectInfo per socket again (+112 B) fails it too.
+const maxIdleHeapPerSocket = 720
 
 // The live heap of idle joined sockets stays under its bound. Not under
 // -race, whose shadow bookkeeping changes the figure.
