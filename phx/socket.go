@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
@@ -232,7 +233,11 @@ func (s *Socket) join(m *serializer.Message) {
 	if isNull(joinRef) {
 		joinRef, nullJoin = bytes.Clone(m.Ref), true
 	}
-	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
+	// Many sockets join the same topic: they share one copy of its string
+	// (unique forgets a topic nobody holds a Handle of at the next GC, so
+	// topics joined once cost no lasting table entry).
+	topic := unique.Make(m.Topic).Value()
+	c := &Channel{socket: s, route: rt, topic: topic, joinRef: joinRef, nullJoin: nullJoin,
 		id: pubsub.NewSubscriberID()}
 	s.mu.Lock()
 	if s.closed {
