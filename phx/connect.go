@@ -42,8 +42,9 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 		s.warn.Warn("connect refused: no acceptable subprotocol", "offered", offered, "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
-	info := &ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
-		AuthToken: authToken, Transport: "websocket", Vsn: params.Get("vsn")}
+	cs := &connectState{info: ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
+		AuthToken: authToken, Transport: "websocket", Vsn: params.Get("vsn")}}
+	info := &cs.info
 	var bid brakeID
 	braking, hashed := s.brake != nil && s.cfg.RejectMode == RejectFrame, false
 	// An empty brake brakes no one: the client's key is hashed only when
@@ -54,7 +55,7 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 			return s.brakeResponse(body, left, remote)
 		}
 	}
-	assigns, ce := s.connect(info)
+	assigns, ce := s.connectWith(info, &cs.ctx)
 	if ce != nil {
 		if braking && !hashed {
 			bid = s.brake.id(brakeAddr(req.RemoteAddr), s.brakeCredentials(info))
@@ -82,10 +83,28 @@ func (s *Server) brakeCredentials(info *ConnectInfo) []string {
 // connect runs the app's Connect and normalizes a refusal into a valid
 // *ConnectError.
 func (s *Server) connect(info *ConnectInfo) (Assigns, *ConnectError) {
+	return s.connectWith(info, nil)
+}
+
+// connectState is what one WebSocket connect needs while Connect runs:
+// the ConnectInfo the app sees and Connect's context, in one allocation
+// (both are garbage once the socket is up). Together they also stay out of
+// the Channels' size class (112 B), which the ConnectInfo alone shares; the
+// idle suite showed no RSS difference from that within its spread.
+type connectState struct {
+	info ConnectInfo
+	ctx  connectCtx
+}
+
+// connectWith is connect with the context's memory given (nil: its own).
+func (s *Server) connectWith(info *ConnectInfo, ctx *connectCtx) (Assigns, *ConnectError) {
 	if s.cfg.Connect == nil {
 		return Assigns{}, nil
 	}
-	ctx := newConnectCtx(s.cfg.ConnectTimeout)
+	if ctx == nil {
+		ctx = new(connectCtx)
+	}
+	ctx.deadline = time.Now().Add(s.cfg.ConnectTimeout)
 	defer ctx.end()
 	assigns, err := s.cfg.Connect(ctx, info)
 	if err == nil {

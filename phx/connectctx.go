@@ -22,6 +22,7 @@ type connectCtx struct {
 	ended  bool // Connect returned
 }
 
+// newConnectCtx returns a context whose deadline is timeout away.
 func newConnectCtx(timeout time.Duration) *connectCtx {
 	return &connectCtx{deadline: time.Now().Add(timeout)}
 }

@@ -106,8 +106,8 @@ func TestIdleHeapPerSocket(t *testing.T) {
 	if raceEnabled {
 		t.Skip("heap figures are not meaningful under -race")
 	}
-	t.Logf("sizeof Socket %d, Channel %d, ConnectInfo %d", unsafe.Sizeof(Socket{}), unsafe.Sizeof(Channel{}),
-		unsafe.Sizeof(ConnectInfo{}))
+	t.Logf("sizeof Socket %d, Channel %d, ConnectInfo %d, connectState %d", unsafe.Sizeof(Socket{}),
+		unsafe.Sizeof(Channel{}), unsafe.Sizeof(ConnectInfo{}), unsafe.Sizeof(connectState{}))
 	per := idleHeapPerSocket(t, 5000, false)
 	t.Logf("%.0f B of live heap per idle joined socket, one room each", per)
 	if per > maxIdleHeapPerSocket {
