@@ -19,7 +19,7 @@ func userTokenConnect(calls *atomic.Int64) ConnectFunc {
 		if info.Params.Get("user_token") == "good" || info.Header.Get("Cookie") == "session=good" {
 			return Assigns{}, nil
 		}
-		return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
+		return Assigns{}, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 	}
 }
 

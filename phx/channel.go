@@ -104,10 +104,10 @@ const duplicateJoinWait = 5 * time.Second
 // kept small (112 bytes): what few instances need lives in chanExtra,
 // made on first use.
 type Channel struct {
-	// assigns is the socket's map until the first Assign copies it
-	// (copy-on-write: most channels never assign, and an idle socket should
-	// not pay for a map per channel).
-	assigns Assigns
+	// assigns is nil while the instance sees its socket's assigns; the
+	// first Assign copies them (copy-on-write: most channels never assign,
+	// and an idle channel should not pay for a copy).
+	assigns *Assigns
 	socket  *Socket
 	route   *route
 	topic   string
@@ -123,7 +123,6 @@ type Channel struct {
 	ended    bool   // (mu) markDone ran
 	fastRuns uint16 // (mu) mailbox items in a row under inlineBudget while slow
 
-	ownAssigns bool // assigns is this instance's own copy
 	// nullJoin: the client joined with a null join_ref, so the join reply,
 	// phx_close and phx_error carry null where the join_ref goes (closeRef).
 	nullJoin bool
@@ -168,16 +167,21 @@ func (c *Channel) JoinRef() []byte { return c.joinRef }
 func (c *Channel) Socket() *Socket { return c.socket }
 
 // Assigns returns the channel's assigns: the socket's, plus whatever this
-// instance set with Assign. Treat the map as read-only.
-func (c *Channel) Assigns() Assigns { return c.assigns }
+// instance set with Assign.
+func (c *Channel) Assigns() Assigns {
+	if c.assigns != nil {
+		return *c.assigns
+	}
+	return c.socket.Assigns
+}
 
 // Assign sets key for this channel instance only, as Phoenix's assign/3 on
-// a channel socket. Call it from the channel's handlers (its mailbox).
+// a channel socket: the socket's assigns and the other channels' stay as
+// they are, and so do Assigns values read before. Call it from the
+// channel's handlers (its mailbox).
 func (c *Channel) Assign(key string, value any) {
-	if !c.ownAssigns {
-		c.assigns, c.ownAssigns = c.assigns.clone(), true
-	}
-	c.assigns[key] = value
+	a := c.Assigns().With(key, value)
+	c.assigns = &a
 }
 
 // Done is closed once the instance has terminated.

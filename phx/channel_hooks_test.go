@@ -21,7 +21,7 @@ func TestChannelState(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	sp := stateProbe{inJoin: make(chan ChannelState, 1)}
 	srv.Channel("probe:*", sp)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.join("probe:a", "1")
 	if s := <-sp.inJoin; s != ChannelJoining || s.String() != "joining" {
 		t.Fatalf("state in Join: %v", s)

@@ -33,7 +33,7 @@ func TestRejoinAfterCrashNoClose(t *testing.T) {
 		ps := &holdingPubSub{Memory: pubsub.NewMemory(), held: make(chan struct{}), release: make(chan struct{})}
 		srv := newServerForTest(t, Config{PubSub: ps})
 		srv.Channel("room:*", &testChannel{})
-		h := srv.connectForTest(t, ver, nil)
+		h := srv.connectForTest(t, ver, Assigns{})
 		h.joinV("room:a", "1")
 		// The crash must end in the mailbox while the reader goes on (as
 		// for a channel found slow): inline, it would hold this goroutine.

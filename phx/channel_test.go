@@ -85,7 +85,7 @@ func newRoomHarness(t *testing.T) (*harness, *testChannel) {
 	tc := &testChannel{}
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", tc)
-	return srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"}), tc
+	return srv.connectForTest(t, serializer.V2, NewAssigns("user_id", "u1")), tc
 }
 
 const okEmpty = `{"response":{},"status":"ok"}`
@@ -207,8 +207,8 @@ func TestBroadcastFanOut(t *testing.T) {
 	tc := &testChannel{}
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", tc)
-	a := srv.connectForTest(t, serializer.V2, nil)
-	b := srv.connectForTest(t, serializer.V1, nil)
+	a := srv.connectForTest(t, serializer.V2, Assigns{})
+	b := srv.connectForTest(t, serializer.V1, Assigns{})
 	a.in(`["1","1","room:x","phx_join",{}]`)
 	a.next()
 	b.in(`{"topic":"room:x","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`)
@@ -230,7 +230,7 @@ func TestV1ImplicitJoinRef(t *testing.T) {
 	tc := &testChannel{}
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", tc)
-	h := srv.connectForTest(t, serializer.V1, nil)
+	h := srv.connectForTest(t, serializer.V1, Assigns{})
 	h.in(`{"topic":"room:a","event":"phx_join","payload":{},"ref":"5"}`)
 	h.expect(`{"event":"phx_reply","payload":{"response":{"n":1},"status":"ok"},"ref":"5","topic":"room:a"}`)
 	h.in(`{"topic":"room:a","event":"crash","payload":{},"ref":"6"}`)
@@ -240,7 +240,7 @@ func TestV1ImplicitJoinRef(t *testing.T) {
 func TestHeartbeatAndMaxChannels(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxChannels: 2})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.in(`[null,"5","phoenix","heartbeat",{}]`)
 	h.expect(`[null,"5","phoenix","phx_reply",` + okEmpty + `]`)
 	h.in(`["1","1","room:a","phx_join",{}]`)
@@ -254,9 +254,9 @@ func TestHeartbeatAndMaxChannels(t *testing.T) {
 func TestDisconnectBroadcastClosesSocket(t *testing.T) {
 	srv := newServerForTest(t, Config{ID: func(s *Socket) string { return "users_socket:" + s.Assigns.String("user_id") }})
 	srv.Channel("room:*", &testChannel{})
-	a := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
-	b := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
-	c := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u2"})
+	a := srv.connectForTest(t, serializer.V2, NewAssigns("user_id", "u1"))
+	b := srv.connectForTest(t, serializer.V2, NewAssigns("user_id", "u1"))
+	c := srv.connectForTest(t, serializer.V2, NewAssigns("user_id", "u2"))
 	if err := srv.Broadcast("users_socket:u1", "disconnect", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestDisconnectBroadcastClosesSocket(t *testing.T) {
 func TestInterceptAndJoinOrdering(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", &interceptChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.in(`["1","1","room:a","phx_join",{}]`)
 	// the join pushes before replying; the push must follow the reply
 	h.expect(`["1","1","room:a","phx_reply",` + okEmpty + `]`)
@@ -342,22 +342,31 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestAssignIsPerChannel(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, Assigns{"user_id": "u1"})
+	h := srv.connectForTest(t, serializer.V2, NewAssigns("user_id", "u1"))
 	h.in(`["1","1","room:a","phx_join",{}]`)
 	h.next()
 	h.in(`["2","2","room:b","phx_join",{}]`)
 	h.next()
 	a, b := h.sock.lookup("room:a"), h.sock.lookup("room:b")
 	done := make(chan struct{})
-	a.Send(func() { a.Assign("color", "red"); close(done) })
+	var seen Assigns
+	a.Send(func() {
+		a.Assign("color", "red")
+		seen = a.Assigns()
+		a.Assign("color", "blue")
+		close(done)
+	})
 	<-done
-	if a.Assigns().String("color") != "red" || a.Assigns().String("user_id") != "u1" {
+	if a.Assigns().String("color") != "blue" || a.Assigns().String("user_id") != "u1" || a.Assigns().Len() != 2 {
 		t.Fatalf("channel a assigns %v", a.Assigns())
 	}
-	if _, ok := b.Assigns()["color"]; ok {
+	if seen.String("color") != "red" {
+		t.Fatalf("a later Assign changed assigns read before: %v", seen)
+	}
+	if _, ok := b.Assigns().Get("color"); ok {
 		t.Fatal("Assign leaked into another channel")
 	}
-	if _, ok := h.sock.Assigns["color"]; ok {
+	if _, ok := h.sock.Assigns.Get("color"); ok {
 		t.Fatal("Assign leaked into the socket")
 	}
 }
@@ -408,7 +417,7 @@ func TestLifecycleBothVersions(t *testing.T) {
 		f := want[ver]
 		srv := newServerForTest(t, Config{})
 		srv.Channel("room:*", &testChannel{})
-		h := srv.connectForTest(t, ver, nil)
+		h := srv.connectForTest(t, ver, Assigns{})
 		h.in(f.join)
 		h.expect(f.joinOK)
 		h.in(f.echo)

@@ -2,7 +2,7 @@ package phx
 
 import (
 	"fmt"
-	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/phxgo/phxgo/serializer"
@@ -30,10 +30,10 @@ func benchFanoutZ(b *testing.B, n int, on bool) {
 		Compress: CompressConfig{Enabled: on}})
 	defer srv.Close()
 	srv.Channel("bench:*", &testChannel{})
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	trs := make([]*zTransport, n)
 	for i := range trs {
-		sock := srv.newSocket(info, serializer.V2, Assigns{"user_id": fmt.Sprint(i)})
+		sock := srv.newSocket(info, serializer.V2, NewAssigns("user_id", fmt.Sprint(i)))
 		trs[i] = &zTransport{on: on}
 		srv.opened(sock, trs[i])
 		if err := sock.handleFrame([]byte(`["1","1","bench:x","phx_join",{}]`), false); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -78,7 +79,7 @@ func TestCompressBroadcastOncePerFormat(t *testing.T) {
 		Compress: CompressConfig{Enabled: true}})
 	defer srv.Close()
 	srv.Channel("bench:*", &testChannel{})
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	const subs, plain = 1000, 10
 	trs := make([]*zTransport, subs+plain)
 	for i := range trs {
@@ -86,7 +87,7 @@ func TestCompressBroadcastOncePerFormat(t *testing.T) {
 		if i%2 == 1 {
 			ver, join = serializer.V1, `{"topic":"bench:x","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`
 		}
-		sock := srv.newSocket(info, ver, Assigns{"user_id": fmt.Sprint(i)})
+		sock := srv.newSocket(info, ver, NewAssigns("user_id", fmt.Sprint(i)))
 		trs[i] = &zTransport{on: i < subs, keep: i < 2}
 		srv.opened(sock, trs[i])
 		if err := sock.handleFrame([]byte(join), false); err != nil {
@@ -285,7 +286,7 @@ func TestCompressBroadcastMinSize(t *testing.T) {
 	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
 		Compress: CompressConfig{Enabled: true}})
 	defer srv.Close()
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	sock := srv.newSocket(info, serializer.V2, Assigns{})
 	tr := &zTransport{on: true}
 	srv.opened(sock, tr)

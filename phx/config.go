@@ -3,8 +3,8 @@ package phx
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/phxgo/phxgo/phx/pubsub"
@@ -33,23 +33,21 @@ type ConnectInfo struct {
 	// while Connect runs; afterwards the socket keeps only those named in
 	// Config.KeepHeaders (an idle socket should not carry every header).
 	Header http.Header
-	// RemoteAddr is the peer address.
-	RemoteAddr net.Addr
+	// RemoteAddr is the peer's IP address and port (Phoenix's peer_data),
+	// the zero AddrPort when it has none (a Unix socket). It is a value of
+	// 32 bytes, kept for the socket's life: Socket.RemoteAddr builds a
+	// net.Addr from it when asked.
+	RemoteAddr netip.AddrPort
 	// AuthToken is the Phoenix ≥ 1.8 auth token (phoenix.js `authToken`),
 	// from the Sec-WebSocket-Protocol header or, on LongPoll, from
-	// X-Phoenix-AuthToken; "" when absent.
+	// X-Phoenix-AuthToken; "" when absent. Like Params, it is not kept
+	// after Connect.
 	AuthToken string
 	// Transport is "websocket" or "longpoll".
 	Transport string
 	// Vsn is the serializer version the client asked for.
 	Vsn string
 }
-
-// Params are connect parameters, one value per key.
-type Params map[string]string
-
-// Get returns the value of key, "" when absent.
-func (p Params) Get(key string) string { return p[key] }
 
 // ConnectFunc authenticates a connecting client. It returns the socket's
 // assigns, or an error: a *ConnectError refuses the socket with its code,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,13 +17,15 @@ import (
 func testConnect(_ context.Context, info *ConnectInfo) (Assigns, error) {
 	switch info.Params.Get("token") {
 	case "good":
-		return Assigns{"user_id": "u1"}, nil
+		// The auth token comes back in the assigns: the socket does not
+		// keep it after Connect.
+		return NewAssigns("user_id", "u1", "auth_token", info.AuthToken, "remote", info.RemoteAddr), nil
 	case "boom":
-		return nil, errors.New("db down")
+		return Assigns{}, errors.New("db down")
 	case "badcode":
-		return nil, &ConnectError{Code: CloseNormal, Reason: "x"}
+		return Assigns{}, &ConnectError{Code: CloseNormal, Reason: "x"}
 	}
-	return nil, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
+	return Assigns{}, &ConnectError{Code: CloseUnauthorized, Reason: "unauthorized", Payload: Reason("unauthorized")}
 }
 
 func upgradeReq(query string, header http.Header, protocols ...string) *netpoll.UpgradeRequest {
@@ -84,8 +88,22 @@ func TestHandleUpgrade(t *testing.T) {
 			if isReject && rh.code != tc.code {
 				t.Fatalf("code %d, want %d", rh.code, tc.code)
 			}
-			if wh, ok := res.Handler.(*wsHandler); ok && wh.sock.info.AuthToken != tc.authToken {
-				t.Fatalf("auth token %q, want %q", wh.sock.info.AuthToken, tc.authToken)
+			if wh, ok := res.Handler.(*wsHandler); ok {
+				sock := wh.socket()
+				if got := sock.Assigns.String("auth_token"); got != tc.authToken {
+					t.Fatalf("auth token seen by Connect %q, want %q", got, tc.authToken)
+				}
+				info := sock.Info()
+				if info.AuthToken != "" || info.Params.Len() != 0 || info.Transport != "websocket" ||
+					info.Vsn != parseParams(tc.req.RawQuery).Get("vsn") || sock.info != nil {
+					t.Fatalf("the socket kept %+v (its own: %v)", info, sock.info)
+				}
+				remote, _ := sock.Assigns.Get("remote")
+				want := netip.MustParseAddrPort("127.0.0.9:5555")
+				if remote != want || info.RemoteAddr != want || sock.RemoteAddr().String() != want.String() {
+					t.Fatalf("remote address %v, kept %v, RemoteAddr() %v, want %v", remote,
+						info.RemoteAddr, sock.RemoteAddr(), want)
+				}
 			}
 		})
 	}
@@ -170,22 +188,50 @@ func TestBrakeBoundedAndExpiring(t *testing.T) {
 
 func TestParseParamsLastWins(t *testing.T) {
 	p := parseParams("token=a&user%5Bid%5D=4&token=b&&x=%zz&vsn=2.0.0&empty=")
-	want := Params{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
-	if len(p) != len(want) {
+	want := map[string]string{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
+	if p.Len() != len(want) {
 		t.Fatalf("got %v, want %v", p, want)
 	}
 	for k, v := range want {
-		if p[k] != v {
-			t.Fatalf("%s = %q, want %q", k, p[k], v)
+		if got, ok := p.Lookup(k); !ok || got != v {
+			t.Fatalf("%s = %q, want %q", k, got, v)
 		}
+	}
+	var keys []string
+	for k, v := range p.All() {
+		if want[k] != v {
+			t.Fatalf("All: %s = %q, want %q", k, v, want[k])
+		}
+		keys = append(keys, k)
+	}
+	if strings.Join(keys, " ") != "token user[id] vsn empty" {
+		t.Fatalf("All's keys %v", keys)
+	}
+	if _, ok := p.Lookup("x"); ok || p.Get("absent") != "" {
+		t.Fatal("a malformed or absent key is set")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = p.Get("vsn") }); n > 2 {
+		t.Fatalf("Get: %v allocations (the unescaped key and the bad escape's error)", n)
+	}
+	plain := parseParams("token=user:u1&vsn=2.0.0")
+	if n := testing.AllocsPerRun(100, func() { _, _ = plain.Get("token"), plain.Get("vsn") }); n != 0 {
+		t.Fatalf("Get without escapes: %v allocations", n)
+	}
+	q := NewParams("a b", "x&y=z", "vsn", "2.0.0")
+	if q.Get("a b") != "x&y=z" || q.Get("vsn") != "2.0.0" || q.Len() != 2 || q.Query() != "a+b=x%26y%3Dz&vsn=2.0.0" {
+		t.Fatalf("NewParams: %q", q.Query())
+	}
+	var zero Params
+	if zero.Len() != 0 || zero.Get("vsn") != "" {
+		t.Fatal("zero Params not empty")
 	}
 }
 
 func TestJoinDeadline(t *testing.T) {
 	srv := newServerForTest(t, Config{JoinDeadline: 100 * time.Millisecond})
 	srv.Channel("room:*", &testChannel{})
-	idle := srv.connectForTest(t, 2, nil)
-	busy := srv.connectForTest(t, 2, nil)
+	idle := srv.connectForTest(t, 2, Assigns{})
+	busy := srv.connectForTest(t, 2, Assigns{})
 	busy.in(`["1","1","room:a","phx_join",{}]`)
 	busy.next()
 	idle.expect(`[null,null,"phoenix","phx_connect_error",{"reason":"join_timeout"}]`)

@@ -124,7 +124,7 @@ func TestHandlerErrorLogFloodBounded(t *testing.T) {
 	srv.Channel("room:*", &testChannel{})
 	start := time.Now()
 	srv.warn.now = func() time.Time { return start }
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	for i := range n {
 		ref := strconv.Itoa(i)
 		h.in(`["` + ref + `","` + ref + `","room:` + ref + `","phx_join",{}]`)
@@ -204,7 +204,7 @@ func TestJoinDeadlineLogBounded(t *testing.T) {
 	start := time.Now()
 	srv.warn.now = func() time.Time { return start }
 	for range n {
-		h := srv.connectForTest(t, serializer.V2, nil)
+		h := srv.connectForTest(t, serializer.V2, Assigns{})
 		srv.joinLapsed(h.sock)
 	}
 	if st := srv.Stats(); st.JoinTimeouts != n {

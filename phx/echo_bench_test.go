@@ -1,7 +1,7 @@
 package phx
 
 import (
-	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 
@@ -19,8 +19,8 @@ func echoSocket(b *testing.B) (*Socket, *countingTransport) {
 	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1})
 	b.Cleanup(func() { _ = srv.Close() })
 	srv.Channel("echo:*", echoChannel{})
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
-	sock := srv.newSocket(info, serializer.V2, nil)
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
+	sock := srv.newSocket(info, serializer.V2, Assigns{})
 	tr := &countingTransport{}
 	srv.opened(sock, tr)
 	b.Cleanup(func() { sock.closedByTransport(CloseAbnormal, "") })

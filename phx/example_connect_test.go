@@ -21,23 +21,23 @@ func ExampleConnectError() {
 	connect := func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 		token := c.Params.Get("token")
 		if token == "" {
-			return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
+			return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 				Payload: phx.Reason("unauthorized")}
 		}
 		if attempts[token]++; attempts[token] > 1 {
 			retry := 5 * time.Second
-			return nil, &phx.ConnectError{Code: phx.CloseTooManyRequests, Reason: "slow_down",
+			return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseTooManyRequests, Reason: "slow_down",
 				RetryAfter: retry,
 				Payload:    map[string]any{"reason": "slow_down", "retry_after_ms": retry.Milliseconds()},
 				Err:        fmt.Errorf("attempt %d of token %q", attempts[token], token)}
 		}
-		return phx.Assigns{"token": token}, nil
+		return phx.NewAssigns("token", token), nil
 	}
 	srv := phx.NewServer(phx.Config{Connect: connect})
 	defer srv.Close()
 
 	for _, token := range []string{"", "t1", "t1"} {
-		_, err := connect(context.Background(), &phx.ConnectInfo{Params: phx.Params{"token": token}})
+		_, err := connect(context.Background(), &phx.ConnectInfo{Params: phx.NewParams("token", token)})
 		var ce *phx.ConnectError
 		if errors.As(err, &ce) {
 			fmt.Printf("refused: close %v %q, retry after %v (valid: %v)\n", ce.Code, ce.Reason, ce.RetryAfter, ce.Validate() == nil)

@@ -33,10 +33,10 @@ func ExampleNewServer() {
 	srv := phx.NewServer(phx.Config{
 		Connect: func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 			if c.Params.Get("token") != "secret" {
-				return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
+				return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 					Payload: phx.Reason("unauthorized"), Err: errors.New("bad token")}
 			}
-			return phx.Assigns{"user_id": "42"}, nil
+			return phx.NewAssigns("user_id", "42"), nil
 		},
 		ID: func(s *phx.Socket) string { return "users_socket:" + s.Assigns.String("user_id") },
 	})

@@ -120,7 +120,7 @@ func TestPhoenixFidelity(t *testing.T) {
 	bothVersions(t, func(t *testing.T, ver serializer.Version) {
 		srv := newServerForTest(t, Config{})
 		srv.Channel("room:*", &testChannel{})
-		h := srv.connectForTest(t, ver, nil)
+		h := srv.connectForTest(t, ver, Assigns{})
 		joinLobby(h)
 		for _, c := range fidelityCases {
 			t.Run(c.name, func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestPhoenixFidelity(t *testing.T) {
 func TestLeaveJoinRefRule(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	joinLobby(h)
 	h.in(`["zz","2","room:lobby","phx_leave",{}]`)
 	h.in(`[null,"3","room:lobby","phx_leave",{}]`)
@@ -180,7 +180,7 @@ func TestLeaveJoinRefRule(t *testing.T) {
 func TestNullJoinRefCloseFrames(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.in(`[null,"1","room:d","phx_join",{"deny":true}]`)
 	h.expect(`[null,"1","room:d","phx_reply",{"response":{"reason":"denied"},"status":"error"}]`)
 	h.in(`[null,"2","room:c","phx_join",{}]`)

@@ -3,7 +3,7 @@ package phx
 import (
 	"bytes"
 	"fmt"
-	"net"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/phxgo/phxgo/serializer"
@@ -75,9 +75,9 @@ func (c *countingTransport) resumeRead()             {}
 // benchSockets opens n sockets (users u0…) with counting transports.
 func benchSockets(srv *Server, n int) ([]*Socket, []*countingTransport) {
 	socks, trs := make([]*Socket, n), make([]*countingTransport, n)
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	for i := range socks {
-		socks[i] = srv.newSocket(info, serializer.V2, Assigns{"user_id": fmt.Sprintf("u%d", i)})
+		socks[i] = srv.newSocket(info, serializer.V2, NewAssigns("user_id", fmt.Sprintf("u%d", i)))
 		trs[i] = &countingTransport{}
 		srv.opened(socks[i], trs[i])
 	}

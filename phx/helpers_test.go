@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -185,7 +185,7 @@ func newServerForTest(t *testing.T, cfg Config) *Server {
 
 func (srv *Server) connectForTest(t *testing.T, ver serializer.Version, assigns Assigns) *harness {
 	t.Helper()
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	sock := srv.newSocket(info, ver, assigns)
 	tr := newFakeTransport()
 	srv.opened(sock, tr)

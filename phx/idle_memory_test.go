@@ -2,10 +2,11 @@ package phx
 
 import (
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"testing"
+	"unique"
 	"unsafe"
 
 	"github.com/phxgo/phxgo/serializer"
@@ -24,18 +25,23 @@ func (nullTransport) resumeRead()                  {}
 
 // idleSockets opens n sockets as phxd's are (a socket id, assigns with a
 // user id, connect headers and params that are not kept) and joins each
-// to its own room, then returns them (to keep them live).
-func idleSockets(t testing.TB, srv *Server, n int) []*Socket {
+// to its own room, or all to one room when shared (as phxbench's idle
+// case does), then returns them (to keep them live).
+func idleSockets(t testing.TB, srv *Server, n int, shared bool) []*Socket {
 	socks := make([]*Socket, n)
-	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+	addr := netip.MustParseAddrPort("127.0.0.1:4000")
 	for i := range socks {
-		info := &ConnectInfo{Params: Params{"token": "abc", "vsn": "2.0.0"},
+		info := &ConnectInfo{Params: NewParams("token", "abc", "vsn", "2.0.0"),
 			Header: http.Header{"Origin": {"http://localhost"}, "User-Agent": {"bench"},
 				"Cookie": {"a=b"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}},
 			RemoteAddr: addr, Transport: "websocket", Vsn: "2.0.0"}
-		s := srv.newSocket(info, serializer.V2, Assigns{"user_id": fmt.Sprintf("u%d", i)})
+		s := srv.newSocket(info, serializer.V2, NewAssigns("user_id", fmt.Sprintf("u%d", i)))
 		srv.opened(s, nullTransport{})
-		if err := s.handleFrame(fmt.Appendf(nil, `["1","1","room:%d","phx_join",{}]`, i), false); err != nil {
+		room := i
+		if shared {
+			room = -1
+		}
+		if err := s.handleFrame(fmt.Appendf(nil, `["1","1","room:%d","phx_join",{}]`, room), false); err != nil {
 			t.Fatal(err)
 		}
 		socks[i] = s
@@ -62,13 +68,13 @@ func (s *Socket) firstTopic() string {
 
 // idleHeapPerSocket measures the live heap n idle joined sockets hold,
 // per socket, beyond what the server held before.
-func idleHeapPerSocket(t testing.TB, n int) float64 {
+func idleHeapPerSocket(t testing.TB, n int, shared bool) float64 {
 	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1,
 		ID: func(s *Socket) string { return "users_socket:" + s.Assigns.String("user_id") }})
 	defer func() { _ = srv.Close() }()
 	srv.Channel("room:*", &whereChannel{})
 	before := heapAfterGC()
-	socks := idleSockets(t, srv, n)
+	socks := idleSockets(t, srv, n, shared)
 	after := heapAfterGC()
 	runtime.KeepAlive(socks)
 	for _, s := range socks {
@@ -78,13 +84,21 @@ func idleHeapPerSocket(t testing.TB, n int) float64 {
 }
 
 // maxIdleHeapPerSocket bounds the live heap of one idle socket joined to
-// one channel with a nullTransport: phx's structs (Socket, Channel,
-// ConnectInfo, refs, topic), the app's assigns map and user id, the socket
-// id and the PubSub's two subscriptions. Measured at 948 B after the
-// compaction (Socket 144 B, Channel 104 B in a 112 B class, no channel
-// map per socket, no vsn copy); 1,390 B before (Socket 192 B, Channel
-// 240 B, a map per socket): the bound fails the old layout.
-const maxIdleHeapPerSocket = 1100
+// one channel with a nullTransport: phx's structs (Socket, Channel, refs,
+// topic), the app's assigns and user id, the socket id and the PubSub's
+// two subscriptions. Measured at 645 B with compact assigns (one 32 B
+// pair, not a map), the address kept as a netip.AddrPort in the Socket
+// (192 B) and no ConnectInfo kept; 981 B before that (a map of assigns,
+// a *net.TCPAddr, a ConnectInfo per socket), 1,390 B before the earlier
+// compaction. The bound fails either old layout, and keeping a
+// ConnectInfo per socket again (+112 B) fails it too.
+const maxIdleHeapPerSocket = 720
+
+// maxIdleHeapPerSocketShared is the same bound when every socket joins one
+// room: no topic entry per socket in PubSub, and the channels share one
+// copy of the topic string. Measured at 571 B (587 B when every channel
+// held its own copy of the topic; TestJoinSharesTopic checks the sharing).
+const maxIdleHeapPerSocketShared = 640
 
 // The live heap of idle joined sockets stays under its bound. Not under
 // -race, whose shadow bookkeeping changes the figure.
@@ -92,18 +106,46 @@ func TestIdleHeapPerSocket(t *testing.T) {
 	if raceEnabled {
 		t.Skip("heap figures are not meaningful under -race")
 	}
-	t.Logf("sizeof Socket %d, Channel %d, ConnectInfo %d", unsafe.Sizeof(Socket{}), unsafe.Sizeof(Channel{}),
-		unsafe.Sizeof(ConnectInfo{}))
-	per := idleHeapPerSocket(t, 5000)
-	t.Logf("%.0f B of live heap per idle joined socket", per)
+	t.Logf("sizeof Socket %d, Channel %d, ConnectInfo %d, connectState %d", unsafe.Sizeof(Socket{}),
+		unsafe.Sizeof(Channel{}), unsafe.Sizeof(ConnectInfo{}), unsafe.Sizeof(connectState{}))
+	per := idleHeapPerSocket(t, 5000, false)
+	t.Logf("%.0f B of live heap per idle joined socket, one room each", per)
 	if per > maxIdleHeapPerSocket {
 		t.Fatalf("%.0f B of live heap per idle joined socket, bound %d", per, maxIdleHeapPerSocket)
+	}
+	per = idleHeapPerSocket(t, 5000, true)
+	t.Logf("%.0f B of live heap per idle joined socket, all in one room", per)
+	if per > maxIdleHeapPerSocketShared {
+		t.Fatalf("%.0f B of live heap per idle joined socket in one room, bound %d", per, maxIdleHeapPerSocketShared)
 	}
 }
 
 // BenchmarkIdleHeap reports the live heap per idle joined socket.
 func BenchmarkIdleHeap(b *testing.B) {
 	for range b.N {
-		b.ReportMetric(idleHeapPerSocket(b, 10000), "B/socket")
+		b.ReportMetric(idleHeapPerSocket(b, 10000, false), "B/socket")
+		b.ReportMetric(idleHeapPerSocket(b, 10000, true), "B/socket-shared")
+	}
+}
+
+// Channels joined on one topic share one copy of the topic string.
+func TestJoinSharesTopic(t *testing.T) {
+	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1})
+	defer func() { _ = srv.Close() }()
+	srv.Channel("room:*", &whereChannel{})
+	held := unique.Make("room:-1") // a GC meanwhile must not make a second copy
+	defer runtime.KeepAlive(held)
+	socks := idleSockets(t, srv, 3, true)
+	defer func() {
+		for _, s := range socks {
+			s.closedByTransport(CloseAbnormal, "")
+		}
+	}()
+	a, b := socks[0].lookup("room:-1"), socks[2].lookup("room:-1")
+	if a == nil || b == nil {
+		t.Fatal("not joined")
+	}
+	if unsafe.StringData(a.topic) != unsafe.StringData(b.topic) {
+		t.Fatal("two channels of one topic hold two copies of its string")
 	}
 }

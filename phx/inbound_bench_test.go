@@ -1,7 +1,7 @@
 package phx
 
 import (
-	"net"
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -28,8 +28,8 @@ func BenchmarkInboundEvent(b *testing.B) {
 	b.Cleanup(func() { _ = srv.Close() })
 	cc := &countingChannel{}
 	srv.Channel("c:*", cc)
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
-	sock := srv.newSocket(info, serializer.V2, nil)
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
+	sock := srv.newSocket(info, serializer.V2, Assigns{})
 	tr := newFakeTransport()
 	srv.opened(sock, tr)
 	b.Cleanup(func() { sock.closedByTransport(CloseAbnormal, "") })

@@ -22,7 +22,7 @@ func TestInboundMailItemSize(t *testing.T) {
 // acquire and release go through while another goroutine holds it.
 func TestInboundCommonPathTakesNoLock(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxInbound: 8})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	s := h.sock
 	s.in.mu.Lock()
 	done := make(chan struct{})
@@ -53,7 +53,7 @@ func TestInboundGateRaceNoMissedResume(t *testing.T) {
 		rounds   = 3000
 	)
 	srv := newServerForTest(t, Config{MaxInbound: capUnits, InboundResume: resume, MaxInboundBytes: 1 << 20})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	g := watchInput(h)
 	s := h.sock
 	var wg sync.WaitGroup
@@ -112,7 +112,7 @@ func TestInboundGateRaceNoMissedResume(t *testing.T) {
 func TestInboundGateRacePauseAgainstRelease(t *testing.T) {
 	const capUnits, trials = 8, 2000
 	srv := newServerForTest(t, Config{MaxInbound: capUnits, InboundResume: 4, MaxInboundBytes: 1 << 20})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	s := h.sock
 	for i := range trials {
 		for range capUnits - 1 {

@@ -108,7 +108,7 @@ func TestInboundFloodPausesReading(t *testing.T) {
 		srv := newServerForTest(t, Config{MaxInbound: max, InboundResume: resume})
 		bc := &blockingChannel{release: make(chan struct{})}
 		srv.Channel("block:*", bc)
-		h := srv.connectForTest(t, ver, nil)
+		h := srv.connectForTest(t, ver, Assigns{})
 		g := watchInput(h)
 		h.joinV("block:a", "1")
 		h.settle() // the join's own unit is released
@@ -177,7 +177,7 @@ func TestInboundDefaultCap(t *testing.T) {
 	}
 	bc := &blockingChannel{release: make(chan struct{})}
 	srv.Channel("block:*", bc)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	g := watchInput(h)
 	h.join("block:a", "1")
 	const n = 1100
@@ -203,7 +203,7 @@ func TestInboundByteCap(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxInboundBytes: maxBytes})
 	bc := &blockingChannel{release: make(chan struct{})}
 	srv.Channel("block:*", bc)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	g := watchInput(h)
 	h.join("block:a", "1")
 	pad := strings.Repeat("x", 10<<10)
@@ -240,7 +240,7 @@ func TestInboundAfterCounts(t *testing.T) {
 	// Long timers: reading stops at the cap and stays stopped. Each event
 	// is fed and handled in turn: event i counts while its handler arms
 	// its timer, so the pause comes when i timers + event i make the cap.
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	g := watchInput(h)
 	h.join("block:a", "1")
 	h.settle()
@@ -273,7 +273,7 @@ func TestInboundAfterCounts(t *testing.T) {
 	}
 
 	// Short timers: every reply comes, the work never over the cap.
-	h2 := srv.connectForTest(t, serializer.V2, nil)
+	h2 := srv.connectForTest(t, serializer.V2, Assigns{})
 	g2 := watchInput(h2)
 	h2.join("block:a", "1")
 	frames := make([]string, 20)

@@ -33,7 +33,7 @@ func TestInboundRefusedJoinReleasesTimers(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxInbound: max})
 	rc := &refusingTimerChannel{}
 	srv.Channel("r:*", rc)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	for range max + 1 {
 		h.in(h.frame("1", "1", "r:a", "phx_join"))
 		if m := h.nextMsg(); m.Kind != serializer.KindReply || m.Status != "error" {
@@ -58,7 +58,7 @@ func TestInboundAfterStopCancelsQueuedFire(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	bc := &blockingChannel{release: make(chan struct{})}
 	srv.Channel("block:*", bc)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.join("block:a", "1")
 	c := h.sock.lookup("block:a")
 	h.in(`["1","2","block:a","work",{}]`) // holds the mailbox

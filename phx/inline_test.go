@@ -117,7 +117,7 @@ func TestInlineRunsOnCaller(t *testing.T) {
 	srv.inlineBudget = time.Second // no stall of a loaded machine marks the channel slow
 	w := &whereChannel{}
 	srv.Channel("w:*", w)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.join("w:a", "1")
 	me := goid()
 	const n = 1000
@@ -194,7 +194,7 @@ func TestInlineCountsInbound(t *testing.T) {
 		paused.Store(p)
 		return Empty, nil
 	}))
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	g := watchInput(h)
 	h.join("f:a", "1")
 	h.in(`["1","2","f:a","e",{}]`)
@@ -240,7 +240,7 @@ func slowRecoveryScenario(t *testing.T, srv *Server) error {
 	w := &whereChannel{}
 	topic := fmt.Sprintf("w%p:a", w)
 	srv.Channel(topic, w)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.join(topic, "1")
 	defer h.sock.closedByTransport(CloseAbnormal, "")
 	c := h.sock.lookup(topic)
@@ -420,7 +420,7 @@ func TestInlineAfterAndSend(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	w := &whereChannel{}
 	srv.Channel("w:*", w)
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	h.join("w:a", "1")
 	c := h.sock.lookup("w:a")
 	type run struct{ mailbox bool }

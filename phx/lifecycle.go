@@ -1,7 +1,9 @@
 package phx
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/phxgo/phxgo/serializer"
@@ -76,7 +78,9 @@ func (c *Channel) acceptJoin(ref []byte, reply any) {
 		Ref: ref, Topic: c.topic, Status: "ok", Payload: data, Binary: binary})
 	c.markJoined()
 	c.socket.joinedOne()
-	srv.log.Debug("joined", "topic", c.topic, "socket", c.socket.id)
+	if srv.log.Enabled(context.Background(), slog.LevelDebug) { // spare the arguments' boxing
+		srv.log.Debug("joined", "topic", c.topic, "socket", c.socket.id)
+	}
 }
 
 func (c *Channel) refuseJoin(ref []byte, response any) {

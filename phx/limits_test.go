@@ -33,7 +33,7 @@ func jsonRef(n int) string { return `"` + strings.Repeat("7", n-2) + `"` }
 func TestInboundLengthLimits(t *testing.T) {
 	srv := newServerForTest(t, Config{})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 
 	atLimit := padTo("room:", 1024)
 	h.in(`["1","1","` + atLimit + `","phx_join",{}]`)
@@ -83,7 +83,7 @@ func TestInboundLengthLimits(t *testing.T) {
 func TestInboundLimitsConfigured(t *testing.T) {
 	srv := newServerForTest(t, Config{MaxTopicBytes: 20, MaxEventBytes: 17, MaxRefBytes: 18})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V1, nil)
+	h := srv.connectForTest(t, serializer.V1, Assigns{})
 	topic := padTo("room:", 20)
 	h.in(`{"topic":"` + topic + `","event":"phx_join","payload":{},"ref":"1"}`)
 	h.expect(v1Reply(`"1"`, `"`+topic+`"`, `{"n":1}`, "ok"))
@@ -100,7 +100,7 @@ func TestInboundLimitsConfigured(t *testing.T) {
 
 	srv = newServerForTest(t, Config{MaxTopicBytes: -1, MaxEventBytes: -1, MaxRefBytes: -1})
 	srv.Channel("room:*", &testChannel{})
-	h = srv.connectForTest(t, serializer.V2, nil)
+	h = srv.connectForTest(t, serializer.V2, Assigns{})
 	long, ref := padTo("room:", 5000), jsonRef(500)
 	h.in(`["1",` + ref + `,"` + long + `","phx_join",{}]`)
 	h.expect(`["1",` + ref + `,"` + long + `","phx_reply",{"response":{"n":1},"status":"ok"}]`)

@@ -134,7 +134,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 	params := parseParams(query)
 	ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params["vsn"], "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params.Get("vsn"), "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
@@ -155,8 +155,8 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 			s.lp.unadmit(slot, peer)
 		}
 	}()
-	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: tcpAddr(r.RemoteAddr),
-		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params["vsn"]}
+	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: addrPortOf(peer),
+		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params.Get("vsn")}
 	assigns, ce := s.connect(info)
 	if ce != nil {
 		s.lpReject(w, ce, ver, r.RemoteAddr)

@@ -241,7 +241,7 @@ func (s *Server) joinLapsed(sock *Socket) {
 		return
 	}
 	s.stats.joinLapse.Add(1)
-	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", addrString(sock.info.RemoteAddr))
+	s.warn.Info("join deadline lapsed", "socket", sock.id, "remote", peerString(sock.remote))
 	ce := &ConnectError{Code: CloseJoinTimeout, Reason: "join_timeout", Payload: Reason("join_timeout")}
 	frame, err := connectErrorFrame(sock.ver, ce)
 	if err == nil {

@@ -7,30 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/phxgo/phxgo/phx/pubsub"
 	"github.com/phxgo/phxgo/serializer"
 )
-
-// Assigns holds app data attached at connect (and per channel).
-type Assigns map[string]any
-
-// String returns the value at key if it is a string, else "".
-func (a Assigns) String(key string) string {
-	s, _ := a[key].(string)
-	return s
-}
-
-func (a Assigns) clone() Assigns {
-	c := make(Assigns, len(a))
-	for k, v := range a {
-		c[k] = v
-	}
-	return c
-}
 
 // transport is what a Socket writes to: a WebSocket connection or a
 // LongPoll session.
@@ -55,22 +40,25 @@ type transport interface {
 // Socket is one accepted client connection (WebSocket or LongPoll session)
 // and the channels it has joined.
 type Socket struct {
-	// Assigns are what Connect returned. Treat them as read-only once the
-	// socket is up: its channels share the map until their first Assign,
-	// which copies it (copy-on-write).
+	// Assigns are what Connect returned. Set them before the socket is up
+	// (Connect's answer) and only read them afterwards: its channels see
+	// them until their first Assign, which copies them (copy-on-write).
 	Assigns Assigns
 
-	srv   *Server
-	id    string
-	info  *ConnectInfo
-	tr    transport
-	subID uint64 // the socket's SubscriberID on its socket id topic
+	srv    *Server
+	id     string
+	remote netip.AddrPort // the client's address
+	info   *ConnectInfo   // nil unless it holds more than remote, transport and vsn (sockinfo.go)
+	tr     transport
+	subID  uint64 // the socket's SubscriberID on its socket id topic
 
-	mu       sync.Mutex
-	channels chanTable // topic → channel (mu)
-	closed   bool      // torn down (mu)
-	ver      serializer.Version
-	joined   atomic.Bool
+	mu        sync.Mutex
+	channels  chanTable // topic → channel (mu)
+	closed    bool      // torn down (mu)
+	ver       serializer.Version
+	transport uint8 // ConnectInfo.Transport when info is nil (sockinfo.go)
+	vsn       uint8 // ConnectInfo.Vsn when info is nil
+	joined    atomic.Bool
 
 	in inboundGate // outstanding inbound work (inbound.go)
 }
@@ -81,11 +69,9 @@ func (s *Socket) ID() string { return s.id }
 // Server returns the server the socket belongs to.
 func (s *Socket) Server() *Server { return s.srv }
 
-// Info returns what the client presented at connect.
-func (s *Socket) Info() *ConnectInfo { return s.info }
-
-// RemoteAddr returns the client's address.
-func (s *Socket) RemoteAddr() net.Addr { return s.info.RemoteAddr }
+// RemoteAddr returns the client's address, a *net.TCPAddr made on each
+// call from the netip.AddrPort the socket keeps (Info().RemoteAddr).
+func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.remote) }
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
 // topic: the Socket itself under another type (no field, no allocation),
@@ -247,8 +233,12 @@ func (s *Socket) join(m *serializer.Message) {
 	if isNull(joinRef) {
 		joinRef, nullJoin = bytes.Clone(m.Ref), true
 	}
-	c := &Channel{socket: s, route: rt, topic: m.Topic, joinRef: joinRef, nullJoin: nullJoin,
-		id: pubsub.NewSubscriberID(), assigns: s.Assigns}
+	// Many sockets join the same topic: they share one copy of its string
+	// (unique forgets a topic nobody holds a Handle of at the next GC, so
+	// topics joined once cost no lasting table entry).
+	topic := unique.Make(m.Topic).Value()
+	c := &Channel{socket: s, route: rt, topic: topic, joinRef: joinRef, nullJoin: nullJoin,
+		id: pubsub.NewSubscriberID()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -165,7 +165,7 @@ func TestUnmatchedJoinFloodLogs(t *testing.T) {
 	rec := newLineRecorder()
 	srv := newServerForTest(t, Config{Logger: rec.logger()})
 	srv.Channel("room:*", &testChannel{})
-	h := srv.connectForTest(t, serializer.V2, nil)
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
 	topic := padTo("nowhere:", 1000)
 	start := time.Now()
 	for i := range joins {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/phxgo/phxgo/netpoll"
@@ -17,9 +16,10 @@ func (s *Server) newSocket(info *ConnectInfo, ver serializer.Version, assigns As
 	// What Connect has seen is not kept for the socket's life (Phoenix
 	// does not keep connect params either): an idle socket stays small.
 	info.Header = keepHeaders(info.Header, s.cfg.KeepHeaders)
-	info.Params = nil
-	info.Vsn = internVsn(info.Vsn) // do not pin the whole request URI
-	sock := &Socket{Assigns: assigns, srv: s, ver: ver, info: info, subID: pubsub.NewSubscriberID()}
+	info.Params = Params{}
+	info.AuthToken = ""
+	sock := &Socket{Assigns: assigns, srv: s, ver: ver, subID: pubsub.NewSubscriberID()}
+	sock.keepInfo(info)
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(sock)
 	}
@@ -62,23 +62,29 @@ func (s *Server) opened(sock *Socket, tr transport) {
 	// box the arguments on every connect.
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("connected", "socket", sock.id, "transport", tr.name(),
-			"remote", addrString(sock.info.RemoteAddr), "vsn", sock.info.Vsn)
+			"remote", peerString(sock.remote), "vsn", sock.vsnString())
 	}
 }
 
-// wsHandler connects one upgraded WebSocket to its Socket.
-type wsHandler struct {
-	sock *Socket
-}
+// wsHandler connects one upgraded WebSocket to its Socket: the Socket
+// itself under another type (no allocation per connection), which keeps
+// netpoll's callbacks out of the Socket's API.
+type wsHandler Socket
+
+// handler returns s as the netpoll.Handler of its WebSocket.
+func (s *Socket) handler() *wsHandler { return (*wsHandler)(s) }
+
+func (h *wsHandler) socket() *Socket { return (*Socket)(h) }
 
 func (h *wsHandler) OnOpen(c *netpoll.Conn) {
-	h.sock.srv.opened(h.sock, wsTransport{c: c})
+	h.srv.opened(h.socket(), wsTransport{c: c})
 }
 
 func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte) {
-	if err := h.sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
+	sock := h.socket()
+	if err := sock.handleFrame(payload, op == netpoll.OpBinary); err != nil {
 		code := closeCodeFor(err)
-		h.sock.srv.warn.Warn("bad frame: closing socket", "socket", h.sock.id,
+		sock.srv.warn.Warn("bad frame: closing socket", "socket", sock.id,
 			"remote", addrString(c.RemoteAddr()), "code", code, "err", err)
 		c.Close(int(code), closeReasonFor(err))
 	}
@@ -87,7 +93,7 @@ func (h *wsHandler) OnMessage(c *netpoll.Conn, op netpoll.OpCode, payload []byte
 // OnClose tears the socket down on a fresh goroutine: it unsubscribes from
 // PubSub, which must never happen inside a fan-out that triggered the close.
 func (h *wsHandler) OnClose(c *netpoll.Conn, code int, reason string) {
-	sock := h.sock
+	sock := h.socket()
 	sock.srv.teardowns.start(func() { sock.closedByTransport(CloseCode(code), reason) })
 }
 
@@ -139,15 +145,3 @@ func (h *rejectHandler) OnOpen(c *netpoll.Conn) {
 func (h *rejectHandler) OnMessage(*netpoll.Conn, netpoll.OpCode, []byte) {}
 
 func (h *rejectHandler) OnClose(*netpoll.Conn, int, string) {}
-
-// internVsn returns the usual vsn values as constants (an idle socket
-// then holds no copy of its own) and a copy of any other.
-func internVsn(v string) string {
-	switch v {
-	case "2.0.0":
-		return "2.0.0"
-	case "1.0.0":
-		return "1.0.0"
-	}
-	return strings.Clone(v)
-}

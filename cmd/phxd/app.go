@@ -20,19 +20,19 @@ var userIDPattern = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
 func connect(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
 	token := info.Params.Get("token")
 	if id, ok := strings.CutPrefix(token, "user:"); ok && userIDPattern.MatchString(id) {
-		return phx.Assigns{"user_id": strings.Clone(id)}, nil
+		return phx.NewAssigns("user_id", strings.Clone(id)), nil
 	}
 	switch token {
 	case "expired":
-		return nil, tokenExpired()
+		return phx.Assigns{}, tokenExpired()
 	case "overloaded":
-		return nil, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
+		return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnavailable, Reason: "try_later", RetryAfter: retryAfter,
 			Payload: map[string]any{"reason": "try_later", "retry_after_ms": retryAfter.Milliseconds()}}
 	default:
 		if assigns, ok, err := phoenixTokenConnect(token); ok {
 			return assigns, err
 		}
-		return nil, unauthorized()
+		return phx.Assigns{}, unauthorized()
 	}
 }
 

@@ -38,7 +38,7 @@ var (
 func phoenixTokenConnect(tok string) (assigns phx.Assigns, handled bool, err error) {
 	secret := os.Getenv(secretKeyBaseEnv)
 	if secret == "" {
-		return nil, false, nil
+		return phx.Assigns{}, false, nil
 	}
 	open := token.Verify
 	switch {
@@ -46,20 +46,20 @@ func phoenixTokenConnect(tok string) (assigns phx.Assigns, handled bool, err err
 	case hasAnyPrefix(tok, phxEncryptedPrefixes):
 		open = token.Decrypt
 	default:
-		return nil, false, nil
+		return phx.Assigns{}, false, nil
 	}
 	data, err := open(secret, phxTokenSalt, tok, token.MaxAge(phxTokenMaxAge), token.Clock(phxTokenNow))
 	switch {
 	case errors.Is(err, token.ErrExpired):
-		return nil, true, tokenExpired()
+		return phx.Assigns{}, true, tokenExpired()
 	case err != nil:
-		return nil, true, unauthorized()
+		return phx.Assigns{}, true, unauthorized()
 	}
 	id, ok := phxTokenUserID(data)
 	if !ok {
-		return nil, true, unauthorized()
+		return phx.Assigns{}, true, unauthorized()
 	}
-	return phx.Assigns{"user_id": id}, true, nil
+	return phx.NewAssigns("user_id", id), true, nil
 }
 
 // phxTokenUserID turns a token's data into a user id: an integer (in

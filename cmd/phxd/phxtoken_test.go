@@ -54,7 +54,7 @@ func setTokenClock(t *testing.T, now time.Time) {
 }
 
 func connectWith(tok string) (phx.Assigns, error) {
-	return connect(context.Background(), &phx.ConnectInfo{Params: phx.Params{"token": tok}})
+	return connect(context.Background(), &phx.ConnectInfo{Params: phx.NewParams("token", tok)})
 }
 
 func reasonOf(err error) string {

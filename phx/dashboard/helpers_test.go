@@ -53,9 +53,9 @@ func newEnv(t *testing.T, opts ...dashboard.Option) *env {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Connect: func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 			if u, ok := strings.CutPrefix(c.Params.Get("token"), "user:"); ok {
-				return phx.Assigns{"user": u}, nil
+				return phx.NewAssigns("user", u), nil
 			}
-			return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized"}
+			return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized"}
 		},
 		RejectBrake: -1,
 	})

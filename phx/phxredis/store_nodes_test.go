@@ -62,7 +62,7 @@ func stStartNode(t testing.TB, rs *redistest.Server, ps phx.PubSub, name string,
 	n.store = stStore(t, n.client, "nodes")
 	n.srv = phx.NewServer(phx.Config{PubSub: ps, Logger: stLogger(), JoinDeadline: -1,
 		Connect: func(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
-			return phx.Assigns{"user_id": info.Params.Get("user_id")}, nil
+			return phx.NewAssigns("user_id", info.Params.Get("user_id")), nil
 		}})
 	n.srv.Channel("room:*", stHandler{n})
 	cfg.Store, cfg.Node = n.store, name

@@ -20,7 +20,7 @@ import (
 func Example() {
 	srv := phx.NewServer(phx.Config{
 		Connect: func(_ context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
-			return phx.Assigns{"user_id": c.Params.Get("user_id")}, nil
+			return phx.NewAssigns("user_id", c.Params.Get("user_id")), nil
 		},
 	})
 	pres, err := presence.New(srv, presence.Config{})
@@ -69,10 +69,10 @@ func Example_server() {
 		Connect: func(ctx context.Context, c *phx.ConnectInfo) (phx.Assigns, error) {
 			uid, err := verifyToken(c.Params.Get("token"))
 			if err != nil {
-				return nil, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
+				return phx.Assigns{}, &phx.ConnectError{Code: phx.CloseUnauthorized, Reason: "unauthorized",
 					Payload: phx.Reason("unauthorized"), Err: err}
 			}
-			return phx.Assigns{"user_id": uid}, nil
+			return phx.NewAssigns("user_id", uid), nil
 		},
 		ID: func(s *phx.Socket) string { return "users_socket:" + s.Assigns.String("user_id") },
 	})

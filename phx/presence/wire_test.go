@@ -74,7 +74,7 @@ func serve(t testing.TB, srv *phx.Server) (addr string, stop func()) {
 // connectAssigns is the Connect of test servers: user_id and conn come
 // from the URL's params.
 func connectAssigns(_ context.Context, info *phx.ConnectInfo) (phx.Assigns, error) {
-	return phx.Assigns{"user_id": info.Params.Get("user_id"), "conn": info.Params.Get("conn")}, nil
+	return phx.NewAssigns("user_id", info.Params.Get("user_id"), "conn", info.Params.Get("conn")), nil
 }
 
 // joined records c as the latest instance of its topic on its connection.

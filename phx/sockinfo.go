@@ -1,0 +1,70 @@
+package phx
+
+import "strings"
+
+// What a socket keeps of its connect. Most sockets keep nothing beyond
+// their address, transport and one of the usual vsn values, and for them
+// no ConnectInfo is kept at all (a 96-byte object per idle socket): the
+// Socket's own small fields say it, and Info builds a ConnectInfo when
+// asked. A socket with more to keep (headers named in KeepHeaders, an
+// unusual vsn) keeps its ConnectInfo, stripped of what Connect alone sees.
+
+// Transport and vsn codes of a Socket without a kept ConnectInfo.
+const (
+	infoWebSocket uint8 = iota
+	infoLongPoll
+)
+
+const (
+	infoVsnNone uint8 = iota // no vsn param
+	infoVsn1                 // "1.0.0"
+	infoVsn2                 // "2.0.0"
+)
+
+var (
+	infoTransports = [...]string{infoWebSocket: "websocket", infoLongPoll: "longpoll"}
+	infoVsns       = [...]string{infoVsnNone: "", infoVsn1: "1.0.0", infoVsn2: "2.0.0"}
+)
+
+// code returns the index of v in names, or false.
+func code(names []string, v string) (uint8, bool) {
+	for i, n := range names {
+		if n == v {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// keepInfo records info in sock (info already holds only what may be
+// kept): in its small fields when they say it all, else as the pointer.
+func (sock *Socket) keepInfo(info *ConnectInfo) {
+	sock.remote = info.RemoteAddr
+	tr, okTr := code(infoTransports[:], info.Transport)
+	vsn, okVsn := code(infoVsns[:], info.Vsn)
+	if okTr && okVsn && info.Header == nil {
+		sock.transport, sock.vsn = tr, vsn
+		return
+	}
+	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
+	sock.info = info
+}
+
+// Info returns what the socket kept of what the client presented at
+// connect: its address, transport and vsn, and the headers named in
+// Config.KeepHeaders (Params and AuthToken are seen by Connect only). It
+// may be built on each call: treat it as read-only.
+func (s *Socket) Info() *ConnectInfo {
+	if s.info != nil {
+		return s.info
+	}
+	return &ConnectInfo{RemoteAddr: s.remote, Transport: infoTransports[s.transport], Vsn: infoVsns[s.vsn]}
+}
+
+// vsnString is the vsn the client asked for (for log lines).
+func (s *Socket) vsnString() string {
+	if s.info != nil {
+		return s.info.Vsn
+	}
+	return infoVsns[s.vsn]
+}
