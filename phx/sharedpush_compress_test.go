@@ -2,7 +2,7 @@ package phx
 
 import (
 	"bytes"
-	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +38,7 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 	defer srv.Close()
 	keep := &joinKeeper{}
 	srv.Channel("room:*", keep)
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	const subs, plain = 500, 10
 	trs := make([]*zTransport, subs+plain)
 	for i := range trs {
@@ -46,7 +46,7 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 		if i%2 == 1 {
 			ver, join = serializer.V1, `{"topic":"room:x","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}`
 		}
-		sock := srv.newSocket(info, ver, nil)
+		sock := srv.newSocket(info, ver, Assigns{})
 		trs[i] = &zTransport{on: i < subs, keep: i < 2}
 		srv.opened(sock, trs[i])
 		if err := sock.handleFrame([]byte(join), false); err != nil {
