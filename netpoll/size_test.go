@@ -16,4 +16,3 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("Conn grew to %d bytes", size)
 	}
 }
-
