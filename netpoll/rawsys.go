@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop's hot system calls (read, writev in write.go, epoll_wait,
-// epoll_ctl, the eventfd write) go straight to the kernel, without the Go runtime's
+// The loop's hot system calls (read, the writev of a reply written
+// inline in write.go, epoll_wait, epoll_ctl, the eventfd write) go straight to the kernel, without the Go runtime's
 // syscall bookkeeping (entersyscall/exitsyscall): every one of them is on
 // a non-blocking fd, or epoll_wait with a zero timeout, so none blocks
 // and the runtime never needs to hand the P to another thread meanwhile.
