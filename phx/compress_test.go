@@ -108,15 +108,7 @@ func TestCompressBroadcastOncePerFormat(t *testing.T) {
 	if got := n.Load(); got != 2 {
 		t.Fatalf("%d compressions for one broadcast to %d subscribers in 2 formats, want 2", got, subs)
 	}
-	for i, tr := range trs {
-		wantZ := int64(0)
-		if i < subs {
-			wantZ = 1
-		}
-		if tr.compressed.Load() != wantZ || tr.frames.Load() != 2-wantZ {
-			t.Fatalf("socket %d: %d compressed, %d plain frames", i, tr.compressed.Load(), tr.frames.Load())
-		}
-	}
+	zCheckOne(t, trs, subs)
 	if got := string(inflateFrame(t, *trs[0].last.Load())); !strings.Contains(got, body) || !strings.HasPrefix(got, "[null,null,") {
 		t.Fatalf("V2 frame inflates to %q", got)
 	}
@@ -131,6 +123,21 @@ func TestCompressBroadcastOncePerFormat(t *testing.T) {
 	zWait(t, "tiny deliveries", func() bool { f, _ := zSums(trs); return f == 2*(subs+plain)+plain })
 	if got := n.Load(); got != 2 {
 		t.Fatalf("%d compressions after a tiny broadcast", got)
+	}
+}
+
+// zCheckOne checks that, after a join reply each, the first subs
+// transports got one compressed frame and the others one plain frame.
+func zCheckOne(t *testing.T, trs []*zTransport, subs int) {
+	t.Helper()
+	for i, tr := range trs {
+		wantZ := int64(0)
+		if i < subs {
+			wantZ = 1
+		}
+		if tr.compressed.Load() != wantZ || tr.frames.Load() != 2-wantZ {
+			t.Fatalf("socket %d: %d compressed, %d plain frames", i, tr.compressed.Load(), tr.frames.Load())
+		}
 	}
 }
 

@@ -4,26 +4,10 @@ import (
 	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/phxgo/phxgo/serializer"
 )
-
-// joinKeeper keeps every instance that joined.
-type joinKeeper struct {
-	mu  sync.Mutex
-	chs []*Channel
-}
-
-func (k *joinKeeper) Join(c *Channel, _ Payload) (any, error) {
-	k.mu.Lock()
-	k.chs = append(k.chs, c)
-	k.mu.Unlock()
-	return nil, nil
-}
-
-func (k *joinKeeper) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
 
 // A SharedPush sent to 500 compressing joiners in two serializer formats is
 // compressed once per format (it was once per joiner: a room's
@@ -36,7 +20,7 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
 		Compress: CompressConfig{Enabled: true}})
 	defer srv.Close()
-	keep := &joinKeeper{}
+	keep := &keepChannel{}
 	srv.Channel("room:*", keep)
 	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
 	const subs, plain = 500, 10
@@ -61,7 +45,7 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep.mu.Lock()
-	chs := append([]*Channel(nil), keep.chs...)
+	chs := append([]*Channel(nil), keep.joined...)
 	keep.mu.Unlock()
 	for _, c := range chs {
 		if err := c.PushShared(sp); err != nil {
@@ -72,15 +56,7 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 	if got := n.Load(); got != 2 {
 		t.Fatalf("%d compressions of one shared push to %d joiners in 2 formats, want 2", got, subs)
 	}
-	for i, tr := range trs {
-		wantZ := int64(0)
-		if i < subs {
-			wantZ = 1
-		}
-		if tr.compressed.Load() != wantZ || tr.frames.Load() != 2-wantZ {
-			t.Fatalf("socket %d: %d compressed, %d plain frames", i, tr.compressed.Load(), tr.frames.Load())
-		}
-	}
+	zCheckOne(t, trs, subs)
 	for i, ver := range []serializer.Version{serializer.V2, serializer.V1} {
 		want, _, err := sp.encoded(ver, "room:x", []byte(`"1"`)) // join_ref as the wire has it
 		if err != nil {
