@@ -14,8 +14,10 @@ import (
 type NetConfig struct {
 	// Workers is how many event-loop workers serve at once (default
 	// GOMAXPROCS). They wait on epoll, read, run the channels' handlers
-	// inline and write; a worker stuck in one handler for 1–2 ms is
-	// replaced by a new one, so this many keep serving (see package
+	// inline and write; a worker stuck in one handler for 1 ms is
+	// replaced by a new one (within 1–5 ms of the handler's start: the
+	// watchdog looks less often while handlers are quick), so this many
+	// keep serving (see package
 	// netpoll). Raising it does not make blocking handlers cheaper.
 	Workers int
 
