@@ -17,8 +17,8 @@ type NetConfig struct {
 	// inline and write; a worker stuck in one handler for 1 ms is
 	// replaced by a new one (within 1–5 ms of the handler's start: the
 	// watchdog looks less often while handlers are quick), so this many
-	// keep serving (see package
-	// netpoll). Raising it does not make blocking handlers cheaper.
+	// keep serving (see package netpoll). Raising it does not make
+	// blocking handlers cheaper.
 	Workers int
 
 	// MaxConns bounds every client the process serves at once: each
