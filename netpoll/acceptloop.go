@@ -53,9 +53,10 @@ const (
 	aOff                      // backing off after an accept error (or failed): events are ignored
 )
 
-// acceptFault, when set (tests), is called before each accept4; an error
-// it returns is taken as accept4's.
-var acceptFault atomic.Pointer[func() error]
+// acceptFault, when set (tests), is called before each accept4 with the
+// number of accept4 calls the task made before; an error it returns is
+// taken as accept4's.
+var acceptFault atomic.Pointer[func(tries int) error]
 
 // acceptor is one listener served by the event loop.
 type acceptor struct {
@@ -241,7 +242,7 @@ func (a *acceptor) run() {
 	drained := false
 loop:
 	for tries := 0; tries < acceptBound; tries++ {
-		nfd, peer, e := a.accept4()
+		nfd, peer, e := a.accept4(tries)
 		switch e {
 		case nil:
 			a.delay = 0
@@ -297,9 +298,9 @@ func (a *acceptor) backOn() {
 }
 
 // accept4 is sv.accept4 on the listener, through acceptFault in tests.
-func (a *acceptor) accept4() (int, peerAddr, error) {
+func (a *acceptor) accept4(tries int) (int, peerAddr, error) {
 	if f := acceptFault.Load(); f != nil {
-		if err := (*f)(); err != nil {
+		if err := (*f)(tries); err != nil {
 			return -1, peerAddr{}, err
 		}
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // setAcceptFault installs f as the accept4 hook until the test ends.
-func setAcceptFault(t *testing.T, f func() error) {
+func setAcceptFault(t *testing.T, f func(tries int) error) {
 	t.Helper()
 	acceptFault.Store(&f)
 	t.Cleanup(func() { acceptFault.Store(nil) })
@@ -103,9 +103,12 @@ func TestAcceptBoundPerTask(t *testing.T) {
 	// The burst waits in ln2's accept queue; ln2 is served only then, and
 	// the first accept on it makes c's message arrive.
 	cs := dialBurst(t, ln2.Addr().String(), burst)
-	var fired, calls atomic.Int32
-	setAcceptFault(t, func() error {
+	var fired, calls, most atomic.Int32
+	setAcceptFault(t, func(tries int) error {
 		calls.Add(1)
+		if int32(tries) > most.Load() {
+			most.Store(int32(tries)) // one task at a time per listener
+		}
 		if fired.CompareAndSwap(0, 1) {
 			c.send(ws.OpText, []byte("hi"))
 		}
@@ -127,6 +130,9 @@ func TestAcceptBoundPerTask(t *testing.T) {
 	c.expectEcho(ws.OpText, []byte("hi"))
 	eventually(t, "burst accepted", func() bool { return s.Stats().Accepted == burst+1 })
 	upgradeAll(t, cs)
+	if m := most.Load(); m >= acceptBound {
+		t.Fatalf("a task made %d accept4 calls, bound %d", m+1, acceptBound)
+	}
 	if n := calls.Load(); n < burst+1 || n > burst+burst/acceptBound+16 {
 		// One accept4 per connection, the EAGAIN of the last task, and a few
 		// EAGAINs of re-armed listeners: a loop that kept calling accept4
@@ -169,7 +175,7 @@ func TestAcceptBackoffRearm(t *testing.T) {
 	var mu sync.Mutex
 	var errAt []time.Time
 	var calls atomic.Int32
-	setAcceptFault(t, func() error {
+	setAcceptFault(t, func(int) error {
 		calls.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
@@ -211,7 +217,7 @@ func TestAcceptFatalError(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln, acceptAll(newRecorder(false)), nil) }()
 	t.Cleanup(func() { _ = s.Close() })
-	setAcceptFault(t, func() error { return unix.EINVAL })
+	setAcceptFault(t, func(int) error { return unix.EINVAL })
 	dialBurst(t, ln.Addr().String(), 1)
 	select {
 	case err := <-served:
@@ -234,7 +240,7 @@ func TestShutdownWhileAccepting(t *testing.T) {
 	before := countFDs(t)
 	s, ln := listenServer(t, Config{MaxConns: 4096})
 	var calls atomic.Int32
-	setAcceptFault(t, func() error {
+	setAcceptFault(t, func(int) error {
 		calls.Add(1)
 		time.Sleep(200 * time.Microsecond)
 		return nil
