@@ -319,3 +319,47 @@ func TestGenSkipsListenerTag(t *testing.T) {
 		t.Fatal("padListener is not genListener's Pad")
 	}
 }
+
+// A connection that arrives while the listener's task runs, after its
+// last accept4 found the queue empty, raises its edge during the task:
+// the task re-arms the listener as it ends, so the connection is not
+// left waiting for an edge that will never come. The hook plays the
+// race: the first accept4 reports EAGAIN only once another worker saw the
+// second connection's event arrive during the task.
+func TestAcceptEventDuringTask(t *testing.T) {
+	s, ln := listenServer(t, Config{Workers: 2})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln, acceptAll(newRecorder(false)), nil) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	eventually(t, "listener armed", func() bool { a := s.lp.acc.get(0); return a != nil && a.armed })
+	a := s.lp.acc.get(0)
+	late := make(chan net.Conn, 1)
+	var first, sawAgain atomic.Bool
+	setAcceptFault(t, func(int) error {
+		if !first.CompareAndSwap(false, true) {
+			return nil
+		}
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), testWait)
+		if err == nil {
+			late <- c
+			for end := time.Now().Add(testWait); a.st.Load()&aAgain == 0 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+			sawAgain.Store(a.st.Load()&aAgain != 0)
+		}
+		return unix.EAGAIN
+	})
+	cs := dialBurst(t, ln.Addr().String(), 1)
+	eventually(t, "late conn dialed", func() bool { return len(late) == 1 })
+	cs = append(cs, <-late)
+	eventually(t, "both accepted", func() bool { return s.Stats().Accepted == 2 })
+	if !sawAgain.Load() {
+		t.Fatal("no event came during the task")
+	}
+	upgradeAll(t, cs)
+}
