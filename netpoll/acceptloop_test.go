@@ -336,7 +336,15 @@ func TestAcceptEventDuringTask(t *testing.T) {
 			t.Errorf("Serve returned %v", err)
 		}
 	})
-	eventually(t, "listener armed", func() bool { a := s.lp.acc.get(0); return a != nil && a.armed })
+	eventually(t, "listener armed", func() bool {
+		a := s.lp.acc.get(0)
+		if a == nil {
+			return false
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.armed
+	})
 	a := s.lp.acc.get(0)
 	late := make(chan net.Conn, 1)
 	var first, sawAgain atomic.Bool
