@@ -13,10 +13,13 @@ import (
 // allocates nothing: the kernel writes the address into the serveCtx's
 // buffer (one accept task at a time per serveCtx, under acceptor.mu, or
 // acceptConns's one goroutine, so it is never shared), and the
-// address is decoded from there into a peerAddr.
+// address is decoded from there into a peerAddr. It runs on a worker
+// (acceptloop.go) on a non-blocking listener, so it is made raw, without
+// the runtime's syscall bookkeeping, like the loop's other calls
+// (rawsys.go).
 func (sv *serveCtx) accept4(lfd int) (int, peerAddr, error) {
 	n := uint32(unsafe.Sizeof(sv.rsa))
-	nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd),
+	nfd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd),
 		uintptr(unsafe.Pointer(&sv.rsa)), uintptr(unsafe.Pointer(&n)),
 		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
