@@ -11,8 +11,8 @@ import (
 // accept4 accepts one connection on the listener fd lfd (non-blocking,
 // close-on-exec) and returns its peer address. Unlike unix.Accept4 it
 // allocates nothing: the kernel writes the address into the serveCtx's
-// buffer (one accept task at a time per serveCtx, under acceptor.mu, or
-// acceptConns's one goroutine, so it is never shared), and the
+// buffer (one accept task at a time per serveCtx, under acceptor.mu, so
+// it is never shared), and the
 // address is decoded from there into a peerAddr. It runs on a worker
 // (acceptloop.go) on a non-blocking listener, so it is made raw, without
 // the runtime's syscall bookkeeping, like the loop's other calls
