@@ -186,7 +186,7 @@ func TestAcceptBackoffRearm(t *testing.T) {
 		return nil
 	})
 	cs := dialBurst(t, addr, 1)
-	eventually(t, "first error", func() bool { mu.Lock(); defer mu.Unlock(); return len(errAt) == 1 })
+	eventually(t, "first error", func() bool { mu.Lock(); defer mu.Unlock(); return len(errAt) >= 1 })
 	// Arrivals during the backoff raise edges that must not be acted on.
 	cs = append(cs, dialBurst(t, addr, 4)...)
 	eventually(t, "all accepted", func() bool { return s.Stats().Accepted == 1+5 })
