@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -18,10 +17,10 @@ type serveCtx struct {
 	up      Upgrader
 	shim    *shimListener
 	http    *http.Server        // serves the non-WebSocket requests of this listener
-	scratch []byte              // the accept loop's buffer for draining refused connections
+	scratch []byte              // the accept task's buffer for draining refused connections
 	tls     *tlsServe           // ServeTLS: handshake first (tlsserve.go); nil: plain
 	fresh   *handshake          // the handshake state of every new connection (read only)
-	rsa     unix.RawSockaddrAny // the accept loop's peer address buffer (hs_accept.go)
+	rsa     unix.RawSockaddrAny // the accept task's peer address buffer (hs_accept.go)
 	nodelay uint8               // how accepted sockets get TCP_NODELAY (hs_accept.go)
 	ndTried bool                // the listener's TCP_NODELAY was tried
 }
@@ -169,7 +168,7 @@ func (s *Server) unregister(c *Conn) {
 // newConn wraps a non-blocking socket fd that is ours alone.
 func (s *Server) newConn(fd int, peer peerAddr) *Conn {
 	gen := s.gens.Add(1)
-	if gen == 0 { // 0 marks the eventfd's events
+	for gen == 0 || gen == genListener { // the eventfd's and the listeners' events (acceptloop.go)
 		gen = s.gens.Add(1)
 	}
 	return &Conn{s: s, fd: int32(fd), gen: gen, peer: peer}
@@ -257,62 +256,28 @@ func (r *replayConn) CloseWrite() error {
 	return nil
 }
 
-// acceptLoop accepts raw fds: accept4 (non-blocking, close-on-exec) until
-// EAGAIN, then Go's poller parks the goroutine until the listener is
-// readable again. A listener's RawConn cannot wait (its Read fails), so
-// the loop waits on a duplicate of the listener's fd wrapped in an
-// *os.File, closed by stopAccepting along with the listener. A listener
-// without an fd is served through Accept, each connection's fd taken
-// over (takeFD).
+// acceptLoop serves ln on the event loop (acceptloop.go): a duplicate
+// of its fd is registered in the loop's epoll and the workers accept on
+// it, while Serve's goroutine only waits here for the server to stop or
+// the listener to fail. A listener without an fd (or one epoll refuses)
+// is served through Accept, each connection's fd taken over (takeFD).
 func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
-	lf, err := listenerFile(ln)
+	fd, err := listenerFD(ln)
 	if err != nil {
 		return s.acceptConns(ln, sv)
 	}
-	if !s.addListenerFile(lf) {
-		_ = lf.Close()
+	a := s.newAcceptor(fd, sv)
+	if !s.addListenerFile(a) {
+		_ = a.Close()
 		return ErrServerClosed
 	}
-	rc, err := lf.SyscallConn()
-	if err != nil {
+	if err := a.arm(); err == ErrServerClosed {
 		return err
+	} else if err != nil {
+		s.log.Debug("netpoll: listener not in epoll, served through Accept", "err", err)
+		return s.acceptConns(ln, sv)
 	}
-	var aerr error
-	var delay time.Duration
-	accept := func(fd uintptr) bool {
-		sv.listenerNoDelay(int(fd))
-		for {
-			nfd, peer, err := sv.accept4(int(fd))
-			switch err {
-			case nil:
-				delay = 0
-				s.accept(nfd, peer, sv)
-			case unix.EAGAIN:
-				sv.acceptDrained()
-				return false
-			case unix.EINTR, unix.ECONNABORTED:
-			default:
-				aerr = err
-				return true
-			}
-		}
-	}
-	for {
-		if err := rc.Read(accept); err != nil {
-			if s.isStopping() {
-				return ErrServerClosed
-			}
-			return err
-		}
-		err := aerr
-		aerr = nil
-		if !retryable(err) {
-			return err
-		}
-		if delay, err = s.backoff(delay, err); err != nil {
-			return err
-		}
-	}
+	return a.wait()
 }
 
 // backoff sleeps after a passing accept error (fd exhaustion), longer
@@ -357,35 +322,35 @@ func (s *Server) acceptConns(ln net.Listener, sv *serveCtx) error {
 	}
 }
 
-// listenerFile is a pollable duplicate of ln's fd.
-func listenerFile(ln net.Listener) (*os.File, error) {
+// listenerFD is a non-blocking, close-on-exec duplicate of ln's fd.
+func listenerFD(ln net.Listener) (int, error) {
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
-		return nil, ErrNotPollable
+		return -1, ErrNotPollable
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	fd, derr := -1, error(nil)
 	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
+		return -1, err
 	}
 	if derr != nil {
-		return nil, derr
+		return -1, derr
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
-		return nil, err
+		return -1, err
 	}
-	return os.NewFile(uintptr(fd), "listener"), nil
+	return fd, nil
 }
 
 // refuse answers a connection refused at accept with resp, written by one
 // non-blocking write (a fresh socket's buffer always takes it), reads
 // (discarding, without waiting) what the client sent already so that the
 // close sends a FIN rather than a reset that could destroy the answer,
-// and closes it. It costs a few syscalls on the accept goroutine.
+// and closes it. It costs a few syscalls in the accept task.
 func refuse(fd int, resp, scratch []byte) {
 	_, _ = unix.Write(fd, resp)
 	_, _ = unix.Read(fd, scratch)

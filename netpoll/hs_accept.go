@@ -11,11 +11,15 @@ import (
 // accept4 accepts one connection on the listener fd lfd (non-blocking,
 // close-on-exec) and returns its peer address. Unlike unix.Accept4 it
 // allocates nothing: the kernel writes the address into the serveCtx's
-// buffer (one accept loop per serveCtx, so it is never shared), and the
-// address is decoded from there into a peerAddr.
+// buffer (one accept task at a time per serveCtx, under acceptor.mu, so
+// it is never shared), and the
+// address is decoded from there into a peerAddr. It runs on a worker
+// (acceptloop.go) on a non-blocking listener, so it is made raw, without
+// the runtime's syscall bookkeeping, like the loop's other calls
+// (rawsys.go).
 func (sv *serveCtx) accept4(lfd int) (int, peerAddr, error) {
 	n := uint32(unsafe.Sizeof(sv.rsa))
-	nfd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd),
+	nfd, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd),
 		uintptr(unsafe.Pointer(&sv.rsa)), uintptr(unsafe.Pointer(&n)),
 		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 	if e != 0 {
@@ -83,7 +87,7 @@ func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
 // until the accept queue was found empty once (a socket queued before the
 // listener had the option lacks it) and unless the first one after that,
 // checked, shows it was not inherited. serveCtx.nodelay holds the state;
-// only the accept loop touches it.
+// only the accept task touches it.
 const (
 	ndSet       uint8 = iota // set it on each accepted socket
 	ndListener               // the listener has it; set it until the queue drains

@@ -37,6 +37,7 @@ type loop struct {
 	eprc syscall.RawConn
 	efd  int // eventfd, in ep (edge-triggered, data Pad 0): wakes a parked poller
 	tab  fdTable
+	acc  acceptors // listeners in ep (data Pad padListener, Fd their index; acceptloop.go)
 
 	rq        runq
 	polling   atomic.Bool // the poll role is taken

@@ -100,6 +100,7 @@ type worker struct {
 	mu    sync.Mutex
 	batch []*Conn
 	next  int
+	accs  []*acceptor // accept tasks claimed by dispatch, run before the batch (acceptloop.go)
 
 	seq   atomic.Uint64 // odd while a task runs; bumped at each start and end
 	start atomic.Int64  // when the current task started (watchdog clock), stored before seq goes odd
@@ -144,6 +145,7 @@ func (w *worker) loop(l *loop) {
 		if len(w.batch) >= wakeBatch || l.rq.n.Load() > 0 {
 			l.wake() // more than this worker's share: an idle one polls meanwhile
 		}
+		w.runAccepts()
 		if w.runBatch() {
 			return
 		}
@@ -165,6 +167,10 @@ func (w *worker) dispatch(l *loop, evs []unix.EpollEvent) {
 		ev := &evs[i]
 		if ev.Pad == 0 { // the eventfd: work in the run queue
 			l.wakeSent.Store(false)
+			continue
+		}
+		if ev.Pad == padListener { // a listener: its accept task (acceptloop.go)
+			w.acceptEvent(l, ev.Fd)
 			continue
 		}
 		c := l.tab.get(ev.Fd)
