@@ -9,12 +9,20 @@
 //
 // # Connections and file descriptors
 //
-// Each connection is exactly one file descriptor, a raw socket: Serve
-// accepts with accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) until EAGAIN and
-// parks in Go's poller until the listener is readable again (a
-// listener's own RawConn cannot wait, so the accept loop waits on a
-// duplicate of the listener's fd, which stopAccepting closes with the
-// listener). There is no net.Conn, runtime poller registration or
+// Each connection is exactly one file descriptor, a raw socket. Serve
+// registers a duplicate of the listener's fd, edge-triggered, in the
+// loop's own epoll (tagged Pad -1, a value no connection's generation
+// takes; acceptloop.go), and the worker that takes its event accepts
+// inline: accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) until EAGAIN or 64 per
+// task, then, if it stopped early or an event came meanwhile, it re-arms
+// the listener with EPOLL_CTL_MOD, which queues its next event behind
+// the connections' events already waiting. An accept error that may pass
+// (EMFILE, ENFILE, ...) is logged and the listener is re-armed by a timer
+// after a backoff (5 ms doubling to 1 s), so no worker sleeps; any other
+// ends that Serve with the error. stopAccepting removes the registration
+// and closes the duplicate with the listener; Serve's own goroutine only
+// waits for that. A listener that cannot be polled is served by a
+// goroutine calling its Accept. There is no net.Conn, runtime poller registration or
 // buffer per connection: reads and writes are plain non-blocking
 // read(2) and writev(2) on the fd, and the remote address is kept as
 // accept4 returned it and formatted only when asked for. The frame
@@ -133,7 +141,7 @@
 // count Shutdown drains. The default MaxConns stays under RLIMIT_NOFILE,
 // so a flood is refused by us, cheaply, before accept fails with EMFILE.
 //
-// Refused connections are answered at accept, on the accept goroutine,
+// Refused connections are answered at accept, in the accept task on a worker,
 // with a fixed response written by one non-blocking write (503 over
 // MaxConns, 429 over a per-address limit), whatever the client sent is
 // read without waiting (so that the close is a FIN, not a reset), and
