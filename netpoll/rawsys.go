@@ -6,19 +6,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop's hot system calls (read, the writev of a reply written
-// inline in write.go, epoll_wait, epoll_ctl, the eventfd write) go straight to the kernel, without the Go runtime's
-// syscall bookkeeping (entersyscall/exitsyscall): every one of them is on
-// a non-blocking fd, or epoll_wait with a zero timeout, so none blocks
-// and the runtime never needs to hand the P to another thread meanwhile.
-// With the bookkeeping, the first system call after the process was idle
-// wakes the runtime's sysmon thread from its deep sleep (entersyscall
-// does that when all Ps were idle), which then sleeps 20 µs, finds the
-// Ps idle again and goes back to its deep sleep: a futex wake, a
-// nanosleep and two thread switches for every request that finds the
-// server idle (measured: 1 futex and 1 nanosleep per echo at 2,000
-// echoes/s, about 15 µs of CPU each). The bare server of phxbench's
-// syscall floor makes its calls the same way.
+// The loop's hot system calls (read, writev in write.go, accept4 in
+// hs_accept.go, epoll_wait, epoll_ctl, the eventfd write) go straight to
+// the kernel, without the Go runtime's syscall bookkeeping
+// (entersyscall/exitsyscall): every one of them is on a non-blocking fd,
+// or epoll_wait with a zero timeout, so none blocks and the runtime never
+// needs to hand the P to another thread meanwhile. With the bookkeeping,
+// the first system call after the process was idle wakes the runtime's
+// sysmon thread from its deep sleep (entersyscall does that when all Ps
+// were idle), which then sleeps 20 µs, finds the Ps idle again and goes
+// back to its deep sleep: a futex wake, a nanosleep and two thread
+// switches for every request that finds the server idle (measured: 1
+// futex and 1 nanosleep per echo at 2,000 echoes/s, about 15 µs of CPU
+// each). And a long writev lets sysmon hand its P to another thread. The
+// bare server of phxbench's syscall floor makes its calls the same way.
+// Raw calls never give the P up, so the workers yield it themselves when
+// the run queue is long (worker.loop).
 
 func rawRead(fd int, p []byte) (int, error)  { return rawRW(unix.SYS_READ, fd, p) }
 func rawWrite(fd int, p []byte) (int, error) { return rawRW(unix.SYS_WRITE, fd, p) }

@@ -36,7 +36,6 @@ func (h *hdrBuf) add(op uint8, n int) []byte {
 type vecWriter struct {
 	iov   []unix.Iovec
 	total int
-	raw   bool // write without the runtime's syscall bookkeeping (SendNow's)
 }
 
 func newVecWriter(n int) vecWriter {
@@ -59,22 +58,10 @@ func (v *vecWriter) add(b []byte) {
 // is any other failure.
 func (v *vecWriter) write(c *Conn) (written int, blocked bool, err error) {
 	for {
-		// A reply written inline (SendNow) goes raw (rawsys.go): it is
-		// the one write of a request that found the server idle. A
-		// flush goes through the runtime's bookkeeping: measured, raw
-		// flushes made fan-out coalesce 3.5× less (6.5 instead of 22
-		// deliveries per writev at 10,000 subscribers, 2.5× the CPU per
-		// delivery), since the flushing workers then keep pace with the
-		// broadcaster instead of letting frames gather per connection.
-		var r uintptr
-		var e unix.Errno
-		if v.raw {
-			r, _, e = unix.RawSyscall(unix.SYS_WRITEV, uintptr(c.fd),
-				uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
-		} else {
-			r, _, e = unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd),
-				uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
-		}
+		// Raw: c.fd is non-blocking (see rawsys.go, and the run queue's
+		// yield in worker.loop, which raw flushes need for fan-out).
+		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(c.fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(v.iov))), uintptr(len(v.iov)))
 		if e == unix.EINTR {
 			continue
 		}
@@ -363,7 +350,6 @@ type inlineWriter struct {
 
 var inlineWriters = sync.Pool{New: func() any {
 	iw := &inlineWriter{vecWriter: newVecWriter(2)}
-	iw.raw = true
 	iw.hdr.b = make([]byte, 0, ws.MaxHeaderSize)
 	return iw
 }}
