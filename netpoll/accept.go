@@ -323,28 +323,7 @@ func (s *Server) acceptConns(ln net.Listener, sv *serveCtx) error {
 }
 
 // listenerFD is a non-blocking, close-on-exec duplicate of ln's fd.
-func listenerFD(ln net.Listener) (int, error) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return -1, ErrNotPollable
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	if derr != nil {
-		return -1, derr
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
+func listenerFD(ln net.Listener) (int, error) { return dupFD(ln) }
 
 // refuse answers a connection refused at accept with resp, written by one
 // non-blocking write (a fresh socket's buffer always takes it), reads

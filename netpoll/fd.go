@@ -81,10 +81,21 @@ func (p *peerAddr) key() (netip.Addr, bool) {
 }
 
 // takeFD takes a connection's socket over from a net.Conn: its fd is
-// duplicated (F_DUPFD_CLOEXEC; the copy shares the open file description,
-// so it stays non-blocking) and nc closed, so one fd remains, ours.
+// duplicated (dupFD) and nc closed, so one fd remains, ours.
 func takeFD(nc net.Conn) (int, error) {
-	sc, ok := nc.(syscall.Conn)
+	fd, err := dupFD(nc)
+	if err != nil {
+		return -1, err
+	}
+	_ = nc.Close()
+	return fd, nil
+}
+
+// dupFD duplicates the fd of x (a net.Conn or net.Listener) with
+// F_DUPFD_CLOEXEC and makes the copy non-blocking (it shares the open file
+// description, which Go's own sockets keep non-blocking anyway).
+func dupFD(x any) (int, error) {
+	sc, ok := x.(syscall.Conn)
 	if !ok {
 		return -1, ErrNotPollable
 	}
@@ -105,7 +116,6 @@ func takeFD(nc net.Conn) (int, error) {
 		_ = unix.Close(fd)
 		return -1, err
 	}
-	_ = nc.Close()
 	return fd, nil
 }
 
