@@ -10,6 +10,29 @@ import (
 	"github.com/gobwas/ws"
 )
 
+// refuseBomb sends the compressed bomb frame f on c and checks that it is
+// closed with 1009 (also in OnClose) while the server allocates no more
+// than a few times limit for it: the inflated output grows by doubling up
+// to limit+1 (≈2×limit in all), plus the compressed message itself; an
+// inflater without the bound would allocate the whole bomb.
+func refuseBomb(t *testing.T, c *client, rec *recorder, f []byte, limit uint64) {
+	t.Helper()
+	rec.waitOpen(t)
+	runtime.GC()
+	before := totalAlloc()
+	c.write(f)
+	c.expectClose(CloseTooBig, "message too big")
+	_ = c.conn.Close()
+	if ev := rec.waitClose(t); ev.code != CloseTooBig {
+		t.Fatalf("OnClose code %d", ev.code)
+	}
+	grew := totalAlloc() - before
+	t.Logf("allocated %d KiB while refusing the bomb (limit %d KiB)", grew>>10, limit>>10)
+	if grew > 4*limit {
+		t.Fatalf("allocated %d bytes for a bomb, limit %d", grew, limit)
+	}
+}
+
 func totalAlloc() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -30,23 +53,7 @@ func TestDeflateBomb(t *testing.T) {
 	}
 	f := rsvFrame(ws.OpBinary, true, 0x4, bomb)
 	c, _ := upgradeDeflate(t, addr, "permessage-deflate")
-	rec.waitOpen(t)
-	runtime.GC()
-	before := totalAlloc()
-	c.write(f)
-	c.expectClose(CloseTooBig, "message too big")
-	_ = c.conn.Close()
-	if ev := rec.waitClose(t); ev.code != CloseTooBig {
-		t.Fatalf("OnClose code %d", ev.code)
-	}
-	// The inflated output grows by doubling up to limit+1 (≈2×limit in
-	// all), plus the 100 KB message itself; an inflater without the bound
-	// would allocate over 100 MB.
-	grew := totalAlloc() - before
-	t.Logf("allocated %d KiB while refusing the bomb (limit %d KiB)", grew>>10, limit>>10)
-	if grew > 4*limit {
-		t.Fatalf("allocated %d bytes for a bomb, limit %d", grew, limit)
-	}
+	refuseBomb(t, c, rec, f, limit)
 	select {
 	case m := <-rec.msgs:
 		t.Fatalf("bomb delivered (%d bytes)", len(m.payload))

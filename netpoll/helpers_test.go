@@ -133,9 +133,9 @@ func (r *recorder) waitMsg(t testing.TB) message {
 	return message{}
 }
 
-// listenServer makes a Server with cfg (the test logger unless cfg names
-// one) and a loopback listener for it; the caller serves and closes.
-func listenServer(t testing.TB, cfg Config) (*Server, net.Listener) {
+// newTestServer makes a Server with cfg (the test logger unless cfg names
+// one), closed when the test ends (closing it earlier is fine).
+func newTestServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
@@ -144,6 +144,15 @@ func listenServer(t testing.TB, cfg Config) (*Server, net.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// listenServer makes a Server with cfg (the test logger unless cfg names
+// one) and a loopback listener for it; the caller serves and closes.
+func listenServer(t testing.TB, cfg Config) (*Server, net.Listener) {
+	t.Helper()
+	s := newTestServer(t, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -188,14 +197,7 @@ func serveUntilEnd(t testing.TB, cfg Config, name string, serve func(*Server, ne
 // host:port.
 func startUpgradeHTTP(t testing.TB, cfg Config, up Upgrader) (*Server, string) {
 	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := newTestServer(t, cfg)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.UpgradeHTTP(w, r, up)
 	}))

@@ -70,18 +70,6 @@ var fastCorpus = []string{
 	"GET /s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
 }
 
-// newTestServer is a Server for tests that only call its methods.
-func newTestServer(t testing.TB, cfg Config) *Server {
-	t.Helper()
-	cfg.Logger = testLogger()
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // fastAgrees checks that when the fast path takes head, gobwas takes it
 // too, with the same UpgradeRequest and the same 101; it reports whether
 // the fast path took it.

@@ -73,7 +73,7 @@ func TestWatchdogPacing(t *testing.T) {
 
 // TestWatchdogBacksOff: with a task starting every half millisecond (the
 // watchdog never parks) but none running long, the watchdog looks at
-// most every 1–4 ms: fewer than one look per millisecond over the run,
+// most every 1–4 ms: well under one look per millisecond over the run,
 // where a fixed 1 ms tick made one per millisecond. Timers can only be
 // late on a loaded machine, which lowers the count further.
 func TestWatchdogBacksOff(t *testing.T) {
@@ -91,7 +91,11 @@ func TestWatchdogBacksOff(t *testing.T) {
 	if s.lp.wd.parked.Load() {
 		t.Fatalf("the watchdog parked although tasks kept starting")
 	}
-	if looks*10 > ms*6 { // steady state: one look per 4 ms; 0.6 per ms allows the ramp and early looks at busy tasks
+	// Steady state: one look per 4 ms (0.25 per ms); a loaded machine
+	// catches tasks busy more often, and each such look brings the next
+	// one forward: 0.75 per ms leaves room for that, while a fixed 1 ms
+	// tick makes about one per millisecond.
+	if looks*100 > ms*75 {
 		t.Fatalf("%d looks in %d ms: the watchdog did not back off", looks, ms)
 	}
 }

@@ -112,6 +112,10 @@ func (w *worker) sysRead(c *Conn, p []byte) (int, error) {
 // consume parses data (owned by the caller, unmasked in place) into frames.
 // It reports false once the connection is dead.
 func (w *worker) consume(c *Conn, data []byte) bool {
+	if len(data) == 0 { // a TLS read that completed no record
+		c.stampFrame(false)
+		return c.state.Load() != stDead
+	}
 	rx := c.rx
 	if rx == nil {
 		rx = rxStates.Get().(*rxState)

@@ -2,12 +2,24 @@ package phx
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/phxgo/phxgo/serializer"
 )
+
+// compressingRoom is a server with compression on and a room:* channel
+// that hands each joined instance to the test.
+func compressingRoom(t *testing.T) (*Server, *keepChannel, *ConnectInfo) {
+	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
+		Compress: CompressConfig{Enabled: true}})
+	t.Cleanup(func() { _ = srv.Close() })
+	keep := &keepChannel{}
+	srv.Channel("room:*", keep)
+	return srv, keep, &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
+}
 
 // A SharedPush sent to 500 compressing joiners in two serializer formats is
 // compressed once per format (it was once per joiner: a room's
@@ -17,12 +29,7 @@ import (
 // MinSize is never compressed.
 func TestSharedPushCompressedOnce(t *testing.T) {
 	n := countCompressions(t)
-	srv := NewServer(Config{Logger: testLogger(), JoinDeadline: -1, LongPoll: LongPollConfig{Disabled: true},
-		Compress: CompressConfig{Enabled: true}})
-	defer srv.Close()
-	keep := &keepChannel{}
-	srv.Channel("room:*", keep)
-	info := &ConnectInfo{Params: Params{}, RemoteAddr: netip.MustParseAddrPort("127.0.0.1:1")}
+	srv, keep, info := compressingRoom(t)
 	const subs, plain = 500, 10
 	trs := make([]*zTransport, subs+plain)
 	for i := range trs {
@@ -79,5 +86,47 @@ func TestSharedPushCompressedOnce(t *testing.T) {
 	zWait(t, "tiny pushes", func() bool { f, _ := zSums(trs); return f == 2*(subs+plain)+plain })
 	if got := n.Load(); got != 2 {
 		t.Fatalf("%d compressions after a push under MinSize", got)
+	}
+}
+
+// The compressed frames a SharedPush keeps are bounded like its plain ones
+// (maxSharedFrames): joiners with more distinct join_refs than that get
+// their frame compressed at each push, nothing more is kept.
+func TestSharedPushCompressedBound(t *testing.T) {
+	n := countCompressions(t)
+	srv, keep, info := compressingRoom(t)
+	const socks = maxSharedFrames + 4
+	trs := make([]*zTransport, socks)
+	for i := range trs {
+		sock := srv.newSocket(info, serializer.V2, Assigns{})
+		trs[i] = &zTransport{on: true}
+		srv.opened(sock, trs[i])
+		join := fmt.Sprintf(`["%d","%d","room:x","phx_join",{}]`, i+1, i+1) // a join_ref of its own
+		if err := sock.handleFrame([]byte(join), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zWait(t, "join replies", func() bool { f, _ := zSums(trs); return f == socks })
+	sp, err := NewSharedPush("presence_state", RawJSON(`{"list":["`+strings.Repeat("a meta long enough to compress ", 8)+`"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.mu.Lock()
+	chs := append([]*Channel(nil), keep.joined...)
+	keep.mu.Unlock()
+	for range 2 {
+		for _, c := range chs {
+			if err := c.PushShared(sp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	zWait(t, "pushes", func() bool { _, z := zSums(trs); return z == 2*socks })
+	if got := sp.Frames(); got != maxSharedFrames {
+		t.Fatalf("%d frames kept, want %d", got, maxSharedFrames)
+	}
+	// Kept frames: compressed once each; the others: at each of 2 pushes.
+	if got, want := n.Load(), int64(maxSharedFrames+2*(socks-maxSharedFrames)); got != want {
+		t.Fatalf("%d compressions, want %d", got, want)
 	}
 }
