@@ -19,7 +19,9 @@ import (
 // so that the server's CPU per event can be read as a multiple of it.
 
 // addFloor measures the floor of the run's built-in scenario.
-func addFloor(r *engine.Result, o *options, src [][4]byte) error {
+// For echo, the server under test is then measured by the floor's client
+// too (floortarget.go).
+func addFloor(r *engine.Result, o *options, src [][4]byte, serverURL string) error {
 	switch o.scenario {
 	case "echo":
 		if o.b.Binary {
@@ -32,6 +34,18 @@ func addFloor(r *engine.Result, o *options, src [][4]byte) error {
 			return err
 		}
 		r.Floor = &floor.Result{Echo: e}
+		pid := 0
+		if len(o.pids) > 0 {
+			pid = o.pids[0]
+		}
+		t, req, resp, err := echoTarget(serverURL, pid, o.b.TopicOr("bench:echo"), o.b.Size)
+		if err != nil {
+			return fmt.Errorf("the server with the floor's client: %w", err)
+		}
+		if r.Floor.Server, err = floor.MeasureEcho(floor.EchoOptions{N: o.b.N, Rate: o.b.Rate,
+			D: min(o.floorD, o.b.D), Req: req, Resp: resp, Src: src, Target: t}); err != nil {
+			return fmt.Errorf("the server with the floor's client: %w", err)
+		}
 	case "connect":
 		c, err := floor.MeasureConnect(floor.ConnectOptions{N: o.b.N, Rate: o.b.Rate, Src: src,
 			Sizes: connectSizes(o.b.TopicOr("bench:connect"))})
@@ -50,12 +64,18 @@ func addFloor(r *engine.Result, o *options, src [][4]byte) error {
 // of a 10 s run's are): the client frame is masked (6-byte header), the
 // server's is not (2 bytes).
 func echoSizes(topic string, size int) (req, resp int) {
-	pl := fmt.Sprintf(`{"body":%q,"seq":"12"}`, strings.Repeat("x", max(0, size)))
-	push := fmt.Sprintf(`["1","12",%q,"echo",%s]`, topic, pl)
-	reply := fmt.Sprintf(`["1","12",%q,"phx_reply",{"response":%s,"status":"ok"}]`, topic, pl)
+	push, reply := echoFrames(topic, size)
 	req = len(wire.AppendClientFrame(nil, ws.OpText, []byte(push), [4]byte{}))
 	resp = len(wire.AppendServerFrame(nil, ws.OpText, []byte(reply)))
 	return req, resp
+}
+
+// echoFrames are the echo push with a two-digit ref and its reply.
+func echoFrames(topic string, size int) (push, reply string) {
+	pl := fmt.Sprintf(`{"body":%q,"seq":"12"}`, strings.Repeat("x", max(0, size)))
+	push = fmt.Sprintf(`["1","12",%q,"echo",%s]`, topic, pl)
+	reply = fmt.Sprintf(`["1","12",%q,"phx_reply",{"response":%s,"status":"ok"}]`, topic, pl)
+	return push, reply
 }
 
 // framesPerWritev reads phxd's frames-per-writev(2) so far from its

@@ -291,7 +291,7 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.floor {
-		if err := addFloor(r, o, src); err != nil {
+		if err := addFloor(r, o, src, p.Scenario.URL); err != nil {
 			fmt.Fprintln(stderr, "phxbench: floor:", err)
 		}
 	}

@@ -31,6 +31,21 @@ type EchoOptions struct {
 	Src        [][4]byte     // client source addresses
 	HistBits   uint8         // latency histogram precision (0: 7)
 	WarmupWait time.Duration // pause after connecting (0: 200 ms)
+
+	// Target, when set, is a real server measured by this same client
+	// in place of the bare one (Req and Resp are then its frames' sizes).
+	Target *Target
+}
+
+// Target is a real server for the echo loop: the same client, arrival
+// pattern and request bytes as the floor's, so that its round trip and
+// the floor's are measured the same way (phxbench's own client parses
+// every frame and reply on one loop, which the floor's client does not).
+type Target struct {
+	Port  int
+	Setup func(fd int) error      // on a blocking socket: handshake, join; leaves nothing unread
+	Req   []byte                  // the request sent every time (len(Req) == EchoOptions.Req)
+	CPU   func() (float64, error) // the server process's CPU seconds so far
 }
 
 // EchoResult is the measured echo floor.
@@ -58,11 +73,21 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 	if err := sys.CheckNoFile(o.N); err != nil {
 		return nil, err
 	}
-	srv, err := startChild(o.Exe, "echo", fmt.Sprint(o.Resp))
-	if err != nil {
-		return nil, err
+	req := filled(o.Req)
+	port, cpu := 0, func() (float64, error) { return 0, nil }
+	if t := o.Target; t != nil {
+		if len(t.Req) != o.Req || t.Setup == nil || t.CPU == nil {
+			return nil, errors.New("echo floor: target needs Setup, CPU and a request of Req bytes")
+		}
+		port, cpu, req = t.Port, t.CPU, t.Req
+	} else {
+		srv, err := startChild(o.Exe, "echo", fmt.Sprint(o.Resp))
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Stop()
+		port, cpu = srv.port, srv.cpu
 	}
-	defer srv.Stop()
 	fds := make([]int, 0, o.N)
 	defer func() {
 		for _, fd := range fds {
@@ -70,14 +95,11 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 		}
 	}()
 	for i := range o.N {
-		fd, err := sys.SocketTo(srv.port, o.Src, i, true)
+		fd, err := openSocket(port, o.Src, i, o.Target)
 		if err != nil {
 			return nil, fmt.Errorf("echo floor: %w", err)
 		}
 		fds = append(fds, fd)
-		if err := waitConnected(fd); err != nil {
-			return nil, fmt.Errorf("echo floor: %w", err)
-		}
 	}
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -120,9 +142,8 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return int(phase[a] - phase[b]) })
-	req := filled(o.Req)
 
-	cpu0, err := srv.cpu()
+	cpu0, err := cpu()
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +177,7 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 	for t := time.Now(); time.Since(t) < time.Second && outstanding(sent) > 0; {
 		time.Sleep(5 * time.Millisecond)
 	}
-	cpu1, err := srv.cpu()
+	cpu1, err := cpu()
 	elapsed := time.Since(start)
 	stop.Store(true)
 	wg.Wait()
@@ -174,6 +195,25 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 		r.P50US, r.P99US, r.MaxUS = hist.US(h.Quantile(0.5)), hist.US(h.Quantile(0.99)), hist.US(h.Max())
 	}
 	return r, nil
+}
+
+// openSocket connects socket i to port; with a target, it is set up
+// (blocking) before it turns non-blocking.
+func openSocket(port int, src [][4]byte, i int, t *Target) (int, error) {
+	fd, err := sys.SocketTo(port, src, i, t == nil)
+	if err != nil {
+		return -1, err
+	}
+	if t == nil {
+		err = waitConnected(fd)
+	} else if err = t.Setup(fd); err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // outstanding counts requests not answered yet.

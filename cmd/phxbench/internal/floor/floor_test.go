@@ -57,6 +57,10 @@ func TestBadOptions(t *testing.T) {
 	if _, err := MeasureConnect(ConnectOptions{N: 1}); err == nil {
 		t.Error("connect: zero sizes accepted")
 	}
+	bad := &Target{Port: 1, Req: []byte("ab"), Setup: func(int) error { return nil }, CPU: func() (float64, error) { return 0, nil }}
+	if _, err := MeasureEcho(EchoOptions{N: 1, Rate: 1, D: time.Second, Req: 3, Resp: 1, Target: bad}); err == nil {
+		t.Error("echo: a target request of the wrong size accepted")
+	}
 	for _, args := range [][]string{{}, {"echo"}, {"echo", "0"}, {"echo", "1", "2"}, {"connect", "1"}, {"nope", "1"}, {"echo", "1048577"}} {
 		if _, err := parseServerArgs(args); err == nil {
 			t.Errorf("server args %q accepted", args)

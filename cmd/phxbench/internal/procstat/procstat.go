@@ -189,3 +189,11 @@ func RSSBefore(samples []Sample, t int64) int64 {
 	}
 	return rss
 }
+
+// CPU is process pid's CPU seconds so far (user + system, all threads),
+// read as the sampler reads it.
+func CPU(pid int) (float64, error) {
+	s := Sampler{pid: pid, hz: ClockTicks(), page: int64(os.Getpagesize())}
+	x, err := s.read()
+	return x.CPU, err
+}

@@ -24,6 +24,15 @@ func addFloorFigures(f map[string]float64, r *engine.Result) {
 			if v := f["echo_p99_us"]; v > 0 && e.P99US > 0 {
 				f["echo_p99_vs_floor"] = v / e.P99US
 			}
+			// phxd measured by the floor's client: both round trips
+			// taken the same way.
+			if sv := fl.Server; sv != nil && sv.Echoes > 0 {
+				f["echo_fc_p50_us"], f["echo_fc_p99_us"] = sv.P50US, sv.P99US
+				f["echo_fc_cpu_us"] = sv.CPUPerEchoUS
+				if e.P99US > 0 {
+					f["echo_fc_p99_vs_floor"] = sv.P99US / e.P99US
+				}
+			}
 		}
 		if c := fl.Connect; c != nil && c.CPUPerConnectUS > 0 {
 			f["connect_floor_us"] = c.CPUPerConnectUS

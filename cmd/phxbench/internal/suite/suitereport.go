@@ -360,6 +360,11 @@ func itemRows(item string, sf *suiteFile) []figRow {
 				figRow{label: "floor round trip p50 (bare server)", caseID: id, key: "echo_floor_p50_us", format: fmtLat},
 				figRow{label: "floor round trip p99 (bare server)", caseID: id, key: "echo_floor_p99_us", format: fmtLat},
 				figRow{label: "echo round trip p99 ÷ floor p99", caseID: id, key: "echo_p99_vs_floor", format: fmtX},
+				figRow{label: "phxd with the floor's client: round trip p50", caseID: id, key: "echo_fc_p50_us", format: fmtLat},
+				figRow{label: "phxd with the floor's client: round trip p99", caseID: id, key: "echo_fc_p99_us", format: fmtLat,
+					target: tgtEchoP99, op: "<=", tgtText: "≤ 200µs"},
+				figRow{label: "phxd with the floor's client: p99 ÷ floor p99 (same client)", caseID: id, key: "echo_fc_p99_vs_floor", format: fmtX},
+				figRow{label: "phxd with the floor's client: server CPU per echo", caseID: id, key: "echo_fc_cpu_us", format: fmtUS},
 				figRow{label: "echo replies/s achieved", caseID: id, key: "echo_replies_per_s", format: fmtRate},
 			)
 			rows = append(rows, gcRows(id)...)

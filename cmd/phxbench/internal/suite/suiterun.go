@@ -40,7 +40,8 @@ func runLine(c suiteCase, r *runRecord) string {
 		s = fmt.Sprintf("%.0f/s, %.1f µs/connect+join, floor %.1f µs (%.2f×)", f["connect_joins_per_s"], f["cpu_per_connect_join_us"],
 			f["connect_floor_us"], f["connect_vs_floor"])
 	case "echo":
-		s = fmt.Sprintf("p50 %s p99 %s, %.1f µs/echo, floor %.1f µs (%.2f×), GC %.1f%%", report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]),
+		s = fmt.Sprintf("p50 %s p99 %s (floor's client: %s, floor %s), %.1f µs/echo, floor %.1f µs (%.2f×), GC %.1f%%",
+			report.Dur(f["echo_p50_us"]), report.Dur(f["echo_p99_us"]), report.Dur(f["echo_fc_p99_us"]), report.Dur(f["echo_floor_p99_us"]),
 			f["cpu_per_echo_us"], f["echo_floor_us"], f["echo_vs_floor"], f["gc_cpu_share_pct"])
 	case "presence":
 		s = fmt.Sprintf("%.0f joins/s, %.1f µs/join, %.0f frames, %s, peak RSS %s", f["connect_joins_per_s"], f["cpu_per_connect_join_us"],
