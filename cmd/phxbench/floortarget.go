@@ -108,9 +108,15 @@ func setupEcho(fd int, host, pathQuery string, join []byte) error {
 	}
 }
 
+// writeAll and readMore retry a call a signal interrupted: with
+// SO_RCVTIMEO set, the kernel does not restart it (the runtime's
+// preemption signals arrive at any time).
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -126,6 +132,9 @@ func readMore(fd int, buf []byte) ([]byte, error) {
 	}
 	tmp := make([]byte, 4096)
 	n, err := unix.Read(fd, tmp)
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, tmp)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"golang.org/x/sys/unix"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,47 @@ func TestEchoTargetRefused(t *testing.T) {
 	_, err = floor.MeasureEcho(floor.EchoOptions{N: 2, Rate: 10, D: time.Second, Req: req, Resp: resp, Target: tg})
 	if err == nil || !strings.Contains(err.Error(), "status 403") {
 		t.Errorf("err = %v, want the 403", err)
+	}
+}
+
+// The setup's blocking read goes on through signals: with SO_RCVTIMEO set
+// the kernel returns EINTR instead of restarting it, and the runtime's
+// preemption signal (SIGURG) comes at any time (a suite run once failed a
+// join with "interrupted system call").
+func TestSetupReadSurvivesSignals(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	if err := unix.SetsockoptTimeval(fds[0], unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	tid := make(chan int, 1)
+	type res struct {
+		b   []byte
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		b, err := readMore(fds[0], nil)
+		done <- res{b, err}
+	}()
+	id := <-tid
+	for range 20 {
+		time.Sleep(5 * time.Millisecond)
+		_ = unix.Tgkill(unix.Getpid(), id, unix.SIGURG)
+	}
+	if _, err := unix.Write(fds[1], []byte("101")); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || string(r.b) != "101" {
+		t.Errorf("readMore = %q, %v", r.b, r.err)
 	}
 }
