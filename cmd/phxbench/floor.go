@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
@@ -81,40 +82,65 @@ func echoFrames(topic string, size int) (push, reply string) {
 // framesPerWritev reads phxd's frames-per-writev(2) so far from its
 // /metrics (0 when it cannot).
 func framesPerWritev(url string) float64 {
-	if url == "" {
+	m := serverCounters(url)
+	if m["phxgo_writev_calls_total"] <= 0 {
 		return 0
+	}
+	return m["phxgo_frames_out_total"] / m["phxgo_writev_calls_total"]
+}
+
+// serverCounters reads the unlabelled samples of a Prometheus text
+// endpoint (nil when it cannot).
+func serverCounters(url string) map[string]float64 {
+	if url == "" {
+		return nil
 	}
 	c := &http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(url)
 	if err != nil {
-		return 0
+		return nil
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0
+		return nil
 	}
-	var frames, calls float64
+	m := map[string]float64{}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok {
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "phxgo_frames_out_total":
-			frames = v
-		case "phxgo_writev_calls_total":
-			calls = v
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			m[name] = v
 		}
 	}
-	if calls <= 0 {
-		return 0
+	return m
+}
+
+// addBytesFloor is -baseline with the connect built-in (a room with
+// presence, where the bytes are the cost): the bytes the clients received,
+// written to as many sockets as joined in as many write(2) calls as phxd
+// made (phxgo_writev_calls_total from -metrics), one frame of the mean
+// size per call. Its CPU per join is the floor of the server's.
+func addBytesFloor(r *engine.Result, o *options, src [][4]byte) error {
+	calls := serverCounters(o.metrics)["phxgo_writev_calls_total"]
+	if calls < 1 {
+		return fmt.Errorf("-baseline with connect needs -metrics, for the server's writev(2) count")
 	}
-	return frames / calls
+	joined := r.Counters.Joined
+	if joined < 1 || r.Counters.BytesIn < 1 {
+		return fmt.Errorf("-baseline with connect: nothing joined or received")
+	}
+	size := max(int(float64(r.Counters.BytesIn)/calls+0.5), 2)
+	b, err := baseline.Measure(int(joined), 1, baseline.SizedFrame(size), 0, src)
+	if err != nil {
+		return err
+	}
+	b.ServerCalls = int64(calls)
+	b.CPUPerJoinUS = b.CPUPerWriteUS * calls / float64(joined)
+	r.Baseline = b
+	return nil
 }
 
 // connectSizes are the sizes on the wire of one connect+join of the connect

@@ -90,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.sample, "sample", 200*time.Millisecond, "with -pid: sampling interval")
 	fs.StringVar(&o.out, "out", "", "write the JSON result to this file")
 	fs.StringVar(&o.report, "report", "", "write a self-contained HTML report to this file")
-	fs.BoolVar(&o.baseline, "baseline", false, "after the run, measure a bare write(2) of the same frame to as many sockets as were open")
+	fs.BoolVar(&o.baseline, "baseline", false, "after the run, measure a bare write(2) of the same frame to as many sockets as were open (connect, with -metrics: the bytes the clients received, in as many write(2) calls as the server made)")
 	fs.IntVar(&o.baselineRounds, "baseline-rounds", 20, "baseline: writes per socket")
 	fs.BoolVar(&o.floor, "floor", false, "echo and connect built-ins: after the run, measure the path's syscall floor (a bare read/write server) under the same arrival pattern and sizes")
 	fs.DurationVar(&o.floorD, "floor-d", 5*time.Second, "-floor with echo: how long the floor's requests are sent (at most -d)")
@@ -300,7 +300,11 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 }
 
 // addBaseline measures the bare write for the run's frame and socket count.
+// With connect, it is the bytes floor (addBytesFloor).
 func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Program) error {
+	if o.scenario == "connect" {
+		return addBytesFloor(r, o, src)
+	}
 	frame := r.Frame
 	if frame == nil {
 		frame = baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)

@@ -123,11 +123,34 @@ func TestRealPhxdSlowHandler(t *testing.T) {
 
 func TestRealPhxdPresenceRoom(t *testing.T) {
 	url, pid := startRealPhxd(t)
-	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "400", "-topic", "room:bench", "-procs", "2")
+	metrics := strings.Replace(strings.Replace(url, "ws://", "http://", 1), "/socket/websocket", "/metrics", 1)
+	r := runAgainst(t, url, pid, "-scenario", "connect", "-n", "400", "-topic", "room:bench", "-procs", "2",
+		"-baseline", "-metrics", metrics)
 	c := r.Counters
 	// Each joiner gets its join reply and a presence_state at least.
 	if c.Joined != 400 || c.FramesIn < 800 || c.BytesIn <= 0 || r.Server.RSSPeak <= 0 {
 		t.Errorf("counters %+v, rss peak %d", c, r.Server.RSSPeak)
+	}
+	// The bytes floor: phxd's writev calls (at least one per frame it
+	// sent whole), one frame of the mean size per call to 400 sockets.
+	b := r.Baseline
+	if b == nil {
+		t.Fatal("no bytes floor")
+	}
+	if b.Sockets != 400 || b.Rounds != 1 || b.ServerCalls < c.FramesIn/2 || b.CPUPerJoinUS <= 0 ||
+		b.FrameBytes < int(c.BytesIn/b.ServerCalls)-6 || b.FrameBytes > int(c.BytesIn/b.ServerCalls)+1 {
+		t.Errorf("bytes floor %+v for %d bytes, %d frames", b, c.BytesIn, c.FramesIn)
+	}
+}
+
+// -baseline with connect needs the server's writev count.
+func TestBytesFloorNeedsMetrics(t *testing.T) {
+	url, pid := startRealPhxd(t)
+	var stdout, stderr strings.Builder
+	args := []string{"-scenario", "connect", "-n", "20", "-baseline", "-url", url, "-pid", strconv.Itoa(pid), "-progress", "off"}
+	run(args, nil, &stdout, &stderr)
+	if !strings.Contains(stderr.String(), "-baseline with connect needs -metrics") {
+		t.Errorf("stderr: %s", stderr.String())
 	}
 }
 

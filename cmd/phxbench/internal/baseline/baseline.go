@@ -38,6 +38,32 @@ type Result struct {
 	// run gave no frames-per-writev figure.
 	FramesPerCall float64 `json:"frames_per_call,omitempty"`
 	CPUPerFrameUS float64 `json:"cpu_per_frame_coalesced_us,omitempty"`
+
+	// The bytes floor of a connect run (phxbench -baseline with connect):
+	// the server's writev(2) calls, each costed at CPUPerWriteUS (one
+	// frame of the run's mean bytes per call), per join.
+	ServerCalls  int64   `json:"server_calls,omitempty"`
+	CPUPerJoinUS float64 `json:"cpu_per_join_us,omitempty"`
+}
+
+// SizedFrame is a text frame of n bytes on the wire (n ≥ 2), or, for
+// the sizes no frame has (128 and 129, 65,540 to 65,545: where the length
+// header grows), the largest frame shorter than n.
+func SizedFrame(n int) []byte {
+	hdrLen := func(p int) int {
+		switch {
+		case p <= 125:
+			return 2
+		case p <= 65535:
+			return 4
+		}
+		return 10
+	}
+	p := max(n-2, 0)
+	for p > 0 && hdrLen(p)+p > n {
+		p--
+	}
+	return wire.AppendServerFrame(nil, ws.OpText, []byte(strings.Repeat("x", p)))
 }
 
 // SyntheticFrame is a broadcast frame of the fanout shape, for a baseline

@@ -5,6 +5,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/gobwas/ws"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
+
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -48,5 +51,24 @@ func TestSliceFrom(t *testing.T) {
 	}
 	if len(sliceFrom(iov, 6)) != 0 {
 		t.Error("offset past the end left buffers")
+	}
+}
+
+func TestSizedFrame(t *testing.T) {
+	for _, n := range []int{2, 3, 127, 130, 1000, 65539, 65546, 70000} {
+		if got := len(SizedFrame(n)); got != n {
+			t.Errorf("SizedFrame(%d) is %d bytes", n, got)
+		}
+	}
+	// No frame has these sizes: the largest shorter one.
+	for n, want := range map[int]int{128: 127, 129: 127, 65540: 65539, 65545: 65539} {
+		if got := len(SizedFrame(n)); got != want {
+			t.Errorf("SizedFrame(%d) is %d bytes, want %d", n, got, want)
+		}
+	}
+	f := SizedFrame(70000)
+	h, ok, err := wire.ParseFrameHeader(f)
+	if !ok || err != nil || h.Size+h.Length != 70000 || h.Op != ws.OpText {
+		t.Errorf("header %+v %v %v", h, ok, err)
 	}
 }

@@ -137,7 +137,7 @@ type suiteCase struct {
 	Items    []string `json:"items"`            // suite items it feeds
 	Args     []string `json:"args"`             // phxbench flags, without url/pid/metrics/out/report
 	Metrics  bool     `json:"metrics"`          // scrape go_goroutines (costs the server a little CPU)
-	Baseline bool     `json:"baseline"`         // fanout: -baseline
+	Baseline bool     `json:"baseline"`         // fanout, presence: -baseline
 	GCTrace  bool     `json:"gctrace"`          // phxd runs with GODEBUG=gctrace=1 (its GC cycles are read from its log)
 	Server   []string `json:"server,omitempty"` // phxd flags besides serverArgs' (presence-…-deflate: -compress)
 }
@@ -214,10 +214,13 @@ func suiteCases(o *suiteOptions) []suiteCase {
 				"-d", o.echoFor.String(), "-floor", "-floor-d", min(5*time.Second, o.echoFor).String()}}, "echo")
 	}
 	if o.only["presence"] {
+		// -baseline: the bytes floor (the run's bytes in as many write(2)
+		// calls as phxd made, which -metrics gives).
 		pc := suiteCase{ID: fmt.Sprintf("presence-%d", presenceN), Kind: "presence", N: presenceN, GCTrace: true,
+			Metrics: true, Baseline: true,
 			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(presenceN)), "-rate",
 				strconv.FormatFloat(max(1, presenceRate*o.scale), 'f', -1, 64), "-topic", "room:bench", "-procs", "2",
-				"-duration", "2m"}} // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
+				"-duration", "2m", "-baseline"}} // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
 		add(pc, "presence")
 		add(deflateCase(pc), "presence")
 	}

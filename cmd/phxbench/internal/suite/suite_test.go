@@ -137,14 +137,14 @@ func TestSuiteFlagsAndCases(t *testing.T) {
 		!slices.Equal(cs[1].Items, []string{"presence"}) {
 		t.Fatalf("presence cases %+v", cs)
 	}
-	plain := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -url ws://127.0.0.1:4400/socket/websocket -pid $PID"
+	plain := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -baseline -url ws://127.0.0.1:4400/socket/websocket -pid $PID -metrics http://127.0.0.1:4400/metrics"
 	if cmd := shellJoin(cs[0].command("phxbench", "127.0.0.1:4400", "$PID", "", "")); cmd != plain {
 		t.Errorf("plain presence command: %s", cmd)
 	}
 	if srv := strings.Join(cs[0].serverArgs("127.0.0.1:4400"), " "); srv != "-addr 127.0.0.1:4400 -log-level warn" {
 		t.Errorf("plain presence server: %s", srv)
 	}
-	deflated := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -compress -url ws://127.0.0.1:4400/socket/websocket -pid $PID"
+	deflated := "phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -baseline -compress -url ws://127.0.0.1:4400/socket/websocket -pid $PID -metrics http://127.0.0.1:4400/metrics"
 	if cmd := shellJoin(cs[1].command("phxbench", "127.0.0.1:4400", "$PID", "", "")); cmd != deflated {
 		t.Errorf("deflate presence command: %s", cmd)
 	}
@@ -281,7 +281,7 @@ func TestSuiteMarkdown(t *testing.T) {
 		"| inflated ÷ on the wire, deflate | **25.00×** |",
 		"| sockets with permessage-deflate agreed (worst run), deflate | **9999** | 9998 – 10000 | 10000, 9999, 9998 | — | — | 10,000 | **missed** |",
 		"phxd -addr 127.0.0.1:4400 -log-level warn -compress & PID=$!   # the server of presence-10000-deflate\n" +
-			"phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -compress -url",
+			"phxbench -scenario connect -n 10000 -rate 5000 -topic room:bench -procs 2 -duration 2m -baseline -compress -url",
 		"The rows marked *deflate* are the case `presence-10000-deflate`",
 	} {
 		if !strings.Contains(md, want) {

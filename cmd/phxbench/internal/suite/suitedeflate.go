@@ -48,6 +48,8 @@ func deflateRows(id string) []figRow {
 		{label: "server CPU per join (first connect → last join)" + d, caseID: id, key: "cpu_per_connect_join_us", format: fmtUS,
 			target: tgtPresenceCPU, op: "<=", tgtText: "≤ 150 µs"},
 		{label: "server CPU per join, whole run" + d, caseID: id, key: "server_cpu_per_joined_us", format: fmtUS},
+		{label: "floor: the bytes on the wire in as many write(2) calls, per join, same run" + d, caseID: id, key: "presence_floor_us", format: fmtUS},
+		{label: "server CPU per join, whole run ÷ floor" + d, caseID: id, key: "presence_vs_floor", format: fmtX},
 		{label: "frames received by the clients" + d, caseID: id, key: "frames_in", format: fmtCount},
 		{label: "bytes received by the clients, on the wire" + d, caseID: id, key: "bytes_in", format: fmtGB},
 		{label: "bytes received by the clients, inflated" + d, caseID: id, key: "bytes_in_inflated", format: fmtGB},

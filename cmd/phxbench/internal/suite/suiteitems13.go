@@ -41,6 +41,16 @@ func addFloorFigures(f map[string]float64, r *engine.Result) {
 			}
 		}
 	}
+	if b := r.Baseline; b != nil && b.CPUPerJoinUS > 0 {
+		// The bytes floor of a presence run (phxbench -baseline with
+		// connect): its CPU per join against phxd's over the whole run,
+		// which is what the floor's bytes and write count cover.
+		f["presence_floor_us"] = b.CPUPerJoinUS
+		f["presence_floor_calls"] = float64(b.ServerCalls)
+		if s := r.Server; s != nil && r.Counters.Joined > 0 {
+			f["presence_vs_floor"] = s.CPUS * 1e6 / float64(r.Counters.Joined) / b.CPUPerJoinUS
+		}
+	}
 	if b := r.Baseline; b != nil && b.CPUPerFrameUS > 0 {
 		f["bare_writev_coalesced_us"] = b.CPUPerFrameUS
 		f["floor_frames_per_call"] = b.FramesPerCall
@@ -102,6 +112,8 @@ func moreItemRows(item string, has func(string) bool) []figRow {
 			{label: "server CPU per join (first connect → last join)", caseID: id, key: "cpu_per_connect_join_us", format: fmtUS,
 				target: tgtPresenceCPU, op: "<=", tgtText: "≤ 150 µs"},
 			{label: "server CPU per join, whole run (diffs after the last join included)", caseID: id, key: "server_cpu_per_joined_us", format: fmtUS},
+			{label: "floor: the bytes received in as many write(2) calls as phxd made, per join, same run", caseID: id, key: "presence_floor_us", format: fmtUS},
+			{label: "server CPU per join, whole run ÷ floor", caseID: id, key: "presence_vs_floor", format: fmtX},
 			{label: "frames received by the clients", caseID: id, key: "frames_in", format: fmtCount, phxText: "42.7M"},
 			{label: "bytes received by the clients", caseID: id, key: "bytes_in", format: fmtGB},
 			{label: "GC CPU ÷ phxd CPU, first connect → last join", caseID: id, key: "gc_cpu_share_pct", format: fmtPct},
