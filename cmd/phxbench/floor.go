@@ -79,14 +79,27 @@ func echoFrames(topic string, size int) (push, reply string) {
 	return push, reply
 }
 
-// framesPerWritev reads phxd's frames-per-writev(2) so far from its
-// /metrics (0 when it cannot).
-func framesPerWritev(url string) float64 {
-	m := serverCounters(url)
-	if m["phxgo_writev_calls_total"] <= 0 {
+// framesPerWritev reads phxd's frames per writev(2) since before (its
+// counters before the run) from its /metrics (0 when it cannot).
+func framesPerWritev(url string, before map[string]float64) float64 {
+	d := counterDelta(serverCounters(url), before)
+	if d["phxgo_writev_calls_total"] <= 0 {
 		return 0
 	}
-	return m["phxgo_frames_out_total"] / m["phxgo_writev_calls_total"]
+	return d["phxgo_frames_out_total"] / d["phxgo_writev_calls_total"]
+}
+
+// counterDelta is after - before for each counter of after (nil when
+// after is: the server could not be read).
+func counterDelta(after, before map[string]float64) map[string]float64 {
+	if after == nil {
+		return nil
+	}
+	d := make(map[string]float64, len(after))
+	for k, v := range after {
+		d[k] = v - before[k]
+	}
+	return d
 }
 
 // serverCounters reads the unlabelled samples of a Prometheus text
@@ -120,13 +133,24 @@ func serverCounters(url string) map[string]float64 {
 
 // addBytesFloor is -baseline with the connect built-in (a room with
 // presence, where the bytes are the cost): the bytes the clients received,
-// written to as many sockets as joined in as many write(2) calls as phxd
-// made (phxgo_writev_calls_total from -metrics), one frame of the mean
-// size per call. Its CPU per join is the floor of the server's.
-func addBytesFloor(r *engine.Result, o *options, src [][4]byte) error {
-	calls := serverCounters(o.metrics)["phxgo_writev_calls_total"]
-	if calls < 1 {
+// written to as many sockets as joined, one frame of the mean size per
+// call, in as many write(2) calls as phxd made during the run
+// (phxgo_writev_calls_total from -metrics, counted from before the run) or
+// as it sent frames (phxgo_frames_out_total), whichever is fewer: its
+// count of calls includes the ones a full socket cut short, which a
+// blocking writer does not make. Its CPU per join is the floor of the
+// server's.
+func addBytesFloor(r *engine.Result, o *options, src [][4]byte, before map[string]float64) error {
+	if o.metrics == "" {
 		return fmt.Errorf("-baseline with connect needs -metrics, for the server's writev(2) count")
+	}
+	d := counterDelta(serverCounters(o.metrics), before)
+	calls := d["phxgo_writev_calls_total"]
+	if f := d["phxgo_frames_out_total"]; f >= 1 && f < calls {
+		calls = f
+	}
+	if calls < 1 {
+		return fmt.Errorf("no phxgo_writev_calls_total and phxgo_frames_out_total counted from %s during the run", o.metrics)
 	}
 	joined := r.Counters.Joined
 	if joined < 1 || r.Counters.BytesIn < 1 {

@@ -41,25 +41,33 @@ func echoTarget(rawURL string, pid int, topic string, size int) (*floor.Target, 
 	push, reply := echoFrames(topic, size)
 	mask := [4]byte{0x5a, 0x17, 0xc3, 0x2e}
 	join := wire.AppendClientFrame(nil, ws.OpText, fmt.Appendf(nil, `["1","1",%q,"phx_join",{}]`, topic), mask)
+	req := wire.AppendClientFrame(nil, ws.OpText, []byte(push), mask)
+	resp := len(wire.AppendServerFrame(nil, ws.OpText, []byte(reply)))
 	n := 0
 	t := &floor.Target{
 		Port: port,
-		Req:  wire.AppendClientFrame(nil, ws.OpText, []byte(push), mask),
+		Req:  req,
 		CPU:  func() (float64, error) { return procstat.CPU(pid) },
 		Setup: func(fd int) error {
 			n++
 			q := url.Values{"token": {"user:f" + strconv.Itoa(n)}, "vsn": {"2.0.0"}}
-			return setupEcho(fd, u.Host, path+"?"+q.Encode(), join)
+			return setupEcho(fd, u.Host, path+"?"+q.Encode(), join, req, resp)
 		},
 	}
-	return t, len(t.Req), len(wire.AppendServerFrame(nil, ws.OpText, []byte(reply))), nil
+	return t, len(req), resp, nil
 }
 
-// setupEcho upgrades a blocking socket and joins the echo topic, reading
-// the 101 and the join reply whole (5 s at most each).
-func setupEcho(fd int, host, pathQuery string, join []byte) error {
+// setupEcho upgrades a blocking socket, joins the echo topic and sends
+// one echo push, reading the 101, the join reply and the push's reply
+// whole: the reply must be exactly resp bytes, the size the floor's client
+// counts replies by. Each read and write waits 5 s at most.
+func setupEcho(fd int, host, pathQuery string, join, req []byte, resp int) error {
 	tv := unix.NsecToTimeval(int64(5 * time.Second))
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			return fmt.Errorf("socket timeout: %w", err)
+		}
+	}
 	const key = "Zmxvb3ItY2xpZW50LWtleQ=="
 	if err := writeAll(fd, wire.AppendUpgrade(nil, host, pathQuery, key, "", "")); err != nil {
 		return err
@@ -83,28 +91,48 @@ func setupEcho(fd int, host, pathQuery string, join []byte) error {
 		}
 		break
 	}
-	if err := writeAll(fd, join); err != nil {
-		return err
+	for _, step := range []struct {
+		name string
+		out  []byte
+		size int // the reply's exact size, or 0
+	}{{"join", join, 0}, {"first echo", req, resp}} {
+		if err := writeAll(fd, step.out); err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		frame, err := readFrame(fd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		if !bytes.Contains(frame, []byte(`"phx_reply"`)) || !bytes.Contains(frame, []byte(`"status":"ok"`)) {
+			return fmt.Errorf("%s refused or answered by something else: %q", step.name, frame)
+		}
+		if step.size > 0 && len(frame) != step.size {
+			return fmt.Errorf("%s: the reply is %d bytes, not the %d the floor's client counts by: %q", step.name, len(frame), step.size, frame)
+		}
 	}
-	buf = buf[:0]
+	return nil
+}
+
+// readFrame reads one whole frame, header included, and nothing after it.
+func readFrame(fd int) ([]byte, error) {
+	var buf []byte
 	for {
 		b, err := readMore(fd, buf)
 		if err != nil {
-			return fmt.Errorf("join: %w", err)
+			return nil, err
 		}
 		buf = b
 		h, ok, err := wire.ParseFrameHeader(buf)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok || len(buf) < h.Size+h.Length {
 			continue
 		}
-		p := buf[h.Size : h.Size+h.Length]
-		if len(buf) != h.Size+h.Length || !bytes.Contains(p, []byte(`"phx_reply"`)) || !bytes.Contains(p, []byte(`"status":"ok"`)) {
-			return fmt.Errorf("join refused or followed by more: %q", buf)
+		if len(buf) != h.Size+h.Length {
+			return nil, fmt.Errorf("more than one frame: %q", buf)
 		}
-		return nil
+		return buf, nil
 	}
 }
 
@@ -116,6 +144,9 @@ func writeAll(fd int, b []byte) error {
 		n, err := unix.Write(fd, b)
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.EAGAIN {
+			return errors.New("could not write within 5 s")
 		}
 		if err != nil {
 			return err
@@ -130,10 +161,13 @@ func readMore(fd int, buf []byte) ([]byte, error) {
 	if len(buf) >= 64<<10 {
 		return nil, errors.New("answer too long")
 	}
-	tmp := make([]byte, 4096)
+	tmp := make([]byte, min(4096, 64<<10-len(buf)))
 	n, err := unix.Read(fd, tmp)
 	for err == unix.EINTR {
 		n, err = unix.Read(fd, tmp)
+	}
+	if err == unix.EAGAIN {
+		return nil, errors.New("no answer within 5 s")
 	}
 	if err != nil {
 		return nil, err

@@ -280,13 +280,17 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 	if o.progress == "on" || o.progress == "auto" && sys.IsTTY(os.Stderr.Fd()) {
 		ro.Progress = report.NewProgress(stderr, p)
 	}
+	var before map[string]float64 // the server's counters, so that -baseline counts this run only
+	if o.baseline {
+		before = serverCounters(o.metrics)
+	}
 	r, err := engine.Run(p, ro)
 	if err != nil {
 		fmt.Fprintln(stderr, "phxbench:", err)
 		return engine.ExitRunError
 	}
 	if o.baseline {
-		if err := addBaseline(r, o, src, p); err != nil {
+		if err := addBaseline(r, o, src, p, before); err != nil {
 			fmt.Fprintln(stderr, "phxbench: baseline:", err)
 		}
 	}
@@ -301,16 +305,17 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 
 // addBaseline measures the bare write for the run's frame and socket count.
 // With connect, it is the bytes floor (addBytesFloor).
-func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Program) error {
+// before holds the server's counters from before the run (-metrics).
+func addBaseline(r *engine.Result, o *options, src [][4]byte, p *scenario.Program, before map[string]float64) error {
 	if o.scenario == "connect" {
-		return addBytesFloor(r, o, src)
+		return addBytesFloor(r, o, src, before)
 	}
 	frame := r.Frame
 	if frame == nil {
 		frame = baseline.SyntheticFrame(o.b.TopicOr("bench:fanout"), o.b.Size)
 	}
 	n := int(max(r.Counters.OpenAtEnd, 1))
-	b, err := baseline.Measure(n, o.baselineRounds, frame, framesPerWritev(o.metrics), src)
+	b, err := baseline.Measure(n, o.baselineRounds, frame, framesPerWritev(o.metrics, before), src)
 	if err != nil {
 		return err
 	}

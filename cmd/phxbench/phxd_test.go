@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -140,6 +141,16 @@ func TestRealPhxdPresenceRoom(t *testing.T) {
 	if b.Sockets != 400 || b.Rounds != 1 || b.ServerCalls < c.FramesIn/2 || b.CPUPerJoinUS <= 0 ||
 		b.FrameBytes < int(c.BytesIn/b.ServerCalls)-6 || b.FrameBytes > int(c.BytesIn/b.ServerCalls)+1 {
 		t.Errorf("bytes floor %+v for %d bytes, %d frames", b, c.BytesIn, c.FramesIn)
+	}
+	if want := b.CPUPerWriteUS * float64(b.ServerCalls) / float64(c.Joined); math.Abs(b.CPUPerJoinUS-want) > 1e-9*want {
+		t.Errorf("floor per join %v, want %v (CPU per write × calls ÷ joins)", b.CPUPerJoinUS, want)
+	}
+	// Against the same phxd again: the calls are this run's, not the
+	// server's since it started.
+	r2 := runAgainst(t, url, pid, "-scenario", "connect", "-n", "400", "-topic", "room:bench", "-procs", "2",
+		"-baseline", "-metrics", metrics)
+	if b2 := r2.Baseline; b2 == nil || b2.ServerCalls > b.ServerCalls*3/2 || b2.ServerCalls < b.ServerCalls/2 {
+		t.Errorf("second run's calls %+v, first run's %d", b2, b.ServerCalls)
 	}
 }
 

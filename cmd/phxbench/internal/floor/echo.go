@@ -126,10 +126,11 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 	var echoes atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	var bad readFaults
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		readLoop(ep, fds, o.Resp, sent, h, &echoes, &stop)
+		bad = readLoop(ep, fds, o.Resp, sent, h, &echoes, &stop)
 	}()
 
 	every := time.Duration(float64(o.N) / o.Rate * float64(time.Second))
@@ -166,7 +167,16 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 				skipped++
 				continue
 			}
-			if _, err := unix.Write(fds[i], req); err != nil && !errors.Is(err, unix.EAGAIN) {
+			k, err := unix.Write(fds[i], req)
+			if errors.Is(err, unix.EAGAIN) { // nothing sent: not outstanding
+				sent[i].Store(0)
+				skipped++
+				continue
+			}
+			if err == nil && k != len(req) {
+				err = fmt.Errorf("%d of %d bytes written, the stream is cut", k, len(req))
+			}
+			if err != nil {
 				stop.Store(true)
 				wg.Wait()
 				return nil, fmt.Errorf("echo floor write: %w", err)
@@ -183,6 +193,9 @@ func MeasureEcho(o EchoOptions) (*EchoResult, error) {
 	wg.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if err := bad.err(o.Resp); err != nil {
+		return nil, fmt.Errorf("echo floor: %w", err)
 	}
 	n := echoes.Load()
 	r := &EchoResult{
@@ -227,22 +240,56 @@ func outstanding(sent []atomic.Int64) int {
 	return n
 }
 
+// readFaults are what the read loop saw go wrong: sockets the server
+// closed (or that failed), and sockets left holding part of a reply when
+// the run ended, which means the replies are not the expected size.
+type readFaults struct {
+	closed, partial int
+	wait            error // epoll_wait failed
+}
+
+func (f readFaults) err(resp int) error {
+	switch {
+	case f.wait != nil:
+		return f.wait
+	case f.closed > 0:
+		return fmt.Errorf("%d sockets closed by the server or failed", f.closed)
+	case f.partial > 0:
+		return fmt.Errorf("%d sockets hold part of a reply at the end: the replies are not %d bytes", f.partial, resp)
+	}
+	return nil
+}
+
 // readLoop reads replies until stop, recording each complete reply's round
-// trip.
-func readLoop(ep int, fds []int, resp int, sent []atomic.Int64, h *hist.Hist, echoes *atomic.Int64, stop *atomic.Bool) {
+// trip. A socket that reaches EOF or fails leaves the epoll set (level
+// triggered, it would be reported again at once).
+func readLoop(ep int, fds []int, resp int, sent []atomic.Int64, h *hist.Hist, echoes *atomic.Int64, stop *atomic.Bool) (f readFaults) {
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 64<<10)
 	got := make([]int, len(fds))
+	defer func() {
+		for _, g := range got {
+			if g != 0 {
+				f.partial++
+			}
+		}
+	}()
 	for !stop.Load() {
 		n, err := unix.EpollWait(ep, events, 20)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
+			f.wait = fmt.Errorf("epoll_wait: %w", err)
+			return f
 		}
 		now := time.Now().UnixNano()
 		for _, ev := range events[:max(n, 0)] {
 			i := int(ev.Fd)
 			k, err := unix.Read(fds[i], buf)
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
 			if k <= 0 || err != nil {
+				_ = unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, fds[i], nil)
+				f.closed++
 				continue
 			}
 			got[i] += k
@@ -255,4 +302,5 @@ func readLoop(ep int, fds []int, resp int, sent []atomic.Int64, h *hist.Hist, ec
 			}
 		}
 	}
+	return f
 }

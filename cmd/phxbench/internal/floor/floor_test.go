@@ -1,7 +1,9 @@
 package floor
 
 import (
+	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,64 @@ func TestBadOptions(t *testing.T) {
 	}
 	if r, err := parseServerArgs([]string{"connect", "129", "69"}); err != nil || len(r) != 3 || r[2] != 0 {
 		t.Errorf("connect 129 69: %v %v", r, err)
+	}
+}
+
+// echoServer answers every read on every connection with answer bytes, or
+// closes the connection after its first read when answer is 0.
+func echoServer(t *testing.T, answer int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil || answer == 0 {
+						return
+					}
+					if _, err := c.Write(make([]byte, answer)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A server whose replies are not the expected size, or that closes its
+// sockets, fails the measurement instead of skewing it.
+func TestEchoTargetFaults(t *testing.T) {
+	for _, c := range []struct {
+		answer int
+		want   string
+	}{{90, "part of a reply"}, {0, "closed by the server"}} {
+		port := echoServer(t, c.answer)
+		tg := &Target{Port: port, Req: make([]byte, 59), Setup: func(int) error { return nil },
+			CPU: func() (float64, error) { return 1, nil }}
+		_, err := MeasureEcho(EchoOptions{N: 5, Rate: 50, D: 300 * time.Millisecond, Req: 59, Resp: 87,
+			WarmupWait: 10 * time.Millisecond, Target: tg})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("answer %d: err = %v, want %q", c.answer, err, c.want)
+		}
+	}
+	// The right size passes.
+	port := echoServer(t, 87)
+	tg := &Target{Port: port, Req: make([]byte, 59), Setup: func(int) error { return nil },
+		CPU: func() (float64, error) { return 1, nil }}
+	r, err := MeasureEcho(EchoOptions{N: 5, Rate: 50, D: 300 * time.Millisecond, Req: 59, Resp: 87,
+		WarmupWait: 10 * time.Millisecond, Target: tg})
+	if err != nil || r.Echoes != 15 {
+		t.Errorf("%+v %v", r, err)
 	}
 }
