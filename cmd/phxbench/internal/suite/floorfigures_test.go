@@ -44,7 +44,7 @@ func TestFloorFigures(t *testing.T) {
 func TestFloorRows(t *testing.T) {
 	md := suiteMarkdown(fakeSuite(t), "growth.svg")
 	for _, want := range []string{"phxd with the floor's client: round trip p99", "phxd with the floor's client: p99 ÷ floor p99 (same client)",
-		"floor: the bytes received in as many write(2) calls as phxd made, per join, same run", "server CPU per join, whole run ÷ floor"} {
+		"bytes model: the bytes received in as many write(2) calls as phxd made, per join, same run", "server CPU per join, whole run ÷ bytes model"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
 		}
