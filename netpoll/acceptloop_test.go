@@ -2,7 +2,6 @@ package netpoll
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -144,30 +143,12 @@ func TestAcceptBoundPerTask(t *testing.T) {
 	}
 }
 
-// logSink is a log sink the workers and the test share.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A passing accept error stops accepting on the listener (no accept4
 // while backing off, however many connections arrive), is logged, and a
 // timer re-arms the listener after 5, 10, 20 ms: the waiting connections
 // are accepted then, and the backoff resets after a success.
 func TestAcceptBackoffRearm(t *testing.T) {
-	var logs logSink
+	var logs lockedBuf
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rec := newRecorder(true)
 	s, addr := startServer(t, Config{Logger: log}, acceptAll(rec), nil)

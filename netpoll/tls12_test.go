@@ -137,9 +137,9 @@ func newManualTLS12(t *testing.T, addr string, suite uint16) *manualTLS {
 		t.Fatal(err)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	f := strings.Fields(string(kl.b))
+	f := strings.Fields(kl.String())
 	if len(f) != 3 || f[0] != "CLIENT_RANDOM" || len(rec.got) < 43 {
-		t.Fatalf("key log %q, %d bytes read", kl.b, len(rec.got))
+		t.Fatalf("key log %q, %d bytes read", kl.String(), len(rec.got))
 	}
 	crand, _ := hex.DecodeString(f[1])
 	master, _ := hex.DecodeString(f[2])

@@ -72,18 +72,6 @@ type manualTLS struct {
 	buf    []byte
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
 func newManualTLS(t testing.TB, addr string) *manualTLS {
 	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, testWait)
@@ -111,9 +99,7 @@ func manualOver(t testing.TB, raw net.Conn) *manualTLS {
 		t.Fatalf("suite %x", tc.ConnectionState().CipherSuite)
 	}
 	m := &manualTLS{t: t, raw: raw}
-	kl.mu.Lock()
-	defer kl.mu.Unlock()
-	for line := range strings.Lines(string(kl.b)) {
+	for line := range strings.Lines(kl.String()) {
 		f := strings.Fields(line)
 		if len(f) != 3 {
 			continue
