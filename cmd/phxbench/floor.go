@@ -2,16 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/baseline"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/promtext"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 )
 
@@ -79,56 +76,15 @@ func echoFrames(topic string, size int) (push, reply string) {
 	return push, reply
 }
 
-// framesPerWritev reads phxd's frames per writev(2) since before (its
-// counters before the run) from its /metrics (0 when it cannot).
+// framesPerWritev reads phxd's frames per writev(2) during the run (its
+// counters before the run are before) from its /metrics; 0 when either
+// read failed.
 func framesPerWritev(url string, before map[string]float64) float64 {
-	d := counterDelta(serverCounters(url), before)
+	d := promtext.Delta(promtext.Scrape(url, "phxgo_"), before)
 	if d["phxgo_writev_calls_total"] <= 0 {
 		return 0
 	}
 	return d["phxgo_frames_out_total"] / d["phxgo_writev_calls_total"]
-}
-
-// counterDelta is after - before for each counter of after (nil when
-// after is: the server could not be read).
-func counterDelta(after, before map[string]float64) map[string]float64 {
-	if after == nil {
-		return nil
-	}
-	d := make(map[string]float64, len(after))
-	for k, v := range after {
-		d[k] = v - before[k]
-	}
-	return d
-}
-
-// serverCounters reads the unlabelled samples of a Prometheus text
-// endpoint (nil when it cannot).
-func serverCounters(url string) map[string]float64 {
-	if url == "" {
-		return nil
-	}
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	m := map[string]float64{}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = v
-		}
-	}
-	return m
 }
 
 // addBytesFloor is -baseline with the connect built-in (a room with
@@ -144,7 +100,10 @@ func addBytesFloor(r *engine.Result, o *options, src [][4]byte, before map[strin
 	if o.metrics == "" {
 		return fmt.Errorf("-baseline with connect needs -metrics, for the server's writev(2) count")
 	}
-	d := counterDelta(serverCounters(o.metrics), before)
+	d := promtext.Delta(promtext.Scrape(o.metrics, "phxgo_"), before)
+	if d == nil {
+		return fmt.Errorf("could not read the server's counters from %s before and after the run", o.metrics)
+	}
 	calls := d["phxgo_writev_calls_total"]
 	if f := d["phxgo_frames_out_total"]; f >= 1 && f < calls {
 		calls = f

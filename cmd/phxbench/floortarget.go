@@ -74,7 +74,7 @@ func setupEcho(fd int, host, pathQuery string, join, req []byte, resp int) error
 	}
 	var buf []byte
 	for {
-		b, err := readMore(fd, buf)
+		b, err := readMore(fd, buf, 16<<10)
 		if err != nil {
 			return fmt.Errorf("upgrade: %w", err)
 		}
@@ -96,10 +96,14 @@ func setupEcho(fd int, host, pathQuery string, join, req []byte, resp int) error
 		out  []byte
 		size int // the reply's exact size, or 0
 	}{{"join", join, 0}, {"first echo", req, resp}} {
+		limit := 64 << 10 // a join reply
+		if step.size > 0 {
+			limit = step.size
+		}
 		if err := writeAll(fd, step.out); err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
-		frame, err := readFrame(fd)
+		frame, err := readFrame(fd, limit)
 		if err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
@@ -113,11 +117,12 @@ func setupEcho(fd int, host, pathQuery string, join, req []byte, resp int) error
 	return nil
 }
 
-// readFrame reads one whole frame, header included, and nothing after it.
-func readFrame(fd int) ([]byte, error) {
+// readFrame reads one whole frame, header included, and nothing after it,
+// of at most limit bytes.
+func readFrame(fd, limit int) ([]byte, error) {
 	var buf []byte
 	for {
-		b, err := readMore(fd, buf)
+		b, err := readMore(fd, buf, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -125,6 +130,9 @@ func readFrame(fd int) ([]byte, error) {
 		h, ok, err := wire.ParseFrameHeader(buf)
 		if err != nil {
 			return nil, err
+		}
+		if ok && h.Size+h.Length > limit {
+			return nil, fmt.Errorf("a frame of %d bytes, more than %d", h.Size+h.Length, limit)
 		}
 		if !ok || len(buf) < h.Size+h.Length {
 			continue
@@ -156,12 +164,14 @@ func writeAll(fd int, b []byte) error {
 	return nil
 }
 
-// readMore appends one read's bytes to buf (at most 64 KiB in all).
-func readMore(fd int, buf []byte) ([]byte, error) {
-	if len(buf) >= 64<<10 {
-		return nil, errors.New("answer too long")
+// readMore appends one read's bytes to buf, failing once the answer would
+// pass limit bytes (it reads one byte more than limit, so that a longer
+// answer is told from one of exactly limit bytes).
+func readMore(fd int, buf []byte, limit int) ([]byte, error) {
+	if len(buf) > limit {
+		return nil, fmt.Errorf("answer longer than %d bytes", limit)
 	}
-	tmp := make([]byte, min(4096, 64<<10-len(buf)))
+	tmp := make([]byte, min(4096, limit+1-len(buf)))
 	n, err := unix.Read(fd, tmp)
 	for err == unix.EINTR {
 		n, err = unix.Read(fd, tmp)

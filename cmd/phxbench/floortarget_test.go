@@ -1,14 +1,17 @@
 package main
 
 import (
-	"golang.org/x/sys/unix"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/gobwas/ws"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/wire"
 )
 
 func TestEchoTargetNeeds(t *testing.T) {
@@ -89,7 +92,7 @@ func TestSetupReadSurvivesSignals(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		tid <- unix.Gettid()
-		b, err := readMore(fds[0], nil)
+		b, err := readMore(fds[0], nil, 64)
 		done <- res{b, err}
 	}()
 	id := <-tid
@@ -103,5 +106,38 @@ func TestSetupReadSurvivesSignals(t *testing.T) {
 	r := <-done
 	if r.err != nil || string(r.b) != "101" {
 		t.Errorf("readMore = %q, %v", r.b, r.err)
+	}
+}
+
+// readFrame takes one frame of at most its limit, and nothing after it.
+func TestReadFrameBounds(t *testing.T) {
+	frame := wire.AppendServerFrame(nil, ws.OpText, []byte(`["1","12","bench:echo","phx_reply",{}]`))
+	for _, c := range []struct {
+		name  string
+		in    []byte
+		limit int
+		want  string // error text, "" for none
+	}{
+		{"exact", frame, len(frame), ""},
+		{"over the limit", frame, len(frame) - 1, "more than"},
+		{"two frames", append(append([]byte{}, frame...), frame...), 4 * len(frame), "more than one frame"},
+		{"a header announcing too much", []byte{0x81, 126, 0xff, 0xff}, 1000, "65539 bytes, more than 1000"},
+	} {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(fds[1], c.in); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readFrame(fds[0], c.limit)
+		switch {
+		case c.want == "" && (err != nil || string(got) != string(frame)):
+			t.Errorf("%s: %q, %v", c.name, got, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
+		}
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/floor"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/hist"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/promtext"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/scenario"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/suite"
@@ -282,7 +283,7 @@ func execute(o *options, p *scenario.Program, stdout, stderr io.Writer) int {
 	}
 	var before map[string]float64 // the server's counters, so that -baseline counts this run only
 	if o.baseline {
-		before = serverCounters(o.metrics)
+		before = promtext.Scrape(o.metrics, "phxgo_")
 	}
 	r, err := engine.Run(p, ro)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/promtext"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 )
 
@@ -80,7 +81,7 @@ func runClusterCase(o *clusterOptions, cs *children, exe string, c clusterCase, 
 	}
 	for _, n := range nodes {
 		if n.running() {
-			rec.Metrics = append(rec.Metrics, scrapeCounters("http://"+n.addr+"/metrics"))
+			rec.Metrics = append(rec.Metrics, promtext.Scrape("http://"+n.addr+"/metrics", "phxgo_"))
 		}
 	}
 	return rec

@@ -181,7 +181,7 @@ func suiteCases(o *suiteOptions) []suiteCase {
 	fanout := func(n int) suiteCase {
 		return suiteCase{ID: fmt.Sprintf("fanout-%d", n), Kind: "fanout", N: n, Metrics: true, Baseline: true,
 			Args: []string{"-scenario", "fanout", "-n", strconv.Itoa(sn(n)), "-msgs", strconv.Itoa(fanoutMsgs),
-				"-inflight", strconv.Itoa(fanoutIn), "-baseline"}}
+				"-inflight", strconv.Itoa(fanoutIn)}}
 	}
 	sized := func(kind string, sizes []int, mk func(int) suiteCase) {
 		var ns []int
@@ -220,7 +220,7 @@ func suiteCases(o *suiteOptions) []suiteCase {
 			Metrics: true, Baseline: true,
 			Args: []string{"-scenario", "connect", "-n", strconv.Itoa(sn(presenceN)), "-rate",
 				strconv.FormatFloat(max(1, presenceRate*o.scale), 'f', -1, 64), "-topic", "room:bench", "-procs", "2",
-				"-duration", "2m", "-baseline"}} // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
+				"-duration", "2m"}} // at 150 joins/s (today's code, a loaded machine) the built-in's 64 s bound cut the run short
 		add(pc, "presence")
 		add(deflateCase(pc), "presence")
 	}
@@ -235,6 +235,9 @@ func suiteCases(o *suiteOptions) []suiteCase {
 // server's pid ("$PID" in printed commands).
 func (c suiteCase) command(exe, addr, pid, out, report string) []string {
 	a := append([]string{exe}, c.Args...)
+	if c.Baseline {
+		a = append(a, "-baseline")
+	}
 	a = append(a, "-url", "ws://"+addr+"/socket/websocket", "-pid", pid)
 	if c.Metrics {
 		a = append(a, "-metrics", "http://"+addr+"/metrics")

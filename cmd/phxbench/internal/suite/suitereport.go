@@ -95,22 +95,6 @@ func addServerMetrics(f, m map[string]float64) {
 	}
 }
 
-// parsePromCounters reads the unlabelled phxgo_* samples of a Prometheus
-// text exposition.
-func parsePromCounters(text string) map[string]float64 {
-	m := map[string]float64{}
-	for line := range strings.SplitSeq(text, "\n") {
-		name, val, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || !strings.HasPrefix(name, "phxgo_") || strings.ContainsRune(name, '{') {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = v
-		}
-	}
-	return m
-}
-
 func setPos(f map[string]float64, k string, v float64) {
 	if v > 0 {
 		f[k] = v

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/engine"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/procstat"
+	"github.com/phxgo/phxgo/cmd/phxbench/internal/promtext"
 	"github.com/phxgo/phxgo/cmd/phxbench/internal/report"
 )
 
@@ -92,7 +92,7 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 	cmd.Stdout, cmd.Stderr = out, out
 	runErr := runBounded(cmd, caseTimeout(o))
 	out.Close()
-	rec.Metrics = scrapeCounters("http://" + addr + "/metrics")
+	rec.Metrics = promtext.Scrape("http://"+addr+"/metrics", "phxgo_")
 	srv.stop()
 	rec.WallS = time.Since(t0).Seconds()
 	rec.ServerS = srv.cpuSeconds()
@@ -133,21 +133,6 @@ func runCase(o *suiteOptions, exe string, c suiteCase, round int, port *int, dir
 		}
 	}
 	return rec
-}
-
-// scrapeCounters reads phxd's phxgo_* counters (nil when it cannot).
-func scrapeCounters(url string) map[string]float64 {
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return parsePromCounters(string(b))
 }
 
 // caseTimeout bounds one phxbench run (its scenario bounds itself; this
