@@ -33,7 +33,7 @@ const (
 // clients offered it). Bytes are as received: on the wire, and with every
 // compressed payload counted at its inflated size instead.
 type Compression struct {
-	Offered      int64   `json:"offered"`    // WebSocket connections that offered permessage-deflate
+	Offered      int64   `json:"offered"`    // upgrades answered (101) to a request that offered permessage-deflate
 	Negotiated   int64   `json:"negotiated"` // … whose server agreed
 	Mode         string  `json:"mode"`       // deflate (every offer agreed), plain (none), mixed
 	Messages     int64   `json:"messages"`   // messages received compressed (RSV1)
@@ -72,7 +72,6 @@ func (e *engine) deflateOffer() string {
 	if !e.p.Scenario.Compress {
 		return ""
 	}
-	e.st.c.DeflateOffered++
 	return wire.DeflateOffer
 }
 
@@ -85,6 +84,11 @@ func (e *engine) deflateAnswer(c *client, head []byte) bool {
 		return false
 	}
 	c.deflate = 0
+	if e.p.Scenario.Compress {
+		// Counted with its answer, so that a connect that failed before
+		// one (refused, timed out) does not make the run look mixed.
+		e.st.c.DeflateOffered++
+	}
 	if d.On {
 		c.deflate = dfOn
 		if d.ServerTakeover {

@@ -72,8 +72,8 @@ func newDeflateRig(t *testing.T, compress bool) *deflateRig {
 	c := r.c
 	c.fd, c.key, c.state = fds[0], testKey, stHandshaking
 	e.setFD(c.fd, c)
-	if compress {
-		e.deflateOffer() // counted as connected() does when it writes the request
+	if got := e.deflateOffer(); (got != "") != compress { // as connected() writes the request
+		t.Fatalf("offer %q with compress %v", got, compress)
 	}
 	return r
 }
@@ -243,6 +243,12 @@ func TestDeflateBadAnswersAndPayloads(t *testing.T) {
 	r.feed(upgrade(phxdAnswer), 64)
 	if r.c.state != stFailed || r.e.st.errors["connect:bad_extensions"] != 1 {
 		t.Errorf("unrequested deflate answer: state %v, errors %v", r.c.state, r.e.st.errors)
+	}
+	// A refused upgrade is no offer answered: the run does not look mixed.
+	r = newDeflateRig(t, true)
+	r.feed([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), 64)
+	if r.c.state != stFailed || r.e.st.c.DeflateOffered != 0 || compressionOf(&r.e.st.c) != nil {
+		t.Errorf("refused upgrade: state %v, offered %d", r.c.state, r.e.st.c.DeflateOffered)
 	}
 	r = newDeflateRig(t, true)
 	r.feed(upgrade(phxdAnswer), 64)

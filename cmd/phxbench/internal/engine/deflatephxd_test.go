@@ -40,13 +40,13 @@ func TestRealPhxdDeflatePresence(t *testing.T) {
 		var msg []json.RawMessage
 		var body map[string]json.RawMessage
 		var event string
+		mu.Lock()
+		defer mu.Unlock()
 		if json.Unmarshal(payload, &msg) != nil || len(msg) != 5 || json.Unmarshal(msg[3], &event) != nil ||
 			json.Unmarshal(msg[4], &body) != nil {
 			bad++
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		switch event {
 		case "presence_state":
 			states++
