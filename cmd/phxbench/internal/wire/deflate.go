@@ -50,13 +50,9 @@ type Deflate struct {
 func ParseDeflateAnswer(head []byte, offered bool) (Deflate, error) {
 	var d Deflate
 	var opts []httphead.Option
-	for l := range bytes.SplitSeq(head, []byte("\r\n")) {
-		name, val, ok := bytes.Cut(l, []byte(":"))
-		if !ok || !bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Extensions")) {
-			continue
-		}
+	for val := range headerValues(head, "Sec-WebSocket-Extensions") {
 		var good bool
-		if opts, good = httphead.ParseOptions(bytes.TrimSpace(val), opts); !good {
+		if opts, good = httphead.ParseOptions(val, opts); !good {
 			return d, fmt.Errorf("%w: %q does not parse", errExtension, val)
 		}
 	}

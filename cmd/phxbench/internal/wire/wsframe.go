@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 
 	"github.com/gobwas/ws"
@@ -87,17 +88,26 @@ func ParseUpgrade(buf []byte, key string) (n, status int, err error) {
 	if status != 101 {
 		return n, status, nil
 	}
-	want := acceptKey(key)
-	for _, l := range lines[1:] {
-		name, val, ok := bytes.Cut(l, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Accept")) {
-			if string(bytes.TrimSpace(val)) != want {
-				return n, status, fmt.Errorf("%w: wrong Sec-WebSocket-Accept", errHandshake)
-			}
-			return n, status, nil
+	for val := range headerValues(buf[:end], "Sec-WebSocket-Accept") {
+		if string(val) != acceptKey(key) {
+			return n, status, fmt.Errorf("%w: wrong Sec-WebSocket-Accept", errHandshake)
 		}
+		return n, status, nil
 	}
 	return n, status, fmt.Errorf("%w: no Sec-WebSocket-Accept", errHandshake)
+}
+
+// headerValues yields the trimmed values of the header lines of head (a
+// response header without its blank line) named name, in order.
+func headerValues(head []byte, name string) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for l := range bytes.SplitSeq(head, []byte("\r\n")) {
+			n, val, ok := bytes.Cut(l, []byte(":"))
+			if ok && bytes.EqualFold(bytes.TrimSpace(n), []byte(name)) && !yield(bytes.TrimSpace(val)) {
+				return
+			}
+		}
+	}
 }
 
 // FrameHeader is a parsed frame header.
