@@ -55,3 +55,11 @@ func (c *connectCtx) Done() <-chan struct{}       { return c.ctx().Done() }
 func (c *connectCtx) Err() error                  { return c.ctx().Err() }
 func (c *connectCtx) Value(any) any               { return nil }
 func (c *connectCtx) String() string              { return "phx.connectCtx" }
+
+// AfterFunc arranges for f to run once the context is done, as
+// context.AfterFunc does. The context package looks for this method: a
+// context derived from this one (context.WithTimeout(ctx, ...)) registers
+// with the inner context instead of starting a goroutine to watch Done.
+func (c *connectCtx) AfterFunc(f func()) (stop func() bool) {
+	return context.AfterFunc(c.ctx(), f)
+}
