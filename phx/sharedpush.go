@@ -118,17 +118,23 @@ func (c *Channel) PushShared(sp *SharedPush) error {
 	if ok && len(frame) >= s.srv.cfg.Compress.minSize() && ct.compressing() {
 		z = sp.compressed(s.ver, c.topic, c.joinRef, frame, s.srv.cfg.Compress.Level)
 	}
-	send := func() error {
-		if z != nil {
-			return ct.sendCompressed(binary, z)
-		}
-		return s.tr.send(binary, frame)
-	}
 	if chanState(c.state.Load()) == stateJoined {
-		return send()
+		return s.sendShared(ct, binary, frame, z)
 	}
-	c.writeOrHold(func() { err = send() })
-	return err
+	// Only a write held for a joining instance needs a closure (made
+	// here, so the joined path above allocates none).
+	var held error
+	c.writeOrHold(func() { held = s.sendShared(ct, binary, frame, z) })
+	return held
+}
+
+// sendShared writes z, the compressed frame, through ct when there is
+// one, else the plain frame.
+func (s *Socket) sendShared(ct compressingTransport, binary bool, frame, z []byte) error {
+	if z != nil {
+		return ct.sendCompressed(binary, z)
+	}
+	return s.tr.send(binary, frame)
 }
 
 // SkipChannels makes b skip the channel instances chans on this node (on
