@@ -113,9 +113,9 @@ func (c *Channel) PushShared(sp *SharedPush) error {
 		return err
 	}
 	s := c.socket
-	var z []byte // the compressed frame, on a socket that compresses
-	ct, ok := s.tr.(compressingTransport)
-	if ok && len(frame) >= s.srv.cfg.Compress.minSize() && ct.compressing() {
+	var z []byte // the compressed frame, on a socket that compresses it
+	ct := s.compressorFor(frame)
+	if ct != nil {
 		z = sp.compressed(s.ver, c.topic, c.joinRef, frame, s.srv.cfg.Compress.Level)
 	}
 	if chanState(c.state.Load()) == stateJoined {
