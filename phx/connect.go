@@ -25,7 +25,7 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	if req.Path != s.cfg.Path+"/websocket" {
 		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
 	}
-	remote := addrPortOf(req.RemoteAddr) // kept in ConnectInfo; formatted only for a log line
+	remote := req.AddrPort() // kept in ConnectInfo; formatted only for a log line
 	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
 		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
