@@ -37,7 +37,7 @@ func code(names []string, v string) (uint8, bool) {
 }
 
 // keepInfo records info in sock (info already holds only what may be
-// kept): in its small fields when they say it all, else as the pointer.
+// kept): in its small fields when they say it all, else as a copy.
 func (sock *Socket) keepInfo(info *ConnectInfo) {
 	sock.remote = info.RemoteAddr
 	tr, okTr := code(infoTransports[:], info.Transport)
@@ -46,8 +46,12 @@ func (sock *Socket) keepInfo(info *ConnectInfo) {
 		sock.transport, sock.vsn = tr, vsn
 		return
 	}
-	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock.info = info
+	// A copy: info may be part of a larger object (the WebSocket connect's
+	// connectState, with Connect's context), which the socket must not
+	// keep alive.
+	kept := *info
+	kept.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
+	sock.info = &kept
 }
 
 // Info returns what the socket kept of what the client presented at
