@@ -22,11 +22,6 @@ type connectCtx struct {
 	ended  bool // Connect returned
 }
 
-// newConnectCtx returns a context whose deadline is timeout away.
-func newConnectCtx(timeout time.Duration) *connectCtx {
-	return &connectCtx{deadline: time.Now().Add(timeout)}
-}
-
 // ctx returns the context behind Done and Err, making it if need be.
 func (c *connectCtx) ctx() context.Context {
 	c.mu.Lock()

@@ -100,3 +100,9 @@ func TestConnectContextIsCheap(t *testing.T) {
 		t.Fatalf("connect: %v allocations, want at most 1", n)
 	}
 }
+
+// newConnectCtx returns a context whose deadline is timeout away, as
+// connectWith arms one.
+func newConnectCtx(timeout time.Duration) *connectCtx {
+	return &connectCtx{deadline: time.Now().Add(timeout)}
+}

@@ -132,10 +132,10 @@ func dropLastParam(rawQuery, key string) string {
 // lpConnect is a session-creating GET: the connect flow of a WebSocket, with
 // LongPoll's answers. query is the request's query as connect params.
 func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string) {
-	params := parseParams(query)
-	ver, err := parseVsn(params)
+	params := ParamsFromQuery(query)
+	vsn, ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params.Get("vsn"), "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", vsn, "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
@@ -158,7 +158,7 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 		}
 	}()
 	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: remote,
-		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params.Get("vsn")}
+		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: vsn}
 	assigns, ce := s.connect(info)
 	if ce != nil {
 		s.lpReject(w, ce, ver, r.RemoteAddr)
