@@ -167,3 +167,24 @@ func TestSharedPushAllocations(t *testing.T) {
 		t.Fatal("nothing sent compressed")
 	}
 }
+
+// sharedJoinChannel pushes sp from its Join.
+type sharedJoinChannel struct{ sp *SharedPush }
+
+func (k sharedJoinChannel) Join(c *Channel, _ Payload) (any, error)  { return nil, c.PushShared(k.sp) }
+func (sharedJoinChannel) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
+
+// A SharedPush made while the instance joins is held, and written after
+// the join reply.
+func TestSharedPushDuringJoin(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	sp, err := NewSharedPush("during_join", RawJSON(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Channel("room:*", sharedJoinChannel{sp})
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.expect(`["1","1","room:a","phx_reply",` + okEmpty + `]`)
+	h.expect(`["1",null,"room:a","during_join",{"a":1}]`)
+}
