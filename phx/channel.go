@@ -179,8 +179,16 @@ func (c *Channel) Assigns() Assigns {
 // a channel socket: the socket's assigns and the other channels' stay as
 // they are, and so do Assigns values read before. Call it from the
 // channel's handlers (its mailbox).
+//
+// Once the instance has assigns of its own, Assign replaces them in place:
+// With makes a new list, and Assigns values read before hold the old one,
+// so one allocation per call instead of two.
 func (c *Channel) Assign(key string, value any) {
-	a := c.Assigns().With(key, value)
+	if c.assigns != nil {
+		*c.assigns = c.assigns.With(key, value)
+		return
+	}
+	a := c.socket.Assigns.With(key, value)
 	c.assigns = &a
 }
 

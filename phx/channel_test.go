@@ -350,13 +350,19 @@ func TestAssignIsPerChannel(t *testing.T) {
 	a, b := h.sock.lookup("room:a"), h.sock.lookup("room:b")
 	done := make(chan struct{})
 	var seen Assigns
+	var allocs float64
 	a.Send(func() {
 		a.Assign("color", "red")
 		seen = a.Assigns()
+		// a channel with assigns of its own pays only for the new list
+		allocs = testing.AllocsPerRun(100, func() { a.Assign("color", "green") })
 		a.Assign("color", "blue")
 		close(done)
 	})
 	<-done
+	if allocs > 1 {
+		t.Fatalf("Assign: %v allocations, want 1", allocs)
+	}
 	if a.Assigns().String("color") != "blue" || a.Assigns().String("user_id") != "u1" || a.Assigns().Len() != 2 {
 		t.Fatalf("channel a assigns %v", a.Assigns())
 	}

@@ -80,14 +80,25 @@ func (t wsTransport) sendCompressed(binary bool, deflated []byte) error {
 	return wsWriteErr(t.c.SendCompressed(op, deflated))
 }
 
+// compressorFor returns the socket's transport when frame goes out
+// compressed on it: the transport compresses (permessage-deflate agreed)
+// and frame is at least Compress.MinSize; nil otherwise.
+func (s *Socket) compressorFor(frame []byte) compressingTransport {
+	ct, ok := s.tr.(compressingTransport)
+	if !ok || len(frame) < s.srv.cfg.Compress.minSize() || !ct.compressing() {
+		return nil
+	}
+	return ct
+}
+
 // sendCompressedBroadcast is writeBroadcast's hook: on a socket whose
 // transport compresses, it sends b's shared compressed frame (made once
 // per serializer version for all subscribers) and reports true; false
 // leaves the plain frame to the caller (no compression, or a frame under
 // MinSize).
 func (s *Socket) sendCompressedBroadcast(b *Broadcast, frame []byte, binary bool) bool {
-	ct, ok := s.tr.(compressingTransport)
-	if !ok || len(frame) < s.srv.cfg.Compress.minSize() || !ct.compressing() {
+	ct := s.compressorFor(frame)
+	if ct == nil {
 		return false
 	}
 	z := b.Compressed(s.ver, frame, compressAt(s.srv.cfg.Compress.Level))

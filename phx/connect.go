@@ -25,15 +25,15 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 	if req.Path != s.cfg.Path+"/websocket" {
 		return netpoll.UpgradeResponse{Status: http.StatusNotFound}
 	}
-	remote := addrPortOf(req.RemoteAddr) // kept in ConnectInfo; formatted only for a log line
+	remote := req.AddrPort() // kept in ConnectInfo; formatted only for a log line
 	if !s.cfg.Origin.allows(req.Header.Get("Origin"), req.Host) {
 		s.warn.Warn("connect refused: origin not allowed", "origin", req.Header.Get("Origin"), "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
-	params := parseParams(req.RawQuery)
-	ver, err := parseVsn(params)
+	params := ParamsFromQuery(req.RawQuery)
+	vsn, ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("connect refused: unsupported vsn", "vsn", params.Get("vsn"), "remote", peerString(remote))
+		s.warn.Warn("connect refused: unsupported vsn", "vsn", vsn, "remote", peerString(remote))
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	authToken, offered := splitAuthToken(req.Protocols)
@@ -43,7 +43,7 @@ func (s *Server) handleUpgrade(req *netpoll.UpgradeRequest) netpoll.UpgradeRespo
 		return netpoll.UpgradeResponse{Status: http.StatusForbidden}
 	}
 	cs := &connectState{info: ConnectInfo{Params: params, Header: req.Header, RemoteAddr: remote,
-		AuthToken: authToken, Transport: "websocket", Vsn: params.Get("vsn")}}
+		AuthToken: authToken, Transport: "websocket", Vsn: vsn}}
 	info := &cs.info
 	var bid brakeID
 	braking, hashed := s.brake != nil && s.cfg.RejectMode == RejectFrame, false
@@ -216,15 +216,14 @@ func splitAuthToken(protocols []string) (token string, rest []string) {
 	return token, rest
 }
 
-// parseParams returns the params of a raw query.
-func parseParams(rawQuery string) Params { return ParamsFromQuery(rawQuery) }
-
 // parseVsn negotiates the serializer: an absent vsn means 1.0.0, as in
 // Phoenix, but an empty one is refused like any other unparsable version.
-func parseVsn(params Params) (serializer.Version, error) {
+// vsn is the param as given ("" when absent).
+func parseVsn(params Params) (vsn string, ver serializer.Version, err error) {
 	vsn, ok := params.Lookup("vsn")
 	if ok && vsn == "" {
-		return 0, serializer.ErrUnsupportedVsn
+		return vsn, 0, serializer.ErrUnsupportedVsn
 	}
-	return serializer.ParseVsn(vsn)
+	ver, err = serializer.ParseVsn(vsn)
+	return vsn, ver, err
 }

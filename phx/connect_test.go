@@ -95,7 +95,7 @@ func TestHandleUpgrade(t *testing.T) {
 				}
 				info := sock.Info()
 				if info.AuthToken != "" || info.Params.Len() != 0 || info.Transport != "websocket" ||
-					info.Vsn != parseParams(tc.req.RawQuery).Get("vsn") || sock.info != nil {
+					info.Vsn != ParamsFromQuery(tc.req.RawQuery).Get("vsn") || sock.info != nil {
 					t.Fatalf("the socket kept %+v (its own: %v)", info, sock.info)
 				}
 				remote, _ := sock.Assigns.Get("remote")
@@ -186,8 +186,8 @@ func TestBrakeBoundedAndExpiring(t *testing.T) {
 	}
 }
 
-func TestParseParamsLastWins(t *testing.T) {
-	p := parseParams("token=a&user%5Bid%5D=4&token=b&&x=%zz&vsn=2.0.0&empty=")
+func TestParamsLastWins(t *testing.T) {
+	p := ParamsFromQuery("token=a&user%5Bid%5D=4&token=b&&x=%zz&vsn=2.0.0&empty=")
 	want := map[string]string{"token": "b", "user[id]": "4", "vsn": "2.0.0", "empty": ""}
 	if p.Len() != len(want) {
 		t.Fatalf("got %v, want %v", p, want)
@@ -213,7 +213,7 @@ func TestParseParamsLastWins(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = p.Get("vsn") }); n > 2 {
 		t.Fatalf("Get: %v allocations (the unescaped key and the bad escape's error)", n)
 	}
-	plain := parseParams("token=user:u1&vsn=2.0.0")
+	plain := ParamsFromQuery("token=user:u1&vsn=2.0.0")
 	if n := testing.AllocsPerRun(100, func() { _, _ = plain.Get("token"), plain.Get("vsn") }); n != 0 {
 		t.Fatalf("Get without escapes: %v allocations", n)
 	}

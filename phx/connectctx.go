@@ -22,11 +22,6 @@ type connectCtx struct {
 	ended  bool // Connect returned
 }
 
-// newConnectCtx returns a context whose deadline is timeout away.
-func newConnectCtx(timeout time.Duration) *connectCtx {
-	return &connectCtx{deadline: time.Now().Add(timeout)}
-}
-
 // ctx returns the context behind Done and Err, making it if need be.
 func (c *connectCtx) ctx() context.Context {
 	c.mu.Lock()
@@ -55,3 +50,11 @@ func (c *connectCtx) Done() <-chan struct{}       { return c.ctx().Done() }
 func (c *connectCtx) Err() error                  { return c.ctx().Err() }
 func (c *connectCtx) Value(any) any               { return nil }
 func (c *connectCtx) String() string              { return "phx.connectCtx" }
+
+// AfterFunc arranges for f to run once the context is done, as
+// context.AfterFunc does. The context package looks for this method: a
+// context derived from this one (context.WithTimeout(ctx, ...)) registers
+// with the inner context instead of starting a goroutine to watch Done.
+func (c *connectCtx) AfterFunc(f func()) (stop func() bool) {
+	return context.AfterFunc(c.ctx(), f)
+}

@@ -3,6 +3,7 @@ package phx
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -52,10 +53,40 @@ func TestConnectContext(t *testing.T) {
 		t.Fatalf("Err at the deadline %v", c.Err())
 	}
 	c.end()
-	// A context derived from it follows it.
-	d, cancel := context.WithCancel(newConnectCtx(time.Hour))
-	cancel()
-	<-d.Done()
+}
+
+// Contexts derived from Connect's follow it when it ends, and deriving
+// them starts no goroutine per context (connectCtx has AfterFunc, which
+// the context package uses instead of a watcher goroutine).
+func TestConnectContextDerived(t *testing.T) {
+	const n = 50
+	parent := newConnectCtx(time.Hour)
+	before := runtime.NumGoroutine()
+	var children []context.Context
+	for range n {
+		d, cancel := context.WithTimeout(parent, time.Hour)
+		defer cancel()
+		children = append(children, d)
+	}
+	if grown := runtime.NumGoroutine() - before; grown >= n/2 {
+		t.Fatalf("%d derived contexts started %d goroutines", n, grown)
+	}
+	for _, d := range children {
+		if d.Err() != nil {
+			t.Fatalf("derived context done before its parent: %v", d.Err())
+		}
+	}
+	parent.end()
+	for i, d := range children {
+		select {
+		case <-d.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("derived context %d not done after its parent ended", i)
+		}
+		if !errors.Is(d.Err(), context.Canceled) {
+			t.Fatalf("derived context %d: %v", i, d.Err())
+		}
+	}
 }
 
 // A Connect that never looks at its context costs no timer: the context
@@ -68,4 +99,10 @@ func TestConnectContextIsCheap(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = srv.connect(info) }); n > 1 {
 		t.Fatalf("connect: %v allocations, want at most 1", n)
 	}
+}
+
+// newConnectCtx returns a context whose deadline is timeout away, as
+// connectWith arms one.
+func newConnectCtx(timeout time.Duration) *connectCtx {
+	return &connectCtx{deadline: time.Now().Add(timeout)}
 }

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -131,15 +132,16 @@ func dropLastParam(rawQuery, key string) string {
 // lpConnect is a session-creating GET: the connect flow of a WebSocket, with
 // LongPoll's answers. query is the request's query as connect params.
 func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string) {
-	params := parseParams(query)
-	ver, err := parseVsn(params)
+	params := ParamsFromQuery(query)
+	vsn, ver, err := parseVsn(params)
 	if err != nil {
-		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", params.Get("vsn"), "remote", r.RemoteAddr)
+		s.warn.Warn("longpoll refused: unsupported vsn", "vsn", vsn, "remote", r.RemoteAddr)
 		writeLPStatus(w, 403)
 		return
 	}
 	// The places first: a client refused at the limits costs no Connect.
-	peer := tcpAddr(r.RemoteAddr)
+	remote := remoteAddrPort(r.RemoteAddr)
+	peer := net.TCPAddrFromAddrPort(remote) // the event loop counts per-IP slots by it
 	slot, ok := s.lp.admit(s.eventLoop(), peer)
 	if !ok {
 		s.lpRefuse(w, r, "too many sessions", lpRetryAfter)
@@ -155,8 +157,8 @@ func (s *Server) lpConnect(w http.ResponseWriter, r *http.Request, query string)
 			s.lp.unadmit(slot, peer)
 		}
 	}()
-	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: addrPortOf(peer),
-		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: params.Get("vsn")}
+	info := &ConnectInfo{Params: params, Header: r.Header, RemoteAddr: remote,
+		AuthToken: r.Header.Get("X-Phoenix-AuthToken"), Transport: "longpoll", Vsn: vsn}
 	assigns, ce := s.connect(info)
 	if ce != nil {
 		s.lpReject(w, ce, ver, r.RemoteAddr)
@@ -441,9 +443,18 @@ func waitCtx(r *http.Request, d time.Duration) {
 	}
 }
 
-func tcpAddr(remote string) net.Addr {
-	if a, err := net.ResolveTCPAddr("tcp", remote); err == nil {
-		return a
+// remoteAddrPort reads an http.Request's RemoteAddr ("ip:port"; an address
+// without its port gets port 0), the zero AddrPort when it holds no IP
+// address. An IPv4 address is never IPv4-mapped IPv6. No name is looked
+// up.
+func remoteAddrPort(remote string) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		ip, err := netip.ParseAddr(strings.Trim(remote, "[]"))
+		if err != nil {
+			return netip.AddrPort{}
+		}
+		ap = netip.AddrPortFrom(ip, 0)
 	}
-	return &net.TCPAddr{IP: net.ParseIP(strings.Trim(hostOnly(remote), "[]"))}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

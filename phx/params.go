@@ -3,6 +3,7 @@ package phx
 import (
 	"iter"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -94,22 +95,55 @@ func (p Params) Get(key string) string {
 }
 
 // All yields every key once with its value (the last one), in the order
-// the keys first appear.
+// the keys first appear. The query is read once per call: the keys and
+// their last values are gathered first (a map indexes them once there are
+// more than a few), then yielded.
 func (p Params) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
-		var seen []string
-		for q := p.query; ; {
-			k, _, rest, more := nextPair(q)
-			if !more {
+		keys, vals := p.pairs()
+		for i, k := range keys {
+			if !yield(k, vals[i]) {
 				return
 			}
-			q = rest
-			if contains(seen, k) {
-				continue
+		}
+	}
+}
+
+// smallParams is how many distinct keys are searched linearly before
+// pairs builds an index.
+const smallParams = 8
+
+// pairs reads the query once and returns its distinct keys in the order
+// they first appear and, at the same index, each key's last value: what
+// Get returns for it, as nextPair and Lookup skip the same malformed pairs.
+func (p Params) pairs() (keys, vals []string) {
+	var index map[string]int
+	for q := p.query; ; {
+		k, v, rest, more := nextPair(q)
+		if !more {
+			return keys, vals
+		}
+		q = rest
+		i := -1
+		if index != nil {
+			if j, ok := index[k]; ok {
+				i = j
 			}
-			seen = append(seen, k)
-			if !yield(k, p.Get(k)) {
-				return
+		} else {
+			i = slices.Index(keys, k)
+		}
+		if i >= 0 {
+			vals[i] = v
+			continue
+		}
+		keys = append(keys, k)
+		vals = append(vals, v)
+		if index != nil {
+			index[k] = len(keys) - 1
+		} else if len(keys) > smallParams {
+			index = make(map[string]int, 2*len(keys))
+			for j, key := range keys {
+				index[key] = j
 			}
 		}
 	}
@@ -117,21 +151,9 @@ func (p Params) All() iter.Seq2[string, string] {
 
 // Len returns the number of distinct keys.
 func (p Params) Len() int {
-	n := 0
-	for range p.All() {
-		n++
-	}
-	return n
+	keys, _ := p.pairs()
+	return len(keys)
 }
 
 // Query returns the raw query string the params are read from.
 func (p Params) Query() string { return p.query }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

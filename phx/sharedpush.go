@@ -113,22 +113,28 @@ func (c *Channel) PushShared(sp *SharedPush) error {
 		return err
 	}
 	s := c.socket
-	var z []byte // the compressed frame, on a socket that compresses
-	ct, ok := s.tr.(compressingTransport)
-	if ok && len(frame) >= s.srv.cfg.Compress.minSize() && ct.compressing() {
+	var z []byte // the compressed frame, on a socket that compresses it
+	ct := s.compressorFor(frame)
+	if ct != nil {
 		z = sp.compressed(s.ver, c.topic, c.joinRef, frame, s.srv.cfg.Compress.Level)
 	}
-	send := func() error {
-		if z != nil {
-			return ct.sendCompressed(binary, z)
-		}
-		return s.tr.send(binary, frame)
-	}
 	if chanState(c.state.Load()) == stateJoined {
-		return send()
+		return s.sendShared(ct, binary, frame, z)
 	}
-	c.writeOrHold(func() { err = send() })
-	return err
+	// Only a write held for a joining instance needs a closure (made
+	// here, so the joined path above allocates none).
+	var held error
+	c.writeOrHold(func() { held = s.sendShared(ct, binary, frame, z) })
+	return held
+}
+
+// sendShared writes z, the compressed frame, through ct when there is
+// one, else the plain frame.
+func (s *Socket) sendShared(ct compressingTransport, binary bool, frame, z []byte) error {
+	if z != nil {
+		return ct.sendCompressed(binary, z)
+	}
+	return s.tr.send(binary, frame)
 }
 
 // SkipChannels makes b skip the channel instances chans on this node (on

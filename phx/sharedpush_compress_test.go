@@ -130,3 +130,61 @@ func TestSharedPushCompressedBound(t *testing.T) {
 		t.Fatalf("%d compressions, want %d", got, want)
 	}
 }
+
+// PushShared to a joined instance, its frame kept by sp, allocates
+// nothing: plain or compressed (the send is made inline; only a write held
+// for a joining instance needs a closure).
+func TestSharedPushAllocations(t *testing.T) {
+	srv, keep, info := compressingRoom(t)
+	trs := []*zTransport{{on: true}, {on: false}}
+	for _, tr := range trs {
+		sock := srv.newSocket(info, serializer.V2, Assigns{})
+		srv.opened(sock, tr)
+		if err := sock.handleFrame([]byte(`["1","1","room:x","phx_join",{}]`), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zWait(t, "join replies", func() bool { f, _ := zSums(trs); return f == int64(len(trs)) })
+	sp, err := NewSharedPush("presence_state", RawJSON(`{"list":["`+strings.Repeat("a meta long enough to compress ", 8)+`"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep.mu.Lock()
+	chs := append([]*Channel(nil), keep.joined...)
+	keep.mu.Unlock()
+	for _, c := range chs {
+		a := testing.AllocsPerRun(100, func() {
+			if err := c.PushShared(sp); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("compressing=%v: %v allocations", c.socket.tr.(*zTransport).on, a)
+		if a != 0 {
+			t.Errorf("PushShared to a joined instance (compressing=%v): %v allocations, want 0", c.socket.tr.(*zTransport).on, a)
+		}
+	}
+	if _, z := zSums(trs); z == 0 {
+		t.Fatal("nothing sent compressed")
+	}
+}
+
+// sharedJoinChannel pushes sp from its Join.
+type sharedJoinChannel struct{ sp *SharedPush }
+
+func (k sharedJoinChannel) Join(c *Channel, _ Payload) (any, error)  { return nil, c.PushShared(k.sp) }
+func (sharedJoinChannel) HandleIn(*Channel, *InMessage) (any, error) { return nil, nil }
+
+// A SharedPush made while the instance joins is held, and written after
+// the join reply.
+func TestSharedPushDuringJoin(t *testing.T) {
+	srv := newServerForTest(t, Config{})
+	sp, err := NewSharedPush("during_join", RawJSON(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Channel("room:*", sharedJoinChannel{sp})
+	h := srv.connectForTest(t, serializer.V2, Assigns{})
+	h.in(`["1","1","room:a","phx_join",{}]`)
+	h.expect(`["1","1","room:a","phx_reply",` + okEmpty + `]`)
+	h.expect(`["1",null,"room:a","during_join",{"a":1}]`)
+}

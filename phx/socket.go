@@ -70,8 +70,14 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Server() *Server { return s.srv }
 
 // RemoteAddr returns the client's address, a *net.TCPAddr made on each
-// call from the netip.AddrPort the socket keeps (Info().RemoteAddr).
-func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.remote) }
+// call from the netip.AddrPort the socket keeps (Info().RemoteAddr); nil
+// for a client without an IP address (over a Unix socket).
+func (s *Socket) RemoteAddr() net.Addr {
+	if !s.remote.IsValid() {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(s.remote)
+}
 
 // sockSub is the pubsub.Subscriber of a socket, subscribed to its socket id
 // topic: the Socket itself under another type (no field, no allocation),

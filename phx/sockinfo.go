@@ -1,6 +1,9 @@
 package phx
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // What a socket keeps of its connect. Most sockets keep nothing beyond
 // their address, transport and one of the usual vsn values, and for them
@@ -26,28 +29,22 @@ var (
 	infoVsns       = [...]string{infoVsnNone: "", infoVsn1: "1.0.0", infoVsn2: "2.0.0"}
 )
 
-// code returns the index of v in names, or false.
-func code(names []string, v string) (uint8, bool) {
-	for i, n := range names {
-		if n == v {
-			return uint8(i), true
-		}
-	}
-	return 0, false
-}
-
 // keepInfo records info in sock (info already holds only what may be
-// kept): in its small fields when they say it all, else as the pointer.
+// kept): in its small fields when they say it all, else as a copy.
 func (sock *Socket) keepInfo(info *ConnectInfo) {
 	sock.remote = info.RemoteAddr
-	tr, okTr := code(infoTransports[:], info.Transport)
-	vsn, okVsn := code(infoVsns[:], info.Vsn)
-	if okTr && okVsn && info.Header == nil {
-		sock.transport, sock.vsn = tr, vsn
+	tr := slices.Index(infoTransports[:], info.Transport)
+	vsn := slices.Index(infoVsns[:], info.Vsn)
+	if tr >= 0 && vsn >= 0 && info.Header == nil {
+		sock.transport, sock.vsn = uint8(tr), uint8(vsn)
 		return
 	}
-	info.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
-	sock.info = info
+	// A copy: info may be part of a larger object (the WebSocket connect's
+	// connectState, with Connect's context), which the socket must not
+	// keep alive.
+	kept := *info
+	kept.Vsn = strings.Clone(info.Vsn) // do not pin the whole request URI
+	sock.info = &kept
 }
 
 // Info returns what the socket kept of what the client presented at

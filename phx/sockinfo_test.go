@@ -56,4 +56,10 @@ func TestSocketInfoKept(t *testing.T) {
 			t.Errorf("%s: RemoteAddr %v", tc.name, s.RemoteAddr())
 		}
 	}
+	// a client without an IP address (a Unix socket) has no RemoteAddr,
+	// rather than one that prints ":0"
+	unix := srv.newSocket(&ConnectInfo{Transport: "websocket"}, serializer.V2, Assigns{})
+	if a := unix.RemoteAddr(); a != nil {
+		t.Errorf("RemoteAddr without an address: %#v", a)
+	}
 }
