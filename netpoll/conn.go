@@ -133,8 +133,7 @@ func (c *Conn) RemoteAddr() net.Addr {
 // listener as IPv4, not IPv4-mapped); invalid for a Unix socket. Unlike
 // RemoteAddr it allocates nothing.
 func (c *Conn) AddrPort() netip.AddrPort {
-	ap := c.peer.addrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return c.peer.addrPort()
 }
 
 // Send queues one data message. payload must not be modified afterwards (it

@@ -25,9 +25,24 @@ func peerFromSockaddr(sa unix.Sockaddr) peerAddr {
 		copy(p.ip[:], a.Addr[:])
 		p.port, p.fam = uint16(a.Port), 4
 	case *unix.SockaddrInet6:
-		p.ip, p.port, p.fam = a.Addr, uint16(a.Port), 6
+		p.setIP6(a.Addr)
+		p.port = uint16(a.Port)
 	}
 	return p
+}
+
+// setIP6 stores an IPv6 address; an IPv4-mapped one (an IPv4 peer of a
+// dual-stack listener) is stored as IPv4, so that it is keyed by its own
+// address and not by the /64 that all such peers share.
+func (p *peerAddr) setIP6(a [16]byte) {
+	if ip := netip.AddrFrom16(a); ip.Is4In6() {
+		b := ip.Unmap().As4()
+		p.ip = [16]byte{}
+		copy(p.ip[:], b[:])
+		p.fam = 4
+		return
+	}
+	p.ip, p.fam = a, 6
 }
 
 func peerFromNetAddr(a net.Addr) peerAddr {

@@ -29,8 +29,9 @@ func (sv *serveCtx) accept4(lfd int) (int, peerAddr, error) {
 }
 
 // peerFromRaw decodes a raw socket address as peerFromSockaddr decodes
-// unix.Accept4's: IPv4 and IPv6 keep their address and port, anything
-// else (a Unix socket) is unknown.
+// unix.Accept4's: IPv4 and IPv6 keep their address and port (an
+// IPv4-mapped IPv6 address becomes IPv4), anything else (a Unix socket)
+// is unknown.
 func peerFromRaw(rsa *unix.RawSockaddrAny, n uint32) peerAddr {
 	var p peerAddr
 	switch rsa.Addr.Family {
@@ -46,7 +47,8 @@ func peerFromRaw(rsa *unix.RawSockaddrAny, n uint32) peerAddr {
 			return p
 		}
 		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		p.ip, p.port, p.fam = a.Addr, portOf(a.Port), 6
+		p.setIP6(a.Addr)
+		p.port = portOf(a.Port)
 	}
 	return p
 }
