@@ -123,9 +123,6 @@ type Conn struct {
 // RemoteAddr is the peer address: a *net.TCPAddr (made on each call), or
 // a *net.UnixAddr for a Unix socket.
 func (c *Conn) RemoteAddr() net.Addr {
-	if ap := c.peer.addrPort(); ap.IsValid() {
-		return newTCPAddr(ap)
-	}
 	return c.peer.netAddr()
 }
 

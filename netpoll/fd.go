@@ -76,9 +76,33 @@ func (p *peerAddr) addrPort() netip.AddrPort {
 // netAddr formats the address as net.Conn.RemoteAddr would.
 func (p *peerAddr) netAddr() net.Addr {
 	if ap := p.addrPort(); ap.IsValid() {
-		return net.TCPAddrFromAddrPort(ap)
+		return newTCPAddr(ap)
 	}
 	return &net.UnixAddr{Net: "unix"}
+}
+
+// tcpAddrBox holds a net.TCPAddr and the bytes of its IP: one allocation
+// where net.TCPAddrFromAddrPort makes two.
+type tcpAddrBox struct {
+	a  net.TCPAddr
+	ip [16]byte
+}
+
+// newTCPAddr is net.TCPAddrFromAddrPort(ap) for an address without a zone
+// (an IPv4 address has a 4-byte IP, as there), in one allocation.
+func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
+	b := new(tcpAddrBox)
+	ip := ap.Addr()
+	if ip.Is4() {
+		v := ip.As4()
+		copy(b.ip[:], v[:])
+		b.a.IP = b.ip[:4:4]
+	} else {
+		b.ip = ip.As16()
+		b.a.IP = b.ip[:16:16]
+	}
+	b.a.Port = int(ap.Port())
+	return &b.a
 }
 
 // key is the per-address limits' key: the IPv4 address or the IPv6 /64.

@@ -59,30 +59,6 @@ func portOf(p uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// tcpAddrBox holds a net.TCPAddr and the bytes of its IP: one allocation
-// where net.TCPAddrFromAddrPort makes two.
-type tcpAddrBox struct {
-	a  net.TCPAddr
-	ip [16]byte
-}
-
-// newTCPAddr is net.TCPAddrFromAddrPort(ap) for an address without a zone
-// (an IPv4 address has a 4-byte IP, as there), in one allocation.
-func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
-	b := new(tcpAddrBox)
-	ip := ap.Addr()
-	if ip.Is4() {
-		v := ip.As4()
-		copy(b.ip[:], v[:])
-		b.a.IP = b.ip[:4:4]
-	} else {
-		b.ip = ip.As16()
-		b.a.IP = b.ip[:16:16]
-	}
-	b.a.Port = int(ap.Port())
-	return &b.a
-}
-
 // Nagle's algorithm is turned off on every accepted socket (see accept).
 // Linux copies TCP_NODELAY from the listening socket to the sockets it
 // accepts, so it is set once on the listener, and per accepted socket only

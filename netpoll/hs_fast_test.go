@@ -214,6 +214,11 @@ func TestAddrPort(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = sc.AddrPort() }); n != 0 {
 		t.Fatalf("AddrPort allocates %v times", n)
 	}
+	// RemoteAddr (as the handshake's and fdConn's, through netAddr)
+	// builds its *net.TCPAddr in one allocation.
+	if n := testing.AllocsPerRun(100, func() { _ = sc.RemoteAddr() }); n > 1 {
+		t.Fatalf("RemoteAddr allocates %v times", n)
+	}
 	req := UpgradeRequest{RemoteAddr: sc.RemoteAddr()}
 	if got := req.AddrPort(); got != want {
 		t.Fatalf("UpgradeRequest.AddrPort %v, want %v", got, want)
