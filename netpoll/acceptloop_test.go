@@ -430,3 +430,23 @@ func TestReplacedAcceptWorkerHandsOff(t *testing.T) {
 		t.Fatalf("%d accept tasks left, state %#x: not handed off", len(w.accs), a.st.Load())
 	}
 }
+
+// TestAcceptTaskWakesPoller: a worker that claimed an accept task wakes
+// another to poll while it accepts, as it does for a big batch or a
+// queued run queue.
+func TestAcceptTaskWakesPoller(t *testing.T) {
+	s, _ := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(false)), nil)
+	w := newWorker(s)
+	if w.moreThanItsShare(&s.lp) {
+		t.Fatal("an idle worker asks for help")
+	}
+	w.accs = append(w.accs, &acceptor{})
+	if !w.moreThanItsShare(&s.lp) {
+		t.Fatal("a worker with an accept task leaves nobody polling")
+	}
+	w.accs = w.accs[:0]
+	w.batch = append(w.batch, make([]*Conn, wakeBatch)...)
+	if !w.moreThanItsShare(&s.lp) {
+		t.Fatal("a worker with a big batch leaves nobody polling")
+	}
+}

@@ -158,13 +158,20 @@ func (w *worker) loop(l *loop) {
 		n := l.poll(w, ran < runqBurst)
 		l.polling.Store(false)
 		w.dispatch(l, w.evs[:n])
-		if len(w.batch) >= wakeBatch || l.rq.n.Load() > 0 {
-			l.wake() // more than this worker's share: an idle one polls meanwhile
+		if w.moreThanItsShare(l) {
+			l.wake() // an idle worker polls meanwhile
 		}
 		if w.runAccepts() || w.runBatch() {
 			return
 		}
 	}
+}
+
+// moreThanItsShare tells, after dispatch, whether w has more work than
+// it should hold with nobody polling: a big batch, a non-empty run queue,
+// or an accept task (up to acceptBound accepts).
+func (w *worker) moreThanItsShare(l *loop) bool {
+	return len(w.accs) > 0 || len(w.batch) >= wakeBatch || l.rq.n.Load() > 0
 }
 
 func (w *worker) wakeUp() {
