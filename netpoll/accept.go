@@ -280,11 +280,19 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 	return a.wait()
 }
 
-// backoff sleeps after a passing accept error (fd exhaustion), longer
-// each time, unless the server stops.
+// nextBackoff is the pause after a passing accept error (fd exhaustion)
+// that follows a pause of d (0 after a successful accept): 5 ms, then
+// doubling, at most a second. The error is logged with it.
+func (s *Server) nextBackoff(d time.Duration, err error) time.Duration {
+	d = min(max(2*d, 5*time.Millisecond), time.Second)
+	s.log.Warn("netpoll: accept", "err", err, "retry_in", d)
+	return d
+}
+
+// backoff sleeps after a passing accept error, longer each time
+// (nextBackoff), unless the server stops.
 func (s *Server) backoff(delay time.Duration, err error) (time.Duration, error) {
-	delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-	s.log.Warn("netpoll: accept", "err", err, "retry_in", delay)
+	delay = s.nextBackoff(delay, err)
 	select {
 	case <-time.After(delay):
 		return delay, nil

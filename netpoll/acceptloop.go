@@ -283,8 +283,7 @@ loop:
 		}
 	case retryable(err):
 		a.st.Store(aOff)
-		a.delay = min(max(2*a.delay, 5*time.Millisecond), time.Second)
-		s.log.Warn("netpoll: accept", "err", err, "retry_in", a.delay)
+		a.delay = s.nextBackoff(a.delay, err)
 		if a.timer == nil {
 			a.timer = time.AfterFunc(a.delay, a.backOn)
 		} else {

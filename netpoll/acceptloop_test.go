@@ -450,3 +450,22 @@ func TestAcceptTaskWakesPoller(t *testing.T) {
 		t.Fatal("a worker with a big batch leaves nobody polling")
 	}
 }
+
+// TestNextBackoff: the accept backoff starts at 5 ms, doubles, stops at a
+// second, and each pause is logged as a warning.
+func TestNextBackoff(t *testing.T) {
+	var log lockedBuf
+	s := newTestServer(t, Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	ms := time.Millisecond
+	for _, tc := range []struct{ d, want time.Duration }{
+		{0, 5 * ms}, {ms, 5 * ms}, {5 * ms, 10 * ms}, {10 * ms, 20 * ms},
+		{300 * ms, 600 * ms}, {600 * ms, time.Second}, {time.Second, time.Second},
+	} {
+		if got := s.nextBackoff(tc.d, unix.EMFILE); got != tc.want {
+			t.Errorf("after %v: %v, want %v", tc.d, got, tc.want)
+		}
+	}
+	if n := strings.Count(log.String(), "level=WARN"); n != 7 {
+		t.Fatalf("%d warnings for 7 pauses:\n%s", n, log.String())
+	}
+}
