@@ -267,8 +267,11 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 		return s.acceptConns(ln, sv)
 	}
 	a := s.newAcceptor(fd, sv)
+	// Whatever ends Serve (the server's Close, a failed listener, epoll
+	// refusing it) frees the duplicate and the table slot now, not at
+	// the server's Close (Close is idempotent).
+	defer a.Close()
 	if !s.addListenerFile(a) {
-		_ = a.Close()
 		return ErrServerClosed
 	}
 	if err := a.arm(); err == ErrServerClosed {

@@ -211,6 +211,13 @@ func TestAcceptFatalError(t *testing.T) {
 	case <-time.After(testWait):
 		t.Fatal("Serve did not return")
 	}
+	// The listener's duplicate and its slot are gone with Serve, before
+	// the server closes.
+	if p := s.lp.acc.tab.Load(); p == nil || len(*p) != 1 {
+		t.Fatal("the listener never had a slot")
+	} else if a := (*p)[0]; a != nil {
+		t.Fatal("the failed listener keeps its slot")
+	}
 }
 
 // Shutdown while a burst is being accepted (slowly: each accept4 waits a
