@@ -88,6 +88,7 @@ type worker struct {
 	wr   vecWriter              // iovecs of one writev
 	hb   [ws.MaxHeaderSize]byte // header parse scratch
 	hr   bytes.Reader           // header parse input
+	rx   rxState                // the parser of a connection that had none, during one consume
 	evs  []unix.EpollEvent      // one epoll_wait's events
 	wake chan struct{}          // cap 1: wakes the worker parked as idle
 
