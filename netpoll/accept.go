@@ -262,7 +262,7 @@ func (r *replayConn) CloseWrite() error {
 // the listener to fail. A listener without an fd (or one epoll refuses)
 // is served through Accept, each connection's fd taken over (takeFD).
 func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
-	fd, err := listenerFD(ln)
+	fd, err := dupFD(ln) // non-blocking, close-on-exec
 	if err != nil {
 		return s.acceptConns(ln, sv)
 	}
@@ -332,9 +332,6 @@ func (s *Server) acceptConns(ln net.Listener, sv *serveCtx) error {
 		s.accept(fd, peer, sv)
 	}
 }
-
-// listenerFD is a non-blocking, close-on-exec duplicate of ln's fd.
-func listenerFD(ln net.Listener) (int, error) { return dupFD(ln) }
 
 // refuse answers a connection refused at accept with resp, written by one
 // non-blocking write (a fresh socket's buffer always takes it), reads

@@ -120,6 +120,12 @@ func (s *Server) newAcceptor(fd int, sv *serveCtx) *acceptor {
 	return a
 }
 
+// event is the listener's epoll registration: edge-triggered input,
+// tagged as a listener's (Pad) with the acceptor's index (Fd).
+func (a *acceptor) event() unix.EpollEvent {
+	return unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+}
+
 // arm registers the listener in epoll; its first event comes at once if
 // connections are waiting.
 func (a *acceptor) arm() error {
@@ -128,7 +134,7 @@ func (a *acceptor) arm() error {
 	if a.closed {
 		return ErrServerClosed
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+	ev := a.event()
 	if err := rawEpollCtl(a.s.lp.ep, unix.EPOLL_CTL_ADD, a.fd, &ev); err != nil {
 		return err
 	}
@@ -142,7 +148,7 @@ func (a *acceptor) rearmLocked() {
 	if a.closed || !a.armed {
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+	ev := a.event()
 	if err := rawEpollCtl(a.s.lp.ep, unix.EPOLL_CTL_MOD, a.fd, &ev); err != nil {
 		a.s.log.Warn("netpoll: listener re-arm", "err", err)
 	}
