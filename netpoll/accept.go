@@ -262,13 +262,16 @@ func (r *replayConn) CloseWrite() error {
 // the listener to fail. A listener without an fd (or one epoll refuses)
 // is served through Accept, each connection's fd taken over (takeFD).
 func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
-	fd, err := listenerFD(ln)
+	fd, err := dupFD(ln) // non-blocking, close-on-exec
 	if err != nil {
 		return s.acceptConns(ln, sv)
 	}
 	a := s.newAcceptor(fd, sv)
+	// Whatever ends Serve (the server's Close, a failed listener, epoll
+	// refusing it) frees the duplicate and the table slot now, not at
+	// the server's Close (Close is idempotent).
+	defer a.Close()
 	if !s.addListenerFile(a) {
-		_ = a.Close()
 		return ErrServerClosed
 	}
 	if err := a.arm(); err == ErrServerClosed {
@@ -280,11 +283,19 @@ func (s *Server) acceptLoop(ln net.Listener, sv *serveCtx) error {
 	return a.wait()
 }
 
-// backoff sleeps after a passing accept error (fd exhaustion), longer
-// each time, unless the server stops.
+// nextBackoff is the pause after a passing accept error (fd exhaustion)
+// that follows a pause of d (0 after a successful accept): 5 ms, then
+// doubling, at most a second. The error is logged with it.
+func (s *Server) nextBackoff(d time.Duration, err error) time.Duration {
+	d = min(max(2*d, 5*time.Millisecond), time.Second)
+	s.log.Warn("netpoll: accept", "err", err, "retry_in", d)
+	return d
+}
+
+// backoff sleeps after a passing accept error, longer each time
+// (nextBackoff), unless the server stops.
 func (s *Server) backoff(delay time.Duration, err error) (time.Duration, error) {
-	delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-	s.log.Warn("netpoll: accept", "err", err, "retry_in", delay)
+	delay = s.nextBackoff(delay, err)
 	select {
 	case <-time.After(delay):
 		return delay, nil
@@ -321,9 +332,6 @@ func (s *Server) acceptConns(ln net.Listener, sv *serveCtx) error {
 		s.accept(fd, peer, sv)
 	}
 }
-
-// listenerFD is a non-blocking, close-on-exec duplicate of ln's fd.
-func listenerFD(ln net.Listener) (int, error) { return dupFD(ln) }
 
 // refuse answers a connection refused at accept with resp, written by one
 // non-blocking write (a fresh socket's buffer always takes it), reads

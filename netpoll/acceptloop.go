@@ -120,6 +120,12 @@ func (s *Server) newAcceptor(fd int, sv *serveCtx) *acceptor {
 	return a
 }
 
+// event is the listener's epoll registration: edge-triggered input,
+// tagged as a listener's (Pad) with the acceptor's index (Fd).
+func (a *acceptor) event() unix.EpollEvent {
+	return unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+}
+
 // arm registers the listener in epoll; its first event comes at once if
 // connections are waiting.
 func (a *acceptor) arm() error {
@@ -128,7 +134,7 @@ func (a *acceptor) arm() error {
 	if a.closed {
 		return ErrServerClosed
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+	ev := a.event()
 	if err := rawEpollCtl(a.s.lp.ep, unix.EPOLL_CTL_ADD, a.fd, &ev); err != nil {
 		return err
 	}
@@ -142,7 +148,7 @@ func (a *acceptor) rearmLocked() {
 	if a.closed || !a.armed {
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: a.idx, Pad: padListener}
+	ev := a.event()
 	if err := rawEpollCtl(a.s.lp.ep, unix.EPOLL_CTL_MOD, a.fd, &ev); err != nil {
 		a.s.log.Warn("netpoll: listener re-arm", "err", err)
 	}
@@ -210,21 +216,39 @@ func (w *worker) acceptEvent(l *loop, i int32) {
 }
 
 // runAccepts runs the accept tasks w claimed, under the watchdog's eye
-// like a connection's task.
-func (w *worker) runAccepts() {
-	if len(w.accs) == 0 {
-		return
-	}
-	d := &w.s.lp.wd
-	for i, a := range w.accs {
+// like a connection's task, and reports whether the worker must retire.
+// When the watchdog replaced w during one, the accept tasks w has not
+// started are handed off (the others take them) and w retires, its batch
+// handed over, as after a connection's task (runBatch).
+func (w *worker) runAccepts() bool {
+	for i := 0; i < len(w.accs); i++ {
+		a := w.accs[i]
 		w.accs[i] = nil
-		w.start.Store(d.now())
-		w.seq.Add(1)
-		d.busy()
-		a.run()
-		w.seq.Add(1)
+		if !w.watched(a.run) {
+			continue
+		}
+		for _, b := range w.accs[i+1:] {
+			b.handOff()
+		}
+		clear(w.accs)
+		w.accs = w.accs[:0]
+		if w.s.lp.retire(w) {
+			w.handOver(&w.s.lp)
+			return true
+		}
 	}
 	w.accs = w.accs[:0]
+	return false
+}
+
+// handOff gives a claimed accept task back unstarted: the claim is
+// dropped and the listener re-armed, so that a worker polling epoll
+// gets an event if connections are waiting.
+func (a *acceptor) handOff() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st.Store(0)
+	a.rearmLocked()
 }
 
 // run is the accept task: accept4 until EAGAIN or acceptBound, then
@@ -265,8 +289,7 @@ loop:
 		}
 	case retryable(err):
 		a.st.Store(aOff)
-		a.delay = min(max(2*a.delay, 5*time.Millisecond), time.Second)
-		s.log.Warn("netpoll: accept", "err", err, "retry_in", a.delay)
+		a.delay = s.nextBackoff(a.delay, err)
 		if a.timer == nil {
 			a.timer = time.AfterFunc(a.delay, a.backOn)
 		} else {

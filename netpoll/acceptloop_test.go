@@ -211,6 +211,13 @@ func TestAcceptFatalError(t *testing.T) {
 	case <-time.After(testWait):
 		t.Fatal("Serve did not return")
 	}
+	// The listener's duplicate and its slot are gone with Serve, before
+	// the server closes.
+	if p := s.lp.acc.tab.Load(); p == nil || len(*p) != 1 {
+		t.Fatal("the listener never had a slot")
+	} else if a := (*p)[0]; a != nil {
+		t.Fatal("the failed listener keeps its slot")
+	}
 }
 
 // Shutdown while a burst is being accepted (slowly: each accept4 waits a
@@ -354,4 +361,118 @@ func TestAcceptEventDuringTask(t *testing.T) {
 		t.Fatal("no event came during the task")
 	}
 	upgradeAll(t, cs)
+}
+
+// TestAcceptTaskReplacedRetires: an accept task that holds its worker
+// past the budget gets the worker replaced, as a connection's task does,
+// and the replaced worker retires when the task ends: the pool is back to
+// Config.Workers.
+func TestAcceptTaskReplacedRetires(t *testing.T) {
+	var slow, slept atomic.Bool
+	slow.Store(true)
+	setAcceptFault(t, func(int) error {
+		if slow.CompareAndSwap(true, false) {
+			time.Sleep(50 * taskBudget)
+			slept.Store(true)
+		}
+		return nil
+	})
+	s, addr := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(false)), nil)
+	// The client sends nothing, so no connection task follows (one would
+	// retire the worker too).
+	dialBurst(t, addr, 1)
+	deadline := time.Now().Add(testWait)
+	most := 0
+	for !slept.Load() {
+		all, _ := s.lp.workers()
+		most = max(most, all)
+		if time.Now().After(deadline) {
+			t.Fatal("the slow accept task never ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if most < 2 {
+		t.Fatalf("%d workers during a slow accept task: not replaced", most)
+	}
+	for {
+		all, stuck := s.lp.workers()
+		if all == 1 && stuck == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers (%d stuck) after a slow accept task; want 1 (0)", all, stuck)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReplacedAcceptWorkerHandsOff: a worker replaced during one of its
+// accept tasks runs none of the others it claimed; it hands them off
+// and retires.
+func TestReplacedAcceptWorkerHandsOff(t *testing.T) {
+	s, _ := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(false)), nil)
+	var a *acceptor
+	for deadline := time.Now().Add(testWait); a == nil || !a.claim(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no acceptor to claim")
+		}
+		a = s.lp.acc.get(0) // Serve registers it
+	}
+	w := newWorker(s) // a worker of the loop's shape, not running
+	var runs atomic.Int32
+	setAcceptFault(t, func(tries int) error {
+		if tries == 0 && runs.Add(1) == 1 {
+			s.lp.replace(w) // the watchdog's look, as the task runs
+		}
+		return nil
+	})
+	w.accs = append(w.accs, a, a) // the second stands for another listener's task
+	if !w.runAccepts() {
+		t.Fatal("the replaced worker does not retire")
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the replaced worker ran %d accept tasks; want 1", n)
+	}
+	if len(w.accs) != 0 || a.st.Load() != 0 {
+		t.Fatalf("%d accept tasks left, state %#x: not handed off", len(w.accs), a.st.Load())
+	}
+}
+
+// TestAcceptTaskWakesPoller: a worker that claimed an accept task wakes
+// another to poll while it accepts, as it does for a big batch or a
+// queued run queue.
+func TestAcceptTaskWakesPoller(t *testing.T) {
+	s, _ := startServer(t, Config{Workers: 1}, acceptAll(newRecorder(false)), nil)
+	w := newWorker(s)
+	if w.moreThanItsShare(&s.lp) {
+		t.Fatal("an idle worker asks for help")
+	}
+	w.accs = append(w.accs, &acceptor{})
+	if !w.moreThanItsShare(&s.lp) {
+		t.Fatal("a worker with an accept task leaves nobody polling")
+	}
+	w.accs = w.accs[:0]
+	w.batch = append(w.batch, make([]*Conn, wakeBatch)...)
+	if !w.moreThanItsShare(&s.lp) {
+		t.Fatal("a worker with a big batch leaves nobody polling")
+	}
+}
+
+// TestNextBackoff: the accept backoff starts at 5 ms, doubles, stops at a
+// second, and each pause is logged as a warning.
+func TestNextBackoff(t *testing.T) {
+	var log lockedBuf
+	s := newTestServer(t, Config{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	ms := time.Millisecond
+	for _, tc := range []struct{ d, want time.Duration }{
+		{0, 5 * ms}, {ms, 5 * ms}, {5 * ms, 10 * ms}, {10 * ms, 20 * ms},
+		{300 * ms, 600 * ms}, {600 * ms, time.Second}, {time.Second, time.Second},
+	} {
+		if got := s.nextBackoff(tc.d, unix.EMFILE); got != tc.want {
+			t.Errorf("after %v: %v, want %v", tc.d, got, tc.want)
+		}
+	}
+	if n := strings.Count(log.String(), "level=WARN"); n != 7 {
+		t.Fatalf("%d warnings for 7 pauses:\n%s", n, log.String())
+	}
 }

@@ -123,9 +123,6 @@ type Conn struct {
 // RemoteAddr is the peer address: a *net.TCPAddr (made on each call), or
 // a *net.UnixAddr for a Unix socket.
 func (c *Conn) RemoteAddr() net.Addr {
-	if ap := c.peer.addrPort(); ap.IsValid() {
-		return newTCPAddr(ap)
-	}
 	return c.peer.netAddr()
 }
 
@@ -133,8 +130,7 @@ func (c *Conn) RemoteAddr() net.Addr {
 // listener as IPv4, not IPv4-mapped); invalid for a Unix socket. Unlike
 // RemoteAddr it allocates nothing.
 func (c *Conn) AddrPort() netip.AddrPort {
-	ap := c.peer.addrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return c.peer.addrPort()
 }
 
 // Send queues one data message. payload must not be modified afterwards (it

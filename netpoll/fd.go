@@ -25,9 +25,24 @@ func peerFromSockaddr(sa unix.Sockaddr) peerAddr {
 		copy(p.ip[:], a.Addr[:])
 		p.port, p.fam = uint16(a.Port), 4
 	case *unix.SockaddrInet6:
-		p.ip, p.port, p.fam = a.Addr, uint16(a.Port), 6
+		p.setIP6(a.Addr)
+		p.port = uint16(a.Port)
 	}
 	return p
+}
+
+// setIP6 stores an IPv6 address; an IPv4-mapped one (an IPv4 peer of a
+// dual-stack listener) is stored as IPv4, so that it is keyed by its own
+// address and not by the /64 that all such peers share.
+func (p *peerAddr) setIP6(a [16]byte) {
+	if ip := netip.AddrFrom16(a); ip.Is4In6() {
+		b := ip.Unmap().As4()
+		p.ip = [16]byte{}
+		copy(p.ip[:], b[:])
+		p.fam = 4
+		return
+	}
+	p.ip, p.fam = a, 6
 }
 
 func peerFromNetAddr(a net.Addr) peerAddr {
@@ -61,9 +76,33 @@ func (p *peerAddr) addrPort() netip.AddrPort {
 // netAddr formats the address as net.Conn.RemoteAddr would.
 func (p *peerAddr) netAddr() net.Addr {
 	if ap := p.addrPort(); ap.IsValid() {
-		return net.TCPAddrFromAddrPort(ap)
+		return newTCPAddr(ap)
 	}
 	return &net.UnixAddr{Net: "unix"}
+}
+
+// tcpAddrBox holds a net.TCPAddr and the bytes of its IP: one allocation
+// where net.TCPAddrFromAddrPort makes two.
+type tcpAddrBox struct {
+	a  net.TCPAddr
+	ip [16]byte
+}
+
+// newTCPAddr is net.TCPAddrFromAddrPort(ap) for an address without a zone
+// (an IPv4 address has a 4-byte IP, as there), in one allocation.
+func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
+	b := new(tcpAddrBox)
+	ip := ap.Addr()
+	if ip.Is4() {
+		v := ip.As4()
+		copy(b.ip[:], v[:])
+		b.a.IP = b.ip[:4:4]
+	} else {
+		b.ip = ip.As16()
+		b.a.IP = b.ip[:16:16]
+	}
+	b.a.Port = int(ap.Port())
+	return &b.a
 }
 
 // key is the per-address limits' key: the IPv4 address or the IPv6 /64.

@@ -58,36 +58,16 @@ func (w *worker) readHead(c *Conn) {
 }
 
 func (w *worker) gotHead(c *Conn, p []byte) {
+	data, end, tooBig := c.gatherHead(p)
 	hs := c.hs
 	sv := hs.sv
-	var data []byte
-	end := -1
-	if len(hs.head) == 0 {
-		// The usual case: the whole head came in one read. It is parsed
-		// where it lies, in the worker's buffer: what outlives this task
-		// (the strings of the request, the bytes after the head, a head
-		// handed to net/http) is copied out of it.
-		if end = headEnd(p, 0); end >= 0 || len(p) > maxHeadBytes {
-			data = p
-		}
-	}
-	if data == nil {
-		if hs == sv.fresh { // shared by every new connection: make our own
-			hs = &handshake{sv: sv}
-			c.hs = hs
-		}
-		from := max(0, len(hs.head)-3)
-		hs.head = append(hs.head, p...)
-		end = headEnd(hs.head, from)
-		data = hs.head
-	}
 	switch {
-	case end < 0 && len(data) <= maxHeadBytes:
-		return // wait for more
-	case end < 0 || end > maxHeadBytes:
+	case tooBig:
 		c.hs = nil
 		c.respond(rejection(&UpgradeResponse{Status: http.StatusRequestHeaderFieldsTooLarge}))
 		return
+	case end < 0:
+		return // wait for more
 	}
 	head, rest := data[:end:end], data[end:]
 	c.hs = nil // becomeOpen sets it again when frames followed the head
@@ -103,6 +83,35 @@ func (w *worker) gotHead(c *Conn, p []byte) {
 		return
 	}
 	c.s.upgrade(c, sv.up, head, rest)
+}
+
+// gatherHead adds p, one read's bytes, to the head gathered so far. data
+// is the head with what followed it, end the head's end (-1 while it has
+// not come), tooBig whether the head is past maxHeadBytes (or cannot end
+// within it).
+func (c *Conn) gatherHead(p []byte) (data []byte, end int, tooBig bool) {
+	hs := c.hs
+	end = -1
+	if len(hs.head) == 0 {
+		// The usual case: the whole head came in one read. It is parsed
+		// where it lies, in the worker's buffer: what outlives this task
+		// (the strings of the request, the bytes after the head, a head
+		// handed to net/http) is copied out of it.
+		if end = headEnd(p, 0); end >= 0 || len(p) > maxHeadBytes {
+			data = p
+		}
+	}
+	if data == nil {
+		if hs == hs.sv.fresh { // shared by every new connection: make our own
+			hs = &handshake{sv: hs.sv}
+			c.hs = hs
+		}
+		from := max(0, len(hs.head)-3)
+		hs.head = append(hs.head, p...)
+		end = headEnd(hs.head, from)
+		data = hs.head
+	}
+	return data, end, end > maxHeadBytes || end < 0 && len(data) > maxHeadBytes
 }
 
 // transition moves c from one state to another, unless something (a drop)

@@ -29,8 +29,9 @@ func (sv *serveCtx) accept4(lfd int) (int, peerAddr, error) {
 }
 
 // peerFromRaw decodes a raw socket address as peerFromSockaddr decodes
-// unix.Accept4's: IPv4 and IPv6 keep their address and port, anything
-// else (a Unix socket) is unknown.
+// unix.Accept4's: IPv4 and IPv6 keep their address and port (an
+// IPv4-mapped IPv6 address becomes IPv4), anything else (a Unix socket)
+// is unknown.
 func peerFromRaw(rsa *unix.RawSockaddrAny, n uint32) peerAddr {
 	var p peerAddr
 	switch rsa.Addr.Family {
@@ -46,7 +47,8 @@ func peerFromRaw(rsa *unix.RawSockaddrAny, n uint32) peerAddr {
 			return p
 		}
 		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		p.ip, p.port, p.fam = a.Addr, portOf(a.Port), 6
+		p.setIP6(a.Addr)
+		p.port = portOf(a.Port)
 	}
 	return p
 }
@@ -55,30 +57,6 @@ func peerFromRaw(rsa *unix.RawSockaddrAny, n uint32) peerAddr {
 func portOf(p uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&p))
 	return uint16(b[0])<<8 | uint16(b[1])
-}
-
-// tcpAddrBox holds a net.TCPAddr and the bytes of its IP: one allocation
-// where net.TCPAddrFromAddrPort makes two.
-type tcpAddrBox struct {
-	a  net.TCPAddr
-	ip [16]byte
-}
-
-// newTCPAddr is net.TCPAddrFromAddrPort(ap) for an address without a zone
-// (an IPv4 address has a 4-byte IP, as there), in one allocation.
-func newTCPAddr(ap netip.AddrPort) *net.TCPAddr {
-	b := new(tcpAddrBox)
-	ip := ap.Addr()
-	if ip.Is4() {
-		v := ip.As4()
-		copy(b.ip[:], v[:])
-		b.a.IP = b.ip[:4:4]
-	} else {
-		b.ip = ip.As16()
-		b.a.IP = b.ip[:16:16]
-	}
-	b.a.Port = int(ap.Port())
-	return &b.a
 }
 
 // Nagle's algorithm is turned off on every accepted socket (see accept).

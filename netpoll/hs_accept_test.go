@@ -67,6 +67,18 @@ func TestPeerFromRaw(t *testing.T) {
 			t.Fatalf("%v: %+v, want %+v", sa, got, want)
 		}
 	}
+	// An IPv4 peer of a dual-stack listener comes as IPv4-mapped IPv6; it
+	// is kept as IPv4.
+	var rsa unix.RawSockaddrAny
+	r := (*unix.RawSockaddrInet6)(unsafePointer(&rsa))
+	r.Family, r.Addr, r.Port = unix.AF_INET6, [16]byte{10: 0xff, 11: 0xff, 12: 10, 15: 7}, htons(8080)
+	want := peerAddr{ip: [16]byte{10, 0, 0, 7}, port: 8080, fam: 4}
+	if got := peerFromRaw(&rsa, unix.SizeofSockaddrInet6); got != want {
+		t.Fatalf("v4-mapped: %+v, want %+v", got, want)
+	}
+	if got := peerFromSockaddr(&unix.SockaddrInet6{Port: 8080, Addr: r.Addr}); got != want {
+		t.Fatalf("v4-mapped (Accept4): %+v, want %+v", got, want)
+	}
 	var unixAddr unix.RawSockaddrAny
 	unixAddr.Addr.Family = unix.AF_UNIX
 	if got := peerFromRaw(&unixAddr, 2); got != (peerAddr{}) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // dialerFrom dials from a given loopback address.
@@ -163,5 +164,25 @@ func TestAddrKey(t *testing.T) {
 	}
 	if _, ok := addrKey(&net.UnixAddr{Name: "/x", Net: "unix"}); ok {
 		t.Fatal("a Unix socket has a key")
+	}
+}
+
+// TestPeerKeyV4Mapped: two IPv4 clients of a dual-stack listener, as
+// accept4 reports them (IPv4-mapped IPv6), get two keys, each its own
+// IPv4 address, not the /64 they share.
+func TestPeerKeyV4Mapped(t *testing.T) {
+	mapped := func(d byte) [16]byte { return [16]byte{10: 0xff, 11: 0xff, 12: 192, 14: 2, 15: d} }
+	var rsa unix.RawSockaddrAny
+	r := (*unix.RawSockaddrInet6)(unsafePointer(&rsa))
+	r.Family, r.Addr = unix.AF_INET6, mapped(1)
+	a := peerFromRaw(&rsa, unix.SizeofSockaddrInet6)
+	b := peerFromSockaddr(&unix.SockaddrInet6{Port: 2, Addr: mapped(2)})
+	ka, okA := a.key()
+	kb, okB := b.key()
+	if !okA || !okB || ka == kb {
+		t.Fatalf("two IPv4 clients keyed %v (%v) and %v (%v)", ka, okA, kb, okB)
+	}
+	if ka != netip.MustParseAddr("192.0.2.1") || kb != netip.MustParseAddr("192.0.2.2") {
+		t.Fatalf("keys %v, %v; want the IPv4 addresses", ka, kb)
 	}
 }

@@ -24,10 +24,10 @@ func TestLookHandsOverAfterStaleReplace(t *testing.T) {
 	a.sched.Store(bQueued)
 	b.sched.Store(bQueued)
 	w.batch = append(w.batch, a, b)
-	w.start.Store(l.wd.now() - int64(time.Second))
+	w.start.Store(s.since() - int64(time.Second))
 	w.seq.Store(3)
 	w.seen = 3
-	l.look(w, 3, l.wd.now())
+	l.look(w, 3, s.since())
 
 	w.mu.Lock()
 	left := len(w.batch) - w.next

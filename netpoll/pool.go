@@ -88,6 +88,7 @@ type worker struct {
 	wr   vecWriter              // iovecs of one writev
 	hb   [ws.MaxHeaderSize]byte // header parse scratch
 	hr   bytes.Reader           // header parse input
+	rx   rxState                // the parser of a connection that had none, during one consume
 	evs  []unix.EpollEvent      // one epoll_wait's events
 	wake chan struct{}          // cap 1: wakes the worker parked as idle
 
@@ -158,14 +159,20 @@ func (w *worker) loop(l *loop) {
 		n := l.poll(w, ran < runqBurst)
 		l.polling.Store(false)
 		w.dispatch(l, w.evs[:n])
-		if len(w.batch) >= wakeBatch || l.rq.n.Load() > 0 {
-			l.wake() // more than this worker's share: an idle one polls meanwhile
+		if w.moreThanItsShare(l) {
+			l.wake() // an idle worker polls meanwhile
 		}
-		w.runAccepts()
-		if w.runBatch() {
+		if w.runAccepts() || w.runBatch() {
 			return
 		}
 	}
+}
+
+// moreThanItsShare tells, after dispatch, whether w has more work than
+// it should hold with nobody polling: a big batch, a non-empty run queue,
+// or an accept task (up to acceptBound accepts).
+func (w *worker) moreThanItsShare(l *loop) bool {
+	return len(w.accs) > 0 || len(w.batch) >= wakeBatch || l.rq.n.Load() > 0
 }
 
 func (w *worker) wakeUp() {
@@ -245,14 +252,23 @@ func (w *worker) handOver(l *loop) {
 // task runs one claimed connection inline, under the watchdog's eye, and
 // reports whether the worker must retire afterwards.
 func (w *worker) task(c *Conn) bool {
-	d := &w.s.lp.wd
-	w.start.Store(d.now())
+	return w.watched(func() {
+		w.run(c)
+		w.s.release(c)
+	}) && w.s.lp.retire(w)
+}
+
+// watched runs f as one task under the watchdog's eye (start stamped, seq
+// odd while it runs) and reports whether the watchdog replaced w
+// meanwhile; the caller then hands over what w holds and retires
+// (loop.retire) if the workers are enough without it.
+func (w *worker) watched(f func()) bool {
+	w.start.Store(w.s.since())
 	w.seq.Add(1) // odd: busy
-	d.busy()
-	w.run(c)
-	w.s.release(c)
+	w.s.lp.wd.busy()
+	f()
 	w.seq.Add(1)
-	return w.comp.Load() && w.s.lp.retire(w)
+	return w.comp.Load()
 }
 
 // run does the connection's pending work, a few rounds so that frames the

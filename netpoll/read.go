@@ -13,8 +13,9 @@ import (
 // it holds only what a partial frame needs (≤14 header bytes, the message
 // assembled so far), so a frame arriving slowly never holds a worker. A
 // connection holds one only while a frame or a fragmented message is in
-// progress: consume takes one from rxStates and gives it back when the
-// read ends between messages, so an idle connection's parser costs a nil
+// progress: consume parses into the worker's, takes one from rxStates
+// when a read ends inside a frame or message, and gives it back when a
+// later read ends between messages, so an idle connection's parser costs a nil
 // pointer instead of 80 bytes.
 type rxState struct {
 	hdr     [ws.MaxHeaderSize]byte // partial header bytes
@@ -116,12 +117,15 @@ func (w *worker) consume(c *Conn, data []byte) bool {
 		c.stampFrame(false)
 		return c.state.Load() != stDead
 	}
+	// Between messages the connection has no parser: it parses into the
+	// worker's, and takes one of its own (rxStates) only when this read
+	// leaves a frame or a fragmented message in progress.
 	rx := c.rx
 	if rx == nil {
-		rx = rxStates.Get().(*rxState)
+		rx = &w.rx
 		c.rx = rx
 	}
-	completed := false
+	completed, dead := false, false
 	for len(data) > 0 && !c.rxDiscard && c.state.Load() != stLinger {
 		if !rx.inFrame {
 			data = w.takeHeader(c, data)
@@ -137,11 +141,25 @@ func (w *worker) consume(c *Conn, data []byte) bool {
 			completed = true
 		}
 		if c.state.Load() == stDead {
-			return false
+			dead = true
+			break
 		}
 	}
-	c.stampFrame(completed)
-	if c.rx == rx && rx.idle() {
+	if !dead {
+		c.stampFrame(completed)
+	}
+	switch {
+	case rx == &w.rx: // c.rx is rx, or nil if the connection was finalized
+		if c.rx == rx {
+			c.rx = nil
+			if !rx.idle() {
+				own := rxStates.Get().(*rxState)
+				*own = *rx
+				c.rx = own
+			}
+		}
+		*rx = rxState{}
+	case c.rx == rx && rx.idle():
 		c.rx = nil
 		*rx = rxState{}
 		rxStates.Put(rx)

@@ -44,20 +44,15 @@ type watchdog struct {
 	parked atomic.Bool
 	kick   chan struct{} // cap 1
 	done   chan struct{}
-	t0     time.Time // the clock tasks' starts are read against
 	looks  atomic.Int64
 }
 
 func (d *watchdog) init() {
 	d.kick = make(chan struct{}, 1)
 	d.done = make(chan struct{})
-	d.t0 = time.Now()
 }
 
 func (d *watchdog) stop() { close(d.done) }
-
-// now is the watchdog's clock: monotonic nanoseconds since init.
-func (d *watchdog) now() int64 { return int64(time.Since(d.t0)) }
 
 // busy is called by a worker as a task starts (after its seq went odd).
 func (d *watchdog) busy() {
@@ -87,7 +82,7 @@ func (l *loop) watch() {
 		l.mu.Lock()
 		ws = append(ws[:0], l.ws...)
 		l.mu.Unlock()
-		now := d.now()
+		now := l.s.since() // the clock tasks' starts are stamped by
 		busy, moved := false, false
 		next := time.Duration(-1) // until the earliest busy task reaches the budget
 		for _, w := range ws {
